@@ -1,0 +1,34 @@
+"""Shared fixtures. Importing nothing that installs a reactor (pytest-twisted picks it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of an external program the test drives; in CI a missing one is a failure.
+
+    Outside CI the test is skipped with a message naming the package to install.
+    """
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; scripts/test installs it (see .ci/apt/)")
+    pytest.skip(f"{name} is not installed (run scripts/test, or apt-get install it)")
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Run every test in its own temporary folder (trial's mktemp() is cwd-relative)."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A private folder for twistd's ready file, log and state directory."""
+    return tmp_path

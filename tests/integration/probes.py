@@ -1,0 +1,41 @@
+"""One probe per zoo service: talk to a listener and assert it speaks its protocol.
+
+Used by the .tac test (every service in every example must answer). Add an entry to
+PROBES with each new service.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+
+def _recv_until(s: socket.socket, suffix: bytes, count: int = 1, limit: int = 65536) -> bytes:
+    """Read until C{suffix} has arrived C{count} times, EOF, or C{limit} bytes."""
+    out = b""
+    while out.count(suffix) < count and len(out) < limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def lancelot(entry: dict[str, Any]) -> None:
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(b"What is your favorite color?Beautiful is better than?")
+        got = _recv_until(s, b".", count=2)
+    assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
+
+
+PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "lancelot": lancelot,
+}
+
+
+def probe(entry: dict[str, Any]) -> None:
+    """Probe one ready-file listener entry; fail if its service has no probe."""
+    check = PROBES.get(entry["service"])
+    assert check is not None, f"no probe for service {entry['service']!r}: add one to probes.py"
+    check(entry)

@@ -1,0 +1,9 @@
+# twistd discovers zoo's plugins here. Keep this file to ServiceMaker lines:
+# it must import nothing heavy (never the reactor, txredisapi or a zoo module),
+# or `twistd --reactor=...` breaks for every plugin on a cold plugin cache.
+from twisted.application.service import ServiceMaker
+
+zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one process.", "zoo")
+lancelot = ServiceMaker(
+    "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
+)

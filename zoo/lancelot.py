@@ -1,0 +1,236 @@
+"""Lancelot: the question-and-answer protocol of "Foundations of Python Network Programming".
+
+The client sends an ASCII question ending in C{?}; the server replies with an answer
+ending in C{.}; the connection stays open for more questions. No newlines, no length
+prefix (chapter 7 of the 2nd edition, C{lancelot.py}; the 3rd edition's C{zen_utils.py}
+uses the same framing with Zen-of-Python aphorisms).
+
+What the books' servers get wrong, and this one does not:
+
+- a question split across reads, or several questions in one read, is answered
+  exactly once each, in order (the books use the whole buffer as a dict key);
+- an unknown question gets C{Error: unknown question.} and the connection stays
+  usable (the books raise KeyError and drop the client, or the whole server);
+- more than C{max_length} bytes without a C{?} gets C{Error: question too long.}
+  and that connection is closed, so memory per client stays bounded.
+
+Leading and trailing ASCII whitespace around a question is ignored, so a telnet user
+pressing Enter after each question is understood; matching is otherwise exact.
+
+Layout: L{Session} is the pure protocol (bytes in, bytes out); L{LancelotServer} and
+L{LancelotClient} are thin Twisted adapters; L{main} is the C{zoo-ask} command.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from zoo.policies import fast_writer
+
+log = Logger()
+
+PORT = 1060
+
+#: The 2nd edition's answers (the listing's C{'Blue.))} is a typo for C{'Blue.'}).
+LANCELOT: Mapping[bytes, bytes] = {
+    b"What is your name?": b"My name is Sir Lancelot of Camelot.",
+    b"What is your quest?": b"To seek the Holy Grail.",
+    b"What is your favorite color?": b"Blue.",
+}
+
+#: The 3rd edition's Zen-of-Python answer book (C{zen_utils.aphorisms}).
+ZEN: Mapping[bytes, bytes] = {
+    b"Beautiful is better than?": b"Ugly.",
+    b"Explicit is better than?": b"Implicit.",
+    b"Simple is better than?": b"Complex.",
+}
+
+BOOKS: Mapping[str, Mapping[bytes, bytes]] = {"lancelot": LANCELOT, "zen": ZEN}
+UNKNOWN = {"lancelot": b"Error: unknown question.", "zen": b"Error: unknown aphorism."}
+TOO_LONG = b"Error: question too long."
+DEFAULT_MAX_LENGTH = 1024
+
+_WS = b" \t\r\n\x0b\x0c"
+
+
+class Session:
+    """The server side of one Lancelot conversation, without I/O.
+
+    Feed it the bytes as they arrive; it returns the bytes to send back. After it
+    returns with L{closing} set, the caller must send the reply and close.
+
+    @ivar closing: C{True} once the client exceeded C{max_length} without a C{?}.
+    """
+
+    __slots__ = ("_answers", "_unknown", "_max", "_buffer", "closing", "answered")
+
+    def __init__(
+        self,
+        book: str = "lancelot",
+        max_length: int = DEFAULT_MAX_LENGTH,
+    ) -> None:
+        # Keys are stored without the '?', since the buffer is split on it.
+        self._answers = {q[:-1]: a for q, a in BOOKS[book].items()}
+        self._unknown = UNKNOWN[book]
+        self._max = max_length
+        self._buffer = b""
+        self.closing = False
+        self.answered = 0
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received after the last C{?} (an unfinished question)."""
+        return self._buffer
+
+    def feed(self, data: bytes) -> bytes:
+        """Take C{data} from the client; return the answers it completes (maybe C{b""})."""
+        if self.closing:
+            return b""
+        if self._buffer:
+            data = self._buffer + data
+        if b"?" not in data:
+            self._buffer = data
+            if len(data) > self._max:
+                return self._too_long()
+            return b""
+        *questions, rest = data.split(b"?")
+        answers = self._answers
+        unknown = self._unknown
+        out = []
+        for q in questions:
+            a = answers.get(q)
+            if a is None:
+                a = answers.get(q.strip(_WS), unknown)
+            out.append(a)
+        self.answered += len(out)
+        self._buffer = rest
+        if len(rest) > self._max:
+            out.append(self._too_long())
+        return b"".join(out)
+
+    def _too_long(self) -> bytes:
+        self.closing = True
+        self._buffer = b""
+        return TOO_LONG
+
+
+class LancelotServer(Protocol):
+    """A thin adapter from a TCP connection to a L{Session}."""
+
+    def __init__(self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH) -> None:
+        self.session = Session(book, max_length)
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self._write = fast_writer(self.transport)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        reply = self.session.feed(data)
+        if reply:
+            self._write(reply)
+        if self.session.closing:
+            log.info(
+                "closing {peer}: question longer than the limit", peer=self.transport.getPeer()
+            )
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        if self.session.pending.strip(_WS):
+            log.debug(
+                "client closed after {n} bytes of an unfinished question",
+                n=len(self.session.pending),
+            )
+
+
+class LancelotFactory(Factory):
+    """Builds L{LancelotServer}s sharing one answer book and length limit."""
+
+    def __init__(self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH) -> None:
+        if book not in BOOKS:
+            raise ValueError(f"unknown answer book {book!r}; choose from {', '.join(BOOKS)}")
+        self.book = book
+        self.max_length = max_length
+
+    def buildProtocol(self, addr: Any) -> LancelotServer:  # noqa: N802
+        p = LancelotServer(self.book, self.max_length)
+        p.factory = self
+        return p
+
+
+class LancelotClient(Protocol):
+    """Ask questions and get answers; questions may be pipelined.
+
+    L{ask} returns a Deferred firing with the answer (C{bytes}, including its C{.}).
+    If the connection closes first, outstanding Deferreds fail with the reason.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: deque[Deferred[bytes]] = deque()
+        self._buffer = b""
+        self._lost: Failure | None = None
+
+    def ask(self, question: bytes | str) -> Deferred[bytes]:
+        if isinstance(question, str):
+            question = question.encode("ascii")
+        if self._lost is not None:
+            return fail(self._lost)
+        if not question.endswith(b"?"):
+            question += b"?"
+        d: Deferred[bytes] = Deferred()
+        self._waiting.append(d)
+        self.transport.write(question)
+        return d
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self._buffer += data
+        while self._waiting and b"." in self._buffer:
+            answer, _, self._buffer = self._buffer.partition(b".")
+            self._waiting.popleft().callback(answer + b".")
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        self._lost = reason
+        while self._waiting:
+            self._waiting.popleft().errback(reason)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """C{zoo-ask}: ask a Lancelot server questions, as the book's C{client.py} does."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="zoo-ask",
+        description="Ask a Lancelot server questions and print its answers.",
+    )
+    parser.add_argument("host", nargs="?", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=PORT, help="TCP port (default 1060)")
+    parser.add_argument("--zen", action="store_true", help="ask the 3rd edition's aphorisms")
+    parser.add_argument("questions", nargs="*", help="questions to ask (default: the book's)")
+    args = parser.parse_args(argv)
+    questions = args.questions or [q.decode() for q in (ZEN if args.zen else LANCELOT)]
+
+    from twisted.internet import endpoints, task
+
+    async def run(reactor: Any) -> None:
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, args.host, args.port, timeout=10)
+        proto = await endpoints.connectProtocol(endpoint, LancelotClient())
+        for q in questions:
+            answer = await proto.ask(q)
+            print(answer.decode("ascii", "replace"))
+        proto.transport.loseConnection()
+
+    try:
+        task.react(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

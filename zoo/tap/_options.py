@@ -1,0 +1,273 @@
+"""Command-line options every zoo plugin shares.
+
+A plugin's C{Options} subclasses L{ServerOptions}, sets C{name} and C{default_port},
+and adds its own C{optParameters}/C{optFlags} (Twisted merges them along the MRO).
+
+Shared options: C{--port}, C{--listen} (repeatable endpoint strings), C{--interface},
+C{--max-connections}, C{--idle-timeout}, C{--ready-file}, C{--state-dir}, and the TLS
+options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name}.
+
+Parsing does no network I/O. Under twistd a bad value prints one line and exits
+with status 2; called from Python (tests, .tac files, the runner) it raises
+L{usage.UsageError}.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from twisted.python import usage
+
+from zoo.state import default_state_dir
+
+_ENFORCE = "Parameter type enforcement failed: "
+
+DEFAULT_MAX_CONNECTIONS = 10_000
+DEFAULT_IDLE_TIMEOUT = 300.0
+
+
+def parse_port(value: str) -> int:
+    """A TCP/UDP port number, 0 to 65535 (0 lets the OS pick a free port)."""
+    try:
+        port = int(value, 10)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{value!r} is not a port number (0-65535)")
+    return port
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1."""
+    try:
+        n = int(value, 10)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError(f"{value!r} is not a whole number of at least 1")
+    return n
+
+
+def nonnegative_float(value: str) -> float:
+    """A finite number >= 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = -1.0
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{value!r} is not a number of seconds >= 0")
+    return x
+
+
+def named(flag: str, coerce: Any) -> Any:
+    """Wrap a coerce function so its error names the option (C{--port: 'x' is not ...})."""
+
+    def check(value: str) -> Any:
+        try:
+            return coerce(value)
+        except ValueError as e:
+            raise ValueError(f"{flag}: {e}") from None
+
+    check.coerceDoc = getattr(coerce, "coerceDoc", "")  # type: ignore[attr-defined]
+    return check
+
+
+_IPV6_DEFAULT = {"tcp6", "tls"}
+_INTERFACE_DEFAULT = {"tcp", "ssl", "tcp6", "tls"}
+
+
+def _escape(host: str) -> str:
+    return host.replace(":", r"\:")
+
+
+def normalize_endpoint(desc: str, interface: str = "127.0.0.1") -> str:
+    """Turn what a user typed into a server endpoint string that binds to loopback by default.
+
+    A bare port (C{"1060"}) becomes C{tcp:1060:interface=127.0.0.1}. A C{tcp:}/C{ssl:}
+    string that names no interface gets C{interface=INTERFACE}; C{tcp6:} and C{tls:}
+    get C{::1}. Listening on every interface must be asked for (C{interface=0.0.0.0}).
+    """
+    desc = desc.strip()
+    if not desc:
+        raise ValueError("empty endpoint")
+    if desc.isdigit():
+        desc = f"tcp:{parse_port(desc)}"
+    prefix = desc.split(":", 1)[0]
+    if prefix in _INTERFACE_DEFAULT and not re.search(r"(^|:)interface=", desc):
+        host = "::1" if prefix in _IPV6_DEFAULT else interface
+        desc = f"{desc}:interface={_escape(host)}"
+    return desc
+
+
+def validate_endpoint(desc: str) -> None:
+    """Raise L{ValueError} if C{desc} is not a usable server endpoint string."""
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    try:
+        serverFromString(MemoryReactor(), desc)
+    except Exception as e:  # Twisted raises ValueError, KeyError, TypeError, OSError...
+        detail = str(e) or type(e).__name__
+        raise ValueError(f"bad endpoint {desc!r}: {detail}") from None
+    port = _port_of(desc)
+    if port is not None:
+        parse_port(port)
+
+
+def _port_of(desc: str) -> str | None:
+    parts = re.split(r"(?<!\\):", desc)
+    if parts[0] not in ("tcp", "tcp6", "ssl"):
+        return None
+    for part in parts[1:]:
+        if part.startswith("port="):
+            return part[5:]
+        if "=" not in part:
+            return part
+    return None
+
+
+class OneLineUsage(usage.Options):
+    """C{usage.Options} whose errors are one line and exit status 2 when run by twistd.
+
+    Twisted prints the whole help and exits 1 on any bad option; a zoo plugin prints
+    C{twistd zoo-NAME: error: WHAT (see 'twistd zoo-NAME --help')} and exits 2.
+    Parsed from Python (no twistd parent), it raises L{usage.UsageError} instead.
+    """
+
+    #: The plugin's name on the twistd command line.
+    cli_name: ClassVar[str] = "zoo"
+
+    def parseOptions(self, options: list[str] | None = None) -> None:  # noqa: N802
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            message = str(e).removeprefix(_ENFORCE)
+            if getattr(self, "parent", None) is None:
+                raise usage.UsageError(message) from None
+            prog = f"twistd {self.cli_name}"
+            sys.stderr.write(f"{prog}: error: {message} (see '{prog} --help')\n")
+            raise SystemExit(2) from None
+
+
+class ServerOptions(OneLineUsage):
+    """The options every zoo plugin shares; subclass it per protocol."""
+
+    #: The protocol's short name ("lancelot"), used in logs and the ready file.
+    name: ClassVar[str] = "zoo"
+    #: Port used when neither --port nor --listen is given.
+    default_port: ClassVar[int] = 0
+    #: Extra text shown under --help.
+    longdesc = ""
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        [
+            "port",
+            "p",
+            None,
+            "Listen on this TCP port on --interface (0 picks a free port).",
+            named("--port", parse_port),
+        ],
+        ["interface", None, "127.0.0.1", "Interface for --port and for endpoints that name none."],
+        [
+            "max-connections",
+            None,
+            DEFAULT_MAX_CONNECTIONS,
+            "Most connections served at once.",
+            named("--max-connections", positive_int),
+        ],
+        [
+            "idle-timeout",
+            None,
+            DEFAULT_IDLE_TIMEOUT,
+            "Close connections idle this many seconds (0: never).",
+            named("--idle-timeout", nonnegative_float),
+        ],
+        [
+            "ready-file",
+            None,
+            None,
+            "Write the bound addresses as JSON to this file once listening.",
+        ],
+        [
+            "state-dir",
+            None,
+            None,
+            "Directory for generated keys, certificates and data [default: $ZOO_STATE_DIR or the user data dir].",
+        ],
+        [
+            "tls-cert",
+            None,
+            None,
+            "PEM certificate chain for --tls (default: the zoo's development certificate).",
+        ],
+        ["tls-key", None, None, "PEM private key for --tls-cert."],
+        [
+            "tls-client-ca",
+            None,
+            None,
+            "Require client certificates signed by this PEM CA (mutual TLS).",
+        ],
+    ]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["tls", None, "Speak TLS on every TCP listener."],
+    ]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.cli_name = f"zoo-{cls.name}"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["tls-names"] = []
+        self.endpoints: list[str] = []
+
+    def opt_listen(self, desc: str) -> None:
+        """Listen on a Twisted endpoint (repeatable): tcp:PORT[:interface=IP], tcp6:..., unix:PATH, ssl:..."""
+        self["listen"].append(desc)
+
+    def opt_tls_name(self, name: str) -> None:
+        """Extra DNS name or IP for the development certificate (repeatable)."""
+        self["tls-names"].append(name)
+
+    def postOptions(self) -> None:  # noqa: N802
+        interface = self["interface"]
+        descs = [("--listen", d) for d in self["listen"]]
+        if self["port"] is not None:
+            descs.insert(0, ("--port", str(self["port"])))
+        if not descs and self.default_port is not None:
+            descs = [("default", str(self.default_port))]
+        endpoints = []
+        for flag, desc in descs:
+            try:
+                desc = normalize_endpoint(desc, interface)
+                validate_endpoint(desc)
+            except ValueError as e:
+                raise usage.UsageError(f"{flag}: {e}") from None
+            endpoints.append(desc)
+        self.endpoints = endpoints
+        self._check_tls()
+        self.check()
+
+    def check(self) -> None:
+        """Hook for subclasses: validate protocol options, raise L{usage.UsageError}."""
+
+    def _check_tls(self) -> None:
+        cert, key = self["tls-cert"], self["tls-key"]
+        if bool(cert) != bool(key):
+            raise usage.UsageError("--tls-cert and --tls-key go together")
+        if cert or self["tls-client-ca"]:
+            self["tls"] = True
+        if self["tls"]:
+            for flag in ("tls-cert", "tls-key", "tls-client-ca"):
+                if self[flag] and not Path(self[flag]).expanduser().is_file():
+                    raise usage.UsageError(f"--{flag}: file not found: {self[flag]}")
+
+    def state_dir(self) -> Path:
+        """The state directory these options name (not created here)."""
+        given = self["state-dir"]
+        return Path(given).expanduser() if given else default_state_dir()

@@ -1,0 +1,319 @@
+"""Turning parsed options and a protocol factory into running listeners.
+
+- L{ListenerGroup}: one protocol's listeners (stream endpoints and UDP ports) sharing
+  one factory wrapped in the shared policies (connection cap, idle timeout, TLS).
+- L{ZooRoot}: the top of a process's services. Once everything is listening it logs
+  what is bound where and writes the C{--ready-file}.
+- L{build}: the one call a tap module's C{makeService} makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.application import service
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from zoo.policies import ZooPolicyFactory
+from zoo.state import ensure_private_dir, write_public
+from zoo.tap._options import ServerOptions
+
+log = Logger()
+
+
+class ListenError(Exception):
+    """A listener could not bind; the message says which and why."""
+
+
+@dataclass
+class Bound:
+    """One listening address, as written to the ready file."""
+
+    service: str
+    type: str
+    host: str
+    port: int | None
+    endpoint: str
+    tls: bool = False
+    path: str | None = None
+
+    def where(self) -> str:
+        if self.path is not None:
+            return self.path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _bound_from(name: str, endpoint: str, addr: Any, tls: bool) -> Bound:
+    kind = type(addr).__name__
+    if hasattr(addr, "port"):
+        return Bound(name, getattr(addr, "type", kind), addr.host, addr.port, endpoint, tls)
+    path = getattr(addr, "name", None)
+    if isinstance(path, bytes):
+        path = path.decode("utf-8", "replace")
+    return Bound(name, "UNIX", "", None, endpoint, tls, path=str(path))
+
+
+class _StreamListener(service.Service):
+    """Listen on one endpoint string with one factory; bind in privilegedStartService."""
+
+    def __init__(self, group: ListenerGroup, desc: str) -> None:
+        self.group = group
+        self.desc = desc
+        self.port: Any = None
+        self.bound: Bound | None = None
+
+    def privilegedStartService(self) -> None:  # noqa: N802
+        from twisted.internet.endpoints import serverFromString
+
+        service.Service.privilegedStartService(self)
+        endpoint = serverFromString(self.group.reactor, self.desc)
+        tls = self.desc.startswith(("ssl:", "tls:"))
+        factory = self.group.factory
+        if self.group.tls is not None and self.desc.startswith(("tcp:", "tcp6:")):
+            factory = self.group.tls_factory()
+            tls = True
+        d = endpoint.listen(factory)
+        result: list[Any] = []
+        d.addBoth(result.append)
+        if not result:  # pragma: no cover - every built-in stream endpoint is synchronous
+            raise ListenError(f"{self.group.name}: {self.desc} did not listen synchronously")
+        outcome = result[0]
+        if hasattr(outcome, "getErrorMessage"):
+            raise ListenError(
+                f"{self.group.name}: cannot listen on {self.desc}: {outcome.getErrorMessage()}"
+            )
+        self.port = outcome
+        self.bound = _bound_from(self.group.name, self.desc, outcome.getHost(), tls)
+        log.info(
+            "{name} listening on {type} {where}{tls}",
+            name=self.group.name,
+            type=self.bound.type,
+            where=self.bound.where(),
+            tls=" (TLS)" if tls else "",
+        )
+
+    def startService(self) -> None:  # noqa: N802
+        if self.port is None:
+            self.privilegedStartService()
+        service.Service.startService(self)
+
+    def stopService(self) -> Any:  # noqa: N802
+        service.Service.stopService(self)
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()
+        return None
+
+
+class _UDPListener(service.Service):
+    """Listen for datagrams on one UDP port (endpoint strings cannot express UDP)."""
+
+    def __init__(self, group: ListenerGroup, port: int, interface: str, protocol: Any) -> None:
+        self.group = group
+        self.udp_port = port
+        self.interface = interface
+        self.protocol = protocol
+        self.port: Any = None
+        self.bound: Bound | None = None
+
+    def privilegedStartService(self) -> None:  # noqa: N802
+        from twisted.internet.error import CannotListenError
+
+        service.Service.privilegedStartService(self)
+        try:
+            self.port = self.group.reactor.listenUDP(
+                self.udp_port, self.protocol, interface=self.interface
+            )
+        except CannotListenError as e:
+            raise ListenError(
+                f"{self.group.name}: cannot listen on udp {self.interface}:{self.udp_port}: "
+                f"{e.socketError}"
+            ) from None
+        addr = self.port.getHost()
+        desc = f"udp:{self.udp_port}:interface={self.interface}"
+        self.bound = Bound(self.group.name, "UDP", addr.host, addr.port, desc)
+        log.info("{name} listening on UDP {where}", name=self.group.name, where=self.bound.where())
+
+    def startService(self) -> None:  # noqa: N802
+        if self.port is None:
+            self.privilegedStartService()
+        service.Service.startService(self)
+
+    def stopService(self) -> Any:  # noqa: N802
+        service.Service.stopService(self)
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()
+        return None
+
+
+class ListenerGroup(service.MultiService):
+    """All listeners of one protocol instance, sharing one policy-wrapped factory."""
+
+    def __init__(
+        self,
+        name: str,
+        factory: Any,
+        *,
+        max_connections: int | None = None,
+        idle_timeout: float | None = None,
+        tls: Any = None,
+        reactor: Any = None,
+    ) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.name = name
+        self.reactor = reactor
+        self.tls = tls
+        self.protocol_factory = factory
+        self.factory = ZooPolicyFactory(
+            factory,
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
+            clock=reactor if IReactorTime.providedBy(reactor) else None,
+            name=name,
+        )
+        self._tls_factory: Any = None
+
+    def tls_factory(self) -> Any:
+        """The policy factory around a TLS wrapper around the protocol factory."""
+        if self._tls_factory is None:
+            from zoo.tls import wrap_factory
+
+            self._tls_factory = ZooPolicyFactory(
+                wrap_factory(self.protocol_factory, self.tls),
+                max_connections=self.factory.max_connections,
+                idle_timeout=self.factory.idle_timeout,
+                clock=self.factory._clock,
+                name=self.name,
+            )
+        return self._tls_factory
+
+    def listen(self, desc: str) -> None:
+        """Add a stream listener for the endpoint string C{desc}."""
+        _StreamListener(self, desc).setServiceParent(self)
+
+    def listen_udp(self, port: int, protocol: Any, interface: str = "127.0.0.1") -> None:
+        """Add a UDP listener delivering datagrams to C{protocol} (a DatagramProtocol)."""
+        _UDPListener(self, port, interface, protocol).setServiceParent(self)
+
+    def bound(self) -> list[Bound]:
+        """Addresses actually bound (empty until started)."""
+        return [s.bound for s in self if getattr(s, "bound", None) is not None]
+
+
+def _groups(svc: Any) -> list[ListenerGroup]:
+    if isinstance(svc, ListenerGroup):
+        return [svc]
+    out: list[ListenerGroup] = []
+    if isinstance(svc, service.MultiService):
+        for child in svc:
+            out.extend(_groups(child))
+    return out
+
+
+class ZooRoot(service.MultiService):
+    """The top of a zoo process: announces what is listening and writes the ready file."""
+
+    def __init__(self, ready_file: str | None = None, table: bool = False) -> None:
+        super().__init__()
+        self.ready_file = ready_file
+        self.table = table
+
+    def bound(self) -> list[Bound]:
+        return [b for g in _groups(self) for b in g.bound()]
+
+    def privilegedStartService(self) -> None:  # noqa: N802
+        try:
+            super().privilegedStartService()
+        except ListenError as e:
+            if self.parent is not None and isinstance(self.parent, ZooRoot):
+                raise
+            # Under twistd: one clear line and exit status 1, not a traceback.
+            import sys
+
+            sys.stderr.write(f"zoo: error: {e}\n")
+            for listener in (s for g in _groups(self) for s in g):
+                if getattr(listener, "port", None) is not None:
+                    listener.port.stopListening()
+            raise SystemExit(1) from None
+
+    def startService(self) -> None:  # noqa: N802
+        super().startService()
+        if self.parent is not None and isinstance(self.parent, ZooRoot):
+            return  # the outermost root announces for everybody
+        bound = self.bound()
+        if self.table:
+            log.info("{table}", table=format_table(bound))
+        if self.ready_file:
+            write_ready_file(self.ready_file, bound)
+
+
+def format_table(bound: list[Bound]) -> str:
+    """The listening table the runner prints at start."""
+    rows = [("service", "transport", "address")]
+    rows += [(b.service, b.type + ("+TLS" if b.tls else ""), b.where()) for b in bound]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"zoo: {len(bound)} listeners"]
+    lines += [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def write_ready_file(path: str | Path, bound: list[Bound]) -> None:
+    """Write C{{"pid": ..., "listeners": [...]}} atomically."""
+    data = {"pid": os.getpid(), "listeners": [asdict(b) for b in bound]}
+    write_public(Path(path), json.dumps(data, indent=2).encode() + b"\n")
+
+
+def server_tls(options: ServerOptions) -> Any:
+    """The TLS context factory the options ask for, or C{None}; makes dev certificates if needed."""
+    if not options["tls"]:
+        return None
+    from zoo.tls import ServerTLS
+
+    if options["tls-cert"]:
+        cert, key = options["tls-cert"], options["tls-key"]
+    else:
+        from zoo.certs import ensure_dev_certificates
+
+        paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
+        cert, key = paths.cert, paths.key
+        log.info("TLS with the zoo development certificate; CA: {ca}", ca=paths.ca_cert)
+    return ServerTLS(cert, key, client_ca=options["tls-client-ca"])
+
+
+def state_dir(options: ServerOptions) -> Path:
+    """Create (0700) and return the state directory the options name."""
+    return ensure_private_dir(options.state_dir())
+
+
+def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ListenerGroup:
+    """Build the listener group for C{factory} as C{options} say, inside a L{ZooRoot}.
+
+    Tap modules return C{build(...).parent}; call C{listen_udp} on the group first to
+    add datagram listeners.
+    """
+    group = ListenerGroup(
+        options.name,
+        factory,
+        max_connections=options["max-connections"],
+        idle_timeout=options["idle-timeout"],
+        tls=server_tls(options),
+        reactor=reactor,
+    )
+    for desc in options.endpoints:
+        group.listen(desc)
+    root = ZooRoot(ready_file=options["ready-file"])
+    group.setServiceParent(root)
+    return group

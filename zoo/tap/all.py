@@ -1,0 +1,200 @@
+"""twistd zoo: run any set of zoo services in one process.
+
+- C{twistd -n zoo}: every service on its default loopback listener.
+- C{twistd -n zoo --with 'lancelot --port 1060' --with 'echo --port 7007'}: just these,
+  each with its own plugin options; the same service may appear several times.
+- C{twistd -n zoo --config zoo.toml}: the services a TOML file lists (see L{parse_config}).
+
+Every sub-service is parsed with its own plugin's C{Options}, so C{--with 'NAME ARGS'}
+accepts exactly what C{twistd zoo-NAME ARGS} does, and reports the same errors.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from zoo.tap import registry
+from zoo.tap._options import OneLineUsage
+from zoo.tap._service import ZooRoot
+
+#: Options the runner passes to every sub-service that does not set them itself.
+_INHERITED = ("state-dir",)
+
+
+def _config_args(name: str, table: dict[str, Any]) -> list[str]:
+    """Turn one TOML table into command-line arguments for service C{name}."""
+    args: list[str] = []
+    for key, value in table.items():
+        flag = f"--{key}"
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, bool):
+                if v:
+                    args.append(flag)
+            elif isinstance(v, str | int | float):
+                args += [flag, str(v)]
+            else:
+                raise usage.UsageError(f"config [{name}] {key}: unsupported value {v!r}")
+    return args
+
+
+def parse_config(text: str, source: str = "config") -> list[tuple[str, list[str]]]:
+    """Parse a zoo TOML config into C{(service, args)} pairs, in file order.
+
+    Each top-level table names a service; its keys are the service's long options::
+
+        [lancelot]
+        port = 1060
+        book = "zen"
+
+        [[echo]]              # an array of tables runs the service several times
+        port = 7007
+        [[echo]]
+        listen = ["tcp:7008", "tcp6:7008"]
+
+        [zoo]                 # the runner's own options
+        state-dir = "/tmp/zoo-state"
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise usage.UsageError(f"{source}: {e}") from None
+    out: list[tuple[str, list[str]]] = []
+    for name, body in data.items():
+        if name == "zoo":
+            continue
+        tables = body if isinstance(body, list) else [body]
+        for table in tables:
+            if not isinstance(table, dict):
+                raise usage.UsageError(f"{source}: [{name}] must be a table of options")
+            out.append((name, _config_args(name, table)))
+    return out
+
+
+class Options(OneLineUsage):
+    cli_name = "zoo"
+    synopsis = "[--with 'NAME [OPTIONS]' ...] [--config zoo.toml]"
+    longdesc = (
+        "Without --with or --config, runs every zoo service on its default listener. "
+        "Services: " + ", ".join(registry.names()) + "."
+    )
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        ["config", "c", None, "TOML file listing the services to run and their options."],
+        [
+            "ready-file",
+            None,
+            None,
+            "Write every bound address as JSON to this file once listening.",
+        ],
+        ["state-dir", None, None, "State directory for every service that does not set its own."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["with"] = []
+        self.services: list[tuple[str, Any]] = []
+
+    def opt_with(self, spec: str) -> None:
+        """Run a service: 'NAME [OPTIONS]', with NAME's plugin options (repeatable)."""
+        self["with"].append(spec)
+
+    opt_w = opt_with
+
+    def opt_list(self) -> None:
+        """List the services the runner knows and exit."""
+        for name in registry.names():
+            module = registry.load(name)
+            doc = (module.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:10} {doc}")
+        raise SystemExit(0)
+
+    def postOptions(self) -> None:  # noqa: N802
+        specs: list[tuple[str, list[str]]] = []
+        if self["config"]:
+            path = Path(self["config"]).expanduser()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise usage.UsageError(f"--config: cannot read {path}: {e.strerror}") from None
+            specs += parse_config(text, str(path))
+            zoo_table = tomllib.loads(text).get("zoo", {})
+            for key in ("state-dir", "ready-file"):
+                if key in zoo_table and self[key] is None:
+                    self[key] = str(zoo_table[key])
+        for spec in self["with"]:
+            try:
+                words = shlex.split(spec)
+            except ValueError as e:
+                raise usage.UsageError(f"--with {spec!r}: {e}") from None
+            if not words:
+                raise usage.UsageError("--with needs a service name")
+            specs.append((words[0], words[1:]))
+        if not specs:
+            specs = [(name, []) for name in registry.names()]
+        for name, args in specs:
+            self.services.append((name, self._sub_options(name, args)))
+
+    def _sub_options(self, name: str, args: list[str]) -> Any:
+        shown = " ".join([name, *args])
+        try:
+            module = registry.load(name)
+        except KeyError as e:
+            raise usage.UsageError(str(e.args[0])) from None
+        sub = module.Options()
+        for key in _INHERITED:
+            if self[key] is not None and f"--{key}" not in " ".join(args):
+                args = [f"--{key}", self[key], *args]
+        try:
+            sub.parseOptions(args)
+        except usage.UsageError as e:
+            raise usage.UsageError(f"{shown!r}: {e}") from None
+        return sub
+
+
+def makeService(options: Options) -> IService:  # noqa: N802
+    root = ZooRoot(ready_file=options["ready-file"], table=True)
+    for name, sub in options.services:
+        registry.load(name).makeService(sub).setServiceParent(root)
+    return root
+
+
+def compose(
+    application: Any,
+    specs: list[str],
+    *,
+    ready_file: str | None = None,
+    state_dir: str | None = None,
+) -> ZooRoot:
+    """Attach zoo services to a .tac file's C{application}, parsed like C{--with} specs.
+
+    ::
+
+        application = service.Application("classics")
+        compose(application, ["lancelot --port 1060", "echo --port 7007"])
+
+    The ready file defaults to C{$ZOO_READY_FILE}, so tools can find the ports.
+    """
+    import os
+
+    from twisted.application.service import IServiceCollection
+
+    args: list[str] = []
+    for spec in specs:
+        args += ["--with", spec]
+    ready_file = ready_file or os.environ.get("ZOO_READY_FILE")
+    if ready_file:
+        args += ["--ready-file", ready_file]
+    if state_dir:
+        args += ["--state-dir", state_dir]
+    options = Options()
+    options.parseOptions(args)
+    root = makeService(options)
+    root.setServiceParent(IServiceCollection(application))
+    return root  # type: ignore[return-value]

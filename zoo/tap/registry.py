@@ -1,0 +1,30 @@
+"""Every zoo service the runner knows: name -> tap module (C{Options} + C{makeService}).
+
+Order is the order of C{twistd -n zoo}'s listening table. Importing this module
+imports no tap module; L{load} does, for one name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+SERVICES: dict[str, str] = {
+    "lancelot": "zoo.tap.lancelot",
+}
+
+
+def names() -> list[str]:
+    return list(SERVICES)
+
+
+def load(name: str) -> ModuleType:
+    """Import the tap module of service C{name}.
+
+    @raise KeyError: for an unknown name, with the known names in the message.
+    """
+    try:
+        module = SERVICES[name]
+    except KeyError:
+        raise KeyError(f"unknown service {name!r}; available: {', '.join(SERVICES)}") from None
+    return importlib.import_module(module)
