@@ -70,7 +70,7 @@ def test_other_reactor_works() -> None:
         (["zoo-lancelot", "--listen", "carrier-pigeon:1"], "bad endpoint"),
         (["zoo-lancelot", "--idle-timeout", "soon"], "--idle-timeout"),
         (["zoo-lancelot", "--nope"], "--nope"),
-        (["zoo", "--with", "gopher"], "unknown service 'gopher'; available: lancelot"),
+        (["zoo", "--with", "gopher"], "unknown service 'gopher'; available: lancelot, "),
         (["zoo", "--with", "lancelot --port x"], "'lancelot --port x'"),
     ],
 )

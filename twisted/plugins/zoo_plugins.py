@@ -7,3 +7,10 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+echo = ServiceMaker("zoo-echo", "zoo.tap.echo", "Echo, RFC 862, TCP and UDP.", "zoo-echo")
+blocks = ServiceMaker(
+    "zoo-blocks", "zoo.tap.blocks", "Length-prefixed blocks (FOPNP blocks.py).", "zoo-blocks"
+)
+time = ServiceMaker(
+    "zoo-time", "zoo.tap.time", "ISO time (ex. 17.1), RFC 868 time, RFC 867 daytime.", "zoo-time"
+)

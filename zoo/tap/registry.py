@@ -11,6 +11,9 @@ from types import ModuleType
 
 SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
+    "echo": "zoo.tap.echo",
+    "blocks": "zoo.tap.blocks",
+    "time": "zoo.tap.time",
 }
 
 

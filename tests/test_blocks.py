@@ -1,0 +1,196 @@
+"""Blocks: the parser at every split, oversize and truncation, both modes, in memory."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, capturedLogs
+from twisted.python import usage
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from zoo.blocks import (
+    END,
+    BlockParser,
+    BlocksFactory,
+    BlocksServer,
+    BlockTooLarge,
+    frame,
+)
+from zoo.tap import blocks as tap
+
+#: The book's client, byte for byte.
+BOOK = (
+    b"\x00\x00\x00\x1eBeautiful is better than ugly."
+    b"\x00\x00\x00!Explicit is better than implicit."
+    b"\x00\x00\x00\x1eSimple is better than complex."
+    b"\x00\x00\x00\x00"
+)
+MESSAGES = [
+    b"Beautiful is better than ugly.",
+    b"Explicit is better than implicit.",
+    b"Simple is better than complex.",
+]
+
+
+class ParserTests(SynchronousTestCase):
+    def test_book_stream(self) -> None:
+        """The book's three blocks and terminator in one read: three messages, then END."""
+        self.assertEqual(BlockParser().feed(BOOK), [*MESSAGES, END])
+
+    def test_frame_matches_book(self) -> None:
+        """frame() produces the book's exact bytes."""
+        self.assertEqual(b"".join(frame(m) for m in MESSAGES) + frame(b""), BOOK)
+
+    def test_byte_at_a_time(self) -> None:
+        """Fed one byte at a time, the parser yields the same blocks, each once."""
+        p = BlockParser()
+        out = []
+        for i in range(len(BOOK)):
+            out += p.feed(BOOK[i : i + 1])
+        self.assertEqual(out, [*MESSAGES, END])
+        self.assertIsNone(p.pending())
+
+    @given(st.lists(st.binary(min_size=1, max_size=300), max_size=6), st.data())
+    def test_any_split(self, messages: list[bytes], data: st.DataObject) -> None:
+        """However the stream is cut into reads, the blocks come out whole and in order."""
+        stream = b"".join(frame(m) for m in messages) + frame(b"")
+        cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=30)))
+        p = BlockParser()
+        out = []
+        for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            out += p.feed(stream[a:b])
+        self.assertEqual(out, [*messages, END])
+
+    def test_oversize_header(self) -> None:
+        """A header above the limit raises BlockTooLarge naming both sizes."""
+        p = BlockParser(max_size=1000)
+        with self.assertRaises(BlockTooLarge) as e:
+            p.feed(b"\x00\x00\x03\xe9")
+        self.assertEqual((e.exception.length, e.exception.limit), (1001, 1000))
+        self.assertIn("1001 bytes", str(e.exception))
+
+    def test_limit_is_inclusive(self) -> None:
+        """A block of exactly max_size bytes is accepted."""
+        self.assertEqual(BlockParser(max_size=5).feed(frame(b"12345")), [b"12345"])
+
+    def test_default_limit_beyond_twisted(self) -> None:
+        """The default limit accepts a 1 MiB block (Twisted's Int32StringReceiver stops at 99,999)."""
+        big = bytes(1 << 20)
+        self.assertEqual(BlockParser().feed(frame(big)), [big])
+
+    def test_large_block_in_small_reads(self) -> None:
+        """A 4 MiB block in 64 KiB reads arrives whole, once, at its last read."""
+        body = bytes(range(256)) * (1 << 14)
+        stream = frame(body)
+        p = BlockParser()
+        outs = [p.feed(stream[i : i + 65536]) for i in range(0, len(stream), 65536)]
+        self.assertEqual([o for o in outs if o], [[body]])
+
+    def test_pending_header_and_body(self) -> None:
+        """pending() says how far into a header or body the stream stopped."""
+        p = BlockParser()
+        p.feed(b"\x00\x00")
+        self.assertEqual(p.pending(), (2, 4))
+        p.feed(b"\x00\x1eBeautiful")
+        self.assertEqual(p.pending(), (9, 30))
+
+
+def server(mode: str = "sink", max_size: int = 1 << 24) -> tuple[BlocksServer, StringTransport]:
+    proto = BlocksFactory(mode, max_size).buildProtocol(None)  # type: ignore[arg-type]
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+class ServerTests(SynchronousTestCase):
+    def test_sink_logs_like_the_book(self) -> None:
+        """Sink mode logs "Message says: '...'" per block and sends nothing back."""
+        with capturedLogs() as events:
+            proto, transport = server()
+            proto.dataReceived(BOOK)
+        texts = [e["log_format"].format(**e) for e in events]
+        self.assertIn("Message says: 'Beautiful is better than ugly.'", texts)
+        self.assertIn("Message says: 'Simple is better than complex.'", texts)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual((proto.blocks, proto.series), (3, 1))
+
+    def test_echo_frames_back(self) -> None:
+        """Echo mode sends every block back framed, terminator included."""
+        proto, transport = server("echo")
+        proto.dataReceived(BOOK[:20])
+        proto.dataReceived(BOOK[20:])
+        self.assertEqual(transport.value(), BOOK)
+        self.assertFalse(transport.disconnecting)
+
+    def test_oversize_error_and_close(self) -> None:
+        """An oversized header gets a framed error naming the limit, and the connection closes."""
+        proto, transport = server("echo", max_size=100)
+        proto.dataReceived(frame(b"ok") + b"\x00\x00\x01\x00" + b"x" * 50)
+        out = transport.value()
+        self.assertTrue(out.startswith(frame(b"ok")))
+        error = out[len(frame(b"ok")) :]
+        self.assertEqual(
+            error, frame(b"error: block of 256 bytes is larger than the limit of 100 bytes")
+        )
+        self.assertTrue(transport.disconnecting)
+        proto.dataReceived(frame(b"more"))  # whatever follows is ignored
+        self.assertEqual(transport.value(), out)
+
+    def test_eof_mid_header_logged_as_book(self) -> None:
+        """EOF two bytes into a header is logged as the book's recvall EOFError."""
+        proto, _ = server()
+        proto.dataReceived(b"\x00\x00")
+        with capturedLogs() as events:
+            proto.connectionLost(Failure(ConnectionDone()))
+        texts = [e["log_format"].format(**e) for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(texts), 1)
+        self.assertIn("EOFError: socket closed 2 bytes into a 4-byte message", texts[0])
+
+    def test_eof_mid_body_logged(self) -> None:
+        """EOF inside a body names the bytes received and the block's length."""
+        proto, _ = server()
+        proto.dataReceived(BOOK[:14])
+        with capturedLogs() as events:
+            proto.connectionLost(Failure(ConnectionDone()))
+        texts = [e["log_format"].format(**e) for e in events]
+        self.assertTrue(any("socket closed 10 bytes into a 30-byte message" in t for t in texts))
+
+    def test_sink_log_is_bounded(self) -> None:
+        """Sink mode logs at most LOG_LIMIT blocks per connection, then only counts."""
+        from zoo.blocks import LOG_LIMIT
+
+        with capturedLogs() as events:
+            proto, _ = server()
+            proto.dataReceived(frame(b"x") * (LOG_LIMIT + 50))
+        says = [e for e in events if e["log_format"].startswith("Message says")]
+        self.assertEqual(len(says), LOG_LIMIT)
+        self.assertEqual(proto.blocks, LOG_LIMIT + 50)
+
+    def test_unknown_mode(self) -> None:
+        """An unknown mode is a ValueError naming the choices."""
+        with self.assertRaises(ValueError) as e:
+            BlocksFactory("shred")
+        self.assertIn("sink, echo", str(e.exception))
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        """Defaults: tcp 1061 on loopback, sink mode, 16 MiB limit."""
+        o = tap.Options()
+        o.parseOptions([])
+        self.assertEqual(o.endpoints, ["tcp:1061:interface=127.0.0.1"])
+        self.assertEqual((o["mode"], o["max-block"]), ("sink", 16 * 1024 * 1024))
+
+    def test_bad_mode_and_size(self) -> None:
+        """A bad --mode or --max-block is a usage error naming the flag."""
+        for args, flag in (
+            (["--mode", "loud"], "--mode"),
+            (["--max-block", "0"], "--max-block"),
+            (["--max-block", str(2**32)], "--max-block"),
+        ):
+            with self.assertRaises(usage.UsageError) as e:
+                tap.Options().parseOptions(args)
+            self.assertIn(flag, str(e.exception))

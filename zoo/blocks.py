@@ -1,0 +1,251 @@
+"""Length-prefixed blocks: the framing of *Foundations of Python Network Programming*'s C{blocks.py}.
+
+Each block is a 4-byte big-endian unsigned length (C{struct.Struct('!I')}) and then
+that many bytes. A block of length zero ends a series (so an empty message cannot be
+sent: by design, as in the book). The book's client sends::
+
+    b'\\x00\\x00\\x00\\x1eBeautiful is better than ugly.'
+    b'\\x00\\x00\\x00!Explicit is better than implicit.'
+    b'\\x00\\x00\\x00\\x1eSimple is better than complex.'
+    b'\\x00\\x00\\x00\\x00'
+
+Two modes:
+
+- C{sink} (the default, the book's server): log C{Message says: '...'} for each block
+  and send nothing back. The book's client shuts down its reading side; a server that
+  answered would make the client's C{close()} reset the connection.
+- C{echo}: send each block back, framed the same way, including the zero-length
+  terminator. Useful to client tests and to the benchmark.
+
+Limits: a header announcing more than C{max_size} bytes (default 16 MiB, against
+Twisted's C{Int32StringReceiver.MAX_LENGTH} of 99,999) gets a framed error block and
+the connection is closed. A connection that ends inside a header or a body is logged
+as the book's C{recvall} reports it: C{socket closed 2 bytes into a 4-byte message}.
+
+L{BlockParser} is the pure part: feed it bytes, get blocks. Unlike Twisted's
+C{IntNStringReceiver}, which rebuilds C{unprocessed + data} on every read (quadratic
+for a large block arriving in 64 KiB reads), it keeps a large body as a list of
+chunks and joins them once.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from zoo.echo import ReadPausing, where
+
+log = Logger()
+
+PORT = 1061
+HEADER = struct.Struct("!I")
+ZERO = HEADER.pack(0)
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+MODES = ("sink", "echo")
+#: Blocks logged per connection in sink mode; later ones are counted, not logged.
+LOG_LIMIT = 100
+
+
+class End:
+    """The zero-length block: the end of a series."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = End()
+
+
+class BlockTooLarge(Exception):
+    """A header announced a block longer than the limit."""
+
+    def __init__(self, length: int, limit: int, before: list[bytes | End]) -> None:
+        super().__init__(f"block of {length} bytes is larger than the limit of {limit} bytes")
+        self.length = length
+        self.limit = limit
+        #: The complete blocks the same read held before the oversized header.
+        self.before = before
+
+
+def frame(message: bytes) -> bytes:
+    """The bytes that send C{message} as one block."""
+    return HEADER.pack(len(message)) + message
+
+
+class BlockParser:
+    """Split a byte stream into blocks.
+
+    L{feed} returns the complete blocks (C{bytes}) and end-of-series markers
+    (L{END}) the new bytes finish, in order. It raises L{BlockTooLarge} as soon as a
+    header announces more than C{max_size} bytes (its C{before} holds the blocks
+    that came earlier in the same read); after that, L{feed} ignores everything.
+    """
+
+    __slots__ = ("max_size", "failed", "_head", "_length", "_parts", "_got")
+
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self.max_size = max_size
+        self.failed = False
+        self._head = b""  # a partial header
+        self._length = -1  # body length being read, or -1 between blocks
+        self._parts: list[bytes] = []
+        self._got = 0
+
+    def feed(self, data: bytes) -> list[bytes | End]:
+        out: list[bytes | End] = []
+        if self.failed:
+            return out
+        i, n = 0, len(data)
+        unpack = HEADER.unpack_from
+        while i < n:
+            if self._length < 0:
+                if not self._head and n - i >= 4:
+                    (length,) = unpack(data, i)
+                    i += 4
+                else:
+                    take = 4 - len(self._head)
+                    self._head += data[i : i + take]
+                    i += take
+                    if len(self._head) < 4:
+                        break
+                    (length,) = HEADER.unpack(self._head)
+                    self._head = b""
+                if length == 0:
+                    out.append(END)
+                    continue
+                if length > self.max_size:
+                    self.failed = True
+                    raise BlockTooLarge(length, self.max_size, out)
+                self._length = length
+                if n - i >= length:  # the whole body is here: the fast path
+                    out.append(data[i : i + length])
+                    i += length
+                    self._length = -1
+                    continue
+            need = self._length - self._got
+            chunk = data[i : i + need]
+            i += len(chunk)
+            self._parts.append(chunk)
+            self._got += len(chunk)
+            if self._got == self._length:
+                out.append(b"".join(self._parts))
+                self._parts = []
+                self._got = 0
+                self._length = -1
+        return out
+
+    def pending(self) -> tuple[int, int] | None:
+        """C{(received, expected)} for an unfinished header or body, else C{None}.
+
+        Named as the book's C{recvall} does: a header is a 4-byte message.
+        """
+        if self.failed:
+            return None
+        if self._head:
+            return len(self._head), HEADER.size
+        if self._length > 0:
+            return self._got, self._length
+        return None
+
+
+def describe(message: bytes, limit: int = 60) -> str:
+    """The book's C{repr} of a message, cut short for long ones."""
+    text = message[:limit].decode("utf-8", "replace")
+    if len(message) > limit:
+        return f"{text!r}... ({len(message)} bytes)"
+    return repr(text)
+
+
+class BlocksServer(ReadPausing):
+    """One connection: parse blocks, then log them (sink) or send them back (echo)."""
+
+    def __init__(self, mode: str = "sink", max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self.mode = mode
+        self.parser = BlockParser(max_size)
+        self.blocks = 0
+        self.series = 0
+
+    def connectionMade(self) -> None:  # noqa: N802
+        super().connectionMade()
+        self.peer = where(self.transport.getPeer())
+        if self.mode == "sink":
+            log.info("Accepted connection from {peer}", peer=self.peer)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        try:
+            events = self.parser.feed(data)
+        except BlockTooLarge as e:
+            self.handle(e.before)
+            log.warn("closing {peer}: {error}", peer=self.peer, error=str(e))
+            self.transport.write(frame(f"error: {e}".encode()))
+            self.finish()
+            return
+        self.handle(events)
+
+    def handle(self, events: list[bytes | End]) -> None:
+        """Send back (echo) or log (sink) the blocks of one read."""
+        if self.mode == "echo":
+            parts: list[bytes] = []
+            for e in events:
+                if e is END:
+                    self.series += 1
+                    parts.append(ZERO)
+                else:
+                    self.blocks += 1
+                    parts += (HEADER.pack(len(e)), e)  # type: ignore[arg-type]
+            if parts:
+                self.transport.writeSequence(parts)
+            return
+        for e in events:
+            if e is END:
+                self.series += 1
+                log.info("{peer}: end of series ({n} blocks)", peer=self.peer, n=self.blocks)
+                continue
+            self.blocks += 1
+            if self.blocks <= LOG_LIMIT:
+                log.info("Message says: {text}", text=describe(e))  # type: ignore[arg-type]
+                if self.blocks == LOG_LIMIT:
+                    log.info("{peer}: further blocks are counted, not logged", peer=self.peer)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        pending = self.parser.pending()
+        if pending is not None:
+            got, expected = pending
+            log.warn(
+                "{peer}: EOFError: socket closed {got} bytes into a {expected}-byte message",
+                peer=self.peer,
+                got=got,
+                expected=expected,
+            )
+        elif self.mode == "sink":
+            log.info("{peer}: closed after {n} blocks", peer=self.peer, n=self.blocks)
+
+
+class BlocksFactory(Factory):
+    """Builds L{BlocksServer}s sharing one mode and size limit."""
+
+    def __init__(self, mode: str = "sink", max_size: int = DEFAULT_MAX_SIZE) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        self.mode = mode
+        self.max_size = max_size
+
+    def buildProtocol(self, addr: Any) -> BlocksServer:  # noqa: N802
+        p = BlocksServer(self.mode, self.max_size)
+        p.factory = self
+        return p
+
+
+__all__ = [
+    "END",
+    "BlockParser",
+    "BlockTooLarge",
+    "BlocksFactory",
+    "BlocksServer",
+    "DEFAULT_MAX_SIZE",
+    "frame",
+]

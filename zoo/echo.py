@@ -1,0 +1,164 @@
+"""Echo (RFC 862), over TCP and UDP, with half-close and backpressure.
+
+RFC 862: whatever a TCP client sends comes back unchanged until the client closes;
+a UDP datagram is answered with a datagram holding the same bytes. The books have no
+plain echo; their nearest is *Foundations of Python Network Programming*'s
+C{tcp_deadlock.py}, an upper-casing echo, reproduced by C{transform=bytes.upper}
+(C{twistd zoo-echo --upper}).
+
+What Twisted's C{twisted.protocols.wire.Echo} gets wrong, and this one does not:
+
+- B{backpressure}: C{wire.Echo} writes everything it reads, so a client that sends
+  and never reads grows the server's write buffer without bound (the book's
+  C{tcp_deadlock.py} run with 1 GiB). L{EchoServer} registers itself as a streaming
+  producer on its own transport: when the transport's write buffer is full Twisted
+  calls L{pauseProducing}, which stops reading from the socket; TCP flow control
+  then stops the client. Memory per connection stays about one write buffer.
+- B{half-close}: after the client shuts down its write side (C{shutdown(SHUT_WR)},
+  as the book's client does), every byte it sent is still echoed, and then the
+  server closes. C{wire.Echo} is not C{IHalfCloseableProtocol}, so Twisted closes
+  the connection at once and the tail of the reply is lost.
+
+L{ReadPausing} is the reusable part (zoo.blocks uses it too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+log = Logger()
+
+PORT = 7007
+
+Transform = Callable[[bytes], bytes]
+
+#: Transforms by name, for the command line.
+TRANSFORMS: dict[str, Transform | None] = {"identity": None, "upper": bytes.upper}
+
+
+@implementer(IHalfCloseableProtocol, IPushProducer)
+class ReadPausing(Protocol):
+    """A protocol that stops reading while its transport cannot keep up with its writes.
+
+    It registers itself as a streaming producer on its own transport. Twisted calls
+    L{pauseProducing} when the write buffer grows past the transport's C{bufferSize}
+    (64 KiB for TCP) and L{resumeProducing} once it has drained; this class turns
+    those into C{transport.pauseProducing()} / C{resumeProducing()}, which stop and
+    restart reading from the socket.
+
+    After the peer half-closes (L{readConnectionLost}) it unregisters and calls
+    C{loseConnection}, which sends whatever is still buffered and then closes.
+    (Unregistering first matters: Twisted's C{doWrite} resumes a paused producer
+    instead of finishing a pending close, and the connection would hang.)
+    """
+
+    paused = False
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self.transport.registerProducer(self, True)
+
+    # IPushProducer: called by the transport about its own write buffer.
+    def pauseProducing(self) -> None:  # noqa: N802
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.paused = False
+        self.transport.resumeProducing()  # a closing transport ignores this
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass
+
+    # IHalfCloseableProtocol
+    def readConnectionLost(self) -> None:  # noqa: N802
+        self.finish()
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        # The peer stopped reading: nothing we send can arrive. Give up at once.
+        self.transport.abortConnection()
+
+    def finish(self) -> None:
+        """Send what is buffered, then close."""
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+
+class EchoServer(ReadPausing):
+    """RFC 862 echo over a stream, optionally transforming each chunk.
+
+    @ivar received: bytes received so far on this connection.
+    """
+
+    def __init__(self, transform: Transform | None = None) -> None:
+        self.transform = transform
+        self.received = 0
+
+    def connectionMade(self) -> None:  # noqa: N802
+        super().connectionMade()
+        self._write = self.transport.write
+        if self.transform is not None:
+            log.info(
+                "Processing data from {peer} (upper-casing, as tcp_deadlock.py)",
+                peer=where(self.transport.getPeer()),
+            )
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.received += len(data)
+        if self.transform is not None:
+            data = self.transform(data)
+        self._write(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        if self.transform is not None:
+            log.info(
+                "{n} bytes processed so far; completed processing",
+                n=self.received,
+            )
+
+
+class EchoFactory(Factory):
+    """Builds L{EchoServer}s sharing one transform."""
+
+    def __init__(self, transform: Transform | None = None) -> None:
+        self.transform = transform
+
+    def buildProtocol(self, addr: Any) -> EchoServer:  # noqa: N802
+        p = EchoServer(self.transform)
+        p.factory = self
+        return p
+
+
+class EchoDatagram(DatagramProtocol):
+    """RFC 862 over UDP: each datagram goes back, transformed, to its sender.
+
+    The reply is never larger than the request, so echo amplifies nothing by size;
+    it still reflects traffic at a spoofed source, which is why zoo refuses UDP on
+    a non-loopback interface unless told otherwise (see C{zoo.tap.echo}).
+    """
+
+    noisy = False
+
+    def __init__(self, transform: Transform | None = None) -> None:
+        self.transform = transform
+        self.answered = 0
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802
+        if self.transform is not None:
+            data = self.transform(data)
+        self.answered += 1
+        self.transport.write(data, addr)
+
+
+def where(addr: Any) -> str:
+    """C{host:port} of an address, for logs."""
+    return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
+
+
+__all__ = ["EchoDatagram", "EchoFactory", "EchoServer", "PORT", "ReadPausing", "TRANSFORMS"]
