@@ -29,8 +29,76 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def _udp_ask(entry: dict[str, Any], data: bytes) -> bytes:
+    with socket.socket(
+        socket.AF_INET6 if ":" in entry["host"] else socket.AF_INET, socket.SOCK_DGRAM
+    ) as s:
+        s.settimeout(5)
+        s.sendto(data, (entry["host"], entry["port"]))
+        return s.recv(65536)
+
+
+def echo(entry: dict[str, Any]) -> None:
+    message = b"Hey! " + bytes(range(256))
+    if entry["type"] == "UDP":
+        got = _udp_ask(entry, message)
+    else:
+        with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+            s.sendall(message)
+            s.shutdown(socket.SHUT_WR)
+            got = _recv_until(s, b"\x00never", limit=1 << 20)
+    assert got in (message, message.upper()), got
+
+
+def blocks(entry: dict[str, Any]) -> None:
+    sent = b"\x00\x00\x00\x1eBeautiful is better than ugly.\x00\x00\x00\x00"
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(sent)
+        s.shutdown(socket.SHUT_WR)
+        got = _recv_until(s, b"\x00never")
+    assert got in (b"", sent), got  # sink mode sends nothing; echo mode sends it back
+
+
+def _check_time(reply: bytes) -> None:
+    """Accept any of the three time formats, if it is within a minute of our clock."""
+    import struct
+    import time
+    from datetime import UTC, datetime
+
+    now = time.time()
+    if len(reply) == 4:
+        when = struct.unpack("!I", reply)[0] - 2_208_988_800
+    elif reply.endswith(b"-UTC\r\n"):
+        parsed = datetime.strptime(reply.decode(), "%A, %B %d, %Y %H:%M:%S-UTC\r\n")
+        when = parsed.replace(tzinfo=UTC).timestamp()
+    else:
+        when = datetime.fromisoformat(reply.decode().strip()).timestamp()
+    assert abs(when - now) < 60, (reply, now)
+
+
+def time_service(entry: dict[str, Any]) -> None:
+    if entry["type"] == "UDP":
+        _check_time(_udp_ask(entry, b"time"))
+        return
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.settimeout(0.5)
+        try:
+            first = s.recv(100)  # RFC 868 and daytime speak first
+        except TimeoutError:
+            first = b""
+        s.settimeout(5)
+        if first:
+            _check_time(first + _recv_until(s, b"\x00never"))
+            return
+        s.sendall(b"time\n")
+        _check_time(_recv_until(s, b"\n"))
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "echo": echo,
+    "blocks": blocks,
+    "time": time_service,
 }
 
 
