@@ -33,6 +33,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.policies import fast_writer
+
 log = Logger()
 
 PORT = 7007
@@ -93,8 +95,15 @@ class ReadPausing(Protocol):
 class EchoServer(ReadPausing):
     """RFC 862 echo over a stream, optionally transforming each chunk.
 
+    @cvar fast: send with L{zoo.policies.fast_writer} (straight to the socket when
+        its buffer is empty; whatever does not fit goes through C{transport.write},
+        so backpressure is unchanged) rather than C{transport.write}, which waits a
+        reactor turn. Measured in bench/echo.py: about 1.4x the requests per second
+        for 64-byte messages. C{False} gives plain Twisted behaviour.
     @ivar received: bytes received so far on this connection.
     """
+
+    fast = True
 
     def __init__(self, transform: Transform | None = None) -> None:
         self.transform = transform
@@ -102,7 +111,7 @@ class EchoServer(ReadPausing):
 
     def connectionMade(self) -> None:  # noqa: N802
         super().connectionMade()
-        self._write = self.transport.write
+        self._write = fast_writer(self.transport) if self.fast else self.transport.write
         if self.transform is not None:
             log.info(
                 "Processing data from {peer} (upper-casing, as tcp_deadlock.py)",
@@ -124,13 +133,15 @@ class EchoServer(ReadPausing):
 
 
 class EchoFactory(Factory):
-    """Builds L{EchoServer}s sharing one transform."""
+    """Builds L{EchoServer}s (or C{protocol}) sharing one transform."""
+
+    protocol = EchoServer
 
     def __init__(self, transform: Transform | None = None) -> None:
         self.transform = transform
 
     def buildProtocol(self, addr: Any) -> EchoServer:  # noqa: N802
-        p = EchoServer(self.transform)
+        p = self.protocol(self.transform)
         p.factory = self
         return p
 
