@@ -143,6 +143,16 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.value(), rfc868(T))
         self.assertTrue(transport.disconnecting)
 
+    def test_say_and_close_survives_early_fin(self) -> None:
+        """RFC 868/daytime servers are half-closeable: a client's early FIN does not lose the reply."""
+        proto = Rfc868Factory(clock()).buildProtocol(None)
+        self.assertTrue(IHalfCloseableProtocol.providedBy(proto))
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        proto.readConnectionLost()
+        self.assertEqual(transport.value(), rfc868(T))
+        self.assertFalse(transport.disconnected)
+
     def test_daytime_tcp(self) -> None:
         """Daytime over TCP: one line on connect, then close."""
         proto = DaytimeFactory(clock()).buildProtocol(None)

@@ -195,12 +195,24 @@ class IsoTimeFactory(_Clocked):
         return IsoTimeServer(self)
 
 
+@implementer(IHalfCloseableProtocol)
 class _SayAndClose(Protocol):
-    """Send one message computed at connection time, then close (RFC 867/868 over TCP)."""
+    """Send one message computed at connection time, then close (RFC 867/868 over TCP).
+
+    Half-closeable so that a client which shuts down its writing side at once
+    (C{nc -N HOST 1037 </dev/null}) still gets the message: otherwise Twisted
+    would drop it from the write buffer on reading the FIN.
+    """
 
     def connectionMade(self) -> None:  # noqa: N802
-        self.transport.write(self.factory.message(self.factory.now()))
+        fast_writer(self.transport)(self.factory.message(self.factory.now()))
         self.transport.loseConnection()
+
+    def readConnectionLost(self) -> None:  # noqa: N802
+        pass  # already closing once the message is sent
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        self.transport.abortConnection()
 
 
 class Rfc868Factory(_Clocked):

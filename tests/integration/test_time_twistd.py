@@ -88,11 +88,11 @@ def test_book_tcp_client(zoo: TwistdProcess) -> None:
 
 
 def test_daytime_nc(zoo: TwistdProcess) -> None:
-    """Daytime over TCP (nc) and UDP (socat): one RFC 867 line with the current UTC time."""
+    """Daytime over TCP (nc -N: FIN at once) and UDP (socat): one RFC 867 line, current UTC time."""
     nc = require_tool("nc")
     socat = require_tool("socat")
     tcp = subprocess.run(
-        [nc, "127.0.0.1", str(zoo.port("time", index=2))],
+        [nc, "-N", "127.0.0.1", str(zoo.port("time", index=2))],
         capture_output=True,
         timeout=10,
         stdin=subprocess.DEVNULL,
