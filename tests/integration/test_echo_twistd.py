@@ -156,3 +156,24 @@ def test_non_reading_client_bounded_then_intact(workdir: Path) -> None:
     assert after["VmHWM"] - before < 32 * 1024, (before, stalled, after)
     assert received == total
     assert digest.hexdigest() == hashlib.sha256(block * 100).hexdigest()
+
+
+def test_tls_echo(workdir: Path) -> None:
+    """With --tls, echoed bytes go back through TLS (fast_writer must not bypass it)."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with TwistdProcess(["zoo-echo", "--port", "0", "--tls"], workdir) as zoo:
+        raw = socket.create_connection(("127.0.0.1", zoo.port()), timeout=10)
+        with ctx.wrap_socket(raw) as s:
+            for size in (5, 200_000):
+                data = os.urandom(size)
+                s.sendall(data)
+                got = b""
+                while len(got) < size:
+                    chunk = s.recv(1 << 16)
+                    assert chunk, "server closed"
+                    got += chunk
+                assert got == data
