@@ -113,3 +113,28 @@ def test_every_listener_probes(zoo: TwistdProcess) -> None:
     assert len(zoo.listeners) == 6
     for entry in zoo.listeners:
         probe(entry)
+
+
+def test_all_three_in_runner(workdir) -> None:
+    """echo, blocks and time run together inside `twistd -n zoo`, TCP and UDP, and all answer."""
+    with TwistdProcess(
+        [
+            "zoo",
+            "--with", "echo --port 0 --udp 0 --upper",
+            "--with", "blocks --port 0 --mode echo",
+            "--with", "time --port 0 --rfc868-port 0 --daytime-port 0 --rfc868-udp 0",
+        ],
+        workdir,
+    ) as zoo:  # fmt: skip
+        kinds = sorted((e["service"], e["type"]) for e in zoo.listeners)
+        assert kinds == [
+            ("blocks", "TCP"),
+            ("echo", "TCP"),
+            ("echo", "UDP"),
+            ("time", "TCP"),
+            ("time", "TCP"),
+            ("time", "TCP"),
+            ("time", "UDP"),
+        ]
+        for entry in zoo.listeners:
+            probe(entry)
