@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport, StringTransport
@@ -84,8 +86,16 @@ class IsoSessionTests(SynchronousTestCase):
         """A request split across reads, and two in one read, are answered once each."""
         s = IsoSession()
         self.assertEqual(s.feed(b"ti", T), b"")
-        self.assertEqual(s.feed(b"me\r", T), iso(T))
-        self.assertEqual(s.feed(b"\ntime\ntime\n", T), (iso(T) + b"\n") * 2)
+        self.assertEqual(s.feed(b"me\r", T), b"")  # a CR: wait for its LF
+        self.assertEqual(s.feed(b"\ntime\ntime\n", T), iso(T) + b"\r\n" + (iso(T) + b"\n") * 2)
+
+    def test_bare_then_line_ending(self) -> None:
+        """A line ending arriving after a bare 'time' was answered completes that reply's line."""
+        s = IsoSession()
+        self.assertEqual(s.feed(b"time", T), iso(T))
+        self.assertEqual(s.feed(b"\r", T), b"")
+        self.assertEqual(s.feed(b"\ntime", T), b"\r\n" + iso(T))
+        self.assertEqual(s.feed(b"time", T), iso(T))  # no ending: the next bare request
 
     def test_unknown_line_keeps_connection(self) -> None:
         """An unknown request on a line gets a clear error and the session goes on."""
@@ -214,3 +224,32 @@ class OptionsTests(SynchronousTestCase):
             tap.Options().parseOptions(["--rfc868-udp", "37", "--interface", "192.0.2.1"])
         self.assertIn("--rfc868-udp", str(e.exception))
         self.assertIn("--udp-public", str(e.exception))
+
+
+class SplitTests(SynchronousTestCase):
+    @given(
+        st.lists(st.sampled_from([b"time\n", b"time\r\n", b"TIME \r\n", b"\r\n"]), max_size=6),
+        st.data(),
+    )
+    def test_any_split_same_replies(self, lines: list[bytes], data: st.DataObject) -> None:
+        """However a stream of 'time' lines is cut into reads, the reply bytes are the same."""
+        stream = b"".join(lines)
+        expected = IsoSession().feed(stream, T)
+        if len(stream) > 1:
+            cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=12)))
+        else:
+            cuts = []
+        s = IsoSession()
+        got = b"".join(
+            s.feed(stream[a:b], T) for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)
+        )
+        self.assertEqual(got, expected)
+        self.assertEqual(expected.count(iso(T)), sum(1 for line in lines if line.strip()))
+
+    def test_blanks_after_bare_bounded(self) -> None:
+        """Endless blanks after a bare 'time' are not buffered without limit."""
+        s = IsoSession()
+        s.feed(b"time", T)
+        s.feed(b" " * 200, T)
+        self.assertTrue(s.feed(b" " * 200, T).startswith(b"error:"))
+        self.assertTrue(s.closing)

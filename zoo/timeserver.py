@@ -102,11 +102,12 @@ class IsoSession:
     L{closing} is set the caller sends them and closes.
     """
 
-    __slots__ = ("local", "_buffer", "closing")
+    __slots__ = ("local", "_buffer", "_after_bare", "closing")
 
     def __init__(self, local: bool = False) -> None:
         self.local = local
         self._buffer = b""
+        self._after_bare = False
         self.closing = False
 
     def answer(self, request: bytes, now: float) -> bytes:
@@ -118,10 +119,26 @@ class IsoSession:
         return error_for(body) + (ending or b"\r\n")
 
     def feed(self, data: bytes, now: float) -> bytes:
+        """Take bytes from the client; return the replies they complete.
+
+        However a stream of C{time} lines is cut into reads, the replies are the
+        same bytes: a bare C{time} is answered at once, and a line ending that
+        arrives after it is sent after the reply, completing its line.
+        """
         if self.closing:
             return b""
         buf = self._buffer + data
         out = []
+        if self._after_bare and buf:
+            rest = buf.lstrip(b" \t")
+            if rest in (b"", b"\r") and len(buf) <= MAX_REQUEST:
+                self._buffer = buf  # blanks or a CR: wait for what follows
+                return b""
+            ending = b"\r\n" if rest.startswith(b"\r\n") else b"\n" if rest[:1] == b"\n" else b""
+            if ending:
+                out.append(ending)
+                buf = rest[len(ending) :]
+            self._after_bare = False
         while True:
             nl = buf.find(b"\n")
             if nl < 0:
@@ -129,11 +146,11 @@ class IsoSession:
             line, buf = buf[: nl + 1], buf[nl + 1 :]
             if line.strip():
                 out.append(self.answer(line, now))
-        key = buf.rstrip(b"\r").strip(b" \t").lower()
-        if key == REQUEST:
-            # A bare 'time' (the book's recv()-once client): answer now. A line
-            # ending that follows later arrives as a blank line and is skipped.
+        key = buf.strip(b" \t\r").lower()
+        if key == REQUEST and not buf.endswith(b"\r"):
+            # A bare 'time' (the book's recv()-once client): answer now.
             out.append(iso(now, self.local))
+            self._after_bare = True
             buf = b""
         elif (key and not REQUEST.startswith(key)) or len(buf) > MAX_REQUEST:
             # It can no longer become 'time' and has no line ending to resync on.
