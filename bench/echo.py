@@ -10,10 +10,10 @@ echoed byte for byte is the same frame):
            reference (socat's PIPE address stalls on 1 MiB and forks per connection);
 - blocks4k: 4 KiB blocks (zoo-blocks --mode echo), 1 and 100 connections.
 
-Beside zoo as shipped ("zoo": zoo.policies.fast_writer, TCP_NODELAY on), two
-variants measure the knobs: "zoo-twisted-write" writes with Twisted's
-transport.write, and "zoo-nagle" turns TCP_NODELAY back off
-(bench/servers/zoo_echo_variant.py).
+Beside zoo as shipped ("zoo": zoo.policies.fast_writer, TCP_NODELAY on, 256 KiB
+reads once a connection streams), variants measure the knobs: "zoo-twisted-write"
+writes with Twisted's transport.write, "zoo-nagle" turns TCP_NODELAY back off and
+"zoo-64k-reads" keeps Twisted's 64 KiB reads (bench/servers/zoo_echo_variant.py).
 
     .venv/bin/python bench/echo.py                       # everything, 2 rounds
     .venv/bin/python bench/echo.py --sections echo1m --rounds 1 --duration 2
@@ -45,6 +45,7 @@ ECHO = [
     harness.twistd_plugin("zoo", "zoo-echo", "--port", "0"),
     harness.python_server("zoo-twisted-write", "zoo_echo_variant.py", "--slow"),
     harness.python_server("zoo-nagle", "zoo_echo_variant.py", "--nagle"),
+    harness.python_server("zoo-64k-reads", "zoo_echo_variant.py", "--small-reads"),
     ASYNCIO,
 ]
 BLOCKS = [

@@ -183,6 +183,8 @@ class BlocksServer(ReadPausing):
             log.info("Accepted connection from {peer}", peer=self.peer)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if len(data) >= self._grow_at:
+            self.read_more()
         try:
             events = self.parser.feed(data)
         except BlockTooLarge as e:

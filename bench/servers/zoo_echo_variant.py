@@ -4,6 +4,7 @@
 
 --slow   write with Twisted's transport.write, not zoo.policies.fast_writer (the default)
 --nagle  turn TCP_NODELAY back off (zoo's policy wrapper turns it on for every listener)
+--small-reads  keep Twisted's 64 KiB reads when a connection streams
 --blocks run zoo-blocks in echo mode instead of zoo-echo
 
 Everything else is exactly what `twistd -n zoo-echo` builds (the same tap module, the
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--slow", action="store_true")
     parser.add_argument("--nagle", action="store_true")
     parser.add_argument("--blocks", action="store_true")
+    parser.add_argument("--small-reads", action="store_true")
     args = parser.parse_args()
 
     from twisted.internet import reactor
@@ -42,6 +44,8 @@ def main() -> None:
 
     class Variant(base):  # type: ignore[misc, valid-type]
         fast = not args.slow
+        if args.small_reads:
+            stream_read_size = 1 << 16
 
         def connectionMade(self) -> None:  # noqa: N802
             super().connectionMade()
