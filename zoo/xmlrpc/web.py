@@ -27,6 +27,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 
+from zoo.policies import fast_writer
 from zoo.xmlrpc import jsonrpc
 from zoo.xmlrpc.methods import FAILURE, Methods, RPCError, error_from_exception
 from zoo.xmlrpc.xmlcodec import dump_fault, dump_result, parse_call
@@ -74,6 +75,36 @@ class LimitedChannel(http.HTTPChannel):
     max_body = DEFAULT_MAX_BODY
     _refused = False
     _drained = 0
+    _head = b""
+
+    def connectionMade(self) -> None:  # noqa: N802
+        super().connectionMade()
+        self._send = fast_writer(self.transport)
+
+    # Twisted writes a response's headers and its body separately and lets the
+    # reactor join them on its next turn. Holding the headers until the body
+    # comes lets one send() carry the whole response at once (see fast_writer).
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:  # noqa: N802
+        lines = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                lines.extend((name, b": ", value, b"\r\n"))
+        lines.append(b"\r\n")
+        self._head += b"".join(lines)
+
+    def write(self, data: bytes) -> None:
+        if self._head:
+            data, self._head = self._head + data, b""
+        self._send(data)
+
+    def writeSequence(self, iovec: Any) -> None:  # noqa: N802
+        self.write(b"".join(iovec))
+
+    def requestDone(self, request: Any) -> None:  # noqa: N802
+        if self._head:
+            self.write(b"")
+        super().requestDone(request)
 
     def allHeadersReceived(self) -> None:  # noqa: N802
         if self.length is not None and self.length > self.max_body:
@@ -250,6 +281,9 @@ class RPCSite(server.Site):
     requestFactory = LimitedRequest
 
     def __init__(self, root: resource.Resource, max_body: int = DEFAULT_MAX_BODY, **kw: Any):
+        # An RPC body is never a form: skip twisted.web's form parsing, which builds
+        # an email.message to read the Content-Type of every POST.
+        kw.setdefault("parsePOSTFormSubmission", False)
         super().__init__(root, **kw)
         self.max_body = max_body
 
