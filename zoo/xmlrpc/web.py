@@ -25,7 +25,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.web import http, resource, server
+from twisted.web import http, pages, resource, server
 
 from zoo.policies import fast_writer
 from zoo.xmlrpc import jsonrpc
@@ -192,6 +192,11 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
     def listProcedures(self) -> list[str]:  # noqa: N802
         return self.methods.list_methods()
 
+    def render(self, request: server.Request) -> bytes | int:
+        if request.method != b"POST":
+            return _post_only(request, b"an XML-RPC methodCall")
+        return self.render_POST(request)
+
     def render_POST(self, request: server.Request) -> bytes | int:  # noqa: N802
         request.setHeader(b"content-type", _XML)
         try:
@@ -220,6 +225,11 @@ class JSONRPCResource(resource.Resource):
         self.methods = methods
         self.max_body = max_body
 
+    def render(self, request: server.Request) -> bytes | int:
+        if request.method != b"POST":
+            return _post_only(request, b"a JSON-RPC 2.0 request")
+        return self.render_POST(request)
+
     def render_POST(self, request: server.Request) -> bytes | int:  # noqa: N802
         try:
             body = _body(request, self.max_body)
@@ -233,6 +243,14 @@ class JSONRPCResource(resource.Resource):
             _finish_later(request, answer)
             return server.NOT_DONE_YET
         return _json_reply(request, answer)
+
+
+def _post_only(request: server.Request, what: bytes) -> bytes:
+    """Answer a method other than POST with 405 and a line saying what to do."""
+    request.setResponseCode(http.NOT_ALLOWED)
+    request.setHeader(b"allow", b"POST")
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    return b"405 Method Not Allowed: POST %s here.\n" % what
 
 
 def _json_reply(request: server.Request, out: bytes | None) -> bytes:
@@ -272,7 +290,9 @@ class RPCRoot(resource.Resource):
             return self.xml
         if path == b"jsonrpc":
             return self.json
-        return resource.NoResource("XML-RPC is at / and /RPC2, JSON-RPC at /jsonrpc")
+        return pages.notFound(
+            "No such resource", "XML-RPC is at / and /RPC2, JSON-RPC at /jsonrpc."
+        )
 
 
 class RPCSite(server.Site):
