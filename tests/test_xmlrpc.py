@@ -451,6 +451,19 @@ def test_content_length_over_cap_refused_before_body() -> None:
     assert c.transport.disconnecting or c.channel._refused
 
 
+def test_oversized_body_in_same_packet_as_headers() -> None:
+    """Headers and an oversized body in one write still get a 413, and nothing is parsed."""
+    called: list[object] = []
+    methods = Methods()
+    methods.register(called.append, name="remote_repr")
+    c = Conn(methods, max_body=100)
+    body = xmlrpc.client.dumps(("x" * 500,), "remote_repr").encode()
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert parse_response(c.take())[0] == 413
+    c.channel.connectionLost(Failure(ConnectionDone()))
+    assert called == []
+
+
 def test_chunked_body_over_cap_refused_while_streaming() -> None:
     """A chunked body is refused with 413 as soon as its chunks pass the cap."""
     c = Conn(max_body=1000)

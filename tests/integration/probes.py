@@ -29,8 +29,23 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def xmlrpc(entry: dict[str, Any]) -> None:
+    import ssl
+    import xmlrpc.client
+
+    scheme = "https" if entry.get("tls") else "http"
+    context = ssl._create_unverified_context() if entry.get("tls") else None
+    proxy = xmlrpc.client.ServerProxy(
+        f"{scheme}://{entry['host']}:{entry['port']}/RPC2", context=context
+    )
+    assert proxy.system.listMethods(), "no methods"
+    if "double" in proxy.system.listMethods():
+        assert proxy.double(7) == 14
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "xmlrpc": xmlrpc,
 }
 
 

@@ -60,11 +60,12 @@ class LimitedRequest(server.Request):
         self.content = io.BytesIO()
 
     def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
-        self._received += len(data)
         channel = self.channel
-        if channel is None or self._received > channel.max_body:
-            if channel is not None:
-                channel.refuse_body()
+        if channel is None or channel._refused:
+            return
+        self._received += len(data)
+        if self._received > channel.max_body:
+            channel.refuse_body()
             return
         self.content.write(data)
 
