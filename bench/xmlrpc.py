@@ -12,7 +12,8 @@ Each server runs pinned to CPU 0 and wrk to CPU 1 (taskset). The whole grid
 (servers x concurrency 1 and 50) is repeated in interleaved rounds and the median
 of each cell is reported, with the ratio to SimpleXMLRPCServer + ThreadingMixIn
 (the reference the issue names), the server's and wrk's CPU use (percent of one
-CPU), and p50/p99 latency from wrk. The machine is shared: short runs, noisy
+CPU), calls per CPU-second of the server (calls/s divided by its CPU share: the
+steadier figure when other work shares CPU 0), and p50/p99 latency from wrk. The machine is shared: short runs, noisy
 figures; compare ratios within one run, not across runs.
 """
 
@@ -179,7 +180,7 @@ def table(results: dict[tuple[str, int], Cell]) -> str:
     head = ["server"]
     for c in CONCURRENCY:
         head += [f"c={c} calls/s (ratio)", f"c={c} server / wrk CPU %"]
-    head += ["p50/p99 µs c=50", "errors"]
+    head += ["c=50 calls per server CPU-second (ratio)", "p50/p99 µs c=50", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for server in SERVERS:
         row = [server.name]
@@ -190,6 +191,10 @@ def table(results: dict[tuple[str, int], Cell]) -> str:
             row.append(f"{rate:,.0f} ({ratio:.2f})")
             row.append(f"{med(cell.server_cpu):.0f} / {med(cell.wrk_cpu):.0f}")
         top = results[(server.name, CONCURRENCY[-1])]
+        ref_top = results[(ref, CONCURRENCY[-1])]
+        per_cpu = med(top.rate) / max(med(top.server_cpu), 1e-9) * 100
+        ref_per_cpu = med(ref_top.rate) / max(med(ref_top.server_cpu), 1e-9) * 100
+        row.append(f"{per_cpu:,.0f} ({per_cpu / ref_per_cpu:.2f})")
         row.append(f"{med(top.p50):,.0f} / {med(top.p99):,.0f}")
         row.append(str(sum(results[(server.name, c)].errors for c in CONCURRENCY)))
         lines.append("| " + " | ".join(row) + " |")

@@ -679,3 +679,29 @@ def test_make_service_serves_module(tmp_path, monkeypatch) -> None:
     methods = site.resource.xml.methods
     assert methods.call("triple", (2,)) == 6
     assert "double" not in methods
+
+
+def test_access_log_batches_per_reactor_turn() -> None:
+    """Access lines written in one reactor turn become one log event, in order, with the book's line."""
+    from twisted.logger import Logger
+
+    from zoo.xmlrpc.web import BatchedAccessLog
+
+    events: list[dict[str, object]] = []
+    c = Conn()
+    c.site.startFactory()
+    batch = BatchedAccessLog(c.clock, Logger(observer=events.append))
+    c.site._logFile = batch
+    del c.site.log  # back to twisted.web's own access-line formatter
+    c.call("double", 1)
+    c.call("double", 2)
+    assert events == []
+    c.clock.advance(0)
+    assert len(events) == 1
+    lines = str(events[0]["lines"]).splitlines()
+    assert len(lines) == 2
+    assert all('"POST /RPC2 HTTP/1.1" 200' in line for line in lines)
+    c.call("double", 3)
+    batch.close()
+    assert len(events) == 2
+    c.site.stopFactory()

@@ -39,6 +39,7 @@ with warnings.catch_warnings():
     from twisted.web import xmlrpc as _txmlrpc
 
 log = Logger()
+access_log = Logger(namespace="zoo.xmlrpc.access")
 
 #: Default cap on a request body, in bytes.
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -296,6 +297,39 @@ class RPCRoot(resource.Resource):
         )
 
 
+class BatchedAccessLog:
+    """The access log, one log event per reactor turn instead of one per request.
+
+    twisted.web writes each access line through the legacy log, so every request
+    pays for a log event (timestamp and system formatting, observers, a write): about
+    a third of a small call's CPU. Lines written during one reactor turn are sent
+    as one event of several lines (twistd indents the continuation lines); each line
+    keeps its own timestamp. At one request per turn the log looks as before.
+    """
+
+    def __init__(self, clock: Any, logger: Logger | None = None) -> None:
+        self.clock = clock
+        self.logger = logger if logger is not None else access_log
+        self.lines: list[str] = []
+        self._call: Any = None
+
+    def write(self, line: str) -> None:
+        self.lines.append(line)
+        if self._call is None:
+            self._call = self.clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        self._call = None
+        lines, self.lines = self.lines, []
+        if lines:
+            self.logger.info("{lines}", lines="".join(lines).rstrip("\n"))
+
+    def close(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self.flush()
+
+
 class RPCSite(server.Site):
     """A Site whose connections refuse request bodies over C{max_body} bytes."""
 
@@ -312,6 +346,11 @@ class RPCSite(server.Site):
         channel = super().buildProtocol(addr)
         channel.max_body = self.max_body
         return channel
+
+    def startFactory(self) -> None:  # noqa: N802
+        super().startFactory()
+        if not self.logPath:
+            self._logFile = BatchedAccessLog(self.reactor)
 
     protocol = LimitedChannel
 
