@@ -9,6 +9,8 @@ import types
 import xmlrpc.client
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
@@ -19,6 +21,7 @@ from twisted.python.failure import Failure
 from zoo.tap import xmlrpc as tap
 from zoo.xmlrpc import Methods, RPCError, book_methods, make_site
 from zoo.xmlrpc.methods import APPLICATION, BAD_PARAMS, FAILURE, NOT_FOUND
+from zoo.xmlrpc.xmlcodec import _parse_expat, _parse_simple
 
 
 def _billion_laughs() -> bytes:
@@ -705,3 +708,65 @@ def test_access_log_batches_per_reactor_turn() -> None:
     batch.close()
     assert len(events) == 2
     c.site.stopFactory()
+
+
+@pytest.mark.parametrize(
+    "agent", [b"Python-xmlrpc/3.11", b'say "hi"', b"back\\slash", b"caf\xc3\xa9", None]
+)
+def test_access_line_matches_twisted_combined_format(agent: bytes | None) -> None:
+    """zoo's cheaper access-line formatter writes exactly twisted.web's combined log line."""
+    from twisted.web.http import combinedLogFormatter
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from zoo.xmlrpc.web import access_line
+
+    request = DummyRequest([b""])
+    request.method, request.uri, request.clientproto = b"POST", b"/RPC2?x=\xff", b"HTTP/1.1"
+    request.code, request.sentLength = 200, 122
+    if agent is not None:
+        request.requestHeaders.setRawHeaders(b"user-agent", [agent])
+    stamp = "[21/Nov/2026:06:28:47 +0000]"
+    assert access_line(stamp, request) == combinedLogFormatter(stamp, request)
+
+
+_xml_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\ufffe\uffff\r"),
+    max_size=30,
+).filter(lambda t: not any(ord(ch) < 32 and ch not in "\t\n" for ch in t))
+_scalars = st.one_of(
+    st.integers(-(2**31), 2**31 - 1),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _xml_text,
+)
+_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,20}", fullmatch=True)
+
+
+@given(_names, st.lists(_scalars, max_size=6))
+def test_fast_parse_agrees_with_expat(name: str, params: list[object]) -> None:
+    """The expat-free reader of simple calls gives what expat gives, or declines."""
+    body = xmlrpc.client.dumps(tuple(params), name).encode()
+    fast = _parse_simple(body)
+    if fast is not None:
+        assert fast == _parse_expat(body)
+    if all(isinstance(p, int) or (isinstance(p, str) and p.isalnum()) for p in params):
+        assert fast is not None  # the common case does take the fast path
+
+
+@given(
+    st.sampled_from(
+        [
+            xmlrpc.client.dumps((7,), "double").encode(),
+            xmlrpc.client.dumps(("x", 2.5, True), "remote_repr").encode(),
+            b"<methodCall><methodName>now</methodName></methodCall>",
+        ]
+    ),
+    st.integers(0, 200),
+    st.binary(min_size=1, max_size=8),
+)
+def test_fast_parse_never_accepts_what_expat_refuses(body: bytes, at: int, junk: bytes) -> None:
+    """A mutated body the fast reader accepts is one expat accepts too, with the same result."""
+    mutated = body[:at] + junk + body[at:]
+    fast = _parse_simple(mutated)
+    if fast is not None:
+        assert fast == _parse_expat(mutated)
