@@ -770,3 +770,16 @@ def test_fast_parse_never_accepts_what_expat_refuses(body: bytes, at: int, junk:
     fast = _parse_simple(mutated)
     if fast is not None:
         assert fast == _parse_expat(mutated)
+
+
+@given(st.one_of(st.integers(-(2**33), 2**33), _scalars, st.lists(_scalars, max_size=3)))
+def test_dump_result_is_what_stdlib_writes(value: object) -> None:
+    """dump_result writes the same bytes xmlrpc.client.dumps does for any sendable value."""
+    from zoo.xmlrpc.xmlcodec import dump_result
+
+    try:
+        expected = xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
+    except OverflowError:
+        assert b"<fault>" in dump_result(value)
+        return
+    assert dump_result(value) == expected

@@ -144,8 +144,18 @@ def _reason(e: Exception) -> str:
     return text.splitlines()[0][:200]
 
 
+_RESPONSE = (
+    "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n"
+    "<value><%s>%s</%s></value>\n</param>\n</params>\n</methodResponse>\n"
+)
+
+
 def dump_result(result: Any, allow_none: bool = True) -> bytes:
     """The C{<methodResponse>} for C{result}, or a fault if it cannot be sent."""
+    kind = type(result)
+    if kind is int and -(2**31) <= result < 2**31:
+        # What xmlrpc.client.dumps writes, without building a Marshaller.
+        return (_RESPONSE % ("int", result, "int")).encode("ascii")
     try:
         text = _dumps((result,), methodresponse=True, allow_none=allow_none)
     except Exception as e:
