@@ -500,6 +500,32 @@ def test_refused_then_drained_limit_aborts() -> None:
     assert c.transport.disconnecting
 
 
+def test_half_close_after_request_still_answered() -> None:
+    """A client that half-closes right after its request gets the answer, then the close."""
+    methods = Methods()
+    pending: list[Deferred[int]] = []
+    methods.register(lambda: pending.append(Deferred()) or pending[-1], name="slow")
+    c = Conn(methods)
+    body = xmlrpc.client.dumps((), "slow").encode()
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.channel.readConnectionLost()
+    assert not c.transport.disconnecting
+    pending[0].callback(7)
+    assert xmlrpc.client.loads(parse_response(c.take())[2])[0][0] == 7
+    assert c.transport.disconnecting
+
+
+def test_half_close_mid_request_closes() -> None:
+    """A half-close in the middle of a request (or between requests) closes the connection."""
+    c = Conn()
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<meth")
+    c.channel.readConnectionLost()
+    assert c.transport.disconnecting
+    idle = Conn()
+    idle.channel.readConnectionLost()
+    assert idle.transport.disconnecting
+
+
 def test_gzip_body() -> None:
     """A gzip-encoded request body is inflated; one that inflates past the cap is a fault."""
     c = Conn(max_body=5000)

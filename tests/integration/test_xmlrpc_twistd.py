@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 import xmlrpc.client
 from collections.abc import Iterator
@@ -289,3 +290,60 @@ def test_access_log_line(zoo: TwistdProcess) -> None:
     """Each call is logged as an access line '"POST / HTTP/1.1" 200', as the book's server does."""
     xmlrpc.client.ServerProxy(url(zoo)).double(1)
     assert '"POST / HTTP/1.1" 200' in zoo.output
+
+
+def test_half_closed_client_gets_answer(zoo: TwistdProcess) -> None:
+    """A client that sends its call and shuts down its sending side still gets the answer."""
+    body = xmlrpc.client.dumps((5,), "double").encode()
+    with socket.create_connection(("127.0.0.1", zoo.port("xmlrpc")), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200")
+    assert b"<int>10</int>" in got
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_non_reading_client_is_bounded(zoo: TwistdProcess) -> None:
+    """A client pipelining calls without reading answers is throttled; memory stays bounded."""
+    assert zoo.proc is not None
+    body = xmlrpc.client.dumps(("x" * 1000,), "remote_repr").encode()
+    call = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    before = rss_kib(zoo.proc.pid)
+    with socket.create_connection(("127.0.0.1", zoo.port("xmlrpc")), timeout=5) as s:
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and sent < 200 * 1024 * 1024:
+            try:
+                sent += s.send(call * 64)
+            except BlockingIOError:
+                time.sleep(0.01)
+        assert sent < 200 * 1024 * 1024, "the server never pushed back"
+        assert xmlrpc.client.ServerProxy(url(zoo)).double(4) == 8
+        assert rss_kib(zoo.proc.pid) - before < 64 * 1024
+
+
+def test_import_has_no_deprecation_warning() -> None:
+    """Importing zoo.xmlrpc under -W error::DeprecationWarning works (twisted.web.xmlrpc warns)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            "-c",
+            "import zoo.xmlrpc, zoo.tap.xmlrpc",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr

@@ -26,8 +26,10 @@ from typing import Any
 
 from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.logger import Logger
 from twisted.web import http, pages, resource, server
+from zope.interface import implementer
 
 from zoo.policies import fast_writer
 from zoo.xmlrpc import jsonrpc
@@ -73,6 +75,7 @@ class LimitedRequest(server.Request):
         self.content.write(data)
 
 
+@implementer(IHalfCloseableProtocol)
 class LimitedChannel(http.HTTPChannel):
     """An HTTPChannel that refuses request bodies over C{max_body} bytes (413)."""
 
@@ -151,10 +154,18 @@ class LimitedChannel(http.HTTPChannel):
         super().dataReceived(data)
 
     def readConnectionLost(self) -> None:  # noqa: N802
-        if self._refused:
+        """The client half-closed (C{printf ... | nc -N}): answer what it sent, then close.
+
+        HTTPChannel alone treats the client's FIN as the end of the connection
+        and drops the response of the request it just received.
+        """
+        if self._handlingRequest and not self._refused:
+            self.persistent = False  # requestDone closes once the answer is written
+        else:
             self.transport.loseConnection()
-            return
-        super().readConnectionLost()
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        pass
 
 
 def _body(request: server.Request, max_body: int) -> bytes:
