@@ -66,6 +66,10 @@ class Conn:
         self.transport.clear()
         return out
 
+    def send_body(self, body: bytes) -> None:
+        """Send a POST to / carrying C{body}, without reading the answer."""
+        self.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
     def post(self, path: str, body: bytes, *headers: str) -> tuple[int, dict[str, str], bytes]:
         lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *headers]
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -94,6 +98,19 @@ class Conn:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         status, _, out = self.post("/jsonrpc", body, "Content-Type: application/json")
         return status, (json.loads(out) if out else None)
+
+
+def slow_conn() -> tuple[Conn, list[Deferred[object]]]:
+    """A connection whose method C{slow()} returns a Deferred left pending in the list."""
+    methods = Methods()
+    pending: list[Deferred[object]] = []
+
+    @methods.register
+    def slow():
+        pending.append(Deferred())
+        return pending[-1]
+
+    return Conn(methods), pending
 
 
 class MemoryTransport(xmlrpc.client.Transport):
@@ -379,21 +396,8 @@ def test_multicall_as_stdlib_client_sends_it() -> None:
 
 def test_deferred_result() -> None:
     """A method returning a Deferred is answered when it fires, keep-alive intact."""
-    methods = Methods()
-    pending: list[Deferred[int]] = []
-
-    @methods.register
-    def slow():
-        d: Deferred[int] = Deferred()
-        pending.append(d)
-        return d
-
-    c = Conn(methods)
-    c.send(
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-        % len(body := xmlrpc.client.dumps((), "slow").encode())
-        + body
-    )
+    c, pending = slow_conn()
+    c.send_body(xmlrpc.client.dumps((), "slow").encode())
     assert c.take() == b""
     pending[0].callback(5)
     assert xmlrpc.client.loads(parse_response(c.take())[2])[0][0] == 5
@@ -401,7 +405,7 @@ def test_deferred_result() -> None:
     body = xmlrpc.client.dumps(
         ([{"methodName": "slow", "params": []}],), "system.multicall"
     ).encode()
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.send_body(body)
     pending[0].errback(ValueError("late"))
     assert xmlrpc.client.loads(parse_response(c.take())[2])[0][0] == [
         {"faultCode": 1, "faultString": "<class 'ValueError'>:late"}
@@ -410,12 +414,9 @@ def test_deferred_result() -> None:
 
 def test_client_gone_before_deferred_fires() -> None:
     """If the client disconnects while a Deferred is pending, its later result is dropped quietly."""
-    methods = Methods()
-    pending: list[Deferred[int]] = []
-    methods.register(lambda: pending.append(Deferred()) or pending[-1], name="slow")
-    c = Conn(methods)
+    c, pending = slow_conn()
     body = xmlrpc.client.dumps((), "slow").encode()
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.send_body(body)
     c.channel.connectionLost(Failure(ConnectionDone()))
     pending[0].callback(1)
     assert c.take() == b""
@@ -461,7 +462,7 @@ def test_oversized_body_in_same_packet_as_headers() -> None:
     methods.register(called.append, name="remote_repr")
     c = Conn(methods, max_body=100)
     body = xmlrpc.client.dumps(("x" * 500,), "remote_repr").encode()
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.send_body(body)
     assert parse_response(c.take())[0] == 413
     c.channel.connectionLost(Failure(ConnectionDone()))
     assert called == []
@@ -502,12 +503,9 @@ def test_refused_then_drained_limit_aborts() -> None:
 
 def test_half_close_after_request_still_answered() -> None:
     """A client that half-closes right after its request gets the answer, then the close."""
-    methods = Methods()
-    pending: list[Deferred[int]] = []
-    methods.register(lambda: pending.append(Deferred()) or pending[-1], name="slow")
-    c = Conn(methods)
+    c, pending = slow_conn()
     body = xmlrpc.client.dumps((), "slow").encode()
-    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    c.send_body(body)
     c.channel.readConnectionLost()
     assert not c.transport.disconnecting
     pending[0].callback(7)
