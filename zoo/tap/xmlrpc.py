@@ -66,7 +66,5 @@ def makeService(options: Options) -> IService:  # noqa: N802
     methods = Methods() if options["no-book"] else book_methods()
     for name in options["modules"]:
         methods.add_module(name)
-    site = make_site(methods, max_body=options["max-body"])
-    if options["no-access-log"]:
-        site.log = lambda request: None
-    return build(options, site).parent
+    site = make_site(methods, max_body=options["max-body"], access_log=not options["no-access-log"])
+    return build(options, site).parent  # type: ignore[return-value]

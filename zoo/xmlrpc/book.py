@@ -71,7 +71,7 @@ def book_methods(clock: Callable[[], float] | None = None, into: Methods | None 
     if clock is None:
         from twisted.internet import reactor
 
-        clock = reactor.seconds  # type: ignore[attr-defined]
+        clock = reactor.seconds  # type: ignore[attr-defined,misc]
     methods = Methods() if into is None else into
     for func in (double, addtogether, quadratic, remote_repr, lengths):
         methods.register(func)

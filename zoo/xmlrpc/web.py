@@ -58,6 +58,8 @@ class LimitedRequest(server.Request):
     """A request whose body is counted as it arrives; over the cap it is refused."""
 
     _received = 0
+    channel: Any
+    content: Any
 
     def gotLength(self, length: int | None) -> None:  # noqa: N802
         # The cap keeps bodies small, so they always stay in memory (twisted.web
@@ -78,6 +80,8 @@ class LimitedRequest(server.Request):
 @implementer(IHalfCloseableProtocol)
 class LimitedChannel(http.HTTPChannel):
     """An HTTPChannel that refuses request bodies over C{max_body} bytes (413)."""
+
+    transport: Any
 
     max_body = DEFAULT_MAX_BODY
     _refused = False
@@ -170,7 +174,7 @@ class LimitedChannel(http.HTTPChannel):
 
 def _body(request: server.Request, max_body: int) -> bytes:
     """The request body, gunzipped if the client compressed it (never past C{max_body})."""
-    content = request.content
+    content: Any = request.content
     body = content.getvalue() if isinstance(content, io.BytesIO) else content.read()
     encoding = request.getHeader(b"content-encoding")
     if encoding is None or encoding.lower() == b"identity":
@@ -283,7 +287,7 @@ def _json_reply(request: server.Request, out: bytes | None) -> bytes:
     return out
 
 
-def _finish_later(request: server.Request, d: Deferred[bytes]) -> None:
+def _finish_later(request: server.Request, d: Deferred[Any]) -> None:
     """Write C{d}'s bytes and finish, unless the client went away first."""
     gone: list[Any] = []
     request.notifyFinish().addErrback(gone.append)
@@ -381,7 +385,13 @@ class RPCSite(server.Site):
 
     requestFactory = LimitedRequest
 
-    def __init__(self, root: resource.Resource, max_body: int = DEFAULT_MAX_BODY, **kw: Any):
+    def __init__(
+        self,
+        root: resource.Resource,
+        max_body: int = DEFAULT_MAX_BODY,
+        access_log: bool = True,
+        **kw: Any,
+    ) -> None:
         # An RPC body is never a form: skip twisted.web's form parsing, which builds
         # an email.message to read the Content-Type of every POST.
         kw.setdefault("parsePOSTFormSubmission", False)
@@ -391,6 +401,11 @@ class RPCSite(server.Site):
         kw.setdefault("logFormatter", access_line)
         super().__init__(root, **kw)
         self.max_body = max_body
+        self.access_log = access_log
+
+    def log(self, request: Any) -> None:
+        if self.access_log:
+            super().log(request)
 
     def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
         channel = super().buildProtocol(addr)
@@ -402,10 +417,17 @@ class RPCSite(server.Site):
         if not self.logPath:
             self._logFile = BatchedAccessLog(self.reactor)
 
-    protocol = LimitedChannel
+    protocol = LimitedChannel  # type: ignore[assignment]
 
 
-def make_site(methods: Methods, max_body: int = DEFAULT_MAX_BODY, **kw: Any) -> RPCSite:
-    """The whole server as a twisted.web Site: XML-RPC at C{/} and C{/RPC2}, JSON-RPC at C{/jsonrpc}."""
+def make_site(
+    methods: Methods, max_body: int = DEFAULT_MAX_BODY, access_log: bool = True, **kw: Any
+) -> RPCSite:
+    """The whole server as a twisted.web Site: XML-RPC at C{/} and C{/RPC2}, JSON-RPC at C{/jsonrpc}.
+
+    @param max_body: largest request body in bytes; bigger ones get 413 unread.
+    @param access_log: log a combined-format line per request.
+    @param kw: passed to L{twisted.web.server.Site} (C{reactor}, C{logPath}, ...).
+    """
     root = RPCRoot(XMLRPCResource(methods, max_body=max_body), JSONRPCResource(methods, max_body))
-    return RPCSite(root, max_body=max_body, **kw)
+    return RPCSite(root, max_body=max_body, access_log=access_log, **kw)
