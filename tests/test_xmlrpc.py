@@ -618,6 +618,18 @@ def test_jsonrpc_batch_and_notifications() -> None:
     assert c.json([{"jsonrpc": "2.0", "method": "double", "params": [2]}]) == (204, None)
 
 
+def test_jsonrpc_at_root_by_content_type() -> None:
+    """A JSON POST to / is JSON-RPC, as jsonrpcserver's serve() on port 5000 answers it."""
+    c = Conn()
+    body = json.dumps({"jsonrpc": "2.0", "method": "double", "params": {"num": 7}, "id": 1})
+    status, headers, out = c.post(
+        "/", body.encode(), "Content-Type: application/json; charset=utf-8"
+    )
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(out) == {"jsonrpc": "2.0", "result": 14, "id": 1}
+    assert c.call("double", 7) == 14  # text/xml at / stays XML-RPC
+
+
 def test_jsonrpc_1_0_request() -> None:
     """A request without "jsonrpc" is answered in JSON-RPC 1.0 shape (result, error, id)."""
     reply = Conn().json({"method": "double", "params": [4], "id": 9})[1]

@@ -303,8 +303,16 @@ def _finish_later(request: server.Request, d: Deferred[Any]) -> None:
     d.addErrback(lambda f: log.failure("writing an RPC answer", f))
 
 
+def _is_json(request: server.Request) -> bool:
+    ctype = request.getHeader(b"content-type") or b""
+    return ctype.split(b";", 1)[0].strip().lower() == b"application/json"
+
+
 class RPCRoot(resource.Resource):
-    """C{/} and C{/RPC2}: XML-RPC; C{/jsonrpc}: JSON-RPC; anything else: 404."""
+    """C{/} and C{/RPC2}: XML-RPC; C{/jsonrpc}: JSON-RPC; anything else: 404.
+
+    A POST to C{/} with C{Content-Type: application/json} is JSON-RPC too.
+    """
 
     def __init__(self, xml: resource.Resource, json: resource.Resource) -> None:
         super().__init__()
@@ -312,6 +320,9 @@ class RPCRoot(resource.Resource):
         self.json = json
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:  # noqa: N802
+        if path == b"" and _is_json(request):
+            # jsonrpcserver's serve() (Introducing Python, example 17-13) answers at /.
+            return self.json
         if path in (b"", b"RPC2"):
             return self.xml
         if path == b"jsonrpc":
