@@ -708,6 +708,19 @@ def test_bad_options(args: list[str], fragment: str) -> None:
         tap.Options().parseOptions(args)
 
 
+def test_module_from_file(tmp_path) -> None:
+    """--module accepts the path of a .py file; a missing file is a usage error."""
+    path = tmp_path / "tools.py"
+    path.write_text("def shout(s):\n    return s.upper()\n")
+    options = tap.Options()
+    options.parseOptions(["--module", str(path)])
+    methods = Methods()
+    methods.add_module(str(path))
+    assert methods.call("shout", ("hi",)) == "HI"
+    with pytest.raises(usage.UsageError, match="cannot import"):
+        tap.Options().parseOptions(["--module", str(tmp_path / "nope.py")])
+
+
 def test_make_service_serves_module(tmp_path, monkeypatch) -> None:
     """makeService with --module and --no-book serves only that module's functions."""
     (tmp_path / "zoo_test_mod.py").write_text("def triple(n):\n    return 3 * n\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar
 
 from twisted.application.service import IService
@@ -41,16 +40,17 @@ class Options(ServerOptions):
         self["modules"] = []
 
     def opt_module(self, name: str) -> None:
-        """Serve the public functions of this importable module (repeatable)."""
+        """Serve the public functions of this module: a dotted name or a .py file (repeatable)."""
         self["modules"].append(name)
 
     def check(self) -> None:
+        from zoo.xmlrpc.methods import Methods, load_module
+
         for name in self["modules"]:
             try:
-                module = importlib.import_module(name)
+                module = load_module(name)
             except Exception as e:
                 raise usage.UsageError(f"--module: cannot import {name!r}: {e}") from None
-            from zoo.xmlrpc.methods import Methods
 
             try:
                 Methods().add_module(module)

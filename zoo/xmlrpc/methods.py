@@ -14,8 +14,10 @@ C{faultString}) to choose its own fault code.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -59,6 +61,19 @@ def error_from_exception(e: BaseException) -> RPCError:
     if isinstance(code, int):
         return RPCError(code, str(getattr(e, "faultString", "")))
     return RPCError(APPLICATION, f"{type(e)}:{e}")
+
+
+def load_module(name: str) -> ModuleType:
+    """Import C{name}: a dotted module name, or the path of a C{.py} file."""
+    if name.endswith(".py"):
+        path = Path(name).expanduser()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None or not path.is_file():
+            raise ImportError(f"no Python file at {name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(name)
 
 
 def _arity_error(name: str, func: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
@@ -115,13 +130,13 @@ class Methods:
         return func
 
     def add_module(self, module: ModuleType | str, prefix: str = "") -> list[str]:
-        """Serve every public function defined in C{module} (a module or a dotted name).
+        """Serve every public function defined in C{module} (a module, a dotted name or a .py path).
 
         Public means: a function (not a class or an imported name) whose name does
         not start with C{_}. Returns the method names added.
         """
         if isinstance(module, str):
-            module = importlib.import_module(module)
+            module = load_module(module)
         added = []
         for attr, value in sorted(vars(module).items()):
             if attr.startswith("_") or not inspect.isfunction(value):
