@@ -492,7 +492,7 @@ def test_body_at_cap_accepted() -> None:
 
 def test_refused_then_drained_limit_aborts() -> None:
     """A client that keeps sending after a 413 is cut off once it passes the drain limit."""
-    from zoo.xmlrpc import web
+    from zoo.xmlrpc import channel as web
 
     c = Conn(max_body=10)
     c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
@@ -738,7 +738,7 @@ def test_access_log_batches_per_reactor_turn() -> None:
     """Access lines written in one reactor turn become one log event, in order, with the book's line."""
     from twisted.logger import Logger
 
-    from zoo.xmlrpc.web import BatchedAccessLog
+    from zoo.xmlrpc.channel import BatchedAccessLog
 
     events: list[dict[str, object]] = []
     c = Conn()
@@ -768,7 +768,7 @@ def test_access_line_matches_twisted_combined_format(agent: bytes | None) -> Non
     from twisted.web.http import combinedLogFormatter
     from twisted.web.test.requesthelper import DummyRequest
 
-    from zoo.xmlrpc.web import access_line
+    from zoo.xmlrpc.channel import access_line
 
     request = DummyRequest([b""])
     request.method, request.uri, request.clientproto = b"POST", b"/RPC2?x=\xff", b"HTTP/1.1"

@@ -25,11 +25,10 @@ The public API::
 """
 
 from zoo.xmlrpc.book import PORT, book_methods
+from zoo.xmlrpc.channel import DEFAULT_MAX_BODY, RPCSite
 from zoo.xmlrpc.methods import Methods, RPCError
 from zoo.xmlrpc.web import (
-    DEFAULT_MAX_BODY,
     JSONRPCResource,
-    RPCSite,
     XMLRPCResource,
     make_site,
 )
