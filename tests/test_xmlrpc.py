@@ -324,6 +324,7 @@ def test_introspection() -> None:
     )
     assert c.call("system.methodSignature", "quadratic") == "signatures not supported"
     assert c.fault("system.methodHelp", "nope").faultCode == NOT_FOUND
+    assert c.fault("system.methodHelp", [1]).faultCode == BAD_PARAMS
 
 
 def test_declared_signature() -> None:

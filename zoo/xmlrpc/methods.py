@@ -159,6 +159,8 @@ class Methods:
 
     def lookup(self, name: Any) -> Callable[..., Any]:
         """The function for C{name}, or L{RPCError} C{NOT_FOUND}."""
+        if not isinstance(name, str):
+            raise RPCError(BAD_PARAMS, f"a method name is a string, not {type(name).__name__}")
         func = self._functions.get(name) or self._system.get(name)
         if func is None:
             raise RPCError(NOT_FOUND, f"method {name!r} not found (system.listMethods lists them)")
