@@ -7,6 +7,7 @@ import gzip
 import json
 import types
 import xmlrpc.client
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -834,3 +835,59 @@ def test_dump_result_is_what_stdlib_writes(value: object) -> None:
         assert b"<fault>" in dump_result(value)
         return
     assert dump_result(value) == expected
+
+
+# -- the Twisted client --------------------------------------------------------------
+
+
+def stub_proxy(url: str = "http://zoo/RPC2") -> Any:
+    """A zoo.xmlrpc.client.Proxy talking to the books' site through treq's in-memory stub."""
+    from treq.testing import StubTreq
+
+    from zoo.xmlrpc.client import Proxy
+
+    site = make_site(book_methods(clock=Clock().seconds), reactor=MemoryReactorClock())
+    return Proxy(url, http=StubTreq(site.resource))
+
+
+def fired(d: Deferred[Any]) -> Any:
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+def test_client_calls_and_faults() -> None:
+    """Proxy.callRemote fires with results, and fails with xmlrpc.client.Fault for faults."""
+    proxy = stub_proxy()
+    assert fired(proxy.callRemote("double", 7)) == 14
+    assert fired(proxy.callRemote("remote_repr", None)) is None
+    with pytest.raises(xmlrpc.client.Fault, match="math domain error"):
+        fired(proxy.callRemote("quadratic", 1, 0, 1))
+
+
+def test_client_multicall() -> None:
+    """Proxy.multicall gives each call's result, or the Fault of a call that failed."""
+    answers = fired(stub_proxy().multicall([("double", (1,)), ("quadratic", (1, 0, 1))]))
+    assert answers[0] == 2
+    assert isinstance(answers[1], xmlrpc.client.Fault)
+    assert answers[1].faultCode == APPLICATION
+
+
+def test_client_protocol_error() -> None:
+    """A non-200 answer (here 404) fails with xmlrpc.client.ProtocolError."""
+    with pytest.raises(xmlrpc.client.ProtocolError) as caught:
+        fired(stub_proxy("http://zoo/elsewhere").callRemote("double", 1))
+    assert caught.value.errcode == 404
+
+
+def test_client_refuses_dtd_in_response() -> None:
+    """The client parses answers behind the same DTD guard as the server."""
+    from zoo.xmlrpc.xmlcodec import parse_response
+
+    with pytest.raises(RPCError, match="DTD"):
+        parse_response(BILLION_LAUGHS.replace(b"methodCall", b"methodResponse"))
+    with pytest.raises(RPCError, match="malformed"):
+        parse_response(b"<methodResponse><params></params></methodResponse>")

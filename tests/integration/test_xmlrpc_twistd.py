@@ -238,7 +238,7 @@ def test_jsonrpc_client(zoo: TwistdProcess) -> None:
 
 
 def test_tls_with_zoo_ca(tmp_path: Path) -> None:
-    """With --tls, xmlrpc.client over HTTPS trusts the zoo CA from the state dir and calls work."""
+    """With --tls, xmlrpc.client and zoo's Twisted client trust the zoo CA and calls work."""
     with TwistdProcess(["zoo-xmlrpc", "--port", "0", "--tls"], tmp_path) as zoo:
         ca = tmp_path / "state" / "tls" / "ca.pem"
         context = ssl.create_default_context(cafile=str(ca))
@@ -256,6 +256,36 @@ def test_tls_with_zoo_ca(tmp_path: Path) -> None:
         with pytest.raises(xmlrpc.client.ProtocolError) as caught:
             proxy.remote_repr("x" * 2_000_000)
         assert caught.value.errcode == 413
+        twisted_client = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                TWISTED_CLIENT,
+                f"https://localhost:{zoo.port('xmlrpc')}/",
+                str(ca),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert twisted_client.stdout.splitlines() == [
+            "42",
+            "[2, <Fault 1: \"<class 'ValueError'>:math domain error\">]",
+        ], twisted_client.stderr
+
+
+TWISTED_CLIENT = """
+import sys
+from twisted.internet import defer, task
+from zoo.xmlrpc.client import Proxy
+
+async def main(reactor):
+    proxy = Proxy(sys.argv[1], ca_pem=sys.argv[2], reactor=reactor)
+    print(await proxy.callRemote("double", 21))
+    print(await proxy.multicall([("double", (1,)), ("quadratic", (1, 0, 1))]))
+
+task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+"""
 
 
 def test_module_option(tmp_path: Path) -> None:

@@ -139,6 +139,31 @@ def _parse_expat(body: bytes) -> tuple[str, tuple[Any, ...]]:
     return name, params
 
 
+def parse_response(body: bytes) -> Any:
+    """The value of an XML-RPC C{<methodResponse>}, parsed as guardedly as a call.
+
+    @raise xmlrpc.client.Fault: the server answered with a fault.
+    @raise RPCError: C{FAILURE} for a body that is not a well-formed response.
+    """
+    target = _Unmarshaller(use_builtin_types=True)
+    parser = DefusedExpatParser(target, forbid_dtd=True)
+    try:
+        parser.feed(body)
+        parser.close()
+        values = target.close()
+    except xmlrpc.client.Fault:
+        raise
+    except DefusedXmlException as e:
+        raise RPCError(
+            FAILURE, f"refused: the response carries a DTD ({type(e).__name__})"
+        ) from None
+    except Exception as e:
+        raise RPCError(FAILURE, f"malformed XML-RPC response: {_reason(e)}") from None
+    if len(values) != 1:
+        raise RPCError(FAILURE, "malformed XML-RPC response: not exactly one value")
+    return values[0]
+
+
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     return text.splitlines()[0][:200]
