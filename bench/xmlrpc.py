@@ -12,7 +12,8 @@ Each server runs pinned to CPU 0 and wrk to CPU 1 (taskset). The whole grid
 (servers x concurrency 1 and 50) is repeated in interleaved rounds and the median
 of each cell is reported, with the ratio to SimpleXMLRPCServer + ThreadingMixIn
 (the reference the issue names), the server's and wrk's CPU use (percent of one
-CPU), calls per CPU-second of the server (calls/s divided by its CPU share: the
+CPU), the share of CPU 0 taken by other processes (anything above a few
+percent means the machine was busy), calls per CPU-second of the server (calls/s divided by its CPU share: the
 steadier figure when other work shares CPU 0), and p50/p99 latency from wrk. The machine is shared: short runs, noisy
 figures; compare ratios within one run, not across runs.
 """
@@ -66,6 +67,7 @@ class Cell:
     rate: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)
     wrk_cpu: list[float] = field(default_factory=list)
+    others_cpu0: list[float] = field(default_factory=list)
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
@@ -76,6 +78,15 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu0_seconds() -> float:
+    """Time CPU 0 spent running any process (user + nice + system), from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu0 "):
+            user, nice, system = (int(v) for v in line.split()[1:4])
+            return (user + nice + system) / TICKS
+    return 0.0
 
 
 def read_port(path: Path) -> int:
@@ -139,6 +150,7 @@ def run_wrk(port: int, connections: int, seconds: float, server_pid: int, cell: 
     argv = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     argv += ["-s", str(LUA), f"http://127.0.0.1:{port}/RPC2"]
     server_before = cpu_seconds(server_pid)
+    cpu0_before = cpu0_seconds()
     started = time.monotonic()
     wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     # wrk's own CPU: sample /proc just before it exits (it is reaped by communicate()).
@@ -152,6 +164,7 @@ def run_wrk(port: int, connections: int, seconds: float, server_pid: int, cell: 
     out = wrk.communicate(timeout=seconds + 30)[0]
     elapsed = time.monotonic() - started
     server_cpu = cpu_seconds(server_pid) - server_before
+    others = max(0.0, cpu0_seconds() - cpu0_before - server_cpu)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"BAD (\d+)", out)
     socket_errors = re.search(
@@ -163,6 +176,7 @@ def run_wrk(port: int, connections: int, seconds: float, server_pid: int, cell: 
         raise RuntimeError(f"wrk printed no rate:\n{out}")
     cell.rate.append(float(rate.group(1)))
     cell.server_cpu.append(100 * server_cpu / elapsed)
+    cell.others_cpu0.append(100 * others / elapsed)
     cell.wrk_cpu.append(100 * wrk_cpu / seconds)
     cell.p50.append(_micros(p50.group(1)) if p50 else float("nan"))
     cell.p99.append(_micros(p99.group(1)) if p99 else float("nan"))
@@ -180,7 +194,12 @@ def table(results: dict[tuple[str, int], Cell]) -> str:
     head = ["server"]
     for c in CONCURRENCY:
         head += [f"c={c} calls/s (ratio)", f"c={c} server / wrk CPU %"]
-    head += ["c=50 calls per server CPU-second (ratio)", "p50/p99 µs c=50", "errors"]
+    head += [
+        "c=50 calls per server CPU-second (ratio)",
+        "other processes on CPU 0 %",
+        "p50/p99 µs c=50",
+        "errors",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for server in SERVERS:
         row = [server.name]
@@ -195,6 +214,8 @@ def table(results: dict[tuple[str, int], Cell]) -> str:
         per_cpu = med(top.rate) / max(med(top.server_cpu), 1e-9) * 100
         ref_per_cpu = med(ref_top.rate) / max(med(ref_top.server_cpu), 1e-9) * 100
         row.append(f"{per_cpu:,.0f} ({per_cpu / ref_per_cpu:.2f})")
+        others = [x for c in CONCURRENCY for x in results[(server.name, c)].others_cpu0]
+        row.append(f"{med(others):.0f}")
         row.append(f"{med(top.p50):,.0f} / {med(top.p99):,.0f}")
         row.append(str(sum(results[(server.name, c)].errors for c in CONCURRENCY)))
         lines.append("| " + " | ".join(row) + " |")
