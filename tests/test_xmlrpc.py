@@ -303,6 +303,23 @@ def test_unserializable_result_is_fault() -> None:
     assert "cannot send the result" in c.fault("big").faultString
 
 
+def test_deeply_nested_value_is_fault() -> None:
+    """20,000 nested arrays (under the body cap) parse without recursion and echo back as a fault."""
+    depth = 20_000
+    body = (
+        b"<methodCall><methodName>remote_repr</methodName><params><param><value>"
+        + b"<array><data><value>" * depth
+        + b"<int>1</int>"
+        + b"</value></data></array>" * depth
+        + b"</value></param></params></methodCall>"
+    )
+    c = Conn()
+    fault = c.raw_fault(body)
+    assert fault.faultCode == FAILURE
+    assert "cannot send the result" in fault.faultString
+    assert c.call("double", 1) == 2
+
+
 def test_get_is_405_and_unknown_path_404() -> None:
     """GET on the XML-RPC path is 405; a path that is neither RPC endpoint is 404."""
     c = Conn()
