@@ -649,6 +649,27 @@ def test_jsonrpc_at_root_by_content_type() -> None:
     assert c.call("double", 7) == 14  # text/xml at / stays XML-RPC
 
 
+def test_jsonrpc_batch_with_deferred() -> None:
+    """A batch waits for a method's Deferred and keeps the answers in request order."""
+    c, pending = slow_conn()
+    c.methods.register(lambda n: n * 2, name="double")
+    batch = [
+        {"jsonrpc": "2.0", "method": "slow", "id": 1},
+        {"jsonrpc": "2.0", "method": "double", "params": [4], "id": 2},
+        {"jsonrpc": "2.0", "method": "slow"},
+    ]
+    body = json.dumps(batch).encode()
+    c.send(b"POST /jsonrpc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert c.take() == b""
+    pending[0].callback("late")
+    pending[1].errback(ValueError("ignored: a notification"))
+    reply = json.loads(parse_response(c.take())[2])
+    assert reply == [
+        {"jsonrpc": "2.0", "result": "late", "id": 1},
+        {"jsonrpc": "2.0", "result": 8, "id": 2},
+    ]
+
+
 def test_jsonrpc_1_0_request() -> None:
     """A request without "jsonrpc" is answered in JSON-RPC 1.0 shape (result, error, id)."""
     reply = Conn().json({"method": "double", "params": [4], "id": 9})[1]
