@@ -12,10 +12,11 @@ Each server runs pinned to CPU 0 and wrk to CPU 1 (taskset). The whole grid
 (servers x concurrency 1 and 50) is repeated in interleaved rounds and the median
 of each cell is reported, with the ratio to SimpleXMLRPCServer + ThreadingMixIn
 (the reference the issue names), the server's and wrk's CPU use (percent of one
-CPU), the share of CPU 0 taken by other processes (anything above a few
-percent means the machine was busy), calls per CPU-second of the server (calls/s divided by its CPU share: the
-steadier figure when other work shares CPU 0), and p50/p99 latency from wrk. The machine is shared: short runs, noisy
-figures; compare ratios within one run, not across runs.
+CPU), the share of CPU 0 other processes took (above a few percent, the machine
+was busy), and p50/p99 latency from wrk. Calls per server CPU-second (all the
+calls of a cell's rounds over all the CPU the server used for them) is the
+steadier figure when other work shares CPU 0. The machine is shared: short runs,
+noisy figures; compare ratios within one run, not across runs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ LUA = BENCH / "xmlrpc_double.lua"
 TICKS = os.sysconf("SC_CLK_TCK")
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 STDLIB = [sys.executable, str(BENCH / "servers" / "stdlib_xmlrpc.py")]
+TWISTED = [sys.executable, str(BENCH / "servers" / "twisted_xmlrpc.py")]
 
 
 @dataclass
@@ -53,6 +55,7 @@ SERVERS = [
     Server("SimpleXMLRPCServer", [*STDLIB]),
     Server("SimpleXMLRPCServer + ThreadingMixIn", [*STDLIB, "--threads"], reference=True),
     Server("SimpleXMLRPCServer + ThreadingMixIn, access log", [*STDLIB, "--threads", "--log"]),
+    Server("twisted.web.xmlrpc as shipped, access log", [*TWISTED, "--log"]),
     Server("zoo-xmlrpc", [*TWISTD, "-n", "--pidfile=", "zoo-xmlrpc", "--port", "0"]),
     Server(
         "zoo-xmlrpc --no-access-log",
@@ -68,6 +71,8 @@ class Cell:
     server_cpu: list[float] = field(default_factory=list)
     wrk_cpu: list[float] = field(default_factory=list)
     others_cpu0: list[float] = field(default_factory=list)
+    calls: int = 0
+    cpu_seconds: float = 0.0
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
@@ -177,6 +182,9 @@ def run_wrk(port: int, connections: int, seconds: float, server_pid: int, cell: 
     cell.rate.append(float(rate.group(1)))
     cell.server_cpu.append(100 * server_cpu / elapsed)
     cell.others_cpu0.append(100 * others / elapsed)
+    done = re.search(r"(\d+) requests in", out)
+    cell.calls += int(done.group(1)) if done else 0
+    cell.cpu_seconds += server_cpu
     cell.wrk_cpu.append(100 * wrk_cpu / seconds)
     cell.p50.append(_micros(p50.group(1)) if p50 else float("nan"))
     cell.p99.append(_micros(p99.group(1)) if p99 else float("nan"))
@@ -186,6 +194,13 @@ def run_wrk(port: int, connections: int, seconds: float, server_pid: int, cell: 
         cell.errors += sum(int(x) for x in socket_errors.groups()[0:1]) + int(
             socket_errors.group(4)
         )
+
+
+def calls_per_cpu_second(cell: Cell) -> float | None:
+    """All calls of a cell's rounds over all the server CPU they took (None if too little)."""
+    if cell.cpu_seconds < 0.2:  # a few clock ticks: no figure at all
+        return None
+    return cell.calls / cell.cpu_seconds
 
 
 def table(results: dict[tuple[str, int], Cell]) -> str:
@@ -210,10 +225,12 @@ def table(results: dict[tuple[str, int], Cell]) -> str:
             row.append(f"{rate:,.0f} ({ratio:.2f})")
             row.append(f"{med(cell.server_cpu):.0f} / {med(cell.wrk_cpu):.0f}")
         top = results[(server.name, CONCURRENCY[-1])]
-        ref_top = results[(ref, CONCURRENCY[-1])]
-        per_cpu = med(top.rate) / max(med(top.server_cpu), 1e-9) * 100
-        ref_per_cpu = med(ref_top.rate) / max(med(ref_top.server_cpu), 1e-9) * 100
-        row.append(f"{per_cpu:,.0f} ({per_cpu / ref_per_cpu:.2f})")
+        per_cpu = calls_per_cpu_second(top)
+        ref_per_cpu = calls_per_cpu_second(results[(ref, CONCURRENCY[-1])])
+        if per_cpu and ref_per_cpu:
+            row.append(f"{per_cpu:,.0f} ({per_cpu / ref_per_cpu:.2f})")
+        else:
+            row.append("n/a (too little CPU to measure)")
         others = [x for c in CONCURRENCY for x in results[(server.name, c)].others_cpu0]
         row.append(f"{med(others):.0f}")
         row.append(f"{med(top.p50):,.0f} / {med(top.p99):,.0f}")
