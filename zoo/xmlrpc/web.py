@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web import http, pages, resource, server
+from twisted.web.resource import IResource
 
 from zoo.xmlrpc import jsonrpc
 from zoo.xmlrpc.channel import DEFAULT_MAX_BODY, RPCSite
@@ -180,7 +181,7 @@ class RPCRoot(resource.Resource):
         self.xml = xml
         self.json = json
 
-    def getChild(self, path: bytes, request: server.Request) -> resource.Resource:  # noqa: N802
+    def getChild(self, path: bytes, request: server.Request) -> IResource:  # noqa: N802
         if path == b"" and _is_json(request):
             # jsonrpcserver's serve() (Introducing Python, example 17-13) answers at /.
             return self.json
