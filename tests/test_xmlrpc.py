@@ -320,10 +320,20 @@ def test_deeply_nested_value_is_fault() -> None:
     assert c.call("double", 1) == 2
 
 
-def test_get_is_405_and_unknown_path_404() -> None:
-    """GET on the XML-RPC path is 405; a path that is neither RPC endpoint is 404."""
-    c = Conn()
+def test_get_lists_methods_and_unknown_path_404() -> None:
+    """GET on the XML-RPC path is a page of the methods and their help (escaped); others 405/404."""
+    methods = book_methods(clock=Clock().seconds)
+    methods.register(lambda: None, name="<script>")
+    c = Conn(methods)
     c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, page = parse_response(c.take())
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"<code>quadratic(a, b, c)</code>" in page
+    assert b"Determine `x` values satisfying" in page
+    assert b"&lt;script&gt;" in page and b"<script>" not in page
+    c.send(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert parse_response(c.take())[0] == 405
+    c.send(b"GET /jsonrpc HTTP/1.1\r\nHost: x\r\n\r\n")
     assert parse_response(c.take())[0] == 405
     assert c.post("/elsewhere", b"<x/>")[0] == 404
 

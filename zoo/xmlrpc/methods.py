@@ -197,6 +197,14 @@ class Methods:
         """Return the names of the methods this server offers."""
         return sorted(self._functions) + sorted(self._system)
 
+    def describe(self, name: str) -> str:
+        """C{name(arguments)} as Python shows the function's signature (C{name(...)} if unknown)."""
+        func = self.lookup(name)
+        try:
+            return f"{name}{inspect.signature(func)}"
+        except (TypeError, ValueError):
+            return f"{name}(...)"
+
     def method_help(self, name: str) -> str:
         """Return the help text (docstring) of method C{name}."""
         func = self.lookup(name)

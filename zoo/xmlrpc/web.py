@@ -7,6 +7,7 @@ an L{RPCSite} (see L{zoo.xmlrpc.channel} for the body cap and the HTTP details).
 
 from __future__ import annotations
 
+import html
 import io
 import warnings
 import zlib
@@ -81,9 +82,16 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
         return self.methods.list_methods()
 
     def render(self, request: server.Request) -> bytes | int:
+        if request.method in (b"GET", b"HEAD"):
+            return self.render_GET(request)
         if request.method != b"POST":
             return _post_only(request, b"an XML-RPC methodCall")
         return self.render_POST(request)
+
+    def render_GET(self, request: server.Request) -> bytes:  # noqa: N802
+        """A page listing the methods with their help, as DocXMLRPCServer serves on GET."""
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return method_page(self.methods)
 
     def render_POST(self, request: server.Request) -> bytes | int:  # noqa: N802
         request.setHeader(b"content-type", _XML)
@@ -131,6 +139,24 @@ class JSONRPCResource(resource.Resource):
             _finish_later(request, answer)
             return server.NOT_DONE_YET
         return _json_reply(request, answer)
+
+
+def method_page(methods: Methods) -> bytes:
+    """The HTML page of a method table: each method's signature and help."""
+    items = []
+    for name in methods.list_methods():
+        help_text = html.escape(methods.method_help(name))
+        items.append(
+            f"<dt><code>{html.escape(methods.describe(name))}</code></dt>"
+            f"<dd><pre>{help_text}</pre></dd>"
+        )
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>XML-RPC methods</title></head>"
+        "<body><h1>XML-RPC methods</h1><p>POST an XML-RPC <code>methodCall</code> to / or "
+        "/RPC2, or a JSON-RPC 2.0 request to /jsonrpc.</p>"
+        f"<dl>{''.join(items)}</dl></body></html>\n"
+    )
+    return page.encode("utf-8")
 
 
 def _post_only(request: server.Request, what: bytes) -> bytes:
