@@ -549,6 +549,13 @@ def summarize(runs: Sequence[Run], metric: str = "rps") -> dict[tuple[str, str],
     return summaries
 
 
+def _cost_per_request(s: Summary | None) -> float | None:
+    """Server CPU microseconds per request: (cpu% / 100) s per s / (requests per s) * 1e6."""
+    if s is None or not s.value or s.server_cpu_pct is None:
+        return None
+    return s.server_cpu_pct * 1e4 / s.value
+
+
 def _number(value: float | None, decimals: int = 0) -> str:
     return "—" if value is None else f"{value:,.{decimals}f}"
 
@@ -616,6 +623,29 @@ def render_markdown(
                 f"cpu {_number(s.server_cpu_pct)}%, {rss}"
             )
         out.append(f"| {server} | {errors} ({warmup_errors}) | " + " | ".join(cells) + " |")
+
+    if metric == "rps":
+        out += [
+            "",
+            "Server CPU per request (µs of CPU time in the measured phase / requests; lower is "
+            f"better; ratio = {reference} / server, so above 1 means cheaper than {reference}). "
+            "This figure holds up when other processes compete for the CPUs, since it counts "
+            "only the server's own CPU time:",
+            "",
+            "| server | " + " | ".join(levels) + " |",
+            "|---|" + "---|" * len(levels),
+        ]
+        for server in servers:
+            cells = []
+            for level in levels:
+                cost = _cost_per_request(summaries.get((server, level)))
+                ref_cost = _cost_per_request(summaries.get((reference, level)))
+                if cost is None:
+                    cells.append("—")
+                    continue
+                ratio = f" ({ref_cost / cost:.2f})" if ref_cost else ""
+                cells.append(f"{cost:.2f}{ratio}")
+            out.append(f"| {server} | " + " | ".join(cells) + " |")
 
     noisy = [
         f"{s.server} {s.level} {s.other_load_pct:.0f}%"
