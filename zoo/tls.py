@@ -10,12 +10,22 @@ client pipelined after the STARTTLS command (the CVE-2011-0411 class of bug).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet.interfaces import IProtocolFactory, ITLSTransport
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IOpenSSLContextFactory,
+    IProtocolFactory,
+    IReactorTime,
+    ITLSTransport,
+)
+from twisted.protocols.policies import ProtocolWrapper
+from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from zope.interface import alsoProvides, implementer
 
 
 class TLSConfigError(ValueError):
@@ -33,6 +43,7 @@ def _check_file(path: Path, what: str) -> Path:
     return path
 
 
+@implementer(IOpenSSLContextFactory)
 class ServerTLS:
     """An OpenSSL server context factory built from PEM files.
 
@@ -80,6 +91,9 @@ class ServerTLS:
             ctx.set_verify(
                 SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda conn, cert, *a: a[-1]
             )
+            # Tell clients (curl, openssl) which CA we want their certificate from.
+            names = [c.original.get_subject() for c in load_certificates(self.client_ca)]
+            ctx.set_client_ca_list(names)
         ctx.set_session_id(b"zoo")
         return ctx
 
@@ -88,9 +102,185 @@ class ServerTLS:
         return self._context
 
 
-def wrap_factory(factory: IProtocolFactory, tls: ServerTLS) -> TLSMemoryBIOFactory:
-    """Make C{factory}'s protocols speak TLS from the first byte, as a server."""
-    return TLSMemoryBIOFactory(tls, False, factory)
+class HalfCloseTLSProtocol(BufferingTLSTransport):
+    """Twisted's TLS layer, plus half-close for protocols that want it.
+
+    Twisted's L{TLSMemoryBIOProtocol} treats the peer's C{close_notify} as the end of
+    the whole connection and has no C{loseWriteConnection} of its own (the call falls
+    through to TCP and sends a FIN with no C{close_notify}, which the peer must treat
+    as a truncation attack). When the wrapped protocol provides
+    L{IHalfCloseableProtocol}, this layer instead:
+
+    - turns the peer's C{close_notify} into C{readConnectionLost()} and keeps the
+      sending direction open (TLS 1.3 allows it; OpenSSL allows it for 1.2 too);
+    - makes C{loseWriteConnection()} send our C{close_notify} (after any buffered
+      data), then a TCP FIN, and keep reading until the peer closes too;
+    - closes the TCP connection once both directions are closed.
+
+    A TCP EOF that arrives without a C{close_notify} is still a truncation: the
+    connection is closed and the protocol gets C{ConnectionLost}, as before. Protocols
+    that do not provide L{IHalfCloseableProtocol} see exactly Twisted's behaviour.
+    """
+
+    _half_close = False
+    _read_closed = False
+    _write_closed = False
+    _write_close_pending = False
+
+    def makeConnection(self, transport: Any) -> None:  # noqa: N802
+        super().makeConnection(transport)
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            # After the base class copied the transport's interfaces onto us.
+            self._half_close = True
+            alsoProvides(self, IHalfCloseableProtocol)
+
+    def _flushReceiveBIO(self) -> None:  # noqa: N802
+        if not self._half_close:
+            return super()._flushReceiveBIO()
+        while not self._lostTLSConnection and not self._read_closed:
+            try:
+                data = self._tlsConnection.recv(2**15)
+            except SSL.WantReadError:
+                break
+            except SSL.ZeroReturnError:
+                self._close_notify_received()
+            except SSL.Error:
+                self._tlsShutdownFinished(Failure())
+            else:
+                if not self._aborted:
+                    ProtocolWrapper.dataReceived(self, data)
+        self._flushSendBIO()
+        return None
+
+    def _flushSendBIO(self) -> None:  # noqa: N802
+        # Once our FIN is out, closing the TCP connection runs connectionLost at once
+        # (which drops the OpenSSL connection) while this layer is still on the stack.
+        if self._tlsConnection is not None:
+            super()._flushSendBIO()
+
+    def _close_notify_received(self) -> None:
+        self._read_closed = True
+        if self._write_closed:
+            self.transport.loseConnection()
+        else:
+            self.wrappedProtocol.readConnectionLost()
+
+    def readConnectionLost(self) -> None:  # noqa: N802
+        """TCP EOF: fine after a C{close_notify}; without one, a truncation."""
+        if self._read_closed or self._lostTLSConnection:
+            return
+        self._tlsConnection.bio_shutdown()
+        self._flushReceiveBIO()
+        if not self._read_closed and not self._lostTLSConnection:
+            self._tlsShutdownFinished(None)
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        """Our TCP FIN went out; the wrapped protocol already knows it stopped writing."""
+
+    def loseWriteConnection(self) -> None:  # noqa: N802
+        """Send C{close_notify} and a FIN once buffered data is out; keep reading."""
+        if self._write_closed or self.disconnecting or self._lostTLSConnection:
+            return
+        self._write_closed = True
+        self._aggregator.flush()
+        if self._appSendBuffer:  # still handshaking: close after the data goes
+            self._write_close_pending = True
+            return
+        self._send_close_notify()
+
+    def _send_close_notify(self) -> None:
+        self._write_close_pending = False
+        try:
+            self._tlsConnection.shutdown()
+        except SSL.Error:
+            pass
+        self._flushSendBIO()
+        if self._read_closed:
+            self.transport.loseConnection()
+        else:
+            self.transport.loseWriteConnection()
+
+    def _unbufferPendingWrites(self) -> None:  # noqa: N802
+        super()._unbufferPendingWrites()
+        if self._write_close_pending and not self._appSendBuffer:
+            self._send_close_notify()
+
+    def _write(self, data: bytes) -> None:
+        if self._write_closed and not self._write_close_pending:
+            return  # written after loseWriteConnection: dropped, like TCP does
+        super()._write(data)
+
+
+class HalfCloseTLSFactory(TLSMemoryBIOFactory):
+    """A L{TLSMemoryBIOFactory} whose connections are L{HalfCloseTLSProtocol}s."""
+
+    protocol = HalfCloseTLSProtocol
+
+
+def wrap_factory(
+    factory: IProtocolFactory, tls: Any, *, client: bool = False, clock: IReactorTime | None = None
+) -> TLSMemoryBIOFactory:
+    """Make C{factory}'s protocols speak TLS from the first byte (as a server by default).
+
+    @param tls: a L{ServerTLS} (or any context factory / connection creator Twisted takes).
+    @param client: C{True} to send the ClientHello (C{tls} then comes from
+        L{client_tls} or L{twisted.internet.ssl.optionsForClientTLS}).
+    @param clock: the reactor, or a L{twisted.internet.task.Clock} in tests.
+    """
+    return HalfCloseTLSFactory(tls, client, factory, clock)
+
+
+def load_certificates(path: Path | str, what: str = "CA") -> list[Any]:
+    """Every certificate in the PEM file C{path}, as Twisted L{Certificate}s."""
+    from cryptography import x509
+    from twisted.internet.ssl import Certificate
+
+    path = _check_file(Path(path), what)
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except ValueError as e:
+        raise TLSConfigError(f"not a PEM certificate file: {path} ({e})") from None
+    from OpenSSL.crypto import X509
+
+    return [Certificate(X509.from_cryptography(c)) for c in certs]
+
+
+def client_tls(
+    hostname: str,
+    ca: Path | str | Sequence[Path | str],
+    cert: Path | str | None = None,
+    key: Path | str | None = None,
+) -> Any:
+    """A client connection creator that verifies the chain against C{ca} and the hostname.
+
+    Hostname (or IP address) checking is Twisted's, through C{service_identity}; a
+    mismatch fails the handshake. TLS 1.2 minimum. C{cert}/C{key} present a client
+    certificate (for a server that wants mutual TLS).
+    """
+    from twisted.internet import ssl
+
+    files = [ca] if isinstance(ca, str | Path) else list(ca)
+    roots = [c for f in files for c in load_certificates(f, "TLS CA")]
+    client_cert = None
+    if cert:
+        if not key:
+            raise TLSConfigError("a client certificate needs its private key")
+        cert_path = _check_file(Path(cert), "TLS client certificate")
+        key_path = _check_file(Path(key), "TLS client key")
+        try:
+            client_cert = ssl.PrivateCertificate.loadPEM(
+                cert_path.read_text() + key_path.read_text()
+            )
+        except Exception as e:  # pyOpenSSL raises several types for bad PEM
+            raise TLSConfigError(
+                f"cannot use client certificate {cert_path} with key {key_path}: {e}"
+            ) from None
+    return ssl.optionsForClientTLS(
+        hostname,
+        trustRoot=ssl.trustRootFromCertificates(roots),
+        clientCertificate=client_cert,
+        extraCertificateOptions={"raiseMinimumTo": ssl.TLSVersion.TLSv1_2},
+    )
 
 
 class StartTLSMixin:
