@@ -92,8 +92,8 @@ class ServerTLS:
                 SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda conn, cert, *a: a[-1]
             )
             # Tell clients (curl, openssl) which CA we want their certificate from.
-            names = [c.original.get_subject() for c in load_certificates(self.client_ca)]
-            ctx.set_client_ca_list(names)
+            for cert in load_certificates(self.client_ca):
+                ctx.add_client_ca(cert.original.to_cryptography())
         ctx.set_session_id(b"zoo")
         return ctx
 
@@ -181,12 +181,19 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         """Send C{close_notify} and a FIN once buffered data is out; keep reading."""
         if self._write_closed or self.disconnecting or self._lostTLSConnection:
             return
-        self._write_closed = True
         self._aggregator.flush()
+        self._write_closed = True
         if self._appSendBuffer:  # still handshaking: close after the data goes
             self._write_close_pending = True
             return
         self._send_close_notify()
+
+    def _shutdownTLS(self) -> None:  # noqa: N802
+        # Closing both ways (loseConnection, or an error): send close_notify and close,
+        # without waiting for the peer's, which a half-closing peer need not send.
+        super()._shutdownTLS()
+        if self._half_close and self._tlsConnection is not None:
+            self.transport.loseConnection()
 
     def _send_close_notify(self) -> None:
         self._write_close_pending = False

@@ -85,6 +85,7 @@ class _Pipe(Protocol):
     _eof_received = False  # our side sent its EOF (read direction done)
     _eof_sent = False  # we gave our side an EOF (write direction done)
     _closed = False
+    _throttled = False
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
@@ -93,6 +94,12 @@ class _Pipe(Protocol):
         """Start relaying with C{peer}: its reads become our writes, with backpressure."""
         self.peer = peer
         self.transport.registerProducer(_ReadThrottle(peer.transport), True)
+        self._throttled = True
+
+    def _unthrottle(self) -> None:
+        if self._throttled:
+            self._throttled = False
+            self.transport.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         assert self.peer is not None
@@ -112,7 +119,7 @@ class _Pipe(Protocol):
         if self._eof_sent or self._closed:
             return
         self._eof_sent = True
-        self.transport.unregisterProducer()
+        self._unthrottle()
         self.transport.loseWriteConnection()
         self._close_if_done()
 
@@ -125,7 +132,7 @@ class _Pipe(Protocol):
         if self._closed:
             return
         self._closed = True
-        self.transport.unregisterProducer()
+        self._unthrottle()
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
@@ -134,6 +141,7 @@ class _Pipe(Protocol):
             self.peer.close()
 
 
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
 class Upstream(_Pipe):
     """The connection the relay makes; ready once connected (and TLS-verified)."""
 
