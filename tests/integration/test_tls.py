@@ -181,6 +181,37 @@ class _HTTPServer:
         self.proc.wait(10)
 
 
+def test_book_sslclient_through_zoo_tls(zoo: dict, tmp_path: Path) -> None:
+    """The book's sslclient.py flow (modern ssl): verify, GET / HTTP/1.0, read to a clean EOF."""
+    (tmp_path / "index.html").write_bytes(b"<p>zoo</p>" * 1000)
+    http = _HTTPServer(tmp_path)
+    try:
+        with TwistdProcess(
+            ["zoo-tls", "--port", "0", "--connect", str(http.port)], zoo["work"], env=zoo["env"]
+        ) as front:
+            ctx = ssl.create_default_context(cafile=str(zoo["ca"]))
+            raw = socket.create_connection(("127.0.0.1", front.port()), timeout=10)
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                result = s.makefile("rb").read()  # the book's "quick way to read until EOF"
+    finally:
+        http.stop()
+    assert result.startswith(b"HTTP/1.0 200") and result.endswith(b"<p>zoo</p>" * 1000)
+
+
+def test_plaintext_client_on_tls_port(zoo: dict) -> None:
+    """A plaintext client on a TLS port gets no protocol data, and the server stays up."""
+    for which in ("wrapped", "front"):
+        with socket.create_connection(("127.0.0.1", zoo[which].port()), timeout=10) as s:
+            s.sendall(QUESTION)
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+        assert ANSWER not in got
+        ctx = ssl.create_default_context(cafile=str(zoo["ca"]))
+        assert ask_tls(zoo[which].port(), ctx) == ANSWER
+
+
 def test_curl_through_zoo_tls(zoo: dict, tmp_path: Path) -> None:
     """curl --cacert fetches a 20 MB file through zoo-tls from a plain http.server, intact."""
     curl = require_tool("curl")

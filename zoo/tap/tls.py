@@ -106,12 +106,19 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:  # noqa: N802
     from twisted.internet import endpoints, reactor
+    from twisted.internet.abstract import isIPAddress, isIPv6Address
 
     from zoo import tunnel
 
     host, port = options["connect"]
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    tcp = endpoints.HostnameEndpoint(reactor, host, port, timeout=options["connect-timeout"] or 30)
+    timeout = options["connect-timeout"] or 30
+    if isIPAddress(host):
+        tcp: Any = endpoints.TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+    elif isIPv6Address(host):
+        tcp = endpoints.TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
+    else:  # a name: resolved for every connection (in a thread), both families tried
+        tcp = endpoints.HostnameEndpoint(reactor, host, port, timeout=timeout)
     if options["mode"] == "client":
         from zoo.tls import client_tls
 
