@@ -213,9 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("upload MB/s c=1", lambda p=port: tlsload("up", p, secs, 1)),
                     ]:
                         mb = "MB" in label
-                        results.setdefault((label, server), []).append(
-                            measure(pid, None, fn, mb)
-                        )
+                        results.setdefault((label, server), []).append(measure(pid, None, fn, mb))
             for server, cmd, port in wrappers(ports["source"]):
                 with process(cmd, SERVER_CPU, port, work / f"{server}-source.log") as pid:
                     fn = lambda p=port: tlsload("down", p, secs, 1)  # noqa: E731
@@ -244,24 +242,37 @@ def render(results: dict[tuple[str, str], list[Result]], args: argparse.Namespac
         f"{args.rounds} interleaved rounds x {args.seconds:g}s, medians; ratio = server / stunnel4;",
         "CPU = CPU-seconds per second (server pinned to CPU 0, load generator to CPU 1).",
         "",
-        "| scenario | server | rate (ratio) | server CPU | loadgen CPU | errors |",
-        "|---|---|---|---|---|---|",
+        "Server CPU per operation (µs per handshake or question, ms per GB) is the",
+        "figure least disturbed by other processes on a shared machine.",
+        "",
+        "| scenario | server | rate (ratio) | server CPU | server CPU/op (ratio) | loadgen CPU | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     scenarios = list(dict.fromkeys(s for s, _ in results))
     for scenario in scenarios:
         ref = results.get((scenario, "stunnel4"))
         ref_value = statistics.median(r.value for r in ref) if ref else None
+        ref_cost = statistics.median(_cost(r) for r in ref) if ref else None
+        unit = "ms/GB" if "MB" in scenario else "µs"
         for (s, server), rs in results.items():
             if s != scenario:
                 continue
             value = statistics.median(r.value for r in rs)
+            cost = statistics.median(_cost(r) for r in rs)
             ratio = f" ({value / ref_value:.2f})" if ref_value else ""
+            cost_ratio = f" ({cost / ref_cost:.2f})" if ref_cost else ""
             lines.append(
                 f"| {scenario} | {server} | {value:,.0f}{ratio} | "
                 f"{statistics.median(r.server_cpu for r in rs):.2f} | "
+                f"{cost:,.0f} {unit}{cost_ratio} | "
                 f"{statistics.median(r.load_cpu for r in rs):.2f} | {sum(r.errors for r in rs)} |"
             )
     return "\n".join(lines)
+
+
+def _cost(r: Result) -> float:
+    """Server CPU per operation: µs per handshake/question, or ms per GB (1e6 µs/MB = ms/GB)."""
+    return r.server_cpu / r.value * 1e6 if r.value else float("nan")
 
 
 if __name__ == "__main__":
