@@ -269,6 +269,7 @@ def test_options_defaults_and_errors(tmp_path: Path) -> None:
     garbage.write_text("not a certificate")
     for args, fragment in [
         (["--mode", "sideways"], "--mode"),
+        (["--connect-timeout", "0"], "--connect-timeout"),
         (["--connect", "nohost"], "--connect"),
         (["--connect", "::1:80"], "[ADDRESS]:PORT"),
         (["--mode", "client", "--ca", str(garbage)], str(garbage)),

@@ -417,3 +417,13 @@ def test_stale_ready_file_ignored(tmp_path: Path) -> None:
     with proc:
         assert proc.port() != 9
         assert _plain_ask(proc.port()) == ANSWER
+
+
+def test_ssl_endpoint_string_still_works(zoo: dict) -> None:
+    """--listen ssl:...:privateKey=...:certKey=... works as Twisted defines it, verified by openssl."""
+    tls_dir = zoo["ca"].parent
+    desc = f"ssl:0:privateKey={tls_dir / 'server.key'}:certKey={tls_dir / 'server.pem'}"
+    with TwistdProcess(["zoo-lancelot", "--listen", desc], zoo["work"], env=zoo["env"]) as server:
+        assert server.listeners[0]["tls"] is True
+        out = s_client(server.port(), zoo["ca"], QUESTION)
+    assert out.stdout == ANSWER, out.stderr

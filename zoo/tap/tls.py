@@ -31,6 +31,14 @@ def parse_target(value: str) -> tuple[str, int]:
     return host, parse_port(port)
 
 
+def positive_seconds(value: str) -> float:
+    """A number of seconds greater than 0."""
+    seconds = nonnegative_float(value)
+    if seconds == 0:
+        raise ValueError(f"{value!r} is not a number of seconds > 0")
+    return seconds
+
+
 class Options(ServerOptions):
     name = "tls"
     default_port = DEFAULT_PORT
@@ -63,8 +71,8 @@ class Options(ServerOptions):
             "connect-timeout",
             None,
             10.0,
-            "Seconds to wait for the upstream TCP connection.",
-            named("--connect-timeout", nonnegative_float),
+            "Seconds to wait for the upstream TCP connection (more than 0).",
+            named("--connect-timeout", positive_seconds),
         ],
     ]
 
@@ -112,7 +120,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
 
     host, port = options["connect"]
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    timeout = options["connect-timeout"] or 30
+    timeout = options["connect-timeout"]
     if isIPAddress(host):
         tcp: Any = endpoints.TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     elif isIPv6Address(host):
