@@ -280,3 +280,16 @@ def test_options_defaults_and_errors(tmp_path: Path) -> None:
         with pytest.raises(usage.UsageError, match=".*") as e:
             tap.Options().parseOptions(args)
         assert fragment in str(e.value), (args, str(e.value))
+
+
+def test_pending_bytes_bounded_until_upstream_ready() -> None:
+    """Before the upstream is ready, a client sending fast is paused after PENDING_LIMIT bytes."""
+    net = Network()
+    factory = tunnel.TunnelFactory(lambda proto: Deferred(), "slow:1")
+    client = Peer()
+    wire = net.connect(client, factory.buildProtocol(None))
+    for _ in range(10):
+        client.transport.write(b"y" * 16384)
+        net.flush()
+    assert wire.tb.producerState == "paused"
+    assert wire.b._pending_size <= tunnel.PENDING_LIMIT + 2 * 16384

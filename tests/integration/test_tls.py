@@ -427,3 +427,60 @@ def test_ssl_endpoint_string_still_works(zoo: dict) -> None:
         assert server.listeners[0]["tls"] is True
         out = s_client(server.port(), zoo["ca"], QUESTION)
     assert out.stdout == ANSWER, out.stderr
+
+
+class _Source:
+    """A plain backend that writes as fast as it can to each connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sent = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        block = b"z" * 65536
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                while True:
+                    conn.sendall(block)
+                    self.sent += len(block)
+            except OSError:
+                return
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_non_reading_client_bounded_memory(zoo: dict) -> None:
+    """A TLS client that stops reading stalls the backend instead of growing zoo-tls's memory."""
+    source = _Source()
+    with TwistdProcess(
+        ["zoo-tls", "--port", "0", "--connect", str(source.port)], zoo["work"], env=zoo["env"]
+    ) as front:
+        assert front.proc is not None
+        before = _rss_kib(front.proc.pid)
+        ctx = ssl.create_default_context(cafile=str(zoo["ca"]))
+        raw = socket.create_connection(("127.0.0.1", front.port()), timeout=10)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert len(s.recv(65536)) > 0  # data flows
+            time.sleep(2)  # now stop reading
+            stalled = source.sent
+            time.sleep(1)
+            assert source.sent - stalled < 4 * 65536, "backend kept sending into zoo-tls"
+            grown = _rss_kib(front.proc.pid) - before
+            assert grown < 16 * 1024, f"zoo-tls grew {grown} KiB"
+            got = 0
+            s.settimeout(5)
+            while got < 1 << 20:  # and it resumes when the client reads again
+                got += len(s.recv(65536))
+    source.sock.close()
