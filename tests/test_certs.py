@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptography import x509
 from memwire import Network, Wire
+from OpenSSL import SSL
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITLSTransport
 from twisted.internet.protocol import Factory, Protocol
@@ -187,7 +188,7 @@ class HalfCloseTLSTests(SynchronousTestCase):
     """HalfCloseTLSProtocol over an in-memory wire, certificates made at test time."""
 
     def _pair(
-        self, client: Protocol, server: Protocol, name: str = "localhost"
+        self, client: Protocol, server: Protocol, name: str = "localhost", tls12: bool = False
     ) -> tuple[Network, Wire]:
         d = Path(self.mktemp())
         d.mkdir()
@@ -196,10 +197,16 @@ class HalfCloseTLSTests(SynchronousTestCase):
         for fname, data in (("ca", ca.cert_pem), ("c", leaf.cert_pem), ("k", leaf.key_pem)):
             (d / fname).write_bytes(data)
         net = Network()
+        server_tls = ServerTLS(d / "c", d / "k")
+        if tls12:
+            server_tls.getContext().set_max_proto_version(SSL.TLS1_2_VERSION)
         front = wrap_factory(_One(client), client_tls(name, d / "ca"), client=True, clock=net.clock)
-        back = wrap_factory(_One(server), ServerTLS(d / "c", d / "k"), clock=net.clock)
+        back = wrap_factory(_One(server), server_tls, clock=net.clock)
         wire = net.connect(front.buildProtocol(None), back.buildProtocol(None))
         net.flush()
+        if not wire.closed:
+            version = server.transport.getHandle().get_protocol_version_name()
+            self.assertEqual(version, "TLSv1.2" if tls12 else "TLSv1.3")
         return net, wire
 
     def test_plain_protocol_keeps_twisted_behaviour(self) -> None:
@@ -215,8 +222,15 @@ class HalfCloseTLSTests(SynchronousTestCase):
 
     def test_half_close_both_ways(self) -> None:
         """close_notify is an EOF one way; the other direction keeps working until it closes."""
+        self._half_close_both_ways(tls12=False)
+
+    def test_half_close_both_ways_tls12(self) -> None:
+        """Half-close works over TLS 1.2 too (OpenSSL still writes after a close_notify)."""
+        self._half_close_both_ways(tls12=True)
+
+    def _half_close_both_ways(self, tls12: bool) -> None:
         client, server = _HalfRecorder(), _HalfRecorder()
-        net, wire = self._pair(client, server)
+        net, wire = self._pair(client, server, tls12=tls12)
         client.transport.write(b"question")
         client.transport.loseWriteConnection()
         net.flush()
