@@ -484,3 +484,17 @@ def test_non_reading_client_bounded_memory(zoo: dict) -> None:
             while got < 1 << 20:  # and it resumes when the client reads again
                 got += len(s.recv(65536))
     source.sock.close()
+
+
+def test_client_mode_presents_client_certificate(zoo: dict, pki: dict[str, Path]) -> None:
+    """Client mode with --tls-cert/--tls-key gets through a mutual-TLS server; without, it does not."""
+    env, work = zoo["env"], zoo["work"]
+    with TwistdProcess(
+        ["zoo-lancelot", "--port", "0", "--tls-client-ca", str(pki["ca.pem"])], work, env=env
+    ) as server:
+        target = ["--mode", "client", "--port", "0", "--connect", str(server.port())]
+        cert = ["--tls-cert", str(pki["good.pem"]), "--tls-key", str(pki["good.key"])]
+        with TwistdProcess(["zoo-tls", *target, *cert], work, env=env) as with_cert:
+            assert _plain_ask(with_cert.port()) == ANSWER
+        with TwistdProcess(["zoo-tls", *target], work, env=env) as without:
+            assert _plain_ask(without.port()) == b""
