@@ -10,3 +10,6 @@ lancelot = ServiceMaker(
 xmlrpc = ServiceMaker(
     "zoo-xmlrpc", "zoo.tap.xmlrpc", "XML-RPC and JSON-RPC (FOPNP ch. 18).", "zoo-xmlrpc"
 )
+tls = ServiceMaker(
+    "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
+)

@@ -12,6 +12,7 @@ from types import ModuleType
 SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
     "xmlrpc": "zoo.tap.xmlrpc",
+    "tls": "zoo.tap.tls",
 }
 
 
