@@ -14,3 +14,9 @@ blocks = ServiceMaker(
 time = ServiceMaker(
     "zoo-time", "zoo.tap.time", "ISO time (ex. 17.1), RFC 868 time, RFC 867 daytime.", "zoo-time"
 )
+xmlrpc = ServiceMaker(
+    "zoo-xmlrpc", "zoo.tap.xmlrpc", "XML-RPC and JSON-RPC (FOPNP ch. 18).", "zoo-xmlrpc"
+)
+tls = ServiceMaker(
+    "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
+)

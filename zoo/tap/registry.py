@@ -14,6 +14,8 @@ SERVICES: dict[str, str] = {
     "echo": "zoo.tap.echo",
     "blocks": "zoo.tap.blocks",
     "time": "zoo.tap.time",
+    "xmlrpc": "zoo.tap.xmlrpc",
+    "tls": "zoo.tap.tls",
 }
 
 
