@@ -89,6 +89,16 @@ class ParserTests(SynchronousTestCase):
         outs = [p.feed(stream[i : i + 65536]) for i in range(0, len(stream), 65536)]
         self.assertEqual([o for o in outs if o], [[body]])
 
+    def test_skim_whole_blocks(self) -> None:
+        """skim() counts whole blocks and ends without consuming; partial or oversized reads give None."""
+        p = BlockParser(max_size=40)
+        self.assertEqual(p.skim(BOOK), (3, 1))
+        self.assertIsNone(p.skim(BOOK[:-1]))
+        self.assertIsNone(p.skim(frame(b"x" * 41)))
+        p.feed(BOOK[:10])
+        self.assertIsNone(p.skim(BOOK[10:]))  # mid-block: feed() must handle it
+        self.assertEqual(p.feed(BOOK[10:]), [*MESSAGES, END])
+
     def test_pending_header_and_body(self) -> None:
         """pending() says how far into a header or body the stream stopped."""
         p = BlockParser()
@@ -124,6 +134,15 @@ class ServerTests(SynchronousTestCase):
         proto.dataReceived(BOOK[20:])
         self.assertEqual(transport.value(), BOOK)
         self.assertFalse(transport.disconnecting)
+
+    def test_echo_counts_whole_reads(self) -> None:
+        """Echo mode sends a read of whole blocks back unchanged and still counts blocks and series."""
+        proto, transport = server("echo")
+        proto.dataReceived(BOOK)
+        proto.dataReceived(BOOK[:7])
+        proto.dataReceived(BOOK[7:])
+        self.assertEqual(transport.value(), BOOK * 2)
+        self.assertEqual((proto.blocks, proto.series), (6, 2))
 
     def test_oversize_error_and_close(self) -> None:
         """An oversized header gets a framed error naming the limit, and the connection closes."""
