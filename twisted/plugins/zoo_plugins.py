@@ -7,3 +7,6 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+ssh = ServiceMaker(
+    "zoo-ssh", "zoo.tap.ssh", "SSH: exec, shell and sandboxed SFTP (FOPNP ch. 16).", "zoo-ssh"
+)
