@@ -181,6 +181,7 @@ class ZooSSHFactory(factory.SSHFactory):
 
     protocol = ZooServerTransport
     noisy = False
+    primes = None
 
     def __init__(
         self,
