@@ -29,8 +29,15 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def ssh(entry: dict[str, Any]) -> None:
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        banner = _recv_until(s, b"\r\n")
+    assert banner.startswith(b"SSH-2.0-zoo"), banner
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "ssh": ssh,
 }
 
 
