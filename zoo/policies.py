@@ -47,17 +47,17 @@ class ZooProtocolWrapper(ProtocolWrapper):
 
     def write(self, data: bytes) -> None:
         self.activity += 1
-        self.transport.write(data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def writeSequence(self, data: Any) -> None:  # noqa: N802
         self.activity += 1
-        self.transport.writeSequence(data)
+        self.transport.writeSequence(data)  # type: ignore[union-attr]
 
     def readConnectionLost(self) -> None:  # noqa: N802
-        self.wrappedProtocol.readConnectionLost()
+        self.wrappedProtocol.readConnectionLost()  # type: ignore[attr-defined]
 
     def writeConnectionLost(self) -> None:  # noqa: N802
-        self.wrappedProtocol.writeConnectionLost()
+        self.wrappedProtocol.writeConnectionLost()  # type: ignore[attr-defined]
 
 
 class ZooPolicyFactory(WrappingFactory):

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet.interfaces import IProtocolFactory, ITLSTransport
+from twisted.internet.interfaces import IOpenSSLContextFactory, IProtocolFactory, ITLSTransport
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from zope.interface import implementer
 
 
 class TLSConfigError(ValueError):
@@ -33,6 +34,7 @@ def _check_file(path: Path, what: str) -> Path:
     return path
 
 
+@implementer(IOpenSSLContextFactory)
 class ServerTLS:
     """An OpenSSL server context factory built from PEM files.
 
