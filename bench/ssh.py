@@ -95,8 +95,25 @@ def start_zoo(tmp: Path, pub: Path, user: str) -> Server:
     (root / user).mkdir(parents=True)
     os.link(tmp / "big.bin", root / user / "big.bin")
     twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    argv = ["taskset", "-c", SERVER_CPU, *twistd, "-n", "--pidfile=", "--logfile", str(tmp / "zoo.log")]
-    argv += ["zoo-ssh", "--port", str(port), "--root", str(root), "--authorized-keys", f"{user}:{pub}"]
+    argv = [
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        *twistd,
+        "-n",
+        "--pidfile=",
+        "--logfile",
+        str(tmp / "zoo.log"),
+    ]
+    argv += [
+        "zoo-ssh",
+        "--port",
+        str(port),
+        "--root",
+        str(root),
+        "--authorized-keys",
+        f"{user}:{pub}",
+    ]
     env = {**os.environ, "ZOO_STATE_DIR": str(tmp / "zoo-state")}
     proc = subprocess.Popen(argv, env=env, cwd=REPO, start_new_session=True)
     wait_port(port, proc)
@@ -139,8 +156,18 @@ def timed(argv: list[str], input: bytes | None = None) -> tuple[float, float]:
     return wall, cpu
 
 
-def sftp_run(server: Server, key: Path, tmp: Path, batch: str, user: str) -> tuple[float, float, float]:
-    argv = ["sftp", *client_opts(server, key, tmp), "-P", str(server.port), "-b", "-", f"{user}@127.0.0.1"]
+def sftp_run(
+    server: Server, key: Path, tmp: Path, batch: str, user: str
+) -> tuple[float, float, float]:
+    argv = [
+        "sftp",
+        *client_opts(server, key, tmp),
+        "-P",
+        str(server.port),
+        "-b",
+        "-",
+        f"{user}@127.0.0.1",
+    ]
     cpu0 = proc_cpu(server.proc.pid)
     wall, cpu = timed(argv, batch.encode())
     return wall, cpu, proc_cpu(server.proc.pid) - cpu0
@@ -150,12 +177,22 @@ def measure(server: Server, key: Path, tmp: Path, user: str, size: int, seconds:
     out: dict[str, float] = {}
     remote = "big.bin" if server.name.startswith("zoo") else str(tmp / "big.bin")
     upload = "up.bin" if server.name.startswith("zoo") else str(tmp / "up.bin")
-    for label, batch in (("get", f"get {remote} /dev/null\n"), ("put", f"put {tmp / 'big.bin'} {upload}\n")):
+    for label, batch in (
+        ("get", f"get {remote} /dev/null\n"),
+        ("put", f"put {tmp / 'big.bin'} {upload}\n"),
+    ):
         wall, cpu, server_cpu = sftp_run(server, key, tmp, batch, user)
         out[f"{label} MB/s"] = size / wall / 1e6
         out[f"{label} client CPU"] = cpu / wall
         out[f"{label} server CPU"] = server_cpu / wall
-    argv = ["ssh", *client_opts(server, key, tmp), "-p", str(server.port), f"{user}@127.0.0.1", "true"]
+    argv = [
+        "ssh",
+        *client_opts(server, key, tmp),
+        "-p",
+        str(server.port),
+        f"{user}@127.0.0.1",
+        "true",
+    ]
     n, cpu_total, server0 = 0, 0.0, proc_cpu(server.proc.pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -177,7 +214,9 @@ def main() -> None:
     args = parser.parse_args()
     for tool in ("ssh", "sftp", "ssh-keygen", "taskset", SSHD):
         if not shutil.which(tool):
-            raise SystemExit(f"{tool} not found: apt-get install openssh-client openssh-server util-linux")
+            raise SystemExit(
+                f"{tool} not found: apt-get install openssh-client openssh-server util-linux"
+            )
     user = getpass.getuser()
     size = args.size_mib * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="zoo-bench-ssh-") as name:
@@ -191,7 +230,9 @@ def main() -> None:
             for _ in range(args.size_mib):
                 f.write(block)
         zoo, sshd = start_zoo(tmp, pub, user), start_sshd(tmp, pub)
-        sshd_like = Server("OpenSSH sshd, aes128-ctr + hmac-sha2-256", "key", sshd.proc, sshd.port, LIKE_ZOO)
+        sshd_like = Server(
+            "OpenSSH sshd, aes128-ctr + hmac-sha2-256", "key", sshd.proc, sshd.port, LIKE_ZOO
+        )
         servers = [sshd, sshd_like, zoo]
         results: dict[str, list[dict]] = {s.name: [] for s in servers}
         try:
@@ -207,9 +248,13 @@ def main() -> None:
         for name, rounds in results.items()
     }
     base = medians[sshd.name]
-    print(f"\n{args.rounds} interleaved rounds, medians; {args.size_mib} MiB file; "
-          f"ratio = server / OpenSSH sshd (default algorithms)\n")
-    print("| server | sftp get MB/s | client CPU | sftp put MB/s | client CPU | ssh true/s | client CPU |")
+    print(
+        f"\n{args.rounds} interleaved rounds, medians; {args.size_mib} MiB file; "
+        f"ratio = server / OpenSSH sshd (default algorithms)\n"
+    )
+    print(
+        "| server | sftp get MB/s | client CPU | sftp put MB/s | client CPU | ssh true/s | client CPU |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, m in medians.items():
         cells = [name]
@@ -218,9 +263,14 @@ def main() -> None:
             cells.append(f"{m[k]:,.1f} ({m[k] / base[k]:.2f})")
             cells.append(f"{m[cpu_key] * 100:.0f}%")
         print("| " + " | ".join(cells) + " |")
-    print("\nserver CPU (share of one core): " + "; ".join(
-        f"{n}: get {m['get server CPU'] * 100:.0f}%, put {m['put server CPU'] * 100:.0f}%, "
-        f"exec {m['exec server CPU'] * 100:.0f}%" for n, m in medians.items()))
+    print(
+        "\nserver CPU (share of one core): "
+        + "; ".join(
+            f"{n}: get {m['get server CPU'] * 100:.0f}%, put {m['put server CPU'] * 100:.0f}%, "
+            f"exec {m['exec server CPU'] * 100:.0f}%"
+            for n, m in medians.items()
+        )
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(medians, indent=2))
 

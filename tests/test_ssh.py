@@ -116,6 +116,7 @@ def test_options(tmp_path: Path) -> None:
         (["--user", "alice"], "--user"),
         (["--authorized-keys", str(tmp_path / "missing")], "--authorized-keys"),
         (["--users-file", str(tmp_path / "missing")], "--users-file"),
+        (["--user", "a:b", "--tls"], "--tls"),
     ):
         with pytest.raises(usage.UsageError, match=message):
             Options().parseOptions(args)

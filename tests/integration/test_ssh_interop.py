@@ -216,7 +216,13 @@ def test_sftp_sandbox_escapes_refused(zoo, keypair, tmp_path) -> None:
     secret = zoo.root.parent.parent / "outside-secret"
     secret.write_text("secret")
     ssh(zoo, keypair, f"ln -sfn {secret} link-out; ln -sfn / root-link")
-    for path in ("../../outside-secret", "/../../../outside-secret", "link-out", "root-link/etc/passwd", "/etc/passwd"):
+    for path in (
+        "../../outside-secret",
+        "/../../../outside-secret",
+        "link-out",
+        "root-link/etc/passwd",
+        "/etc/passwd",
+    ):
         r = sftp(zoo, keypair, f"get {path} {tmp_path}/stolen\n")
         assert r.returncode != 0, path
         assert not (tmp_path / "stolen").exists(), path
@@ -240,38 +246,44 @@ def test_scp_both_ways(zoo, keypair, tmp_path) -> None:
     r = subprocess.run([*base, "zoo@127.0.0.1:scp.bin", str(down)], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert down.read_bytes() == src.read_bytes() == (zoo.root / "scp.bin").read_bytes()
-    r = subprocess.run([*base, "zoo@127.0.0.1:../../../etc/passwd", str(tmp_path)], capture_output=True, timeout=60)
+    r = subprocess.run(
+        [*base, "zoo@127.0.0.1:../../../etc/passwd", str(tmp_path)], capture_output=True, timeout=60
+    )
     assert r.returncode != 0
 
 
 # --- the book's paramiko programs (FOPNP ch. 16) ------------------------------------
 
 
-def _paramiko(zoo, keypair):
+def _paramiko(zoo, keypair=None, *, known=True, port=None, **auth):
+    """A paramiko SSHClient logged in to zoo (password by default), host key loaded if known."""
     paramiko = pytest.importorskip("paramiko")
     client = paramiko.SSHClient()
-    client.load_host_keys(str(zoo.known_hosts))
-    client.connect("127.0.0.1", port=zoo.port(), username="zoo", password=PASSWORD,
-                   look_for_keys=False, allow_agent=False, timeout=10)
+    if known:
+        client.load_host_keys(str(zoo.known_hosts))
+    auth = auth or {"password": PASSWORD}
+    client.connect(
+        "127.0.0.1",
+        port=port or zoo.port(),
+        username="zoo",
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+        **auth,
+    )
     return client
 
 
 def test_paramiko_unknown_host_rejected(zoo) -> None:
     """With no known host key, paramiko's default policy refuses the server (the book's SSHException)."""
     paramiko = pytest.importorskip("paramiko")
-    client = paramiko.SSHClient()
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts|Unknown server"):
-        client.connect("127.0.0.1", port=zoo.port(), username="zoo", password=PASSWORD,
-                       look_for_keys=False, allow_agent=False, timeout=10)
+        _paramiko(zoo, known=False)
 
 
 def test_paramiko_key_auth(zoo, keypair) -> None:
     """paramiko logs in with the user's key file (key_filename) and runs a command."""
-    paramiko = pytest.importorskip("paramiko")
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(zoo.known_hosts))
-    client.connect("127.0.0.1", port=zoo.port(), username="zoo", key_filename=str(keypair),
-                   look_for_keys=False, allow_agent=False, timeout=10)
+    client = _paramiko(zoo, key_filename=str(keypair))
     _, stdout, _ = client.exec_command("echo key")
     assert stdout.read() == b"key\n"
     client.close()
@@ -341,7 +353,9 @@ def test_book_sftp(zoo, keypair, tmp_path) -> None:
     names = sorted(sftp_client.listdir())
     assert names == ["*", "messages.1"]
     steps = []
-    sftp_client.get("messages.1", str(tmp_path / "messages.1"), callback=lambda n, t: steps.append((n, t)))
+    sftp_client.get(
+        "messages.1", str(tmp_path / "messages.1"), callback=lambda n, t: steps.append((n, t))
+    )
     assert sftp_client.open("*").read() == b"literal star"  # names are not expanded
     client.close()
     assert (tmp_path / "messages.1").read_bytes() == data
@@ -351,21 +365,66 @@ def test_book_sftp(zoo, keypair, tmp_path) -> None:
 # --- SFTP-only mode -----------------------------------------------------------------
 
 
-def test_sftp_only_mode(tmp_path, keypair) -> None:
-    """With --no-exec --no-shell, commands and shells are refused and SFTP still works."""
-    args = ["zoo-ssh", "--port", "0", "--no-exec", "--no-shell",
-            "--authorized-keys", f"zoo:{keypair}.pub"]
+def test_sftp_only_mode_and_auth_limit(tmp_path, keypair) -> None:
+    """--no-exec --no-shell refuse commands and shells but not SFTP; --max-auth-attempts disconnects."""
+    args = [
+        "zoo-ssh",
+        "--port",
+        "0",
+        "--no-exec",
+        "--no-shell",
+        "--max-auth-attempts",
+        "2",
+        "--allow-forwarding",
+        "--user",
+        "zoo:pw",
+        "--authorized-keys",
+        f"zoo:{keypair}.pub",
+    ]
     with TwistdProcess(args, tmp_path / "w") as proc:
         proc.known_hosts = tmp_path / "kh"
-        proc.known_hosts.write_text("".join(
-            f"[127.0.0.1]:{proc.port()} {p.read_text()}" for p in (tmp_path / "w" / "state" / "ssh").glob("*.pub")
-        ))
+        proc.known_hosts.write_text(
+            "".join(
+                f"[127.0.0.1]:{proc.port()} {p.read_text()}"
+                for p in (tmp_path / "w" / "state" / "ssh").glob("*.pub")
+            )
+        )
         r = ssh(proc, keypair, "echo nope")
         assert r.returncode != 0 and r.stdout == b""
         r = ssh(proc, keypair, extra=["-tt"], input=b"echo nope\nexit\n")
         assert b"nope" not in r.stdout.replace(b"echo nope", b"")
         r = sftp(proc, keypair, "pwd\n")
         assert r.returncode == 0 and b"Remote working directory: /" in r.stdout
+        paramiko = pytest.importorskip("paramiko")
+        with paramiko.Transport(("127.0.0.1", proc.port())) as t:
+            t.start_client(timeout=10)
+            for _ in range(2):
+                with pytest.raises(paramiko.AuthenticationException):
+                    t.auth_password("zoo", "wrong")
+            with pytest.raises((paramiko.AuthenticationException, paramiko.SSHException, EOFError)):
+                t.auth_password("zoo", "wrong")
+            deadline = time.monotonic() + 5
+            while t.is_active() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not t.is_active()  # the third failure closed the connection
+        client = _paramiko(proc, password="pw")
+        forwarded = client.get_transport().open_channel(
+            "direct-tcpip", ("127.0.0.1", proc.port()), ("127.0.0.1", 0), timeout=10
+        )
+        forwarded.settimeout(10)
+        assert forwarded.recv(100).startswith(b"SSH-2.0-zoo")  # --allow-forwarding: ssh -L works
+        client.close()
+
+
+def test_forwarding_refused_by_default(zoo, keypair) -> None:
+    """Without --allow-forwarding, a direct-tcpip channel (ssh -L) is refused."""
+    paramiko = pytest.importorskip("paramiko")
+    client = _paramiko(zoo, keypair)
+    with pytest.raises(paramiko.ChannelException):
+        client.get_transport().open_channel(
+            "direct-tcpip", ("127.0.0.1", zoo.port()), ("127.0.0.1", 0), timeout=10
+        )
+    client.close()
 
 
 def test_generated_password_logged(tmp_path) -> None:

@@ -30,7 +30,7 @@ def make_factory(
     host_keys: dict[str, Any],
     users: Users,
     root: Path,
-    features: Features = Features(),
+    features: Features | None = None,
     *,
     reactor: Any = None,
     **limits: Any,
@@ -40,7 +40,7 @@ def make_factory(
     @param limits: C{max_per_address}, C{max_auth_attempts}, C{login_timeout},
         C{password_delay}, C{clock} (see L{ZooSSHFactory}).
     """
-    portal = Portal(Realm(root, features, reactor), users.checkers())
+    portal = Portal(Realm(root, features or Features(), reactor), users.checkers())
     return ZooSSHFactory(host_keys, portal, **limits)
 
 

@@ -138,7 +138,21 @@ def _kex_names(kexinit_payload: bytes) -> list[bytes]:
 
 
 class ZooUserAuthServer(userauth.SSHUserAuthServer):
-    """conch's user-auth service with the factory's attempt limit and grace time."""
+    """conch's user-auth service with the factory's attempt limit and grace time.
+
+    conch counts failures per service instance, and a client may request the
+    ssh-userauth service again (paramiko does, for every C{auth_password} call): the
+    count would start over. Here it lives on the transport, one count per connection.
+    """
+
+    @property
+    def loginAttempts(self) -> int:  # noqa: N802
+        return getattr(self.transport, "auth_failures", 0)
+
+    @loginAttempts.setter
+    def loginAttempts(self, value: int) -> None:  # noqa: N802
+        if value or not hasattr(self.transport, "auth_failures"):
+            self.transport.auth_failures = value  # serviceStarted's reset to 0 is ignored
 
     def serviceStarted(self) -> None:  # noqa: N802
         f = self.transport.factory

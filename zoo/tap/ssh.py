@@ -77,6 +77,8 @@ class Options(ServerOptions):
         self["authorized-keys"].append(spec)
 
     def check(self) -> None:
+        if self["tls"]:
+            raise usage.UsageError("--tls: SSH encrypts by itself; TLS options do not apply")
         from zoo.ssh.keys import Users, parse_user, read_authorized_keys, read_users_file
 
         users = Users()
