@@ -222,7 +222,7 @@ class Realm:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return root
 
-    def requestAvatar(self, avatarId: bytes, mind: Any, *interfaces: Any) -> Any:  # noqa: N802, N803
+    def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802, N803
         if IConchUser not in interfaces:
             raise NotImplementedError("only SSH users")
         name = avatarId.decode("utf-8")

@@ -174,7 +174,7 @@ class RootedDirectory:
 
     def __init__(self, server: RootedSFTPServer, real: str) -> None:
         self.server = server
-        self._entries = os.scandir(real)
+        self._entries: Any = os.scandir(real)
         self.real = real
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes, dict[str, int]]]:
@@ -198,9 +198,8 @@ class RootedDirectory:
 
 def _set_attrs(attrs: dict[str, int], target: int | str) -> None:
     """Apply SFTP attributes to a path or descriptor (size, permissions, times; no owner)."""
-    follow = not isinstance(target, int)
     if "uid" in attrs or "gid" in attrs:
-        s = os.stat(target) if follow else os.fstat(target)
+        s = os.stat(target)  # both accept a descriptor
         if attrs.get("uid", s.st_uid) != s.st_uid or attrs.get("gid", s.st_gid) != s.st_gid:
             raise _denied("changing the owner is not allowed")
     if "size" in attrs:
@@ -218,6 +217,7 @@ class RootedSFTPServer:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.paths = VirtualRoot(root)
         self.handles = 0
+        self.avatar = None  # ISFTPServer names one; this server needs only its root
 
     def _handle(self) -> None:
         if self.handles >= MAX_HANDLES:
@@ -338,7 +338,8 @@ class SFTPProtocol(filetransfer.FileTransferServer):
             if length > MAX_PACKET or length < 1:
                 log.warn("sftp: packet of {n} bytes refused; closing", n=length)
                 self._buffer = bytearray()
-                self.transport.loseConnection()
+                transport: Any = self.transport
+                transport.loseConnection()
                 return
             if len(buf) - offset < 4 + length:
                 break

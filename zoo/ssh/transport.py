@@ -67,6 +67,8 @@ class ZooServerTransport(transport.SSHServerTransport):
     _initial_kex_done = False
     _address_key: str | None = None
 
+    factory: Any
+
     def connectionMade(self) -> None:  # noqa: N802
         # Offer only what the host keys can sign, and advertise strict KEX on the first
         # KEXINIT only (conch builds the KEXINIT from these lists).
@@ -96,7 +98,7 @@ class ZooServerTransport(transport.SSHServerTransport):
 
     def _peer(self) -> str:
         try:
-            peer = self.transport.getPeer()
+            peer: Any = self.transport.getPeer()  # type: ignore[union-attr]
             return f"{peer.host}:{peer.port}"
         except Exception:
             return "?"
@@ -147,15 +149,16 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
 
     @property
     def loginAttempts(self) -> int:  # noqa: N802
-        return getattr(self.transport, "auth_failures", 0)
+        return int(getattr(self.transport, "auth_failures", 0))
 
     @loginAttempts.setter
     def loginAttempts(self, value: int) -> None:  # noqa: N802
         if value or not hasattr(self.transport, "auth_failures"):
-            self.transport.auth_failures = value  # serviceStarted's reset to 0 is ignored
+            transport: Any = self.transport
+            transport.auth_failures = value  # serviceStarted's reset to 0 is ignored
 
     def serviceStarted(self) -> None:  # noqa: N802
-        f = self.transport.factory
+        f: Any = self.transport.factory  # type: ignore[union-attr]
         self.attemptsBeforeDisconnect = f.max_auth_attempts
         self.loginTimeout = f.login_timeout
         self.passwordDelay = f.password_delay
@@ -182,8 +185,9 @@ class _Refuse(protocol.Protocol):
         self.why = why
 
     def connectionMade(self) -> None:  # noqa: N802
-        self.transport.write(self.why + b"\r\n")
-        self.transport.loseConnection()
+        transport: Any = self.transport
+        transport.write(self.why + b"\r\n")
+        transport.loseConnection()
 
 
 class ZooSSHFactory(factory.SSHFactory):
@@ -252,7 +256,7 @@ class ZooSSHFactory(factory.SSHFactory):
             return _Refuse(b"zoo: too many connections from your address")
         # protocol.Factory's, not SSHFactory's: that one logs a line per connection and
         # sets the algorithm lists the transport chooses itself.
-        proto = protocol.Factory.buildProtocol(self, addr)
+        proto: Any = protocol.Factory.buildProtocol(self, addr)
         proto._address_key = host
         self.per_address[host] = self.per_address.get(host, 0) + 1
         return proto
