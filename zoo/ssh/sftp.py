@@ -46,7 +46,7 @@ MAX_HANDLES = 64
 #: The read size advertised to OpenSSH (limits@openssh.com). Its client keeps 64 reads in
 #: flight; at 32 KiB that is about one channel window, while 255 KiB reads pile 16 MB up
 #: in conch's channel buffer, which it re-slices on every window adjust (3x slower).
-READ_SIZE = 32 * 1024
+READ_SIZE = 32 * 1024 - 1024
 
 
 class EscapeError(filetransfer.SFTPError):
@@ -327,26 +327,37 @@ class SFTPProtocol(filetransfer.FileTransferServer):
 
     def __init__(self, data: Any = None, avatar: Any = None) -> None:
         super().__init__(data, avatar)
-        self._buffer = bytearray()
+        # Received chunks are only joined once a whole packet is there: a 255 KiB WRITE
+        # arrives in ~8 channel packets, and copying the buffer per chunk cost 15% of
+        # upload time.
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._want = 5
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        buf = self._buffer
-        buf += data
-        offset = 0
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size < self._want:
+            return
+        buf = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        offset, self._want = 0, 5
         while len(buf) - offset >= 5:
             length, kind = struct.unpack_from("!LB", buf, offset)
             if length > MAX_PACKET or length < 1:
                 log.warn("sftp: packet of {n} bytes refused; closing", n=length)
-                self._buffer = bytearray()
+                self._chunks, self._size, self._want = [], 0, 5
                 transport: Any = self.transport
                 transport.loseConnection()
                 return
             if len(buf) - offset < 4 + length:
+                self._want = 4 + length
                 break
-            body = bytes(buf[offset + 5 : offset + 4 + length])
+            body = buf[offset + 5 : offset + 4 + length]
             offset += 4 + length
             self._dispatch(kind, body)
-        del buf[:offset]
+        rest = buf[offset:] if offset else buf
+        self._chunks = [rest] if rest else []
+        self._size = len(rest)
 
     def _dispatch(self, kind: int, body: bytes) -> None:
         name = self.packetTypes.get(kind)
