@@ -373,11 +373,6 @@ def _sftp_packet(kind: int, payload: bytes) -> bytes:
     return struct.pack("!LB", len(payload) + 1, kind) + payload
 
 
-class _Avatar:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-
 def _sftp(root: Path):
     from twisted.python import components
 
@@ -418,3 +413,44 @@ def test_sftp_malformed_packet_answered(root: Path) -> None:
     tr.clear()
     proto.dataReceived(_sftp_packet(filetransfer.FXP_REALPATH, b"\0\0\0\x08" + NS(b"..")))
     assert tr.value()[4] == filetransfer.FXP_NAME and b"/" in tr.value()
+
+
+# --- session channel ----------------------------------------------------------------
+
+
+class _Conn:
+    """Records what a session channel asks its connection to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def sendRequest(self, channel, kind, data, wantReply=0):  # noqa: N802, N803
+        self.sent.append(("request", kind, data))
+
+    def sendClose(self, channel):  # noqa: N802
+        self.sent.append(("close",))
+
+
+def test_subsystem_closes_on_eof_after_env_request(tmp_path: Path) -> None:
+    """After an env request (as OpenSSH's sftp sends), EOF still ends SFTP with exit-status 0 and a close."""
+    from zoo.ssh.session import Avatar, Session
+
+    avatar = Avatar("alice", tmp_path, Features())
+    channel = Session(avatar=avatar, conn=_Conn())
+    assert not channel.request_env(NS(b"LANG") + NS(b"C"))  # refused, but creates the ISession
+    assert channel.session is not None
+    channel.client = object()  # the SFTP subsystem is running
+    channel.eofReceived()
+    assert channel.conn.sent == [("request", b"exit-status", b"\0\0\0\0"), ("close",)]
+
+
+def test_exec_and_shell_refused_when_disabled(tmp_path: Path) -> None:
+    """--no-exec and --no-shell refuse the requests (the client sees a failure, nothing runs)."""
+    from zoo.ssh.session import Avatar, Session
+
+    avatar = Avatar("alice", tmp_path, Features(exec=False, shell=False))
+    channel = Session(avatar=avatar, conn=_Conn())
+    assert channel.request_exec(NS(b"touch ran")) == 0
+    assert channel.request_shell(b"") == 0
+    assert not (tmp_path / "ran").exists()
+    assert b"sftp" in avatar.subsystemLookup

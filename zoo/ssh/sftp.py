@@ -16,7 +16,7 @@ C{str}). L{RootedSFTPServer} is zoo's L{ISFTPServer} instead:
 
 L{SFTPProtocol} is conch's C{FileTransferServer} with a packet size cap, no log line per
 packet, and the OpenSSH extensions C{posix-rename}, C{fsync} and C{limits} (which lets
-OpenSSH's C{sftp} use 255 KiB reads instead of 32 KiB).
+OpenSSH's C{sftp} use 255 KiB writes, and reads that fit one channel packet).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ MAX_PACKET = 256 * 1024
 MAX_IO = MAX_PACKET - 1024
 MAX_HANDLES = 64
 #: The read size advertised to OpenSSH (limits@openssh.com). Its client keeps 64 reads in
-#: flight; at 32 KiB that is about one channel window, while 255 KiB reads pile 16 MB up
-#: in conch's channel buffer, which it re-slices on every window adjust (3x slower).
+#: flight; at 31 KiB that is about one channel window and each reply fits one 32 KiB
+#: channel packet, while 255 KiB reads pile 16 MB up in conch's channel buffer, which
+#: it re-slices on every window adjust (3x slower).
 READ_SIZE = 32 * 1024 - 1024
 
 
