@@ -454,3 +454,20 @@ def test_exec_and_shell_refused_when_disabled(tmp_path: Path) -> None:
     assert channel.request_shell(b"") == 0
     assert not (tmp_path / "ran").exists()
     assert b"sftp" in avatar.subsystemLookup
+
+
+@pytest.mark.parametrize("mac", [b"hmac-sha2-256", b"hmac-sha2-512"])
+def test_cached_mac_matches_conch(mac: bytes) -> None:
+    """The prepared-key MACs are byte-identical to conch's and verify the same way."""
+    from zoo.ssh.transport import CachedMACCiphers
+
+    def ciphers(klass):
+        c = klass(b"aes128-ctr", b"aes128-ctr", mac, mac)
+        c.setKeys(b"\1" * 32, b"\2" * 32, b"\1" * 32, b"\2" * 32, b"\3" * 64, b"\3" * 64)
+        return c
+
+    conch, cached = ciphers(transport.SSHCiphers), ciphers(CachedMACCiphers)
+    for seq, data in ((0, b"x"), (7, b"packet" * 1000), (2**32 - 2, b"")):
+        tag = conch.makeMAC(seq, data)
+        assert cached.makeMAC(seq, data) == tag
+        assert cached.verify(seq, data, tag) and not cached.verify(seq + 1, data, tag)

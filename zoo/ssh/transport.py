@@ -21,6 +21,8 @@ login grace time. Malformed packets close that connection with a DISCONNECT.
 
 from __future__ import annotations
 
+import hmac
+import struct
 from typing import Any
 
 from twisted.conch.ssh import _kex, factory, transport, userauth
@@ -52,6 +54,38 @@ USER_KEY_ALGORITHMS = {
 _KEX_MESSAGES = range(20, 50)
 MSG_NEWKEYS = 21
 MSG_KEXINIT = 20
+
+
+class CachedMACCiphers(transport.SSHCiphers):
+    """conch's cipher state, but each HMAC key is prepared once, not once per packet.
+
+    conch builds C{hmac.HMAC(key, seq + packet)} for every packet: a key setup and a
+    copy of the packet each time (about a tenth of the server's CPU in an SFTP
+    download). Same MACs, computed from a prepared copy.
+    """
+
+    _out: Any = None
+    _in: Any = None
+
+    def makeMAC(self, seqid: int, data: bytes) -> bytes:  # noqa: N802
+        if not self.outMAC[0]:
+            return b""
+        if self._out is None:
+            self._out = hmac.new(self.outMAC.key, digestmod=self.outMAC[0])
+        h = self._out.copy()
+        h.update(struct.pack(">L", seqid))
+        h.update(data)
+        return h.digest()
+
+    def verify(self, seqid: int, data: bytes, mac: bytes) -> bool:
+        if not self.inMAC[0]:
+            return mac == b""
+        if self._in is None:
+            self._in = hmac.new(self.inMAC.key, digestmod=self.inMAC[0])
+        h = self._in.copy()
+        h.update(struct.pack(">L", seqid))
+        h.update(data)
+        return hmac.compare_digest(mac, h.digest())
 
 
 class ZooServerTransport(transport.SSHServerTransport):
@@ -114,6 +148,10 @@ class ZooServerTransport(transport.SSHServerTransport):
                 )
                 return
         super().dispatchMessage(messageNum, payload)
+
+    def _keySetup(self, sharedSecret: bytes, exchangeHash: bytes) -> None:  # noqa: N802, N803
+        self.nextEncryptions.__class__ = CachedMACCiphers
+        super()._keySetup(sharedSecret, exchangeHash)
 
     def sendPacket(self, messageType: int, payload: bytes) -> None:  # noqa: N802
         super().sendPacket(messageType, payload)
