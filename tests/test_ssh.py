@@ -471,3 +471,38 @@ def test_cached_mac_matches_conch(mac: bytes) -> None:
         tag = conch.makeMAC(seq, data)
         assert cached.makeMAC(seq, data) == tag
         assert cached.verify(seq, data, tag) and not cached.verify(seq + 1, data, tag)
+
+
+def test_channel_backlog_keeps_order_and_window() -> None:
+    """Output beyond the client's window is queued and sent in order, never past the window."""
+    import random
+
+    from zoo.ssh.session import Avatar, Session
+
+    class Conn(_Conn):
+        def __init__(self) -> None:
+            super().__init__()
+            self.data: list[bytes] = []
+
+        def sendData(self, channel, data):  # noqa: N802
+            self.data.append(bytes(data))
+
+    rng = random.Random(9)
+    channel = Session(
+        avatar=Avatar("a", Path("."), Features()), conn=Conn(), remoteWindow=100, remoteMaxPacket=40
+    )
+    sent, window = b"", 100
+    for i in range(300):
+        chunk = bytes([i % 256]) * rng.randint(1, 90)
+        sent += chunk
+        channel.write(chunk)
+        assert sum(map(len, channel.conn.data)) <= window  # never beyond the window
+        if rng.random() < 0.3:
+            grant = rng.randint(1, 150)
+            window += grant
+            channel.addWindowBytes(grant)
+    channel.addWindowBytes(10**6)
+    assert b"".join(channel.conn.data) == sent
+    assert max(map(len, channel.conn.data)) <= 40
+    channel.loseConnection()
+    assert ("close",) in channel.conn.sent

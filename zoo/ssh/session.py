@@ -21,6 +21,7 @@ import fcntl
 import os
 import struct
 import termios
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Session channel window: conch's default of 128 KiB halves upload speed on loopback.
 WINDOW = 2 * 1024 * 1024
 MAX_PACKET = 32768
+#: Most output queued for a client that does not open its window (then the channel closes).
+MAX_BACKLOG = 64 * 1024 * 1024
 
 
 class RefusedError(Exception):
@@ -60,12 +63,75 @@ class Features:
 
 
 class Session(session.SSHSession):
-    """conch's session channel with a larger receive window."""
+    """conch's session channel with a larger receive window and a linear send queue.
+
+    conch keeps output that does not fit the client's window in one C{bytes} and
+    appends with C{+=}: each SFTP reply copied the whole backlog, so downloads slowed
+    quadratically with the client's requests in flight (OpenSSH's C{sftp -R 256}: 10x
+    slower). Here the backlog is a queue of chunks, capped at L{MAX_BACKLOG}.
+    """
+
+    conn: Any
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         kw.setdefault("localWindow", WINDOW)
         kw.setdefault("localMaxPacket", MAX_PACKET)
         super().__init__(*args, **kw)
+        self._backlog: deque[bytes] = deque()
+        self._backlog_size = 0
+
+    def write(self, data: bytes) -> None:
+        if self._backlog:
+            self._queue(data)
+        else:
+            self._send(data)
+
+    def _queue(self, data: bytes, front: bool = False) -> None:
+        if front:
+            self._backlog.appendleft(data)
+        else:
+            self._backlog.append(data)
+        self._backlog_size += len(data)
+        if self._backlog_size > MAX_BACKLOG and not self.closing:
+            log.warn("ssh: channel backlog over {n} bytes; closing it", n=MAX_BACKLOG)
+            self._backlog.clear()
+            self._backlog_size = 0
+            self.loseConnection()
+
+    def _send(self, data: bytes) -> None:
+        """Send what the window allows in packets of remoteMaxPacket; queue the rest."""
+        top = min(len(data), self.remoteWindowLeft)
+        send, step = self.conn.sendData, self.remoteMaxPacket
+        for offset in range(0, top, step):
+            send(self, data[offset : min(offset + step, top)])
+        self.remoteWindowLeft -= top
+        if top < len(data):
+            self._queue(data[top:], front=True)
+            self.areWriting = False
+            self.stopWriting()
+
+    def addWindowBytes(self, data: int) -> None:  # noqa: N802
+        self.remoteWindowLeft += data
+        if not self.areWriting and not self.closing:
+            self.areWriting = True
+            self.startWriting()
+        while self._backlog and self.remoteWindowLeft > 0:
+            chunk = self._backlog.popleft()
+            self._backlog_size -= len(chunk)
+            self._send(chunk)
+        if self.extBuf:
+            pending, self.extBuf = self.extBuf, []
+            for kind, chunk in pending:
+                self.writeExtended(kind, chunk)
+        if self.closing and not self._backlog and not self.extBuf:
+            self.conn.sendClose(self)
+
+    def loseConnection(self) -> None:  # noqa: N802
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.loseConnection()
+        self.closing = 1
+        if not self._backlog and not self.extBuf:
+            self.conn.sendClose(self)
 
     def eofReceived(self) -> None:  # noqa: N802
         # conch hands EOF to the ISession whenever one exists, and one exists as soon as

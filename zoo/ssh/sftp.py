@@ -43,10 +43,9 @@ MAX_PACKET = 256 * 1024
 #: Largest READ answered and WRITE accepted (leaves room for the packet header).
 MAX_IO = MAX_PACKET - 1024
 MAX_HANDLES = 64
-#: The read size advertised to OpenSSH (limits@openssh.com). Its client keeps 64 reads in
-#: flight; at 31 KiB that is about one channel window and each reply fits one 32 KiB
-#: channel packet, while 255 KiB reads pile 16 MB up in conch's channel buffer, which
-#: it re-slices on every window adjust (3x slower).
+#: The read size advertised to OpenSSH (limits@openssh.com): each reply then fits one
+#: 32 KiB channel packet (a 32 KiB read is 13 bytes over and goes out as two packets),
+#: and 64 reads in flight are about one channel window.
 READ_SIZE = 32 * 1024 - 1024
 
 
