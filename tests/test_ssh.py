@@ -109,14 +109,18 @@ def test_password_checker() -> None:
 
 
 def test_options(tmp_path: Path) -> None:
-    """Bad --user and missing --authorized-keys files are one-line usage errors."""
+    """Bad --user, user names that are not folder names and missing files are usage errors."""
     from zoo.tap.ssh import Options
+
+    pub = HOST_KEY["ed25519"].public().toString("openssh").decode()
+    (tmp_path / "ak").write_text(pub + "\n")
 
     for args, message in (
         (["--user", "alice"], "--user"),
         (["--authorized-keys", str(tmp_path / "missing")], "--authorized-keys"),
         (["--users-file", str(tmp_path / "missing")], "--users-file"),
         (["--user", "a:b", "--tls"], "--tls"),
+        (["--authorized-keys", f"..:{tmp_path / 'ak'}"], "folder name"),
     ):
         with pytest.raises(usage.UsageError, match=message):
             Options().parseOptions(args)

@@ -73,9 +73,15 @@ def parse_user(spec: str) -> tuple[str, str]:
     name, sep, password = spec.partition(":")
     if not sep or not name or not password:
         raise ValueError(f"expected NAME:PASSWORD, got {spec.split(':', 1)[0]!r}...")
-    if "/" in name or name in (".", ".."):
-        raise ValueError(f"user name {name!r} cannot be a folder name")
+    check_name(name)
     return name, password
+
+
+def check_name(name: str) -> str:
+    """A user name must be usable as its root folder's name (no '/', not '.' or '..')."""
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise ValueError(f"user name {name!r} cannot be a folder name")
+    return name
 
 
 def read_users_file(path: Path) -> list[tuple[str, str]]:

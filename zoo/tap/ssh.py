@@ -79,7 +79,13 @@ class Options(ServerOptions):
     def check(self) -> None:
         if self["tls"]:
             raise usage.UsageError("--tls: SSH encrypts by itself; TLS options do not apply")
-        from zoo.ssh.keys import Users, parse_user, read_authorized_keys, read_users_file
+        from zoo.ssh.keys import (
+            Users,
+            check_name,
+            parse_user,
+            read_authorized_keys,
+            read_users_file,
+        )
 
         users = Users()
         try:
@@ -94,7 +100,7 @@ class Options(ServerOptions):
         for spec in self["authorized-keys"]:
             name, path = _split_keys_spec(spec)
             try:
-                users.add_keys(name, read_authorized_keys(path))
+                users.add_keys(check_name(name), read_authorized_keys(path))
             except (OSError, ValueError) as e:
                 raise usage.UsageError(f"--authorized-keys: {e}") from None
         self.users = users
@@ -126,8 +132,11 @@ def makeService(options: Options) -> IService:  # noqa: N802
             password=password,
             how="generated" if new else f"from {state / 'generated-password'}",
         )
-    root = Path(options["root"]).expanduser() if options["root"] else state / "home"
-    ensure_private_dir(root)
+    if options["root"]:  # the user's folder: create it if needed, leave its mode alone
+        root = Path(options["root"]).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = ensure_private_dir(state / "home")
     features = Features(
         exec=not options["no-exec"],
         shell=not options["no-shell"],
