@@ -26,18 +26,18 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SERVER_CPU, CLIENT_CPU = "0", "1"
+import harness
+
+CLIENT_CPU = harness.LOADGEN_CPU  # servers run on harness.SERVER_CPU
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 LIKE_ZOO = ["-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha2-256"]
@@ -49,23 +49,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server not listening on {port}")
-
-
 def proc_cpu(pid: int) -> float:
-    """CPU seconds of a process and its reaped children (sshd's per-connection processes)."""
+    """CPU seconds of a process and its reaped children (sshd's per-connection processes).
+
+    harness.cpu_ticks counts the process alone, which misses all of sshd's work.
+    """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11:15]) / harness.CLOCK_TICKS
 
 
 def children_cpu() -> float:
@@ -74,53 +64,35 @@ def children_cpu() -> float:
 
 
 @dataclass
-class Server:
+class Target:
+    """A running server (harness.RunningServer) and how its clients connect."""
+
     name: str
-    auth: str
-    proc: subprocess.Popen
-    port: int
+    running: harness.RunningServer
     client_opts: list[str] = field(default_factory=list)
 
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def pid(self) -> int:
+        return self.running.pid
 
 
-def start_zoo(tmp: Path, pub: Path, user: str) -> Server:
-    port = free_port()
+def start_zoo(tmp: Path, pub: Path, user: str) -> harness.RunningServer:
     root = tmp / "zoo-roots"
     (root / user).mkdir(parents=True)
     os.link(tmp / "big.bin", root / user / "big.bin")
-    twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        *twistd,
-        "-n",
-        "--pidfile=",
-        "--logfile",
-        str(tmp / "zoo.log"),
-    ]
-    argv += [
-        "zoo-ssh",
-        "--port",
-        str(port),
-        "--root",
-        str(root),
-        "--authorized-keys",
-        f"{user}:{pub}",
-    ]
-    env = {**os.environ, "ZOO_STATE_DIR": str(tmp / "zoo-state")}
-    proc = subprocess.Popen(argv, env=env, cwd=REPO, start_new_session=True)
-    wait_port(port, proc)
-    return Server("zoo-ssh (twistd)", "key", proc, port)
+    server = harness.twistd_plugin(
+        "zoo-ssh", "zoo-ssh", "--port", "0", "--root", str(root),
+        "--authorized-keys", f"{user}:{pub}",
+    )  # fmt: skip
+    server = replace(server, env={**server.env, "ZOO_STATE_DIR": str(tmp / "zoo-state")})
+    return harness.RunningServer(server, "ssh-zoo")
 
 
-def start_sshd(tmp: Path, pub: Path) -> Server:
+def start_sshd(tmp: Path, pub: Path) -> harness.RunningServer:
     port = free_port()
     key = tmp / "sshd_host_ed25519_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -132,13 +104,11 @@ def start_sshd(tmp: Path, pub: Path) -> Server:
         "MaxStartups 100\nLogLevel ERROR\n"
     )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation folder
-    argv = ["taskset", "-c", SERVER_CPU, SSHD, "-D", "-e", "-f", str(config)]
-    proc = subprocess.Popen(argv, start_new_session=True, stderr=open(tmp / "sshd.log", "wb"))
-    wait_port(port, proc)
-    return Server("OpenSSH sshd", "key", proc, port)
+    server = harness.Server("sshd", [SSHD, "-D", "-e", "-f", str(config)], port=port)
+    return harness.RunningServer(server, "ssh-sshd")
 
 
-def client_opts(server: Server, key: Path, tmp: Path) -> list[str]:
+def client_opts(server: Target, key: Path, tmp: Path) -> list[str]:
     return [
         "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
         "-o", f"UserKnownHostsFile={tmp / 'known_hosts'}", "-o", "LogLevel=ERROR",
@@ -149,7 +119,7 @@ def client_opts(server: Server, key: Path, tmp: Path) -> list[str]:
 def timed(argv: list[str], input: bytes | None = None) -> tuple[float, float]:
     """Run a client pinned to CLIENT_CPU: (wall seconds, client CPU seconds)."""
     cpu0, t0 = children_cpu(), time.perf_counter()
-    r = subprocess.run(["taskset", "-c", CLIENT_CPU, *argv], input=input, capture_output=True)
+    r = subprocess.run(harness.pinned(CLIENT_CPU, argv), input=input, capture_output=True)
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {r.stderr.decode(errors='replace')}")
@@ -157,7 +127,7 @@ def timed(argv: list[str], input: bytes | None = None) -> tuple[float, float]:
 
 
 def sftp_run(
-    server: Server, key: Path, tmp: Path, batch: str, user: str
+    server: Target, key: Path, tmp: Path, batch: str, user: str
 ) -> tuple[float, float, float]:
     argv = [
         "sftp",
@@ -168,12 +138,12 @@ def sftp_run(
         "-",
         f"{user}@127.0.0.1",
     ]
-    cpu0 = proc_cpu(server.proc.pid)
+    cpu0 = proc_cpu(server.pid)
     wall, cpu = timed(argv, batch.encode())
-    return wall, cpu, proc_cpu(server.proc.pid) - cpu0
+    return wall, cpu, proc_cpu(server.pid) - cpu0
 
 
-def measure(server: Server, key: Path, tmp: Path, user: str, size: int, seconds: float) -> dict:
+def measure(server: Target, key: Path, tmp: Path, user: str, size: int, seconds: float) -> dict:
     out: dict[str, float] = {}
     remote = "big.bin" if server.name.startswith("zoo") else str(tmp / "big.bin")
     upload = "up.bin" if server.name.startswith("zoo") else str(tmp / "up.bin")
@@ -193,7 +163,7 @@ def measure(server: Server, key: Path, tmp: Path, user: str, size: int, seconds:
         f"{user}@127.0.0.1",
         "true",
     ]
-    n, cpu_total, server0 = 0, 0.0, proc_cpu(server.proc.pid)
+    n, cpu_total, server0 = 0, 0.0, proc_cpu(server.pid)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         cpu_total += timed(argv)[1]
@@ -201,7 +171,7 @@ def measure(server: Server, key: Path, tmp: Path, user: str, size: int, seconds:
     wall = time.perf_counter() - start
     out["exec/s"] = n / wall
     out["exec client CPU"] = cpu_total / wall
-    out["exec server CPU"] = (proc_cpu(server.proc.pid) - server0) / wall
+    out["exec server CPU"] = (proc_cpu(server.pid) - server0) / wall
     return out
 
 
@@ -229,10 +199,10 @@ def main() -> None:
             block = os.urandom(1024 * 1024)
             for _ in range(args.size_mib):
                 f.write(block)
-        zoo, sshd = start_zoo(tmp, pub, user), start_sshd(tmp, pub)
-        sshd_like = Server(
-            "OpenSSH sshd, aes128-ctr + hmac-sha2-256", "key", sshd.proc, sshd.port, LIKE_ZOO
-        )
+        zoo_proc, sshd_proc = start_zoo(tmp, pub, user), start_sshd(tmp, pub)
+        sshd = Target("OpenSSH sshd", sshd_proc)
+        sshd_like = Target("OpenSSH sshd, aes128-ctr + hmac-sha2-256", sshd_proc, LIKE_ZOO)
+        zoo = Target("zoo-ssh (twistd)", zoo_proc)
         servers = [sshd, sshd_like, zoo]
         results: dict[str, list[dict]] = {s.name: [] for s in servers}
         try:
@@ -241,8 +211,8 @@ def main() -> None:
                     results[s.name].append(measure(s, key, tmp, user, size, args.exec_seconds))
                     print(f"round {round_ + 1} {s.name}: {results[s.name][-1]}", file=sys.stderr)
         finally:
-            zoo.stop()
-            sshd.stop()
+            zoo_proc.stop()
+            sshd_proc.stop()
     medians = {
         name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
         for name, rounds in results.items()
