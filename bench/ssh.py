@@ -218,6 +218,7 @@ def main() -> None:
         for name, rounds in results.items()
     }
     base = medians[sshd.name]
+    print("\n" + harness.environment_note())
     print(
         f"\n{args.rounds} interleaved rounds, medians; {args.size_mib} MiB file; "
         f"ratio = server / OpenSSH sshd (default algorithms)\n"
