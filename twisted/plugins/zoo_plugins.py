@@ -7,3 +7,6 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+pubsub = ServiceMaker(
+    "zoo-pubsub", "zoo.tap.pubsub", "Pub/sub broker speaking Redis's protocol.", "zoo-pubsub"
+)
