@@ -6,7 +6,8 @@ name need not be text.
 
 The quirks are Redis's, kept on purpose so a pattern means the same here as there: an
 unclosed C{[} takes the rest of the pattern as its set, a range may be written backwards
-(C{[z-a]}), a lone trailing C{\\} is a literal backslash, and byte ranges compare as
+(C{[z-a]}), a lone trailing C{\\} is a literal backslash, the empty name
+matches only the empty pattern (not even C{*}), and byte ranges compare as
 I{signed} C chars (so C{[a-\\xff]} is empty for C{b"b"}).
 
 L{compile_glob} turns a pattern into a matcher once; common patterns (no C{[}) become a
@@ -126,5 +127,6 @@ def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
     rx = _as_regex(pattern)
     if rx is not None:
         full = rx.fullmatch
-        return lambda name: full(name) is not None
+        # Redis never enters its loop for an empty name: only an empty pattern matches it.
+        return lambda name: full(name) is not None if name else not pattern
     return lambda name: stringmatch(pattern, name)
