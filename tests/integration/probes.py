@@ -29,8 +29,23 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def pubsub(entry: dict[str, Any]) -> None:
+    addr = (entry["host"], entry["port"])
+    with (
+        socket.create_connection(addr, timeout=5) as sub,
+        socket.create_connection(addr, timeout=5) as pub,
+    ):
+        sub.sendall(b"SUBSCRIBE zoo-probe\r\n")
+        assert _recv_until(sub, b":1\r\n") == b"*3\r\n$9\r\nsubscribe\r\n$9\r\nzoo-probe\r\n:1\r\n"
+        pub.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n")
+        assert _recv_until(pub, b"\r\n") == b":1\r\n"
+        got = _recv_until(sub, b"\r\n", count=6)
+    assert got == b"*3\r\n$7\r\nmessage\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n", got
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "pubsub": pubsub,
 }
 
 

@@ -235,11 +235,13 @@ def split_args(line: bytes) -> list[bytes] | None:
 OK = b"+OK\r\n"
 PONG = b"+PONG\r\n"
 NULL = b"$-1\r\n"
+#: RESP3's null (after C{HELLO 3}).
+NULL3 = b"_\r\n"
 
 
-def bulk(value: bytes | None) -> bytes:
+def bulk(value: bytes | None, resp: int = 2) -> bytes:
     if value is None:
-        return NULL
+        return NULL if resp == 2 else NULL3
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
@@ -274,9 +276,23 @@ def bulk_array(values: Iterable[bytes]) -> bytes:
     return array(bulk(v) for v in values)
 
 
-def subscription(kind: bytes, name: bytes | None, count: int) -> bytes:
-    """A (un)subscribe confirmation: C{[kind, name, count]}."""
-    return b"*3\r\n$%d\r\n%b\r\n%b:%d\r\n" % (len(kind), kind, bulk(name), count)
+def subscription(kind: bytes, name: bytes | None, count: int, resp: int = 2) -> bytes:
+    """A (un)subscribe confirmation: C{[kind, name, count]} (a push in RESP3)."""
+    head = b"*" if resp == 2 else b">"
+    return head + b"3\r\n$%d\r\n%b\r\n%b:%d\r\n" % (len(kind), kind, bulk(name, resp), count)
+
+
+def as_push(frame: bytes) -> bytes:
+    """A pushed RESP2 frame (C{*3...} or C{*4...}) as RESP3 sends it (C{>3...})."""
+    return b">" + frame[1:]
+
+
+def mapping(items: Iterable[tuple[bytes, bytes]], resp: int = 2) -> bytes:
+    """A map of already-encoded keys and values: a flat array in RESP2, C{%} in RESP3."""
+    items = list(items)
+    if resp == 2:
+        return b"*%d\r\n" % (2 * len(items)) + b"".join(k + v for k, v in items)
+    return b"%%%d\r\n" % len(items) + b"".join(k + v for k, v in items)
 
 
 def message(channel: bytes, payload: bytes) -> bytes:

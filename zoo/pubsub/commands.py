@@ -5,8 +5,8 @@ broker and queues the reply bytes on the client. It never touches a socket.
 
 Supported: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PING, ECHO,
 PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB/HELP, QUIT, RESET, and what
-client libraries send when they connect: HELLO (RESP2 only; C{HELLO 3} gets
-C{-NOPROTO} so clients fall back), CLIENT SETINFO/SETNAME/GETNAME/ID, SELECT (pub/sub
+client libraries send when they connect: HELLO (2 or 3: redis-py 8 asks for RESP3 and
+does not fall back, so RESP3's push frames, maps and nulls are spoken too), CLIENT SETINFO/SETNAME/GETNAME/ID, SELECT (pub/sub
 ignores the database, as in Redis), AUTH (no password is configured), INFO.
 Anything else is C{-ERR unknown command ...}, worded as Redis 7 words it.
 """
@@ -102,7 +102,7 @@ class Session:
         if not cmd.arity_ok(len(argv)):
             reply(codec.error(f"wrong number of arguments for '{cmd.name}' command"))
             return
-        if self.client.subscriptions and not cmd.in_pubsub:
+        if self.client.subscriptions and not cmd.in_pubsub and self.client.resp == 2:
             reply(codec.error(_PUBSUB_CONTEXT.format(cmd.name)))
             return
         assert cmd.handler is not None
@@ -113,7 +113,7 @@ class Session:
     def subscribe(self, argv: list[bytes]) -> None:
         for channel in argv[1:]:
             n = self.broker.subscribe(self.client, channel)
-            self.client.reply(codec.subscription(b"subscribe", channel, n))
+            self.client.reply(codec.subscription(b"subscribe", channel, n, self.client.resp))
 
     def unsubscribe(self, argv: list[bytes]) -> None:
         self._unsubscribe(
@@ -123,7 +123,7 @@ class Session:
     def psubscribe(self, argv: list[bytes]) -> None:
         for pattern in argv[1:]:
             n = self.broker.psubscribe(self.client, pattern)
-            self.client.reply(codec.subscription(b"psubscribe", pattern, n))
+            self.client.reply(codec.subscription(b"psubscribe", pattern, n, self.client.resp))
 
     def punsubscribe(self, argv: list[bytes]) -> None:
         self._unsubscribe(
@@ -133,16 +133,19 @@ class Session:
     def _unsubscribe(
         self, kind: bytes, names: list[bytes], remove: Callable[[Client, bytes], int]
     ) -> None:
+        resp = self.client.resp
         if not names:  # nothing to leave: Redis still answers, with a null name
-            self.client.reply(codec.subscription(kind, None, self.client.subscriptions))
+            self.client.reply(codec.subscription(kind, None, self.client.subscriptions, resp))
         for name in names:
-            self.client.reply(codec.subscription(kind, name, remove(self.client, name)))
+            self.client.reply(codec.subscription(kind, name, remove(self.client, name), resp))
 
     def publish_(self, argv: list[bytes]) -> None:
         self.client.reply(codec.integer(self.publish(argv[1], argv[2])))
 
     def ping(self, argv: list[bytes]) -> None:
-        if self.client.subscriptions:  # RESP2 in subscribed state: a push-shaped reply
+        if len(argv) > 2:
+            self.client.reply(codec.error("wrong number of arguments for 'ping' command"))
+        elif self.client.subscriptions and self.client.resp == 2:  # a push-shaped reply
             self.client.reply(codec.bulk_array([b"pong", argv[1] if len(argv) > 1 else b""]))
         elif len(argv) > 1:
             self.client.reply(codec.bulk(argv[1]))
@@ -218,6 +221,7 @@ class Session:
         for pattern in list(self.client.patterns):
             self.broker.punsubscribe(self.client, pattern)
         self.client.name = None
+        self.broker.set_protocol(self.client, 2)
         self.client.reply(codec.status("RESET"))
 
     def hello(self, argv: list[bytes]) -> None:
@@ -226,9 +230,11 @@ class Session:
             if version is None:
                 self.client.reply(codec.error("Protocol version is not an integer or out of range"))
                 return
-            if version != 2:  # RESP3 is not spoken here: clients fall back to RESP2
+            if version not in (2, 3):
                 self.client.reply(codec.error("-NOPROTO unsupported protocol version"))
                 return
+        else:
+            version = self.client.resp
         rest = argv[2:]
         while rest:
             option = rest[0].lower()
@@ -243,16 +249,17 @@ class Session:
                     codec.error(f"Syntax error in HELLO option '{_c_string(rest[0])}'")
                 )
                 return
+        self.broker.set_protocol(self.client, version)
         info = [
             (b"server", codec.bulk(b"redis")),
             (b"version", codec.bulk(REDIS_VERSION)),
-            (b"proto", codec.integer(2)),
+            (b"proto", codec.integer(version)),
             (b"id", codec.integer(self.client.id)),
             (b"mode", codec.bulk(b"standalone")),
             (b"role", codec.bulk(b"master")),
             (b"modules", codec.array([])),
         ]
-        self.client.reply(codec.array(x for k, v in info for x in (codec.bulk(k), v)))
+        self.client.reply(codec.mapping(((codec.bulk(k), v) for k, v in info), version))
 
     def select(self, argv: list[bytes]) -> None:
         index = codec._int(argv[1])
@@ -296,7 +303,7 @@ class Session:
         self.client.reply(codec.OK)
 
     def client_getname(self, argv: list[bytes]) -> None:
-        self.client.reply(codec.bulk(self.client.name))
+        self.client.reply(codec.bulk(self.client.name, self.client.resp))
 
     def client_id(self, argv: list[bytes]) -> None:
         self.client.reply(codec.integer(self.client.id))

@@ -47,6 +47,19 @@ class InterestListener(Protocol):
     def interest(self, kind: bytes, name: bytes, wanted: bool) -> None: ...
 
 
+class _PushOut(list):  # type: ignore[type-arg]
+    """The pending output of a RESP3 client: frames pushed into it get RESP3's C{>} type.
+
+    The broker appends the same RESP2-encoded frame to every receiver's list; replies
+    are added with C{list.append} and are left alone.
+    """
+
+    __slots__ = ()
+
+    def append(self, frame: bytes) -> None:
+        list.append(self, codec.as_push(frame))
+
+
 class Client:
     """One connection's subscriptions and pending output.
 
@@ -71,6 +84,7 @@ class Client:
         "killed",
         "name",
         "id",
+        "resp",
         "_soft_timer",
         "__weakref__",
     )
@@ -99,6 +113,8 @@ class Client:
         self.killed = False
         self.name: bytes | None = None
         self.id = broker.next_id()
+        #: The protocol version chosen with HELLO: 2 (the default) or 3.
+        self.resp = 2
         self._soft_timer: Any = None
 
     @property
@@ -115,7 +131,7 @@ class Client:
         """Queue a reply behind everything already pending for this client."""
         if not self.out:
             self.broker._dirty[self] = self.out
-        self.out.append(data)
+        list.append(self.out, data)
 
     def send_now(self) -> None:
         """Send what is pending (the broker calls this from L{Broker.flush})."""
@@ -266,6 +282,19 @@ class Broker:
                 self._pattern_cache.clear()
                 self._tell(b"pattern", pattern, False)
         return client.subscriptions
+
+    def set_protocol(self, client: Client, resp: int) -> None:
+        """Switch C{client} to RESP C{resp} (2 or 3): pushes to it change shape."""
+        if resp == client.resp:
+            return
+        client.resp = resp
+        out = client.out = (_PushOut if resp == 3 else list)(client.out)
+        for channel in client.channels:
+            self.channels[channel][client] = out
+        for pattern in client.patterns:
+            self.patterns[pattern][client] = out
+        if client in self._dirty:
+            self._dirty[client] = out
 
     def drop(self, client: Client) -> None:
         """Forget every subscription of C{client} and its pending output (it is gone)."""

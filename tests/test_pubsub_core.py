@@ -267,11 +267,11 @@ class ProtocolTests(SynchronousTestCase):
         )
 
     def test_client_handshakes(self) -> None:
-        """What libraries send on connect is accepted; HELLO 3 is refused with NOPROTO."""
+        """What libraries send on connect is accepted; HELLO 4 is refused with NOPROTO."""
         out = session(
             self.factory,
             cmd(b"CLIENT", b"SETINFO", b"LIB-NAME", b"redis-py")
-            + cmd(b"HELLO", b"3")
+            + cmd(b"HELLO", b"4")
             + cmd(b"SELECT", b"0")
             + cmd(b"CLIENT", b"SETNAME", b"book")
             + cmd(b"CLIENT", b"GETNAME"),
@@ -279,6 +279,28 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(
             out, b"+OK\r\n-NOPROTO unsupported protocol version\r\n+OK\r\n+OK\r\n$4\r\nbook\r\n"
         )
+
+    def test_resp3_pushes(self) -> None:
+        """After HELLO 3 confirmations and messages are pushes (>), nulls are _, and PUBLISH is allowed."""
+        sub, sub_t = connect(self.factory)
+        other, other_t = connect(self.factory)
+        other.dataReceived(b"SUBSCRIBE a\r\n")
+        sub.dataReceived(b"HELLO 3\r\n")
+        self.assertTrue(sub_t.value().startswith(b"%7\r\n$6\r\nserver\r\n"))
+        self.assertIn(b"$5\r\nproto\r\n:3\r\n", sub_t.value())
+        sub_t.clear()
+        other_t.clear()
+        sub.dataReceived(b"UNSUBSCRIBE\r\nSUBSCRIBE a\r\nPING\r\nPUBLISH a x\r\n")
+        self.assertEqual(
+            sub_t.value(),
+            b">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+            b"+PONG\r\n>3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nx\r\n:2\r\n",
+        )
+        self.assertEqual(other_t.value(), codec.message(b"a", b"x"))  # RESP2 neighbours unchanged
+        sub_t.clear()
+        sub.dataReceived(b"RESET\r\n")
+        session(self.factory, b"PUBLISH a y\r\n")
+        self.assertEqual(sub_t.value(), b"+RESET\r\n")
 
     def test_pubsub_introspection(self) -> None:
         """PUBSUB CHANNELS, NUMSUB and NUMPAT report the broker's state."""
