@@ -30,8 +30,10 @@ DEFAULT_MAX_REQUEST = 32 * 1024 * 1024
 _INT = re.compile(rb"-?[1-9][0-9]{0,17}|0")
 
 
-def _int(b: bytes) -> int | None:
+def _int(b: bytes | bytearray) -> int | None:
     """Redis's C{string2ll}: an optional minus, no leading zeros, no spaces, no plus."""
+    if b.isdigit() and len(b) < 19 and (b[0] != 48 or len(b) == 1):  # the common case
+        return int(b)
     if _INT.fullmatch(b) is None:
         return None
     return int(b)
@@ -122,7 +124,7 @@ class RequestParser:
                         if end - pos > MAX_INLINE:
                             self.error = "too big mbulk count string"
                         return pos
-                    n = _int(bytes(buf[pos + 1 : nl]))
+                    n = _int(buf[pos + 1 : nl])
                     if n is None or n > self.max_args:
                         self.error = "invalid multibulk length"
                         return pos
@@ -141,7 +143,7 @@ class RequestParser:
                         if end - pos > MAX_INLINE:
                             self.error = "too big bulk count string"
                         return pos
-                    length = _int(bytes(buf[pos + 1 : nl]))
+                    length = _int(buf[pos + 1 : nl])
                     if length is None or length < 0 or length > self.max_bulk:
                         self.error = "invalid bulk length"
                         return pos

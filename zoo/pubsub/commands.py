@@ -102,7 +102,8 @@ class Session:
         if not cmd.arity_ok(len(argv)):
             reply(codec.error(f"wrong number of arguments for '{cmd.name}' command"))
             return
-        if self.client.subscriptions and not cmd.in_pubsub and self.client.resp == 2:
+        client = self.client
+        if not cmd.in_pubsub and (client.channels or client.patterns) and client.resp == 2:
             reply(codec.error(_PUBSUB_CONTEXT.format(cmd.name)))
             return
         assert cmd.handler is not None
