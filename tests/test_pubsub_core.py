@@ -468,3 +468,53 @@ class BridgeTests(SynchronousTestCase):
         for bad in ("http://x", "redis://", "redis://x:y", "redis://u:p@x", "redis://x/3"):
             with self.assertRaises(ValueError):
                 parse_redis_url(bad)
+
+
+class OptionsTests(SynchronousTestCase):
+    def parse(self, *args: str) -> Any:
+        from zoo.tap.pubsub import Options
+
+        o = Options()
+        o.parseOptions(list(args))
+        return o
+
+    def test_defaults(self) -> None:
+        """No options: loopback 6380, Redis's output limits, no idle timeout, no Redis."""
+        o = self.parse()
+        self.assertEqual(o.endpoints, ["tcp:6380:interface=127.0.0.1"])
+        self.assertEqual(
+            (o["output-hard-limit"], o["output-soft-limit"]), (32 * 1024**2, 8 * 1024**2)
+        )
+        self.assertEqual((o["idle-timeout"], o["redis"]), (0.0, None))
+
+    def test_sizes_use_redis_units(self) -> None:
+        """Sizes accept Redis's units: k = 1000, kb = 1024, mb, gb."""
+        o = self.parse(
+            "--output-hard-limit", "64kb", "--output-soft-limit", "1k", "--max-bulk", "2mb"
+        )
+        self.assertEqual(
+            (o["output-hard-limit"], o["output-soft-limit"], o["max-bulk"]),
+            (65536, 1000, 2 * 1024**2),
+        )
+
+    def test_bad_values_name_the_flag(self) -> None:
+        """Bad sizes, URLs and inconsistent limits are one-line errors naming the flag."""
+        from twisted.python.usage import UsageError
+
+        for args, fragment in [
+            (("--output-hard-limit", "lots"), "--output-hard-limit"),
+            (("--redis", "http://x"), "--redis"),
+            (("--output-soft-limit", "64mb"), "--output-soft-limit must not be above"),
+        ]:
+            with self.assertRaises(UsageError) as e:
+                self.parse(*args)
+            self.assertIn(fragment, str(e.exception))
+
+    def test_redis_option_adds_the_bridge(self) -> None:
+        """--redis adds a bridge service; parsing and building do no network I/O."""
+        from zoo.tap.pubsub import makeService
+
+        svc = makeService(self.parse("--port", "0", "--redis", "redis://127.0.0.1:7000"))
+        bridges = [s for s in svc if isinstance(s, RedisBridge)]
+        self.assertEqual([(b.host, b.port) for b in bridges], [("127.0.0.1", 7000)])
+        self.assertEqual(bridges[0]._factories, [])  # nothing connects before the service starts

@@ -518,3 +518,15 @@ def test_two_nodes_through_redis_with_restart(workdir: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_tap_import_does_not_import_txredisapi() -> None:
+    """Importing the tap module and parsing --redis import neither txredisapi nor the reactor."""
+    code = (
+        "import sys\n"
+        "from zoo.tap.pubsub import Options\n"
+        "o = Options(); o.parseOptions(['--redis', 'redis://127.0.0.1:7000'])\n"
+        "print(sorted(m for m in ('txredisapi', 'twisted.internet.reactor') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

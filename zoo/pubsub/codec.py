@@ -181,51 +181,37 @@ def split_args(line: bytes) -> list[bytes] | None:
         if i >= n:
             return argv
         cur = bytearray()
-        inq = insq = False
+        quote = 0  # the open quote (0x22 or 0x27), or 0 outside quotes
         while True:
             c = line[i] if i < n else 0
             nxt = line[i + 1] if i + 1 < n else 0
-            if inq:
-                if (
-                    c == 0x5C
-                    and nxt == 0x78
-                    and i + 3 < n
-                    and line[i + 2] in _HEX
-                    and line[i + 3] in _HEX
-                ):
-                    cur.append(int(line[i + 2 : i + 4], 16))
-                    i += 3
-                elif c == 0x5C and nxt:
-                    i += 1
-                    cur.append(_ESCAPES.get(nxt, nxt))
-                elif c == 0x22:
-                    if nxt and nxt not in _SPACE:
-                        return None
-                    i += 1
+            if not quote:
+                if i >= n or c in b" \n\r\t\x00":
                     break
-                elif i >= n:
-                    return None
+                if c in (0x22, 0x27):
+                    quote = c
                 else:
                     cur.append(c)
-            elif insq:
-                if c == 0x5C and nxt == 0x27:
-                    i += 1
-                    cur.append(0x27)
-                elif c == 0x27:
-                    if nxt and nxt not in _SPACE:
-                        return None
-                    i += 1
-                    break
-                elif i >= n:
-                    return None
-                else:
-                    cur.append(c)
-            elif i >= n or c in b" \n\r\t\x00":
+            elif (
+                quote == 0x22
+                and c == 0x5C
+                and nxt == 0x78
+                and i + 3 < n
+                and line[i + 2] in _HEX
+                and line[i + 3] in _HEX
+            ):
+                cur.append(int(line[i + 2 : i + 4], 16))  # "\xHH"
+                i += 3
+            elif c == 0x5C and (nxt if quote == 0x22 else nxt == 0x27):
+                i += 1  # "\n", "\t" ... in double quotes; only \' in single quotes
+                cur.append(_ESCAPES.get(nxt, nxt) if quote == 0x22 else nxt)
+            elif c == quote:
+                if nxt and nxt not in _SPACE:
+                    return None  # a closing quote must end the argument
+                i += 1
                 break
-            elif c == 0x22:
-                inq = True
-            elif c == 0x27:
-                insq = True
+            elif i >= n:
+                return None  # unbalanced quotes
             else:
                 cur.append(c)
             i += 1

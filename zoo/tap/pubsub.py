@@ -49,6 +49,15 @@ class Options(ServerOptions):
     )
 
     optParameters: ClassVar[list[list[Any]]] = [
+        # Subscribers to quiet channels are idle by nature: no idle timeout unless asked
+        # for, as in Redis (timeout 0). --max-connections still bounds connections.
+        [
+            "idle-timeout",
+            None,
+            0.0,
+            "Close connections idle this many seconds (0: never, as in Redis).",
+            named("--idle-timeout", nonnegative_float),
+        ],
         [
             "redis",
             None,
