@@ -125,6 +125,15 @@ def servers(with_fakeredis: bool) -> list[Server]:
     return out
 
 
+def write_ab_servers() -> list[Server]:
+    """zoo-pubsub's factory with and without fast_writer, to measure what it buys."""
+    script = str(BENCH / "servers" / "zoo_pubsub_write_ab.py")
+    return [
+        Server("zoo fast_writer", [sys.executable, script, "{port}", "fast"]),
+        Server("zoo transport.write", [sys.executable, script, "{port}", "twisted"]),
+    ]
+
+
 def run_client(server: Server, k: int, mode: str, window: int, seconds: float) -> dict:
     assert server.proc is not None
     before = cpu_seconds(server.proc.pid)
@@ -158,17 +167,22 @@ def main() -> None:
     ap.add_argument("--k", default="1,10,100")
     ap.add_argument("--modes", default="channel,pattern")
     ap.add_argument("--no-fakeredis", action="store_true")
+    ap.add_argument(
+        "--write-ab", action="store_true", help="compare zoo with and without fast_writer instead"
+    )
     ap.add_argument("--json", default=str(BUILD / "pubsub-results.json"))
     args = ap.parse_args()
     build_client()
     ks = [int(k) for k in args.k.split(",")]
     modes = args.modes.split(",")
     svs = servers(not args.no_fakeredis)
+    if args.write_ab:
+        svs = [svs[0], *write_ab_servers()]
     results: dict[tuple[str, int, str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="zoo-bench-pubsub-") as tmp:
-        for s in svs:
-            s.start(Path(tmp))
         try:
+            for s in svs:
+                s.start(Path(tmp))
             for r in range(args.rounds):
                 for mode in modes:
                     for k in ks:

@@ -1,4 +1,4 @@
-"""zoo-pubsub: a publish/subscribe broker that speaks Redis's pub/sub protocol (RESP2).
+"""zoo-pubsub: a publish/subscribe broker that speaks Redis's pub/sub protocol (RESP2 and RESP3).
 
 The book's C{redis_pub.py} and C{redis_sub.py} ("Introducing Python", chapter 17),
 C{redis-cli}, every Redis client library and C{nc} (inline commands) work against it
@@ -9,7 +9,7 @@ The parts, each readable on its own:
 
 - L{zoo.pubsub.glob}: Redis's glob patterns;
 - L{zoo.pubsub.core}: the broker (channels, patterns, fan-out, slow-consumer policy), no I/O;
-- L{zoo.pubsub.codec}: RESP2 requests (multibulk and inline) and replies;
+- L{zoo.pubsub.codec}: RESP requests (multibulk and inline) and replies;
 - L{zoo.pubsub.commands}: the commands and Redis's replies and errors;
 - L{zoo.pubsub.protocol}: the thin Twisted Protocol and Factory;
 - L{zoo.pubsub.bridge}: scale-out through Redis with txredisapi.

@@ -13,7 +13,8 @@ L{RequestParser.error} to Redis's message; the caller replies C{-ERR Protocol er
 and closes, as Redis does.
 
 The encoders at the bottom build replies; L{message} and L{pmessage} build the pushed
-frames once per publish, shared by every receiving connection.
+frames once per publish, shared by every receiving connection (a RESP3 connection gets
+the same bytes with C{>} for C{*}, see L{as_push}).
 """
 
 from __future__ import annotations
