@@ -122,11 +122,6 @@ class Client:
         """Channels plus patterns (the count in Redis's (un)subscribe replies)."""
         return len(self.channels) + len(self.patterns)
 
-    @property
-    def pending(self) -> int:
-        """Bytes produced for this client and not yet handed to the transport."""
-        return self.queued + sum(map(len, self.out))
-
     def reply(self, data: bytes) -> None:
         """Queue a reply behind everything already pending for this client."""
         if not self.out:
@@ -318,13 +313,6 @@ class Broker:
 
     def numsub(self, channel: bytes) -> int:
         return len(self.channels.get(channel, ()))
-
-    def receivers(self, channel: bytes) -> int:
-        """How many deliveries a publish to C{channel} makes here (PUBLISH's reply)."""
-        n = len(self.channels.get(channel, ()))
-        if self.patterns:
-            n += sum(len(subs) for _, subs in self._matching(channel))
-        return n
 
     # Fan-out ---------------------------------------------------------------------
 

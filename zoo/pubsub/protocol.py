@@ -28,6 +28,7 @@ class PubSubProtocol(Protocol):
     """One client connection."""
 
     factory: PubSubFactory
+    transport: Any  # a TCP, TLS or UNIX transport under zoo's policy wrapper
     client: Client
     session: Session
 
@@ -104,7 +105,7 @@ class PubSubFactory(Factory):
     @param fast_write: send replies and messages at once instead of a reactor turn later.
     """
 
-    protocol = PubSubProtocol
+    protocol = PubSubProtocol  # type: ignore[assignment]
 
     def __init__(
         self,

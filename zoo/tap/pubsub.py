@@ -134,6 +134,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
         bridge=bridge,
     )
     root = build(options, factory).parent
+    assert root is not None
     if bridge is not None:
         bridge.setServiceParent(root)
     return root
