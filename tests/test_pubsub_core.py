@@ -330,6 +330,11 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(t.value(), b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n")
         self.assertTrue(t.disconnecting)
 
+    def test_protocol_error_echoes_raw_byte(self) -> None:
+        """The unexpected byte in a protocol error is sent as the raw byte, as Redis's %c does."""
+        out = session(self.factory, b"*1\r\n\xff\r\n")
+        self.assertEqual(out, b"-ERR Protocol error: expected '$', got '\xff'\r\n")
+
     def test_oversized_bulk_refused(self) -> None:
         """An argument longer than max_bulk is refused before it is read."""
         factory = PubSubFactory(clock=self.clock, max_bulk=1024)

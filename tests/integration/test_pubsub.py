@@ -317,6 +317,7 @@ SESSION: list[tuple[int, bytes]] = [
     (4, b'PING\r\nPUBLISH "unbalanced x\r\n'),
     (5, b"*2\r\n$4\r\nPING\r\n$-5\r\n"),
     (6, b"*abc\r\n"),
+    (7, b"*1\r\n\xff\r\n"),
     (2, b"QUIT\r\nPING\r\n"),
 ]
 
@@ -336,7 +337,7 @@ SESSION3: list[tuple[int, bytes]] = [
 
 def record(port: int, session: list[tuple[int, bytes]] = SESSION) -> list[list[bytes]]:
     """Play SESSION against the server on PORT; return what each step made each connection receive."""
-    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(7)]
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
     for c in conns:
         c.setblocking(False)
     steps = []
@@ -530,3 +531,19 @@ def test_tap_import_does_not_import_txredisapi() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_half_close_and_garbage(zoo: TwistdProcess) -> None:
+    """A client that half-closes still gets its replies; garbage gets an error and a close; the broker stays up."""
+    port = zoo.port("pubsub")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"PING\r\nPUBSUB NUMSUB x\r\n")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_exactly(s, 100) == b"+PONG\r\n*2\r\n$1\r\nx\r\n:0\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"*2\r\n\x00\xff\xfe garbage\r\n")
+        assert recv_exactly(s, 100) == b"-ERR Protocol error: expected '$', got '\x00'\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"x" * (70 * 1024))  # an inline command with no end
+        assert recv_exactly(s, 100) == b"-ERR Protocol error: too big inline request\r\n"
+    probe_pubsub({"host": "127.0.0.1", "port": port})

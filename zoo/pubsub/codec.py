@@ -137,7 +137,8 @@ class RequestParser:
                     if pos >= end:
                         return pos
                     if buf[pos] != 36:  # '$'
-                        self.error = f"expected '$', got '{chr(buf[pos])}'"
+                        got = bytes([buf[pos]]).decode("utf-8", "surrogateescape")  # the raw byte
+                        self.error = f"expected '$', got '{got}'"
                         return pos
                     nl = find(b"\r\n", pos)
                     if nl < 0:
