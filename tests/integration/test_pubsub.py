@@ -501,6 +501,11 @@ def test_two_nodes_through_redis_with_restart(workdir: Path) -> None:
                     assert len(bodies) == len(sent) * expected_per_msg[name], name
 
             until_bridged("warmup")
+            # Each node subscribed in Redis to exactly what its clients use.
+            backbone = redis.Redis(port=redis_port)
+            assert backbone.pubsub_channels() == [b"cats"]
+            assert dict(backbone.pubsub_numsub("cats")) == {b"cats": 2}
+            assert backbone.pubsub_numpat() == 2  # ca* from b, c* from a
             check_round("first")
 
             proc.kill()
@@ -547,3 +552,15 @@ def test_half_close_and_garbage(zoo: TwistdProcess) -> None:
         s.sendall(b"x" * (70 * 1024))  # an inline command with no end
         assert recv_exactly(s, 100) == b"-ERR Protocol error: too big inline request\r\n"
     probe_pubsub({"host": "127.0.0.1", "port": port})
+
+
+def test_redis_cli_over_tls(workdir: Path) -> None:
+    """With --tls, redis-cli --tls verifies the zoo's development CA and publishes."""
+    cli = require_tool("redis-cli")
+    with TwistdProcess(["zoo-pubsub", "--port", "0", "--tls"], workdir / "zoo") as zoo:
+        ca = workdir / "zoo" / "state" / "tls" / "ca.pem"
+        args = [cli, "--tls", "--cacert", str(ca), "-h", "localhost", "-p", str(zoo.port("pubsub"))]
+        out = subprocess.run([*args, "ping"], capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == "PONG", out.stderr
+        out = subprocess.run([*args, "publish", "x", "y"], capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == "0", out.stderr
