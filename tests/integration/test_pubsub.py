@@ -562,5 +562,7 @@ def test_redis_cli_over_tls(workdir: Path) -> None:
         args = [cli, "--tls", "--cacert", str(ca), "-h", "localhost", "-p", str(zoo.port("pubsub"))]
         out = subprocess.run([*args, "ping"], capture_output=True, text=True, timeout=10)
         assert out.stdout.strip() == "PONG", out.stderr
-        out = subprocess.run([*args, "publish", "x", "y"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            [*args, "publish", "x", "y"], capture_output=True, text=True, timeout=10
+        )
         assert out.stdout.strip() == "0", out.stderr

@@ -7,6 +7,12 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+xmlrpc = ServiceMaker(
+    "zoo-xmlrpc", "zoo.tap.xmlrpc", "XML-RPC and JSON-RPC (FOPNP ch. 18).", "zoo-xmlrpc"
+)
+tls = ServiceMaker(
+    "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
+)
 pubsub = ServiceMaker(
     "zoo-pubsub", "zoo.tap.pubsub", "Pub/sub broker speaking Redis's protocol.", "zoo-pubsub"
 )
