@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import require_tool
@@ -78,6 +81,18 @@ def recv_exactly(s: socket.socket, n: int, timeout: float = 5.0) -> bytes:
             break
         out += chunk
     return out
+
+
+def read_lines(pipe: Any, n: int, timeout: float = 10.0) -> list[str]:
+    """Read C{n} lines from a text pipe, failing (not hanging) after C{timeout} seconds."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(pipe.readline()) for _ in range(n)], daemon=True
+    ).start()
+    try:
+        return [lines.get(timeout=timeout).rstrip("\n") for _ in range(n)]
+    except queue.Empty:
+        raise AssertionError(f"fewer than {n} lines within {timeout}s") from None
 
 
 def wait_numsub(port: int, channel: bytes, want: int, timeout: float = 10.0) -> None:
@@ -158,7 +173,7 @@ def test_book_redis_pub_sub(zoo: TwistdProcess, workdir: Path) -> None:
             if cat in ("maine coon", "persian")
         ]
         assert len(sent) == 10 and want
-        got = [sub.stdout.readline().rstrip("\n") for _ in want]
+        got = read_lines(sub.stdout, len(want))
         assert got == want
     finally:
         sub.kill()
@@ -179,7 +194,7 @@ def test_redis_cli_publish_subscribe(zoo: TwistdProcess) -> None:
             capture_output=True, text=True, timeout=10,
         )  # fmt: skip
         assert out.stdout.strip() == "1"
-        lines = [sub.stdout.readline().strip() for _ in range(6)]
+        lines = [line.strip() for line in read_lines(sub.stdout, 6)]
         assert lines == ["subscribe", "maine coon", "1", "message", "maine coon", "tam-o-shanter"]
         numsub = subprocess.run(
             [cli, "-p", port, "pubsub", "numsub", "maine coon"], capture_output=True, text=True
