@@ -68,11 +68,34 @@ def ssh(entry: dict[str, Any]) -> None:
     assert banner.startswith(b"SSH-2.0-zoo"), banner
 
 
+def pubsub(entry: dict[str, Any]) -> None:
+    """SUBSCRIBE on one connection, PUBLISH on another, the message arrives (TLS too)."""
+    import ssl
+
+    def connect() -> socket.socket:
+        s = socket.create_connection((entry["host"], entry["port"]), timeout=5)
+        if not entry.get("tls"):
+            return s
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the probe has no CA path; the tests verify properly
+        return ctx.wrap_socket(s, server_hostname="localhost")
+
+    with connect() as sub, connect() as pub:
+        sub.sendall(b"SUBSCRIBE zoo-probe\r\n")
+        assert _recv_until(sub, b":1\r\n") == b"*3\r\n$9\r\nsubscribe\r\n$9\r\nzoo-probe\r\n:1\r\n"
+        pub.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n")
+        assert _recv_until(pub, b"\r\n") == b":1\r\n"
+        got = _recv_until(sub, b"\r\n", count=6)
+    assert got == b"*3\r\n$7\r\nmessage\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n", got
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "xmlrpc": xmlrpc,
     "tls": tls,
     "ssh": ssh,
+    "pubsub": pubsub,
 }
 
 

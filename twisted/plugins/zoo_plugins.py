@@ -16,3 +16,6 @@ tls = ServiceMaker(
 ssh = ServiceMaker(
     "zoo-ssh", "zoo.tap.ssh", "SSH: exec, shell and sandboxed SFTP (FOPNP ch. 16).", "zoo-ssh"
 )
+pubsub = ServiceMaker(
+    "zoo-pubsub", "zoo.tap.pubsub", "Pub/sub broker speaking Redis's protocol.", "zoo-pubsub"
+)

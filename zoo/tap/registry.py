@@ -14,6 +14,7 @@ SERVICES: dict[str, str] = {
     "xmlrpc": "zoo.tap.xmlrpc",
     "tls": "zoo.tap.tls",
     "ssh": "zoo.tap.ssh",
+    "pubsub": "zoo.tap.pubsub",
 }
 
 
