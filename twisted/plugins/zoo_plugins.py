@@ -7,3 +7,4 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+ftp = ServiceMaker("zoo-ftp", "zoo.tap.ftp", "FTP and FTPS server (RFC 959, 4217).", "zoo-ftp")

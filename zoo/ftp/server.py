@@ -1,0 +1,808 @@
+"""The FTP control connection: L{FTPSession} on C{twisted.protocols.ftp.FTP}, and its factory.
+
+Twisted's C{FTP} gives the line framing, the reply table and C{TYPE}/C{STRU}/C{MODE}/
+C{SYST}/C{NOOP}. The rest is replaced, because Twisted's versions are unsafe or broken
+(C{twisted-anchor.md} §3):
+
+- every path goes through a L{Jail} (real paths resolved, containment checked);
+- C{NLST} without an argument works (Twisted #4258); C{TYPE A} transfers convert line
+  endings instead of raising C{TypeError} (#9555);
+- the passive listener binds the control connection's local address (Twisted binds all
+  interfaces) and accepts only the client's own address; C{PORT}/C{EPRT} dial only the
+  client's own address (no FTP bounce);
+- data connections use the reactor given to the factory, not the global one, and have
+  C{TCP_NODELAY} set;
+- C{FEAT} lists what is supported; C{REST}, C{APPE}, C{MLSD}, C{MLST} exist;
+- explicit FTPS (C{AUTH TLS}, C{PBSZ}, C{PROT}), and C{--require-tls};
+- limits: failed logins, connections per address, consecutive bad commands, line length.
+
+Commands are handled one at a time: a command that returns a Deferred (a transfer)
+pauses reading the control connection until it is done, as Twisted does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger
+from twisted.protocols import ftp
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+
+from zoo.ftp.data import (
+    ActiveFactory,
+    DataChannel,
+    LineEndings,
+    PassiveFactory,
+    TransferAborted,
+    _plain,
+)
+from zoo.ftp.jail import (
+    Entry,
+    FTPFileError,
+    Jail,
+    list_line,
+    mdtm,
+    mlsx_facts,
+    split_path,
+    virtual,
+)
+from zoo.tls import StartTLSMixin, start_tls
+
+log = Logger()
+
+ANONYMOUS_NAMES = ("anonymous", "ftp")
+
+FEATURES = [
+    "AUTH TLS",
+    "EPRT",
+    "EPSV",
+    "MDTM",
+    "MLST type*;size*;modify*;perm*;",
+    "PASV",
+    "PBSZ",
+    "PROT",
+    "REST STREAM",
+    "SIZE",
+    "TVFS",
+    "UTF8",
+]
+
+# Commands allowed before login.
+_PRE_LOGIN = {"USER", "PASS", "AUTH", "PBSZ", "PROT", "FEAT", "SYST", "NOOP", "HELP", "QUIT"}
+_PRE_LOGIN |= {"OPTS"}
+# Commands whose handler takes no argument.
+_NO_ARG = {"PWD", "CDUP", "NOOP", "SYST", "QUIT", "PASV", "FEAT", "ABOR", "HELP", "STAT"}
+_ALIASES = {"XPWD": "PWD", "XCWD": "CWD", "XCUP": "CDUP", "XMKD": "MKD", "XRMD": "RMD"}
+
+
+@dataclass(frozen=True)
+class User:
+    """A named user: password and home directory (their C{/})."""
+
+    password: str
+    home: Path
+
+
+@dataclass
+class FTPConfig:
+    """Everything an FTP server instance needs to know; built by the tap module."""
+
+    root: Path
+    users: dict[str, User] = field(default_factory=dict)
+    anonymous: bool = True
+    #: Folder (segments under C{root}) where anonymous users may store new files.
+    anonymous_upload: list[str] | None = None
+    #: Passive ports to try, or C{None} to let the OS pick.
+    passive_ports: range | None = None
+    #: Address to advertise in PASV replies instead of the control connection's own.
+    passive_address: str | None = None
+    #: TLS context factory for AUTH TLS and PROT P (C{None}: no explicit FTPS).
+    tls: Any = None
+    require_tls: bool = False
+    max_login_attempts: int = 3
+    max_per_address: int = 16
+    max_bad_commands: int = 20
+    data_timeout: float = 30.0
+    welcome: str = "zoo FTP server ready."
+
+
+class _Lines(ftp.FTP):
+    """Twisted's FTP with zoo's line handling (kept in a base class for L{StartTLSMixin})."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 8192
+    _encoding = "utf-8"
+    _waiting = False
+
+    def sendLine(self, line: str | bytes) -> None:  # noqa: N802
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        basic_send = super(ftp.FTP, self).sendLine
+        basic_send(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+        self.sendLine("500 Command line too long; closing.")
+        self.transport.loseConnection()
+
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        # ftplib's abort() sends Telnet IP/DM before ABOR; drop them and the CR.
+        text = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").decode("utf-8", "surrogateescape")
+        cmd, _, arg = text.partition(" ")
+        try:
+            result = self.dispatch(cmd.upper(), arg)
+        except FTPFileError as e:
+            result = f"{e.code} {e.message}"
+        if not isinstance(result, defer.Deferred):
+            self.respond(result)
+            return
+        self._waiting = True
+        result.addBoth(self._finished)
+        if self._waiting:
+            self.pauseProducing()
+
+    def _finished(self, result: Any) -> None:
+        resume = self.paused and self._waiting
+        self._waiting = False
+        self.respond(result)
+        if resume and not self.disconnected and self.transport is not None:
+            self.resumeProducing()
+
+    def respond(self, result: Any) -> None:
+        """Send a handler's result: a reply line, a Twisted reply key (tuple), or a failure."""
+        if self.disconnected or self.transport is None or result is None:
+            return
+        if isinstance(result, Failure):
+            if result.check(FTPFileError):
+                result = f"{result.value.code} {result.value.message}"
+            elif result.check(ftp.FTPCmdError):
+                result = result.value.response()
+            else:
+                log.failure("FTP command failed", result)
+                result = "451 Requested action aborted: local error in processing."
+        if isinstance(result, tuple):
+            self.reply(*result)
+        elif result in ftp.RESPONSE:
+            self.reply(result)
+        else:
+            self.sendLine(result)
+
+    def dispatch(self, cmd: str, arg: str) -> Any:
+        raise NotImplementedError
+
+
+class FTPSession(StartTLSMixin, _Lines):
+    """One FTP control connection."""
+
+    factory: FTPFactory
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self.config = self.factory.config
+        self.reactor = self.factory.reactor
+        self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
+        self.jail: Jail | None = None
+        self.username: str | None = None
+        self.pending_user: str | None = None
+        self.cwd: list[str] = []
+        self.binary = False  # RFC 959: TYPE A until the client says otherwise
+        self.rest = 0
+        self.rnfr: list[str] | None = None
+        self.prot_private = False
+        self.epsv_all = False
+        self.failed_logins = 0
+        self.bad_commands = 0
+        self._data_port: Any = None
+        self._data: DataChannel | None = None
+        self._data_wait: defer.Deferred[DataChannel] | None = None
+        self._data_timer: Any = None
+        self._data_error: Failure | None = None
+        if not self.factory.session_started(self):
+            self.sendLine("421 Too many connections from your address.")
+            self.disconnected = True
+            self.transport.loseConnection()
+            return
+        self.sendLine(f"220 {self.config.welcome}")
+
+    def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # noqa: N802
+        self.disconnected = True
+        self._close_data()
+        self.factory.session_ended(self)
+        self.transport = None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def peer_host(self) -> str:
+        return _plain(self.transport.getPeer().host)
+
+    def local_host(self) -> str:
+        return self.transport.getHost().host
+
+    def touch(self) -> None:
+        """Count data-connection traffic as activity on the control connection."""
+        t = self.transport
+        while t is not None:
+            if hasattr(t, "activity"):
+                t.activity += 1
+                return
+            t = getattr(t, "transport", None)
+
+    def _segs(self, arg: str, command: str, required: bool = True) -> list[str]:
+        if required and not arg:
+            raise FTPFileError(f"Syntax error: {command} needs a path.", "501")
+        return split_path(self.cwd, arg)
+
+    def _control_gone(self) -> bool:
+        """The client closed the control connection (seen by peeking, since reading is paused)."""
+        if self.disconnected or self.transport is None:
+            return True
+        t = self.transport
+        sock = None
+        while t is not None and sock is None:
+            sock = t.__dict__.get("socket")
+            t = t.__dict__.get("transport")
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def dispatch(self, cmd: str, arg: str) -> Any:
+        cmd = _ALIASES.get(cmd, cmd)
+        method = getattr(self, "ftp_" + cmd, None) if cmd.isalpha() else None
+        if method is None:
+            self.bad_commands += 1
+            if self.bad_commands >= self.config.max_bad_commands:
+                self.sendLine("421 Too many bad commands; closing.")
+                self.transport.loseConnection()
+                self.disconnected = True
+                return None
+            return f"502 Command {cmd[:20]!r} not implemented."
+        self.bad_commands = 0
+        if self.rnfr is not None and cmd != "RNTO":
+            self.rnfr = None
+        if self.jail is None and cmd not in _PRE_LOGIN:
+            return "530 Please log in with USER and PASS first."
+        return method() if cmd in _NO_ARG else method(arg)
+
+    # -- login ------------------------------------------------------------------------
+
+    def ftp_USER(self, arg: str) -> str:  # noqa: N802
+        if not arg:
+            return "501 Syntax error: USER needs a name."
+        if self.config.require_tls and not self.secure:
+            return "530 TLS required: send AUTH TLS before logging in."
+        self.jail = None
+        self.cwd = []
+        self.pending_user = arg
+        if arg.lower() in ANONYMOUS_NAMES and self.config.anonymous:
+            return "331 Anonymous login ok, send your e-mail address as password."
+        return f"331 Password required for {arg}."
+
+    def ftp_PASS(self, arg: str) -> str | None:  # noqa: N802
+        name, self.pending_user = self.pending_user, None
+        if name is None:
+            return "503 Login with USER first."
+        if name.lower() in ANONYMOUS_NAMES and self.config.anonymous:
+            self.jail = Jail(self.config.root, upload_dir=self.config.anonymous_upload)
+            self.username = "anonymous"
+            log.info("FTP anonymous login from {peer}", peer=self.peer_host())
+            return "230 Anonymous access granted, restrictions apply."
+        user = self.config.users.get(name)
+        if user is not None and hmac.compare_digest(user.password.encode(), arg.encode()):
+            self.jail = Jail(user.home, writable=True)
+            self.username = name
+            log.info("FTP user {name} logged in from {peer}", name=name, peer=self.peer_host())
+            return f"230 User {name} logged in."
+        self.failed_logins += 1
+        log.info("FTP failed login for {name!r} from {peer}", name=name, peer=self.peer_host())
+        if self.failed_logins >= self.config.max_login_attempts:
+            self.sendLine("530 Login incorrect.")
+            self.sendLine("421 Too many failed logins; closing.")
+            self.transport.loseConnection()
+            self.disconnected = True
+            return None
+        return "530 Login incorrect."
+
+    # -- TLS (RFC 4217) ---------------------------------------------------------------
+
+    def ftp_AUTH(self, arg: str) -> str | None:  # noqa: N802
+        if arg.upper() not in ("TLS", "SSL", "TLS-C"):
+            return "504 AUTH type not supported; use AUTH TLS."
+        if self.config.tls is None:
+            return "502 TLS is not configured."
+        if self.secure:
+            return "503 Already using TLS."
+        if self.jail is not None:
+            return "503 AUTH TLS must come before login."
+        self.sendLine("234 AUTH TLS successful.")
+        start_tls(self, self.config.tls)
+        self.secure = True
+        self.pending_user = None
+        return None
+
+    def ftp_PBSZ(self, arg: str) -> str:  # noqa: N802
+        if not self.secure:
+            return "503 PBSZ requires AUTH TLS first."
+        return "200 PBSZ=0"
+
+    def ftp_PROT(self, arg: str) -> str:  # noqa: N802
+        if not self.secure:
+            return "503 PROT requires AUTH TLS first."
+        level = arg.upper()
+        if level == "P":
+            self.prot_private = True
+            return "200 Protection level set to P."
+        if level == "C":
+            if self.config.require_tls:
+                return "534 Clear data connections are refused here; use PROT P."
+            self.prot_private = False
+            return "200 Protection level set to C."
+        if level in ("S", "E"):
+            return "536 Protection level not supported."
+        return "504 Unknown protection level."
+
+    def data_tls(self) -> Any:
+        """The TLS context for the next data connection, or C{None} for clear."""
+        return self.config.tls if self.prot_private else None
+
+    # -- information ------------------------------------------------------------------
+
+    def ftp_FEAT(self) -> str:  # noqa: N802
+        features = FEATURES
+        if self.config.tls is None:
+            features = [f for f in features if f not in ("AUTH TLS", "PBSZ", "PROT")]
+        self.sendLine("211-Features:")
+        for feature in features:
+            self.sendLine(" " + feature)
+        return "211 End"
+
+    def ftp_OPTS(self, arg: str) -> str:  # noqa: N802
+        option = arg.upper().split()
+        if option[:2] == ["UTF8", "ON"]:
+            return "200 Always in UTF8 mode."
+        if option[:1] == ["MLST"]:
+            return "200 MLST OPTS type;size;modify;perm;"
+        return "501 Option not understood."
+
+    def ftp_HELP(self) -> str:  # noqa: N802
+        names = sorted(n[4:] for n in dir(self) if n.startswith("ftp_") and n[4:].isupper())
+        self.sendLine("214-The following commands are recognized:")
+        for i in range(0, len(names), 10):
+            self.sendLine(" " + " ".join(names[i : i + 10]))
+        return "214 Help OK."
+
+    def ftp_STAT(self) -> str:  # noqa: N802
+        self.sendLine("211-zoo FTP server status:")
+        self.sendLine(f" Logged in as {self.username}")
+        self.sendLine(f" TYPE: {'BINARY' if self.binary else 'ASCII'}")
+        self.sendLine(
+            f" TLS: control {'yes' if self.secure else 'no'}, data "
+            f"{'yes' if self.prot_private else 'no'}"
+        )
+        return "211 End of status."
+
+    def ftp_ALLO(self, arg: str) -> str:  # noqa: N802
+        return "202 No storage allocation necessary."
+
+    def ftp_ABOR(self) -> str:  # noqa: N802
+        self._close_data()
+        return "225 No transfer to abort."
+
+    def ftp_QUIT(self) -> None:  # noqa: N802
+        self.sendLine("221 Goodbye.")
+        self.transport.loseConnection()
+        self.disconnected = True
+
+    # -- directories ------------------------------------------------------------------
+
+    def ftp_PWD(self) -> str:  # noqa: N802
+        path = virtual(self.cwd).replace('"', '""')
+        return f'257 "{path}" is the current directory.'
+
+    def ftp_CWD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg or "/", "CWD")
+        self.jail.check_dir(segs)
+        self.cwd = segs
+        return f"250 Directory changed to {virtual(segs)}."
+
+    def ftp_CDUP(self) -> str:  # noqa: N802
+        return self.ftp_CWD("..")
+
+    def ftp_MKD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "MKD")
+        self.jail.mkdir(segs)
+        return '257 "{}" created.'.format(virtual(segs).replace('"', '""'))
+
+    def ftp_RMD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        self.jail.rmdir(self._segs(arg, "RMD"))
+        return "250 Directory removed."
+
+    def ftp_DELE(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        self.jail.remove(self._segs(arg, "DELE"))
+        return "250 File removed."
+
+    def ftp_RNFR(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "RNFR")
+        self.jail.stat(segs)
+        if not self.jail.writable:
+            raise FTPFileError(f"{virtual(segs)}: Permission denied (read-only)")
+        self.rnfr = segs
+        return "350 Ready for RNTO."
+
+    def ftp_RNTO(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        src, self.rnfr = self.rnfr, None
+        if src is None:
+            return "503 RNFR required first."
+        self.jail.rename(src, self._segs(arg, "RNTO"))
+        return "250 Rename successful."
+
+    # -- file information -------------------------------------------------------------
+
+    def ftp_SIZE(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "SIZE")
+        st = self.jail.stat(segs)
+        if not Entry("", st).is_dir and not self.binary:
+            return "550 SIZE not allowed in ASCII mode (send TYPE I)."
+        if Entry("", st).is_dir:
+            return f"550 {virtual(segs)}: not a regular file."
+        return f"213 {st.st_size}"
+
+    def ftp_MDTM(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        return f"213 {mdtm(self.jail.stat(self._segs(arg, 'MDTM')).st_mtime)}"
+
+    def ftp_MLST(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "MLST", required=False)
+        entry = Entry(virtual(segs), self.jail.stat(segs))
+        self.sendLine(f"250-Listing {virtual(segs)}")
+        self.sendLine(" " + mlsx_facts(entry, self.jail))
+        return "250 End."
+
+    def ftp_REST(self, arg: str) -> str:  # noqa: N802
+        if not arg.isdigit():
+            return "501 REST needs a byte offset."
+        self.rest = int(arg)
+        return f"350 Restarting at {self.rest}. Send STOR or RETR to start the transfer."
+
+    # -- data connection setup --------------------------------------------------------
+
+    def ftp_PASV(self) -> str:  # noqa: N802
+        if self.epsv_all:
+            return "503 PASV not allowed after EPSV ALL."
+        advertised = _plain(self.config.passive_address or self.local_host())
+        try:
+            ipaddress.IPv4Address(advertised)
+        except ValueError:
+            return "425 PASV needs an IPv4 address; use EPSV."
+        port = self._listen_passive()
+        h = advertised.replace(".", ",")
+        return f"227 Entering Passive Mode ({h},{port >> 8},{port & 255})."
+
+    def ftp_EPSV(self, arg: str) -> str:  # noqa: N802
+        if arg.upper() == "ALL":
+            self.epsv_all = True
+            return "200 EPSV ALL ok."
+        if arg and arg not in ("1", "2"):
+            return "522 Network protocol not supported, use (1,2)"
+        return f"229 Entering Extended Passive Mode (|||{self._listen_passive()}|)"
+
+    def _listen_passive(self) -> int:
+        self._close_data()
+        factory = PassiveFactory(self, self.peer_host())
+        ports = self.config.passive_ports or range(0, 1)
+        start = self.factory.next_passive()
+        for i in range(len(ports)):
+            port = ports[(start + i) % len(ports)]
+            try:
+                self._data_port = self.reactor.listenTCP(
+                    port, factory, backlog=1, interface=self.local_host()
+                )
+            except error.CannotListenError:
+                continue
+            return int(self._data_port.getHost().port)
+        raise FTPFileError("No passive port available; try again.", "425")
+
+    def ftp_PORT(self, arg: str) -> str:  # noqa: N802
+        if self.epsv_all:
+            return "503 PORT not allowed after EPSV ALL."
+        parts = arg.split(",")
+        if len(parts) != 6 or not all(p.strip().isdigit() and int(p) < 256 for p in parts):
+            return "501 Syntax error: PORT h1,h2,h3,h4,p1,p2"
+        nums = [int(p) for p in parts]
+        return self._connect_active(".".join(parts[:4]), nums[4] * 256 + nums[5])
+
+    def ftp_EPRT(self, arg: str) -> str:  # noqa: N802
+        if self.epsv_all:
+            return "503 EPRT not allowed after EPSV ALL."
+        fields = arg[1:].split(arg[:1]) if arg else []
+        if len(fields) != 4 or fields[0] not in ("1", "2") or not fields[2].isdigit():
+            return "501 Syntax error: EPRT |proto|address|port|"
+        try:
+            ip = str(ipaddress.ip_address(fields[1]))
+        except ValueError:
+            return "501 Syntax error: EPRT |proto|address|port|"
+        return self._connect_active(ip, int(fields[2]))
+
+    def _connect_active(self, ip: str, port: int) -> str:
+        peer = self.peer_host()
+        if _plain(ip) != peer:
+            log.warn("FTP bounce refused: {peer} asked for {ip}", peer=peer, ip=ip)
+            return f"501 Refused: data connections go only to your own address ({peer})."
+        if not 1024 <= port <= 65535:
+            return "501 Refused: data port must be 1024-65535."
+        self._close_data()
+        bind = _plain(self.local_host())
+        self._data_port = self.reactor.connectTCP(
+            _plain(ip), port, ActiveFactory(self), self.config.data_timeout, (bind, 0)
+        )
+        return "200 PORT command successful."
+
+    # -- data connection life (called by the data channel and its factories) ----------
+
+    def data_connected(self, channel: DataChannel) -> None:
+        self._data = channel
+        if hasattr(self._data_port, "stopListening"):
+            self._data_port.stopListening()  # one connection per PASV
+        self._data_port = None
+        self._fire_wait(channel)
+
+    def data_failed(self, reason: Failure) -> None:
+        self._data_port = None
+        self._data_error = reason
+        self._fire_wait(Failure(FTPFileError("Cannot open data connection.", "425")))
+
+    def data_lost(self, channel: DataChannel) -> None:
+        pass  # the transfer that owns it watches when_lost()
+
+    def _fire_wait(self, result: Any) -> None:
+        d, self._data_wait = self._data_wait, None
+        if self._data_timer is not None and self._data_timer.active():
+            self._data_timer.cancel()
+        self._data_timer = None
+        if d is not None:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(result)
+
+    def _await_data(self) -> defer.Deferred[DataChannel]:
+        if self._data is not None and self._data.reason is None:
+            return defer.succeed(self._data)
+        if self._data_port is None:
+            return defer.fail(FTPFileError("Cannot open data connection.", "425"))
+        d: defer.Deferred[DataChannel] = defer.Deferred()
+        self._data_wait = d
+        self._data_timer = self.reactor.callLater(
+            self.config.data_timeout,
+            lambda: self._fire_wait(Failure(FTPFileError("Data connection timed out.", "425"))),
+        )
+        return d
+
+    def _close_data(self) -> None:
+        self._fire_wait(Failure(FTPFileError("Data connection closed.", "426")))
+        port, self._data_port = self._data_port, None
+        if port is not None:
+            if hasattr(port, "stopListening"):
+                port.stopListening()
+            else:
+                port.disconnect()
+        data, self._data = self._data, None
+        if data is not None and data.reason is None and data.transport is not None:
+            data.transport.loseConnection()
+        self._data_error = None
+
+    def _check_data_setup(self) -> None:
+        if self.config.require_tls and not self.prot_private:
+            raise FTPFileError("Data connections must be encrypted: send PROT P.", "522")
+        if self._data_port is None and self._data is None:
+            raise FTPFileError("Use PASV, EPSV, PORT or EPRT first.", "425")
+
+    def _transfer(self, opening: str, run: Any, done: str, cleanup: Any = None) -> Any:
+        """Reply C{opening}, wait for the data connection, C{run(channel)}, reply C{done}."""
+        self.sendLine(opening)
+
+        def failed(f: Failure) -> Any:
+            if f.check(FTPFileError):
+                return f
+            if f.check(TransferAborted):
+                return "426 Connection closed; transfer aborted."
+            log.failure("FTP transfer failed", f)
+            return "451 Transfer aborted: local error."
+
+        def finish(result: Any) -> Any:
+            if cleanup is not None:
+                cleanup()
+            self._close_data()
+            return result
+
+        d = self._await_data()
+        d.addCallback(run)
+        d.addCallbacks(lambda _: done, failed)
+        d.addBoth(finish)
+        return d
+
+    # -- transfers --------------------------------------------------------------------
+
+    def _listing(self, arg: str) -> tuple[list[str], list[Entry]]:
+        assert self.jail is not None
+        words = arg.split(" ")
+        while words and words[0].startswith("-"):
+            words.pop(0)  # ls options some clients send (LIST -la)
+        segs = split_path(self.cwd, " ".join(words))
+        self._check_data_setup()
+        return segs, self.jail.entries(segs)
+
+    def _send_text(self, lines: list[str]) -> Any:
+        body = "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
+        return self._transfer(
+            "150 Here comes the directory listing.",
+            lambda ch: ch.send_bytes(body),
+            "226 Directory send OK.",
+        )
+
+    def ftp_LIST(self, arg: str) -> Any:  # noqa: N802
+        _, entries = self._listing(arg)
+        now = self.reactor.seconds()
+        return self._send_text([list_line(e, now) for e in entries])
+
+    def ftp_NLST(self, arg: str = "") -> Any:  # noqa: N802
+        """Bare names; with no argument, the current directory (Twisted #4258)."""
+        assert self.jail is not None
+        segs, entries = self._listing(arg)
+        if len(entries) == 1 and not self.jail.is_dir(segs):
+            return self._send_text([arg])
+        return self._send_text([e.name for e in entries])
+
+    def ftp_MLSD(self, arg: str) -> Any:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "MLSD", required=False)
+        if not self.jail.is_dir(segs):
+            return f"501 {virtual(segs)}: not a directory."
+        _, entries = self._listing(arg)
+        jail = self.jail
+        upload = jail.upload_dir is not None and segs == jail.upload_dir
+        lines = [mlsx_facts(Entry(".", jail.stat(segs)), jail, upload, cdir=True)]
+        lines += [mlsx_facts(e, jail, upload) for e in entries]
+        return self._send_text(lines)
+
+    def _take_rest(self) -> int:
+        rest, self.rest = self.rest, 0
+        return rest
+
+    def ftp_RETR(self, arg: str) -> Any:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "RETR")
+        self._check_data_setup()
+        f, size = self.jail.open_read(segs)
+        offset = self._take_rest()
+        if offset > size:
+            f.close()
+            return "554 Restart offset is past the end of the file."
+        f.seek(offset)
+        mode = "BINARY" if self.binary else "ASCII"
+        # ftplib reads the size estimate from "(N bytes)"; only exact in binary mode.
+        detail = f" ({size - offset} bytes)" if self.binary else ""
+        return self._transfer(
+            f"150 Opening {mode} mode data connection for {virtual(segs)}{detail}.",
+            lambda ch: ch.send_file(f, ascii=not self.binary),
+            "226 Transfer complete.",
+            cleanup=f.close,
+        )
+
+    def ftp_STOR(self, arg: str) -> Any:  # noqa: N802
+        return self._store(arg, append=False)
+
+    def ftp_APPE(self, arg: str) -> Any:  # noqa: N802
+        return self._store(arg, append=True)
+
+    def _store(self, arg: str, append: bool) -> Any:
+        assert self.jail is not None
+        segs = self._segs(arg, "APPE" if append else "STOR")
+        self._check_data_setup()
+        offset = self._take_rest()
+        upload = self.jail.open_write(segs, -1 if append else (offset or None))
+        text = None if self.binary else LineEndings(to_network=False)
+        problems: list[OSError] = []
+
+        def sink(channel: DataChannel) -> Any:
+            def write(data: bytes) -> None:
+                if problems:
+                    return
+                try:
+                    upload.write(text.convert(data) if text else data)
+                except OSError as e:
+                    problems.append(e)
+                    channel.transport.abortConnection()
+
+            return channel.receive(write).addCallback(lambda _: settle(channel))
+
+        def settle(channel: DataChannel) -> defer.Deferred[None]:
+            # Give the control connection's close (if the client died) one reactor
+            # turn to arrive, so a killed upload is never renamed into place.
+            d: defer.Deferred[None] = defer.Deferred()
+            self.reactor.callLater(0, d.callback, None)
+            return d.addCallback(lambda _: commit(channel))
+
+        def commit(channel: DataChannel) -> None:
+            if problems:
+                upload.abort()
+                raise FTPFileError(f"{virtual(segs)}: write failed: {problems[0].strerror}", "452")
+            if not channel.clean_close() or self._control_gone():
+                upload.abort()
+                raise TransferAborted()
+            if text is not None:
+                upload.write(text.flush())
+            upload.finish()
+
+        def cleanup() -> None:
+            if not upload.file.closed:
+                upload.abort()
+
+        mode = "BINARY" if self.binary else "ASCII"
+        return self._transfer(
+            f"150 Opening {mode} mode data connection for {virtual(segs)}.",
+            sink,
+            "226 Transfer complete.",
+            cleanup=cleanup,
+        )
+
+
+class FTPFactory(protocol.ServerFactory):
+    """Builds L{FTPSession}s for one L{FTPConfig}; counts connections per address.
+
+    @param reactor: used for data connections and timers (Twisted's FTP uses the
+        global reactor for those).
+    """
+
+    protocol = FTPSession
+    noisy = False
+
+    def __init__(self, config: FTPConfig, reactor: Any = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.config = config
+        self.reactor = reactor
+        self.per_address: Counter[str] = Counter()
+        self._passive_cursor = 0
+
+    def session_started(self, session: FTPSession) -> bool:
+        host = session.peer_host()
+        self.per_address[host] += 1
+        session._counted_host = host  # type: ignore[attr-defined]
+        return self.per_address[host] <= self.config.max_per_address
+
+    def session_ended(self, session: FTPSession) -> None:
+        host = getattr(session, "_counted_host", None)
+        if host is None:
+            return
+        session._counted_host = None  # type: ignore[attr-defined]
+        self.per_address[host] -= 1
+        if self.per_address[host] <= 0:
+            del self.per_address[host]
+
+    def next_passive(self) -> int:
+        """Where to start trying passive ports, so sessions do not all race for the first."""
+        self._passive_cursor += 1
+        return self._passive_cursor
