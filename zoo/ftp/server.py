@@ -125,8 +125,8 @@ class _Lines(ftp.FTP):
     def sendLine(self, line: str | bytes) -> None:  # noqa: N802
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogateescape")
-        basic_send = super(ftp.FTP, self).sendLine
-        basic_send(line)
+        # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
+        self.transport.write(line + b"\r\n")
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.sendLine("500 Command line too long; closing.")
