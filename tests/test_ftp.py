@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 
 from zoo.ftp import FTPConfig, FTPFactory, User
 from zoo.ftp.data import DataChannel, LineEndings
-from zoo.ftp.jail import TEMP_PREFIX, FTPFileError, Jail, Refused, split_path
+from zoo.ftp.jail import FTPFileError, Jail, Refused, split_path
 
 CLIENT = IPv4Address("TCP", "127.0.0.1", 40000)
 SERVER = IPv4Address("TCP", "127.0.0.1", 2121)
@@ -561,3 +561,55 @@ def test_quit(root: Path) -> None:
     c = Client(root)
     assert c.cmd("QUIT") == "221 Goodbye.\r\n"
     assert c.transport.disconnecting
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "alice"], "NAME:PASSWORD"),
+        (["--user", "anonymous:x"], "cannot be a user name"),
+        (["--user", "a:1", "--user", "a:2"], "given twice"),
+        (["--no-anonymous"], "nobody could log in"),
+        (["--passive-ports", "80-90"], "--passive-ports"),
+        (["--passive-ports", "60000-50000"], "--passive-ports"),
+        (["--passive-address", "example.com"], "--passive-address"),
+        (["--anonymous-upload", "../up"], "inside the root"),
+        (["--users-file", "/nonexistent/users"], "--users-file"),
+    ],
+)
+def test_bad_options(args: list[str], message: str) -> None:
+    """Bad zoo-ftp options are refused with a message naming the option."""
+    from twisted.python import usage
+
+    from zoo.tap.ftp import Options
+
+    with pytest.raises(usage.UsageError, match=message):
+        Options().parseOptions(args)
+
+
+def test_options_users_file_and_defaults(tmp_path: Path) -> None:
+    """A users file adds users; defaults are port 2121, anonymous on, passive ports any."""
+    from zoo.tap.ftp import Options
+
+    users = tmp_path / "users"
+    users.write_text("# comment\nbob:pw\ncarol:pw2:/srv/carol\n")
+    o = Options()
+    o.parseOptions(["--users-file", str(users), "--passive-ports", "50000-50009"])
+    assert o["users"] == [("bob", "pw", None), ("carol", "pw2", "/srv/carol")]
+    assert o["passive-ports"] == range(50000, 50010)
+    assert o.endpoints == ["tcp:2121:interface=127.0.0.1"]
+    assert not o["no-anonymous"]
+
+
+def test_make_service_creates_root_with_readme(tmp_path: Path) -> None:
+    """With no options, the root is STATE_DIR/ftp with a README, and user homes are made."""
+    from zoo.tap.ftp import Options, makeService
+
+    o = Options()
+    o.parseOptions(["--state-dir", str(tmp_path / "st"), "--user", "dan:pw", "--port", "0"])
+    makeService(o)
+    assert (tmp_path / "st" / "ftp" / "README").read_text().startswith("Welcome to zoo-ftp.")
+    assert (tmp_path / "st" / "ftp-users" / "dan").is_dir()
