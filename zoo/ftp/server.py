@@ -54,6 +54,7 @@ from zoo.ftp.jail import (
     split_path,
     virtual,
 )
+from zoo.policies import fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -126,7 +127,10 @@ class _Lines(ftp.FTP):
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogateescape")
         # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
-        self.transport.write(line + b"\r\n")
+        self.write(line + b"\r\n")
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.sendLine("500 Command line too long; closing.")
@@ -187,6 +191,10 @@ class FTPSession(StartTLSMixin, _Lines):
         self.config = self.factory.config
         self.reactor = self.factory.reactor
         self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
+        if not self.secure:
+            # Replies go out now, not next turn. Not under TLS: fast_writer looks through
+            # TLSMemoryBIOProtocol (a ProtocolWrapper) and would write plaintext.
+            self.write = fast_writer(self.transport)
         self.jail: Jail | None = None
         self.username: str | None = None
         self.pending_user: str | None = None
@@ -327,6 +335,7 @@ class FTPSession(StartTLSMixin, _Lines):
         if self.jail is not None:
             return "503 AUTH TLS must come before login."
         self.sendLine("234 AUTH TLS successful.")
+        self.write = self.transport.write  # the fast writer would bypass TLS
         start_tls(self, self.config.tls)
         self.secure = True
         self.pending_user = None
