@@ -12,10 +12,11 @@ bounded whatever the client's speed); L{LineEndings} converts text for C{TYPE A}
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from twisted.internet import defer, protocol
+from twisted.internet import defer, protocol, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IPullProducer
 from twisted.python.failure import Failure
@@ -25,6 +26,8 @@ from zoo.policies import set_nodelay
 
 #: Bytes read from disk per write to the data connection.
 CHUNK = 256 * 1024
+#: Most bytes per C{os.sendfile} call (the socket takes what its buffer holds).
+SENDFILE_CHUNK = 4 * 1024 * 1024
 #: Bytes a client may send on a data connection before any STOR claims them.
 MAX_EARLY = 64 * 1024
 
@@ -111,6 +114,74 @@ class FileSender:
             self.done.errback(why)
 
 
+@implementer(IPullProducer)
+class SendfileSender:
+    """Send a file over a plain TCP connection with C{os.sendfile}: no copy through Python.
+
+    A pull producer that never calls C{write}: each time the transport asks for more,
+    it C{sendfile}s what the socket takes and asks the transport to tell it when the
+    socket is writable again (C{startWriting}); Twisted's C{doWrite} then finds an
+    empty buffer and calls L{resumeProducing}. Twisted itself has no sendfile.
+    """
+
+    def __init__(self, f: BinaryIO, transport: Any, touch: Callable[[], None]) -> None:
+        self.file = f
+        self.transport = transport
+        self.touch = touch
+        self.offset = f.tell()
+        self.start_offset = self.offset
+        self.done: defer.Deferred[None] = defer.Deferred()
+        self.finished = False
+        self.complete = False
+
+    @property
+    def sent(self) -> int:
+        return self.offset - self.start_offset
+
+    def start(self) -> defer.Deferred[None]:
+        self.transport.registerProducer(self, False)
+        return self.done
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        if self.finished:
+            return
+        try:
+            n = os.sendfile(
+                self.transport.socket.fileno(), self.file.fileno(), self.offset, SENDFILE_CHUNK
+            )
+        except BlockingIOError:
+            n = -1
+        except OSError as e:
+            self.finished = True
+            self.done.errback(Failure(e))
+            self.transport.abortConnection()
+            return
+        if n == 0:
+            self.finished = self.complete = True
+            self.transport.unregisterProducer()
+            self.done.callback(None)
+            return
+        if n > 0:
+            self.offset += n
+            self.touch()
+        self.transport.startWriting()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        if not self.finished:
+            self.finished = True
+            self.done.errback(Failure(ConnectionDone("data connection closed by the client")))
+
+
+def can_sendfile(transport: Any, f: Any) -> bool:
+    """A plain (non-TLS) TCP transport and a real file: C{os.sendfile} can be used."""
+    return (
+        hasattr(os, "sendfile")
+        and isinstance(transport, tcp.Connection)
+        and not getattr(transport, "TLS", False)
+        and hasattr(f, "fileno")
+    )
+
+
 class DataChannel(protocol.Protocol):
     """The protocol on one data connection.
 
@@ -181,7 +252,11 @@ class DataChannel(protocol.Protocol):
         if len(head) < CHUNK:
             return self._send_small(head, ascii)
         f.seek(start)
-        sender = FileSender(f, self.transport, ascii=ascii, touch=self.session.touch)
+        sender: FileSender | SendfileSender
+        if not ascii and not self.tls and can_sendfile(self.transport, f):
+            sender = SendfileSender(f, self.transport, self.session.touch)
+        else:
+            sender = FileSender(f, self.transport, ascii=ascii, touch=self.session.touch)
         sender.start().addCallbacks(lambda _: self.transport.loseConnection(), lambda _: None)
 
         def closed(_: None) -> int:
