@@ -613,3 +613,31 @@ def test_make_service_creates_root_with_readme(tmp_path: Path) -> None:
     makeService(o)
     assert (tmp_path / "st" / "ftp" / "README").read_text().startswith("Welcome to zoo-ftp.")
     assert (tmp_path / "st" / "ftp-users" / "dan").is_dir()
+
+
+def test_download_cut_short_is_426(root: Path) -> None:
+    """A client closing the data connection mid-file gets 426, not 226."""
+    (root / "big").write_bytes(b"x" * (600 * 1024))
+    c = Client(root)
+    c.login()
+    c.cmd("TYPE I")
+    channel, data = c.passive()
+    assert channel is not None
+    c.proto.dataReceived(b"RETR big\r\n")
+    producer = data.producer
+    producer.resumeProducing()
+    producer.stopProducing()
+    channel.connectionLost(Failure(ConnectionLost()))
+    assert c.read().endswith("426 Connection closed; transfer aborted.\r\n")
+
+
+def test_data_traffic_counts_as_control_activity(root: Path) -> None:
+    """Data-connection traffic bumps the control connection's idle counter (long transfers live)."""
+    from zoo.policies import ZooPolicyFactory
+
+    factory = FTPFactory(FTPConfig(root=root), MemoryReactorClock())
+    wrapper = ZooPolicyFactory(factory).buildProtocol(CLIENT)
+    wrapper.makeConnection(StringTransport(hostAddress=SERVER, peerAddress=CLIENT))
+    before = wrapper.activity
+    wrapper.wrappedProtocol.touch()
+    assert wrapper.activity == before + 1

@@ -59,8 +59,26 @@ class LineEndings:
         return out
 
 
+class _Sender:
+    """What both senders share: a Deferred for the end, and stopping early."""
+
+    finished = False
+    complete = False
+
+    def __init__(self) -> None:
+        self.done: defer.Deferred[None] = defer.Deferred()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self._stop(Failure(ConnectionDone("data connection closed by the client")))
+
+    def _stop(self, why: Failure) -> None:
+        if not self.finished:
+            self.finished = True
+            self.done.errback(why)
+
+
 @implementer(IPullProducer)
-class FileSender:
+class FileSender(_Sender):
     """Send a file to a consumer one chunk each time the consumer asks for more."""
 
     def __init__(
@@ -76,9 +94,7 @@ class FileSender:
         self.text = LineEndings(to_network=True) if ascii else None
         self.touch = touch
         self.sent = 0
-        self.done: defer.Deferred[None] = defer.Deferred()
-        self.finished = False
-        self.complete = False
+        super().__init__()
 
     def start(self) -> defer.Deferred[None]:
         self.consumer.registerProducer(self, False)
@@ -105,17 +121,9 @@ class FileSender:
         self.touch()
         self.consumer.write(chunk)
 
-    def stopProducing(self) -> None:  # noqa: N802
-        self._stop(Failure(ConnectionDone("data connection closed by the client")))
-
-    def _stop(self, why: Failure) -> None:
-        if not self.finished:
-            self.finished = True
-            self.done.errback(why)
-
 
 @implementer(IPullProducer)
-class SendfileSender:
+class SendfileSender(_Sender):
     """Send a file over a plain TCP connection with C{os.sendfile}: no copy through Python.
 
     A pull producer that never calls C{write}: each time the transport asks for more,
@@ -130,9 +138,7 @@ class SendfileSender:
         self.touch = touch
         self.offset = f.tell()
         self.start_offset = self.offset
-        self.done: defer.Deferred[None] = defer.Deferred()
-        self.finished = False
-        self.complete = False
+        super().__init__()
 
     @property
     def sent(self) -> int:
@@ -152,8 +158,7 @@ class SendfileSender:
         except BlockingIOError:
             n = -1
         except OSError as e:
-            self.finished = True
-            self.done.errback(Failure(e))
+            self._stop(Failure(e))
             self.transport.abortConnection()
             return
         if n == 0:
@@ -165,11 +170,6 @@ class SendfileSender:
             self.offset += n
             self.touch()
         self.transport.startWriting()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        if not self.finished:
-            self.finished = True
-            self.done.errback(Failure(ConnectionDone("data connection closed by the client")))
 
 
 def can_sendfile(transport: Any, f: Any) -> bool:

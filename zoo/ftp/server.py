@@ -54,7 +54,7 @@ from zoo.ftp.jail import (
     split_path,
     virtual,
 )
-from zoo.policies import fast_writer
+from zoo.policies import ZooProtocolWrapper, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -236,10 +236,12 @@ class FTPSession(StartTLSMixin, _Lines):
         """Count data-connection traffic as activity on the control connection."""
         t = self.transport
         while t is not None:
-            if hasattr(t, "activity"):
+            # isinstance, not hasattr: Twisted's ProtocolWrapper (and so the TLS layer)
+            # forwards unknown attributes to its transport.
+            if isinstance(t, ZooProtocolWrapper):
                 t.activity += 1
                 return
-            t = getattr(t, "transport", None)
+            t = t.__dict__.get("transport")
 
     def _segs(self, arg: str, command: str, required: bool = True) -> list[str]:
         if required and not arg:
@@ -623,6 +625,9 @@ class FTPSession(StartTLSMixin, _Lines):
     def _check_data_setup(self) -> None:
         if self.config.require_tls and not self.prot_private:
             raise FTPFileError("Data connections must be encrypted: send PROT P.", "522")
+        if self._data_error is not None:
+            why, self._data_error = self._data_error, None
+            raise FTPFileError(f"Cannot open data connection: {why.getErrorMessage()}", "425")
         if self._data_port is None and self._data is None:
             raise FTPFileError("Use PASV, EPSV, PORT or EPRT first.", "425")
 

@@ -136,6 +136,8 @@ class Options(ServerOptions):
                 line = line.strip()
                 if line and not line.startswith("#"):
                     self["users"].append(parse_user(line, f"--users-file line {n}"))
+        if not self["data-timeout"]:
+            raise usage.UsageError("--data-timeout: must be more than 0 seconds")
         names = [u[0] for u in self["users"]]
         if len(set(names)) != len(names):
             raise usage.UsageError("--user: a user name is given twice")
