@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 SERVER_CPU, CLIENT_CPU = "0", "1"
+FAILED = (float("nan"), float("nan"), float("nan"))
 
 PYFTPDLIB = """
 import logging, sys
@@ -48,7 +49,7 @@ auth.add_anonymous(root)
 auth.add_user("bench", "bench", upload, perm="elradfmwMT")
 FTPHandler.authorizer = auth
 FTPHandler.use_sendfile = sendfile
-server = FTPServer(("127.0.0.1", int(port)), FTPHandler)
+server = FTPServer(("127.0.0.1", int(port)), FTPHandler, backlog=1024)
 server.max_cons = 2000
 server.max_cons_per_ip = 0
 server.serve_forever()
@@ -182,7 +183,12 @@ def main() -> int:
                         port, files, opts.big_mib, opts.small, opts.concurrent
                     )[workload]
                     before = cpu_ticks(server.proc.pid)
-                    wall, curl_cpu = run_curl(args, work)
+                    try:
+                        wall, curl_cpu = run_curl(args, work)
+                    except RuntimeError as e:
+                        print(f"{server.name} {workload}: {str(e)[-300:]}", file=sys.stderr)
+                        results.setdefault((server.name, workload), []).append(FAILED)
+                        continue
                     server_cpu = (cpu_ticks(server.proc.pid) - before) / TICKS
                     results.setdefault((server.name, workload), []).append(
                         (amount / wall, 100 * server_cpu / wall, 100 * curl_cpu / wall)
@@ -222,6 +228,9 @@ def report(results: dict, servers: list[str], names: list[str], opts: argparse.N
         for n in names:
             rate, scpu, ccpu = med[(s, n)]
             ratio = rate / med[(ref, n)][0]
+            if rate != rate:  # NaN: a failed run is the median
+                cells.append("failed")
+                continue
             cells.append(f"{rate:,.0f} ({ratio:.2f}) [{scpu:.0f}%, {ccpu:.0f}%]")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

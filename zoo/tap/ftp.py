@@ -13,6 +13,7 @@ from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_i
 from zoo.tap._service import build, state_dir
 
 PORT = 2121
+BACKLOG = 1024
 
 README = """\
 Welcome to zoo-ftp.
@@ -126,6 +127,14 @@ class Options(ServerOptions):
         self["users"].append(parse_user(spec))
 
     def check(self) -> None:
+        # Twisted's endpoints default to a listen backlog of 50: a burst of clients
+        # (curl --parallel, a mirror) beyond that stalls until SYN-ACK retries.
+        self.endpoints = [
+            f"{e}:backlog={BACKLOG}"
+            if e.startswith(("tcp:", "tcp6:", "ssl:")) and "backlog=" not in e
+            else e
+            for e in self.endpoints
+        ]
         if self["users-file"]:
             path = Path(self["users-file"]).expanduser()
             try:
