@@ -203,6 +203,10 @@ class DataChannel(protocol.Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         set_nodelay(self.transport)
+        if isinstance(self.transport, tcp.Connection):
+            # Read up to 256 KiB per turn instead of Twisted's 64 KiB: uploads spend
+            # most of their time in the reactor's per-read overhead.
+            self.transport.bufferSize = CHUNK
         if self.tls_context is not None:
             # The FTP client is the TLS client on data connections in both directions.
             self.transport.startTLS(self.tls_context, normal=not self.dialled_out)
