@@ -233,6 +233,34 @@ def report(results: dict, servers: list[str], names: list[str], opts: argparse.N
                 continue
             cells.append(f"{rate:,.0f} ({ratio:.2f}) [{scpu:.0f}%, {ccpu:.0f}%]")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    # On a shared, oversubscribed machine the rates above mostly measure scheduling;
+    # server CPU time per unit of work is steadier.
+    units = {"download": "ms/MB", "upload": "ms/MB", "small": "ms/file", "concurrent": "ms/MB"}
+    lines += [
+        "",
+        "Server CPU per unit of work (lower is better; ratio to the reference):",
+        "",
+        "| server | " + " | ".join(f"{n} {units[n]}" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for s in servers:
+        cells = []
+        for n in names:
+            per = [x[1] * 10 / x[0] for x in results[(s, n)] if x[0] == x[0]]
+            ref_per = [x[1] * 10 / x[0] for x in results[(ref, n)] if x[0] == x[0]]
+            if not per or not ref_per:
+                cells.append("failed")
+                continue
+            mine, theirs = statistics.median(per), statistics.median(ref_per)
+            ratio = f"{mine / theirs:.2f}" if theirs else "-"
+            cells.append(f"{mine:.3f} ({ratio})")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    load = os.getloadavg()
+    lines += [
+        "",
+        f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs (other jobs share the machine).",
+    ]
     return "\n".join(lines)
 
 
