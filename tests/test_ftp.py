@@ -49,6 +49,35 @@ def test_jail_refuses_symlink_outside(tmp_path: Path) -> None:
     assert [e.name for e in jail.entries([])] == ["in", "inside.txt"]
 
 
+def test_jail_containment_property(tmp_path: Path) -> None:
+    """Whatever path a client names (.., ., symlinks in and out), the real path stays in the root."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (root / "out").symlink_to(tmp_path / "outside")
+    (root / "a" / "up").symlink_to("../..")
+    (root / "in").symlink_to(root / "a")
+    jail = Jail(root)
+    real_root = os.path.realpath(root)
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.sampled_from(["..", ".", "a", "b", "out", "in", "up", "x", ""]), max_size=8),
+        st.lists(st.sampled_from(["a", "in", "b"]), max_size=3),
+    )
+    def check(parts: list[str], cwd: list[str]) -> None:
+        try:
+            path = jail.real(split_path(cwd, "/".join(parts)))
+        except Refused:
+            return
+        assert path == real_root or path.startswith(real_root + os.sep), path
+
+    check()
+
+
 def test_jail_read_only_refuses_changes(tmp_path: Path) -> None:
     """A read-only jail refuses store, delete, mkdir and rename."""
     (tmp_path / "f").write_text("x")
