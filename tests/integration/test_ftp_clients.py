@@ -400,3 +400,23 @@ def test_lftp_mirror_both_ways(port: int, ca: Path, home: Path, tmp_path: Path) 
     assert down.returncode == 0, down.stderr
     for name, data in files.items():
         assert (back / name).read_bytes() == data
+
+
+def test_ipv6_passive_and_active(tmp_path: Path) -> None:
+    """On ::1, EPSV and EPRT data connections both work (PASV needs IPv4)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "six").write_bytes(b"ipv6")
+    args = ["zoo-ftp", "--listen", r"tcp6:0:interface=\:\:1", "--root", str(root)]
+    with TwistdProcess(args, tmp_path) as zoo:
+        f = ftplib.FTP()
+        f.connect("::1", zoo.port("ftp"), timeout=10)
+        f.login()
+        assert f.nlst() == ["six"]
+        f.set_pasv(False)
+        out = io.BytesIO()
+        f.retrbinary("RETR six", out.write)
+        assert out.getvalue() == b"ipv6"
+        with pytest.raises(ftplib.error_temp, match="^425"):
+            f.sendcmd("PASV")
+        f.quit()
