@@ -520,18 +520,43 @@ def test_data_connection_timeout(root: Path) -> None:
 
 
 def test_commands_wait_during_transfer(root: Path) -> None:
-    """Commands sent during a transfer are answered after its 226, in order."""
+    """Commands other than ABOR/STAT/NOOP sent during a transfer are answered after its 226."""
     c = Client(root)
     c.login()
     channel, data = c.passive()
     assert channel is not None
-    c.proto.dataReceived(b"RETR README\r\nNOOP\r\n")
-    assert "200" not in c.transport.value().decode()
-    while data.producer is not None:
-        data.producer.resumeProducing()
+    c.proto.dataReceived(b"RETR README\r\nPWD\r\nNOOP\r\n")
+    assert "257" not in c.transport.value().decode()
     channel.connectionLost(Failure(ConnectionDone()))
     replies = c.read()
-    assert replies.index("226") < replies.index("200")
+    assert replies.index("226") < replies.index("257") < replies.index("200")
+
+
+def test_abor_during_download(root: Path) -> None:
+    """ABOR mid-transfer closes the data connection: 426 for the transfer, then 226."""
+    (root / "big").write_bytes(b"x" * (600 * 1024))
+    c = Client(root)
+    c.login()
+    c.cmd("TYPE I")
+    channel, data = c.passive()
+    assert channel is not None
+    assert c.cmd("RETR big").startswith("150")
+    data.producer.resumeProducing()
+    assert c.cmd("STAT") == "211 A transfer is in progress.\r\n"
+    assert c.cmd("NOOP") == "200 NOOP ok.\r\n"
+    assert c.cmd("ABOR") == ""
+    assert data.disconnecting
+    data.producer.stopProducing()
+    channel.connectionLost(Failure(ConnectionLost()))
+    assert c.read().endswith("426 Connection closed; transfer aborted.\r\n226 ABOR successful.\r\n")
+    assert c.cmd("PWD").startswith("257")
+
+
+def test_abor_without_transfer(root: Path) -> None:
+    """ABOR with nothing running answers 225."""
+    c = Client(root)
+    c.login()
+    assert c.cmd("ABOR") == "225 No transfer to abort.\r\n"
 
 
 def test_require_tls(root: Path) -> None:

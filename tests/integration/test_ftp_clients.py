@@ -33,6 +33,8 @@ def _tree(root: Path) -> None:
     for d in ("impure", "old/corrupt", "tytso"):
         (old / d).mkdir(parents=True)
     (old / "old" / "linux-0.01.tar.gz").write_bytes(b"x" * 100)
+    with (root / "huge.iso").open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # sparse: big enough to still be sending when aborted
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +197,25 @@ def test_active_mode(port: int) -> None:
     f.retrbinary("RETR /pub/linux/kernel/v1.0/patch8.gz", out.write)
     assert out.getvalue() == PATCH
     f.quit()
+
+
+def test_abort_mid_download(port: int) -> None:
+    """ftplib's abort() (ABOR as urgent data) mid-download: 426, then 226, session usable."""
+    f = anon(port)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR /huge.iso")
+    assert len(conn.recv(65536)) > 0
+    assert f.abort().startswith("426")
+    conn.close()
+    assert f.getresp().startswith("226")
+    assert f.pwd() == "/"
+    f.quit()
+
+
+def test_curl_range_download(port: int) -> None:
+    """curl -r fetches the first bytes of a big file and aborts the rest cleanly."""
+    got = curl("-r", "0-99", f"ftp://127.0.0.1:{port}/huge.iso")
+    assert got.returncode == 0 and got.stdout == bytes(100), got.stderr
 
 
 def test_ftp_tls(port: int, ca: Path) -> None:

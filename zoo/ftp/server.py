@@ -16,8 +16,9 @@ C{SYST}/C{NOOP}. The rest is replaced, because Twisted's versions are unsafe or 
 - explicit FTPS (C{AUTH TLS}, C{PBSZ}, C{PROT}), and C{--require-tls};
 - limits: failed logins, connections per address, consecutive bad commands, line length.
 
-Commands are handled one at a time: a command that returns a Deferred (a transfer)
-pauses reading the control connection until it is done, as Twisted does.
+Commands are handled one at a time. While a transfer runs, C{ABOR}, C{STAT} and C{NOOP}
+are answered at once (C{ABOR} closes the data connection: C{426} for the transfer, then
+C{226}); any other command waits for the transfer's final reply.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ _PRE_LOGIN = {"USER", "PASS", "AUTH", "PBSZ", "PROT", "FEAT", "SYST", "NOOP", "H
 _PRE_LOGIN |= {"OPTS"}
 # Commands whose handler takes no argument.
 _NO_ARG = {"PWD", "CDUP", "NOOP", "SYST", "QUIT", "PASV", "FEAT", "ABOR", "HELP", "STAT"}
+# Answered while a transfer is in progress (RFC 959 §4.1.3); the rest waits for it.
+_DURING_TRANSFER = {"ABOR", "STAT", "NOOP"}
 _ALIASES = {"XPWD": "PWD", "XCWD": "CWD", "XCUP": "CDUP", "XMKD": "MKD", "XRMD": "RMD"}
 
 
@@ -121,7 +124,10 @@ class _Lines(ftp.FTP):
     delimiter = b"\n"
     MAX_LENGTH = 8192
     _encoding = "utf-8"
-    _waiting = False
+    #: The transfer in progress: while it runs only ABOR, STAT and NOOP are answered.
+    _busy: defer.Deferred[Any] | None = None
+    _held: tuple[str, str] | None = None
+    _aborting = False
 
     def sendLine(self, line: str | bytes) -> None:  # noqa: N802
         if isinstance(line, str):
@@ -137,27 +143,44 @@ class _Lines(ftp.FTP):
         self.transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
-        # ftplib's abort() sends Telnet IP/DM before ABOR; drop them and the CR.
+        # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
         text = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").decode("utf-8", "surrogateescape")
         cmd, _, arg = text.partition(" ")
+        cmd = cmd.upper()
+        if self._busy is None:
+            self._run(cmd, arg)
+        elif cmd in _DURING_TRANSFER:
+            self.respond(self.during_transfer(cmd))
+        else:
+            # Anything else waits for the transfer's final reply; stop reading meanwhile.
+            self._held = (cmd, arg)
+            self.pauseProducing()
+
+    def _run(self, cmd: str, arg: str) -> None:
         try:
-            result = self.dispatch(cmd.upper(), arg)
+            result = self.dispatch(cmd, arg)
         except FTPFileError as e:
             result = f"{e.code} {e.message}"
         if not isinstance(result, defer.Deferred):
             self.respond(result)
             return
-        self._waiting = True
+        self._busy = result
         result.addBoth(self._finished)
-        if self._waiting:
-            self.pauseProducing()
 
     def _finished(self, result: Any) -> None:
-        resume = self.paused and self._waiting
-        self._waiting = False
+        self._busy = None
         self.respond(result)
-        if resume and not self.disconnected and self.transport is not None:
+        if self._aborting:
+            self._aborting = False
+            self.respond("226 ABOR successful.")
+        held, self._held = self._held, None
+        if held is not None and not self.disconnected:
+            self._run(*held)
+        if self.paused and self._held is None and not self.disconnected and self.transport:
             self.resumeProducing()
+
+    def during_transfer(self, cmd: str) -> str | None:
+        raise NotImplementedError
 
     def respond(self, result: Any) -> None:
         """Send a handler's result: a reply line, a Twisted reply key (tuple), or a failure."""
@@ -211,6 +234,11 @@ class FTPSession(StartTLSMixin, _Lines):
         self._data_wait: defer.Deferred[DataChannel] | None = None
         self._data_timer: Any = None
         self._data_error: Failure | None = None
+        sock = self._socket()
+        if sock is not None:
+            # ftplib's abort() sends "ABOR\r\n" as urgent data, whose last byte Linux
+            # would otherwise keep out of band, leaving the line unfinished.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         if not self.factory.session_started(self):
             self.sendLine("421 Too many connections from your address.")
             self.disconnected = True
@@ -248,15 +276,19 @@ class FTPSession(StartTLSMixin, _Lines):
             raise FTPFileError(f"Syntax error: {command} needs a path.", "501")
         return split_path(self.cwd, arg)
 
-    def _control_gone(self) -> bool:
-        """The client closed the control connection (seen by peeking, since reading is paused)."""
-        if self.disconnected or self.transport is None:
-            return True
-        t = self.transport
-        sock = None
+    def _socket(self) -> socket.socket | None:
+        """The control connection's TCP socket under any wrappers (None in memory tests)."""
+        t, sock = self.transport, None
         while t is not None and sock is None:
             sock = t.__dict__.get("socket")
             t = t.__dict__.get("transport")
+        return sock
+
+    def _control_gone(self) -> bool:
+        """The client closed the control connection (seen by peeking: reading may be paused)."""
+        if self.disconnected or self.transport is None:
+            return True
+        sock = self._socket()
         if sock is None:
             return False
         try:
@@ -410,6 +442,19 @@ class FTPSession(StartTLSMixin, _Lines):
     def ftp_ABOR(self) -> str:  # noqa: N802
         self._close_data()
         return "225 No transfer to abort."
+
+    def during_transfer(self, cmd: str) -> str | None:
+        if cmd == "NOOP":
+            return "200 NOOP ok."
+        if cmd == "STAT":
+            return "211 A transfer is in progress."
+        self._aborting = True
+        data = self._data
+        if data is not None and data.reason is None and data.transport is not None:
+            data.transport.abortConnection()
+        else:  # still waiting for the client to connect
+            self._fire_wait(Failure(TransferAborted()))
+        return None
 
     def ftp_QUIT(self) -> None:  # noqa: N802
         self.sendLine("221 Goodbye.")
