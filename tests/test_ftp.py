@@ -532,8 +532,8 @@ def test_commands_wait_during_transfer(root: Path) -> None:
     assert replies.index("226") < replies.index("257") < replies.index("200")
 
 
-def test_abor_during_download(root: Path) -> None:
-    """ABOR mid-transfer closes the data connection: 426 for the transfer, then 226."""
+def big_download(root: Path) -> tuple[Client, DataChannel, StringTransport]:
+    """A session in the middle of sending a file larger than one chunk."""
     (root / "big").write_bytes(b"x" * (600 * 1024))
     c = Client(root)
     c.login()
@@ -542,6 +542,12 @@ def test_abor_during_download(root: Path) -> None:
     assert channel is not None
     assert c.cmd("RETR big").startswith("150")
     data.producer.resumeProducing()
+    return c, channel, data
+
+
+def test_abor_during_download(root: Path) -> None:
+    """ABOR mid-transfer closes the data connection: 426 for the transfer, then 226."""
+    c, channel, data = big_download(root)
     assert c.cmd("STAT") == "211 A transfer is in progress.\r\n"
     assert c.cmd("NOOP") == "200 NOOP ok.\r\n"
     assert c.cmd("ABOR") == ""
@@ -671,16 +677,8 @@ def test_make_service_creates_root_with_readme(tmp_path: Path) -> None:
 
 def test_download_cut_short_is_426(root: Path) -> None:
     """A client closing the data connection mid-file gets 426, not 226."""
-    (root / "big").write_bytes(b"x" * (600 * 1024))
-    c = Client(root)
-    c.login()
-    c.cmd("TYPE I")
-    channel, data = c.passive()
-    assert channel is not None
-    c.proto.dataReceived(b"RETR big\r\n")
-    producer = data.producer
-    producer.resumeProducing()
-    producer.stopProducing()
+    c, channel, data = big_download(root)
+    data.producer.stopProducing()
     channel.connectionLost(Failure(ConnectionLost()))
     assert c.read().endswith("426 Connection closed; transfer aborted.\r\n")
 
