@@ -223,7 +223,7 @@ class DataChannel(protocol.Protocol):
         if self._early_size > MAX_EARLY:
             self.transport.abortConnection()
 
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         self.reason = reason
         self._lost.callback(None)  # not the Failure itself: that would run the errbacks
         self.session.data_lost(self)

@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,15 +129,14 @@ class _Lines(ftp.FTP):
     _busy: defer.Deferred[Any] | None = None
     _held: tuple[str, str] | None = None
     _aborting = False
+    #: How replies are written (a fast writer on plain TCP); None: transport.write.
+    _send: Callable[[bytes], None] | None = None
 
     def sendLine(self, line: str | bytes) -> None:  # noqa: N802
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogateescape")
         # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
-        self.write(line + b"\r\n")
-
-    def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        (self._send or self.transport.write)(line + b"\r\n")
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.sendLine("500 Command line too long; closing.")
@@ -217,7 +217,7 @@ class FTPSession(StartTLSMixin, _Lines):
         if not self.secure:
             # Replies go out now, not next turn. Not under TLS: fast_writer looks through
             # TLSMemoryBIOProtocol (a ProtocolWrapper) and would write plaintext.
-            self.write = fast_writer(self.transport)
+            self._send = fast_writer(self.transport)
         self.jail: Jail | None = None
         self.username: str | None = None
         self.pending_user: str | None = None
@@ -246,7 +246,7 @@ class FTPSession(StartTLSMixin, _Lines):
             return
         self.sendLine(f"220 {self.config.welcome}")
 
-    def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         self.disconnected = True
         self._close_data()
         self.factory.session_ended(self)
@@ -369,7 +369,7 @@ class FTPSession(StartTLSMixin, _Lines):
         if self.jail is not None:
             return "503 AUTH TLS must come before login."
         self.sendLine("234 AUTH TLS successful.")
-        self.write = self.transport.write  # the fast writer would bypass TLS
+        self._send = None  # the fast writer would bypass TLS
         start_tls(self, self.config.tls)
         self.secure = True
         self.pending_user = None
@@ -554,7 +554,7 @@ class FTPSession(StartTLSMixin, _Lines):
         h = advertised.replace(".", ",")
         return f"227 Entering Passive Mode ({h},{port >> 8},{port & 255})."
 
-    def ftp_EPSV(self, arg: str) -> str:  # noqa: N802
+    def ftp_EPSV(self, arg: str = "") -> str:  # noqa: N802
         if arg.upper() == "ALL":
             self.epsv_all = True
             return "200 EPSV ALL ok."
@@ -719,7 +719,7 @@ class FTPSession(StartTLSMixin, _Lines):
             "226 Directory send OK.",
         )
 
-    def ftp_LIST(self, arg: str) -> Any:  # noqa: N802
+    def ftp_LIST(self, arg: str = "") -> Any:  # noqa: N802
         _, entries = self._listing(arg)
         now = self.reactor.seconds()
         return self._send_text([list_line(e, now) for e in entries])
