@@ -13,12 +13,14 @@ bounded whatever the client's speed); L{LineEndings} converts text for C{TYPE A}
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from twisted.internet import defer, protocol, tcp
-from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IPullProducer
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import CannotListenError, ConnectionDone
+from twisted.internet.interfaces import IPullProducer, IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -330,6 +332,74 @@ class ActiveFactory(protocol.ClientFactory):
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:  # noqa: N802
         self.session.data_failed(reason)
+
+
+@implementer(IReadDescriptor)
+class PassiveListener:
+    """A listening socket for one passive data connection, watched by the reactor directly.
+
+    Twisted's C{listenTCP} logs two lines per listener ("starting on", "Port closed"):
+    two log lines per file transferred. This accepts with the socket itself and hands
+    the connection to the reactor with C{adoptStreamConnection}. Used on real reactors
+    only; in-memory reactors get C{listenTCP} (see L{listen_passive}).
+    """
+
+    def __init__(self, reactor: Any, factory: PassiveFactory, interface: str, port: int) -> None:
+        self.reactor = reactor
+        self.factory = factory
+        self.family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((interface, port))
+            sock.listen(1)
+        except OSError as e:
+            sock.close()
+            raise CannotListenError(interface, port, e) from None
+        sock.setblocking(False)
+        self.socket: socket.socket | None = sock
+        reactor.addReader(self)
+
+    def fileno(self) -> int:
+        return self.socket.fileno() if self.socket is not None else -1
+
+    def logPrefix(self) -> str:  # noqa: N802
+        return "ftp-data"
+
+    def getHost(self) -> Any:
+        assert self.socket is not None
+        host, port = self.socket.getsockname()[:2]
+        return (IPv6Address if self.family == socket.AF_INET6 else IPv4Address)("TCP", host, port)
+
+    def doRead(self) -> None:  # noqa: N802
+        if self.socket is None:
+            return
+        try:
+            conn, _ = self.socket.accept()
+        except OSError:
+            return  # EAGAIN, or the client gave up
+        with conn:
+            conn.setblocking(False)
+            # The reactor dups the descriptor; PassiveFactory checks the peer.
+            self.reactor.adoptStreamConnection(conn.fileno(), self.family, self.factory)
+
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802
+        self.stopListening()
+
+    def stopListening(self) -> None:  # noqa: N802
+        sock, self.socket = self.socket, None
+        if sock is not None:
+            self.reactor.removeReader(self)
+            sock.close()
+
+
+def listen_passive(reactor: Any, factory: PassiveFactory, interface: str, port: int) -> Any:
+    """Listen for one data connection; quietly on real reactors, via C{listenTCP} otherwise."""
+    from twisted.internet.posixbase import PosixReactorBase
+
+    if isinstance(reactor, PosixReactorBase):
+        return PassiveListener(reactor, factory, interface, port)
+    return reactor.listenTCP(port, factory, backlog=1, interface=interface)
 
 
 def _plain(host: str) -> str:

@@ -45,6 +45,7 @@ from zoo.ftp.data import (
     PassiveFactory,
     TransferAborted,
     _plain,
+    listen_passive,
 )
 from zoo.ftp.jail import (
     Entry,
@@ -570,9 +571,7 @@ class FTPSession(StartTLSMixin, _Lines):
         for i in range(len(ports)):
             port = ports[(start + i) % len(ports)]
             try:
-                self._data_port = self.reactor.listenTCP(
-                    port, factory, backlog=1, interface=self.local_host()
-                )
+                self._data_port = listen_passive(self.reactor, factory, self.local_host(), port)
             except error.CannotListenError:
                 continue
             return int(self._data_port.getHost().port)
