@@ -177,11 +177,16 @@ def main() -> int:
             wait_ftp(port, server.proc)
         for rnd in range(opts.rounds):
             for workload in names:
-                for server, port, upload in servers:
+                # Rotate the order each round so no server always runs first after
+                # another workload (uploads leave hundreds of MB of dirty pages behind).
+                shift = rnd % len(servers)
+                for server, port, upload in servers[shift:] + servers[:shift]:
                     assert server.proc is not None
                     args, amount, _ = workloads(
                         port, files, opts.big_mib, opts.small, opts.concurrent
                     )[workload]
+                    if workload == "upload":
+                        os.sync()  # start from no dirty pages, outside the timed part
                     before = cpu_ticks(server.proc.pid)
                     try:
                         wall, curl_cpu = run_curl(args, work)
