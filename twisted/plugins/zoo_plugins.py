@@ -7,4 +7,10 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+xmlrpc = ServiceMaker(
+    "zoo-xmlrpc", "zoo.tap.xmlrpc", "XML-RPC and JSON-RPC (FOPNP ch. 18).", "zoo-xmlrpc"
+)
+tls = ServiceMaker(
+    "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
+)
 ftp = ServiceMaker("zoo-ftp", "zoo.tap.ftp", "FTP and FTPS server (RFC 959, 4217).", "zoo-ftp")

@@ -215,10 +215,7 @@ class FTPSession(StartTLSMixin, _Lines):
         self.config = self.factory.config
         self.reactor = self.factory.reactor
         self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
-        if not self.secure:
-            # Replies go out now, not next turn. Not under TLS: fast_writer looks through
-            # TLSMemoryBIOProtocol (a ProtocolWrapper) and would write plaintext.
-            self._send = fast_writer(self.transport)
+        self._send = fast_writer(self.transport)  # replies go out now, not next turn
         self.jail: Jail | None = None
         self.username: str | None = None
         self.pending_user: str | None = None
