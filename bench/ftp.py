@@ -15,7 +15,9 @@ Servers: zoo-ftp (twistd), pyftpdlib without sendfile (the reference: ratios are
 against it), and pyftpdlib with sendfile (its default on Linux). Each server is pinned
 to CPU 0 and curl to CPU 1; the rounds interleave the servers and the tables show
 medians, with server CPU and curl CPU (user+sys as % of one core) beside each figure.
-Standard library only, apart from the servers.
+Before each measurement it waits (up to 3 s) for the two pinned CPUs to be quiet
+(bench/harness.py's wait_for_quiet) and reports the other load it saw. Standard
+library and bench/harness.py only, apart from the servers.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
-SERVER_CPU, CLIENT_CPU = "0", "1"
+import harness
+from harness import LOADGEN_CPU as CLIENT_CPU
+from harness import SERVER_CPU, cpu_ticks, pinned
+
+REPO = harness.REPO_DIR
+TICKS = harness.CLOCK_TICKS
 FAILED = (float("nan"), float("nan"), float("nan"))
 
 PYFTPDLIB = """
@@ -84,14 +89,9 @@ def wait_ftp(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) ->
     raise RuntimeError(f"no FTP server on port {port} after {timeout}s")
 
 
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def run_curl(args: list[str], cwd: Path) -> tuple[float, float]:
     """Run curl pinned to the client CPU; return (wall seconds, curl CPU seconds)."""
-    argv = ["taskset", "-c", CLIENT_CPU, "curl", "-sS", "--max-time", "300", *args]
+    argv = pinned(CLIENT_CPU, ["curl", "-sS", "--max-time", "300", *args])
     start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -164,11 +164,12 @@ def main() -> int:
         servers.append((Server(name, argv, env), port, upload))
 
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    noise: list[float] = []
     names = [w for w in opts.only.split(",") if w]
     try:
         for server, port, _ in servers:
             server.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *server.argv],
+                pinned(SERVER_CPU, server.argv),
                 env={**os.environ, **server.env},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -187,6 +188,7 @@ def main() -> int:
                     )[workload]
                     if workload == "upload":
                         os.sync()  # start from no dirty pages, outside the timed part
+                    noise.append(harness.wait_for_quiet(3.0))
                     before = cpu_ticks(server.proc.pid)
                     try:
                         wall, curl_cpu = run_curl(args, work)
@@ -209,6 +211,10 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print(report(results, [s.name for s, _, _ in servers], names, opts))
+    print(
+        f"\nOther processes on the pinned CPUs before each measurement: median "
+        f"{statistics.median(noise):.0f}%, max {max(noise):.0f}%. {harness.environment_note()}"
+    )
     return 0
 
 
