@@ -693,3 +693,20 @@ def test_data_traffic_counts_as_control_activity(root: Path) -> None:
     before = wrapper.activity
     wrapper.wrappedProtocol.touch()
     assert wrapper.activity == before + 1
+
+
+def test_certificate_alone_means_explicit_ftps(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key alone keep the listener plain (AUTH TLS uses them); --tls makes it implicit."""
+    from zoo.tap.ftp import Options
+    from zoo.testing import dev_ca, issue
+
+    leaf = issue(dev_ca(), ["localhost"])
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_bytes(leaf.cert_pem)
+    key.write_bytes(leaf.key_pem)
+    o = Options()
+    o.parseOptions(["--tls-cert", str(cert), "--tls-key", str(key)])
+    assert not o["tls"]
+    o = Options()
+    o.parseOptions(["--tls", "--tls-cert", str(cert), "--tls-key", str(key)])
+    assert o["tls"]

@@ -122,11 +122,23 @@ class Options(ServerOptions):
         super().__init__()
         self["users"] = []
 
+    _tls_asked = False
+
+    def opt_tls(self) -> None:
+        """Implicit FTPS: speak TLS from the first byte on every TCP listener."""
+        self["tls"] = True
+        self._tls_asked = True
+
     def opt_user(self, spec: str) -> None:
         """A user NAME:PASSWORD[:HOME] (repeatable) [default HOME: STATE_DIR/ftp-users/NAME]."""
         self["users"].append(parse_user(spec))
 
     def check(self) -> None:
+        # The shared options turn --tls on whenever --tls-cert is given. For FTP a
+        # certificate alone means explicit FTPS (AUTH TLS) with it; only --tls makes
+        # the listeners implicit.
+        if self["tls-cert"] and not self._tls_asked:
+            self["tls"] = False
         # Twisted's endpoints default to a listen backlog of 50: a burst of clients
         # (curl --parallel, a mirror) beyond that stalls until SYN-ACK retries.
         self.endpoints = [
