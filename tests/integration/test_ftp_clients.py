@@ -441,3 +441,24 @@ def test_ipv6_passive_and_active(tmp_path: Path) -> None:
         with pytest.raises(ftplib.error_temp, match="^425"):
             f.sendcmd("PASV")
         f.quit()
+
+
+def test_explicit_ftps_with_own_certificate(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key alone: plain listener, AUTH TLS with that certificate (curl verifies it)."""
+    from zoo.testing import dev_ca, issue
+
+    ca = dev_ca()
+    leaf = issue(ca, ["localhost", "127.0.0.1"])
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    (tmp_path / "c.pem").write_bytes(leaf.cert_pem)
+    (tmp_path / "k.pem").write_bytes(leaf.key_pem)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f").write_bytes(b"own cert")
+    args = ["zoo-ftp", "--port", "0", "--root", str(root)]
+    args += ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    with TwistdProcess(args, tmp_path / "w") as zoo:
+        url = f"ftp://127.0.0.1:{zoo.port('ftp')}/f"
+        assert curl(url).stdout == b"own cert"
+        got = curl("--ssl-reqd", "--cacert", str(tmp_path / "ca.pem"), url)
+        assert got.returncode == 0 and got.stdout == b"own cert", got.stderr
