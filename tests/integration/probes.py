@@ -90,12 +90,24 @@ def pubsub(entry: dict[str, Any]) -> None:
     assert got == b"*3\r\n$7\r\nmessage\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n", got
 
 
+def ftp(entry: dict[str, Any]) -> None:
+    """Anonymous login, PWD and QUIT on the control connection (TLS listeners are skipped)."""
+    if entry.get("tls"):
+        return
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        assert _recv_until(s, b"\r\n").startswith(b"220 "), "no FTP welcome"
+        s.sendall(b"USER anonymous\r\nPASS probe@zoo\r\nPWD\r\nQUIT\r\n")
+        got = _recv_until(s, b"\r\n", count=4)
+    assert b"230 " in got and b'257 "/"' in got and b"221 " in got, got
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "xmlrpc": xmlrpc,
     "tls": tls,
     "ssh": ssh,
     "pubsub": pubsub,
+    "ftp": ftp,
 }
 
 

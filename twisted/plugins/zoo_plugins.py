@@ -19,3 +19,4 @@ ssh = ServiceMaker(
 pubsub = ServiceMaker(
     "zoo-pubsub", "zoo.tap.pubsub", "Pub/sub broker speaking Redis's protocol.", "zoo-pubsub"
 )
+ftp = ServiceMaker("zoo-ftp", "zoo.tap.ftp", "FTP and FTPS server (RFC 959, 4217).", "zoo-ftp")

@@ -15,6 +15,7 @@ SERVICES: dict[str, str] = {
     "tls": "zoo.tap.tls",
     "ssh": "zoo.tap.ssh",
     "pubsub": "zoo.tap.pubsub",
+    "ftp": "zoo.tap.ftp",
 }
 
 
