@@ -660,7 +660,7 @@ def test_options_users_file_and_defaults(tmp_path: Path) -> None:
     o.parseOptions(["--users-file", str(users), "--passive-ports", "50000-50009"])
     assert o["users"] == [("bob", "pw", None), ("carol", "pw2", "/srv/carol")]
     assert o["passive-ports"] == range(50000, 50010)
-    assert o.endpoints == ["tcp:2121:interface=127.0.0.1:backlog=1024"]
+    assert o.endpoints == ["tcp:2121:interface=127.0.0.1"]
     assert not o["no-anonymous"]
 
 

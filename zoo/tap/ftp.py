@@ -13,7 +13,6 @@ from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_i
 from zoo.tap._service import build, state_dir
 
 PORT = 2121
-BACKLOG = 1024
 
 README = """\
 Welcome to zoo-ftp.
@@ -139,14 +138,6 @@ class Options(ServerOptions):
         # the listeners implicit.
         if self["tls-cert"] and not self._tls_asked:
             self["tls"] = False
-        # Twisted's endpoints default to a listen backlog of 50: a burst of clients
-        # (curl --parallel, a mirror) beyond that stalls until SYN-ACK retries.
-        self.endpoints = [
-            f"{e}:backlog={BACKLOG}"
-            if e.startswith(("tcp:", "tcp6:", "ssl:")) and "backlog=" not in e
-            else e
-            for e in self.endpoints
-        ]
         if self["users-file"]:
             path = Path(self["users-file"]).expanduser()
             try:
