@@ -11,6 +11,7 @@ from types import ModuleType
 
 SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
+    "smtp": "zoo.tap.smtp",
 }
 
 

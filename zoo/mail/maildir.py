@@ -1,0 +1,181 @@
+"""Maildirs on disk: one per mailbox address, written so that nothing accepted is lost.
+
+A message is delivered the Maildir way: written to C{tmp/}, flushed with C{fsync},
+renamed into C{new/}, and the C{new/} directory fsynced, before the SMTP server says
+250. A delivery to several mailboxes is all or nothing: if any write fails, every file
+it made is removed, so a client that retries after the 4xx reply never finds a
+duplicate or a partial message.
+
+Mailbox names are addresses, lower-cased, with anything outside C{[a-z0-9.+=_@-]}
+percent-escaped and a leading dot escaped, so no recipient can name a path outside
+the mail root (C{../../etc@x} becomes C{..%2f..%2fetc@x}).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, fail, succeed
+
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789.+=_@-")
+SUBDIRS = ("tmp", "new", "cur")
+
+
+def mailbox_name(address: str | bytes, default_domain: str = "localhost") -> str:
+    """The directory name of the mailbox for C{address} (a recipient or a login name).
+
+    A name without C{@} gets C{@default_domain}, as SMTP does for a bare recipient.
+    @raise ValueError: for an empty address.
+    """
+    if isinstance(address, str):
+        address = address.encode("utf-8", "surrogateescape")
+    address = address.strip().strip(b"<>").strip().lower()
+    if not address:
+        raise ValueError("empty mailbox address")
+    if b"@" not in address:
+        address += b"@" + default_domain.lower().encode("idna")
+    out = []
+    for i, c in enumerate(address):
+        if c in _SAFE and not (i == 0 and c == ord(".")):
+            out.append(chr(c))
+        else:
+            out.append(f"%{c:02x}")
+    return "".join(out)
+
+
+class Writer(Protocol):
+    """What the SMTP server stores accepted messages with."""
+
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+        """Store C{data} once in each mailbox; fire only when it is safely on disk."""
+
+
+@dataclass
+class MaildirStore:
+    """The Maildirs under C{root}, one per mailbox name.
+
+    @ivar fsync: flush files and directories to disk before a delivery counts as done.
+    @ivar clock: seconds since the epoch, for unique file names.
+    """
+
+    root: Path
+    fsync: bool = True
+    clock: Callable[[], float] = time.time
+    host: str = field(default_factory=lambda: socket.gethostname().replace("/", "_"))
+    _seq: Any = field(default_factory=count)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def path(self, mailbox: str) -> Path:
+        """The Maildir of C{mailbox} (a name from L{mailbox_name})."""
+        if not mailbox or "/" in mailbox or mailbox.startswith("."):
+            raise ValueError(f"not a mailbox name: {mailbox!r}")
+        return self.root / mailbox
+
+    def ensure(self, mailbox: str) -> Path:
+        """Create the Maildir of C{mailbox} if needed; return its path."""
+        path = self.path(mailbox)
+        if not (path / "cur").is_dir():
+            for sub in SUBDIRS:
+                (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    def mailboxes(self) -> list[str]:
+        """The names of the existing mailboxes."""
+        try:
+            return sorted(p.name for p in self.root.iterdir() if (p / "cur").is_dir())
+        except FileNotFoundError:
+            return []
+
+    def unique(self) -> str:
+        """A file name no other delivery uses (the Maildir C{time.MusecPpid_Qn.host} form)."""
+        now = self.clock()
+        sec = int(now)
+        usec = int((now - sec) * 1_000_000)
+        return f"{sec}.M{usec}P{os.getpid()}Q{next(self._seq)}.{self.host}"
+
+    def write(self, mailboxes: Iterable[str], data: bytes) -> list[Path]:
+        """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}.
+
+        @raise OSError: if anything failed; then no file of this delivery is left behind.
+        """
+        made: list[Path] = []
+        delivered: list[Path] = []
+        try:
+            for mailbox in mailboxes:
+                path = self.ensure(mailbox)
+                name = self.unique()
+                tmp = path / "tmp" / name
+                made.append(tmp)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if self.fsync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for tmp in made:
+                final = tmp.parent.parent / "new" / tmp.name
+                os.rename(tmp, final)
+                delivered.append(final)
+            if self.fsync:
+                for d in {p.parent for p in delivered}:
+                    _fsync_dir(d)
+        except BaseException:
+            for p in made + delivered:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+            raise
+        return delivered
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SyncWriter:
+    """Deliver in the calling thread (tests, and anything that wants no threads)."""
+
+    def __init__(self, store: MaildirStore) -> None:
+        self.store = store
+
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+        try:
+            return succeed(self.store.write(mailboxes, data))
+        except Exception:
+            return fail()
+
+
+class ThreadWriter:
+    """Deliver in a thread pool so one session's fsync never stalls the others."""
+
+    def __init__(self, store: MaildirStore, reactor: Any = None, threadpool: Any = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.store = store
+        self.reactor = reactor
+        self.threadpool = threadpool
+
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+        from twisted.internet.threads import deferToThreadPool
+
+        pool = self.threadpool or self.reactor.getThreadPool()
+        return deferToThreadPool(self.reactor, pool, self.store.write, list(mailboxes), data)
