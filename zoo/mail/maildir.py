@@ -8,7 +8,7 @@ duplicate or a partial message.
 
 Mailbox names are addresses, lower-cased, with anything outside C{[a-z0-9.+=_@-]}
 percent-escaped and a leading dot escaped, so no recipient can name a path outside
-the mail root (C{../../etc@x} becomes C{..%2f..%2fetc@x}).
+the mail root (C{../../etc@x} becomes C{%2e.%2f..%2fetc@x}).
 """
 
 from __future__ import annotations
@@ -102,6 +102,12 @@ class MaildirStore:
         usec = int((now - sec) * 1_000_000)
         return f"{sec}.M{usec}P{os.getpid()}Q{next(self._seq)}.{self.host}"
 
+    def write_file(self, fd: int, data: bytes) -> None:
+        """Write all of C{data} to the open file C{fd}."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
     def write(self, mailboxes: Iterable[str], data: bytes) -> list[Path]:
         """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}.
 
@@ -117,9 +123,7 @@ class MaildirStore:
                 made.append(tmp)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    self.write_file(fd, data)
                     if self.fsync:
                         os.fsync(fd)
                 finally:

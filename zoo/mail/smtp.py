@@ -259,8 +259,9 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     def _line_too_long(self, skip: bool) -> None:
         """Reply 500 once and forget the line: the fix for Twisted's growing buffer."""
-        self._buffer = b""
-        self._skipping = skip
+        if skip:
+            self._buffer = b""
+            self._skipping = True
         if self.mode == smtp.AUTH:
             self.mode = smtp.COMMAND
             self.challenger = None
@@ -405,7 +406,8 @@ class _ZooESMTPBase(smtp.ESMTP):
     def _trace(self, helo: Any, origin: smtp.Address, mailboxes: list[str]) -> bytes:
         """The C{Return-Path:} and C{Received:} headers the sink adds."""
         name = helo[0] or b"unknown"
-        proto = b"ESMTP" if self._helo[0] is not None else b"SMTP"
+        peer = helo[1] if isinstance(helo[1], bytes) else str(helo[1]).encode()
+        proto = b"ESMTP" if helo[0] else b"SMTP"
         if self._secure:
             proto += b"S"
         if self.authenticated:
@@ -413,7 +415,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         date = formatdate(self.factory.clock.seconds()).encode()
         return (
             b"Return-Path: <" + bytes(origin) + b">\r\n"
-            b"Received: from " + name + b" ([" + helo[1] + b"])\r\n"
+            b"Received: from " + name + b" ([" + peer + b"])\r\n"
             b"\tby " + self.host + b" (zoo-smtp) with " + proto + b";\r\n"
             b"\t" + date + b"\r\n"
         )

@@ -60,7 +60,9 @@ class MailOptions(ServerOptions):
             try:
                 self["users"].extend(read_users_file(self["users-file"]).items())
             except OSError as e:
-                raise usage.UsageError(f"--users-file: {e.strerror}: {self['users-file']}") from None
+                raise usage.UsageError(
+                    f"--users-file: {e.strerror}: {self['users-file']}"
+                ) from None
             except ValueError as e:
                 raise usage.UsageError(f"--users-file: {e}") from None
         if self["accept-any-login"] and self["users"]:
