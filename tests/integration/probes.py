@@ -29,8 +29,18 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def smtp(entry: dict[str, Any]) -> None:
+    import smtplib
+
+    with smtplib.SMTP(entry["host"], entry["port"], timeout=5) as s:
+        code, features = s.ehlo("probe")
+        assert code == 250 and b"PIPELINING" in features, features
+        assert s.noop()[0] == 250
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "smtp": smtp,
 }
 
 

@@ -108,6 +108,10 @@ class MaildirStore:
         while view:
             view = view[os.write(fd, view) :]
 
+    def publish(self, tmp: Path, final: Path) -> None:
+        """Move a written, synced file from C{tmp/} into C{new/}."""
+        os.rename(tmp, final)
+
     def write(self, mailboxes: Iterable[str], data: bytes) -> list[Path]:
         """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}.
 
@@ -130,7 +134,7 @@ class MaildirStore:
                     os.close(fd)
             for tmp in made:
                 final = tmp.parent.parent / "new" / tmp.name
-                os.rename(tmp, final)
+                self.publish(tmp, final)
                 delivered.append(final)
             if self.fsync:
                 for d in {p.parent for p in delivered}:
