@@ -8,27 +8,16 @@ import os
 from pathlib import Path
 
 import pytest
+from mailfakes import TLSStringTransport
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from zope.interface import implementer
 
 from zoo.mail.creds import AnyLogin, Users
 from zoo.mail.maildir import MaildirStore, SyncWriter
 from zoo.mail.smtp import Body, Policy, SMTPFactory, encode_plain
 
 MAIL = b"MAIL FROM:<me@example.com>\r\n"
-
-
-@implementer(ITLSTransport)
-class TLSStringTransport(StringTransport):
-    """A StringTransport that can start TLS (it only records the context)."""
-
-    tls = None
-
-    def startTLS(self, ctx):  # noqa: N802
-        self.tls = ctx
 
 
 class Session:
@@ -104,8 +93,8 @@ def test_message_stored_once_per_recipient(tmp_path):
     assert codes == [b"250", b"250", b"250", b"354", b"250"]
     for box in ("alice@example.com", "bob@example.com"):
         [msg] = s.stored(box)
-        assert msg.startswith(b"Return-Path: <me@example.com>\r\nReceived: from c ([192.168.1.1])")
-        assert msg.endswith(b"Subject: hi\r\n\r\n.leading dot\r\nbye\r\n")
+        assert msg.startswith(b"Return-Path: <me@example.com>\nReceived: from c ([192.168.1.1])")
+        assert msg.endswith(b"Subject: hi\n\n.leading dot\nbye\n")
         assert s.stored(box, "tmp") == []
 
 

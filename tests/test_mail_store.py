@@ -17,7 +17,7 @@ from zoo.mail.creds import (
     read_users_file,
     shared_password,
 )
-from zoo.mail.maildir import MaildirStore, mailbox_name
+from zoo.mail.maildir import MaildirStore, mailbox_name, wire_size
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,8 @@ def test_write_is_atomic_and_private(tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     assert list((tmp_path / "a@x" / "tmp").iterdir()) == []
     assert store.mailboxes() == ["a@x", "b@x"]
+    assert paths[0].read_bytes() == b"data\n"
+    assert wire_size(paths[0]) == 6 and paths[0].name.endswith(",S=5,W=6")
 
 
 def test_store_refuses_path_names():

@@ -38,9 +38,26 @@ def smtp(entry: dict[str, Any]) -> None:
         assert s.noop()[0] == 250
 
 
+def pop3(entry: dict[str, Any]) -> None:
+    import poplib
+    import ssl
+
+    if entry.get("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        p = poplib.POP3_SSL(entry["host"], entry["port"], context=ctx, timeout=5)
+    else:
+        p = poplib.POP3(entry["host"], entry["port"], timeout=5)
+    assert p.getwelcome().startswith(b"+OK")
+    assert "UIDL" in p.capa()
+    p.quit()
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "smtp": smtp,
+    "pop3": pop3,
 }
 
 

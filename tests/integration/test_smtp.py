@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from mailbook import run_book
 
 from zoo.testing import TwistdProcess
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-BOOK = ROOT / "docs" / "examples" / "mail"
 
 
 def messages(workdir: Path, mailbox: str) -> list[bytes]:
@@ -34,16 +34,6 @@ def ca(workdir: Path) -> str:
     return str(workdir / "state" / "tls" / "ca.pem")
 
 
-def book(program: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(BOOK / program), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 @pytest.fixture(scope="module")
 def sink(tmp_path_factory):
     """One zoo-smtp with default options for the read-only checks."""
@@ -55,7 +45,7 @@ def sink(tmp_path_factory):
 def test_book_simple(sink):
     """The book's simple.py delivers to two recipients; each mailbox has the message."""
     zoo, workdir, server = sink
-    out = book("simple.py", server, "me@example.com", "one@example.com", "two@example.com")
+    out = run_book("simple.py", server, "me@example.com", "one@example.com", "two@example.com")
     assert out.stdout.strip() == "Message successfully sent to 2 recipient(s)", out.stderr
     for box in ("one@example.com", "two@example.com"):
         [msg] = messages(workdir, box)
@@ -65,19 +55,19 @@ def test_book_simple(sink):
 def test_book_ehlo_size(sink):
     """ehlo.py reads SIZE, sends a small message, and aborts a too-large one itself."""
     zoo, workdir, server = sink
-    out = book("ehlo.py", server, "me@example.com", "ehlo@example.com", stdin="small\n")
+    out = run_book("ehlo.py", server, "me@example.com", "ehlo@example.com", stdin="small\n")
     assert out.stdout.splitlines() == [
         "Maximum message size is 200000",
         "Message successfully sent to 1 recipient(s)",
     ]
-    out = book("ehlo.py", server, "me@example.com", "ehlo@example.com", stdin="x" * 300000)
+    out = run_book("ehlo.py", server, "me@example.com", "ehlo@example.com", stdin="x" * 300000)
     assert out.stdout.splitlines()[-1] == "Message too large; aborting." and out.returncode == 1
 
 
 def test_book_tls(sink):
     """tls.py negotiates STARTTLS, EHLOs again and delivers."""
     zoo, workdir, server = sink
-    out = book("tls.py", server, "me@example.com", "tls@example.com")
+    out = run_book("tls.py", server, "me@example.com", "tls@example.com")
     assert out.stdout.splitlines() == [
         "Negotiating TLS....",
         "Using TLS connection.",
@@ -91,12 +81,12 @@ def test_book_login_refused_in_plaintext_then_over_tls(sink):
     """login.py's plaintext AUTH is refused by default; after STARTTLS it logs in and sends."""
     zoo, workdir, server = sink
     creds = f"zoo\n{password(workdir)}\n"
-    out = book("login.py", server, "me@example.com", "login@example.com", stdin=creds)
+    out = run_book("login.py", server, "me@example.com", "login@example.com", stdin=creds)
     assert "Authentication failed: SMTP AUTH extension not supported by server." in out.stdout
     assert out.returncode == 1
-    out = book("login.py", "--tls", server, "me@example.com", "login@example.com", stdin=creds)
+    out = run_book("login.py", "--tls", server, "me@example.com", "login@example.com", stdin=creds)
     assert out.stdout.endswith("Message successfully sent to 1 recipient(s)\n"), out.stdout
-    out = book("login.py", "--tls", server, "me@x", "login@x", stdin="zoo\nwrong\n")
+    out = run_book("login.py", "--tls", server, "me@x", "login@x", stdin="zoo\nwrong\n")
     assert "Authentication failed: (535" in out.stdout and out.returncode == 1
 
 
@@ -106,7 +96,7 @@ def test_book_login_plaintext_allowed(workdir):
         ["zoo-smtp", "--port", "0", "--allow-plaintext-auth", "--user", "brandon:pw"], workdir
     ) as zoo:
         server = f"127.0.0.1:{zoo.port()}"
-        out = book("login.py", server, "me@x", "you@x", stdin="brandon\npw\n")
+        out = run_book("login.py", server, "me@x", "you@x", stdin="brandon\npw\n")
     assert out.stdout.endswith("Message successfully sent to 1 recipient(s)\n"), out.stdout
 
 

@@ -8,3 +8,4 @@ lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
 smtp = ServiceMaker("zoo-smtp", "zoo.tap.smtp", "ESMTP mail sink storing to Maildirs.", "zoo-smtp")
+pop3 = ServiceMaker("zoo-pop3", "zoo.tap.pop3", "POP3 over the zoo-smtp Maildirs.", "zoo-pop3")

@@ -36,21 +36,32 @@ def _text(value: str | bytes) -> str:
 
 @implementer(ICredentialsChecker)
 class _Checker:
-    credentialInterfaces = (credentials.IUsernamePassword,)
+    #: Plain passwords (SMTP AUTH, POP3 USER/PASS, IMAP LOGIN) and POP3 APOP digests.
+    credentialInterfaces = (credentials.IUsernamePassword, credentials.IUsernameHashedPassword)
 
     def __init__(self, domain: str = "localhost") -> None:
         self.domain = domain
 
-    def allows(self, name: str, password: str) -> bool:
+    def password_of(self, name: str) -> str | None:
+        """The password C{name} must give, or C{None} if C{name} may not log in."""
         raise NotImplementedError
 
+    def allows(self, name: str, password: str) -> bool:
+        want = self.password_of(name)
+        return want is not None and hmac.compare_digest(want.encode(), password.encode())
+
     def requestAvatarId(self, creds: Any) -> Deferred[str]:  # noqa: N802 (Twisted's name)
-        name, password = _text(creds.username), _text(creds.password)
+        name = _text(creds.username or b"")
         try:
             mailbox = mailbox_name(name, self.domain)
         except ValueError:
             return fail(error.UnauthorizedLogin("empty user name"))
-        if self.allows(name, password):
+        if credentials.IUsernamePassword.providedBy(creds):
+            ok = self.allows(name, _text(creds.password or b""))
+        else:  # APOP: only the digest travels
+            want = self.password_of(name)
+            ok = want is not None and bool(creds.checkPassword(want.encode()))
+        if ok:
             return succeed(mailbox)
         return fail(error.UnauthorizedLogin("wrong user name or password"))
 
@@ -60,11 +71,10 @@ class Users(_Checker):
 
     def __init__(self, users: Mapping[str, str], domain: str = "localhost") -> None:
         super().__init__(domain)
-        self.users = {mailbox_name(n, domain): p.encode() for n, p in users.items()}
+        self.users = {mailbox_name(n, domain): p for n, p in users.items()}
 
-    def allows(self, name: str, password: str) -> bool:
-        want = self.users.get(mailbox_name(name, self.domain))
-        return want is not None and hmac.compare_digest(want, password.encode())
+    def password_of(self, name: str) -> str | None:
+        return self.users.get(mailbox_name(name, self.domain))
 
 
 class SharedPassword(_Checker):
@@ -72,14 +82,17 @@ class SharedPassword(_Checker):
 
     def __init__(self, password: str, domain: str = "localhost") -> None:
         super().__init__(domain)
-        self.password = password.encode()
+        self.password = password
 
-    def allows(self, name: str, password: str) -> bool:
-        return hmac.compare_digest(self.password, password.encode())
+    def password_of(self, name: str) -> str | None:
+        return self.password
 
 
 class AnyLogin(_Checker):
     """Every name and password (test setups only)."""
+
+    def password_of(self, name: str) -> str | None:
+        return None  # APOP cannot work without a known password
 
     def allows(self, name: str, password: str) -> bool:
         return True

@@ -14,6 +14,7 @@ the mail root (C{../../etc@x} becomes C{%2e.%2f..%2fetc@x}).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -96,7 +97,7 @@ class MaildirStore:
             return []
 
     def unique(self) -> str:
-        """A file name no other delivery uses (the Maildir C{time.MusecPpid_Qn.host} form)."""
+        """A file name no other delivery uses (the Maildir C{time.MusecPpidQn.host} form)."""
         now = self.clock()
         sec = int(now)
         usec = int((now - sec) * 1_000_000)
@@ -115,14 +116,21 @@ class MaildirStore:
     def write(self, mailboxes: Iterable[str], data: bytes) -> list[Path]:
         """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}.
 
+        C{data} is the message as it travels (CRLF line ends); on disk it has the
+        Maildir convention's LF, and the file name records both sizes (C{,S=} on
+        disk, C{,W=} on the wire) so POP3 and IMAP can report them without reading.
+
         @raise OSError: if anything failed; then no file of this delivery is left behind.
         """
+        wire = len(data)
+        data = data.replace(b"\r\n", b"\n")
+        sizes = f",S={len(data)},W={wire}"
         made: list[Path] = []
         delivered: list[Path] = []
         try:
             for mailbox in mailboxes:
                 path = self.ensure(mailbox)
-                name = self.unique()
+                name = self.unique() + sizes
                 tmp = path / "tmp" / name
                 made.append(tmp)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -187,3 +195,15 @@ class ThreadWriter:
 
         pool = self.threadpool or self.reactor.getThreadPool()
         return deferToThreadPool(self.reactor, pool, self.store.write, list(mailboxes), data)
+
+
+_WIRE = re.compile(r",W=(\d+)")
+
+
+def wire_size(path: Path) -> int:
+    """The size of the message at C{path} with CRLF line ends (as POP3 and IMAP send it)."""
+    found = _WIRE.search(path.name)
+    if found:
+        return int(found.group(1))
+    data = path.read_bytes()
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")

@@ -12,6 +12,7 @@ from types import ModuleType
 SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
     "smtp": "zoo.tap.smtp",
+    "pop3": "zoo.tap.pop3",
 }
 
 
