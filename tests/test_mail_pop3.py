@@ -32,7 +32,7 @@ class Session:
             starttls=object() if tls else None,
             allow_plaintext_auth=plaintext,
             clock=Clock(),
-            schedule=run_now,
+            scheduler=run_now,
         )
         self.transport = TLSStringTransport()
         self.proto = factory.buildProtocol(None)

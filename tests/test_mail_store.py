@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 from twisted.cred.credentials import UsernamePassword
@@ -17,7 +18,7 @@ from zoo.mail.creds import (
     read_users_file,
     shared_password,
 )
-from zoo.mail.maildir import MaildirStore, mailbox_name, wire_size
+from zoo.mail.maildir import MaildirStore, arrival_order, mailbox_name, wire_size
 
 
 @pytest.mark.parametrize(
@@ -107,3 +108,15 @@ def test_users_file(tmp_path):
         read_users_file(f)
     with pytest.raises(ValueError):
         parse_user("nopassword:")
+
+
+def test_arrival_order_is_numeric():
+    """Messages sort by time, microsecond and sequence as numbers, not as text."""
+    names = ["10.M000002P1Q10.h", "10.M000002P1Q9.h", "9.M999999P1Q0.h", "other"]
+    got = sorted((Path(n) for n in names), key=arrival_order)
+    assert [p.name for p in got] == [
+        "other",
+        "9.M999999P1Q0.h",
+        "10.M000002P1Q9.h",
+        "10.M000002P1Q10.h",
+    ]

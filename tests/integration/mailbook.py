@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from zoo.testing import TwistdProcess
 
 BOOK = Path(__file__).resolve().parents[2] / "docs" / "examples" / "mail"
 
@@ -19,3 +24,31 @@ def run_book(program: str, *args: str, stdin: str = "") -> subprocess.CompletedP
         timeout=30,
         cwd=BOOK,
     )
+
+
+@contextmanager
+def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
+    """zoo-smtp plus C{reader} (pop3/imap) twice, plain+STARTTLS and --tls, in one runner.
+
+    Yields the ports (C{smtp}, C{plain}, C{tls}), the generated password and the dev CA.
+    """
+    with TwistdProcess(
+        [
+            "zoo",
+            "--with",
+            "smtp --port 0",
+            "--with",
+            f"{reader} --port 0",
+            "--with",
+            f"{reader} --port 0 --tls",
+        ],  # fmt: skip
+        workdir,
+    ) as zoo:
+        state = workdir / "state"
+        yield {
+            "smtp": zoo.port("smtp"),
+            "plain": zoo.port(reader, index=0),
+            "tls": zoo.port(reader, index=1),
+            "password": (state / "mail" / "password").read_text().strip(),
+            "ca": str(state / "tls" / "ca.pem"),
+        }

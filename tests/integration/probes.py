@@ -29,6 +29,16 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def _unverified() -> Any:
+    """A TLS context that accepts any certificate (probes check the protocol, not PKI)."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def smtp(entry: dict[str, Any]) -> None:
     import smtplib
 
@@ -40,13 +50,9 @@ def smtp(entry: dict[str, Any]) -> None:
 
 def pop3(entry: dict[str, Any]) -> None:
     import poplib
-    import ssl
 
     if entry.get("tls"):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        p = poplib.POP3_SSL(entry["host"], entry["port"], context=ctx, timeout=5)
+        p = poplib.POP3_SSL(entry["host"], entry["port"], context=_unverified(), timeout=5)
     else:
         p = poplib.POP3(entry["host"], entry["port"], timeout=5)
     assert p.getwelcome().startswith(b"+OK")
@@ -54,10 +60,22 @@ def pop3(entry: dict[str, Any]) -> None:
     p.quit()
 
 
+def imap(entry: dict[str, Any]) -> None:
+    import imaplib
+
+    if entry.get("tls"):
+        c = imaplib.IMAP4_SSL(entry["host"], entry["port"], ssl_context=_unverified(), timeout=5)
+    else:
+        c = imaplib.IMAP4(entry["host"], entry["port"], timeout=5)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "smtp": smtp,
     "pop3": pop3,
+    "imap": imap,
 }
 
 

@@ -7,37 +7,16 @@ import smtplib
 import ssl
 
 import pytest
-from mailbook import run_book
-
-from zoo.testing import TwistdProcess
+from mailbook import mail_services, run_book
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def mail(workdir):
-    """zoo-smtp, zoo-pop3 (STLS) and zoo-pop3 --tls in one runner process, sharing a state dir."""
-    with TwistdProcess(
-        [
-            "zoo",
-            "--with",
-            "smtp --port 0",
-            "--with",
-            "pop3 --port 0",
-            "--with",
-            "pop3 --port 0 --tls",
-        ],
-        workdir,
-    ) as zoo:
-        state = workdir / "state"
-        yield {
-            "smtp": zoo.port("smtp"),
-            "pop3": zoo.port("pop3", index=0),
-            "pop3s": zoo.port("pop3", index=1),
-            "password": (state / "mail" / "password").read_text().strip(),
-            "ca": str(state / "tls" / "ca.pem"),
-            "state": state,
-        }
+    """zoo-smtp and zoo-pop3 (STARTTLS and --tls) sharing one state dir."""
+    with mail_services(workdir, "pop3") as ports:
+        yield ports
 
 
 def send(port: int, to: str, subject: str, body: str = "hello\r\n.dotted\r\n") -> None:
@@ -49,7 +28,7 @@ def test_poplib_stls_reads_what_smtp_stored(mail):
     """Sent over SMTP, read at once over POP3 after STLS: same bytes, sizes match, DELE works."""
     send(mail["smtp"], "reader@example.com", "first")
     send(mail["smtp"], "reader@example.com", "second")
-    p = poplib.POP3("127.0.0.1", mail["pop3"], timeout=10)
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
     assert "STLS" in p.capa() and "USER" not in p.capa()
     with pytest.raises(poplib.error_proto, match="STLS first"):
         p.user("reader@example.com")
@@ -66,7 +45,7 @@ def test_poplib_stls_reads_what_smtp_stored(mail):
     p.quit()
     p = poplib.POP3_SSL(
         "127.0.0.1",
-        mail["pop3s"],
+        mail["tls"],
         context=ssl.create_default_context(cafile=mail["ca"]),
         timeout=10,
     )
@@ -80,7 +59,7 @@ def test_poplib_stls_reads_what_smtp_stored(mail):
 def test_wrong_password_and_apop(mail):
     """A wrong password is refused; APOP with the right one works (Twisted's APOP never did)."""
     send(mail["smtp"], "apop@example.com", "apop")
-    p = poplib.POP3("127.0.0.1", mail["pop3"], timeout=10)
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
     with pytest.raises(poplib.error_proto):
         p.apop("apop@example.com", "wrong")
     p.apop("apop@example.com", mail["password"])
@@ -91,7 +70,7 @@ def test_wrong_password_and_apop(mail):
 def test_book_programs(mail):
     """popconn.py, mailbox.py and download-and-delete.py against zoo-pop3 --tls."""
     send(mail["smtp"], "book@example.com", "Chapter 14")
-    host = f"127.0.0.1:{mail['pop3s']}"
+    host = f"127.0.0.1:{mail['tls']}"
     creds = mail["password"] + "\n"
     out = run_book("popconn.py", host, "book@example.com", stdin=creds)
     assert out.stdout.startswith("You have 1 messages totaling "), out.stderr

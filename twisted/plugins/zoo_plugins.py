@@ -9,3 +9,4 @@ lancelot = ServiceMaker(
 )
 smtp = ServiceMaker("zoo-smtp", "zoo.tap.smtp", "ESMTP mail sink storing to Maildirs.", "zoo-smtp")
 pop3 = ServiceMaker("zoo-pop3", "zoo.tap.pop3", "POP3 over the zoo-smtp Maildirs.", "zoo-pop3")
+imap = ServiceMaker("zoo-imap", "zoo.tap.imap", "IMAP4 over the zoo-smtp Maildirs.", "zoo-imap")

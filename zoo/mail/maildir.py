@@ -101,7 +101,7 @@ class MaildirStore:
         now = self.clock()
         sec = int(now)
         usec = int((now - sec) * 1_000_000)
-        return f"{sec}.M{usec}P{os.getpid()}Q{next(self._seq)}.{self.host}"
+        return f"{sec}.M{usec:06d}P{os.getpid()}Q{next(self._seq)}.{self.host}"
 
     def write_file(self, fd: int, data: bytes) -> None:
         """Write all of C{data} to the open file C{fd}."""
@@ -195,6 +195,18 @@ class ThreadWriter:
 
         pool = self.threadpool or self.reactor.getThreadPool()
         return deferToThreadPool(self.reactor, pool, self.store.write, list(mailboxes), data)
+
+
+_ORDER = re.compile(r"(\d+)\.M(\d+)P\d+Q(\d+)\.")
+
+
+def arrival_order(path: Path) -> tuple[int, int, int, str]:
+    """Sort key putting messages in delivery order (names from other writers last-ish)."""
+    found = _ORDER.match(path.name)
+    if found:
+        sec, usec, seq = (int(x) for x in found.groups())
+        return sec, usec, seq, path.name
+    return 0, 0, 0, path.name
 
 
 _WIRE = re.compile(r",W=(\d+)")

@@ -22,12 +22,12 @@ from typing import Any
 from twisted.cred import portal as _portal
 from twisted.internet import task
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
-from twisted.internet.protocol import ServerFactory
 from twisted.mail import pop3
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail.maildir import MaildirStore, wire_size
+from zoo.mail._reader import ReaderFactory
+from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.tls import StartTLSMixin, start_tls
 
 PORT = 8110
@@ -42,7 +42,7 @@ def maildir_messages(path: Path) -> list[Path]:
             found += [p for p in (path / sub).iterdir() if not p.name.startswith(".")]
         except FileNotFoundError:
             pass
-    return sorted(found, key=lambda p: p.name)
+    return sorted(found, key=arrival_order)
 
 
 @implementer(pop3.IMailbox)
@@ -117,13 +117,13 @@ class _POP3Base(pop3.POP3):
     AUTH_CMDS = [*pop3.POP3.AUTH_CMDS, b"STLS"]
     MAX_LENGTH = 1024
 
-    def __init__(self, factory: POP3Factory) -> None:
+    def __init__(self, factory: ReaderFactory) -> None:
         self.factory = factory
         self.portal = factory.portal
         self.ctx = factory.starttls
         self.timeOut = factory.timeout
         self.callLater = factory.clock.callLater
-        self.schedule = factory.schedule
+        self.schedule = factory.scheduler or task.coiterate
         self._secure = False
         self._can_stls = False
         self._failures = 0
@@ -188,34 +188,10 @@ class ZooPOP3(StartTLSMixin, _POP3Base):
     """The zoo-pop3 protocol: L{_POP3Base} with pipelined plaintext dropped at STLS."""
 
 
-class POP3Factory(ServerFactory):
-    """Builds L{ZooPOP3} connections over the Maildirs of C{store}.
+class POP3Factory(ReaderFactory):
+    """Builds L{ZooPOP3} connections over the Maildirs of C{store}."""
 
-    @param schedule: runs the iterators that send message bodies (Twisted's
-        C{task.coiterate}; tests pass a synchronous one).
-    """
+    protocol = ZooPOP3
 
-    noisy = False
-
-    def __init__(
-        self,
-        store: MaildirStore,
-        checker: Any,
-        starttls: Any = None,
-        allow_plaintext_auth: bool = False,
-        timeout: float | None = 300.0,
-        clock: Any = None,
-        schedule: Any = None,
-    ) -> None:
-        if clock is None:
-            from twisted.internet import reactor as clock
-        self.store = store
-        self.portal = _portal.Portal(POP3Realm(store), [checker])
-        self.starttls = starttls
-        self.allow_plaintext_auth = allow_plaintext_auth
-        self.timeout = timeout
-        self.clock = clock
-        self.schedule = schedule or task.coiterate
-
-    def buildProtocol(self, addr: Any) -> ZooPOP3:  # noqa: N802
-        return ZooPOP3(self)
+    def realm(self) -> POP3Realm:
+        return POP3Realm(self.store)

@@ -98,3 +98,18 @@ def starttls_context(options: MailOptions) -> Any:
 
     paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
     return ServerTLS(paths.cert, paths.key)
+
+
+def reader_service(options: MailOptions, factory_class: Any) -> Any:
+    """The service of a mail-reading plugin (zoo-pop3, zoo-imap) over the shared Maildirs."""
+    from zoo.mail.maildir import MaildirStore
+    from zoo.tap._service import build
+
+    factory = factory_class(
+        MaildirStore(mail_root(options)),
+        checker(options),
+        starttls=starttls_context(options),
+        allow_plaintext_auth=options["allow-plaintext-auth"],
+        timeout=options["idle-timeout"] or None,
+    )
+    return build(options, factory).parent

@@ -5,8 +5,7 @@ from __future__ import annotations
 from twisted.application.service import IService
 
 from zoo.mail import pop3
-from zoo.tap._mail import MailOptions, checker, mail_root, starttls_context
-from zoo.tap._service import build
+from zoo.tap._mail import MailOptions, reader_service
 
 
 class Options(MailOptions):
@@ -17,13 +16,4 @@ class Options(MailOptions):
 
 
 def makeService(options: Options) -> IService:  # noqa: N802
-    from zoo.mail.maildir import MaildirStore
-
-    factory = pop3.POP3Factory(
-        MaildirStore(mail_root(options)),
-        checker(options),
-        starttls=starttls_context(options),
-        allow_plaintext_auth=options["allow-plaintext-auth"],
-        timeout=options["idle-timeout"] or None,
-    )
-    return build(options, factory).parent
+    return reader_service(options, pop3.POP3Factory)

@@ -13,6 +13,7 @@ SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
     "smtp": "zoo.tap.smtp",
     "pop3": "zoo.tap.pop3",
+    "imap": "zoo.tap.imap",
 }
 
 

@@ -12,3 +12,11 @@ def password():
     if sys.stdin.isatty():
         return getpass.getpass()
     return sys.stdin.readline().rstrip("\n")
+
+
+def ssl_context():
+    """Verify against the zoo's development CA when $ZOO_CA names it."""
+    import os
+    import ssl
+
+    return ssl.create_default_context(cafile=os.environ.get("ZOO_CA"))
