@@ -233,6 +233,12 @@ class ZooRoot(service.MultiService):
         return [b for g in _groups(self) for b in g.bound()]
 
     def privilegedStartService(self) -> None:  # noqa: N802
+        if not isinstance(self.parent, ZooRoot):
+            from zoo._reactor import tune
+
+            for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
+                if tune(reactor):
+                    log.info("zoo: lean epoll poll loop (set ZOO_TWISTED_POLL=1 for Twisted's own)")
         try:
             super().privilegedStartService()
         except ListenError as e:
