@@ -152,6 +152,15 @@ class PolicyTests(SynchronousTestCase):
         plain, _ = self._connect(ZooPolicyFactory(Factory.forProtocol(_Recorder)))
         self.assertFalse(IHalfCloseableProtocol.providedBy(plain))
 
+    def test_fast_writer_keeps_tls(self) -> None:
+        """Under implicit TLS (TLSMemoryBIOProtocol is a ProtocolWrapper) the writer is TLS's."""
+        from twisted.internet import tcp
+        from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+        tls = TLSMemoryBIOProtocol.__new__(TLSMemoryBIOProtocol)
+        tls.transport = tcp.Connection.__new__(tcp.Connection)
+        self.assertEqual(fast_writer(tls), tls.write)
+
     def test_fast_writer_falls_back(self) -> None:
         """On a non-TCP transport the fast writer is the transport's own write."""
         t = StringTransport()

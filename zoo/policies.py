@@ -156,8 +156,11 @@ def _peer(p: Any) -> str:
 def _tcp_connection(transport: Any) -> Any:
     """Find the plain TCP connection under any zoo wrappers, or C{None}."""
     from twisted.internet import tcp
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
 
     while isinstance(transport, ProtocolWrapper):
+        if isinstance(transport, TLSMemoryBIOProtocol):
+            return None  # implicit TLS: the bytes must go through the TLS layer
         transport = transport.transport
     if isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False):
         return transport

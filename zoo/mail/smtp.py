@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zoo.mail.maildir import Writer, mailbox_name
+from zoo.policies import fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -204,11 +205,15 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
+        self._write = fast_writer(self.transport)
         self._plain_sendcode = True
         try:
             super().connectionMade()
         finally:
             self._plain_sendcode = False
+
+    def sendLine(self, line: bytes) -> None:  # noqa: N802
+        self._write(line + b"\r\n")
 
     def sendCode(self, code: int, message: bytes = b"") -> None:  # noqa: N802
         if isinstance(message, str):
@@ -317,6 +322,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         elif self.ctx is not None and self.canStartTLS:
             self.sendCode(220, b"Ready to start TLS")
             start_tls(self, self.ctx)
+            self._write = self.transport.write  # the fast path would bypass TLS
             self.startedTLS = self._secure = True
             # RFC 3207 4.2: forget everything learnt before TLS.
             self._helo = (None, self._helo[1])
