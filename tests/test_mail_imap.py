@@ -34,12 +34,13 @@ class Session:
         self.store = MaildirStore(tmp_path / "mail", host="t")
         self.store.write(["a@x"], b"Subject: one\r\n\r\nbody one\r\n")
         self.store.write(["a@x"], b"Subject: two\r\n\r\nbody two\r\n")
+        self.clock = Clock()
         factory = IMAPFactory(
             self.store,
             Users({"a@x": "pw"}),
             starttls=object(),
             allow_plaintext_auth=plaintext,
-            clock=Clock(),
+            clock=self.clock,
             scheduler=(scheduler := RunNow()),
         )
         self.transport = scheduler.transport = TLSStringTransport()
@@ -114,6 +115,15 @@ def test_flags_and_uids_persist_in_the_maildir(tmp_path):
     assert again.expunge() == [1]
     third = MaildirFolder(s.store.path("a@x"), clock)
     assert [e.uid for e in third.entries] == [2, 3] and third.getUIDNext() == 4
+
+
+def test_failed_logins_disconnect(tmp_path):
+    """Three wrong passwords each get NO, then the connection closes."""
+    s = Session(tmp_path, plaintext=True)
+    for tag in (b"a", b"b", b"c"):
+        assert s.send(tag + b" LOGIN a@x wrong\r\n") == [tag + b" NO LOGIN failed"]
+    s.clock.advance(0)
+    assert s.transport.disconnecting
 
 
 def test_only_inbox(tmp_path):

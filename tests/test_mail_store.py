@@ -92,6 +92,7 @@ def test_generated_password_is_private_and_reused(tmp_path):
     """The generated password is written 0600 once and read back on the next start."""
     first, path, made = shared_password(tmp_path)
     assert made and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert first.isalnum() and len(first) == 16  # never "-x...", which tools read as an option
     again, _, made_again = shared_password(tmp_path)
     assert again == first and not made_again
     checker, how = checker_for([], False, tmp_path, "localhost")

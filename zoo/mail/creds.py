@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from zoo.mail.maildir import mailbox_name
 from zoo.state import write_private
 
 PASSWORD_FILE = "password"
+_ALPHABET = string.ascii_letters + string.digits
 
 
 def _text(value: str | bytes) -> str:
@@ -137,7 +139,8 @@ def shared_password(state_dir: Path) -> tuple[str, Path, bool]:
         password = ""
     if password:
         return password, path, False
-    password = secrets.token_urlsafe(12)
+    # Letters and digits only: a leading "-" would read as an option to swaks & co.
+    password = "".join(secrets.choice(_ALPHABET) for _ in range(16))
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_private(path, password.encode() + b"\n")
     return password, path, True

@@ -35,6 +35,7 @@ from zoo.state import write_private
 from zoo.tls import StartTLSMixin, start_tls
 
 PORT = 8143
+MAX_LOGIN_FAILURES = 3
 UID_FILE = "zoo-uids"
 
 #: IMAP system flags and their Maildir info letters.
@@ -397,6 +398,7 @@ class _IMAPBase(imap4.IMAP4Server):
         self.POSTAUTH_TIMEOUT = factory.timeout or 0
         self.callLater = factory.clock.callLater
         self._secure = False
+        self._failures = 0
 
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
@@ -436,6 +438,18 @@ class _IMAPBase(imap4.IMAP4Server):
         self._offer_auth()
 
     unauth_STARTTLS = (do_STARTTLS,)
+
+    def authenticateLogin(self, user: bytes, passwd: bytes) -> Any:  # noqa: N802
+        d = super().authenticateLogin(user, passwd)
+        d.addErrback(self._login_failed)
+        return d
+
+    def _login_failed(self, failure: Any) -> Any:
+        self._failures += 1
+        if self._failures >= MAX_LOGIN_FAILURES:
+            # After Twisted has sent the NO for this attempt.
+            self.callLater(0, self.transport.loseConnection)
+        return failure
 
     def _cbSelectWork(self, mbox: Any, cmd: bytes, tag: bytes) -> None:  # noqa: N802
         """SELECT/EXAMINE with all RFC 3501 responses (Twisted omits UIDNEXT and friends)."""

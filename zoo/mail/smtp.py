@@ -212,6 +212,9 @@ class _ZooESMTPBase(smtp.ESMTP):
         finally:
             self._plain_sendcode = False
 
+    def greeting(self) -> bytes:
+        return self.host + b" ESMTP zoo-smtp, a mail sink that never relays"
+
     def sendLine(self, line: bytes) -> None:  # noqa: N802
         self._write(line + b"\r\n")
 
