@@ -235,6 +235,16 @@ def test_pipelined_commands_wait_for_the_delivery(tmp_path):
     assert s.codes(b"") == [b"250", b"250", b"221"]
 
 
+def test_client_not_reading_replies_stops_reads(tmp_path):
+    """When replies pile up unread the server stops reading; it reads again once they drain."""
+    s = Session(tmp_path)
+    assert s.transport.producer is s.proto and s.transport.streaming
+    s.proto.pauseProducing()  # what the transport does when its buffer is full
+    assert s.transport.producerState == "paused"
+    s.proto.resumeProducing()
+    assert s.transport.producerState == "producing"
+
+
 def test_idle_client_gets_421(tmp_path):
     """A client silent for the timeout gets 421 and is disconnected."""
     s = Session(tmp_path, Policy(timeout=30))

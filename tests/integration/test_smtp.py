@@ -239,3 +239,23 @@ def test_crash_between_tmp_and_new_loses_nothing_accepted(workdir):
         while not messages(workdir, "crash@example.com") and time.monotonic() < deadline:
             time.sleep(0.05)
     assert len(messages(workdir, "crash@example.com")) == 1
+
+
+def test_pipelining_client_that_never_reads(sink):
+    """A client pipelining 30 MB of NOOPs without reading replies: server memory stays bounded."""
+    zoo, workdir, server = sink
+    before = rss_kib(zoo.proc.pid)
+    with socket.create_connection(("127.0.0.1", zoo.port()), timeout=2) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = b"NOOP\r\n" * 10000
+        sent = 0
+        try:
+            while sent < 30_000_000:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except (TimeoutError, OSError):
+            pass  # the server stopped reading: that is the point
+        grown = rss_kib(zoo.proc.pid) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    with smtplib.SMTP("127.0.0.1", zoo.port(), timeout=10) as c:
+        assert c.noop()[0] == 250

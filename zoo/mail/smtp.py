@@ -195,7 +195,9 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._buffer = b""
         self._skipping = False
         self._body: Body | None = None
-        self._paused = False
+        self._paused = False  # a delivery is in flight: later commands wait
+        self._write_blocked = False  # the client is not reading our replies
+        self._reading = True
         self._plain_sendcode = False
         self._auth_failures = 0
         self._secure = False
@@ -206,6 +208,11 @@ class _ZooESMTPBase(smtp.ESMTP):
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
         self._write = fast_writer(self.transport)
+        if not self._secure:
+            # The transport tells us (pauseProducing) when replies pile up unread.
+            # (Not under implicit TLS: its layer pauses producers during the
+            # handshake, and pausing our reads then would stall the handshake.)
+            self.transport.registerProducer(self, True)
         self._plain_sendcode = True
         try:
             super().connectionMade()
@@ -407,7 +414,7 @@ class _ZooESMTPBase(smtp.ESMTP):
             return
         data = self._trace(helo, origin, mailboxes) + body.message()
         self._paused = True
-        self.transport.pauseProducing()
+        self._set_reading()
         d = self.factory.writer.deliver(mailboxes, data)
         d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
         d.addBoth(self._resume)
@@ -448,9 +455,31 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._paused = False
         if self.transport.disconnecting:
             return
-        self.transport.resumeProducing()
+        self._set_reading()
         self.resetTimeout()
         self._process()
+
+    # -- flow control: stop reading while a delivery runs or replies go unread ---
+
+    def _set_reading(self) -> None:
+        want = not (self._paused or self._write_blocked)
+        if want != self._reading and not self.transport.disconnecting:
+            self._reading = want
+            if want:
+                self.transport.resumeProducing()
+            else:
+                self.transport.pauseProducing()
+
+    def pauseProducing(self) -> None:  # noqa: N802 (IPushProducer, for our replies)
+        self._write_blocked = True
+        self._set_reading()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self._write_blocked = False
+        self._set_reading()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self._write_blocked = True
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         self._body = None
