@@ -1,7 +1,7 @@
 """Messages per second into zoo-smtp and into aiosmtpd, loaded by Postfix's smtp-source.
 
     python bench/smtp.py                       # 3 interleaved rounds, ~2 min
-    python bench/smtp.py --rounds 1 --servers zoo,aiosmtpd
+    python bench/smtp.py --rounds 1 --servers zoo,aiosmtpd-sink,aiosmtpd
     python bench/smtp.py --out smtp.md
 
 Every server stores each message in a Maildir with the same durability: written to
@@ -10,6 +10,7 @@ syncing for all of them). The server runs on CPU 0 and smtp-source on CPU 1
 (taskset); smtp-source sends one message per SMTP session, as in the anchor figures
 (research/anchor-figures.md, "SMTP sinks"). After each run the messages on disk are
 counted: a server that said 250 for a message it did not store fails the run.
+"aiosmtpd-sink" is aiosmtpd's Sink handler, storing nothing: the protocol's own cost.
 
 smtp-source comes from the Debian package postfix. It is not installed (that would
 start a mail daemon): if it is not on PATH, the script runs `apt-get download postfix`
@@ -95,11 +96,15 @@ class Server:
                     "--state-dir", str(self.root / "state")]  # fmt: skip
             argv += [] if fsync else ["--no-fsync"]
             self.maildirs = self.root / "state" / "mail"
-        else:
+        elif name in ("aiosmtpd", "aiosmtpd-sink"):
             argv = [sys.executable, str(HERE / "servers" / "aiosmtpd_maildir.py"),
                     "--root", str(self.root / "mail"), "--ready-file", str(ready)]  # fmt: skip
             argv += [] if fsync else ["--no-fsync"]
+            argv += ["--sink"] if name == "aiosmtpd-sink" else []
             self.maildirs = self.root / "mail"
+        else:
+            raise SystemExit(f"unknown server {name!r}: zoo, aiosmtpd, aiosmtpd-sink")
+        self.stores = name != "aiosmtpd-sink"
         log = open(BUILD / f"smtp-{name}.log", "wb")
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, *argv], stdout=log, stderr=subprocess.STDOUT
@@ -172,9 +177,14 @@ def table(results: list[Result], servers: list[str]) -> str:
         for s in servers
         for c in cells
     }
-    cpu = {
-        (s, c): statistics.median(
-            (r.server_cpu, r.load_cpu) for r in results if r.server == s and r.cell == c
+    cpu = {  # server CPU microseconds per message, and smtp-source's CPU share
+        (s, c): (
+            statistics.median(
+                r.server_cpu * r.seconds / r.messages * 1e6
+                for r in results
+                if r.server == s and r.cell == c
+            ),
+            statistics.median(r.load_cpu for r in results if r.server == s and r.cell == c),
         )
         for s in servers
         for c in cells
@@ -189,7 +199,7 @@ def table(results: list[Result], servers: list[str]) -> str:
         for c in cells:
             rate, ref = median[s, c], median[base, c]
             srv, load = cpu[s, c]
-            row.append(f"{rate:,.0f} ({rate / ref:.2f}) srv {srv:.0%} / gen {load:.0%}")
+            row.append(f"{rate:,.0f} ({rate / ref:.2f}), {srv:,.0f} µs, gen {load:.0%}")
         lines.append(f"| {s} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -219,14 +229,14 @@ def main() -> int:
                     f"stored {r.stored}/{r.messages}",
                     file=sys.stderr,
                 )
-                if r.stored != r.messages:
+                if server.stores and r.stored != r.messages:
                     print(f"  {name} stored {r.stored} of {r.messages} messages!", file=sys.stderr)
                     return 1
                 results.append(r)
     durability = "no fsync" if args.no_fsync else "fsync before 250"
     text = (
         f"messages/s, median of {args.rounds} round(s), {durability}; "
-        f"(ratio to {servers[-1]}); srv = server CPU, gen = smtp-source CPU\n\n"
+        f"(ratio to {servers[-1]}), server CPU µs per message, smtp-source CPU share\n\n"
         + table(results, servers)
         + "\n"
     )
