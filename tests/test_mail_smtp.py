@@ -245,6 +245,18 @@ def test_client_not_reading_replies_stops_reads(tmp_path):
     assert s.transport.producerState == "producing"
 
 
+def test_half_close_waits_for_the_reply(tmp_path):
+    """A client that sends its message and shuts its side still gets the 250, then the close."""
+    writer = HeldWriter()
+    s = Session(tmp_path, writer=writer)
+    s.codes(MAIL + b"RCPT TO:<a@x>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n")
+    s.proto.readConnectionLost()
+    assert not s.transport.disconnecting
+    writer.pending[0][2].callback([])
+    assert s.codes(b"") == [b"250", b"221"]
+    assert s.transport.disconnecting
+
+
 def test_idle_client_gets_421(tmp_path):
     """A client silent for the timeout gets 421 and is disconnected."""
     s = Session(tmp_path, Policy(timeout=30))

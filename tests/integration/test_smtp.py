@@ -259,3 +259,20 @@ def test_pipelining_client_that_never_reads(sink):
     assert grown < 16 * 1024, f"server grew by {grown} KiB"
     with smtplib.SMTP("127.0.0.1", zoo.port(), timeout=10) as c:
         assert c.noop()[0] == 250
+
+
+def test_half_closed_client_gets_its_replies(sink):
+    """A client that writes a whole session and shuts its sending side gets every reply."""
+    zoo, workdir, server = sink
+    with socket.create_connection(("127.0.0.1", zoo.port()), timeout=10) as s:
+        s.sendall(
+            b"EHLO half\r\nMAIL FROM:<a@x>\r\nRCPT TO:<half@example.com>\r\nDATA\r\n"
+            b"Subject: half\r\n\r\nclosed\r\n.\r\nQUIT\r\n"
+        )
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    codes = [line[:4] for line in got.split(b"\r\n") if line[3:4] == b" "]
+    assert codes == [b"220 ", b"250 ", b"250 ", b"250 ", b"354 ", b"250 ", b"221 "], got
+    assert len(messages(workdir, "half@example.com")) == 1

@@ -28,7 +28,7 @@ from email.utils import formatdate
 from typing import Any
 
 from twisted.cred import portal as _portal
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, ISSLTransport
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.mail import smtp
@@ -181,6 +181,7 @@ class _LOGIN(LOGINCredentials):
 CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 
 
+@implementer(IHalfCloseableProtocol)
 class _ZooESMTPBase(smtp.ESMTP):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
@@ -198,6 +199,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._paused = False  # a delivery is in flight: later commands wait
         self._write_blocked = False  # the client is not reading our replies
         self._reading = True
+        self._eof = False  # the client half-closed: finish, answer, then close
         self._plain_sendcode = False
         self._auth_failures = 0
         self._secure = False
@@ -458,6 +460,21 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._set_reading()
         self.resetTimeout()
         self._process()
+        self._close_if_done()
+
+    # -- half-close: a client may send everything, then shut its side ------------
+
+    def readConnectionLost(self) -> None:  # noqa: N802
+        self._eof = True
+        self._close_if_done()
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        self.transport.loseConnection()
+
+    def _close_if_done(self) -> None:
+        """After the client's EOF, close once the last message's reply is out."""
+        if self._eof and not self._paused:
+            self.transport.loseConnection()
 
     # -- flow control: stop reading while a delivery runs or replies go unread ---
 
