@@ -121,3 +121,18 @@ def test_arrival_order_is_numeric():
         "10.M000002P1Q9.h",
         "10.M000002P1Q10.h",
     ]
+
+
+def test_clean_tmp_removes_only_old_leftovers(tmp_path):
+    """Interrupted deliveries older than 36 hours are removed from tmp/; newer ones stay."""
+    import os
+
+    store = MaildirStore(tmp_path, clock=lambda: 200_000.0)
+    store.ensure("a@x")
+    old, new = tmp_path / "a@x" / "tmp" / "old", tmp_path / "a@x" / "tmp" / "new"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (1000, 1000))
+    os.utime(new, (199_000, 199_000))
+    assert store.clean_tmp() == 1
+    assert not old.exists() and new.exists()

@@ -96,6 +96,23 @@ class MaildirStore:
         except FileNotFoundError:
             return []
 
+    def clean_tmp(self, max_age: float = 36 * 3600) -> int:
+        """Remove files left in any C{tmp/} for over C{max_age} seconds (the Maildir rule).
+
+        They are deliveries interrupted before the rename: never acknowledged, so
+        the client resent them. @return: how many were removed.
+        """
+        cutoff = self.clock() - max_age
+        removed = 0
+        for tmp in self.root.glob("*/tmp/*"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:
+                pass
+        return removed
+
     def unique(self) -> str:
         """A file name no other delivery uses (the Maildir C{time.MusecPpidQn.host} form)."""
         now = self.clock()

@@ -65,6 +65,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
         timeout=options["idle-timeout"] or None,
     )
     store = MaildirStore(mail_root(options), fsync=not options["no-fsync"])
+    store.clean_tmp()
     factory = smtp.SMTPFactory(
         ThreadWriter(store), checker(options), policy, starttls=starttls_context(options)
     )
