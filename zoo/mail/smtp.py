@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -36,6 +35,7 @@ from twisted.mail._cred import LOGINCredentials, PLAINCredentials
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
 from zoo.policies import fast_writer
 from zoo.tls import StartTLSMixin, start_tls
@@ -87,64 +87,6 @@ class Policy:
     require_auth: bool = False
     allow_plaintext_auth: bool = False
     timeout: float | None = 300.0
-
-
-class Body:
-    """The DATA section of one message, fed as it arrives (no I/O).
-
-    L{feed} returns C{None} until the C{CRLF.CRLF} terminator has arrived, then the
-    bytes after it. L{message} is the unstuffed message ending in CRLF. Past
-    C{limit} bytes nothing more is kept and L{too_big} is set; memory stays bounded.
-    """
-
-    __slots__ = ("chunks", "size", "limit", "too_big", "tail")
-
-    def __init__(self, limit: int) -> None:
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-        self.too_big = False
-        # The CRLF that ended the DATA command: lets ".\r\n" end an empty message.
-        self.tail = b"\r\n"
-
-    def feed(self, data: bytes) -> bytes | None:
-        hay = self.tail + data
-        end = hay.find(b"\r\n.\r\n")
-        if end < 0:
-            self._keep(data)
-            self.tail = hay[-4:]
-            return None
-        cut = end + 2 - len(self.tail)  # where the message ends in data (may be < 0)
-        if cut >= 0:
-            self._keep(data[:cut])
-        else:
-            self._trim(-cut)
-        return data[end + 5 - len(self.tail) :]
-
-    def _keep(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.limit:
-            self.too_big = True
-            self.chunks = []
-        elif data:
-            self.chunks.append(data)
-
-    def _trim(self, n: int) -> None:
-        self.size -= n
-        if self.too_big:
-            return
-        while n:
-            last = self.chunks.pop()
-            if len(last) > n:
-                self.chunks.append(last[:-n])
-                return
-            n -= len(last)
-
-    def message(self) -> bytes:
-        data = b"\r\n" + b"".join(self.chunks)
-        if b"\r\n.." in data:
-            data = data.replace(b"\r\n..", b"\r\n.")
-        return data[2:]
 
 
 class _Avatar:
@@ -539,8 +481,5 @@ class SMTPFactory(ServerFactory):
 
 
 def encode_plain(user: str, password: str) -> bytes:
-    """The base64 AUTH PLAIN response for C{user} and C{password} (for tests and probes)."""
+    """The base64 AUTH PLAIN response for C{user} and C{password} (for tests)."""
     return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-
-
-Checker = Callable[..., Any]
