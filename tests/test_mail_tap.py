@@ -6,6 +6,7 @@ import pytest
 from twisted.python import usage
 
 from zoo.mail.creds import AnyLogin, SharedPassword, Users
+from zoo.mail.maildir import SyncWriter, ThreadWriter
 from zoo.tap import imap, pop3, smtp
 
 
@@ -27,6 +28,15 @@ def test_smtp_options_reach_the_policy(tmp_path):
     assert (p.max_size, p.max_recipients, p.require_tls, p.require_auth) == (1000, 3, True, True)
     assert p.hostname == "mail.test" and f.starttls is not None
     assert (tmp_path / "mail").is_dir()
+    assert isinstance(f.writer, ThreadWriter) and f.writer.store.fsync
+
+
+def test_no_fsync_writes_in_the_reactor_thread(tmp_path):
+    """--no-fsync stores without syncing, in the calling thread (no thread hand-off)."""
+    o = smtp.Options()
+    o.parseOptions(["--port", "0", "--state-dir", str(tmp_path), "--no-fsync"])
+    f = factory_of(smtp.makeService(o))
+    assert isinstance(f.writer, SyncWriter) and not f.writer.store.fsync
 
 
 def test_default_credentials_are_shared(tmp_path):

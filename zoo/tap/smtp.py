@@ -52,7 +52,7 @@ class Options(MailOptions):
 
 
 def makeService(options: Options) -> IService:  # noqa: N802
-    from zoo.mail.maildir import MaildirStore, ThreadWriter
+    from zoo.mail.maildir import MaildirStore, SyncWriter, ThreadWriter
 
     policy = smtp.Policy(
         hostname=options["hostname"],
@@ -66,7 +66,8 @@ def makeService(options: Options) -> IService:  # noqa: N802
     )
     store = MaildirStore(mail_root(options), fsync=not options["no-fsync"])
     store.clean_tmp()
-    factory = smtp.SMTPFactory(
-        ThreadWriter(store), checker(options), policy, starttls=starttls_context(options)
-    )
+    # fsync waits for the disk, so it runs in threads; without it a write is a copy
+    # into the page cache, cheaper than handing it to a thread and back.
+    writer = SyncWriter(store) if options["no-fsync"] else ThreadWriter(store)
+    factory = smtp.SMTPFactory(writer, checker(options), policy, starttls=starttls_context(options))
     return build(options, factory).parent
