@@ -174,7 +174,12 @@ class _ZooESMTPBase(smtp.ESMTP):
             message = message.encode()
         if not self._plain_sendcode and code in ENHANCED and not _HAS_ENHANCED.match(message):
             message = ENHANCED[code] + b" " + message
-        super().sendCode(code, message)
+        # One write per reply, however many lines (Twisted writes each line).
+        lines = message.splitlines() or [b""]
+        head = b"%03d" % code
+        out = [head + b"-" + line + b"\r\n" for line in lines[:-1]]
+        out.append(head + b" " + lines[-1] + b"\r\n")
+        self._write(b"".join(out))
 
     # -- framing ----------------------------------------------------------------
 
