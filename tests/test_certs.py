@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ssl
 import stat
 from pathlib import Path
 
 from cryptography import x509
-from twisted.internet.interfaces import ITLSTransport
+from memwire import Network, Wire
+from OpenSSL import SSL
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IHalfCloseableProtocol, ITLSTransport
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from zoo.certs import ensure_dev_certificates, issue, make_ca
-from zoo.tls import ServerTLS, StartTLSMixin, TLSConfigError, start_tls
+from zoo.certs import main as certs_main
+from zoo.tls import (
+    ServerTLS,
+    StartTLSMixin,
+    TLSConfigError,
+    client_tls,
+    start_tls,
+    wrap_factory,
+)
 
 
 class DevCertTests(SynchronousTestCase):
@@ -134,3 +149,193 @@ class StartTLSTests(SynchronousTestCase):
         p.makeConnection(StringTransport())
         with self.assertRaises(TypeError):
             start_tls(p, "ctx")
+
+
+class _Recorder(Protocol):
+    """Records reads and how the connection ended (not half-closeable)."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.lost: Failure | None = None
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.received += data
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        self.lost = reason
+
+
+@implementer(IHalfCloseableProtocol)
+class _HalfRecorder(_Recorder):
+    eof = False
+
+    def readConnectionLost(self) -> None:  # noqa: N802
+        self.eof = True
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        pass
+
+
+class _One(Factory):
+    def __init__(self, proto: Protocol) -> None:
+        self.proto = proto
+
+    def buildProtocol(self, addr: object) -> Protocol:  # noqa: N802
+        return self.proto
+
+
+class HalfCloseTLSTests(SynchronousTestCase):
+    """HalfCloseTLSProtocol over an in-memory wire, certificates made at test time."""
+
+    def _pair(
+        self, client: Protocol, server: Protocol, name: str = "localhost", tls12: bool = False
+    ) -> tuple[Network, Wire]:
+        d = Path(self.mktemp())
+        d.mkdir()
+        ca = make_ca("zoo test CA")
+        leaf = issue(ca, ["localhost", "127.0.0.1"])
+        for fname, data in (("ca", ca.cert_pem), ("c", leaf.cert_pem), ("k", leaf.key_pem)):
+            (d / fname).write_bytes(data)
+        net = Network()
+        server_tls = ServerTLS(d / "c", d / "k")
+        if tls12:
+            server_tls.getContext().set_max_proto_version(SSL.TLS1_2_VERSION)
+        front = wrap_factory(_One(client), client_tls(name, d / "ca"), client=True, clock=net.clock)
+        back = wrap_factory(_One(server), server_tls, clock=net.clock)
+        wire = net.connect(front.buildProtocol(None), back.buildProtocol(None))
+        net.flush()
+        if not wire.closed:
+            version = server.transport.getHandle().get_protocol_version_name()
+            self.assertEqual(version, "TLSv1.2" if tls12 else "TLSv1.3")
+        return net, wire
+
+    def test_plain_protocol_keeps_twisted_behaviour(self) -> None:
+        """A protocol without half-close support sees the peer's close_notify as the end."""
+        client, server = _HalfRecorder(), _Recorder()
+        net, wire = self._pair(client, server)
+        client.transport.write(b"last words")
+        client.transport.loseWriteConnection()
+        net.flush()
+        self.assertEqual(server.received, b"last words")
+        self.assertIsNotNone(server.lost)
+        self.assertTrue(wire.closed)
+
+    def test_half_close_both_ways(self) -> None:
+        """close_notify is an EOF one way; the other direction keeps working until it closes."""
+        self._half_close_both_ways(tls12=False)
+
+    def test_half_close_both_ways_tls12(self) -> None:
+        """Half-close works over TLS 1.2 too (OpenSSL still writes after a close_notify)."""
+        self._half_close_both_ways(tls12=True)
+
+    def _half_close_both_ways(self, tls12: bool) -> None:
+        client, server = _HalfRecorder(), _HalfRecorder()
+        net, wire = self._pair(client, server, tls12=tls12)
+        client.transport.write(b"question")
+        client.transport.loseWriteConnection()
+        net.flush()
+        self.assertTrue(server.eof)
+        self.assertIsNone(server.lost)
+        server.transport.write(b"answer")
+        net.flush()
+        self.assertEqual(client.received, b"answer")
+        server.transport.loseWriteConnection()
+        net.flush()
+        self.assertTrue(wire.closed)
+        self.assertTrue(client.lost.check(ConnectionDone))
+        self.assertTrue(server.lost.check(ConnectionDone))
+
+    def test_write_after_half_close_dropped(self) -> None:
+        """Bytes written after loseWriteConnection are not sent (as with TCP)."""
+        client, server = _HalfRecorder(), _HalfRecorder()
+        net, _ = self._pair(client, server)
+        client.transport.loseWriteConnection()
+        client.transport.write(b"too late")
+        net.flush()
+        self.assertEqual(server.received, b"")
+        self.assertTrue(server.eof)
+
+    def test_tcp_eof_without_close_notify_is_truncation(self) -> None:
+        """A bare TCP FIN is not a clean EOF: the protocol gets ConnectionLost, not an EOF."""
+        client, server = _HalfRecorder(), _HalfRecorder()
+        net, wire = self._pair(client, server)
+        wire.ta.loseWriteConnection()  # FIN under the TLS layer
+        net.flush()
+        self.assertFalse(server.eof)
+        self.assertTrue(server.lost.check(ConnectionLost))
+
+    def test_ip_address_verified(self) -> None:
+        """client_tls checks an IP address against the certificate's IP SANs."""
+        client, server = _HalfRecorder(), _HalfRecorder()
+        net, wire = self._pair(client, server, name="127.0.0.1")
+        client.transport.write(b"ok")
+        net.flush()
+        self.assertEqual(server.received, b"ok")
+        net2, wire2 = self._pair(_HalfRecorder(), _HalfRecorder(), name="127.0.0.2")
+        self.assertTrue(wire2.closed)
+
+
+class ClientTLSTests(SynchronousTestCase):
+    def test_bad_files_named(self) -> None:
+        """client_tls names a missing or garbage CA file and a missing client key."""
+        garbage = Path(self.mktemp())
+        garbage.write_text("nope")
+        for ca, fragment in ((garbage, str(garbage)), ("/no/ca.pem", "/no/ca.pem")):
+            with self.assertRaises(TLSConfigError) as e:
+                client_tls("localhost", ca)
+            self.assertIn(fragment, str(e.exception))
+        ca = Path(self.mktemp())
+        ca.write_bytes(make_ca().cert_pem)
+        with self.assertRaises(TLSConfigError):
+            client_tls("localhost", ca, cert=ca)
+
+
+class SharedOptionTests(SynchronousTestCase):
+    def test_bad_tls_files_are_usage_errors(self) -> None:
+        """--tls-cert/--tls-key/--tls-client-ca files are loaded at parse time; errors name them."""
+        from twisted.python import usage
+
+        from zoo.tap.lancelot import Options
+
+        d = Path(self.mktemp())
+        d.mkdir()
+        leaf = issue(make_ca(), ["localhost"])
+        (d / "c.pem").write_bytes(leaf.cert_pem)
+        (d / "k.pem").write_bytes(leaf.key_pem)
+        (d / "junk").write_text("junk")
+        cases = [
+            (["--tls-cert", str(d / "junk"), "--tls-key", str(d / "k.pem")], "junk"),
+            (["--tls-cert", str(d / "c.pem"), "--tls-key", str(d / "junk")], "junk"),
+            (["--tls-cert", str(d / "c.pem"), "--tls-key", str(d / "nope")], "nope"),
+            (["--tls", "--tls-client-ca", str(d / "junk")], "junk"),
+        ]
+        for args, fragment in cases:
+            with self.assertRaises(usage.UsageError) as e:
+                Options().parseOptions(args)
+            self.assertIn(fragment, str(e.exception))
+        ok = Options()
+        ok.parseOptions(["--tls-cert", str(d / "c.pem"), "--tls-key", str(d / "k.pem")])
+        self.assertTrue(ok["tls"])
+
+
+class ZooCATests(SynchronousTestCase):
+    def _zoo_ca(self, *args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = certs_main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    def test_path_pem_generate(self) -> None:
+        """zoo-ca prints the CA path, its PEM with --pem, and creates it with --generate."""
+        state = Path(self.mktemp())
+        code, out, err = self._zoo_ca("--state-dir", str(state))
+        self.assertEqual(code, 1)
+        self.assertIn("--generate", err)
+        code, out, _ = self._zoo_ca("--state-dir", str(state), "--generate")
+        self.assertEqual((code, out.strip()), (0, str(state / "tls" / "ca.pem")))
+        self.assertEqual(stat.S_IMODE((state / "tls" / "ca.key").stat().st_mode), 0o600)
+        code, out, _ = self._zoo_ca("--state-dir", str(state))
+        self.assertEqual(out.strip(), str(state / "tls" / "ca.pem"))
+        code, out, _ = self._zoo_ca("--state-dir", str(state), "--pem")
+        self.assertEqual(out, (state / "tls" / "ca.pem").read_text())
+        x509.load_pem_x509_certificate(out.encode())

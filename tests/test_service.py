@@ -152,14 +152,21 @@ class PolicyTests(SynchronousTestCase):
         plain, _ = self._connect(ZooPolicyFactory(Factory.forProtocol(_Recorder)))
         self.assertFalse(IHalfCloseableProtocol.providedBy(plain))
 
-    def test_fast_writer_keeps_tls(self) -> None:
-        """Under implicit TLS (TLSMemoryBIOProtocol is a ProtocolWrapper) the writer is TLS's."""
-        from twisted.internet import tcp
+    def test_fast_writer_never_bypasses_tls(self) -> None:
+        """Under a TLS wrapper the fast writer finds no raw socket, so bytes stay encrypted."""
+        from twisted.internet import protocol, tcp
         from twisted.protocols.tls import TLSMemoryBIOProtocol
 
-        tls = TLSMemoryBIOProtocol.__new__(TLSMemoryBIOProtocol)
-        tls.transport = tcp.Connection.__new__(tcp.Connection)
-        self.assertEqual(fast_writer(tls), tls.write)
+        from zoo.policies import ZooProtocolWrapper, _tcp_connection
+
+        conn = object.__new__(tcp.Server)  # stands for the accepted TCP socket
+        policy_factory = ZooPolicyFactory(protocol.Factory())
+        tls = object.__new__(TLSMemoryBIOProtocol)  # the TLS layer, not yet connected
+        policy = ZooProtocolWrapper(policy_factory, tls)
+        policy.transport = conn
+        tls.transport = policy
+        self.assertIs(_tcp_connection(policy), conn)
+        self.assertIsNone(_tcp_connection(tls))
 
     def test_fast_writer_falls_back(self) -> None:
         """On a non-TCP transport the fast writer is the transport's own write."""

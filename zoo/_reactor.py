@@ -78,6 +78,7 @@ def tune(reactor: Any) -> bool:
         return False
     if getattr(reactor, "_zoo_tuned", False):
         return True
-    reactor.doPoll = reactor.doIteration = MethodType(_lean_do_poll, reactor)
-    reactor._zoo_tuned = True
+    lean = MethodType(_lean_do_poll, reactor)
+    reactor.doPoll = reactor.doIteration = lean  # type: ignore[method-assign]
+    reactor._zoo_tuned = True  # type: ignore[attr-defined]
     return True

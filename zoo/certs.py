@@ -196,3 +196,49 @@ def ensure_dev_certificates(state_dir: Path | str, extra_names: Iterable[str] = 
     write_private(paths.key, leaf.key_pem)
     write_public(paths.cert, leaf.cert_pem + ca.cert_pem)
     return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """C{zoo-ca}: print where the development CA certificate is (or its PEM)."""
+    import argparse
+    import sys
+
+    from zoo.state import default_state_dir
+
+    parser = argparse.ArgumentParser(
+        prog="zoo-ca",
+        description=(
+            "Print the path of the zoo development CA certificate, to give to "
+            "curl --cacert, openssl s_client -CAfile or ssl.create_default_context(cafile=...)."
+        ),
+    )
+    parser.add_argument(
+        "--state-dir",
+        help="the zoo state directory [default: $ZOO_STATE_DIR or the user data dir]",
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="create the CA and server certificate if they do not exist yet",
+    )
+    parser.add_argument("--pem", action="store_true", help="print the certificate, not its path")
+    args = parser.parse_args(argv)
+    state = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+    ca = state / "tls" / "ca.pem"
+    if args.generate:
+        ca = ensure_dev_certificates(state).ca_cert
+    elif not ca.is_file():
+        sys.stderr.write(
+            f"zoo-ca: no development CA yet at {ca}; run 'zoo-ca --generate' "
+            "or start any zoo service with --tls\n"
+        )
+        return 1
+    if args.pem:
+        sys.stdout.write(ca.read_text())
+    else:
+        print(ca)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -136,6 +136,7 @@ class LancelotServer(Protocol):
         if reply:
             self._write(reply)
         if self.session.closing:
+            assert self.transport is not None
             log.info(
                 "closing {peer}: question longer than the limit", peer=self.transport.getPeer()
             )
@@ -185,6 +186,7 @@ class LancelotClient(Protocol):
             question += b"?"
         d: Deferred[bytes] = Deferred()
         self._waiting.append(d)
+        assert self.transport is not None
         self.transport.write(question)
         return d
 

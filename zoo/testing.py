@@ -66,6 +66,9 @@ class TwistdProcess:
         self.listeners: list[dict[str, Any]] = []
 
     def start(self) -> TwistdProcess:
+        # The name embeds id(self), which Python reuses once an earlier object is
+        # gone: a stale file from an earlier process must not count as "ready".
+        self.ready_file.unlink(missing_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             self.args,

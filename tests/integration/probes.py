@@ -29,6 +29,39 @@ def lancelot(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.Error: unknown question.", b"Error: unknown aphorism.Ugly."), got
 
 
+def xmlrpc(entry: dict[str, Any]) -> None:
+    import ssl
+    import xmlrpc.client
+
+    scheme = "https" if entry.get("tls") else "http"
+    context = ssl._create_unverified_context() if entry.get("tls") else None
+    proxy = xmlrpc.client.ServerProxy(
+        f"{scheme}://{entry['host']}:{entry['port']}/RPC2", context=context
+    )
+    assert proxy.system.listMethods(), "no methods"
+    if "double" in proxy.system.listMethods():
+        assert proxy.double(7) == 14
+
+
+def tls(entry: dict[str, Any]) -> None:
+    """A TLS handshake succeeds; then a Lancelot question (the default upstream) is relayed,
+    or, if nothing listens upstream, the wrapper closes the connection cleanly."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the probe has no CA path; the tests verify properly
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.version() in ("TLSv1.2", "TLSv1.3"), s.version()
+            s.sendall(b"What is your favorite color?")
+            try:
+                got = _recv_until(s, b".")
+            except (ssl.SSLEOFError, ConnectionResetError):
+                got = b""
+    assert got in (b"Blue.", b"Error: unknown aphorism.", b""), got
+
+
 def _unverified() -> Any:
     """A TLS context that accepts any certificate (probes check the protocol, not PKI)."""
     import ssl
@@ -73,6 +106,8 @@ def imap(entry: dict[str, Any]) -> None:
 
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
+    "xmlrpc": xmlrpc,
+    "tls": tls,
     "smtp": smtp,
     "pop3": pop3,
     "imap": imap,

@@ -7,6 +7,12 @@ zoo = ServiceMaker("zoo", "zoo.tap.all", "Run any set of zoo services in one pro
 lancelot = ServiceMaker(
     "zoo-lancelot", "zoo.tap.lancelot", "Lancelot Q&A (FOPNP ch. 7).", "zoo-lancelot"
 )
+xmlrpc = ServiceMaker(
+    "zoo-xmlrpc", "zoo.tap.xmlrpc", "XML-RPC and JSON-RPC (FOPNP ch. 18).", "zoo-xmlrpc"
+)
+tls = ServiceMaker(
+    "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
+)
 smtp = ServiceMaker("zoo-smtp", "zoo.tap.smtp", "ESMTP mail sink storing to Maildirs.", "zoo-smtp")
 pop3 = ServiceMaker("zoo-pop3", "zoo.tap.pop3", "POP3 over the zoo-smtp Maildirs.", "zoo-pop3")
 imap = ServiceMaker("zoo-imap", "zoo.tap.imap", "IMAP4 over the zoo-smtp Maildirs.", "zoo-imap")

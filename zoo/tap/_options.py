@@ -130,6 +130,19 @@ def _port_of(desc: str) -> str | None:
     return None
 
 
+def _validate_tls_files(cert: str | None, key: str | None, client_ca: str | None) -> None:
+    """Load the TLS files the user named, so a bad one is a usage error naming it."""
+    from zoo.tls import ServerTLS, TLSConfigError, load_certificates
+
+    try:
+        if cert and key:
+            ServerTLS(Path(cert).expanduser(), Path(key).expanduser(), client_ca)
+        elif client_ca:
+            load_certificates(Path(client_ca).expanduser(), "TLS client CA")
+    except TLSConfigError as e:
+        raise usage.UsageError(str(e)) from None
+
+
 class OneLineUsage(usage.Options):
     """C{usage.Options} whose errors are one line and exit status 2 when run by twistd.
 
@@ -266,6 +279,7 @@ class ServerOptions(OneLineUsage):
             for flag in ("tls-cert", "tls-key", "tls-client-ca"):
                 if self[flag] and not Path(self[flag]).expanduser().is_file():
                     raise usage.UsageError(f"--{flag}: file not found: {self[flag]}")
+            _validate_tls_files(cert, key, self["tls-client-ca"])
 
     def state_dir(self) -> Path:
         """The state directory these options name (not created here)."""

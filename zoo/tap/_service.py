@@ -89,7 +89,7 @@ class _StreamListener(service.Service):
                 f"{self.group.name}: cannot listen on {self.desc}: {outcome.getErrorMessage()}"
             )
         self.port = outcome
-        self.bound = _bound_from(self.group.name, self.desc, outcome.getHost(), tls)
+        self.bound = _bound_from(str(self.group.name), self.desc, outcome.getHost(), tls)
         log.info(
             "{name} listening on {type} {where}{tls}",
             name=self.group.name,
@@ -137,7 +137,7 @@ class _UDPListener(service.Service):
             ) from None
         addr = self.port.getHost()
         desc = f"udp:{self.udp_port}:interface={self.interface}"
-        self.bound = Bound(self.group.name, "UDP", addr.host, addr.port, desc)
+        self.bound = Bound(str(self.group.name), "UDP", addr.host, addr.port, desc)
         log.info("{name} listening on UDP {where}", name=self.group.name, where=self.bound.where())
 
     def startService(self) -> None:  # noqa: N802
@@ -171,7 +171,7 @@ class ListenerGroup(service.MultiService):
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
-        self.name = name
+        self.name = name  # type: ignore[assignment]
         self.reactor = reactor
         self.tls = tls
         self.protocol_factory = factory
@@ -194,7 +194,7 @@ class ListenerGroup(service.MultiService):
                 max_connections=self.factory.max_connections,
                 idle_timeout=self.factory.idle_timeout,
                 clock=self.factory._clock,
-                name=self.name,
+                name=str(self.name),
             )
         return self._tls_factory
 

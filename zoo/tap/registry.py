@@ -11,6 +11,8 @@ from types import ModuleType
 
 SERVICES: dict[str, str] = {
     "lancelot": "zoo.tap.lancelot",
+    "xmlrpc": "zoo.tap.xmlrpc",
+    "tls": "zoo.tap.tls",
     "smtp": "zoo.tap.smtp",
     "pop3": "zoo.tap.pop3",
     "imap": "zoo.tap.imap",

@@ -1,0 +1,157 @@
+"""JSON-RPC 2.0 over the same method table: requests, batches, notifications, errors.
+
+L{handle} takes a request body and returns the response body (C{None} when
+nothing must be sent: a notification, or a batch of them), or a L{Deferred} of
+it when a method answered with one. Error objects use the spec's codes:
+
+==========  =====================================================
+-32700      parse error (not JSON)
+-32600      invalid request (not a request object, empty batch)
+-32601      method not found
+-32602      invalid params (the call does not fit the function)
+-32000      the method raised (message: the exception, as XML-RPC reports it)
+==========  =====================================================
+
+A request without C{"jsonrpc": "2.0"} is answered as JSON-RPC 1.0 (C{result},
+C{error} and C{id} always present), which older clients such as the book's
+C{lovely.jsonrpc} proxy speak.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from typing import Any
+
+from twisted.internet.defer import Deferred, gatherResults
+
+from zoo.xmlrpc.methods import BAD_PARAMS, NOT_FOUND, Methods, RPCError, error_from_exception
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_ERROR = -32000
+
+#: Most requests in one batch.
+MAX_BATCH = 1000
+
+_decode = json.JSONDecoder().decode
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_encode = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _error(code: int, message: str, id_: Any = None, v2: bool = True) -> dict[str, Any]:
+    body = {"code": code, "message": message}
+    if v2:
+        return {"jsonrpc": "2.0", "error": body, "id": id_}
+    return {"result": None, "error": body, "id": id_}
+
+
+def _from_rpc_error(e: RPCError, id_: Any, v2: bool) -> dict[str, Any]:
+    code = {NOT_FOUND: METHOD_NOT_FOUND, BAD_PARAMS: INVALID_PARAMS}.get(e.code, SERVER_ERROR)
+    return _error(code, e.message, id_, v2)
+
+
+def _answer(result: Any, id_: Any, v2: bool) -> dict[str, Any]:
+    if v2:
+        return {"jsonrpc": "2.0", "result": result, "id": id_}
+    return {"result": result, "error": None, "id": id_}
+
+
+def call_one(methods: Methods, request: Any) -> Any:
+    """Run one request object; return its response object, C{None}, or a Deferred of either."""
+    if not isinstance(request, dict):
+        return _error(INVALID_REQUEST, "a request must be a JSON object")
+    v2 = "jsonrpc" in request
+    notification = "id" not in request if v2 else request.get("id") is None
+    id_ = request.get("id")
+    if v2 and request["jsonrpc"] != "2.0":
+        return _error(INVALID_REQUEST, 'the "jsonrpc" member must be "2.0"', None)
+    if isinstance(id_, dict | list):
+        return _error(INVALID_REQUEST, "id must be a string, a number or null", None, v2)
+    name = request.get("method")
+    params = request.get("params", [])
+    if not isinstance(name, str):
+        return _error(INVALID_REQUEST, 'a request needs a "method" string', id_, v2)
+    if not isinstance(params, list | dict):
+        return _error(INVALID_REQUEST, '"params" must be an array or an object', id_, v2)
+    try:
+        if name == "system.multicall":
+            raise RPCError(NOT_FOUND, "JSON-RPC has batches instead of system.multicall")
+        if isinstance(params, dict):
+            result = methods.call(name, (), params)
+        else:
+            result = methods.call(name, params)
+    except RPCError as e:
+        return None if notification else _from_rpc_error(e, id_, v2)
+    if isinstance(result, Deferred):
+        result.addCallbacks(
+            lambda r: None if notification else _answer(r, id_, v2),
+            lambda f: (
+                None if notification else _from_rpc_error(error_from_exception(f.value), id_, v2)
+            ),
+        )
+        return result
+    return None if notification else _answer(result, id_, v2)
+
+
+def _serialize(response: Any) -> bytes | None:
+    if response is None or response == []:
+        return None
+    try:
+        return _encode(response).encode("utf-8")
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as e:
+        if isinstance(response, list):
+            return _serialize([_safe(r) for r in response])
+        id_ = response.get("id") if isinstance(response, dict) else None
+        return _encode(_error(INTERNAL_ERROR, f"cannot send the result: {e}", id_)).encode()
+
+
+def _safe(response: Any) -> Any:
+    try:
+        _encode(response).encode("utf-8")
+        return response
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as e:
+        return _error(INTERNAL_ERROR, f"cannot send the result: {e}", response.get("id"))
+
+
+def handle(methods: Methods, body: bytes) -> bytes | None | Deferred[bytes | None]:
+    """Answer one JSON-RPC HTTP body (a request or a batch)."""
+    try:
+        request = _decode(body.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        return _serialize(_error(PARSE_ERROR, f"parse error: {e}"))
+    if isinstance(request, list):
+        if not request:
+            return _serialize(_error(INVALID_REQUEST, "an empty batch"))
+        if len(request) > MAX_BATCH:
+            return _serialize(_error(INVALID_REQUEST, f"a batch holds at most {MAX_BATCH} calls"))
+        answers = [call_one(methods, r) for r in request]
+        if any(isinstance(a, Deferred) for a in answers):
+            d = gatherResults([a if isinstance(a, Deferred) else _done(a) for a in answers])
+            return d.addCallback(lambda got: _serialize([a for a in got if a is not None]))
+        return _serialize([a for a in answers if a is not None])
+    answer = call_one(methods, request)
+    if isinstance(answer, Deferred):
+        return answer.addCallback(_serialize)
+    return _serialize(answer)
+
+
+def _done(value: Any) -> Deferred[Any]:
+    d: Deferred[Any] = Deferred()
+    d.callback(value)
+    return d
