@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from twisted.cred import portal as _portal
 from twisted.internet.protocol import ServerFactory
@@ -24,7 +24,7 @@ class ReaderFactory(ServerFactory):
     """
 
     noisy = False
-    protocol: ClassVar[Any]
+    protocol: Any
 
     def __init__(
         self,

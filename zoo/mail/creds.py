@@ -22,7 +22,7 @@ from typing import Any
 
 from twisted.cred import credentials, error
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from zoo.mail.maildir import mailbox_name
@@ -52,7 +52,7 @@ class _Checker:
         want = self.password_of(name)
         return want is not None and hmac.compare_digest(want.encode(), password.encode())
 
-    def requestAvatarId(self, creds: Any) -> Deferred[str]:  # noqa: N802 (Twisted's name)
+    def requestAvatarId(self, creds: Any) -> Any:  # noqa: N802 (Twisted's name); Deferred[str]
         name = _text(creds.username or b"")
         try:
             mailbox = mailbox_name(name, self.domain)

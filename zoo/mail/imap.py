@@ -40,7 +40,7 @@ class Account(imap4.MemoryAccount):
         super().__init__(path.name)
         self.path = path
         self.clock = clock
-        self.mailboxes = {"INBOX": _Info()}
+        self.mailboxes = {"INBOX": _Info()}  # type: ignore[assignment]
 
     def select(self, name: Any, readwrite: bool = True) -> MaildirFolder | None:
         if _mbox(name) != "INBOX":
@@ -87,6 +87,13 @@ class IMAPRealm:
 
 
 class _IMAPBase(imap4.IMAP4Server):
+    transport: Any
+    portal: Any
+    mbox: Any
+    challengers: Any
+    timeOut: Any
+    POSTAUTH_TIMEOUT: Any
+    callLater: Any
     MAX_LENGTH = 8192
 
     def __init__(self, factory: ReaderFactory) -> None:
@@ -136,7 +143,7 @@ class _IMAPBase(imap4.IMAP4Server):
         self.blocked = None
         self._offer_auth()
 
-    unauth_STARTTLS = (do_STARTTLS,)
+    unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
 
     def authenticateLogin(self, user: bytes, passwd: bytes) -> Any:  # noqa: N802
         d = super().authenticateLogin(user, passwd)
@@ -182,22 +189,26 @@ class _IMAPBase(imap4.IMAP4Server):
             self.mbox.notify()
         self.sendPositiveResponse(tag, b"NOOP completed")
 
-    unauth_NOOP = (do_NOOP,)
-    auth_NOOP = unauth_NOOP
-    select_NOOP = unauth_NOOP
-    logout_NOOP = unauth_NOOP
+    unauth_NOOP = (do_NOOP,)  # type: ignore[assignment]
+    auth_NOOP = unauth_NOOP  # type: ignore[assignment]
+    select_NOOP = unauth_NOOP  # type: ignore[assignment]
+    logout_NOOP = unauth_NOOP  # type: ignore[assignment]
 
     def do_CHECK(self, tag: bytes) -> None:  # noqa: N802
         self.do_NOOP(tag)
 
-    select_CHECK = (do_CHECK,)
+    select_CHECK = (do_CHECK,)  # type: ignore[assignment]
 
     def do_FETCH(self, tag: bytes, messages: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
         if self.mbox.isWriteable() and any(_reads_body(part) for part in query):
             self.mbox.store(messages, ["\\Seen"], 1, uid)
         super().do_FETCH(tag, messages, query, uid)
 
-    select_FETCH = (do_FETCH, imap4.IMAP4Server.arg_seqset, imap4.IMAP4Server.arg_fetchatt)
+    select_FETCH = (  # type: ignore[assignment]
+        do_FETCH,
+        imap4.IMAP4Server.arg_seqset,
+        imap4.IMAP4Server.arg_fetchatt,
+    )
 
 
 def _reads_body(part: Any) -> bool:

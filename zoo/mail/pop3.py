@@ -114,6 +114,12 @@ class APOPCredentials(pop3.APOPCredentials):
 
 
 class _POP3Base(pop3.POP3):
+    transport: Any
+    portal: Any
+    factory: Any
+    timeOut: Any
+    callLater: Any
+    schedule: Any
     AUTH_CMDS = [*pop3.POP3.AUTH_CMDS, b"STLS"]
     MAX_LENGTH = 1024
 

@@ -127,6 +127,13 @@ CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 class _ZooESMTPBase(smtp.ESMTP):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
+    # Twisted declares these as None/int/methods; here they are set per connection.
+    transport: Any
+    portal: Any
+    delivery: Any
+    timeout: Any
+    callLater: Any
+
     def __init__(self, factory: SMTPFactory) -> None:
         super().__init__(CHALLENGERS, factory.starttls)
         self.factory = factory

@@ -8,8 +8,9 @@ none is given, one generated password kept in C{<state dir>/mail/password}.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -112,4 +113,4 @@ def reader_service(options: MailOptions, factory_class: Any) -> Any:
         allow_plaintext_auth=options["allow-plaintext-auth"],
         timeout=options["idle-timeout"] or None,
     )
-    return build(options, factory).parent
+    return cast(IService, build(options, factory).parent)

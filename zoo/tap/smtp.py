@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 
@@ -70,4 +70,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
     # into the page cache, cheaper than handing it to a thread and back.
     writer = SyncWriter(store) if options["no-fsync"] else ThreadWriter(store)
     factory = smtp.SMTPFactory(writer, checker(options), policy, starttls=starttls_context(options))
-    return build(options, factory).parent
+    return cast(IService, build(options, factory).parent)
