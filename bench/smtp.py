@@ -20,7 +20,6 @@ and unpacks the package into bench/build/postfix, then runs smtp-source from the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -32,10 +31,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BUILD = HERE / "build"
-SERVER_CPU, LOAD_CPU = "0", "1"
-TICK = os.sysconf("SC_CLK_TCK")
+import harness  # bench/ is this script's folder: the shared helpers
+
+BUILD = harness.BUILD_DIR
 
 #: (label, message bytes, concurrent sessions, messages per run)
 CELLS = [
@@ -76,52 +74,41 @@ def smtp_source() -> tuple[list[str], dict[str, str]]:
     return [str(binary)], {"LD_LIBRARY_PATH": str(root / "usr" / "lib" / "postfix")}
 
 
-def cpu_seconds(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 class Server:
-    """One server process pinned to SERVER_CPU, storing under a fresh directory."""
+    """One server pinned to CPU 0 by harness.RunningServer, storing under a fresh folder."""
 
     def __init__(self, name: str, fsync: bool) -> None:
         self.name = name
         self.tmp = tempfile.TemporaryDirectory(prefix="zoo-bench-smtp-", dir=BUILD)
-        self.root = Path(self.tmp.name)
-        ready = self.root / "ready.json"
+        root = Path(self.tmp.name)
+        nosync = [] if fsync else ["--no-fsync"]
         if name == "zoo":
-            argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                    "-n", "--pidfile=", "zoo-smtp", "--port", "0", "--ready-file", str(ready),
-                    "--state-dir", str(self.root / "state")]  # fmt: skip
-            argv += [] if fsync else ["--no-fsync"]
-            self.maildirs = self.root / "state" / "mail"
+            spec = harness.twistd_plugin(
+                "zoo", "zoo-smtp", "--port", "0", "--state-dir", str(root / "state"), *nosync
+            )
+            self.maildirs = root / "state" / "mail"
         elif name in ("aiosmtpd", "aiosmtpd-sink"):
-            argv = [sys.executable, str(HERE / "servers" / "aiosmtpd_maildir.py"),
-                    "--root", str(self.root / "mail"), "--ready-file", str(ready)]  # fmt: skip
-            argv += [] if fsync else ["--no-fsync"]
-            argv += ["--sink"] if name == "aiosmtpd-sink" else []
-            self.maildirs = self.root / "mail"
+            sink = ["--sink"] if name == "aiosmtpd-sink" else []
+            spec = harness.python_server(
+                name, "aiosmtpd_maildir.py", "--root", str(root / "mail"), *nosync, *sink
+            )
+            self.maildirs = root / "mail"
         else:
             raise SystemExit(f"unknown server {name!r}: zoo, aiosmtpd, aiosmtpd-sink")
         self.stores = name != "aiosmtpd-sink"
-        log = open(BUILD / f"smtp-{name}.log", "wb")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *argv], stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start; see {log.name}")
-            time.sleep(0.05)
-        self.port = json.loads(ready.read_text())["listeners"][0]["port"]
+        try:
+            self.running = harness.RunningServer(spec, f"smtp-{name}")
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+        self.port = self.running.port
+        self.pid = self.running.pid
 
     def stored(self) -> int:
         return sum(1 for _ in self.maildirs.glob("*/new/*"))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.running.stop()
         self.tmp.cleanup()
 
 
@@ -129,27 +116,13 @@ def run_cell(server: Server, cell: tuple[str, int, int, int], source: tuple) -> 
     label, size, sessions, count = cell
     argv, env = source
     before_stored = server.stored()
-    before_cpu = cpu_seconds(server.proc.pid)
+    before_cpu = harness.cpu_ticks(server.pid)
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
+    load_argv = [*argv, "-s", str(sessions), "-l", str(size), "-m", str(count),
+                 "-f", "bench@example.com", "-t", "sink@example.com", f"127.0.0.1:{server.port}"]  # fmt: skip
     subprocess.run(
-        [
-            "taskset",
-            "-c",
-            LOAD_CPU,
-            *argv,
-            "-s",
-            str(sessions),
-            "-l",
-            str(size),
-            "-m",
-            str(count),
-            "-f",
-            "bench@example.com",
-            "-t",
-            "sink@example.com",
-            f"127.0.0.1:{server.port}",
-        ],  # fmt: skip
+        harness.pinned(harness.LOADGEN_CPU, load_argv),
         env={**os.environ, **env},
         check=True,
         stdout=subprocess.DEVNULL,
@@ -159,15 +132,8 @@ def run_cell(server: Server, cell: tuple[str, int, int, int], source: tuple) -> 
     load = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     time.sleep(0.2)  # let the last deliveries land before counting
     stored = server.stored() - before_stored
-    return Result(
-        server.name,
-        label,
-        count,
-        seconds,
-        (cpu_seconds(server.proc.pid) - before_cpu) / seconds,
-        load / seconds,
-        stored,
-    )
+    server_cpu = (harness.cpu_ticks(server.pid) - before_cpu) / harness.CLOCK_TICKS
+    return Result(server.name, label, count, seconds, server_cpu / seconds, load / seconds, stored)
 
 
 def table(results: list[Result], servers: list[str]) -> str:
@@ -210,13 +176,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-fsync", action="store_true", help="all servers skip fsync")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the messages per run (0.1: a smoke test)"
+    )
     args = parser.parse_args()
     servers = args.servers.split(",")
     BUILD.mkdir(parents=True, exist_ok=True)
     source = smtp_source()
     results: list[Result] = []
     for round_ in range(args.rounds):
-        for cell in CELLS:
+        for label, size, sessions, count in CELLS:
+            cell = (label, size, sessions, max(sessions, int(count * args.scale)))
             for name in servers:  # interleaved: every server once per cell per round
                 server = Server(name, fsync=not args.no_fsync)
                 try:
@@ -235,7 +205,9 @@ def main() -> int:
                 results.append(r)
     durability = "no fsync" if args.no_fsync else "fsync before 250"
     text = (
-        f"messages/s, median of {args.rounds} round(s), {durability}; "
+        harness.environment_note()
+        + "\n\n"
+        + f"messages/s, median of {args.rounds} round(s), {durability}; "
         f"(ratio to {servers[-1]}), server CPU µs per message, smtp-source CPU share\n\n"
         + table(results, servers)
         + "\n"
