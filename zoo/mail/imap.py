@@ -20,7 +20,7 @@ from typing import Any
 from twisted.cred import portal as _portal
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.mail import imap4
-from twisted.mail._cred import LOGINCredentials, PLAINCredentials
+from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
 
 from zoo.mail._reader import ReaderFactory
