@@ -46,9 +46,13 @@ class Session:
 
     def send(self, data: bytes):
         self.proto.dataReceived(data)
-        while self.transport.producer is not None:  # RETR/TOP stream through a FileSender
-            self.transport.producer.resumeProducing()
+        self.pump()
         return self.take()
+
+    def pump(self):
+        """Run RETR/TOP's FileSender (the transport's producer while it sends) to its end."""
+        while self.transport.producer not in (None, self.proto):
+            self.transport.producer.resumeProducing()
 
 
 def test_capa_before_and_after_stls(tmp_path):
@@ -107,6 +111,29 @@ def test_bad_commands_and_failures(tmp_path):
     for _ in range(3):
         s.send(b"USER a@x\r\nPASS no\r\n")
     assert s.transport.disconnecting
+
+
+def test_commands_queued_behind_a_transfer_are_bounded(tmp_path):
+    """Commands pipelined during an unread RETR: reading stops at 100 queued, resumes after."""
+    s = Session(tmp_path, plaintext=True)
+    s.send(b"USER a@x\r\nPASS pw\r\n")
+    s.proto.dataReceived(b"RETR 1\r\n" + b"NOOP\r\n" * 150)  # the transfer is not pumped
+    assert s.transport.producer is not s.proto  # lent to the FileSender
+    assert s.transport.producerState == "paused"
+    s.pump()
+    replies = s.take()
+    assert replies.count(b"+OK ") == 150 and s.transport.producer is s.proto
+    assert s.transport.producerState == "producing"
+
+
+def test_unread_replies_stop_reading(tmp_path):
+    """When replies back up unread (the transport pauses us), the server stops reading."""
+    s = Session(tmp_path)
+    assert s.transport.producer is s.proto
+    s.proto.pauseProducing()
+    assert s.transport.producerState == "paused"
+    s.proto.resumeProducing()
+    assert s.transport.producerState == "producing"
 
 
 def test_over_long_line_closes(tmp_path):

@@ -30,7 +30,8 @@ def run_book(program: str, *args: str, stdin: str = "") -> subprocess.CompletedP
 def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
     """zoo-smtp plus C{reader} (pop3/imap) twice, plain+STARTTLS and --tls, in one runner.
 
-    Yields the ports (C{smtp}, C{plain}, C{tls}), the generated password and the dev CA.
+    Yields the ports (C{smtp}, C{plain}, C{tls}), the generated password, the dev CA
+    and the server's pid.
     """
     with TwistdProcess(
         [
@@ -51,4 +52,30 @@ def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
             "tls": zoo.port(reader, index=1),
             "password": (state / "mail" / "password").read_text().strip(),
             "ca": str(state / "tls" / "ca.pem"),
+            "pid": zoo.proc.pid if zoo.proc else 0,
         }
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process C{pid} in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def flood_without_reading(port: int, line: bytes, total: int = 30_000_000) -> None:
+    """Pipeline C{line} up to C{total} bytes without reading a reply, until the server
+    stops reading (the send times out)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = line * (65536 // len(line))
+        sent = 0
+        try:
+            while sent < total:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # the server stopped reading: that is the point

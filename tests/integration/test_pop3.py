@@ -7,7 +7,7 @@ import smtplib
 import ssl
 
 import pytest
-from mailbook import mail_services, run_book
+from mailbook import flood_without_reading, mail_services, rss_kib, run_book
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +82,14 @@ def test_book_programs(mail):
     assert out.stdout.startswith("Login failed:"), out.stderr
     out = run_book("popconn.py", host, "book@example.com", stdin=creds)
     assert out.stdout.startswith("You have 0 messages"), out.stderr
+
+
+def test_client_that_never_reads(mail):
+    """30 MB of pipelined commands from a client that reads no reply: memory stays bounded."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["plain"], b"NOOP\r\n")
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
+    assert p.getwelcome().startswith(b"+OK")
+    p.quit()
