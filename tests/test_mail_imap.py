@@ -21,10 +21,11 @@ class RunNow:
     """
 
     transport = None
+    proto = None  # the server, itself the transport's producer between FETCHes
 
     def __call__(self, iterator):
         for _ in iterator:
-            while self.transport.producer is not None:
+            while self.transport.producer not in (None, self.proto):
                 self.transport.producer.resumeProducing()
         return succeed(None)
 
@@ -44,7 +45,7 @@ class Session:
             scheduler=(scheduler := RunNow()),
         )
         self.transport = scheduler.transport = TLSStringTransport()
-        self.proto = factory.buildProtocol(None)
+        self.proto = scheduler.proto = factory.buildProtocol(None)
         self.proto.makeConnection(self.transport)
         self.take()
 
@@ -124,6 +125,19 @@ def test_failed_logins_disconnect(tmp_path):
         assert s.send(tag + b" LOGIN a@x wrong\r\n") == [tag + b" NO LOGIN failed"]
     s.clock.advance(0)
     assert s.transport.disconnecting
+
+
+def test_unread_replies_stop_reading(tmp_path):
+    """The server is its transport's producer: when replies back up unread it stops reading."""
+    s = Session(tmp_path, plaintext=True)
+    assert s.transport.producer is s.proto
+    s.proto.pauseProducing()
+    assert s.transport.producerState == "paused"
+    s.proto.resumeProducing()
+    assert s.transport.producerState == "producing"
+    s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    assert s.send(b"c FETCH 1 (BODY[])\r\n")[-1] == b"c OK FETCH completed"
+    assert s.transport.producer is s.proto  # lent to the body producer, then taken back
 
 
 def test_only_inbox(tmp_path):

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 from imapclient import IMAPClient
-from mailbook import mail_services, run_book
+from mailbook import flood_without_reading, mail_services, rss_kib, run_book
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +112,14 @@ def test_book_programs(mail, monkeypatch):
     ], out.stdout + out.stderr
     out = run_book("open_imap.py", host, "book@example.com", stdin="wrong\n")
     assert out.stdout.startswith("Could not log in:") and out.returncode == 1
+
+
+def test_client_that_never_reads(mail):
+    """30 MB of pipelined commands from a client that reads no reply: memory stays bounded."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["plain"], b"a NOOP\r\n")
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    c = imaplib.IMAP4("127.0.0.1", mail["plain"], timeout=10)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()

@@ -52,3 +52,70 @@ class ReaderFactory(ServerFactory):
 
     def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
         return self.protocol(self)
+
+
+class ReplyFlowControl:
+    """Stop reading from a client whose replies back up unread, or that queued too much.
+
+    Mixed into the POP3 and IMAP protocols, whose Twisted bases queue commands that
+    arrive during a long reply (in C{self.blocked}) without limit and write replies
+    however slowly the client reads. The protocol is the transport's push producer,
+    so the transport says when its buffer is full; a file transfer (POP3 RETR, IMAP
+    FETCH) borrows the producer slot via L{lend_producer} and it is taken back with
+    L{take_producer} when the queued commands run.
+    """
+
+    MAX_QUEUED = 100
+    transport: Any
+    blocked: Any
+    _secure: bool
+
+    def start_flow_control(self) -> None:
+        self._write_blocked = False
+        self._reading = True
+        self._registered = False
+        self.take_producer()
+
+    def take_producer(self) -> None:
+        """Register as the transport's producer again if the slot is free."""
+        if (
+            getattr(self, "_registered", True)
+            or self._secure  # implicit TLS pauses producers in its handshake
+            or self.transport.disconnecting
+            or getattr(self.transport, "producer", None) is not None
+        ):
+            return
+        self.transport.registerProducer(self, True)
+        self._registered = True
+        self._write_blocked = False
+        self.flow()
+
+    def lend_producer(self) -> None:
+        """Free the producer slot for a file transfer."""
+        if getattr(self, "_registered", False):
+            self.transport.unregisterProducer()
+            self._registered = False
+
+    def flow(self) -> None:
+        """Read or not, as the reply backlog and the command queue allow."""
+        if not hasattr(self, "_reading"):
+            return
+        queued = self.blocked is not None and len(self.blocked) >= self.MAX_QUEUED
+        want = not (self._write_blocked or queued)
+        if want != self._reading and not self.transport.disconnecting:
+            self._reading = want
+            if want:
+                self.transport.resumeProducing()
+            else:
+                self.transport.pauseProducing()
+
+    def pauseProducing(self) -> None:  # noqa: N802 (IPushProducer, for our replies)
+        self._write_blocked = True
+        self.flow()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self._write_blocked = False
+        self.flow()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass

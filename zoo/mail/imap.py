@@ -23,7 +23,7 @@ from twisted.mail import imap4
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
 
-from zoo.mail._reader import ReaderFactory
+from zoo.mail._reader import ReaderFactory, ReplyFlowControl
 from zoo.mail.imapfolder import MaildirFolder
 from zoo.mail.maildir import MaildirStore
 from zoo.tls import StartTLSMixin, start_tls
@@ -86,7 +86,7 @@ class IMAPRealm:
         return imap4.IAccount, Account(self.store.path(avatar_id), self.clock), lambda: None
 
 
-class _IMAPBase(imap4.IMAP4Server):
+class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
     transport: Any
     portal: Any
     mbox: Any
@@ -113,6 +113,16 @@ class _IMAPBase(imap4.IMAP4Server):
         if self._auth_allowed():
             self._offer_auth()
         super().connectionMade()
+        self.start_flow_control()
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        super().dataReceived(data)
+        self.flow()
+
+    def _unblock(self) -> None:
+        self.take_producer()  # a FETCH borrowed it; the queued commands may FETCH again
+        super()._unblock()
+        self.flow()
 
     def _auth_allowed(self) -> bool:
         return self._secure or self.factory.allow_plaintext_auth
@@ -202,6 +212,7 @@ class _IMAPBase(imap4.IMAP4Server):
     def do_FETCH(self, tag: bytes, messages: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
         if self.mbox.isWriteable() and any(_reads_body(part) for part in query):
             self.mbox.store(messages, ["\\Seen"], 1, uid)
+        self.lend_producer()  # bodies are sent by Twisted's FileProducer
         super().do_FETCH(tag, messages, query, uid)
 
     select_FETCH = (  # type: ignore[assignment]

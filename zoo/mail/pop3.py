@@ -26,7 +26,7 @@ from twisted.mail import pop3
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail._reader import ReaderFactory
+from zoo.mail._reader import ReaderFactory, ReplyFlowControl
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.tls import StartTLSMixin, start_tls
 
@@ -113,7 +113,7 @@ class APOPCredentials(pop3.APOPCredentials):
         return hmac.compare_digest(want, self.digest.lower())
 
 
-class _POP3Base(pop3.POP3):
+class _POP3Base(ReplyFlowControl, pop3.POP3):
     transport: Any
     portal: Any
     factory: Any
@@ -137,57 +137,16 @@ class _POP3Base(pop3.POP3):
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
         self._can_stls = self.ctx is not None and ITLSTransport.providedBy(self.transport)
-        self._write_blocked = False
-        self._reading = True
-        self._registered = False
         super().connectionMade()
-        self._register()
-
-    # -- flow control -------------------------------------------------------------
-    # Twisted's POP3 queues commands that arrive while a long reply (LIST, RETR ...)
-    # is being sent, and writes every reply however slowly the client reads. Stop
-    # reading when MAX_QUEUED commands wait or when replies back up unread; the
-    # transport tells us the latter as our push producer. RETR/TOP lend the producer
-    # slot to Twisted's FileSender for the length of the transfer.
-
-    MAX_QUEUED = 100
-
-    def _register(self) -> None:
-        if not self._registered and not self._secure and not self.transport.disconnecting:
-            # (Not under implicit TLS, whose layer pauses producers in the handshake.)
-            self.transport.registerProducer(self, True)
-            self._registered = True
-            self._write_blocked = False
-            self._flow()
-
-    def _flow(self) -> None:
-        queued = self.blocked is not None and len(self.blocked) >= self.MAX_QUEUED
-        want = not (self._write_blocked or queued)
-        if want != self._reading and not self.transport.disconnecting:
-            self._reading = want
-            if want:
-                self.transport.resumeProducing()
-            else:
-                self.transport.pauseProducing()
-
-    def pauseProducing(self) -> None:  # noqa: N802 (IPushProducer, for our replies)
-        self._write_blocked = True
-        self._flow()
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        self._write_blocked = False
-        self._flow()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        pass
+        self.start_flow_control()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         super().dataReceived(data)
-        self._flow()
+        self.flow()
 
     def _unblock(self, ignored: Any) -> None:
         super()._unblock(ignored)
-        self._flow()
+        self.flow()
 
     def _longOperation(self, d: Any) -> Any:  # noqa: N802
         # Take the producer slot back before queued commands run (they may RETR).
@@ -195,13 +154,11 @@ class _POP3Base(pop3.POP3):
         return super()._longOperation(d)
 
     def _take_back(self, result: Any) -> Any:
-        self._register()
+        self.take_producer()
         return result
 
     def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
-        if self._registered:
-            self.transport.unregisterProducer()
-            self._registered = False
+        self.lend_producer()  # FileSender sends the message
         return super()._sendMessageContent(i, wrapper, response)
 
     def _auth_allowed(self) -> bool:
