@@ -23,7 +23,8 @@ from twisted.mail import imap4
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
 
-from zoo.mail._reader import ReaderFactory, ReplyFlowControl
+from zoo.mail._flow import ReplyFlowControl
+from zoo.mail._reader import ReaderFactory
 from zoo.mail.imapfolder import MaildirFolder
 from zoo.mail.maildir import MaildirStore
 from zoo.tls import StartTLSMixin, start_tls

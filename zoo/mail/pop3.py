@@ -26,7 +26,8 @@ from twisted.mail import pop3
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail._reader import ReaderFactory, ReplyFlowControl
+from zoo.mail._flow import ReplyFlowControl
+from zoo.mail._reader import ReaderFactory
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.tls import StartTLSMixin, start_tls
 

@@ -35,6 +35,7 @@ from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.mail._flow import ReplyFlowControl
 from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
 from zoo.policies import fast_writer
@@ -124,7 +125,7 @@ CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 
 
 @implementer(IHalfCloseableProtocol)
-class _ZooESMTPBase(smtp.ESMTP):
+class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
     # Twisted declares these as None/int/methods; here they are set per connection.
@@ -146,8 +147,6 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._skipping = False
         self._body: Body | None = None
         self._paused = False  # a delivery is in flight: later commands wait
-        self._write_blocked = False  # the client is not reading our replies
-        self._reading = True
         self._eof = False  # the client half-closed: finish, answer, then close
         self._plain_sendcode = False
         self._auth_failures = 0
@@ -159,11 +158,7 @@ class _ZooESMTPBase(smtp.ESMTP):
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
         self._write = fast_writer(self.transport)
-        if not self._secure:
-            # The transport tells us (pauseProducing) when replies pile up unread.
-            # (Not under implicit TLS: its layer pauses producers during the
-            # handshake, and pausing our reads then would stall the handshake.)
-            self.transport.registerProducer(self, True)
+        self.start_flow_control()  # stop reading when replies pile up unread
         self._plain_sendcode = True
         try:
             super().connectionMade()
@@ -370,7 +365,7 @@ class _ZooESMTPBase(smtp.ESMTP):
             return
         data = self._trace(helo, origin, mailboxes) + body.message()
         self._paused = True
-        self._set_reading()
+        self.flow()
         d = self.factory.writer.deliver(mailboxes, data)
         d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
         d.addBoth(self._resume)
@@ -411,7 +406,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         self._paused = False
         if self.transport.disconnecting:
             return
-        self._set_reading()
+        self.flow()
         self.resetTimeout()
         self._process()
         self._close_if_done()
@@ -430,27 +425,8 @@ class _ZooESMTPBase(smtp.ESMTP):
         if self._eof and not self._paused:
             self.transport.loseConnection()
 
-    # -- flow control: stop reading while a delivery runs or replies go unread ---
-
-    def _set_reading(self) -> None:
-        want = not (self._paused or self._write_blocked)
-        if want != self._reading and not self.transport.disconnecting:
-            self._reading = want
-            if want:
-                self.transport.resumeProducing()
-            else:
-                self.transport.pauseProducing()
-
-    def pauseProducing(self) -> None:  # noqa: N802 (IPushProducer, for our replies)
-        self._write_blocked = True
-        self._set_reading()
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        self._write_blocked = False
-        self._set_reading()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        self._write_blocked = True
+    def must_wait(self) -> bool:
+        return self._paused  # a delivery is in flight: later commands wait for its reply
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         self._body = None
