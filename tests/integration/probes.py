@@ -101,6 +101,48 @@ def ftp(entry: dict[str, Any]) -> None:
     assert b"230 " in got and b'257 "/"' in got and b"221 " in got, got
 
 
+def _unverified() -> Any:
+    """A TLS context that accepts any certificate (probes check the protocol, not PKI)."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def smtp(entry: dict[str, Any]) -> None:
+    import smtplib
+
+    with smtplib.SMTP(entry["host"], entry["port"], timeout=5) as s:
+        code, features = s.ehlo("probe")
+        assert code == 250 and b"PIPELINING" in features, features
+        assert s.noop()[0] == 250
+
+
+def pop3(entry: dict[str, Any]) -> None:
+    import poplib
+
+    if entry.get("tls"):
+        p = poplib.POP3_SSL(entry["host"], entry["port"], context=_unverified(), timeout=5)
+    else:
+        p = poplib.POP3(entry["host"], entry["port"], timeout=5)
+    assert p.getwelcome().startswith(b"+OK")
+    assert "UIDL" in p.capa()
+    p.quit()
+
+
+def imap(entry: dict[str, Any]) -> None:
+    import imaplib
+
+    if entry.get("tls"):
+        c = imaplib.IMAP4_SSL(entry["host"], entry["port"], ssl_context=_unverified(), timeout=5)
+    else:
+        c = imaplib.IMAP4(entry["host"], entry["port"], timeout=5)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "xmlrpc": xmlrpc,
@@ -108,6 +150,9 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "ssh": ssh,
     "pubsub": pubsub,
     "ftp": ftp,
+    "smtp": smtp,
+    "pop3": pop3,
+    "imap": imap,
 }
 
 

@@ -16,6 +16,9 @@ SERVICES: dict[str, str] = {
     "ssh": "zoo.tap.ssh",
     "pubsub": "zoo.tap.pubsub",
     "ftp": "zoo.tap.ftp",
+    "smtp": "zoo.tap.smtp",
+    "pop3": "zoo.tap.pop3",
+    "imap": "zoo.tap.imap",
 }
 
 
