@@ -192,3 +192,23 @@ class StateDirTests(SynchronousTestCase):
         write_private(d / "key", b"secret")
         self.assertEqual(stat.S_IMODE((d / "key").stat().st_mode), 0o600)
         self.assertEqual(os.listdir(d), ["key"])
+
+
+class BacklogTests(SynchronousTestCase):
+    def test_default_backlog(self) -> None:
+        """TCP listeners get a 1024 backlog unless the endpoint sets one (Twisted's is 50)."""
+        from zoo.tap._service import with_backlog
+
+        self.assertEqual(
+            with_backlog("tcp:1:interface=127.0.0.1"), "tcp:1:interface=127.0.0.1:backlog=1024"
+        )
+        self.assertEqual(with_backlog("tcp:1:backlog=5"), "tcp:1:backlog=5")
+        self.assertEqual(with_backlog("unix:/tmp/x"), "unix:/tmp/x")
+
+    def test_listener_uses_backlog(self) -> None:
+        """The backlog reaches listenTCP."""
+        reactor = MemoryReactorClock()
+        group = ListenerGroup("demo", Factory.forProtocol(Protocol), reactor=reactor)
+        group.listen("tcp:7:interface=127.0.0.1")
+        group.privilegedStartService()
+        self.assertEqual(reactor.tcpServers[0][2], 1024)

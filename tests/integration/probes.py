@@ -127,6 +127,87 @@ def tls(entry: dict[str, Any]) -> None:
     assert got in (b"Blue.", b"Error: unknown aphorism.", b""), got
 
 
+def ssh(entry: dict[str, Any]) -> None:
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        banner = _recv_until(s, b"\r\n")
+    assert banner.startswith(b"SSH-2.0-zoo"), banner
+
+
+def pubsub(entry: dict[str, Any]) -> None:
+    """SUBSCRIBE on one connection, PUBLISH on another, the message arrives (TLS too)."""
+    import ssl
+
+    def connect() -> socket.socket:
+        s = socket.create_connection((entry["host"], entry["port"]), timeout=5)
+        if not entry.get("tls"):
+            return s
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the probe has no CA path; the tests verify properly
+        return ctx.wrap_socket(s, server_hostname="localhost")
+
+    with connect() as sub, connect() as pub:
+        sub.sendall(b"SUBSCRIBE zoo-probe\r\n")
+        assert _recv_until(sub, b":1\r\n") == b"*3\r\n$9\r\nsubscribe\r\n$9\r\nzoo-probe\r\n:1\r\n"
+        pub.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n")
+        assert _recv_until(pub, b"\r\n") == b":1\r\n"
+        got = _recv_until(sub, b"\r\n", count=6)
+    assert got == b"*3\r\n$7\r\nmessage\r\n$9\r\nzoo-probe\r\n$2\r\nhi\r\n", got
+
+
+def ftp(entry: dict[str, Any]) -> None:
+    """Anonymous login, PWD and QUIT on the control connection (TLS listeners are skipped)."""
+    if entry.get("tls"):
+        return
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        assert _recv_until(s, b"\r\n").startswith(b"220 "), "no FTP welcome"
+        s.sendall(b"USER anonymous\r\nPASS probe@zoo\r\nPWD\r\nQUIT\r\n")
+        got = _recv_until(s, b"\r\n", count=4)
+    assert b"230 " in got and b'257 "/"' in got and b"221 " in got, got
+
+
+def _unverified() -> Any:
+    """A TLS context that accepts any certificate (probes check the protocol, not PKI)."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def smtp(entry: dict[str, Any]) -> None:
+    import smtplib
+
+    with smtplib.SMTP(entry["host"], entry["port"], timeout=5) as s:
+        code, features = s.ehlo("probe")
+        assert code == 250 and b"PIPELINING" in features, features
+        assert s.noop()[0] == 250
+
+
+def pop3(entry: dict[str, Any]) -> None:
+    import poplib
+
+    if entry.get("tls"):
+        p = poplib.POP3_SSL(entry["host"], entry["port"], context=_unverified(), timeout=5)
+    else:
+        p = poplib.POP3(entry["host"], entry["port"], timeout=5)
+    assert p.getwelcome().startswith(b"+OK")
+    assert "UIDL" in p.capa()
+    p.quit()
+
+
+def imap(entry: dict[str, Any]) -> None:
+    import imaplib
+
+    if entry.get("tls"):
+        c = imaplib.IMAP4_SSL(entry["host"], entry["port"], ssl_context=_unverified(), timeout=5)
+    else:
+        c = imaplib.IMAP4(entry["host"], entry["port"], timeout=5)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "echo": echo,
@@ -134,6 +215,12 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "time": time_service,
     "xmlrpc": xmlrpc,
     "tls": tls,
+    "ssh": ssh,
+    "pubsub": pubsub,
+    "ftp": ftp,
+    "smtp": smtp,
+    "pop3": pop3,
+    "imap": imap,
 }
 
 

@@ -20,3 +20,13 @@ xmlrpc = ServiceMaker(
 tls = ServiceMaker(
     "zoo-tls", "zoo.tap.tls", "TLS wrapper like stunnel (server and client modes).", "zoo-tls"
 )
+ssh = ServiceMaker(
+    "zoo-ssh", "zoo.tap.ssh", "SSH: exec, shell and sandboxed SFTP (FOPNP ch. 16).", "zoo-ssh"
+)
+pubsub = ServiceMaker(
+    "zoo-pubsub", "zoo.tap.pubsub", "Pub/sub broker speaking Redis's protocol.", "zoo-pubsub"
+)
+ftp = ServiceMaker("zoo-ftp", "zoo.tap.ftp", "FTP and FTPS server (RFC 959, 4217).", "zoo-ftp")
+smtp = ServiceMaker("zoo-smtp", "zoo.tap.smtp", "ESMTP mail sink storing to Maildirs.", "zoo-smtp")
+pop3 = ServiceMaker("zoo-pop3", "zoo.tap.pop3", "POP3 over the zoo-smtp Maildirs.", "zoo-pop3")
+imap = ServiceMaker("zoo-imap", "zoo.tap.imap", "IMAP4 over the zoo-smtp Maildirs.", "zoo-imap")

@@ -16,6 +16,12 @@ SERVICES: dict[str, str] = {
     "time": "zoo.tap.time",
     "xmlrpc": "zoo.tap.xmlrpc",
     "tls": "zoo.tap.tls",
+    "ssh": "zoo.tap.ssh",
+    "pubsub": "zoo.tap.pubsub",
+    "ftp": "zoo.tap.ftp",
+    "smtp": "zoo.tap.smtp",
+    "pop3": "zoo.tap.pop3",
+    "imap": "zoo.tap.imap",
 }
 
 

@@ -1,0 +1,279 @@
+"""Benchmark zoo-ftp against pyftpdlib with curl, in one run.
+
+    .venv/bin/pip install pyftpdlib        # bench only, not a zoo dependency
+    .venv/bin/python bench/ftp.py [--rounds 3] [--big-mib 512] [--small 300] [--concurrent 300]
+
+Workloads (anonymous downloads, user uploads, 127.0.0.1, passive mode):
+
+- download: one curl fetches a BIG file (page-cached) to /dev/null;
+- upload: one curl stores a BIG file (curl -T);
+- small: one curl fetches a 4 KiB file SMALL times over one control connection;
+- concurrent: curl --parallel fetches a 1 MiB file CONCURRENT times at once, each
+  transfer on its own control connection.
+
+Servers: zoo-ftp (twistd), pyftpdlib without sendfile (the reference: ratios are
+against it), and pyftpdlib with sendfile (its default on Linux). Each server is pinned
+to CPU 0 and curl to CPU 1; the rounds interleave the servers and the tables show
+medians, with server CPU and curl CPU (user+sys as % of one core) beside each figure.
+Before each measurement it waits (up to 3 s) for the two pinned CPUs to be quiet
+(bench/harness.py's wait_for_quiet) and reports the other load it saw. Standard
+library and bench/harness.py only, apart from the servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import harness
+from harness import LOADGEN_CPU as CLIENT_CPU
+from harness import SERVER_CPU, cpu_ticks, pinned
+
+REPO = harness.REPO_DIR
+TICKS = harness.CLOCK_TICKS
+FAILED = (float("nan"), float("nan"), float("nan"))
+
+PYFTPDLIB = """
+import logging, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.WARNING)
+port, root, upload, sendfile = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+auth = DummyAuthorizer()
+auth.add_anonymous(root)
+auth.add_user("bench", "bench", upload, perm="elradfmwMT")
+FTPHandler.authorizer = auth
+FTPHandler.use_sendfile = sendfile
+server = FTPServer(("127.0.0.1", int(port)), FTPHandler, backlog=1024)
+server.max_cons = 2000
+server.max_cons_per_ip = 0
+server.serve_forever()
+"""
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ftp(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"no FTP server on port {port} after {timeout}s")
+
+
+def run_curl(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Run curl pinned to the client CPU; return (wall seconds, curl CPU seconds)."""
+    argv = pinned(CLIENT_CPU, ["curl", "-sS", "--max-time", "300", *args])
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"curl {' '.join(args[:3])}... failed ({proc.returncode}): {err}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def workloads(port: int, files: Path, big_mib: int, small: int, concurrent: int) -> dict:
+    base = f"ftp://127.0.0.1:{port}"
+    user = f"ftp://bench:bench@127.0.0.1:{port}"
+    mib = 1024 * 1024
+    return {
+        "download": (["-o", "/dev/null", f"{base}/big.bin"], big_mib * mib / 1e6, "MB/s"),
+        "upload": (["-T", str(files / "big.bin"), f"{user}/up.bin"], big_mib * mib / 1e6, "MB/s"),
+        "small": ([f"{base}/small.bin"] * small, small, "files/s"),
+        "concurrent": (
+            ["--parallel", "--parallel-max", str(concurrent), *[f"{base}/one.bin"] * concurrent],
+            concurrent * mib / 1e6,
+            "MB/s",
+        ),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--big-mib", type=int, default=512)
+    ap.add_argument("--small", type=int, default=300)
+    ap.add_argument("--concurrent", type=int, default=300)
+    ap.add_argument("--only", default="download,upload,small,concurrent")
+    opts = ap.parse_args()
+    try:
+        import pyftpdlib  # noqa: F401
+    except ImportError:
+        print("pyftpdlib is not installed: .venv/bin/pip install pyftpdlib", file=sys.stderr)
+        return 2
+    for tool in ("curl", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed", file=sys.stderr)
+            return 2
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-bench-ftp-"))
+    files = work / "files"
+    files.mkdir()
+    block = os.urandom(1024 * 1024)
+    with (files / "big.bin").open("wb") as f:
+        for _ in range(opts.big_mib):
+            f.write(block)
+    (files / "one.bin").write_bytes(block)
+    (files / "small.bin").write_bytes(block[:4096])
+    twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+    servers = []
+    for name in ("zoo-ftp", "pyftpdlib (no sendfile)", "pyftpdlib (sendfile)"):
+        port = free_port()
+        upload = work / f"upload-{port}"
+        upload.mkdir()
+        if name == "zoo-ftp":
+            argv = [*twistd, "-n", "--pidfile=", "-l", str(work / "zoo.log"), "zoo-ftp"]
+            argv += ["--port", str(port), "--root", str(files), "--max-per-address", "1000"]
+            argv += ["--user", f"bench:bench:{upload}"]
+            env = {"ZOO_STATE_DIR": str(work / "state")}
+        else:
+            sendfile = "1" if "(sendfile)" in name else "0"
+            argv = [sys.executable, "-c", PYFTPDLIB, str(port), str(files), str(upload), sendfile]
+            env = {}
+        servers.append((Server(name, argv, env), port, upload))
+
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    noise: list[float] = []
+    names = [w for w in opts.only.split(",") if w]
+    try:
+        for server, port, _ in servers:
+            server.proc = subprocess.Popen(
+                pinned(SERVER_CPU, server.argv),
+                env={**os.environ, **server.env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=REPO,
+            )
+            wait_ftp(port, server.proc)
+        for rnd in range(opts.rounds):
+            for workload in names:
+                # Rotate the order each round so no server always runs first after
+                # another workload (uploads leave hundreds of MB of dirty pages behind).
+                shift = rnd % len(servers)
+                for server, port, upload in servers[shift:] + servers[:shift]:
+                    assert server.proc is not None
+                    args, amount, _ = workloads(
+                        port, files, opts.big_mib, opts.small, opts.concurrent
+                    )[workload]
+                    if workload == "upload":
+                        os.sync()  # start from no dirty pages, outside the timed part
+                    noise.append(harness.wait_for_quiet(3.0))
+                    before = cpu_ticks(server.proc.pid)
+                    try:
+                        wall, curl_cpu = run_curl(args, work)
+                    except RuntimeError as e:
+                        print(f"{server.name} {workload}: {str(e)[-300:]}", file=sys.stderr)
+                        results.setdefault((server.name, workload), []).append(FAILED)
+                        continue
+                    server_cpu = (cpu_ticks(server.proc.pid) - before) / TICKS
+                    results.setdefault((server.name, workload), []).append(
+                        (amount / wall, 100 * server_cpu / wall, 100 * curl_cpu / wall)
+                    )
+                    for leftover in upload.glob("*"):
+                        leftover.unlink()
+            print(f"round {rnd + 1}/{opts.rounds} done", file=sys.stderr)
+    finally:
+        for server, _, _ in servers:
+            if server.proc is not None:
+                server.proc.terminate()
+                server.proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(report(results, [s.name for s, _, _ in servers], names, opts))
+    print(
+        f"\nOther processes on the pinned CPUs before each measurement: median "
+        f"{statistics.median(noise):.0f}%, max {max(noise):.0f}%. {harness.environment_note()}"
+    )
+    return 0
+
+
+def report(results: dict, servers: list[str], names: list[str], opts: argparse.Namespace) -> str:
+    heads = {
+        "download": f"{opts.big_mib} MiB download MB/s",
+        "upload": f"{opts.big_mib} MiB upload MB/s",
+        "small": "4 KiB files/s",
+        "concurrent": f"{opts.concurrent} x 1 MiB concurrent MB/s",
+    }
+    ref = "pyftpdlib (no sendfile)"
+    med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in results.items()}
+    lines = [
+        f"{opts.rounds} interleaved rounds, medians; ratio = server / {ref}; "
+        "(server CPU %, curl CPU %) of one core each.",
+        "",
+        "| server | " + " | ".join(heads[n] for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for s in servers:
+        cells = []
+        for n in names:
+            rate, scpu, ccpu = med[(s, n)]
+            ratio = rate / med[(ref, n)][0]
+            if rate != rate:  # NaN: a failed run is the median
+                cells.append("failed")
+                continue
+            cells.append(f"{rate:,.0f} ({ratio:.2f}) [{scpu:.0f}%, {ccpu:.0f}%]")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    # On a shared, oversubscribed machine the rates above mostly measure scheduling;
+    # server CPU time per unit of work is steadier.
+    units = {"download": "ms/MB", "upload": "ms/MB", "small": "ms/file", "concurrent": "ms/MB"}
+    lines += [
+        "",
+        "Server CPU per unit of work (lower is better; ratio to the reference):",
+        "",
+        "| server | " + " | ".join(f"{n} {units[n]}" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for s in servers:
+        cells = []
+        for n in names:
+            per = [x[1] * 10 / x[0] for x in results[(s, n)] if x[0] == x[0]]
+            ref_per = [x[1] * 10 / x[0] for x in results[(ref, n)] if x[0] == x[0]]
+            if not per or not ref_per:
+                cells.append("failed")
+                continue
+            mine, theirs = statistics.median(per), statistics.median(ref_per)
+            ratio = f"{mine / theirs:.2f}" if theirs else "-"
+            cells.append(f"{mine:.3f} ({ratio})")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    load = os.getloadavg()
+    lines += [
+        "",
+        f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs (other jobs share the machine).",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""zoo-imap under twistd: imaplib, IMAPClient and the book's IMAP programs read what SMTP stored."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+import pytest
+from imapclient import IMAPClient
+from mailbook import flood_without_reading, mail_services, rss_kib, run_book
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mail(workdir):
+    """zoo-smtp and zoo-imap (STARTTLS and --tls) sharing one state dir."""
+    with mail_services(workdir, "imap") as ports:
+        yield ports
+
+
+def send(mail, to: str) -> None:
+    plain = EmailMessage()
+    plain["From"], plain["To"], plain["Subject"] = "Me <me@example.com>", to, "plain"
+    plain.set_content("hello\n.dotted\n")
+    multi = EmailMessage()
+    multi["From"], multi["To"], multi["Subject"] = "You <you@example.com>", to, "multi"
+    multi.set_content("text part\n")
+    multi.add_alternative("<p>html part</p>", subtype="html")
+    with smtplib.SMTP("127.0.0.1", mail["smtp"], timeout=10) as s:
+        s.send_message(plain)
+        s.send_message(multi)
+
+
+def test_imaplib_starttls_fetch_flags_expunge(mail):
+    """imaplib: LOGINDISABLED before STARTTLS; fetch, \\Seen only without PEEK, delete+expunge."""
+    send(mail, "reader@example.com")
+    c = imaplib.IMAP4("127.0.0.1", mail["plain"], timeout=10)
+    assert "LOGINDISABLED" in c.capabilities
+    with pytest.raises(imaplib.IMAP4.error):
+        c.login("reader@example.com", mail["password"])
+    c.starttls(ssl_context=ssl.create_default_context(cafile=mail["ca"]))
+    c.login("reader@example.com", mail["password"])
+    assert c.list()[1] == [b'(\\HasNoChildren) "/" "INBOX"']
+    typ, data = c.select("INBOX")
+    assert data == [b"2"] and c.untagged_responses.get("UIDNEXT") == [b"3"]
+    typ, data = c.fetch("1", "(BODY.PEEK[])")
+    assert b"Subject: plain\r\n" in data[0][1] and b"\r\n.dotted\r\n" in data[0][1]
+    assert c.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Recent))"]
+    c.fetch("1", "(BODY[])")
+    assert b"\\Seen" in c.fetch("1", "(FLAGS)")[1][0]
+    assert c.search(None, "UNSEEN")[1] == [b"2"]
+    c.store("1", "+FLAGS", "(\\Deleted)")
+    assert c.expunge()[1] == [b"1"]
+    assert c.fetch("1:*", "(UID)")[1] == [b"1 (UID 2)"]
+    c.logout()
+
+
+def test_imapclient_sees_new_mail_and_keeps_uids(mail):
+    """IMAPClient over SSL: UIDs survive sessions; new SMTP mail shows up after NOOP."""
+    ctx = ssl.create_default_context(cafile=mail["ca"])
+    send(mail, "ic@example.com")
+    with IMAPClient("localhost", port=mail["tls"], ssl=True, ssl_context=ctx) as c:
+        c.login("ic@example.com", mail["password"])
+        info = c.select_folder("INBOX")
+        assert info[b"EXISTS"] == 2 and info[b"UIDNEXT"] == 3
+        uids = c.search("ALL")
+        assert uids == [1, 2]
+        got = c.fetch(uids, ["ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE"])
+        assert got[1][b"ENVELOPE"].subject == b"plain"
+        assert got[2][b"BODYSTRUCTURE"].is_multipart
+        send(mail, "ic@example.com")
+        c.noop()
+        assert c.search("ALL") == [1, 2, 3, 4]
+        c.add_flags([2], [b"\\Flagged"])
+    with IMAPClient("localhost", port=mail["tls"], ssl=True, ssl_context=ctx) as c:
+        c.login("ic@example.com", mail["password"])
+        info = c.select_folder("INBOX", readonly=True)
+        assert info[b"UIDVALIDITY"] > 0 and info[b"UIDNEXT"] == 5
+        assert c.get_flags([2]) == {2: (b"\\Flagged",)}
+
+
+def test_wrong_password(mail):
+    """A wrong password gets NO and the session stays usable for a right one."""
+    with IMAPClient("localhost", port=mail["tls"], ssl=True,
+                    ssl_context=ssl.create_default_context(cafile=mail["ca"])) as c:  # fmt: skip
+        with pytest.raises(IMAPClient.Error):
+            c.login("x@example.com", "wrong")
+        c.login("x@example.com", mail["password"])
+
+
+def test_book_programs(mail, monkeypatch):
+    """open_imap.py, open_imaplib.py, folder_info.py and mailbox_summary.py against zoo-imap --tls."""
+    monkeypatch.setenv("ZOO_CA", mail["ca"])
+    send(mail, "book@example.com")
+    host = f"localhost:{mail['tls']}"
+    creds = mail["password"] + "\n"
+    out = run_book("open_imap.py", host, "book@example.com", stdin=creds)
+    assert "Listing mailboxes:" in out.stdout and "INBOX" in out.stdout, out.stderr
+    out = run_book("open_imaplib.py", host, "book@example.com", stdin=creds)
+    assert '\'(\\\\HasNoChildren) "/" "INBOX"\'' in out.stdout, out.stdout + out.stderr
+    out = run_book("folder_info.py", host, "book@example.com", "INBOX", stdin=creds)
+    assert "EXISTS: 2" in out.stdout and "UIDNEXT: 3" in out.stdout, out.stderr
+    out = run_book("mailbox_summary.py", host, "book@example.com", "INBOX", stdin=creds)
+    assert out.stdout.splitlines()[:4] == [
+        "1 Me <me@example.com>",
+        "   hello .dotted ...",
+        "2 You <you@example.com>",
+        "  Parts: text/plain text/html",
+    ], out.stdout + out.stderr
+    out = run_book("open_imap.py", host, "book@example.com", stdin="wrong\n")
+    assert out.stdout.startswith("Could not log in:") and out.returncode == 1
+
+
+def test_client_that_never_reads(mail):
+    """30 MB of pipelined commands from a client that reads no reply: memory stays bounded."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["plain"], b"a NOOP\r\n")
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    c = imaplib.IMAP4("127.0.0.1", mail["plain"], timeout=10)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()

@@ -1,0 +1,95 @@
+"""zoo-pop3 under twistd: poplib and the book's POP programs read what zoo-smtp stored."""
+
+from __future__ import annotations
+
+import poplib
+import smtplib
+import ssl
+
+import pytest
+from mailbook import flood_without_reading, mail_services, rss_kib, run_book
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mail(workdir):
+    """zoo-smtp and zoo-pop3 (STARTTLS and --tls) sharing one state dir."""
+    with mail_services(workdir, "pop3") as ports:
+        yield ports
+
+
+def send(port: int, to: str, subject: str, body: str = "hello\r\n.dotted\r\n") -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.sendmail("me@example.com", [to], f"Subject: {subject}\r\n\r\n{body}")
+
+
+def test_poplib_stls_reads_what_smtp_stored(mail):
+    """Sent over SMTP, read at once over POP3 after STLS: same bytes, sizes match, DELE works."""
+    send(mail["smtp"], "reader@example.com", "first")
+    send(mail["smtp"], "reader@example.com", "second")
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
+    assert "STLS" in p.capa() and "USER" not in p.capa()
+    with pytest.raises(poplib.error_proto, match="STLS first"):
+        p.user("reader@example.com")
+    p.stls(context=ssl.create_default_context(cafile=mail["ca"]))
+    p.user("reader@example.com")
+    p.pass_(mail["password"])
+    count, total = p.stat()
+    _, listing, _ = p.list()
+    assert count == 2 and total == sum(int(x.split()[1]) for x in listing)
+    _, lines, octets = p.retr(1)
+    assert b"Subject: first" in lines and lines[-2:] == [b"hello", b".dotted"]
+    assert octets == int(listing[0].split()[1])  # the LIST size is the size on the wire
+    p.dele(1)
+    p.quit()
+    p = poplib.POP3_SSL(
+        "127.0.0.1",
+        mail["tls"],
+        context=ssl.create_default_context(cafile=mail["ca"]),
+        timeout=10,
+    )
+    p.user("reader@example.com")
+    p.pass_(mail["password"])
+    assert p.stat()[0] == 1
+    assert b"Subject: second" in p.top(1, 0)[1]
+    p.quit()
+
+
+def test_wrong_password_and_apop(mail):
+    """A wrong password is refused; APOP with the right one works (Twisted's APOP never did)."""
+    send(mail["smtp"], "apop@example.com", "apop")
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
+    with pytest.raises(poplib.error_proto):
+        p.apop("apop@example.com", "wrong")
+    p.apop("apop@example.com", mail["password"])
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+def test_book_programs(mail):
+    """popconn.py, mailbox.py and download-and-delete.py against zoo-pop3 --tls."""
+    send(mail["smtp"], "book@example.com", "Chapter 14")
+    host = f"127.0.0.1:{mail['tls']}"
+    creds = mail["password"] + "\n"
+    out = run_book("popconn.py", host, "book@example.com", stdin=creds)
+    assert out.stdout.startswith("You have 1 messages totaling "), out.stderr
+    out = run_book("mailbox.py", host, "book@example.com", stdin=creds)
+    assert out.stdout.startswith("Message 1 has "), out.stderr
+    out = run_book("download_and_delete.py", host, "book@example.com", stdin=creds + "y\ny\n")
+    assert "Subject: Chapter 14" in out.stdout and "Deleted." in out.stdout, out.stderr
+    out = run_book("popconn.py", host, "book@example.com", stdin="wrong\n")
+    assert out.stdout.startswith("Login failed:"), out.stderr
+    out = run_book("popconn.py", host, "book@example.com", stdin=creds)
+    assert out.stdout.startswith("You have 0 messages"), out.stderr
+
+
+def test_client_that_never_reads(mail):
+    """30 MB of pipelined commands from a client that reads no reply: memory stays bounded."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["plain"], b"NOOP\r\n")
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
+    assert p.getwelcome().startswith(b"+OK")
+    p.quit()

@@ -1,0 +1,148 @@
+"""zoo-imap in memory: STARTTLS, login rules, Maildir flags and UIDs (no sockets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailfakes import TLSStringTransport
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+from twisted.mail import imap4
+
+from zoo.mail.creds import Users
+from zoo.mail.imap import IMAPFactory, MaildirFolder
+from zoo.mail.maildir import MaildirStore
+
+
+class RunNow:
+    """A synchronous stand-in for Twisted's reactor-driven FETCH scheduler.
+
+    Bodies are sent by producers registered on the transport; pump them at once.
+    """
+
+    transport = None
+    proto = None  # the server, itself the transport's producer between FETCHes
+
+    def __call__(self, iterator):
+        for _ in iterator:
+            while self.transport.producer not in (None, self.proto):
+                self.transport.producer.resumeProducing()
+        return succeed(None)
+
+
+class Session:
+    def __init__(self, tmp_path: Path, plaintext=False):
+        self.store = MaildirStore(tmp_path / "mail", host="t")
+        self.store.write(["a@x"], b"Subject: one\r\n\r\nbody one\r\n")
+        self.store.write(["a@x"], b"Subject: two\r\n\r\nbody two\r\n")
+        self.clock = Clock()
+        factory = IMAPFactory(
+            self.store,
+            Users({"a@x": "pw"}),
+            starttls=object(),
+            allow_plaintext_auth=plaintext,
+            clock=self.clock,
+            scheduler=(scheduler := RunNow()),
+        )
+        self.transport = scheduler.transport = TLSStringTransport()
+        self.proto = scheduler.proto = factory.buildProtocol(None)
+        self.proto.makeConnection(self.transport)
+        self.take()
+
+    def take(self):
+        out = self.transport.value().split(b"\r\n")[:-1]
+        self.transport.clear()
+        return out
+
+    def send(self, data: bytes):
+        self.proto.dataReceived(data)
+        return self.take()
+
+
+def test_login_disabled_before_starttls(tmp_path):
+    """Before TLS: LOGINDISABLED, no AUTH=, and LOGIN is refused."""
+    s = Session(tmp_path)
+    caps = s.send(b"a CAPABILITY\r\n")[0]
+    assert b"LOGINDISABLED" in caps and b"STARTTLS" in caps and b"AUTH=" not in caps
+    assert s.send(b"b LOGIN a@x pw\r\n")[0].startswith(b"b BAD")
+
+
+def test_starttls_discards_pipelined_login(tmp_path):
+    """A LOGIN pipelined after STARTTLS in the same packet is never run."""
+    s = Session(tmp_path)
+    replies = s.send(b"a STARTTLS\r\nb LOGIN a@x pw\r\n")
+    assert replies == [b"a OK Begin TLS negotiation now"]
+    assert s.transport.tls is not None and s.proto.state == "unauth"
+    caps = s.send(b"c CAPABILITY\r\n")[0]
+    assert b"AUTH=PLAIN" in caps and b"STARTTLS" not in caps and b"LOGINDISABLED" not in caps
+
+
+def test_select_reports_uidnext_and_fetch_marks_seen(tmp_path):
+    """SELECT sends UIDNEXT and PERMANENTFLAGS; BODY[] sets \\Seen, BODY.PEEK[] does not."""
+    s = Session(tmp_path, plaintext=True)
+    assert s.send(b"a LOGIN a@x pw\r\n")[-1].startswith(b"a OK")
+    select = s.send(b"b SELECT INBOX\r\n")
+    assert b"* 2 EXISTS" in select and b"* 2 RECENT" in select
+    assert b"* OK [UIDNEXT 3] predicted next UID" in select
+    assert any(line.startswith(b"* OK [PERMANENTFLAGS (") for line in select)
+    s.send(b"c FETCH 1 (BODY.PEEK[])\r\n")
+    assert s.send(b"d FETCH 1 (FLAGS)\r\n")[0] == b"* 1 FETCH (FLAGS (\\Recent))"
+    s.send(b"e FETCH 1 (BODY[TEXT])\r\n")
+    assert s.send(b"f FETCH 1 (FLAGS)\r\n")[0] == b"* 1 FETCH (FLAGS (\\Seen \\Recent))"
+
+
+def test_over_long_line_closes(tmp_path):
+    """A line over the limit gets BYE and the connection closes."""
+    s = Session(tmp_path)
+    assert s.send(b"x" * 10000) == [b"* BYE Line too long"]
+    assert s.transport.disconnecting
+
+
+def test_flags_and_uids_persist_in_the_maildir(tmp_path):
+    """Flags become Maildir info letters; UIDs and UIDVALIDITY survive a new session."""
+    s = Session(tmp_path)
+    clock = Clock()
+    clock.advance(1234)
+    folder = MaildirFolder(s.store.path("a@x"), clock)
+    assert [e.uid for e in folder.entries] == [1, 2] and folder.getRecentCount() == 2
+    folder.store(imap4.MessageSet(2), ["\\Seen", "\\Flagged"], 1, uid=True)
+    assert folder.entries[1].path.name.endswith(":2,FS")
+    s.store.write(["a@x"], b"Subject: three\r\n\r\n")
+    again = MaildirFolder(s.store.path("a@x"), clock)
+    assert [e.uid for e in again.entries] == [1, 2, 3]
+    assert again.getUIDValidity() == 1234 and again.getRecentCount() == 1
+    assert again.entries[1].flags == {"\\Seen", "\\Flagged"}
+    again.store(imap4.MessageSet(1), ["\\Deleted"], 0, uid=False)
+    assert again.expunge() == [1]
+    third = MaildirFolder(s.store.path("a@x"), clock)
+    assert [e.uid for e in third.entries] == [2, 3] and third.getUIDNext() == 4
+
+
+def test_failed_logins_disconnect(tmp_path):
+    """Three wrong passwords each get NO, then the connection closes."""
+    s = Session(tmp_path, plaintext=True)
+    for tag in (b"a", b"b", b"c"):
+        assert s.send(tag + b" LOGIN a@x wrong\r\n") == [tag + b" NO LOGIN failed"]
+    s.clock.advance(0)
+    assert s.transport.disconnecting
+
+
+def test_unread_replies_stop_reading(tmp_path):
+    """The server is its transport's producer: when replies back up unread it stops reading."""
+    s = Session(tmp_path, plaintext=True)
+    assert s.transport.producer is s.proto
+    s.proto.pauseProducing()
+    assert s.transport.producerState == "paused"
+    s.proto.resumeProducing()
+    assert s.transport.producerState == "producing"
+    s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    assert s.send(b"c FETCH 1 (BODY[])\r\n")[-1] == b"c OK FETCH completed"
+    assert s.transport.producer is s.proto  # lent to the body producer, then taken back
+
+
+def test_only_inbox(tmp_path):
+    """CREATE is refused (one folder per login) and LIST shows INBOX."""
+    s = Session(tmp_path, plaintext=True)
+    s.send(b"a LOGIN a@x pw\r\n")
+    assert s.send(b"b CREATE Work\r\n")[0].startswith(b"b NO")
+    assert s.send(b'c LIST "" "*"\r\n')[0] == b'* LIST (\\HasNoChildren) "/" "INBOX"'

@@ -1,0 +1,14 @@
+"""zoo-ftp: a safe FTP and FTPS server on C{twisted.protocols.ftp}.
+
+- L{zoo.ftp.jail}: the virtual root every user is jailed in, and listing formats.
+- L{zoo.ftp.data}: data connections (passive, active, TLS) and file streaming.
+- L{zoo.ftp.server}: the control connection (L{FTPSession}) and L{FTPFactory}.
+- L{zoo.ftp.transfers}: the data-connection commands (PASV, PORT, LIST, RETR, STOR ...).
+"""
+
+from zoo.ftp.jail import Jail
+from zoo.ftp.server import FTPConfig, FTPFactory, FTPSession, User
+
+PORT = 2121
+
+__all__ = ["PORT", "FTPConfig", "FTPFactory", "FTPSession", "Jail", "User"]

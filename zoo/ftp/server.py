@@ -1,0 +1,575 @@
+"""The FTP control connection: L{FTPSession} on C{twisted.protocols.ftp.FTP}, and its factory.
+
+Twisted's C{FTP} gives the line framing, the reply table and C{TYPE}/C{STRU}/C{MODE}/
+C{SYST}/C{NOOP}. The rest is replaced, because Twisted's versions are unsafe or broken
+(C{twisted-anchor.md} §3):
+
+- every path goes through a L{Jail} (real paths resolved, containment checked);
+- C{NLST} without an argument works (Twisted #4258); C{TYPE A} transfers convert line
+  endings instead of raising C{TypeError} (#9555);
+- the passive listener binds the control connection's local address (Twisted binds all
+  interfaces) and accepts only the client's own address; C{PORT}/C{EPRT} dial only the
+  client's own address (no FTP bounce);
+- data connections use the reactor given to the factory, not the global one, and have
+  C{TCP_NODELAY} set;
+- C{FEAT} lists what is supported; C{REST}, C{APPE}, C{MLSD}, C{MLST} exist;
+- explicit FTPS (C{AUTH TLS}, C{PBSZ}, C{PROT}), and C{--require-tls};
+- limits: failed logins, connections per address, consecutive bad commands, line length.
+
+Commands are handled one at a time. While a transfer runs, C{ABOR}, C{STAT} and C{NOOP}
+are answered at once (C{ABOR} closes the data connection: C{426} for the transfer, then
+C{226}); any other command waits for the transfer's final reply.
+"""
+
+from __future__ import annotations
+
+import hmac
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+from twisted.protocols import ftp
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+
+from zoo.ftp.data import (
+    DataChannel,
+    TransferAborted,
+    _plain,
+)
+from zoo.ftp.jail import (
+    Entry,
+    FTPFileError,
+    Jail,
+    mdtm,
+    mlsx_facts,
+    split_path,
+    virtual,
+)
+from zoo.ftp.transfers import TransferCommands
+from zoo.policies import ZooProtocolWrapper, fast_writer
+from zoo.tls import StartTLSMixin, start_tls
+
+log = Logger()
+
+ANONYMOUS_NAMES = ("anonymous", "ftp")
+
+FEATURES = [
+    "AUTH TLS",
+    "EPRT",
+    "EPSV",
+    "MDTM",
+    "MLST type*;size*;modify*;perm*;",
+    "PASV",
+    "PBSZ",
+    "PROT",
+    "REST STREAM",
+    "SIZE",
+    "TVFS",
+    "UTF8",
+]
+
+# Commands allowed before login.
+_PRE_LOGIN = {"USER", "PASS", "AUTH", "PBSZ", "PROT", "FEAT", "SYST", "NOOP", "HELP", "QUIT"}
+_PRE_LOGIN |= {"OPTS"}
+# Commands whose handler takes no argument.
+_NO_ARG = {"PWD", "CDUP", "NOOP", "SYST", "QUIT", "PASV", "FEAT", "ABOR", "HELP", "STAT"}
+# Answered while a transfer is in progress (RFC 959 §4.1.3); the rest waits for it.
+_DURING_TRANSFER = {"ABOR", "STAT", "NOOP"}
+_ALIASES = {"XPWD": "PWD", "XCWD": "CWD", "XCUP": "CDUP", "XMKD": "MKD", "XRMD": "RMD"}
+
+
+@dataclass(frozen=True)
+class User:
+    """A named user: password and home directory (their C{/})."""
+
+    password: str
+    home: Path
+
+
+@dataclass
+class FTPConfig:
+    """Everything an FTP server instance needs to know; built by the tap module."""
+
+    root: Path
+    users: dict[str, User] = field(default_factory=dict)
+    anonymous: bool = True
+    #: Folder (segments under C{root}) where anonymous users may store new files.
+    anonymous_upload: list[str] | None = None
+    #: Passive ports to try, or C{None} to let the OS pick.
+    passive_ports: range | None = None
+    #: Address to advertise in PASV replies instead of the control connection's own.
+    passive_address: str | None = None
+    #: TLS context factory for AUTH TLS and PROT P (C{None}: no explicit FTPS).
+    tls: Any = None
+    require_tls: bool = False
+    max_login_attempts: int = 3
+    max_per_address: int = 16
+    max_bad_commands: int = 20
+    data_timeout: float = 30.0
+    welcome: str = "zoo FTP server ready."
+
+
+class _Lines(ftp.FTP):
+    """Twisted's FTP with zoo's line handling (kept in a base class for L{StartTLSMixin})."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 8192
+    _encoding = "utf-8"
+    #: The transfer in progress: while it runs only ABOR, STAT and NOOP are answered.
+    _busy: defer.Deferred[Any] | None = None
+    _held: tuple[str, str] | None = None
+    _aborting = False
+    #: How replies are written (a fast writer on plain TCP); None: transport.write.
+    _send: Callable[[bytes], None] | None = None
+
+    def sendLine(self, line: str | bytes) -> None:  # noqa: N802
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
+        (self._send or self.transport.write)(line + b"\r\n")
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+        self.sendLine("500 Command line too long; closing.")
+        self.transport.loseConnection()
+
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
+        text = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").decode("utf-8", "surrogateescape")
+        cmd, _, arg = text.partition(" ")
+        cmd = cmd.upper()
+        if self._busy is None:
+            self._run(cmd, arg)
+        elif cmd in _DURING_TRANSFER:
+            self.respond(self.during_transfer(cmd))
+        else:
+            # Anything else waits for the transfer's final reply; stop reading meanwhile.
+            self._held = (cmd, arg)
+            self.pauseProducing()
+
+    def _run(self, cmd: str, arg: str) -> None:
+        try:
+            result = self.dispatch(cmd, arg)
+        except FTPFileError as e:
+            result = f"{e.code} {e.message}"
+        if not isinstance(result, defer.Deferred):
+            self.respond(result)
+            return
+        self._busy = result
+        result.addBoth(self._finished)
+
+    def _finished(self, result: Any) -> None:
+        self._busy = None
+        self.respond(result)
+        if self._aborting:
+            self._aborting = False
+            self.respond("226 ABOR successful.")
+        held, self._held = self._held, None
+        if held is not None and not self.disconnected:
+            self._run(*held)
+        if self.paused and self._held is None and not self.disconnected and self.transport:
+            self.resumeProducing()
+
+    def during_transfer(self, cmd: str) -> str | None:
+        raise NotImplementedError
+
+    def respond(self, result: Any) -> None:
+        """Send a handler's result: a reply line, a Twisted reply key (tuple), or a failure."""
+        if self.disconnected or self.transport is None or result is None:
+            return
+        if isinstance(result, Failure):
+            if result.check(FTPFileError):
+                result = f"{result.value.code} {result.value.message}"
+            elif result.check(ftp.FTPCmdError):
+                result = result.value.response()
+            else:
+                log.failure("FTP command failed", result)
+                result = "451 Requested action aborted: local error in processing."
+        if isinstance(result, tuple):
+            self.reply(*result)
+        elif result in ftp.RESPONSE:
+            self.reply(result)
+        else:
+            self.sendLine(result)
+
+    def dispatch(self, cmd: str, arg: str) -> Any:
+        raise NotImplementedError
+
+
+class FTPSession(StartTLSMixin, TransferCommands, _Lines):
+    """One FTP control connection."""
+
+    factory: FTPFactory
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self.config = self.factory.config
+        self.reactor = self.factory.reactor
+        self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
+        self._send = fast_writer(self.transport)  # replies go out now, not next turn
+        self.jail: Jail | None = None
+        self.username: str | None = None
+        self.pending_user: str | None = None
+        self.cwd: list[str] = []
+        self.binary = False  # RFC 959: TYPE A until the client says otherwise
+        self.rest = 0
+        self.rnfr: list[str] | None = None
+        self.prot_private = False
+        self.epsv_all = False
+        self.failed_logins = 0
+        self.bad_commands = 0
+        self._data_port: Any = None
+        self._data: DataChannel | None = None
+        self._data_wait: defer.Deferred[DataChannel] | None = None
+        self._data_timer: Any = None
+        self._data_error: Failure | None = None
+        sock = self._socket()
+        if sock is not None:
+            # ftplib's abort() sends "ABOR\r\n" as urgent data, whose last byte Linux
+            # would otherwise keep out of band, leaving the line unfinished.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+        if not self.factory.session_started(self):
+            self.sendLine("421 Too many connections from your address.")
+            self.disconnected = True
+            self.transport.loseConnection()
+            return
+        self.sendLine(f"220 {self.config.welcome}")
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
+        self.disconnected = True
+        self._close_data()
+        self.factory.session_ended(self)
+        self.transport = None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def peer_host(self) -> str:
+        return _plain(self.transport.getPeer().host)
+
+    def local_host(self) -> str:
+        return self.transport.getHost().host
+
+    def touch(self) -> None:
+        """Count data-connection traffic as activity on the control connection."""
+        t = self.transport
+        while t is not None:
+            # isinstance, not hasattr: Twisted's ProtocolWrapper (and so the TLS layer)
+            # forwards unknown attributes to its transport.
+            if isinstance(t, ZooProtocolWrapper):
+                t.activity += 1
+                return
+            t = t.__dict__.get("transport")
+
+    def _segs(self, arg: str, command: str, required: bool = True) -> list[str]:
+        if required and not arg:
+            raise FTPFileError(f"Syntax error: {command} needs a path.", "501")
+        return split_path(self.cwd, arg)
+
+    def _socket(self) -> socket.socket | None:
+        """The control connection's TCP socket under any wrappers (None in memory tests)."""
+        t, sock = self.transport, None
+        while t is not None and sock is None:
+            sock = t.__dict__.get("socket")
+            t = t.__dict__.get("transport")
+        return sock
+
+    def _control_gone(self) -> bool:
+        """The client closed the control connection (seen by peeking: reading may be paused)."""
+        if self.disconnected or self.transport is None:
+            return True
+        sock = self._socket()
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def dispatch(self, cmd: str, arg: str) -> Any:
+        cmd = _ALIASES.get(cmd, cmd)
+        method = getattr(self, "ftp_" + cmd, None) if cmd.isalpha() else None
+        if method is None:
+            self.bad_commands += 1
+            if self.bad_commands >= self.config.max_bad_commands:
+                self.sendLine("421 Too many bad commands; closing.")
+                self.transport.loseConnection()
+                self.disconnected = True
+                return None
+            return f"502 Command {cmd[:20]!r} not implemented."
+        self.bad_commands = 0
+        if self.rnfr is not None and cmd != "RNTO":
+            self.rnfr = None
+        if self.jail is None and cmd not in _PRE_LOGIN:
+            return "530 Please log in with USER and PASS first."
+        return method() if cmd in _NO_ARG else method(arg)
+
+    # -- login ------------------------------------------------------------------------
+
+    def ftp_USER(self, arg: str) -> str:  # noqa: N802
+        if not arg:
+            return "501 Syntax error: USER needs a name."
+        if self.config.require_tls and not self.secure:
+            return "530 TLS required: send AUTH TLS before logging in."
+        self.jail = None
+        self.cwd = []
+        self.pending_user = arg
+        if arg.lower() in ANONYMOUS_NAMES and self.config.anonymous:
+            return "331 Anonymous login ok, send your e-mail address as password."
+        return f"331 Password required for {arg}."
+
+    def ftp_PASS(self, arg: str) -> str | None:  # noqa: N802
+        name, self.pending_user = self.pending_user, None
+        if name is None:
+            return "503 Login with USER first."
+        if name.lower() in ANONYMOUS_NAMES and self.config.anonymous:
+            self.jail = Jail(self.config.root, upload_dir=self.config.anonymous_upload)
+            self.username = "anonymous"
+            log.info("FTP anonymous login from {peer}", peer=self.peer_host())
+            return "230 Anonymous access granted, restrictions apply."
+        user = self.config.users.get(name)
+        if user is not None and hmac.compare_digest(user.password.encode(), arg.encode()):
+            self.jail = Jail(user.home, writable=True)
+            self.username = name
+            log.info("FTP user {name} logged in from {peer}", name=name, peer=self.peer_host())
+            return f"230 User {name} logged in."
+        self.failed_logins += 1
+        log.info("FTP failed login for {name!r} from {peer}", name=name, peer=self.peer_host())
+        if self.failed_logins >= self.config.max_login_attempts:
+            self.sendLine("530 Login incorrect.")
+            self.sendLine("421 Too many failed logins; closing.")
+            self.transport.loseConnection()
+            self.disconnected = True
+            return None
+        return "530 Login incorrect."
+
+    # -- TLS (RFC 4217) ---------------------------------------------------------------
+
+    def ftp_AUTH(self, arg: str) -> str | None:  # noqa: N802
+        if arg.upper() not in ("TLS", "SSL", "TLS-C"):
+            return "504 AUTH type not supported; use AUTH TLS."
+        if self.config.tls is None:
+            return "502 TLS is not configured."
+        if self.secure:
+            return "503 Already using TLS."
+        if self.jail is not None:
+            return "503 AUTH TLS must come before login."
+        self.sendLine("234 AUTH TLS successful.")
+        self._send = None  # the fast writer would bypass TLS
+        start_tls(self, self.config.tls)
+        self.secure = True
+        self.pending_user = None
+        return None
+
+    def ftp_PBSZ(self, arg: str) -> str:  # noqa: N802
+        if not self.secure:
+            return "503 PBSZ requires AUTH TLS first."
+        return "200 PBSZ=0"
+
+    def ftp_PROT(self, arg: str) -> str:  # noqa: N802
+        if not self.secure:
+            return "503 PROT requires AUTH TLS first."
+        level = arg.upper()
+        if level == "P":
+            self.prot_private = True
+            return "200 Protection level set to P."
+        if level == "C":
+            if self.config.require_tls:
+                return "534 Clear data connections are refused here; use PROT P."
+            self.prot_private = False
+            return "200 Protection level set to C."
+        if level in ("S", "E"):
+            return "536 Protection level not supported."
+        return "504 Unknown protection level."
+
+    def data_tls(self) -> Any:
+        """The TLS context for the next data connection, or C{None} for clear."""
+        return self.config.tls if self.prot_private else None
+
+    # -- information ------------------------------------------------------------------
+
+    def ftp_FEAT(self) -> str:  # noqa: N802
+        features = FEATURES
+        if self.config.tls is None:
+            features = [f for f in features if f not in ("AUTH TLS", "PBSZ", "PROT")]
+        self.sendLine("211-Features:")
+        for feature in features:
+            self.sendLine(" " + feature)
+        return "211 End"
+
+    def ftp_OPTS(self, arg: str) -> str:  # noqa: N802
+        option = arg.upper().split()
+        if option[:2] == ["UTF8", "ON"]:
+            return "200 Always in UTF8 mode."
+        if option[:1] == ["MLST"]:
+            return "200 MLST OPTS type;size;modify;perm;"
+        return "501 Option not understood."
+
+    def ftp_HELP(self) -> str:  # noqa: N802
+        names = sorted(n[4:] for n in dir(self) if n.startswith("ftp_") and n[4:].isupper())
+        self.sendLine("214-The following commands are recognized:")
+        for i in range(0, len(names), 10):
+            self.sendLine(" " + " ".join(names[i : i + 10]))
+        return "214 Help OK."
+
+    def ftp_STAT(self) -> str:  # noqa: N802
+        self.sendLine("211-zoo FTP server status:")
+        self.sendLine(f" Logged in as {self.username}")
+        self.sendLine(f" TYPE: {'BINARY' if self.binary else 'ASCII'}")
+        self.sendLine(
+            f" TLS: control {'yes' if self.secure else 'no'}, data "
+            f"{'yes' if self.prot_private else 'no'}"
+        )
+        return "211 End of status."
+
+    def ftp_ALLO(self, arg: str) -> str:  # noqa: N802
+        return "202 No storage allocation necessary."
+
+    def ftp_ABOR(self) -> str:  # noqa: N802
+        self._close_data()
+        return "225 No transfer to abort."
+
+    def during_transfer(self, cmd: str) -> str | None:
+        if cmd == "NOOP":
+            return "200 NOOP ok."
+        if cmd == "STAT":
+            return "211 A transfer is in progress."
+        self._aborting = True
+        data = self._data
+        if data is not None and data.reason is None and data.transport is not None:
+            data.transport.abortConnection()
+        else:  # still waiting for the client to connect
+            self._fire_wait(Failure(TransferAborted()))
+        return None
+
+    def ftp_QUIT(self) -> None:  # noqa: N802
+        self.sendLine("221 Goodbye.")
+        self.transport.loseConnection()
+        self.disconnected = True
+
+    # -- directories ------------------------------------------------------------------
+
+    def ftp_PWD(self) -> str:  # noqa: N802
+        path = virtual(self.cwd).replace('"', '""')
+        return f'257 "{path}" is the current directory.'
+
+    def ftp_CWD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg or "/", "CWD")
+        self.jail.check_dir(segs)
+        self.cwd = segs
+        return f"250 Directory changed to {virtual(segs)}."
+
+    def ftp_CDUP(self) -> str:  # noqa: N802
+        return self.ftp_CWD("..")
+
+    def ftp_MKD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "MKD")
+        self.jail.mkdir(segs)
+        return '257 "{}" created.'.format(virtual(segs).replace('"', '""'))
+
+    def ftp_RMD(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        self.jail.rmdir(self._segs(arg, "RMD"))
+        return "250 Directory removed."
+
+    def ftp_DELE(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        self.jail.remove(self._segs(arg, "DELE"))
+        return "250 File removed."
+
+    def ftp_RNFR(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "RNFR")
+        self.jail.stat(segs)
+        if not self.jail.writable:
+            raise FTPFileError(f"{virtual(segs)}: Permission denied (read-only)")
+        self.rnfr = segs
+        return "350 Ready for RNTO."
+
+    def ftp_RNTO(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        src, self.rnfr = self.rnfr, None
+        if src is None:
+            return "503 RNFR required first."
+        self.jail.rename(src, self._segs(arg, "RNTO"))
+        return "250 Rename successful."
+
+    # -- file information -------------------------------------------------------------
+
+    def ftp_SIZE(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "SIZE")
+        st = self.jail.stat(segs)
+        if not Entry("", st).is_dir and not self.binary:
+            return "550 SIZE not allowed in ASCII mode (send TYPE I)."
+        if Entry("", st).is_dir:
+            return f"550 {virtual(segs)}: not a regular file."
+        return f"213 {st.st_size}"
+
+    def ftp_MDTM(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        return f"213 {mdtm(self.jail.stat(self._segs(arg, 'MDTM')).st_mtime)}"
+
+    def ftp_MLST(self, arg: str) -> str:  # noqa: N802
+        assert self.jail is not None
+        segs = self._segs(arg, "MLST", required=False)
+        entry = Entry(virtual(segs), self.jail.stat(segs))
+        self.sendLine(f"250-Listing {virtual(segs)}")
+        self.sendLine(" " + mlsx_facts(entry, self.jail))
+        return "250 End."
+
+    def ftp_REST(self, arg: str) -> str:  # noqa: N802
+        if not arg.isdigit():
+            return "501 REST needs a byte offset."
+        self.rest = int(arg)
+        return f"350 Restarting at {self.rest}. Send STOR or RETR to start the transfer."
+
+
+class FTPFactory(protocol.ServerFactory):
+    """Builds L{FTPSession}s for one L{FTPConfig}; counts connections per address.
+
+    @param reactor: used for data connections and timers (Twisted's FTP uses the
+        global reactor for those).
+    """
+
+    protocol = FTPSession
+    noisy = False
+
+    def __init__(self, config: FTPConfig, reactor: Any = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.config = config
+        self.reactor = reactor
+        self.per_address: Counter[str] = Counter()
+        self._passive_cursor = 0
+
+    def session_started(self, session: FTPSession) -> bool:
+        host = session.peer_host()
+        self.per_address[host] += 1
+        session._counted_host = host  # type: ignore[attr-defined]
+        return self.per_address[host] <= self.config.max_per_address
+
+    def session_ended(self, session: FTPSession) -> None:
+        host = getattr(session, "_counted_host", None)
+        if host is None:
+            return
+        session._counted_host = None  # type: ignore[attr-defined]
+        self.per_address[host] -= 1
+        if self.per_address[host] <= 0:
+            del self.per_address[host]
+
+    def next_passive(self) -> int:
+        """Where to start trying passive ports, so sessions do not all race for the first."""
+        self._passive_cursor += 1
+        return self._passive_cursor

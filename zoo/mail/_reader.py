@@ -1,0 +1,54 @@
+"""What zoo-pop3 and zoo-imap connections share: Maildirs, logins, TLS, timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.cred import portal as _portal
+from twisted.internet.protocol import ServerFactory
+
+from zoo.mail.maildir import MaildirStore
+
+
+class ReaderFactory(ServerFactory):
+    """Base factory of the mail-reading services; subclasses set C{protocol} and L{realm}.
+
+    @param store: the Maildirs (L{zoo.mail.maildir.MaildirStore}).
+    @param checker: who may log in (L{zoo.mail.creds}).
+    @param starttls: the TLS context for STLS/STARTTLS, or C{None} not to offer it.
+    @param allow_plaintext_auth: accept passwords before TLS.
+    @param timeout: seconds of silence before the server hangs up (C{None}: never).
+    @param clock: an C{IReactorTime} (timeouts, UIDVALIDITY).
+    @param scheduler: runs the iterators that send message bodies (the reactor's
+        cooperator by default; tests pass a synchronous one).
+    """
+
+    noisy = False
+    protocol: Any
+
+    def __init__(
+        self,
+        store: MaildirStore,
+        checker: Any,
+        starttls: Any = None,
+        allow_plaintext_auth: bool = False,
+        timeout: float | None = 300.0,
+        clock: Any = None,
+        scheduler: Any = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.store = store
+        self.starttls = starttls
+        self.allow_plaintext_auth = allow_plaintext_auth
+        self.timeout = timeout
+        self.clock = clock
+        self.scheduler = scheduler
+        self.portal = _portal.Portal(self.realm(), [checker])
+
+    def realm(self) -> Any:
+        """The cred realm turning a mailbox name into this protocol's avatar."""
+        raise NotImplementedError
+
+    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+        return self.protocol(self)

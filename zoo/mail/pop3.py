@@ -1,0 +1,226 @@
+"""zoo-pop3: read the sink's Maildirs over POP3 (twisted.mail's server, plus STLS).
+
+A login opens the mailbox named by the user name (see L{zoo.mail.creds}); the
+message list is fixed at login, as RFC 1939 requires, and C{DELE}eted messages are
+removed from disk at C{QUIT}. Sizes are the CRLF sizes recorded in the file names.
+
+Added to Twisted's C{POP3}: C{STLS} (RFC 2595) through L{zoo.tls.start_tls}, which
+drops plaintext pipelined after it and forgets any C{USER}; APOP that works on Python 3
+(Twisted's never succeeds: it compares C{str} with C{bytes}); C{USER}/C{PASS} refused
+before TLS unless plaintext passwords are allowed; a C{CAPA} that tells the truth
+(C{PIPELINING}, not Twisted's misspelt C{PIPELINE}); an over-long line gets C{-ERR}
+and the connection closes; three failed logins close it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+from twisted.cred import portal as _portal
+from twisted.internet import task
+from twisted.internet.interfaces import ISSLTransport, ITLSTransport
+from twisted.mail import pop3
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from zoo.mail._flow import ReplyFlowControl
+from zoo.mail._reader import ReaderFactory
+from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
+from zoo.tls import StartTLSMixin, start_tls
+
+PORT = 8110
+MAX_LOGIN_FAILURES = 3
+
+
+def maildir_messages(path: Path) -> list[Path]:
+    """The messages of the Maildir at C{path} (cur/ and new/), oldest first."""
+    found: list[Path] = []
+    for sub in ("cur", "new"):
+        try:
+            found += [p for p in (path / sub).iterdir() if not p.name.startswith(".")]
+        except FileNotFoundError:
+            pass
+    return sorted(found, key=arrival_order)
+
+
+@implementer(pop3.IMailbox)
+class MaildirPOP3Mailbox:
+    """A snapshot of one Maildir for one POP3 session."""
+
+    def __init__(self, path: Path) -> None:
+        self.files = maildir_messages(path)
+        self.sizes = [wire_size(p) for p in self.files]
+        self.deleted: set[int] = set()
+
+    def _check(self, i: int) -> None:
+        if i < 0 or i >= len(self.files) or i in self.deleted:
+            raise ValueError(f"no message {i + 1}")
+
+    def listMessages(self, i: int | None = None) -> Any:  # noqa: N802
+        if i is None:
+            return [0 if n in self.deleted else s for n, s in enumerate(self.sizes)]
+        self._check(i)
+        return self.sizes[i]
+
+    def getMessage(self, i: int) -> Any:  # noqa: N802
+        self._check(i)
+        return self.files[i].open("rb")
+
+    def getUidl(self, i: int) -> bytes:  # noqa: N802
+        self._check(i)
+        return self.files[i].name.split(":", 1)[0].encode("ascii", "replace")
+
+    def deleteMessage(self, i: int) -> None:  # noqa: N802
+        self._check(i)
+        self.deleted.add(i)
+
+    def undeleteMessages(self) -> None:  # noqa: N802
+        self.deleted.clear()
+
+    def sync(self) -> None:
+        for i in sorted(self.deleted):
+            try:
+                self.files[i].unlink()
+            except FileNotFoundError:
+                pass  # already gone (deleted over IMAP meanwhile)
+        self.deleted.clear()
+
+
+@implementer(_portal.IRealm)
+class POP3Realm:
+    """Avatar ids are mailbox names; each login gets a fresh snapshot of that Maildir."""
+
+    def __init__(self, store: MaildirStore) -> None:
+        self.store = store
+
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+        if pop3.IMailbox not in interfaces:
+            raise NotImplementedError("only POP3 mailboxes here")
+        return pop3.IMailbox, MaildirPOP3Mailbox(self.store.path(avatar_id)), lambda: None
+
+
+class APOPCredentials(pop3.APOPCredentials):
+    """APOP that can succeed on Python 3.
+
+    Twisted's C{checkPassword} compares C{md5(...).hexdigest()} (a C{str}) with the
+    client's digest (C{bytes}), so every APOP login fails.
+    """
+
+    def checkPassword(self, password: bytes) -> bool:  # noqa: N802
+        want = hashlib.md5(self.magic + password).hexdigest().encode()
+        return hmac.compare_digest(want, self.digest.lower())
+
+
+class _POP3Base(ReplyFlowControl, pop3.POP3):
+    transport: Any
+    portal: Any
+    factory: Any
+    timeOut: Any
+    callLater: Any
+    schedule: Any
+    AUTH_CMDS = [*pop3.POP3.AUTH_CMDS, b"STLS"]
+    MAX_LENGTH = 1024
+
+    def __init__(self, factory: ReaderFactory) -> None:
+        self.factory = factory
+        self.portal = factory.portal
+        self.ctx = factory.starttls
+        self.timeOut = factory.timeout
+        self.callLater = factory.clock.callLater
+        self.schedule = factory.scheduler or task.coiterate
+        self._secure = False
+        self._can_stls = False
+        self._failures = 0
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self._secure = ISSLTransport.providedBy(self.transport)
+        self._can_stls = self.ctx is not None and ITLSTransport.providedBy(self.transport)
+        super().connectionMade()
+        self.start_flow_control()
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        super().dataReceived(data)
+        self.flow()
+
+    def _unblock(self, ignored: Any) -> None:
+        super()._unblock(ignored)
+        self.flow()
+
+    def _longOperation(self, d: Any) -> Any:  # noqa: N802
+        # Take the producer slot back before queued commands run (they may RETR).
+        d.addBoth(self._take_back)
+        return super()._longOperation(d)
+
+    def _take_back(self, result: Any) -> Any:
+        self.take_producer()
+        return result
+
+    def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
+        self.lend_producer()  # FileSender sends the message
+        return super()._sendMessageContent(i, wrapper, response)
+
+    def _auth_allowed(self) -> bool:
+        return self._secure or self.factory.allow_plaintext_auth
+
+    def listCapabilities(self) -> list[bytes]:  # noqa: N802
+        caps = [b"TOP", b"UIDL", b"PIPELINING", b"RESP-CODES", b"IMPLEMENTATION zoo"]
+        if self._auth_allowed():
+            caps.append(b"USER")
+        if self._can_stls and not self._secure:
+            caps.append(b"STLS")
+        return caps
+
+    def state_COMMAND(self, line: bytes) -> Any:  # noqa: N802
+        try:
+            return self.processCommand(*line.split(b" "))
+        except pop3.POP3Error as e:
+            self.failResponse(b"".join(e.args))
+        except (ValueError, TypeError):
+            self.failResponse(b"Syntax error")
+        return None
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+        self._buffer = b""
+        self.failResponse(b"Line too long")
+        self.transport.loseConnection()
+
+    def do_STLS(self) -> None:  # noqa: N802
+        if self.mbox is not None or self._secure or not self._can_stls:
+            self.failResponse(b"STLS not available now")
+            return
+        self.successResponse(b"Begin TLS negotiation")
+        start_tls(self, self.ctx)
+        self._secure = True
+        self._userIs = None
+        self.blocked = None
+
+    def do_USER(self, user: bytes) -> None:  # noqa: N802
+        if not self._auth_allowed():
+            self.failResponse(b"[AUTH] Plaintext passwords are refused here; use STLS first")
+            return
+        super().do_USER(user)
+
+    def authenticateUserAPOP(self, user: bytes, digest: bytes) -> Any:  # noqa: N802
+        return self.portal.login(APOPCredentials(self.magic, user, digest), None, pop3.IMailbox)
+
+    def _ebMailbox(self, failure: Failure) -> None:  # noqa: N802
+        super()._ebMailbox(failure)
+        self._failures += 1
+        if self._failures >= MAX_LOGIN_FAILURES:
+            self.transport.loseConnection()
+
+
+class ZooPOP3(StartTLSMixin, _POP3Base):
+    """The zoo-pop3 protocol: L{_POP3Base} with pipelined plaintext dropped at STLS."""
+
+
+class POP3Factory(ReaderFactory):
+    """Builds L{ZooPOP3} connections over the Maildirs of C{store}."""
+
+    protocol = ZooPOP3
+
+    def realm(self) -> POP3Realm:
+        return POP3Realm(self.store)

@@ -1,0 +1,473 @@
+"""zoo-smtp: an ESMTP mail sink on twisted.mail that never loses an accepted message.
+
+Every recipient is accepted and each message is stored once per recipient in that
+address's Maildir (L{zoo.mail.maildir}); nothing is ever relayed. The 250 after the
+final C{.} is sent only once every copy is fsynced and renamed into C{new/}; if the
+disk fails the client gets C{451 4.3.0} and no file is left behind.
+
+What this adds to Twisted's C{ESMTP} (see C{research/twisted-anchor.md} section 3):
+
+- framing of its own: an over-long command line gets C{500 5.5.2} and is thrown away
+  up to its end, where Twisted's C{lineLengthExceeded} kept growing the buffer;
+- the message body is read in bulk (dot-unstuffing, SIZE limit) rather than line by
+  line, and later pipelined commands wait until the 250 or 451 for it has been sent;
+- SIZE, PIPELINING, 8BITMIME and ENHANCEDSTATUSCODES, a recipient limit, NOOP, VRFY;
+- STARTTLS through L{zoo.tls.start_tls}: plaintext pipelined after it is discarded and
+  the session (HELO/EHLO, sender, recipients, AUTH) is reset (CVE-2011-0411);
+- AUTH PLAIN and LOGIN only over TLS unless allowed in plaintext; optional
+  "require TLS" and "require AUTH" policies.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+
+from twisted.cred import portal as _portal
+from twisted.internet.interfaces import IHalfCloseableProtocol, ISSLTransport
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.mail import smtp
+from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from zoo.mail._flow import ReplyFlowControl
+from zoo.mail.body import Body
+from zoo.mail.maildir import Writer, mailbox_name
+from zoo.policies import fast_writer
+from zoo.tls import StartTLSMixin, start_tls
+
+log = Logger()
+
+PORT = 8025
+DEFAULT_MAX_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_RECIPIENTS = 100
+#: RFC 5321 allows 512 octets per command line; AUTH responses can be longer.
+DEFAULT_MAX_LINE = 4096
+MAX_AUTH_FAILURES = 3
+
+#: Enhanced status codes (RFC 3463) for the reply codes this server sends.
+ENHANCED = {
+    220: b"2.0.0",
+    221: b"2.0.0",
+    235: b"2.7.0",
+    250: b"2.0.0",
+    252: b"2.5.0",
+    421: b"4.4.2",
+    451: b"4.3.0",
+    452: b"4.5.3",
+    454: b"4.7.0",
+    500: b"5.5.2",
+    501: b"5.5.4",
+    503: b"5.5.1",
+    504: b"5.5.4",
+    530: b"5.7.0",
+    535: b"5.7.8",
+    538: b"5.7.11",
+    550: b"5.1.1",
+    552: b"5.3.4",
+    553: b"5.1.3",
+}
+_HAS_ENHANCED = re.compile(rb"^[245]\.\d{1,3}\.\d{1,3}( |$)")
+_SIZE = re.compile(rb"(?:^|\s)SIZE=(\d+)", re.I)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a zoo-smtp server accepts; shared by all its connections."""
+
+    hostname: str = "localhost"
+    max_size: int = DEFAULT_MAX_SIZE
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS
+    max_line: int = DEFAULT_MAX_LINE
+    require_tls: bool = False
+    require_auth: bool = False
+    allow_plaintext_auth: bool = False
+    timeout: float | None = 300.0
+
+
+class _Avatar:
+    """What a successful SMTP AUTH logs in as: the mailbox name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@implementer(_portal.IRealm)
+class _Realm:
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+        return smtp.IMessageDelivery, _Avatar(avatar_id), lambda: None
+
+
+class _PLAIN(PLAINCredentials):
+    """AUTH PLAIN whose malformed response is a failed login, not an exception."""
+
+    def setResponse(self, response: bytes) -> None:  # noqa: N802
+        try:
+            super().setResponse(response)
+        except Exception:
+            self.username = self.password = b""
+
+
+class _LOGIN(LOGINCredentials):
+    """AUTH LOGIN with the customary C{Username:}/C{Password:} prompts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.challenges = [b"Password:", b"Username:"]
+
+
+CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
+
+
+@implementer(IHalfCloseableProtocol)
+class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
+    """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
+
+    # Twisted declares these as None/int/methods; here they are set per connection.
+    transport: Any
+    portal: Any
+    delivery: Any
+    timeout: Any
+    callLater: Any
+
+    def __init__(self, factory: SMTPFactory) -> None:
+        super().__init__(CHALLENGERS, factory.starttls)
+        self.factory = factory
+        self.policy = factory.policy
+        self.host = self.policy.hostname
+        self.portal = factory.portal
+        self.timeout = self.policy.timeout
+        self.callLater = factory.clock.callLater
+        self._buffer = b""
+        self._skipping = False
+        self._body: Body | None = None
+        self._paused = False  # a delivery is in flight: later commands wait
+        self._eof = False  # the client half-closed: finish, answer, then close
+        self._plain_sendcode = False
+        self._auth_failures = 0
+        self._secure = False
+        self.user: str | None = None
+
+    # -- connection -------------------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802
+        self._secure = ISSLTransport.providedBy(self.transport)
+        self._write = fast_writer(self.transport)
+        self.start_flow_control()  # stop reading when replies pile up unread
+        self._plain_sendcode = True
+        try:
+            super().connectionMade()
+        finally:
+            self._plain_sendcode = False
+
+    def greeting(self) -> bytes:
+        return self.host + b" ESMTP zoo-smtp, a mail sink that never relays"
+
+    def sendLine(self, line: bytes) -> None:  # noqa: N802
+        self._write(line + b"\r\n")
+
+    def sendCode(self, code: int, message: bytes = b"") -> None:  # noqa: N802
+        if isinstance(message, str):
+            message = message.encode()
+        if not self._plain_sendcode and code in ENHANCED and not _HAS_ENHANCED.match(message):
+            message = ENHANCED[code] + b" " + message
+        # One write per reply, however many lines (Twisted writes each line).
+        lines = message.splitlines() or [b""]
+        head = b"%03d" % code
+        out = [head + b"-" + line + b"\r\n" for line in lines[:-1]]
+        out.append(head + b" " + lines[-1] + b"\r\n")
+        self._write(b"".join(out))
+
+    # -- framing ----------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self._buffer += data
+        if not self._paused:
+            self.resetTimeout()
+            self._process()
+
+    def _process(self) -> None:
+        max_line = self.policy.max_line
+        while not self._paused and self._buffer and not self.transport.disconnecting:
+            if self._body is not None:
+                rest = self._body.feed(self._buffer)
+                if rest is None:
+                    self._buffer = b""
+                    return
+                self._buffer = rest
+                self._end_of_data()
+                continue
+            newline = self._buffer.find(b"\n")
+            if self._skipping:
+                if newline < 0:
+                    self._buffer = b""
+                    return
+                self._buffer = self._buffer[newline + 1 :]
+                self._skipping = False
+                continue
+            if newline < 0:
+                if len(self._buffer) > max_line:
+                    self._line_too_long(skip=True)
+                return
+            line = self._buffer[:newline]
+            self._buffer = self._buffer[newline + 1 :]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > max_line:
+                self._line_too_long(skip=False)
+                continue
+            self.lineReceived(line)
+
+    def _line_too_long(self, skip: bool) -> None:
+        """Reply 500 once and forget the line: the fix for Twisted's growing buffer."""
+        if skip:
+            self._buffer = b""
+            self._skipping = True
+        if self.mode == smtp.AUTH:
+            self.mode = smtp.COMMAND
+            self.challenger = None
+        self.sendCode(500, b"Line too long")
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802 (not used by our framing)
+        self._line_too_long(skip=False)
+
+    # -- commands ---------------------------------------------------------------
+
+    def extensions(self) -> dict[bytes, Any]:
+        ext: dict[bytes, Any] = {
+            b"SIZE": [str(self.policy.max_size).encode()],
+            b"PIPELINING": None,
+            b"8BITMIME": None,
+            b"ENHANCEDSTATUSCODES": None,
+        }
+        if self.canStartTLS and not self.startedTLS:
+            ext[b"STARTTLS"] = None
+        if self._auth_allowed() and not self.authenticated:
+            ext[b"AUTH"] = list(self.challengers)
+        return ext
+
+    def _auth_allowed(self) -> bool:
+        return self._secure or self.policy.allow_plaintext_auth
+
+    def do_EHLO(self, rest: bytes) -> None:  # noqa: N802
+        self._plain_sendcode = True
+        try:
+            super().do_EHLO(rest)
+        finally:
+            self._plain_sendcode = False
+
+    def do_HELO(self, rest: bytes) -> None:  # noqa: N802
+        self._plain_sendcode = True
+        try:
+            super().do_HELO(rest)
+        finally:
+            self._plain_sendcode = False
+
+    def do_NOOP(self, rest: bytes) -> None:  # noqa: N802
+        self.sendCode(250, b"OK")
+
+    def do_VRFY(self, rest: bytes) -> None:  # noqa: N802
+        self.sendCode(252, b"Cannot VRFY user, but will accept message")
+
+    def do_UNKNOWN(self, rest: bytes) -> None:  # noqa: N802
+        self.sendCode(500, b"Command unrecognized")
+
+    def ext_STARTTLS(self, rest: bytes) -> None:  # noqa: N802
+        if self.startedTLS or self._secure:
+            self.sendCode(503, b"TLS already active")
+        elif self.ctx is not None and self.canStartTLS:
+            self.sendCode(220, b"Ready to start TLS")
+            start_tls(self, self.ctx)
+            self._write = self.transport.write  # the fast path would bypass TLS
+            self.startedTLS = self._secure = True
+            # RFC 3207 4.2: forget everything learnt before TLS.
+            self._helo = (None, self._helo[1])
+            self._from = None
+            self._to = []
+            self.authenticated = False
+            self.delivery = None
+            self.user = None
+        else:
+            self.sendCode(454, b"TLS not available")
+
+    def ext_AUTH(self, rest: bytes) -> None:  # noqa: N802
+        if self.policy.require_tls and not self._secure:
+            self.sendCode(530, b"Must issue a STARTTLS command first")
+        elif not self._auth_allowed():
+            self.sendCode(538, b"Encryption required for requested authentication mechanism")
+        elif self._from is not None:
+            self.sendCode(503, b"AUTH not allowed during a mail transaction")
+        else:
+            super().ext_AUTH(rest)
+
+    def _cbAuthenticated(self, login_info: Any) -> Any:  # noqa: N802
+        result = super()._cbAuthenticated(login_info)
+        self.user = self.delivery.name
+        self.delivery = None
+        return result
+
+    def _ebAuthenticated(self, reason: Failure) -> None:  # noqa: N802
+        super()._ebAuthenticated(reason)
+        self._auth_failures += 1
+        if self._auth_failures >= MAX_AUTH_FAILURES:
+            self.sendCode(421, b"Too many authentication failures")
+            self.transport.loseConnection()
+
+    def do_MAIL(self, rest: bytes) -> None:  # noqa: N802
+        size = _SIZE.search(rest.partition(b">")[2] or rest)
+        if size and int(size.group(1)) > self.policy.max_size:
+            self.sendCode(552, b"Message size exceeds fixed maximum message size")
+            return
+        super().do_MAIL(rest)
+
+    def do_RCPT(self, rest: bytes) -> None:  # noqa: N802
+        if self._from and len(self._to) >= self.policy.max_recipients:
+            self.sendCode(452, b"Too many recipients")
+            return
+        super().do_RCPT(rest)
+
+    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:  # noqa: N802
+        if self.policy.require_tls and not self._secure:
+            raise smtp.SMTPServerError(530, "5.7.0 Must issue a STARTTLS command first")
+        if self.policy.require_auth and not self.authenticated:
+            raise smtp.SMTPServerError(530, "5.7.0 Authentication required")
+        return origin
+
+    def validateTo(self, user: smtp.User) -> str:  # noqa: N802
+        address = bytes(user.dest)
+        try:
+            return mailbox_name(address, self.policy.hostname)
+        except ValueError:
+            raise smtp.SMTPBadRcpt(user) from None
+
+    def do_DATA(self, rest: bytes) -> None:  # noqa: N802
+        if self._from is None or not self._to:
+            self.sendCode(503, b"Must have valid receiver and originator")
+            return
+        self._txn = (self._helo, self._from, [mailbox for _, mailbox in self._to])
+        self._from = None
+        self._to = []
+        self._body = Body(self.policy.max_size)
+        self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
+
+    def _end_of_data(self) -> None:
+        body, self._body = self._body, None
+        helo, origin, mailboxes = self._txn
+        del self._txn
+        assert body is not None
+        if body.too_big:
+            self.sendCode(552, b"Message size exceeds fixed maximum message size")
+            return
+        data = self._trace(helo, origin, mailboxes) + body.message()
+        self._paused = True
+        self.flow()
+        d = self.factory.writer.deliver(mailboxes, data)
+        d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
+        d.addBoth(self._resume)
+
+    def _trace(self, helo: Any, origin: smtp.Address, mailboxes: list[str]) -> bytes:
+        """The C{Return-Path:} and C{Received:} headers the sink adds."""
+        name = helo[0] or b"unknown"
+        peer = helo[1] if isinstance(helo[1], bytes) else str(helo[1]).encode()
+        proto = b"ESMTP" if helo[0] else b"SMTP"
+        if self._secure:
+            proto += b"S"
+        if self.authenticated:
+            proto += b"A"
+        date = formatdate(self.factory.clock.seconds()).encode()
+        return (
+            b"Return-Path: <" + bytes(origin) + b">\r\n"
+            b"Received: from " + name + b" ([" + peer + b"])\r\n"
+            b"\tby " + self.host + b" (zoo-smtp) with " + proto + b";\r\n"
+            b"\t" + date + b"\r\n"
+        )
+
+    def _stored(self, paths: list[Any], origin: Any, mailboxes: list[str], size: int) -> None:
+        log.info(
+            "stored {size} bytes from <{origin}> for {mailboxes}",
+            size=size,
+            origin=str(origin),
+            mailboxes=mailboxes,
+        )
+        if not self.transport.disconnecting:
+            self.sendCode(250, b"Message accepted for delivery")
+
+    def _not_stored(self, reason: Failure) -> None:
+        log.failure("could not store a message; client told to retry", reason)
+        if not self.transport.disconnecting:
+            self.sendCode(451, b"Requested action aborted: local error in processing")
+
+    def _resume(self, _: Any) -> None:
+        self._paused = False
+        if self.transport.disconnecting:
+            return
+        self.flow()
+        self.resetTimeout()
+        self._process()
+        self._close_if_done()
+
+    # -- half-close: a client may send everything, then shut its side ------------
+
+    def readConnectionLost(self) -> None:  # noqa: N802
+        self._eof = True
+        self._close_if_done()
+
+    def writeConnectionLost(self) -> None:  # noqa: N802
+        self.transport.loseConnection()
+
+    def _close_if_done(self) -> None:
+        """After the client's EOF, close once the last message's reply is out."""
+        if self._eof and not self._paused:
+            self.transport.loseConnection()
+
+    def must_wait(self) -> bool:
+        return self._paused  # a delivery is in flight: later commands wait for its reply
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+        self._body = None
+        super().connectionLost(reason)
+
+
+class ZooESMTP(StartTLSMixin, _ZooESMTPBase):
+    """The zoo-smtp protocol: L{_ZooESMTPBase} with pipelined plaintext dropped at STARTTLS."""
+
+
+class SMTPFactory(ServerFactory):
+    """Builds L{ZooESMTP} connections sharing one writer, policy and credential checker.
+
+    @param writer: stores accepted messages (L{zoo.mail.maildir.ThreadWriter} in service).
+    @param checker: the credentials checker for AUTH (L{zoo.mail.creds}).
+    @param starttls: the TLS context factory for STARTTLS, or C{None} not to offer it.
+    @param clock: an C{IReactorTime} for timeouts and the C{Received:} date.
+    """
+
+    protocol = ZooESMTP
+
+    def __init__(
+        self,
+        writer: Writer,
+        checker: Any,
+        policy: Policy | None = None,
+        starttls: Any = None,
+        clock: Any = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.writer = writer
+        self.policy = policy or Policy()
+        self.starttls = starttls
+        self.clock = clock
+        self.portal = _portal.Portal(_Realm(), [checker])
+
+    def buildProtocol(self, addr: Any) -> ZooESMTP:  # noqa: N802
+        return self.protocol(self)
+
+
+def encode_plain(user: str, password: str) -> bytes:
+    """The base64 AUTH PLAIN response for C{user} and C{password} (for tests)."""
+    return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())

@@ -1,0 +1,355 @@
+"""The commands a pub-sub broker answers, with Redis's replies and Redis's error messages.
+
+L{Session} runs parsed commands (lists of C{bytes}) for one L{Client}: it changes the
+broker and queues the reply bytes on the client. It never touches a socket.
+
+Supported: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PING, ECHO,
+PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB/HELP, QUIT, RESET, and what
+client libraries send when they connect: HELLO (2 or 3: redis-py 8 asks for RESP3 and
+does not fall back, so RESP3's push frames, maps and nulls are spoken too), CLIENT SETINFO/SETNAME/GETNAME/ID, SELECT (pub/sub
+ignores the database, as in Redis), AUTH (no password is configured), INFO.
+Anything else is C{-ERR unknown command ...}, worded as Redis 7 words it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zoo import __version__
+from zoo.pubsub import codec
+from zoo.pubsub.core import Broker, Client
+
+#: What INFO and HELLO report as the server version: the Redis release whose replies
+#: these are, so clients that check the version enable the same features.
+REDIS_VERSION = b"7.0.15"
+
+_PUBSUB_CONTEXT = (
+    "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+    "are allowed in this context"
+)
+
+Handler = Callable[["Session", list[bytes]], None]
+
+
+class _Command:
+    __slots__ = ("name", "handler", "arity", "in_pubsub", "subcommands")
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler | None,
+        arity: int,
+        in_pubsub: bool = False,
+        subcommands: dict[bytes, _Command] | None = None,
+    ) -> None:
+        self.name = name  # Redis's "fullname": "publish", "pubsub|numsub"
+        self.handler = handler
+        self.arity = arity
+        self.in_pubsub = in_pubsub
+        self.subcommands = subcommands
+
+    def arity_ok(self, argc: int) -> bool:
+        a = self.arity
+        return argc == a if a > 0 else argc >= -a
+
+
+def _c_string(b: bytes, limit: int = 128) -> str:
+    """How Redis prints an argument with C{%.128s}: cut at NUL and at 128 bytes."""
+    return b.split(b"\0", 1)[0][:limit].decode("utf-8", "surrogateescape")
+
+
+class Session:
+    """One client's command interpreter.
+
+    @ivar closing: set by QUIT; the caller sends what is pending and closes.
+    """
+
+    def __init__(self, broker: Broker, client: Client, publish: Any = None) -> None:
+        self.broker = broker
+        self.client = client
+        #: How PUBLISH delivers: the broker's own, or the Redis bridge's.
+        self.publish = publish or broker.publish
+        self.closing = False
+
+    def execute(self, argv: list[bytes]) -> None:
+        """Run one command; its reply is queued on the client."""
+        reply = self.client.reply
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                reply(
+                    codec.error(
+                        f"unknown subcommand '{_c_string(argv[1])}'. "
+                        f"Try {argv[0].decode('latin-1').upper()} HELP."
+                    )
+                )
+                return
+            cmd = sub
+        if cmd is None:
+            args = ""
+            for a in argv[1:]:
+                if len(args) >= 128:
+                    break
+                args += f"'{_c_string(a, 128 - len(args))}' "
+            reply(
+                codec.error(
+                    f"unknown command '{_c_string(argv[0])}', with args beginning with: {args}"
+                )
+            )
+            return
+        if not cmd.arity_ok(len(argv)):
+            reply(codec.error(f"wrong number of arguments for '{cmd.name}' command"))
+            return
+        client = self.client
+        if not cmd.in_pubsub and (client.channels or client.patterns) and client.resp == 2:
+            reply(codec.error(_PUBSUB_CONTEXT.format(cmd.name)))
+            return
+        assert cmd.handler is not None
+        cmd.handler(self, argv)
+
+    # Pub/sub -------------------------------------------------------------------------
+
+    def subscribe(self, argv: list[bytes]) -> None:
+        for channel in argv[1:]:
+            n = self.broker.subscribe(self.client, channel)
+            self.client.reply(codec.subscription(b"subscribe", channel, n, self.client.resp))
+
+    def unsubscribe(self, argv: list[bytes]) -> None:
+        self._unsubscribe(
+            b"unsubscribe", argv[1:] or list(self.client.channels), self.broker.unsubscribe
+        )
+
+    def psubscribe(self, argv: list[bytes]) -> None:
+        for pattern in argv[1:]:
+            n = self.broker.psubscribe(self.client, pattern)
+            self.client.reply(codec.subscription(b"psubscribe", pattern, n, self.client.resp))
+
+    def punsubscribe(self, argv: list[bytes]) -> None:
+        self._unsubscribe(
+            b"punsubscribe", argv[1:] or list(self.client.patterns), self.broker.punsubscribe
+        )
+
+    def _unsubscribe(
+        self, kind: bytes, names: list[bytes], remove: Callable[[Client, bytes], int]
+    ) -> None:
+        resp = self.client.resp
+        if not names:  # nothing to leave: Redis still answers, with a null name
+            self.client.reply(codec.subscription(kind, None, self.client.subscriptions, resp))
+        for name in names:
+            self.client.reply(codec.subscription(kind, name, remove(self.client, name), resp))
+
+    def publish_(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.integer(self.publish(argv[1], argv[2])))
+
+    def ping(self, argv: list[bytes]) -> None:
+        if len(argv) > 2:
+            self.client.reply(codec.error("wrong number of arguments for 'ping' command"))
+        elif self.client.subscriptions and self.client.resp == 2:  # a push-shaped reply
+            self.client.reply(codec.bulk_array([b"pong", argv[1] if len(argv) > 1 else b""]))
+        elif len(argv) > 1:
+            self.client.reply(codec.bulk(argv[1]))
+        else:
+            self.client.reply(codec.PONG)
+
+    def echo(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.bulk(argv[1]))
+
+    def pubsub_channels(self, argv: list[bytes]) -> None:
+        if len(argv) > 3:
+            self._subcommand_syntax(argv)
+            return
+        pattern = argv[2] if len(argv) == 3 else None
+        self.client.reply(codec.bulk_array(self.broker.active_channels(pattern)))
+
+    def pubsub_numsub(self, argv: list[bytes]) -> None:
+        items = []
+        for channel in argv[2:]:
+            items += [codec.bulk(channel), codec.integer(self.broker.numsub(channel))]
+        self.client.reply(codec.array(items))
+
+    def pubsub_numpat(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.integer(len(self.broker.patterns)))
+
+    def pubsub_shardchannels(self, argv: list[bytes]) -> None:
+        if len(argv) > 3:
+            self._subcommand_syntax(argv)
+            return
+        self.client.reply(codec.array([]))  # no sharded channels here
+
+    def pubsub_shardnumsub(self, argv: list[bytes]) -> None:
+        self.client.reply(
+            codec.array([x for c in argv[2:] for x in (codec.bulk(c), codec.integer(0))])
+        )
+
+    def pubsub_help(self, argv: list[bytes]) -> None:
+        lines = [
+            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+            "HELP",
+            "    Prints this help.",
+        ]
+        self.client.reply(codec.array(codec.status(line) for line in lines))
+
+    def _subcommand_syntax(self, argv: list[bytes]) -> None:
+        self.client.reply(
+            codec.error(
+                f"unknown subcommand or wrong number of arguments for '{_c_string(argv[1])}'. "
+                f"Try {argv[0].decode('latin-1').upper()} HELP."
+            )
+        )
+
+    # Connection ------------------------------------------------------------------------
+
+    def quit(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.OK)
+        self.closing = True
+
+    def reset(self, argv: list[bytes]) -> None:
+        for channel in list(self.client.channels):
+            self.broker.unsubscribe(self.client, channel)
+        for pattern in list(self.client.patterns):
+            self.broker.punsubscribe(self.client, pattern)
+        self.client.name = None
+        self.broker.set_protocol(self.client, 2)
+        self.client.reply(codec.status("RESET"))
+
+    def hello(self, argv: list[bytes]) -> None:
+        if len(argv) > 1:
+            version = codec._int(argv[1])
+            if version is None:
+                self.client.reply(codec.error("Protocol version is not an integer or out of range"))
+                return
+            if version not in (2, 3):
+                self.client.reply(codec.error("-NOPROTO unsupported protocol version"))
+                return
+        else:
+            version = self.client.resp
+        rest = argv[2:]
+        while rest:
+            option = rest[0].lower()
+            if option == b"setname" and len(rest) >= 2:
+                self.client.name = rest[1]
+                rest = rest[2:]
+            elif option == b"auth" and len(rest) >= 3:
+                self.client.reply(codec.error(_NO_PASSWORD))
+                return
+            else:
+                self.client.reply(
+                    codec.error(f"Syntax error in HELLO option '{_c_string(rest[0])}'")
+                )
+                return
+        self.broker.set_protocol(self.client, version)
+        info = [
+            (b"server", codec.bulk(b"redis")),
+            (b"version", codec.bulk(REDIS_VERSION)),
+            (b"proto", codec.integer(version)),
+            (b"id", codec.integer(self.client.id)),
+            (b"mode", codec.bulk(b"standalone")),
+            (b"role", codec.bulk(b"master")),
+            (b"modules", codec.array([])),
+        ]
+        self.client.reply(codec.mapping(((codec.bulk(k), v) for k, v in info), version))
+
+    def select(self, argv: list[bytes]) -> None:
+        index = codec._int(argv[1])
+        if index is None:
+            self.client.reply(codec.error("value is not an integer or out of range"))
+        elif not 0 <= index < 16:
+            self.client.reply(codec.error("DB index is out of range"))
+        else:
+            self.client.reply(codec.OK)  # channels are global: the database does not matter
+
+    def auth(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.error(_NO_PASSWORD))
+
+    def info(self, argv: list[bytes]) -> None:
+        text = (
+            "# Server\r\n"
+            f"redis_version:{REDIS_VERSION.decode()}\r\n"
+            "redis_mode:standalone\r\n"
+            f"zoo_version:{__version__}\r\n"
+            "\r\n# Stats\r\n"
+            f"pubsub_channels:{len(self.broker.channels)}\r\n"
+            f"pubsub_patterns:{len(self.broker.patterns)}\r\n"
+            f"zoo_published:{self.broker.published}\r\n"
+            f"zoo_slow_clients_disconnected:{self.broker.killed}\r\n"
+        )
+        self.client.reply(codec.bulk(text.encode()))
+
+    def client_setinfo(self, argv: list[bytes]) -> None:
+        if argv[2].lower() not in (b"lib-name", b"lib-ver"):
+            self.client.reply(codec.error(f"Unrecognized option '{_c_string(argv[2])}'"))
+        else:
+            self.client.reply(codec.OK)
+
+    def client_setname(self, argv: list[bytes]) -> None:
+        if any(b <= 0x20 or b > 0x7E for b in argv[2]):
+            self.client.reply(
+                codec.error("Client names cannot contain spaces, newlines or special characters.")
+            )
+            return
+        self.client.name = argv[2] or None
+        self.client.reply(codec.OK)
+
+    def client_getname(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.bulk(self.client.name, self.client.resp))
+
+    def client_id(self, argv: list[bytes]) -> None:
+        self.client.reply(codec.integer(self.client.id))
+
+
+_NO_PASSWORD = (
+    "AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+
+
+def _table() -> dict[bytes, _Command]:
+    S = Session
+    pubsub = {
+        b"channels": _Command("pubsub|channels", S.pubsub_channels, -2),
+        b"numsub": _Command("pubsub|numsub", S.pubsub_numsub, -2),
+        b"numpat": _Command("pubsub|numpat", S.pubsub_numpat, 2),
+        b"shardchannels": _Command("pubsub|shardchannels", S.pubsub_shardchannels, -2),
+        b"shardnumsub": _Command("pubsub|shardnumsub", S.pubsub_shardnumsub, -2),
+        b"help": _Command("pubsub|help", S.pubsub_help, 2),
+    }
+    client = {
+        b"setinfo": _Command("client|setinfo", S.client_setinfo, 4),
+        b"setname": _Command("client|setname", S.client_setname, 3),
+        b"getname": _Command("client|getname", S.client_getname, 2),
+        b"id": _Command("client|id", S.client_id, 2),
+    }
+    commands = [
+        _Command("subscribe", S.subscribe, -2, in_pubsub=True),
+        _Command("unsubscribe", S.unsubscribe, -1, in_pubsub=True),
+        _Command("psubscribe", S.psubscribe, -2, in_pubsub=True),
+        _Command("punsubscribe", S.punsubscribe, -1, in_pubsub=True),
+        _Command("publish", S.publish_, 3),
+        _Command("ping", S.ping, -1, in_pubsub=True),
+        _Command("quit", S.quit, -1, in_pubsub=True),
+        _Command("reset", S.reset, 1, in_pubsub=True),
+        _Command("echo", S.echo, 2),
+        _Command("hello", S.hello, -1),
+        _Command("select", S.select, 2),
+        _Command("auth", S.auth, -2),
+        _Command("info", S.info, -1),
+        _Command("pubsub", None, -2, subcommands=pubsub),
+        _Command("client", None, -2, subcommands=client),
+    ]
+    return {c.name.encode(): c for c in commands}
+
+
+COMMANDS = _table()

@@ -1,0 +1,297 @@
+"""Logged-in users: the avatar, its session channel (exec and shell) and its SFTP subsystem.
+
+- exec (C{ssh host CMD}) runs C{/bin/sh -c CMD} as the zoo's own OS user, in the user's
+  root folder, with stdin, stdout and stderr streamed and the exit status (or signal)
+  returned. With a C{pty-req} first (C{ssh -t}) the command gets a terminal.
+- shell (C{ssh host}) runs C{/bin/sh -i} on a pty (or on pipes if the client asked for
+  none, as C{ssh -T} does).
+- SFTP is the sandboxed L{zoo.ssh.sftp.RootedSFTPServer} over the same root folder.
+
+exec and the shell are real processes: they are not sandboxed the way SFTP is.
+C{--no-exec} and C{--no-shell} turn them off (SFTP-only mode).
+
+Output only ever reaches the channel from a spawned process, so nothing is written
+before conch has answered the exec request (writing synchronously inside
+C{execCommand} crashes conch's own client).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import termios
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.conch.avatar import ConchUser
+from twisted.conch.interfaces import IConchUser, ISession, ISFTPServer
+from twisted.conch.ssh import forwarding, session
+from twisted.cred.portal import IRealm
+from twisted.internet.error import ProcessExitedAlready
+from twisted.logger import Logger
+from twisted.python import components
+from zope.interface import implementer
+
+from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
+
+log = Logger()
+
+SHELL = "/bin/sh"
+PATH = "/usr/local/bin:/usr/bin:/bin"
+#: Session channel window: conch's default of 128 KiB halves upload speed on loopback.
+WINDOW = 2 * 1024 * 1024
+MAX_PACKET = 32768
+#: Most output queued for a client that does not open its window (then the channel closes).
+MAX_BACKLOG = 64 * 1024 * 1024
+
+
+class RefusedError(Exception):
+    """A session request this server is configured to refuse."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """What logged-in users may do."""
+
+    exec: bool = True
+    shell: bool = True
+    sftp: bool = True
+    forwarding: bool = False
+
+
+class Session(session.SSHSession):
+    """conch's session channel with a larger receive window and a linear send queue.
+
+    conch keeps output that does not fit the client's window in one C{bytes} and
+    appends with C{+=}: each SFTP reply copied the whole backlog, so downloads slowed
+    quadratically with the client's requests in flight (OpenSSH's C{sftp -R 256}: 10x
+    slower). Here the backlog is a queue of chunks, capped at L{MAX_BACKLOG}.
+    """
+
+    conn: Any
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("localWindow", WINDOW)
+        kw.setdefault("localMaxPacket", MAX_PACKET)
+        super().__init__(*args, **kw)
+        self._backlog: deque[bytes] = deque()
+        self._backlog_size = 0
+
+    def write(self, data: bytes) -> None:
+        if self._backlog:
+            self._queue(data)
+        else:
+            self._send(data)
+
+    def _queue(self, data: bytes, front: bool = False) -> None:
+        if front:
+            self._backlog.appendleft(data)
+        else:
+            self._backlog.append(data)
+        self._backlog_size += len(data)
+        if self._backlog_size > MAX_BACKLOG and not self.closing:
+            log.warn("ssh: channel backlog over {n} bytes; closing it", n=MAX_BACKLOG)
+            self._backlog.clear()
+            self._backlog_size = 0
+            self.loseConnection()
+
+    def _send(self, data: bytes) -> None:
+        """Send what the window allows in packets of remoteMaxPacket; queue the rest."""
+        top = min(len(data), self.remoteWindowLeft)
+        send, step = self.conn.sendData, self.remoteMaxPacket
+        for offset in range(0, top, step):
+            send(self, data[offset : min(offset + step, top)])
+        self.remoteWindowLeft -= top
+        if top < len(data):
+            self._queue(data[top:], front=True)
+            self.areWriting = False
+            self.stopWriting()
+
+    def addWindowBytes(self, data: int) -> None:  # noqa: N802
+        self.remoteWindowLeft += data
+        if not self.areWriting and not self.closing:
+            self.areWriting = True
+            self.startWriting()
+        while self._backlog and self.remoteWindowLeft > 0:
+            chunk = self._backlog.popleft()
+            self._backlog_size -= len(chunk)
+            self._send(chunk)
+        if self.extBuf:
+            pending, self.extBuf = self.extBuf, []
+            for kind, chunk in pending:
+                self.writeExtended(kind, chunk)
+        if self.closing and not self._backlog and not self.extBuf:
+            self.conn.sendClose(self)
+
+    def loseConnection(self) -> None:  # noqa: N802
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.loseConnection()
+        self.closing = 1
+        if not self._backlog and not self.extBuf:
+            self.conn.sendClose(self)
+
+    def eofReceived(self) -> None:  # noqa: N802
+        # conch hands EOF to the ISession whenever one exists, and one exists as soon as
+        # the client sent an "env" or "pty-req" request (OpenSSH's sftp sends env): the
+        # SFTP subsystem then never closed. Only a running process takes EOF as stdin.
+        if self.session is not None and getattr(self.session, "process", None) is not None:
+            self.session.eofReceived()
+        elif self.conn is not None:
+            if self.client is not None:  # the SFTP subsystem ends cleanly (scp checks this)
+                self.conn.sendRequest(self, b"exit-status", struct.pack(">L", 0))
+            self.conn.sendClose(self)
+
+
+class Avatar(ConchUser):
+    """One logged-in user: a name, a root folder and the features allowed."""
+
+    def __init__(self, name: str, root: Path, features: Features, reactor: Any = None) -> None:
+        super().__init__()
+        self.username = name
+        self.root = root
+        self.features = features
+        self.reactor = reactor
+        self.channelLookup[b"session"] = Session
+        if features.sftp:
+            self.subsystemLookup[b"sftp"] = SFTPProtocol
+        if features.forwarding:
+            self.channelLookup[b"direct-tcpip"] = forwarding.openConnectForwardingClient
+
+    def lookupSubsystem(self, subsystem: bytes, data: bytes) -> Any:  # noqa: N802
+        klass = self.subsystemLookup.get(subsystem)
+        if klass is None:
+            log.info("ssh: {user}: subsystem {name!r} refused", user=self.username, name=subsystem)
+            return None
+        return klass(data, self)
+
+
+@implementer(ISession)
+class ProcessSession:
+    """exec and shell requests of one session channel, as local processes."""
+
+    def __init__(self, avatar: Avatar) -> None:
+        self.avatar = avatar
+        self.pty: tuple[int, int, str] | None = None
+        self.window: tuple[int, int, int, int] | None = None
+        self.term = "dumb"
+        self.process: Any = None
+
+    def _reactor(self) -> Any:
+        if self.avatar.reactor is not None:
+            return self.avatar.reactor
+        from twisted.internet import reactor
+
+        return reactor
+
+    def _environ(self) -> dict[str, str]:
+        root = str(self.avatar.root)
+        env = {
+            "PATH": PATH,
+            "HOME": root,
+            "USER": self.avatar.username,
+            "LOGNAME": self.avatar.username,
+            "SHELL": SHELL,
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+        conn = getattr(self.avatar, "conn", None)
+        if conn is not None:
+            peer, host = conn.transport.transport.getPeer(), conn.transport.transport.getHost()
+            env["SSH_CLIENT"] = f"{peer.host} {peer.port} {host.port}"
+        if self.pty is not None:
+            env["TERM"] = self.term
+            env["SSH_TTY"] = self.pty[2]
+        return env
+
+    def getPty(self, term: bytes, windowSize: Any, modes: Any) -> None:  # noqa: N802, N803
+        if not (self.avatar.features.shell or self.avatar.features.exec):
+            raise RefusedError("no terminals in SFTP-only mode")
+        import pty
+
+        master, slave = pty.openpty()
+        self.pty = (master, slave, os.ttyname(slave))
+        self.term = term.decode("ascii", "replace") or "dumb"
+        self.window = windowSize
+
+    def _spawn(self, proto: Any, argv: list[str]) -> None:
+        self.process = self._reactor().spawnProcess(
+            proto,
+            SHELL,
+            argv,
+            self._environ(),
+            str(self.avatar.root),
+            usePTY=self.pty or False,
+        )
+        if self.pty is not None and self.window is not None:
+            self.windowChanged(self.window)
+
+    def openShell(self, proto: Any) -> None:  # noqa: N802
+        if not self.avatar.features.shell:
+            log.info("ssh: {user}: shell refused (--no-shell)", user=self.avatar.username)
+            raise RefusedError("shell disabled")
+        self._spawn(proto, [SHELL, "-i"] if self.pty else [SHELL])
+
+    def execCommand(self, proto: Any, command: bytes) -> None:  # noqa: N802
+        if not self.avatar.features.exec:
+            log.info("ssh: {user}: exec refused (--no-exec)", user=self.avatar.username)
+            raise RefusedError("exec disabled")
+        self._spawn(proto, [SHELL, "-c", command.decode("utf-8", "surrogateescape")])
+
+    def windowChanged(self, newWindowSize: Any) -> None:  # noqa: N802, N803
+        self.window = newWindowSize
+        if self.process is not None and self.pty is not None:
+            rows, cols, xpixel, ypixel = newWindowSize
+            fcntl.ioctl(
+                self.process.fileno(),
+                termios.TIOCSWINSZ,
+                struct.pack("4H", rows, cols, xpixel, ypixel),
+            )
+
+    def eofReceived(self) -> None:  # noqa: N802
+        if self.process is not None:
+            self.process.closeStdin()
+
+    def closed(self) -> None:
+        if self.process is not None:
+            try:
+                self.process.signalProcess("HUP")
+            except (OSError, ProcessExitedAlready):
+                pass
+            self.process.loseConnection()
+            self.process = None
+        elif self.pty is not None:
+            for fd in self.pty[:2]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.pty = None
+
+
+components.registerAdapter(ProcessSession, Avatar, ISession)
+components.registerAdapter(lambda avatar: RootedSFTPServer(avatar.root), Avatar, ISFTPServer)
+
+
+@implementer(IRealm)
+class Realm:
+    """Give each user an L{Avatar} rooted at C{base/NAME} (created 0700 on first login)."""
+
+    def __init__(self, base: Path, features: Features, reactor: Any = None) -> None:
+        self.base = Path(base)
+        self.features = features
+        self.reactor = reactor
+
+    def root_of(self, name: str) -> Path:
+        root = self.base / name
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return root
+
+    def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802, N803
+        if IConchUser not in interfaces:
+            raise NotImplementedError("only SSH users")
+        name = avatarId.decode("utf-8")
+        avatar = Avatar(name, self.root_of(name), self.features, self.reactor)
+        log.info("ssh: {user} logged in", user=name)
+        return IConchUser, avatar, lambda: None

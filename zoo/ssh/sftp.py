@@ -1,0 +1,431 @@
+"""A sandboxed SFTP server: conch's SFTP wire protocol over a virtual root folder.
+
+conch's own C{SFTPServerForUnixConchUser} serves the whole file system as a real OS
+user, and in Twisted 26.10 it fails before the first command (C{_absPath} gets a
+C{str}). L{RootedSFTPServer} is zoo's L{ISFTPServer} instead:
+
+- Paths are virtual: C{/} is the user's root folder. A path is made absolute against
+  C{/} and normalised, so C{..} stops at the root (like a chroot) and C{/etc/passwd} names
+  C{ROOT/etc/passwd}.
+- Symbolic links are followed only while they stay inside the root: the real path of
+  every path that is followed is resolved and must lie under the root's real path;
+  operations on a link itself (lstat, readlink, remove, rename) check its parent folder.
+  Creating links is refused.
+- Permissions set by clients are limited to C{0o777} (no setuid, setgid or sticky bits);
+  ownership cannot be changed.
+
+L{SFTPProtocol} is conch's C{FileTransferServer} with a packet size cap, no log line per
+packet, and the OpenSSH extensions C{posix-rename}, C{fsync} and C{limits} (which lets
+OpenSSH's C{sftp} use 255 KiB writes, and reads that fit one channel packet).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from twisted.conch import ls
+from twisted.conch.interfaces import ISFTPFile, ISFTPServer
+from twisted.conch.ssh import filetransfer
+from twisted.conch.ssh.common import NS, getNS
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+log = Logger()
+
+#: Largest SFTP packet accepted (OpenSSH's sftp-server uses the same 256 KiB).
+MAX_PACKET = 256 * 1024
+#: Largest READ answered and WRITE accepted (leaves room for the packet header).
+MAX_IO = MAX_PACKET - 1024
+MAX_HANDLES = 64
+#: The read size advertised to OpenSSH (limits@openssh.com): each reply then fits one
+#: 32 KiB channel packet (a 32 KiB read is 13 bytes over and goes out as two packets),
+#: and 64 reads in flight are about one channel window.
+READ_SIZE = 32 * 1024 - 1024
+
+
+class EscapeError(filetransfer.SFTPError):
+    """A path that would leave the user's root folder."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(filetransfer.FX_PERMISSION_DENIED, f"{path}: outside the root folder")
+
+
+def _encode(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _denied(message: str) -> filetransfer.SFTPError:
+    return filetransfer.SFTPError(filetransfer.FX_PERMISSION_DENIED, message)
+
+
+def _attrs(s: os.stat_result) -> dict[str, int]:
+    return {
+        "size": s.st_size,
+        "uid": s.st_uid,
+        "gid": s.st_gid,
+        "permissions": s.st_mode,
+        "atime": int(s.st_atime),
+        "mtime": int(s.st_mtime),
+    }
+
+
+class VirtualRoot:
+    """Map virtual SFTP paths (bytes) to real paths under C{root}, refusing escapes."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.path.realpath(root)
+
+    def virtual(self, path: bytes | str) -> str:
+        """The normalised virtual path: absolute, no C{.} or C{..} (they stop at C{/})."""
+        if isinstance(path, bytes):
+            path = path.decode("utf-8", "surrogateescape")
+        if "\0" in path:
+            raise filetransfer.SFTPError(filetransfer.FX_BAD_MESSAGE, "NUL in path")
+        normal = posixpath.normpath(posixpath.join("/", path))
+        return "/" + normal.lstrip("/")
+
+    def inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def _join(self, virtual: str) -> str:
+        return os.path.join(self.root, virtual.lstrip("/")) if virtual != "/" else self.root
+
+    def follow(self, path: bytes | str) -> str:
+        """The real path for an operation that follows symlinks (open, stat, opendir)."""
+        virtual = self.virtual(path)
+        real = os.path.realpath(self._join(virtual))
+        if not self.inside(real):
+            raise EscapeError(virtual)
+        return real
+
+    def entry(self, path: bytes | str) -> str:
+        """The real path of the entry itself, not followed (lstat, remove, rename, readlink)."""
+        virtual = self.virtual(path)
+        if virtual == "/":
+            return self.root
+        parent, name = posixpath.split(virtual)
+        real_parent = self.follow(parent)
+        return os.path.join(real_parent, name)
+
+    def to_virtual(self, real: str) -> str:
+        """The virtual path of a real path inside the root."""
+        if not self.inside(real):
+            raise EscapeError(real)
+        rest = real[len(self.root) :].lstrip(os.sep)
+        return "/" + rest.replace(os.sep, "/")
+
+
+def _open_flags(flags: int) -> int:
+    readable = flags & filetransfer.FXF_READ
+    writable = flags & filetransfer.FXF_WRITE
+    mode = os.O_RDWR if readable and writable else os.O_WRONLY if writable else os.O_RDONLY
+    for sftp_flag, os_flag in (
+        (filetransfer.FXF_APPEND, os.O_APPEND),
+        (filetransfer.FXF_CREAT, os.O_CREAT),
+        (filetransfer.FXF_TRUNC, os.O_TRUNC),
+        (filetransfer.FXF_EXCL, os.O_EXCL),
+    ):
+        if flags & sftp_flag:
+            mode |= os_flag
+    return mode | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+@implementer(ISFTPFile)
+class RootedFile:
+    """An open file: positioned reads and writes on one descriptor."""
+
+    def __init__(self, server: RootedSFTPServer, fd: int) -> None:
+        self.server = server
+        self.fd = fd
+
+    def readChunk(self, offset: int, length: int) -> bytes:  # noqa: N802
+        return os.pread(self.fd, min(length, MAX_IO), offset)
+
+    def writeChunk(self, offset: int, data: bytes) -> None:  # noqa: N802
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def getAttrs(self) -> dict[str, int]:  # noqa: N802
+        return _attrs(os.fstat(self.fd))
+
+    def setAttrs(self, attrs: dict[str, int]) -> None:  # noqa: N802
+        _set_attrs(attrs, self.fd)
+
+    def fsync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            self.server.handles -= 1
+            os.close(fd)
+
+
+class RootedDirectory:
+    """A directory listing: C{(name, longname, attrs)} entries, read lazily."""
+
+    def __init__(self, server: RootedSFTPServer, real: str) -> None:
+        self.server = server
+        self._entries: Any = os.scandir(real)
+        self.real = real
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes, dict[str, int]]]:
+        return self
+
+    def __next__(self) -> tuple[bytes, bytes, dict[str, int]]:
+        if self._entries is None:
+            raise StopIteration
+        entry = next(self._entries)
+        name = entry.name
+        s = entry.stat(follow_symlinks=False)
+        longname = ls.lsLine(name, s)
+        return _encode(name), _encode(longname), _attrs(s)
+
+    def close(self) -> None:
+        if self._entries is not None:
+            self._entries.close()
+            self._entries = None
+            self.server.handles -= 1
+
+
+def _set_attrs(attrs: dict[str, int], target: int | str) -> None:
+    """Apply SFTP attributes to a path or descriptor (size, permissions, times; no owner)."""
+    if "uid" in attrs or "gid" in attrs:
+        s = os.stat(target)  # both accept a descriptor
+        if attrs.get("uid", s.st_uid) != s.st_uid or attrs.get("gid", s.st_gid) != s.st_gid:
+            raise _denied("changing the owner is not allowed")
+    if "size" in attrs:
+        os.truncate(target, attrs["size"])
+    if "permissions" in attrs:
+        os.chmod(target, attrs["permissions"] & 0o777)
+    if "atime" in attrs and "mtime" in attrs:
+        os.utime(target, (attrs["atime"], attrs["mtime"]))
+
+
+@implementer(ISFTPServer)
+class RootedSFTPServer:
+    """L{ISFTPServer} confined to one folder (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.paths = VirtualRoot(root)
+        self.handles = 0
+        self.avatar = None  # ISFTPServer names one; this server needs only its root
+
+    def _handle(self) -> None:
+        if self.handles >= MAX_HANDLES:
+            raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "too many open handles")
+        self.handles += 1
+
+    def gotVersion(self, otherVersion: int, extData: dict) -> dict[bytes, bytes]:  # noqa: N802
+        return {
+            b"posix-rename@openssh.com": b"1",
+            b"fsync@openssh.com": b"1",
+            b"limits@openssh.com": b"1",
+        }
+
+    def openFile(self, filename: bytes, flags: int, attrs: dict[str, int]) -> RootedFile:  # noqa: N802
+        real = self.paths.follow(filename)
+        mode = attrs.get("permissions", 0o666) & 0o777
+        self._handle()
+        try:
+            fd = os.open(real, _open_flags(flags), mode)
+        except BaseException:
+            self.handles -= 1
+            raise
+        f = RootedFile(self, fd)
+        rest = {k: v for k, v in attrs.items() if k != "permissions"}
+        if rest and flags & filetransfer.FXF_CREAT:
+            _set_attrs(rest, fd)
+        return f
+
+    def removeFile(self, filename: bytes) -> None:  # noqa: N802
+        real = self.paths.entry(filename)
+        if os.path.isdir(real) and not os.path.islink(real):
+            raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "is a directory")
+        os.remove(real)
+
+    def renameFile(self, oldpath: bytes, newpath: bytes) -> None:  # noqa: N802
+        """SFTPv3 rename: fails if the new name exists."""
+        old, new = self.paths.entry(oldpath), self.paths.entry(newpath)
+        if os.path.lexists(new):
+            raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "target exists")
+        self._root_guard(old)
+        os.rename(old, new)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        """posix-rename@openssh.com: replace the new name if it exists."""
+        old, new = self.paths.entry(oldpath), self.paths.entry(newpath)
+        self._root_guard(old)
+        os.replace(old, new)
+
+    def _root_guard(self, real: str) -> None:
+        if real == self.paths.root:
+            raise _denied("the root folder cannot be renamed")
+
+    def makeDirectory(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
+        real = self.paths.entry(path)
+        os.mkdir(real, attrs.get("permissions", 0o777) & 0o777)
+
+    def removeDirectory(self, path: bytes) -> None:  # noqa: N802
+        real = self.paths.entry(path)
+        self._root_guard(real)
+        os.rmdir(real)
+
+    def openDirectory(self, path: bytes) -> RootedDirectory:  # noqa: N802
+        real = self.paths.follow(path)
+        self._handle()
+        try:
+            return RootedDirectory(self, real)
+        except BaseException:
+            self.handles -= 1
+            raise
+
+    def getAttrs(self, path: bytes, followLinks: bool) -> dict[str, int]:  # noqa: N802, N803
+        real = self.paths.follow(path) if followLinks else self.paths.entry(path)
+        return _attrs(os.stat(real) if followLinks else os.lstat(real))
+
+    def setAttrs(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
+        _set_attrs(attrs, self.paths.follow(path))
+
+    def readLink(self, path: bytes) -> bytes:  # noqa: N802
+        real = self.paths.entry(path)
+        target = os.readlink(real)
+        resolved = os.path.realpath(os.path.join(os.path.dirname(real), target))
+        return _encode(self.paths.to_virtual(resolved))
+
+    def makeLink(self, linkPath: bytes, targetPath: bytes) -> None:  # noqa: N802, N803
+        raise _denied("creating symbolic links is not allowed")
+
+    def realPath(self, path: bytes) -> bytes:  # noqa: N802
+        virtual = self.paths.virtual(path)
+        try:
+            virtual = self.paths.to_virtual(os.path.realpath(self.paths._join(virtual)))
+        except EscapeError:
+            pass  # a link out of the root: the client sees the name; using it is refused
+        return _encode(virtual)
+
+    def extendedRequest(self, extendedName: bytes, extendedData: bytes) -> bytes:  # noqa: N802, N803
+        if extendedName == b"limits@openssh.com":
+            return struct.pack("!4Q", MAX_PACKET, READ_SIZE, MAX_IO, MAX_HANDLES)
+        raise NotImplementedError(extendedName.decode("ascii", "replace"))
+
+
+#: Extensions whose reply is a STATUS (conch's packet_EXTENDED always sends EXTENDED_REPLY).
+_STATUS_EXTENSIONS = {b"posix-rename@openssh.com", b"fsync@openssh.com"}
+
+
+class SFTPProtocol(filetransfer.FileTransferServer):
+    """conch's SFTP server protocol, bounded and quiet (see the module docstring)."""
+
+    def __init__(self, data: Any = None, avatar: Any = None) -> None:
+        super().__init__(data, avatar)
+        # Received chunks are only joined once a whole packet is there: a 255 KiB WRITE
+        # arrives in ~8 channel packets, and copying the buffer per chunk cost 15% of
+        # upload time.
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._want = 5
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size < self._want:
+            return
+        buf = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        offset, self._want = 0, 5
+        while len(buf) - offset >= 5:
+            length, kind = struct.unpack_from("!LB", buf, offset)
+            if length > MAX_PACKET or length < 1:
+                log.warn("sftp: packet of {n} bytes refused; closing", n=length)
+                self._chunks, self._size, self._want = [], 0, 5
+                transport: Any = self.transport
+                transport.loseConnection()
+                return
+            if len(buf) - offset < 4 + length:
+                self._want = 4 + length
+                break
+            body = buf[offset + 5 : offset + 4 + length]
+            offset += 4 + length
+            self._dispatch(kind, body)
+        rest = buf[offset:] if offset else buf
+        self._chunks = [rest] if rest else []
+        self._size = len(rest)
+
+    def _dispatch(self, kind: int, body: bytes) -> None:
+        name = self.packetTypes.get(kind)
+        handler = getattr(self, f"packet_{name}", None) if name else None
+        if handler is None:
+            self._sendStatus(body[:4], filetransfer.FX_OP_UNSUPPORTED, f"unsupported packet {kind}")
+            return
+        try:
+            handler(body)
+        except Exception as e:  # malformed packet: answer it, keep the session
+            log.debug("sftp: bad {name} packet: {e}", name=name, e=e)
+            if kind != filetransfer.FXP_INIT and len(body) >= 4:
+                self._sendStatus(body[:4], filetransfer.FX_BAD_MESSAGE, "malformed packet")
+
+    def packet_EXTENDED(self, data: bytes) -> None:  # noqa: N802
+        request_id = data[:4]
+        name, rest = getNS(data[4:])
+        if name not in _STATUS_EXTENSIONS:
+            return super().packet_EXTENDED(data)
+        d = defer.maybeDeferred(self._status_extension, name, rest)
+        d.addCallback(self._cbStatus, request_id)
+        d.addErrback(self._ebStatus, request_id, name + b" failed")
+        return None
+
+    def _status_extension(self, name: bytes, rest: bytes) -> None:
+        if name == b"posix-rename@openssh.com":
+            old, new = getNS(rest, 2)[:2]
+            self.client.posix_rename(old, new)
+        else:
+            handle = getNS(rest)[0]
+            if handle not in self.openFiles:
+                raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "bad handle")
+            self.openFiles[handle].fsync()
+
+    def _ebStatus(self, reason: Any, requestId: bytes, msg: bytes = b"request failed") -> None:  # noqa: N802, N803
+        # conch logs a traceback for every errno it does not map; map the common ones.
+        value = reason.value
+        if isinstance(value, OSError) and value.errno not in (
+            errno.ENOENT,
+            errno.EACCES,
+            errno.EEXIST,
+        ):
+            code = filetransfer.FX_FAILURE
+            if value.errno in (errno.EPERM, errno.ELOOP):
+                code = filetransfer.FX_PERMISSION_DENIED
+            self._sendStatus(requestId, code, value.strerror or msg.decode())
+            return
+        super()._ebStatus(reason, requestId, msg)
+
+    def packet_CLOSE(self, data: bytes) -> None:  # noqa: N802
+        request_id = data[:4]
+        handle = getNS(data[4:])[0]
+        target = self.openFiles.pop(handle, None) or (self.openDirs.pop(handle, (None,))[0])
+        if target is None:
+            self._sendStatus(request_id, filetransfer.FX_FAILURE, "bad handle")
+            return
+        d = defer.maybeDeferred(target.close)
+        d.addCallback(self._cbStatus, request_id)
+        d.addErrback(self._ebStatus, request_id, b"close failed")
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        filetransfer.FileTransferBase.connectionLost(self, reason)
+        for f in list(self.openFiles.values()):
+            f.close()
+        for d, _ in list(self.openDirs.values()):
+            d.close()
+        self.openFiles.clear()
+        self.openDirs.clear()
+
+
+__all__ = ["NS", "RootedSFTPServer", "SFTPProtocol", "VirtualRoot"]

@@ -1,0 +1,116 @@
+"""Options and wiring shared by zoo-smtp, zoo-pop3 and zoo-imap.
+
+The three services share the Maildirs under C{<state dir>/mail/} and the credentials:
+C{--user NAME:PASSWORD} (repeatable), C{--users-file}, C{--accept-any-login}, or, when
+none is given, one generated password kept in C{<state dir>/mail/password}.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+from twisted.application.service import IService
+from twisted.logger import Logger
+from twisted.python import usage
+
+from zoo.tap._options import ServerOptions
+
+log = Logger()
+
+
+class MailOptions(ServerOptions):
+    """Options every mail service takes."""
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        ["users-file", None, None, "File of NAME:PASSWORD lines (# comments allowed)."],
+        [
+            "hostname",
+            None,
+            "localhost",
+            "Name in greetings; the domain of bare names like <zoo>.",
+        ],
+    ]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["accept-any-login", None, "Accept every user name and password (test setups only)."],
+        [
+            "allow-plaintext-auth",
+            None,
+            "Allow passwords before TLS (default: only after STARTTLS/STLS or with --tls).",
+        ],
+        ["no-starttls", None, "Do not offer STARTTLS/STLS."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["users"] = []
+
+    def opt_user(self, spec: str) -> None:
+        """NAME:PASSWORD that may log in (repeatable); NAME is a mailbox address or a bare name."""
+        from zoo.mail.creds import parse_user
+
+        try:
+            self["users"].append(parse_user(spec))
+        except ValueError as e:
+            raise usage.UsageError(f"--user: {e}") from None
+
+    def check(self) -> None:
+        if self["users-file"]:
+            from zoo.mail.creds import read_users_file
+
+            try:
+                self["users"].extend(read_users_file(self["users-file"]).items())
+            except OSError as e:
+                raise usage.UsageError(
+                    f"--users-file: {e.strerror}: {self['users-file']}"
+                ) from None
+            except ValueError as e:
+                raise usage.UsageError(f"--users-file: {e}") from None
+        if self["accept-any-login"] and self["users"]:
+            raise usage.UsageError("--accept-any-login and --user/--users-file exclude each other")
+
+
+def mail_root(options: MailOptions) -> Path:
+    """Create (0700) and return C{<state dir>/mail}."""
+    from zoo.tap._service import state_dir
+
+    root = state_dir(options) / "mail"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root
+
+
+def checker(options: MailOptions) -> Any:
+    """The credentials checker the options ask for; logs how to log in."""
+    from zoo.mail.creds import checker_for
+
+    found, how = checker_for(
+        options["users"], options["accept-any-login"], mail_root(options), options["hostname"]
+    )
+    log.info("{name}: {how}", name=options.name, how=how)
+    return found
+
+
+def starttls_context(options: MailOptions) -> Any:
+    """The TLS context for STARTTLS/STLS: None with --tls (already TLS) or --no-starttls."""
+    if options["tls"] or options["no-starttls"]:
+        return None
+    from zoo.certs import ensure_dev_certificates
+    from zoo.tls import ServerTLS
+
+    paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
+    return ServerTLS(paths.cert, paths.key)
+
+
+def reader_service(options: MailOptions, factory_class: Any) -> Any:
+    """The service of a mail-reading plugin (zoo-pop3, zoo-imap) over the shared Maildirs."""
+    from zoo.mail.maildir import MaildirStore
+    from zoo.tap._service import build
+
+    factory = factory_class(
+        MaildirStore(mail_root(options)),
+        checker(options),
+        starttls=starttls_context(options),
+        allow_plaintext_auth=options["allow-plaintext-auth"],
+        timeout=options["idle-timeout"] or None,
+    )
+    return cast(IService, build(options, factory).parent)

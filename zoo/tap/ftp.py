@@ -1,0 +1,213 @@
+"""twistd zoo-ftp: an FTP and FTPS server (default port 2121, anonymous read-only)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, ClassVar
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_int
+from zoo.tap._service import build, state_dir
+
+PORT = 2121
+
+README = """\
+Welcome to zoo-ftp.
+
+This is the anonymous FTP root. Anonymous users can list and download what is
+here but cannot change anything. Put files in this folder to serve them:
+
+    {root}
+
+Start the server with --user NAME:PASSWORD for a user with a writable home,
+or --anonymous-upload DIR to let anonymous users store new files in DIR.
+"""
+
+
+def parse_port_range(value: str) -> range:
+    """C{LOW-HIGH} (inclusive), both 1024-65535."""
+    low, sep, high = value.partition("-")
+    try:
+        lo, hi = int(low), int(high if sep else low)
+    except ValueError:
+        lo = hi = -1
+    if not (1024 <= lo <= hi <= 65535):
+        raise ValueError(f"{value!r} is not a port range LOW-HIGH within 1024-65535")
+    return range(lo, hi + 1)
+
+
+def parse_address(value: str) -> str:
+    """An IPv4 address to advertise in PASV replies."""
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def parse_user(spec: str, where: str = "--user") -> tuple[str, str, str | None]:
+    """C{NAME:PASSWORD[:HOME]}."""
+    parts = spec.split(":", 2)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise usage.UsageError(f"{where}: expected NAME:PASSWORD[:HOME], got {spec!r}")
+    name, password = parts[0], parts[1]
+    if name.lower() in ("anonymous", "ftp") or "/" in name or not name.isprintable():
+        raise usage.UsageError(f"{where}: {name!r} cannot be a user name")
+    return name, password, parts[2] if len(parts) == 3 and parts[2] else None
+
+
+class Options(ServerOptions):
+    name = "ftp"
+    default_port = PORT
+    synopsis = "[--root DIR] [--user NAME:PASSWORD[:HOME] ...] [--no-anonymous] [options]"
+    longdesc = (
+        "An FTP server with explicit (AUTH TLS) and implicit (--tls) FTPS. Anonymous users "
+        "read the root; named users get a writable home. Every user is jailed in their root."
+    )
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        ["root", None, None, "Directory anonymous users see [default: STATE_DIR/ftp]."],
+        ["users-file", None, None, "File of NAME:PASSWORD[:HOME] lines ('#' comments)."],
+        [
+            "anonymous-upload",
+            None,
+            None,
+            "Let anonymous users store new files (never overwrite) in this folder of the root.",
+        ],
+        [
+            "passive-ports",
+            None,
+            None,
+            "Passive data ports LOW-HIGH [default: any free port].",
+            named("--passive-ports", parse_port_range),
+        ],
+        [
+            "passive-address",
+            None,
+            None,
+            "IPv4 address to advertise in PASV replies (behind NAT or in a container).",
+            named("--passive-address", parse_address),
+        ],
+        [
+            "max-login-attempts",
+            None,
+            3,
+            "Failed logins before the connection is closed.",
+            named("--max-login-attempts", positive_int),
+        ],
+        [
+            "max-per-address",
+            None,
+            16,
+            "Most control connections from one client address.",
+            named("--max-per-address", positive_int),
+        ],
+        [
+            "data-timeout",
+            None,
+            30.0,
+            "Seconds to wait for the client's data connection.",
+            named("--data-timeout", nonnegative_float),
+        ],
+    ]
+    optFlags: ClassVar[list[list[Any]]] = [
+        ["no-anonymous", None, "Refuse anonymous logins."],
+        ["require-tls", None, "Refuse login and data transfers without TLS (AUTH TLS, PROT P)."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["users"] = []
+
+    _tls_asked = False
+
+    def opt_tls(self) -> None:
+        """Implicit FTPS: speak TLS from the first byte on every TCP listener."""
+        self["tls"] = True
+        self._tls_asked = True
+
+    def opt_user(self, spec: str) -> None:
+        """A user NAME:PASSWORD[:HOME] (repeatable) [default HOME: STATE_DIR/ftp-users/NAME]."""
+        self["users"].append(parse_user(spec))
+
+    def check(self) -> None:
+        # The shared options turn --tls on whenever --tls-cert is given. For FTP a
+        # certificate alone means explicit FTPS (AUTH TLS) with it; only --tls makes
+        # the listeners implicit.
+        if self["tls-cert"] and not self._tls_asked:
+            self["tls"] = False
+        if self["users-file"]:
+            path = Path(self["users-file"]).expanduser()
+            try:
+                text = path.read_text()
+            except OSError as e:
+                raise usage.UsageError(f"--users-file: cannot read {path}: {e.strerror}") from None
+            for n, line in enumerate(text.splitlines(), 1):
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    self["users"].append(parse_user(line, f"--users-file line {n}"))
+        if not self["data-timeout"]:
+            raise usage.UsageError("--data-timeout: must be more than 0 seconds")
+        names = [u[0] for u in self["users"]]
+        if len(set(names)) != len(names):
+            raise usage.UsageError("--user: a user name is given twice")
+        if self["no-anonymous"] and not self["users"]:
+            raise usage.UsageError("--no-anonymous without --user: nobody could log in")
+        upload = self["anonymous-upload"]
+        if upload is not None:
+            parts = [p for p in upload.split("/") if p not in ("", ".")]
+            if not parts or ".." in parts:
+                raise usage.UsageError(
+                    f"--anonymous-upload: {upload!r} must be a folder inside the root"
+                )
+            self["anonymous-upload"] = parts
+
+
+def _prepare_root(root: Path) -> None:
+    if not root.exists():
+        root.mkdir(parents=True, mode=0o755)
+        (root / "README").write_text(README.format(root=root))
+
+
+def _explicit_tls(options: Options) -> Any:
+    from zoo.tls import ServerTLS
+
+    if options["tls-cert"]:
+        return ServerTLS(options["tls-cert"], options["tls-key"])
+    from zoo.certs import ensure_dev_certificates
+
+    paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
+    return ServerTLS(paths.cert, paths.key)
+
+
+def makeService(options: Options) -> IService:  # noqa: N802
+    from twisted.internet import reactor
+
+    from zoo.ftp import FTPConfig, FTPFactory, User
+
+    state = state_dir(options)
+    root = Path(options["root"]).expanduser() if options["root"] else state / "ftp"
+    _prepare_root(root)
+    if options["anonymous-upload"]:
+        root.joinpath(*options["anonymous-upload"]).mkdir(parents=True, exist_ok=True)
+    users = {}
+    for name, password, home in options["users"]:
+        path = Path(home).expanduser() if home else state / "ftp-users" / name
+        path.mkdir(parents=True, exist_ok=True)
+        users[name] = User(password, path)
+    config = FTPConfig(
+        root=root,
+        users=users,
+        anonymous=not options["no-anonymous"],
+        anonymous_upload=options["anonymous-upload"],
+        passive_ports=options["passive-ports"],
+        passive_address=options["passive-address"],
+        tls=_explicit_tls(options),
+        require_tls=options["require-tls"],
+        max_login_attempts=options["max-login-attempts"],
+        max_per_address=options["max-per-address"],
+        data_timeout=options["data-timeout"],
+    )
+    return build(options, FTPFactory(config, reactor), reactor=reactor).parent
