@@ -71,7 +71,26 @@ def with_backlog(desc: str, backlog: int = DEFAULT_BACKLOG) -> str:
     return desc
 
 
-class _StreamListener(service.Service):
+class _Listener(service.Service):
+    """One bound port: bound in privilegedStartService (before twistd drops privileges)."""
+
+    port: Any = None
+    bound: Bound | None = None
+
+    def startService(self) -> None:  # noqa: N802
+        if self.port is None:
+            self.privilegedStartService()
+        service.Service.startService(self)
+
+    def stopService(self) -> Any:  # noqa: N802
+        service.Service.stopService(self)
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()
+        return None
+
+
+class _StreamListener(_Listener):
     """Listen on one endpoint string with one factory; bind in privilegedStartService."""
 
     def __init__(self, group: ListenerGroup, desc: str) -> None:
@@ -110,20 +129,8 @@ class _StreamListener(service.Service):
             tls=" (TLS)" if tls else "",
         )
 
-    def startService(self) -> None:  # noqa: N802
-        if self.port is None:
-            self.privilegedStartService()
-        service.Service.startService(self)
 
-    def stopService(self) -> Any:  # noqa: N802
-        service.Service.stopService(self)
-        port, self.port = self.port, None
-        if port is not None:
-            return port.stopListening()
-        return None
-
-
-class _UDPListener(service.Service):
+class _UDPListener(_Listener):
     """Listen for datagrams on one UDP port (endpoint strings cannot express UDP)."""
 
     def __init__(self, group: ListenerGroup, port: int, interface: str, protocol: Any) -> None:
@@ -151,18 +158,6 @@ class _UDPListener(service.Service):
         desc = f"udp:{self.udp_port}:interface={self.interface}"
         self.bound = Bound(str(self.group.name), "UDP", addr.host, addr.port, desc)
         log.info("{name} listening on UDP {where}", name=self.group.name, where=self.bound.where())
-
-    def startService(self) -> None:  # noqa: N802
-        if self.port is None:
-            self.privilegedStartService()
-        service.Service.startService(self)
-
-    def stopService(self) -> Any:  # noqa: N802
-        service.Service.stopService(self)
-        port, self.port = self.port, None
-        if port is not None:
-            return port.stopListening()
-        return None
 
 
 class ListenerGroup(service.MultiService):
