@@ -6,10 +6,10 @@ L{zoo.tls.wrap_factory}, which builds L{HalfCloseTLSFactory}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from OpenSSL import SSL
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
@@ -102,9 +102,12 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
     def _close_notify_received(self) -> None:
         self._read_closed = True
         if self._write_closed:
-            self.transport.loseConnection()
+            transport = self.transport
+            assert transport is not None  # connected: a close_notify arrived on it
+            transport.loseConnection()
         else:
-            self.wrappedProtocol.readConnectionLost()
+            # Only reached with _half_close set, which means it provides the interface.
+            cast(IHalfCloseableProtocol, self.wrappedProtocol).readConnectionLost()
 
     def readConnectionLost(self) -> None:  # noqa: N802
         """TCP EOF: fine after a C{close_notify}; without one, a truncation."""
@@ -134,7 +137,9 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         # without waiting for the peer's, which a half-closing peer need not send.
         super()._shutdownTLS()
         if self._half_close and self._tlsConnection is not None:
-            self.transport.loseConnection()
+            transport = self.transport
+            assert transport is not None  # connected: _shutdownTLS needs a connection
+            transport.loseConnection()
 
     def _send_close_notify(self) -> None:
         self._write_close_pending = False
@@ -143,10 +148,11 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         except SSL.Error:
             pass
         self._flushSendBIO()
+        transport = cast(ITCPTransport, self.transport)
         if self._read_closed:
-            self.transport.loseConnection()
+            transport.loseConnection()
         else:
-            self.transport.loseWriteConnection()
+            transport.loseWriteConnection()
 
     def _unbufferPendingWrites(self) -> None:  # noqa: N802
         super()._unbufferPendingWrites()
@@ -197,6 +203,9 @@ class HalfCloseTLSFactory(TLSMemoryBIOFactory):
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None
-        if IHalfCloseableProtocol.providedBy(wrapped):
+        # A plain bool, so that mypy-zope does not narrow `wrapped` to the interface
+        # (and forget that it is an IProtocol).
+        half_closeable = IHalfCloseableProtocol.providedBy(wrapped)
+        if half_closeable:
             return _HalfClosingTLSProtocol(self, wrapped)
         return self.protocol(self, wrapped)

@@ -202,8 +202,10 @@ class BlocksServer(ReadPausing):
 
     def connectionMade(self) -> None:  # noqa: N802
         super().connectionMade()
-        self._write = fast_writer(self.transport) if self.fast else self.transport.write
-        self.peer = where(self.transport.getPeer())
+        transport = self.transport
+        assert transport is not None  # makeConnection set it
+        self._write = fast_writer(transport) if self.fast else transport.write
+        self.peer = where(transport.getPeer())
         if self.mode == "sink":
             log.info("Accepted connection from {peer}", peer=self.peer)
 
@@ -222,7 +224,9 @@ class BlocksServer(ReadPausing):
         except BlockTooLarge as e:
             self.handle(e.before)
             log.warn("closing {peer}: {error}", peer=self.peer, error=str(e))
-            self.transport.write(frame(f"error: {e}".encode()))
+            transport = self.transport
+            assert transport is not None  # connected: data arrived on it
+            transport.write(frame(f"error: {e}".encode()))
             self.finish()
             return
         self.handle(events)

@@ -25,9 +25,15 @@ L{ReadPausing} is the reusable part (zoo.blocks uses it too).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    ITCPTransport,
+    IUDPTransport,
+)
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -70,8 +76,10 @@ class ReadPausing(Protocol):
     _grow_at: float = float("inf")
 
     def connectionMade(self) -> None:  # noqa: N802
-        self.transport.registerProducer(self, True)
-        self._conn = _tcp_connection(self.transport)
+        transport = self.transport
+        assert transport is not None  # makeConnection set it
+        cast(IConsumer, transport).registerProducer(self, True)
+        self._conn = _tcp_connection(transport)
         if self._conn is not None and self._conn.bufferSize < self.stream_read_size:
             self._grow_at = self._conn.bufferSize
 
@@ -83,11 +91,11 @@ class ReadPausing(Protocol):
     # IPushProducer: called by the transport about its own write buffer.
     def pauseProducing(self) -> None:  # noqa: N802
         self.paused = True
-        self.transport.pauseProducing()
+        cast(IPushProducer, self.transport).pauseProducing()
 
     def resumeProducing(self) -> None:  # noqa: N802
         self.paused = False
-        self.transport.resumeProducing()  # a closing transport ignores this
+        cast(IPushProducer, self.transport).resumeProducing()  # a closing transport ignores this
 
     def stopProducing(self) -> None:  # noqa: N802
         pass
@@ -98,12 +106,14 @@ class ReadPausing(Protocol):
 
     def writeConnectionLost(self) -> None:  # noqa: N802
         # The peer stopped reading: nothing we send can arrive. Give up at once.
-        self.transport.abortConnection()
+        cast(ITCPTransport, self.transport).abortConnection()
 
     def finish(self) -> None:
         """Send what is buffered, then close."""
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # only called once connected
+        cast(IConsumer, transport).unregisterProducer()
+        transport.loseConnection()
 
 
 class EchoServer(ReadPausing):
@@ -125,11 +135,13 @@ class EchoServer(ReadPausing):
 
     def connectionMade(self) -> None:  # noqa: N802
         super().connectionMade()
-        self._write = fast_writer(self.transport) if self.fast else self.transport.write
+        transport = self.transport
+        assert transport is not None  # makeConnection set it
+        self._write = fast_writer(transport) if self.fast else transport.write
         if self.transform is not None:
             log.info(
                 "Processing data from {peer} (upper-casing, as tcp_deadlock.py)",
-                peer=where(self.transport.getPeer()),
+                peer=where(transport.getPeer()),
             )
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
@@ -181,7 +193,7 @@ class EchoDatagram(DatagramProtocol):
         if self.transform is not None:
             data = self.transform(data)
         self.answered += 1
-        self.transport.write(data, addr)
+        cast(IUDPTransport, self.transport).write(data, addr)
 
 
 def where(addr: Any) -> str:

@@ -66,7 +66,7 @@ class _HalfClosingWrapper(ZooProtocolWrapper):
     """
 
 
-class ZooPolicyFactory(WrappingFactory):
+class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
     """Wrap C{wrappedFactory} with a connection cap and an idle timeout.
 
     @param max_connections: the most connections served at once; C{None} for no cap.
@@ -129,7 +129,7 @@ class ZooPolicyFactory(WrappingFactory):
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None
-        cls = self.protocol
+        cls: Callable[..., ZooProtocolWrapper] = self.protocol
         if cls is ZooProtocolWrapper and IHalfCloseableProtocol.providedBy(wrapped):
             cls = _HalfClosingWrapper
         return cls(self, wrapped)

@@ -30,9 +30,14 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IReactorTime,
+    ITCPTransport,
+    IUDPTransport,
+)
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from zope.interface import implementer
 
@@ -169,8 +174,10 @@ class _Clocked(Factory):
 
     def __init__(self, clock: IReactorTime | None = None, local: bool = False) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[no-redef]
-        self.clock = clock
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
+        self.clock: IReactorTime = clock
         self.local = local
 
     def now(self) -> float:
@@ -194,17 +201,23 @@ class IsoTimeServer(Protocol):
         self._write = fast_writer(self.transport)
 
     def readConnectionLost(self) -> None:  # noqa: N802
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # connected
+        transport.loseConnection()
 
     def writeConnectionLost(self) -> None:  # noqa: N802
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # connected
+        transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         reply = self.session.feed(data, self.factory.now())
         if reply:
             self._write(reply)
         if self.session.closing:
-            self.transport.loseConnection()
+            transport = self.transport
+            assert transport is not None  # connected: data arrived on it
+            transport.loseConnection()
 
 
 class IsoTimeFactory(_Clocked):
@@ -222,14 +235,16 @@ class _SayAndClose(Protocol):
     """
 
     def connectionMade(self) -> None:  # noqa: N802
-        fast_writer(self.transport)(self.factory.message(self.factory.now()))
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # makeConnection set it
+        fast_writer(transport)(self.factory.message(self.factory.now()))
+        transport.loseConnection()
 
     def readConnectionLost(self) -> None:  # noqa: N802
         pass  # already closing once the message is sent
 
     def writeConnectionLost(self) -> None:  # noqa: N802
-        self.transport.abortConnection()
+        cast(ITCPTransport, self.transport).abortConnection()
 
 
 class Rfc868Factory(_Clocked):
@@ -271,7 +286,7 @@ class TimeDatagram(DatagramProtocol):
         else:
             reply = daytime(now)
         self.answered += 1
-        self.transport.write(reply, addr)
+        cast(IUDPTransport, self.transport).write(reply, addr)
 
 
 __all__ = [

@@ -30,18 +30,22 @@ listener serves; L{tls_endpoint} wraps a client endpoint in verified TLS.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
+    IConsumer,
     IHalfCloseableProtocol,
     IHandshakeListener,
+    IProtocol,
     IPushProducer,
     IStreamClientEndpoint,
+    ITCPTransport,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -93,13 +97,13 @@ class _Pipe(Protocol):
     def link(self, peer: _Pipe) -> None:
         """Start relaying with C{peer}: its reads become our writes, with backpressure."""
         self.peer = peer
-        self.transport.registerProducer(_ReadThrottle(peer.transport), True)
+        cast(IConsumer, self.transport).registerProducer(_ReadThrottle(peer.transport), True)
         self._throttled = True
 
     def _unthrottle(self) -> None:
         if self._throttled:
             self._throttled = False
-            self.transport.unregisterProducer()
+            cast(IConsumer, self.transport).unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         assert self.peer is not None
@@ -120,7 +124,7 @@ class _Pipe(Protocol):
             return
         self._eof_sent = True
         self._unthrottle()
-        self.transport.loseWriteConnection()
+        cast(ITCPTransport, self.transport).loseWriteConnection()
         self._close_if_done()
 
     def _close_if_done(self) -> None:
@@ -133,7 +137,9 @@ class _Pipe(Protocol):
             return
         self._closed = True
         self._unthrottle()
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # close() is only called once connected
+        transport.loseConnection()
 
     def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
         self._closed = True
@@ -159,7 +165,8 @@ class Upstream(_Pipe):
     def handshakeCompleted(self) -> None:  # noqa: N802
         # Twisted reports the handshake even when the certificate check that ran
         # inside it failed and aborted the connection.
-        if not self.transport.disconnecting:
+        # The transport is the TLS layer: it is the one that reports handshakes.
+        if not cast(TLSMemoryBIOProtocol, self.transport).disconnecting:
             self._ready()
 
     def _ready(self) -> None:
@@ -232,7 +239,7 @@ class Downstream(_Pipe):
         self._pending = []
         if self._paused:
             self._paused = False
-            self.transport.resumeProducing()
+            cast(IPushProducer, self.transport).resumeProducing()
         if self._eof_received:
             upstream.send_eof()
 
@@ -244,7 +251,7 @@ class Downstream(_Pipe):
         self._pending_size += len(data)
         if self._pending_size > PENDING_LIMIT and not self._paused:
             self._paused = True
-            self.transport.pauseProducing()
+            cast(IPushProducer, self.transport).pauseProducing()
 
     def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
         super().connectionLost(reason)
@@ -254,7 +261,7 @@ class Downstream(_Pipe):
                 self.upstream.close()
 
 
-class TunnelFactory(Factory):
+class TunnelFactory(Factory[Downstream]):
     """Serve L{Downstream}s that relay to C{target} through C{connect}.
 
     @param connect: C{connect(protocol)} starts connecting C{protocol} to the
@@ -307,7 +314,12 @@ class _TLSClientEndpoint:
 
     def connect(self, factory: Any) -> Deferred[Any]:
         tls = wrap_factory(factory, self.creator, client=True, clock=self.clock)
-        return self.wrapped.connect(tls).addCallback(lambda p: p.wrappedProtocol)
+        return self.wrapped.connect(tls).addCallback(_unwrap_tls)
+
+
+def _unwrap_tls(protocol: IProtocol) -> Any:
+    """The application protocol inside the TLS layer that C{wrap_factory} built."""
+    return cast(TLSMemoryBIOProtocol, protocol).wrappedProtocol
 
 
 def tls_endpoint(creator: Any, wrapped: IStreamClientEndpoint, clock: Any = None) -> Any:

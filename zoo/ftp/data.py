@@ -15,12 +15,17 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from twisted.internet import defer, protocol, tcp
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import CannotListenError, ConnectionDone
-from twisted.internet.interfaces import IPullProducer, IReadDescriptor
+from twisted.internet.interfaces import (
+    IPullProducer,
+    IReadDescriptor,
+    ITCPTransport,
+    ITLSTransport,
+)
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -204,14 +209,20 @@ class DataChannel(protocol.Protocol):
         self._lost: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:  # noqa: N802
-        set_nodelay(self.transport)
-        if isinstance(self.transport, tcp.Connection):
+        transport = self.transport
+        set_nodelay(transport)
+        if isinstance(transport, tcp.Connection):
             # Read up to 256 KiB per turn instead of Twisted's 64 KiB: a quarter of
             # the reactor turns per upload.
-            self.transport.bufferSize = CHUNK
+            transport.bufferSize = CHUNK
         if self.tls_context is not None:
             # The FTP client is the TLS client on data connections in both directions.
-            self.transport.startTLS(self.tls_context, normal=not self.dialled_out)
+            # Twisted's ITLSTransport omits the `normal` (server side) argument that its
+            # TCP transports' startTLS takes.
+            cast(ITLSTransport, transport).startTLS(
+                self.tls_context,
+                normal=not self.dialled_out,  # type: ignore[call-arg]
+            )
             self.tls = True
         self.session.data_connected(self)
 
@@ -223,7 +234,7 @@ class DataChannel(protocol.Protocol):
         self._early.append(data)
         self._early_size += len(data)
         if self._early_size > MAX_EARLY:
-            self.transport.abortConnection()
+            cast(ITCPTransport, self.transport).abortConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         self.reason = reason
@@ -247,8 +258,10 @@ class DataChannel(protocol.Protocol):
     def send_bytes(self, data: bytes) -> defer.Deferred[None]:
         """Send C{data} (a listing), close, and fire when closed."""
         self.session.touch()
-        self.transport.write(data)
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # transfers run on a connected channel
+        transport.write(data)
+        transport.loseConnection()
         return self.when_lost()
 
     def send_file(self, f: BinaryIO, ascii: bool) -> defer.Deferred[int]:
@@ -263,7 +276,13 @@ class DataChannel(protocol.Protocol):
             sender = SendfileSender(f, self.transport, self.session.touch)
         else:
             sender = FileSender(f, self.transport, ascii=ascii, touch=self.session.touch)
-        sender.start().addCallbacks(lambda _: self.transport.loseConnection(), lambda _: None)
+
+        def sent(_: object) -> None:
+            transport = self.transport
+            assert transport is not None  # transfers run on a connected channel
+            transport.loseConnection()
+
+        sender.start().addCallbacks(sent, lambda _: None)
 
         def closed(_: None) -> int:
             if not sender.complete:
@@ -278,8 +297,10 @@ class DataChannel(protocol.Protocol):
             text = LineEndings(to_network=True)
             data = text.convert(data) + text.flush()
         self.session.touch()
-        self.transport.write(data)
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # transfers run on a connected channel
+        transport.write(data)
+        transport.loseConnection()
 
         def closed(_: None) -> int:
             if self.reason is not None and not self.reason.check(ConnectionDone):

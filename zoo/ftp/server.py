@@ -29,9 +29,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer, protocol
+from twisted.internet.interfaces import ITCPTransport, ITransport
 from twisted.logger import Logger
 from twisted.protocols import ftp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -132,11 +133,13 @@ class _Lines(ftp.FTP):
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogateescape")
         # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
-        (self._send or self.transport.write)(line + b"\r\n")
+        (self._send or cast(ITransport, self.transport).write)(line + b"\r\n")
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.sendLine("500 Command line too long; closing.")
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None  # connected: the line arrived on it
+        transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
         # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
@@ -444,7 +447,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self._aborting = True
         data = self._data
         if data is not None and data.reason is None and data.transport is not None:
-            data.transport.abortConnection()
+            cast(ITCPTransport, data.transport).abortConnection()
         else:  # still waiting for the client to connect
             self._fire_wait(Failure(TransferAborted()))
         return None
@@ -534,7 +537,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         return f"350 Restarting at {self.rest}. Send STOR or RETR to start the transfer."
 
 
-class FTPFactory(protocol.ServerFactory):
+class FTPFactory(protocol.ServerFactory[FTPSession]):
     """Builds L{FTPSession}s for one L{FTPConfig}; counts connections per address.
 
     @param reactor: used for data connections and timers (Twisted's FTP uses the

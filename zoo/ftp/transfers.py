@@ -10,9 +10,10 @@ it, replying 150 before and 226 (or 4xx) after.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import defer, error
+from twisted.internet.interfaces import ITCPTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -53,6 +54,14 @@ class TransferCommands:
     _data_wait: defer.Deferred[DataChannel] | None
     _data_timer: Any
     _data_error: Failure | None
+
+    if TYPE_CHECKING:
+        # Provided by FTPSession (and its base, for sendLine).
+        def peer_host(self) -> str: ...
+        def local_host(self) -> str: ...
+        def sendLine(self, line: str | bytes) -> None: ...  # noqa: N802
+        def _segs(self, arg: str, command: str, required: bool = True) -> list[str]: ...
+        def _control_gone(self) -> bool: ...
 
     # -- data connection setup --------------------------------------------------------
 
@@ -303,7 +312,7 @@ class TransferCommands:
                     upload.write(text.convert(data) if text else data)
                 except OSError as e:
                     problems.append(e)
-                    channel.transport.abortConnection()
+                    cast(ITCPTransport, channel.transport).abortConnection()
 
             return channel.receive(write).addCallback(lambda _: settle(channel))
 

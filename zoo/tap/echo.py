@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 
@@ -44,4 +44,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
     group = build(options, echo.EchoFactory(transform))
     if options["udp"] is not None:
         group.listen_udp(options["udp"], echo.EchoDatagram(transform), options["interface"])
-    return group.parent
+    return cast(IService, group.parent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -210,4 +210,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
         max_per_address=options["max-per-address"],
         data_timeout=options["data-timeout"],
     )
-    return build(options, FTPFactory(config, reactor), reactor=reactor).parent
+    return cast(IService, build(options, FTPFactory(config, reactor), reactor=reactor).parent)

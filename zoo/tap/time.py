@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 
@@ -76,7 +76,7 @@ class Options(ServerOptions):
 def makeService(options: Options) -> IService:  # noqa: N802
     local = options["local"]
     iso = build(options, timeserver.IsoTimeFactory(local=local))
-    root = iso.parent
+    root = cast(ZooRoot, iso.parent)  # build() puts the group in a ZooRoot
     interface = options["interface"]
     for key, factory in (
         ("rfc868-port", timeserver.Rfc868Factory()),

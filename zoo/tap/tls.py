@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -152,4 +152,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
         target=target,
         how=f" over TLS, verifying {options.servername()!r}" if options["mode"] == "client" else "",
     )
-    return group.parent
+    return cast(IService, group.parent)
