@@ -449,7 +449,8 @@ def test_non_reading_subscriber_disconnected(workdir: Path) -> None:
 def test_two_nodes_through_redis_with_restart(workdir: Path) -> None:
     """Two nodes share channels through Redis: every message reaches every subscriber exactly once,
     before and after Redis restarts; while it is down, local delivery goes on."""
-    redis = pytest.importorskip("redis")
+    import redis
+
     redis_port = free_port()
     redis_dir = workdir / "redis"
     proc = start_redis(redis_port, redis_dir)

@@ -283,7 +283,8 @@ def test_scp_both_ways(zoo, keypair, tmp_path) -> None:
 
 def _paramiko(zoo, keypair=None, *, known=True, port=None, **auth):
     """A paramiko SSHClient logged in to zoo (password by default), host key loaded if known."""
-    paramiko = pytest.importorskip("paramiko")
+    import paramiko
+
     client = paramiko.SSHClient()
     if known:
         client.load_host_keys(str(zoo.known_hosts))
@@ -302,7 +303,8 @@ def _paramiko(zoo, keypair=None, *, known=True, port=None, **auth):
 
 def test_paramiko_unknown_host_rejected(zoo) -> None:
     """With no known host key, paramiko's default policy refuses the server (the book's SSHException)."""
-    paramiko = pytest.importorskip("paramiko")
+    import paramiko
+
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts|Unknown server"):
         _paramiko(zoo, known=False)
 
@@ -421,7 +423,8 @@ def test_sftp_only_mode_and_auth_limit(tmp_path, keypair) -> None:
         assert b"nope" not in r.stdout.replace(b"echo nope", b"")
         r = sftp(proc, keypair, "pwd\n")
         assert r.returncode == 0 and b"Remote working directory: /" in r.stdout
-        paramiko = pytest.importorskip("paramiko")
+        import paramiko
+
         with paramiko.Transport(("127.0.0.1", proc.port())) as t:
             t.start_client(timeout=10)
             for _ in range(2):
@@ -444,7 +447,8 @@ def test_sftp_only_mode_and_auth_limit(tmp_path, keypair) -> None:
 
 def test_forwarding_refused_by_default(zoo, keypair) -> None:
     """Without --allow-forwarding, a direct-tcpip channel (ssh -L) is refused."""
-    paramiko = pytest.importorskip("paramiko")
+    import paramiko
+
     client = _paramiko(zoo, keypair)
     with pytest.raises(paramiko.ChannelException):
         client.get_transport().open_channel(
