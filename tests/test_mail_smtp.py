@@ -333,3 +333,27 @@ def test_require_tls(tmp_path):
     assert s.codes(b"AUTH PLAIN " + encode_plain("x", "y") + b"\r\n") == [b"530"]
     s.send(b"STARTTLS\r\n")
     assert s.codes(MAIL) == [b"250"]
+
+
+def test_stored_messages_are_logged_first_in_full_then_summed_up(tmp_path):
+    """The first message is logged at once; those within the next second in one line."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        s = Session(tmp_path)
+        assert deliver(s)[-1] == b"250"
+        lines = [formatEvent(e) for e in events if "stored" in e.get("log_format", "")]
+        assert len(lines) == 1 and "from <me@example.com> for ['alice@example.com']" in lines[0]
+        assert deliver(s)[-1] == b"250" and deliver(s)[-1] == b"250"
+        assert len([e for e in events if "stored" in e.get("log_format", "")]) == 1
+        s.clock.advance(1)
+        lines = [formatEvent(e) for e in events if "stored" in e.get("log_format", "")]
+        assert len(lines) == 2 and lines[1].startswith("stored 2 more messages (")
+        s.clock.advance(5)  # nothing more stored: no empty summary
+        assert deliver(s)[-1] == b"250"  # and the next one is logged in full again
+        lines = [formatEvent(e) for e in events if "stored" in e.get("log_format", "")]
+        assert len(lines) == 3 and "for ['alice@example.com']" in lines[2]
+    finally:
+        globalLogPublisher.removeObserver(events.append)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
+from twisted.python.failure import Failure
 
 from zoo.mail.creds import (
     AnyLogin,
@@ -18,7 +19,14 @@ from zoo.mail.creds import (
     read_users_file,
     shared_password,
 )
-from zoo.mail.maildir import MaildirStore, arrival_order, mailbox_name, wire_size
+from zoo.mail.maildir import (
+    MaildirStore,
+    ThreadWriter,
+    arrival_order,
+    mailbox_name,
+    to_lf,
+    wire_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -136,3 +144,116 @@ def test_clean_tmp_removes_only_old_leftovers(tmp_path):
     os.utime(new, (199_000, 199_000))
     assert store.clean_tmp() == 1
     assert not old.exists() and new.exists()
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"a\r\nb\r\n", b"bare\rcr\r\n", b"\r\r\n", b"lf\nonly\r\n", b"end\r"]
+)
+def test_crlf_becomes_lf_and_nothing_else_changes(data):
+    """The Maildir's LF line ends: CRLF becomes LF; a bare CR or LF is kept as it came."""
+    assert to_lf(data) == data.replace(b"\r\n", b"\n")
+
+
+def test_concurrent_deliveries_share_the_directory_fsync(tmp_path, monkeypatch):
+    """Renames waiting while new/ is fsynced are covered by one more fsync, not one each."""
+    import threading
+
+    from zoo.mail import maildir
+
+    synced: list[str] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def fake_fsync_dir(path):
+        synced.append(path)
+        if len(synced) == 1:
+            first_started.set()
+            assert release.wait(10)
+
+    monkeypatch.setattr(maildir, "_fsync_dir", fake_fsync_dir)
+    store = MaildirStore(tmp_path)
+    first = threading.Thread(target=store.sync_dir, args=("d",))
+    first.start()
+    assert first_started.wait(10)  # ticket 1 is being synced
+    waiting = [threading.Thread(target=store.sync_dir, args=("d",)) for _ in range(3)]
+    for t in waiting:
+        t.start()
+    state = store._dir_syncs["d"]
+    while state.renamed < 4:  # the three took their tickets after the first fsync began
+        threading.Event().wait(0.001)
+    release.set()
+    for t in [first, *waiting]:
+        t.join(10)
+    assert synced == ["d", "d"]  # the second fsync covered all three
+    assert state.synced == 4
+    store.sync_dir("d")  # a later rename is never covered by an earlier fsync
+    assert synced == ["d", "d", "d"]
+
+
+def test_failed_directory_fsync_covers_nobody(tmp_path, monkeypatch):
+    """If the fsync of new/ fails, the delivery fails and the next one syncs again."""
+    import errno
+
+    from zoo.mail import maildir
+
+    calls = []
+
+    def failing_once(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(maildir, "_fsync_dir", failing_once)
+    store = MaildirStore(tmp_path)
+    with pytest.raises(OSError):
+        store.write(["a@x"], b"one\r\n")
+    assert list((tmp_path / "a@x" / "new").iterdir()) == []
+    assert len(store.write(["a@x"], b"two\r\n")) == 1
+    assert len(calls) == 2
+
+
+class _ThreadReactor:
+    """Just enough reactor for ThreadWriter: calls from threads are queued for the test."""
+
+    def __init__(self):
+        import queue
+
+        self.calls = queue.SimpleQueue()
+        self.triggers = []
+
+    def callFromThread(self, f, *args):  # noqa: N802
+        self.calls.put((f, args))
+
+    def addSystemEventTrigger(self, phase, event, f):  # noqa: N802
+        self.triggers.append((phase, event, f))
+
+    def run_one(self):
+        f, args = self.calls.get(timeout=10)
+        f(*args)
+
+
+def test_thread_writer_fires_in_the_reactor_thread(tmp_path):
+    """A delivery is written in a writer thread; its Deferred fires via callFromThread."""
+    reactor = _ThreadReactor()
+    writer = ThreadWriter(MaildirStore(tmp_path), reactor=reactor)
+    got = []
+    writer.deliver(["a@x"], b"hi\r\n").addBoth(got.append)
+    assert reactor.triggers and reactor.triggers[0][:2] == ("during", "shutdown")
+    reactor.run_one()
+    assert len(got) == 1 and got[0][0].read_bytes() == b"hi\n"
+    writer.deliver(["../x"], b"bad\r\n").addBoth(got.append)  # not a mailbox name
+    reactor.run_one()
+    assert isinstance(got[1], Failure) and got[1].check(ValueError)
+    writer.stop()
+    assert writer.deliver(["a@x"], b"late\r\n").addErrback(lambda f: f.check(OSError)).result
+    assert len(list((tmp_path / "a@x" / "new").iterdir())) == 1
+
+
+def test_a_maildir_removed_while_running_is_made_again(tmp_path):
+    """The store remembers Maildirs it made, but one removed since is simply made again."""
+    import shutil
+
+    store = MaildirStore(tmp_path)
+    store.write(["a@x"], b"one\r\n")
+    shutil.rmtree(tmp_path / "a@x")
+    [path] = store.write(["a@x"], b"two\r\n")
+    assert path.read_bytes() == b"two\n" and store.mailboxes() == ["a@x"]

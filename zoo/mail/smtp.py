@@ -363,7 +363,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         if body.too_big:
             self.sendCode(552, b"Message size exceeds fixed maximum message size")
             return
-        data = self._trace(helo, origin, mailboxes) + body.message()
+        data = body.message(self._trace(helo, origin, mailboxes))
         self._paused = True
         self.flow()
         d = self.factory.writer.deliver(mailboxes, data)
@@ -379,7 +379,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             proto += b"S"
         if self.authenticated:
             proto += b"A"
-        date = formatdate(self.factory.clock.seconds()).encode()
+        date = self.factory.date()
         return (
             b"Return-Path: <" + bytes(origin) + b">\r\n"
             b"Received: from " + name + b" ([" + peer + b"])\r\n"
@@ -388,12 +388,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         )
 
     def _stored(self, paths: list[Any], origin: Any, mailboxes: list[str], size: int) -> None:
-        log.info(
-            "stored {size} bytes from <{origin}> for {mailboxes}",
-            size=size,
-            origin=str(origin),
-            mailboxes=mailboxes,
-        )
+        self.factory.log_stored(origin, mailboxes, size)
         if not self.transport.disconnecting:
             self.sendCode(250, b"Message accepted for delivery")
 
@@ -447,6 +442,8 @@ class SMTPFactory(ServerFactory):
     """
 
     protocol = ZooESMTP
+    #: Stored messages after a logged one are logged as one line this much later.
+    SUMMARY_SECONDS = 1.0
 
     def __init__(
         self,
@@ -463,6 +460,45 @@ class SMTPFactory(ServerFactory):
         self.starttls = starttls
         self.clock = clock
         self.portal = _portal.Portal(_Realm(), [checker])
+        self._summary: list[int] | None = None  # [messages, bytes] logged in a summary
+        self._date = (-1, b"")
+
+    def date(self) -> bytes:
+        """Now as an RFC 5322 date (for C{Received:}), formatted once a second."""
+        second = int(self.clock.seconds())
+        if second != self._date[0]:
+            self._date = (second, formatdate(second).encode())
+        return self._date[1]
+
+    def log_stored(self, origin: Any, mailboxes: list[str], size: int) -> None:
+        """Log a stored message: in full if it is the first for a while, else in a summary.
+
+        Formatting a log line costs more CPU than the rest of a small message's
+        session, so under load the messages that follow within L{SUMMARY_SECONDS}
+        of a logged one are counted and logged as one line when that time is up.
+        """
+        if self._summary is not None:
+            self._summary[0] += 1
+            self._summary[1] += size
+            return
+        log.info(
+            "stored {size} bytes from <{origin}> for {mailboxes}",
+            size=size,
+            origin=str(origin),
+            mailboxes=mailboxes,
+        )
+        self._summary = [0, 0]
+        self.clock.callLater(self.SUMMARY_SECONDS, self._log_summary)
+
+    def _log_summary(self) -> None:
+        summary, self._summary = self._summary, None
+        if summary and summary[0]:
+            log.info(
+                "stored {count} more messages ({size} bytes) in the last {seconds:g} s",
+                count=summary[0],
+                size=summary[1],
+                seconds=self.SUMMARY_SECONDS,
+            )
 
     def buildProtocol(self, addr: Any) -> ZooESMTP:  # noqa: N802
         return self.protocol(self)
