@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from zoo.pubsub import codec
@@ -206,3 +206,181 @@ def test_reply_encoders() -> None:
     )
     assert codec.error("bad\r\nthing") == b"-ERR bad  thing\r\n"
     assert codec.error("-NOPROTO x") == b"-NOPROTO x\r\n"
+
+
+# The PUBLISH fast path ---------------------------------------------------------------
+
+
+class GeneralParser(RequestParser):
+    """The parser with its PUBLISH fast path turned off: the reference it must agree with."""
+
+    __slots__ = ()
+
+    def _publishes(self, buf: bytes | bytearray, pos: int, out: list[list[bytes]]) -> int:
+        return pos
+
+
+def feed_both(data: bytes, cuts: list[int], **limits: int) -> tuple[RequestParser, GeneralParser]:
+    """Feed C{data} cut at C{cuts} to both parsers; every read must give the same result."""
+    fast, general = RequestParser(**limits), GeneralParser(**limits)
+    prev = 0
+    for c in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
+        assert fast.feed(data[prev:c]) == general.feed(data[prev:c])
+        assert (fast.error, fast.buffered) == (general.error, general.buffered)
+        prev = c
+    return fast, general
+
+
+def test_fast_path_takes_publish_in_both_spellings() -> None:
+    """PUBLISH and publish pipelines come out as the general parser's argument lists."""
+    p = RequestParser()
+    data = (
+        codec.command(b"PUBLISH", b"maine coon", b"stovepipe")
+        + codec.command(b"publish", b"", b"a\r\n$3\r\nb")
+        + codec.command(b"PuBlIsH", b"c", b"general path")
+        + codec.command(b"PUBLISH", b"c", b"x" * 1000)
+    )
+    assert p.feed(data) == [
+        [b"PUBLISH", b"maine coon", b"stovepipe"],
+        [b"publish", b"", b"a\r\n$3\r\nb"],
+        [b"PuBlIsH", b"c", b"general path"],
+        [b"PUBLISH", b"c", b"x" * 1000],
+    ]
+    assert p.error is None and p.buffered == 0
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"*3\r\n$7\r\nPUBLISH\r\n$01\r\nc\r\n$1\r\nx\r\n", "invalid bulk length"),
+        (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$-1\r\n", "invalid bulk length"),
+        (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$\r\n", "invalid bulk length"),
+        (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n:1\r\n", "expected '$', got ':'"),
+        (b"*3\r\n$7\r\nPUBLISH\r\n$" + b"9" * 30 + b"\r\n", "invalid bulk length"),
+        (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2000\r\n", "invalid bulk length"),  # > max_bulk
+    ],
+)
+def test_fast_path_leaves_malformed_publish_to_the_general_parser(data: bytes, error: str) -> None:
+    """A bad PUBLISH gets the general parser's error; the commands before it still count."""
+    p = RequestParser(max_bulk=1024)
+    good = codec.command(b"PUBLISH", b"c", b"x")
+    assert p.feed(good + data) == [[b"PUBLISH", b"c", b"x"]]
+    assert p.error == error
+
+
+def test_fast_path_respects_max_args() -> None:
+    """With max_args below 3, even a PUBLISH is an invalid multibulk length."""
+    p = RequestParser(max_args=2)
+    assert p.feed(codec.command(b"PUBLISH", b"c", b"x")) == []
+    assert p.error == "invalid multibulk length"
+
+
+def test_fast_path_waits_for_a_publish_cut_anywhere() -> None:
+    """A PUBLISH cut at every possible point is returned once, when its last byte arrives."""
+    data = codec.command(b"PUBLISH", b"chan", b"payload") * 2
+    for cut in range(len(data) + 1):
+        fast, _ = feed_both(data, [cut])
+        assert fast.buffered == 0
+
+
+_publish_name = st.sampled_from([b"PUBLISH", b"publish", b"Publish"])
+_publish = st.tuples(_publish_name, _arg, st.binary(max_size=40)).map(lambda a: codec.command(*a))
+_other = st.one_of(
+    _commands.map(lambda cs: b"".join(codec.command(*argv) for argv in cs)),
+    st.sampled_from([b"PING\r\n", b"PUBLISH c x\r\n", b"*0\r\n", b"*-1\r\n"]),
+)
+_stream = st.lists(st.one_of(_publish, _publish, _other), min_size=1, max_size=10).map(b"".join)
+
+
+@st.composite
+def _bad_publish(draw: st.DrawFn) -> bytes:
+    """A PUBLISH with one of its channel or payload headers wrong."""
+    name = draw(_publish_name)
+    args = [draw(_arg), draw(st.binary(max_size=40))]
+    which = draw(st.integers(min_value=0, max_value=1))
+    n = len(args[which])
+    bad = draw(
+        st.sampled_from(
+            [
+                b"$0%d" % n,
+                b"$00",
+                b"$-%d" % n,
+                b"$+%d" % n,
+                b"$ %d" % n,
+                b"$%dx" % n,
+                b"$",
+                b"$" + b"9" * 25,
+                b"$%d" % (n + 1),
+                b"$%d" % max(n - 1, 0),
+                b":%d" % n,
+                b"*%d" % n,
+            ]
+        )
+    )
+    heads = [b"$%d" % len(a) for a in args]
+    heads[which] = bad
+    return b"*3\r\n$%d\r\n%b\r\n" % (len(name), name) + b"".join(
+        h + b"\r\n" + a + b"\r\n" for h, a in zip(heads, args, strict=True)
+    )
+
+
+_bad_stream = st.lists(
+    st.one_of(_publish, _publish, _other, _bad_publish()), min_size=1, max_size=10
+).map(b"".join)
+_cuts = st.lists(st.integers(min_value=0, max_value=2000), max_size=8)
+_limits = st.sampled_from([{}, {"max_bulk": 8}, {"max_args": 2}, {"max_request": 40}])
+#: Corruptions: bytes overwritten with protocol characters, or something slipped in
+#: after a '$' (a leading zero, a sign, a blank, a non-digit), anywhere in the stream.
+_junk = st.binary(min_size=1, max_size=3).map(lambda b: bytes(b"*$\r\n0-19Pp:x"[x % 12] for x in b))
+_edit = st.one_of(
+    st.tuples(st.just("overwrite"), st.integers(min_value=0, max_value=2000), _junk),
+    st.tuples(
+        st.just("after $"),
+        st.integers(min_value=0, max_value=30),
+        st.sampled_from([b"0", b"00", b"-", b"+", b" ", b"x", b"\r\n"]),
+    ),
+)
+
+
+def corrupt(data: bytes, edit: tuple[str, int, bytes]) -> bytes:
+    kind, at, junk = edit
+    if kind == "overwrite":
+        at %= len(data) + 1
+        return data[:at] + junk + data[at + len(junk) :]
+    dollars = [i for i, c in enumerate(data) if c == 36]
+    if not dollars:
+        return data
+    at = dollars[at % len(dollars)] + 1
+    return data[:at] + junk + data[at:]
+
+
+@given(_stream, _cuts, _limits)
+@settings(max_examples=500)
+def test_fast_path_agrees_with_general_parser(
+    data: bytes, cuts: list[int], limits: dict[str, int]
+) -> None:
+    """PUBLISH-heavy pipelines, within and over the limits, cut anywhere: same results, read by read."""
+    fast, _ = feed_both(data, cuts, **limits)
+    if not limits:
+        assert fast.error is None and fast.buffered == 0
+
+
+_PUB = b"*3\r\n$7\r\nPUBLISH\r\n"
+
+
+@given(_bad_stream, st.lists(_edit, max_size=3), _cuts, _limits)
+@example(_PUB + b"$1\r\nc\r\n:1\r\nx\r\n", [], [], {})  # not '$' before the payload
+@example(_PUB + b"$01\r\nc\r\n$1\r\nx\r\n", [], [], {})  # a leading zero
+@example(_PUB + b"$1\r\nc\r\n$-1\r\n", [], [], {})
+@example(_PUB + b"$1\r\nc\r\n$9\r\n123456789\r\n", [], [], {"max_bulk": 8})
+@example(_PUB + b"$9\r\n123456789\r\n$1\r\nx\r\n", [], [], {"max_bulk": 8})
+@example(_PUB + b"$1\r\nc\r\n$1\r\nx\r\n", [], [], {"max_args": 2})
+@example(_PUB + b"$1\r\nc\r\n$", [], [], {})  # cut right after the '$'
+@settings(max_examples=500)
+def test_fast_path_agrees_on_malformed_input(
+    data: bytes, edits: list[tuple[str, int, bytes]], cuts: list[int], limits: dict[str, int]
+) -> None:
+    """Corrupted streams, under tight limits, cut anywhere: same commands, errors and state."""
+    for edit in edits:
+        data = corrupt(data, edit)
+    feed_both(data, cuts, **limits)

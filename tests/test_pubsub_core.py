@@ -250,6 +250,39 @@ class ProtocolTests(SynchronousTestCase):
         )
         self.assertTrue(out.endswith(codec.subscription(b"unsubscribe", b"c", 0) + b":0\r\n"))
 
+    def test_publish_spellings_and_contexts(self) -> None:
+        """PUBLISH's shortcut in Session.execute answers exactly as the command table does."""
+        sub, sub_t = connect(self.factory)
+        sub.dataReceived(b"SUBSCRIBE c\r\n")
+        sub_t.clear()
+        out = session(
+            self.factory,
+            cmd(b"PUBLISH", b"c", b"1")
+            + cmd(b"publish", b"c", b"2")
+            + cmd(b"PuBlIsH", b"c", b"3")
+            + b"publish c 4\r\n"
+            + cmd(b"PUBLISH", b"c")
+            + cmd(b"PUBLISH", b"c", b"x", b"y")
+            + cmd(b"SUBSCRIBE", b"d")
+            + cmd(b"PUBLISH", b"c", b"5")
+            + cmd(b"publish", b"c", b"6"),
+        )
+        context = (
+            b"-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+            b"QUIT / RESET are allowed in this context\r\n"
+        )
+        self.assertEqual(
+            out,
+            b":1\r\n" * 4
+            + b"-ERR wrong number of arguments for 'publish' command\r\n" * 2
+            + codec.subscription(b"subscribe", b"d", 1)
+            + context * 2,
+        )
+        self.assertEqual(
+            sub_t.value(), b"".join(codec.message(b"c", b"%d" % i) for i in range(1, 5))
+        )
+        self.assertEqual(self.factory.broker.published, 4)
+
     def test_unknown_and_wrong_arity(self) -> None:
         """Unknown commands, subcommands and wrong argument counts get Redis's messages."""
         out = session(

@@ -24,6 +24,9 @@ from zoo.pubsub.core import Broker, Client
 #: these are, so clients that check the version enable the same features.
 REDIS_VERSION = b"7.0.15"
 
+#: PUBLISH as clients spell it; anything else (PuBlIsH) takes the general path.
+_PUBLISH_NAMES = frozenset(codec.PUBLISH_NAMES)
+
 _PUBSUB_CONTEXT = (
     "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
     "are allowed in this context"
@@ -74,7 +77,18 @@ class Session:
 
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
-        reply = self.client.reply
+        client = self.client
+        # PUBLISH goes first, without the table lookup, lower() and arity checks: it is
+        # nearly all a publisher sends. Same checks, same reply as the general path
+        # below; a subscribed RESP2 client falls through to get its error there.
+        if (
+            argv[0] in _PUBLISH_NAMES
+            and len(argv) == 3
+            and (client.resp != 2 or not (client.channels or client.patterns))
+        ):
+            client.reply(b":%d\r\n" % self.publish(argv[1], argv[2]))
+            return
+        reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
         if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
             sub = cmd.subcommands.get(argv[1].lower())
@@ -102,7 +116,6 @@ class Session:
         if not cmd.arity_ok(len(argv)):
             reply(codec.error(f"wrong number of arguments for '{cmd.name}' command"))
             return
-        client = self.client
         if not cmd.in_pubsub and (client.channels or client.patterns) and client.resp == 2:
             reply(codec.error(_PUBSUB_CONTEXT.format(cmd.name)))
             return

@@ -43,8 +43,9 @@ class PubSubProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         parser = self.parser
         session = self.session
+        execute = session.execute
         for argv in parser.feed(data):
-            session.execute(argv)
+            execute(argv)
             if session.closing:
                 break
         if parser.error is not None and not session.closing:
