@@ -549,6 +549,16 @@ def summarize(runs: Sequence[Run], metric: str = "rps") -> dict[tuple[str, str],
     return summaries
 
 
+def _table(
+    servers: Sequence[str], levels: Sequence[str], cell: Callable[[str, str], str]
+) -> list[str]:
+    """A Markdown table, one row per server and one column per level."""
+    rows = ["| server | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
+    for server in servers:
+        rows.append(f"| {server} | " + " | ".join(cell(server, level) for level in levels) + " |")
+    return rows
+
+
 def _cost_per_request(s: Summary | None) -> float | None:
     """Server CPU microseconds per request: (cpu% / 100) s per s / (requests per s) * 1e6."""
     if s is None or not s.value or s.server_cpu_pct is None:
@@ -583,20 +593,17 @@ def render_markdown(
         "busy = loadgen's share of the measured time spent handling events "
         "(near 100% means the client, not the server, is the bottleneck).",
         "",
-        "| server | " + " | ".join(levels) + " |",
-        "|---|" + "---|" * len(levels),
     ]
-    for server in servers:
-        cells = []
-        for level in levels:
-            s = summaries.get((server, level))
-            ref = summaries.get((reference, level))
-            if s is None or s.value is None:
-                cells.append("failed" if s and s.failures else "—")
-                continue
-            ratio = f" ({s.value / ref.value:.2f})" if ref and ref.value else ""
-            cells.append(f"{_number(s.value, decimals)}{ratio}, busy {s.busy_pct:.0f}%")
-        out.append(f"| {server} | " + " | ".join(cells) + " |")
+
+    def throughput(server: str, level: str) -> str:
+        s = summaries.get((server, level))
+        ref = summaries.get((reference, level))
+        if s is None or s.value is None:
+            return "failed" if s and s.failures else "—"
+        ratio = f" ({s.value / ref.value:.2f})" if ref and ref.value else ""
+        return f"{_number(s.value, decimals)}{ratio}, busy {s.busy_pct:.0f}%"
+
+    out += _table(servers, levels, throughput)
 
     out += [
         "",
@@ -632,20 +639,17 @@ def render_markdown(
             "This figure holds up when other processes compete for the CPUs, since it counts "
             "only the server's own CPU time:",
             "",
-            "| server | " + " | ".join(levels) + " |",
-            "|---|" + "---|" * len(levels),
         ]
-        for server in servers:
-            cells = []
-            for level in levels:
-                cost = _cost_per_request(summaries.get((server, level)))
-                ref_cost = _cost_per_request(summaries.get((reference, level)))
-                if cost is None:
-                    cells.append("—")
-                    continue
-                ratio = f" ({ref_cost / cost:.2f})" if ref_cost else ""
-                cells.append(f"{cost:.2f}{ratio}")
-            out.append(f"| {server} | " + " | ".join(cells) + " |")
+
+        def cost(server: str, level: str) -> str:
+            mine = _cost_per_request(summaries.get((server, level)))
+            ref_cost = _cost_per_request(summaries.get((reference, level)))
+            if mine is None:
+                return "—"
+            ratio = f" ({ref_cost / mine:.2f})" if ref_cost else ""
+            return f"{mine:.2f}{ratio}"
+
+        out += _table(servers, levels, cost)
 
     noisy = [
         f"{s.server} {s.level} {s.other_load_pct:.0f}%"
