@@ -112,6 +112,23 @@ class Server:
         self.running.stop()
 
 
+#: When the last run deleted its messages (see L{wait_after_last_cleanup}).
+CLEANED = BUILD / "smtp-cleaned-at"
+RECENT_SECONDS = 70
+
+
+def wait_after_last_cleanup() -> None:
+    """Sleep until the inodes the previous run freed no longer count as recent."""
+    try:
+        since = time.time() - float(CLEANED.read_text())
+    except (OSError, ValueError):
+        return
+    if 0 <= since < RECENT_SECONDS:
+        pause = RECENT_SECONDS - since
+        print(f"waiting {pause:.0f} s after the previous run's deletions", file=sys.stderr)
+        time.sleep(pause)
+
+
 def run_cell(server: Server, cell: tuple[str, int, int, int], source: tuple) -> Result:
     label, size, sessions, count = cell
     argv, env = source
@@ -184,16 +201,22 @@ def main() -> int:
     BUILD.mkdir(parents=True, exist_ok=True)
     source = smtp_source()
     results: list[Result] = []
-    # Messages are deleted only after the last run: on a journal-less ext4 the kernel
-    # skips inodes freed in the last 30 s when it allocates one, and a server that
-    # ran right after thousands of deletions paid up to 2x its CPU per message in
-    # that search (perf: find_inode_bit, recently_deleted), whatever the server.
+    # Messages are deleted only after the last run, and a run starts at least
+    # RECENT_SECONDS after the previous run's deletions: on a journal-less ext4 (this
+    # machine's root) the kernel skips inodes freed in the last 60 s (360 s while
+    # their inode-table block is dirty, hence the sync) when it allocates one, and a
+    # server running right after thousands of deletions paid up to 2x its CPU per
+    # message in that search (perf: find_inode_bit, recently_deleted), and far more
+    # latency per file creation (35 us became 360 us), whatever the server.
+    wait_after_last_cleanup()
     finished: list[Server] = []
     try:
         run_rounds(args, servers, source, results, finished)
     finally:
         for server in finished:
             server.tmp.cleanup()
+        os.sync()
+        CLEANED.write_text(str(time.time()))
     if len(results) < args.rounds * len(CELLS) * len(servers):
         return 1
     durability = "no fsync" if args.no_fsync else "fsync before 250"

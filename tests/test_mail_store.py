@@ -257,3 +257,78 @@ def test_a_maildir_removed_while_running_is_made_again(tmp_path):
     shutil.rmtree(tmp_path / "a@x")
     [path] = store.write(["a@x"], b"two\r\n")
     assert path.read_bytes() == b"two\n" and store.mailboxes() == ["a@x"]
+
+
+def test_spare_files_are_made_ahead_and_used_once(tmp_path):
+    """refill() makes empty tmp/ files for recent mailboxes; a delivery renames one into new/."""
+    store = MaildirStore(tmp_path)
+    store.write(["a@x"], b"first\r\n")  # no spare yet: the file is created inline
+    assert store.refill() == store.spares_per_box
+    spares = sorted((tmp_path / "a@x" / "tmp").iterdir())
+    assert len(spares) == 2 and all(p.stat().st_size == 0 for p in spares)
+    [path] = store.write(["a@x"], b"second\r\n")
+    assert path.read_bytes() == b"second\n" and path.name.endswith(",S=7,W=8")
+    assert len(list((tmp_path / "a@x" / "tmp").iterdir())) == 1  # one spare was used
+    assert [p.read_bytes() for p in sorted((tmp_path / "a@x" / "new").iterdir(), key=arrival_order)] == [
+        b"first\n",
+        b"second\n",
+    ]
+    store.close_spares()
+    assert list((tmp_path / "a@x" / "tmp").iterdir()) == []
+
+
+def test_spares_are_bounded_and_survive_a_removed_maildir(tmp_path):
+    """Only the most recent mailboxes keep spares; a spare deleted meanwhile is not used."""
+    import shutil
+
+    store = MaildirStore(tmp_path, max_spare_boxes=2)
+    for box in ("a@x", "b@x", "c@x"):
+        store.write([box], b"m\r\n")
+    store.refill()
+    assert sorted(p.parent.parent.name for p in tmp_path.glob("*/tmp/*")) == ["b@x"] * 2 + ["c@x"] * 2
+    shutil.rmtree(tmp_path / "c@x")
+    [path] = store.write(["c@x"], b"again\r\n")
+    assert path.read_bytes() == b"again\n"
+    store.close_spares()
+
+
+def test_failed_write_into_a_spare_leaves_nothing(tmp_path, monkeypatch):
+    """A spare whose write fails is removed with the rest of the delivery."""
+    import errno
+
+    store = MaildirStore(tmp_path)
+    store.write(["a@x"], b"one\r\n")
+    store.refill()
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "write_file", disk_full)
+    with pytest.raises(OSError):
+        store.write(["a@x"], b"two\r\n")
+    assert len(list((tmp_path / "a@x" / "new").iterdir())) == 1
+    assert len(list((tmp_path / "a@x" / "tmp").iterdir())) == 1  # the other spare
+    store.close_spares()
+
+
+def test_thread_writer_makes_spares_once_the_reply_is_out(tmp_path):
+    """After a delivery's Deferred fired (reply sent), the writer makes spares; stop() removes them."""
+    import time
+
+    reactor = _ThreadReactor()
+    writer = ThreadWriter(MaildirStore(tmp_path), reactor=reactor)
+    tmp = tmp_path / "a@x" / "tmp"
+    got = []
+    writer.deliver(["a@x"], b"hi\r\n").addBoth(got.append)
+    reactor.run_one()  # the reply: only now is the refill queued
+    assert len(got) == 1
+    deadline = time.monotonic() + 10
+    while len(list(tmp.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(tmp.iterdir())) == 2
+    writer.deliver(["a@x"], b"again\r\n").addBoth(got.append)
+    reactor.run_one()
+    assert got[1][0].read_bytes() == b"again\n"
+    writer.stop()
+    assert list(tmp.iterdir()) == []
+    assert len(list((tmp_path / "a@x" / "new").iterdir())) == 2
