@@ -73,6 +73,27 @@ def test_tls_listener_means_no_starttls(tmp_path):
         assert factory_of(imap.makeService(o)).starttls is None
 
 
+def test_starttls_with_the_users_certificate(tmp_path):
+    """--starttls with --tls-cert/--tls-key: a plaintext listener offering STARTTLS with that cert."""
+    from OpenSSL import SSL, crypto
+
+    from zoo.certs import ensure_dev_certificates
+
+    own = ensure_dev_certificates(tmp_path / "own", ["mail.example"])
+    o = smtp.Options()
+    o.parseOptions(
+        ["--port", "0", "--state-dir", str(tmp_path / "state"), "--starttls",
+         "--tls-cert", str(own.cert), "--tls-key", str(own.key)]
+    )  # fmt: skip
+    assert not o["tls"]
+    f = factory_of(smtp.makeService(o))
+    ctx = f.starttls.getContext()
+    served = crypto.load_certificate(crypto.FILETYPE_PEM, own.cert.read_bytes())
+    conn = SSL.Connection(ctx, None)
+    assert conn.get_certificate().to_cryptography() == served.to_cryptography()
+    assert not (tmp_path / "state" / "tls").exists()  # no development certificate was made
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -80,6 +101,8 @@ def test_tls_listener_means_no_starttls(tmp_path):
         (["--users-file", "/nonexistent/users"], "--users-file"),
         (["--accept-any-login", "--user", "a:b"], "exclude each other"),
         (["--max-recipients", "0"], "--max-recipients"),
+        (["--starttls"], "needs --tls-cert"),
+        (["--starttls", "--no-starttls"], "exclude each other"),
     ],
 )
 def test_bad_options(args, fragment):

@@ -190,6 +190,26 @@ def test_smtps_implicit_tls(workdir):
     assert b"with ESMTPSA;" in msg
 
 
+def test_starttls_with_own_certificate(workdir, tmp_path):
+    """--starttls --tls-cert/--tls-key: plaintext port 587-style, STARTTLS verified by the user's CA."""
+    from zoo.certs import ensure_dev_certificates
+
+    own = ensure_dev_certificates(tmp_path / "own", ["mail.example"])
+    args = ["--starttls", "--tls-cert", str(own.cert), "--tls-key", str(own.key)]
+    with TwistdProcess(["zoo-smtp", "--port", "0", *args], workdir) as zoo:
+        ctx = ssl.create_default_context(cafile=str(own.ca_cert))
+        with smtplib.SMTP("127.0.0.1", zoo.port(), timeout=10) as s:
+            s.ehlo("me")
+            assert "starttls" in s.esmtp_features and "auth" not in s.esmtp_features
+            s._host = "mail.example"  # the name smtplib checks the certificate against
+            s.starttls(context=ctx)
+            s.ehlo("me")
+            s.login("own@example.com", password(workdir))
+            s.sendmail("a@x", ["own@example.com"], b"Subject: o\r\n\r\nhi\r\n")
+    [msg] = messages(workdir, "own@example.com")
+    assert b"with ESMTPSA;" in msg
+
+
 CRASHING_SERVER = """
 import os, sys
 from twisted.internet import reactor

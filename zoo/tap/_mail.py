@@ -39,6 +39,12 @@ class MailOptions(ServerOptions):
             "Allow passwords before TLS (default: only after STARTTLS/STLS or with --tls).",
         ],
         ["no-starttls", None, "Do not offer STARTTLS/STLS."],
+        [
+            "starttls",
+            None,
+            "Use --tls-cert/--tls-key for STARTTLS/STLS on a plaintext listener "
+            "(the submission-port setup) instead of TLS from the first byte.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -68,6 +74,15 @@ class MailOptions(ServerOptions):
                 raise usage.UsageError(f"--users-file: {e}") from None
         if self["accept-any-login"] and self["users"]:
             raise usage.UsageError("--accept-any-login and --user/--users-file exclude each other")
+        if self["starttls"]:
+            if self["no-starttls"]:
+                raise usage.UsageError("--starttls and --no-starttls exclude each other")
+            if not self["tls-cert"]:
+                raise usage.UsageError(
+                    "--starttls needs --tls-cert and --tls-key (without them STARTTLS "
+                    "already uses the development certificate)"
+                )
+            self["tls"] = False  # the files were checked; the listener stays plaintext
 
 
 def mail_root(options: MailOptions) -> Path:
@@ -97,6 +112,10 @@ def starttls_context(options: MailOptions) -> Any:
     from zoo.certs import ensure_dev_certificates
     from zoo.tls import ServerTLS
 
+    if options["starttls"]:  # the user's own certificate (checked with the options)
+        return ServerTLS(
+            options["tls-cert"], options["tls-key"], client_ca=options["tls-client-ca"]
+        )
     paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
     return ServerTLS(paths.cert, paths.key)
 
