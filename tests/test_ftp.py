@@ -784,3 +784,34 @@ def test_sendfile_stops_when_socket_full_and_ends_in_the_same_turn(tmp_path: Pat
     assert (
         transport.calls[-1] == SENDFILE_CHUNK and len(transport.calls) == 16
     )  # 14 full, the rest, EOF
+
+
+def test_send_file_does_not_read_a_big_file_twice(tmp_path: Path) -> None:
+    """A file of several chunks goes straight to its sender: no head read to size it up."""
+    import io
+
+    from zoo.ftp.data import CHUNK
+
+    class Counting(io.BufferedReader):
+        taken = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            data = super().read(n)
+            self.taken += len(data)
+            return data
+
+    class Session:
+        def data_connected(self, channel: DataChannel) -> None:
+            pass
+
+        def touch(self) -> None:
+            pass
+
+    (tmp_path / "big").write_bytes(b"x" * (3 * CHUNK))
+    f = Counting(io.FileIO(tmp_path / "big"))
+    channel = DataChannel(Session())
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.send_file(f, ascii=False)
+    transport.producer.resumeProducing()
+    assert f.taken == CHUNK and len(transport.value()) == CHUNK

@@ -196,6 +196,14 @@ class SendfileSender(_Sender):
         self.done.callback(None)
 
 
+def _size(f: Any) -> int | None:
+    """The size of a real file, or None."""
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def can_sendfile(transport: Any, f: Any) -> bool:
     """A plain (non-TLS) TCP transport and a real file: C{os.sendfile} can be used."""
     return (
@@ -284,10 +292,12 @@ class DataChannel(protocol.Protocol):
     def send_file(self, f: BinaryIO, ascii: bool) -> defer.Deferred[int]:
         """Stream C{f}, close, and fire with the bytes sent (or fail if cut short)."""
         start = f.tell()
-        head = f.read(CHUNK)
-        if len(head) < CHUNK:
-            return self._send_small(head, ascii)
-        f.seek(start)
+        size = _size(f)
+        if size is None or size - start < CHUNK:  # fstat first: no 256 KiB read to find out
+            head = f.read(CHUNK)
+            if len(head) < CHUNK:
+                return self._send_small(head, ascii)
+            f.seek(start)
         sender: FileSender | SendfileSender
         if not ascii and not self.tls and can_sendfile(self.transport, f):
             sender = SendfileSender(f, self.transport, self.session.touch)
