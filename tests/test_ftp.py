@@ -815,3 +815,34 @@ def test_send_file_does_not_read_a_big_file_twice(tmp_path: Path) -> None:
     channel.send_file(f, ascii=False)
     transport.producer.resumeProducing()
     assert f.taken == CHUNK and len(transport.value()) == CHUNK
+
+
+def test_anonymous_logins_under_load_are_summed_up(root: Path) -> None:
+    """The first anonymous login is logged; those within a second follow as one line by address."""
+    from twisted.logger import capturedLogs, formatEvent
+
+    c = Client(root, users={"alice": User("pw", root)})
+
+    def login(host: str, user: str = "anonymous", password: str = "a@b") -> None:
+        peer = IPv4Address("TCP", host, 40000)
+        session = c.factory.buildProtocol(peer)
+        transport = StringTransport(hostAddress=SERVER, peerAddress=peer)
+        session.makeConnection(transport)
+        session.dataReceived(f"USER {user}\r\nPASS {password}\r\n".encode())
+        assert b"\r\n230 " in transport.value()
+
+    with capturedLogs() as events:
+        for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.2"):
+            login(host)
+        login("127.0.0.1", "alice", "pw")
+        assert [formatEvent(e) for e in events] == [
+            "FTP anonymous login from 127.0.0.1",
+            "FTP user alice logged in from 127.0.0.1",
+        ]
+        c.reactor.advance(FTPFactory.SUMMARY_SECONDS)
+        assert [formatEvent(e) for e in events][2:] == [
+            "FTP 3 more anonymous logins in the last 1 s from 127.0.0.2 (2), 127.0.0.3 (1)"
+        ]
+        c.reactor.advance(FTPFactory.SUMMARY_SECONDS)
+        login("127.0.0.1")
+        assert [formatEvent(e) for e in events][3:] == ["FTP anonymous login from 127.0.0.1"]
