@@ -212,9 +212,12 @@ def main() -> int:
                 cwd=REPO,
             )
             wait_ftp(port, server.proc)
-            # A fresh process is not in its steady state (bench/README.md): run the
-            # session-heavy workloads once, unmeasured. The big transfers amortize it.
-            for workload in ("small", "concurrent") if opts.prime else ():
+        # A fresh process is not in its steady state (bench/README.md): run the
+        # session-heavy workloads once, unmeasured, once every server listens (its
+        # thousands of connections could take a port chosen for a server not yet
+        # started). The big transfers amortize their own warm-up.
+        for _, port, _ in servers if opts.prime else ():
+            for workload in ("small", "concurrent"):
                 if workload in names:
                     run_client(workloads(port, files, opts)[workload][0], work)
         for rnd in range(opts.rounds):
