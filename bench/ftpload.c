@@ -519,9 +519,8 @@ static void control_readable(struct session *s)
         int code = reply_line(r, r->line, len);
         if (code < 0)
             fail(s, "not an FTP reply: %s", r->line);
-        if (code > 0) {
+        if (code > 0)
             on_reply(s, code, r->line);
-        }
     }
 }
 
