@@ -127,16 +127,22 @@ def twistd_plugin(name: str, plugin: str, *options: str) -> Server:
 # Building and running
 
 
-def build_loadgen(force: bool = False) -> Path:
-    """Compile loadgen.c into bench/build/loadgen unless it is up to date."""
+def build_c(source: Path, force: bool = False) -> Path:
+    """Compile bench/NAME.c into bench/build/NAME unless it is up to date."""
     BUILD_DIR.mkdir(exist_ok=True)
-    if not force and LOADGEN.exists() and LOADGEN.stat().st_mtime >= LOADGEN_SOURCE.stat().st_mtime:
-        return LOADGEN
-    command = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(LOADGEN), str(LOADGEN_SOURCE)]
+    binary = BUILD_DIR / source.stem
+    if not force and binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    command = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise BenchError(f"{' '.join(command)} failed:\n{result.stderr}")
-    return LOADGEN
+    return binary
+
+
+def build_loadgen(force: bool = False) -> Path:
+    """Compile loadgen.c into bench/build/loadgen unless it is up to date."""
+    return build_c(LOADGEN_SOURCE, force)
 
 
 def pinned(cpu: str, argv: Sequence[str]) -> list[str]:

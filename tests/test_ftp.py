@@ -12,7 +12,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from zoo.ftp import FTPConfig, FTPFactory, User
-from zoo.ftp.data import DataChannel, LineEndings
+from zoo.ftp.data import SENDFILE_CHUNK, SENDFILE_TURN, DataChannel, LineEndings, SendfileSender
 from zoo.ftp.jail import FTPFileError, Jail, Refused, split_path
 
 CLIENT = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -710,3 +710,139 @@ def test_certificate_alone_means_explicit_ftps(tmp_path: Path) -> None:
     o = Options()
     o.parseOptions(["--tls", "--tls-cert", str(cert), "--tls-key", str(key)])
     assert o["tls"]
+
+
+class FakeSocketTransport:
+    """Just what SendfileSender uses of a TCP transport, with a socket that takes `room` bytes."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.calls: list[int] = []
+        self.writing = 0
+        self.producer: object = None
+        self.aborted = False
+
+    def sendfile(self, out: int, src: int, offset: int, count: int) -> int:
+        self.calls.append(count)
+        if self.room == 0:
+            raise BlockingIOError()
+        n = min(count, self.room, os.fstat(src).st_size - offset)
+        self.room -= n
+        return n
+
+    # the transport
+    socket = property(lambda self: self)
+
+    def fileno(self) -> int:
+        return -1
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:  # noqa: N802
+        self.producer = producer
+
+    def unregisterProducer(self) -> None:  # noqa: N802
+        self.producer = None
+
+    def startWriting(self) -> None:  # noqa: N802
+        self.writing += 1
+
+    def abortConnection(self) -> None:  # noqa: N802
+        self.aborted = True
+
+
+def sendfile_sender(
+    tmp_path: Path, size: int, room: int
+) -> tuple[SendfileSender, FakeSocketTransport]:
+    (tmp_path / "f").write_bytes(b"x" * size)
+    transport = FakeSocketTransport(room)
+    sender = SendfileSender((tmp_path / "f").open("rb"), transport, lambda: None)
+    sender.sendfile = transport.sendfile  # type: ignore[method-assign]
+    sender.start()
+    return sender, transport
+
+
+def test_sendfile_sends_64k_calls_up_to_a_turn(tmp_path: Path) -> None:
+    """sendfile goes in 64 KiB calls, about 1 MiB per reactor turn, then waits for writability."""
+    sender, transport = sendfile_sender(tmp_path, 3 * SENDFILE_TURN, room=10 * SENDFILE_TURN)
+    sender.resumeProducing()
+    assert set(transport.calls) == {SENDFILE_CHUNK}
+    assert sender.sent == SENDFILE_TURN + SENDFILE_CHUNK
+    assert transport.writing == 1 and transport.producer is sender
+
+
+def test_sendfile_stops_when_socket_full_and_ends_in_the_same_turn(tmp_path: Path) -> None:
+    """A full socket ends the turn; a file's end found in a turn completes the transfer at once."""
+    sender, transport = sendfile_sender(tmp_path, 1024 * 1024, room=100_000)
+    sender.resumeProducing()
+    assert sender.sent == 100_000 and transport.writing == 1
+    done: list[object] = []
+    sender.done.addCallback(done.append)
+    transport.room = 10 * 1024 * 1024
+    transport.calls.clear()
+    sender.resumeProducing()
+    assert sender.sent == 1024 * 1024 and sender.complete
+    assert done == [None] and transport.producer is None and transport.writing == 1
+    assert (
+        transport.calls[-1] == SENDFILE_CHUNK and len(transport.calls) == 16
+    )  # 14 full, the rest, EOF
+
+
+def test_send_file_does_not_read_a_big_file_twice(tmp_path: Path) -> None:
+    """A file of several chunks goes straight to its sender: no head read to size it up."""
+    import io
+
+    from zoo.ftp.data import CHUNK
+
+    class Counting(io.BufferedReader):
+        taken = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            data = super().read(n)
+            self.taken += len(data)
+            return data
+
+    class Session:
+        def data_connected(self, channel: DataChannel) -> None:
+            pass
+
+        def touch(self) -> None:
+            pass
+
+    (tmp_path / "big").write_bytes(b"x" * (3 * CHUNK))
+    f = Counting(io.FileIO(tmp_path / "big"))
+    channel = DataChannel(Session())
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.send_file(f, ascii=False)
+    transport.producer.resumeProducing()
+    assert f.taken == CHUNK and len(transport.value()) == CHUNK
+
+
+def test_anonymous_logins_under_load_are_summed_up(root: Path) -> None:
+    """The first anonymous login is logged; those within a second follow as one line by address."""
+    from twisted.logger import capturedLogs, formatEvent
+
+    c = Client(root, users={"alice": User("pw", root)})
+
+    def login(host: str, user: str = "anonymous", password: str = "a@b") -> None:
+        peer = IPv4Address("TCP", host, 40000)
+        session = c.factory.buildProtocol(peer)
+        transport = StringTransport(hostAddress=SERVER, peerAddress=peer)
+        session.makeConnection(transport)
+        session.dataReceived(f"USER {user}\r\nPASS {password}\r\n".encode())
+        assert b"\r\n230 " in transport.value()
+
+    with capturedLogs() as events:
+        for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.2"):
+            login(host)
+        login("127.0.0.1", "alice", "pw")
+        assert [formatEvent(e) for e in events] == [
+            "FTP anonymous login from 127.0.0.1",
+            "FTP user alice logged in from 127.0.0.1",
+        ]
+        c.reactor.advance(FTPFactory.SUMMARY_SECONDS)
+        assert [formatEvent(e) for e in events][2:] == [
+            "FTP 3 more anonymous logins in the last 1 s from 127.0.0.2 (2), 127.0.0.3 (1)"
+        ]
+        c.reactor.advance(FTPFactory.SUMMARY_SECONDS)
+        login("127.0.0.1")
+        assert [formatEvent(e) for e in events][3:] == ["FTP anonymous login from 127.0.0.1"]

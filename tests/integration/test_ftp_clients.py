@@ -462,3 +462,31 @@ def test_explicit_ftps_with_own_certificate(tmp_path: Path) -> None:
         assert curl(url).stdout == b"own cert"
         got = curl("--ssl-reqd", "--cacert", str(tmp_path / "ca.pem"), url)
         assert got.returncode == 0 and got.stdout == b"own cert", got.stderr
+
+
+def test_passive_listener_reuses_address_only_for_a_chosen_port() -> None:
+    """Passive sockets set SO_REUSEADDR for ports of a range, not for port 0 (slow bind there)."""
+    from zoo.ftp.data import PassiveListener
+
+    class Reactor:
+        def addReader(self, reader: object) -> None:  # noqa: N802
+            pass
+
+        def removeReader(self, reader: object) -> None:  # noqa: N802
+            pass
+
+    def reuse(listener: PassiveListener) -> int:
+        assert listener.socket is not None
+        return listener.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+
+    anywhere = PassiveListener(Reactor(), None, "127.0.0.1", 0)  # type: ignore[arg-type]
+    port = anywhere.getHost().port
+    try:
+        assert reuse(anywhere) == 0
+    finally:
+        anywhere.stopListening()
+    chosen = PassiveListener(Reactor(), None, "127.0.0.1", port)  # type: ignore[arg-type]
+    try:
+        assert reuse(chosen) != 0
+    finally:
+        chosen.stopListening()
