@@ -11,6 +11,9 @@ syncing for all of them). The server runs on CPU 0 and smtp-source on CPU 1
 (research/anchor-figures.md, "SMTP sinks"). After each run the messages on disk are
 counted: a server that said 250 for a message it did not store fails the run.
 "aiosmtpd-sink" is aiosmtpd's Sink handler, storing nothing: the protocol's own cost.
+"floor" (bench/servers/smtp_floor.py) is no SMTP server but canned replies plus the
+same Maildir writes: what the kernel, the disk and smtp-source cost on their own,
+the bound for any Python server (--servers zoo,floor,aiosmtpd).
 
 smtp-source comes from the Debian package postfix. It is not installed (that would
 start a mail daemon): if it is not on PATH, the script runs `apt-get download postfix`
@@ -93,8 +96,13 @@ class Server:
                 name, "aiosmtpd_maildir.py", "--root", str(root / "mail"), *nosync, *sink
             )
             self.maildirs = root / "mail"
+        elif name == "floor":
+            spec = harness.python_server(
+                name, "smtp_floor.py", "--root", str(root / "mail"), *nosync
+            )
+            self.maildirs = root / "mail"
         else:
-            raise SystemExit(f"unknown server {name!r}: zoo, aiosmtpd, aiosmtpd-sink")
+            raise SystemExit(f"unknown server {name!r}: zoo, floor, aiosmtpd, aiosmtpd-sink")
         self.stores = name != "aiosmtpd-sink"
         try:
             self.running = harness.RunningServer(spec, f"smtp-{name}")

@@ -187,6 +187,30 @@ def test_command_order_errors(tmp_path):
     assert s.codes(b"MAIL TO:<a@b>\r\n") == [b"501"]
 
 
+def test_sender_and_recipient_errors(tmp_path, monkeypatch):
+    """A second MAIL gets 503, bad addresses 553 or 501, a validation crash 451; the session goes on."""
+    s = Session(tmp_path)
+    assert s.codes(b"EHLO me\r\n") == [b"250"]
+    assert s.codes(b"MAIL FROM:<a@@b>\r\n") == [b"553"]
+    assert s.codes(MAIL) == [b"250"]
+    assert s.codes(MAIL) == [b"503"]
+    assert s.codes(b"RCPT TO:<@@>\r\n") == [b"553"]
+    assert s.codes(b"RCPT TO:<>\r\n") == [b"501"]
+    assert s.codes(b"RCPT TO:<@x:>\r\n") == [b"550"]  # an empty address: SMTPBadRcpt
+
+    def boom(user):
+        raise RuntimeError("validation bug")
+
+    monkeypatch.setattr(s.proto, "validateTo", boom)
+    [reply] = s.send(b"RCPT TO:<b@x>\r\n")
+    assert reply.startswith(b"451 4.3.0")
+    monkeypatch.undo()
+    # The first MAIL still stands (a second gets 503) and the transaction goes on.
+    assert deliver(s, (b"c@x",)) == [b"503", b"250", b"354", b"250"]
+    assert deliver(s, (b"c@x",)) == [b"250", b"250", b"354", b"250"]
+    assert len(s.stored("c@x")) == 2 and len(s.stored("b@x")) == 0
+
+
 class FailingStore(MaildirStore):
     """A store whose disk fills up after the first mailbox's copy is half written."""
 

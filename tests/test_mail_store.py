@@ -269,7 +269,9 @@ def test_spare_files_are_made_ahead_and_used_once(tmp_path):
     [path] = store.write(["a@x"], b"second\r\n")
     assert path.read_bytes() == b"second\n" and path.name.endswith(",S=7,W=8")
     assert len(list((tmp_path / "a@x" / "tmp").iterdir())) == 1  # one spare was used
-    assert [p.read_bytes() for p in sorted((tmp_path / "a@x" / "new").iterdir(), key=arrival_order)] == [
+    assert [
+        p.read_bytes() for p in sorted((tmp_path / "a@x" / "new").iterdir(), key=arrival_order)
+    ] == [
         b"first\n",
         b"second\n",
     ]
@@ -285,7 +287,9 @@ def test_spares_are_bounded_and_survive_a_removed_maildir(tmp_path):
     for box in ("a@x", "b@x", "c@x"):
         store.write([box], b"m\r\n")
     store.refill()
-    assert sorted(p.parent.parent.name for p in tmp_path.glob("*/tmp/*")) == ["b@x"] * 2 + ["c@x"] * 2
+    assert (
+        sorted(p.parent.parent.name for p in tmp_path.glob("*/tmp/*")) == ["b@x"] * 2 + ["c@x"] * 2
+    )
     shutil.rmtree(tmp_path / "c@x")
     [path] = store.write(["c@x"], b"again\r\n")
     assert path.read_bytes() == b"again\n"

@@ -318,18 +318,55 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             self.sendCode(421, b"Too many authentication failures")
             self.transport.loseConnection()
 
+    def lineReceived(self, line: bytes) -> Any:  # noqa: N802
+        # Twisted's resets the idle timeout per line; dataReceived did it per read.
+        return getattr(self, "state_" + self.mode)(line)
+
     def do_MAIL(self, rest: bytes) -> None:  # noqa: N802
+        """Twisted's C{do_MAIL}, with SIZE checked, and no Deferred: L{validateFrom} is synchronous."""
         size = _SIZE.search(rest.partition(b">")[2] or rest)
         if size and int(size.group(1)) > self.policy.max_size:
             self.sendCode(552, b"Message size exceeds fixed maximum message size")
             return
-        super().do_MAIL(rest)
+        if self._from:
+            self.sendCode(503, b"Only one sender per message, please")
+            return
+        self._to = []
+        m = self.mail_re.match(rest)
+        if not m:
+            self.sendCode(501, b"Syntax error")
+            return
+        try:
+            addr = smtp.Address(m.group("path"), self.host)
+            origin = self.validateFrom(self._helo, addr)
+        except smtp.AddressError as e:
+            self.sendCode(553, str(e).encode())
+        except Exception:
+            self._ebFromValidate(Failure())
+        else:
+            self._cbFromValidate(origin)
 
     def do_RCPT(self, rest: bytes) -> None:  # noqa: N802
-        if self._from and len(self._to) >= self.policy.max_recipients:
+        """Twisted's C{do_RCPT}, with a recipient limit, and no Deferred (L{validateTo})."""
+        if not self._from:
+            self.sendCode(503, b"Must have sender before recipient")
+            return
+        if len(self._to) >= self.policy.max_recipients:
             self.sendCode(452, b"Too many recipients")
             return
-        super().do_RCPT(rest)
+        m = self.rcpt_re.match(rest)
+        if not m:
+            self.sendCode(501, b"Syntax error")
+            return
+        try:
+            user = smtp.User(m.group("path"), self._helo, self, self._from)
+            mailbox = self.validateTo(user)
+        except smtp.AddressError as e:
+            self.sendCode(553, str(e).encode())
+        except Exception:
+            self._ebToValidate(Failure())
+        else:
+            self._cbToValidate(mailbox, user)
 
     def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:  # noqa: N802
         if self.policy.require_tls and not self._secure:
