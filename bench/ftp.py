@@ -1,13 +1,18 @@
 """Benchmark zoo-ftp against pyftpdlib with curl and bench/ftpload.c, in one run.
 
     .venv/bin/pip install pyftpdlib        # bench only, not a zoo dependency
-    .venv/bin/python bench/ftp.py [--rounds 3] [--big-mib 512] [--small 300] [--concurrent 300]
+    .venv/bin/python bench/ftp.py [--rounds 3] [--big-mib 512] [--small 2000] [--concurrent 300]
 
 Workloads (anonymous downloads, user uploads, 127.0.0.1, passive mode):
 
 - download: one curl fetches a BIG file (page-cached) to /dev/null;
 - upload: one curl stores a BIG file (curl -T);
-- small: one curl fetches a 4 KiB file SMALL times over one control connection;
+- small: one ftpload session fetches a 4 KiB file SMALL times over one control
+  connection (--reuse: EPSV, RETR, EPSV, RETR...). curl did this before, but each
+  data connection it closed normally left a TIME_WAIT on a server port, and past a
+  few thousand of them every passive bind() on port 0 got slower (2,000 files fell
+  from 1,600 to 300 files/s, whichever server), so the figure depended on what ran
+  before; ftpload resets data connections after their EOF (see below);
 - concurrent: bench/ftpload.c (built into bench/build/ftpload) keeps CONCURRENT sessions
   at once fetching a 1 MiB file, each transfer on its own control connection (connect,
   USER/PASS, TYPE I, EPSV, RETR, QUIT), until --concurrent-total transfers are done
@@ -137,7 +142,12 @@ def workloads(port: int, files: Path, opts: argparse.Namespace) -> dict:
             opts.big_mib * mib / 1e6,
             "MB/s",
         ),
-        "small": ([*curl, *[*null, f"{base}/small.bin"] * opts.small], opts.small, "files/s"),
+        "small": (
+            [str(FTPLOAD), "-p", str(port), "-f", "small.bin", "-s", "4096", "-c", "1",
+             "-n", str(opts.small), "--reuse", "-t", "300"],
+            opts.small,
+            "files/s",
+        ),  # fmt: skip
         "concurrent": (ftpload, total * mib / 1e6, "MB/s"),
     }
 
@@ -146,7 +156,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--big-mib", type=int, default=512)
-    ap.add_argument("--small", type=int, default=300)
+    ap.add_argument("--small", type=int, default=2000)
     ap.add_argument("--concurrent", type=int, default=300, help="ftpload sessions at once")
     ap.add_argument(
         "--concurrent-total",
@@ -268,7 +278,7 @@ def report(results: dict, servers: list[str], names: list[str], opts: argparse.N
         "concurrent": f"{opts.concurrent_total or 3 * opts.concurrent} x 1 MiB, "
         f"{opts.concurrent} at once, MB/s",
     }
-    clients = {"download": "curl", "upload": "curl", "small": "curl", "concurrent": "ftpload"}
+    clients = {"download": "curl", "upload": "curl", "small": "ftpload", "concurrent": "ftpload"}
     ref = "pyftpdlib (no sendfile)"
     med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in results.items()}
     lines = [
