@@ -336,3 +336,22 @@ def test_thread_writer_makes_spares_once_the_reply_is_out(tmp_path):
     writer.stop()
     assert list(tmp.iterdir()) == []
     assert len(list((tmp_path / "a@x" / "new").iterdir())) == 2
+
+
+def test_deliveries_finishing_together_fire_in_one_reactor_call(tmp_path):
+    """Deliveries finished while the reactor is busy are handed over in one callFromThread."""
+    import time
+
+    reactor = _ThreadReactor()
+    writer = ThreadWriter(MaildirStore(tmp_path), reactor=reactor)
+    got = []
+    for i in range(3):
+        writer.deliver([f"m{i}@x"], b"hi\r\n").addBoth(got.append)
+    deadline = time.monotonic() + 10
+    while len(writer._finished) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(list(tmp_path.glob("*/new/*"))) == 3 and got == []
+    assert reactor.calls.qsize() == 1
+    reactor.run_one()
+    assert len(got) == 3 and all(isinstance(r, list) for r in got)
+    writer.stop()

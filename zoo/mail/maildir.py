@@ -20,6 +20,7 @@ the mail root (C{../../etc@x} becomes C{%2e.%2f..%2fetc@x}).
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import re
@@ -354,7 +355,8 @@ class ThreadWriter:
     Leaner than Twisted's thread pool (whose per-call context and worker
     bookkeeping cost more CPU than writing a small message): a plain queue,
     up to C{max_threads} daemon threads started as deliveries overlap, and one
-    C{callFromThread} per delivery to fire its Deferred in the reactor thread.
+    C{callFromThread} per batch of deliveries that finished together to fire
+    their Deferreds in the reactor thread.
     Deliveries finishing together share the directory fsync
     (L{MaildirStore.sync_dir}). At reactor shutdown the threads finish the
     deliveries already queued before the process exits.
@@ -376,6 +378,11 @@ class ThreadWriter:
         self._threads: list[threading.Thread] = []
         self._in_flight = 0  # touched only in the reactor thread
         self._stopping = False
+        # Finished deliveries, handed to the reactor thread in batches: one
+        # callFromThread (a write to the reactor's waker, a wake-up) per batch.
+        self._finished: collections.deque[tuple[Deferred[list[Path]], Any]] = collections.deque()
+        self._finish_lock = threading.Lock()
+        self._drain_pending = False
 
     def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
         if self.threadpool is not None:
@@ -404,6 +411,8 @@ class ThreadWriter:
         get = self._queue.get
         write = self.store.write
         call = self.reactor.callFromThread
+        finished = self._finished
+        lock = self._finish_lock
         while True:
             job = get()
             if job is None:
@@ -419,7 +428,20 @@ class ThreadWriter:
                 result: Any = write(mailboxes, data)
             except BaseException:
                 result = Failure()
-            call(self._done, d, result)
+            finished.append((d, result))
+            with lock:
+                if self._drain_pending:
+                    continue  # the reactor thread has yet to drain: it will see this one
+                self._drain_pending = True
+            call(self._drain)
+
+    def _drain(self) -> None:
+        """In the reactor thread: fire every finished delivery's Deferred."""
+        with self._finish_lock:
+            self._drain_pending = False
+        finished = self._finished
+        while finished:
+            self._done(*finished.popleft())
 
     def _done(self, d: Deferred[list[Path]], result: Any) -> None:
         self._in_flight -= 1
