@@ -59,6 +59,8 @@ def test_write_is_atomic_and_private(tmp_path):
     assert [p.parent.name for p in paths] == ["new", "new"]
     assert len({p.name for p in paths}) == 2
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
+    folders = [tmp_path / "a@x", *(tmp_path / "a@x").iterdir()]
+    assert [stat.S_IMODE(f.stat().st_mode) for f in folders] == [0o700] * 4
     assert list((tmp_path / "a@x" / "tmp").iterdir()) == []
     assert store.mailboxes() == ["a@x", "b@x"]
     assert paths[0].read_bytes() == b"data\n"

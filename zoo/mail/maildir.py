@@ -105,8 +105,10 @@ class MaildirStore:
         """Create the Maildir of C{mailbox} if needed; return its path."""
         path = self.path(mailbox)
         if not (path / "cur").is_dir():
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)  # private, like everything below it
             for sub in SUBDIRS:
-                (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+                (path / sub).mkdir(mode=0o700, exist_ok=True)
         return path
 
     def mailboxes(self) -> list[str]:
