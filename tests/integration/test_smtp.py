@@ -254,6 +254,50 @@ def test_crash_between_tmp_and_new_loses_nothing_accepted(workdir):
     assert len(messages(workdir, "crash@example.com")) == 1
 
 
+FILE_SIZE_LIMITED_SERVER = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+from twisted.internet import reactor
+from zoo.mail.maildir import MaildirStore, ThreadWriter
+from zoo.mail.creds import AnyLogin
+from zoo.mail.smtp import SMTPFactory
+
+port = reactor.listenTCP(
+    0, SMTPFactory(ThreadWriter(MaildirStore(sys.argv[1])), AnyLogin()), interface="127.0.0.1"
+)
+print(port.getHost().port, flush=True)
+reactor.run()
+"""
+
+
+def test_a_real_failed_write_gives_451_and_leaves_nothing(workdir):
+    """The kernel refuses a write (RLIMIT_FSIZE: EFBIG): 451, no file in new/ or tmp/, server up."""
+    root = workdir / "state" / "mail"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FILE_SIZE_LIMITED_SERVER, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline())
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.sendmail("a@x", ["big@example.com"], b"Subject: 1\r\n\r\nfirst\r\n")
+            time.sleep(0.2)  # spare files for big@ are made once the reply is out
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                s.sendmail("a@x", ["big@example.com"], b"Subject: 2\r\n\r\n" + b"x" * 60_000)
+            assert refused.value.smtp_code == 451
+            s.sendmail("a@x", ["big@example.com"], b"Subject: 3\r\n\r\nthird\r\n")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    stored = messages(workdir, "big@example.com")
+    assert len(stored) == 2 and all(len(m) < 1000 for m in stored)
+    leftovers = [p for p in (root / "big@example.com" / "tmp").iterdir() if p.stat().st_size]
+    assert leftovers == []  # only empty spares may be left after a kill
+
+
 def test_pipelining_client_that_never_reads(sink):
     """A client pipelining 30 MB of NOOPs without reading replies: server memory stays bounded."""
     zoo, workdir, server = sink
