@@ -64,13 +64,20 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def flood_without_reading(port: int, line: bytes, total: int = 30_000_000) -> None:
+def flood_without_reading(
+    port: int, line: bytes, total: int = 30_000_000, ca: str | None = None
+) -> None:
     """Pipeline C{line} up to C{total} bytes without reading a reply, until the server
-    stops reading (the send times out)."""
+    stops reading (the send times out). With C{ca}, over implicit TLS."""
     import socket
+    import ssl
 
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s = raw
+        if ca is not None:
+            ctx = ssl.create_default_context(cafile=ca)
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
         chunk = line * (65536 // len(line))
         sent = 0
         try:

@@ -123,3 +123,15 @@ def test_client_that_never_reads(mail):
     c = imaplib.IMAP4("127.0.0.1", mail["plain"], timeout=10)
     assert "IMAP4REV1" in c.capabilities
     c.logout()
+
+
+def test_client_that_never_reads_over_implicit_tls(mail):
+    """The same flood over IMAPS: the server stops reading there too."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["tls"], b"a NOOP\r\n", ca=mail["ca"])
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    ctx = ssl.create_default_context(cafile=mail["ca"])
+    c = imaplib.IMAP4_SSL("localhost", mail["tls"], ssl_context=ctx, timeout=10)
+    assert "IMAP4REV1" in c.capabilities
+    c.logout()

@@ -93,3 +93,15 @@ def test_client_that_never_reads(mail):
     p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
     assert p.getwelcome().startswith(b"+OK")
     p.quit()
+
+
+def test_client_that_never_reads_over_implicit_tls(mail):
+    """The same flood over POP3S: the server stops reading there too."""
+    before = rss_kib(mail["pid"])
+    flood_without_reading(mail["tls"], b"NOOP\r\n", ca=mail["ca"])
+    grown = rss_kib(mail["pid"]) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    ctx = ssl.create_default_context(cafile=mail["ca"])
+    p = poplib.POP3_SSL("localhost", mail["tls"], context=ctx, timeout=10)
+    assert p.getwelcome().startswith(b"+OK")
+    p.quit()

@@ -309,6 +309,19 @@ def test_pipelining_client_that_never_reads(sink):
         assert c.noop()[0] == 250
 
 
+def test_client_that_never_reads_over_implicit_tls(workdir):
+    """30 MB of NOOPs over SMTPS without reading: memory bounded, others still served."""
+    with TwistdProcess(["zoo-smtp", "--port", "0", "--tls"], workdir) as zoo:
+        assert zoo.proc is not None
+        before = rss_kib(zoo.proc.pid)
+        flood_without_reading(zoo.port(), b"NOOP\r\n", ca=ca(workdir))
+        grown = rss_kib(zoo.proc.pid) - before
+        assert grown < 16 * 1024, f"server grew by {grown} KiB"
+        ctx = ssl.create_default_context(cafile=ca(workdir))
+        with smtplib.SMTP_SSL("localhost", zoo.port(), context=ctx, timeout=10) as c:
+            assert c.noop()[0] == 250
+
+
 def test_half_closed_client_gets_its_replies(sink):
     """A client that writes a whole session and shuts its sending side gets every reply."""
     zoo, workdir, server = sink

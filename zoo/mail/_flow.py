@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.interfaces import ISSLTransport
+
 
 class ReplyFlowControl:
     """Stop reading from a client whose replies back up unread, or that queued too much.
@@ -20,19 +22,31 @@ class ReplyFlowControl:
     MAX_QUEUED = 100
     transport: Any
     blocked: Any
-    _secure: bool
+    _handshaking = False
 
     def start_flow_control(self) -> None:
         self._write_blocked = False
         self._reading = True
         self._registered = False
+        # Under implicit TLS the greeting is buffered until the handshake is done and
+        # the TLS layer pauses its producer meanwhile: registered now, the protocol
+        # would stop reading, and the handshake would never finish. It registers at
+        # the first application data instead (L{tls_ready}), which only a finished
+        # handshake delivers.
+        self._handshaking = ISSLTransport.providedBy(self.transport)
         self.take_producer()
+
+    def tls_ready(self) -> None:
+        """Call at the start of C{dataReceived}: the first call under implicit TLS registers."""
+        if self._handshaking:
+            self._handshaking = False
+            self.take_producer()
 
     def take_producer(self) -> None:
         """Register as the transport's producer again if the slot is free."""
         if (
             getattr(self, "_registered", True)
-            or self._secure  # implicit TLS pauses producers in its handshake
+            or self._handshaking
             or self.transport.disconnecting
             or getattr(self.transport, "producer", None) is not None
         ):

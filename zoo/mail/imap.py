@@ -117,6 +117,7 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         self.start_flow_control()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.tls_ready()
         super().dataReceived(data)
         self.flow()
 

@@ -142,6 +142,7 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self.start_flow_control()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.tls_ready()
         super().dataReceived(data)
         self.flow()
 

@@ -186,6 +186,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     # -- framing ----------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.tls_ready()
         self._buffer += data
         if not self._paused:
             self.resetTimeout()
