@@ -452,7 +452,7 @@ class PassiveListener:
         if proto is None:
             conn.close()
             return
-        transport = tcp.Server(conn, proto, client, None, client[1], self.reactor)
+        transport = tcp.Server(conn, proto, client, None, client[1], self.reactor)  # type: ignore[arg-type]  # no Port, as in adoptStreamConnection
         transport.repstr = f"<{type(proto).__name__} #{client[1]} on ftp-data>"
         proto.makeConnection(transport)
 
