@@ -452,7 +452,10 @@ class PassiveListener:
         if proto is None:
             conn.close()
             return
-        transport = tcp.Server(conn, proto, client, None, client[1], self.reactor)  # type: ignore[arg-type]  # no Port, as in adoptStreamConnection
+        # No Port: the socket was accepted here (adoptStreamConnection passes None too).
+        transport = tcp.Server(
+            conn, proto, client, None, client[1], self.reactor  # type: ignore[arg-type]
+        )
         transport.repstr = f"<{type(proto).__name__} #{client[1]} on ftp-data>"
         proto.makeConnection(transport)
 
