@@ -454,7 +454,12 @@ class PassiveListener:
             return
         # No Port: the socket was accepted here (adoptStreamConnection passes None too).
         transport = tcp.Server(
-            conn, proto, client, None, client[1], self.reactor  # type: ignore[arg-type]
+            conn,
+            proto,
+            client,
+            None,  # type: ignore[arg-type]
+            client[1],
+            self.reactor,
         )
         transport.repstr = f"<{type(proto).__name__} #{client[1]} on ftp-data>"
         proto.makeConnection(transport)
