@@ -532,6 +532,31 @@ def test_commands_wait_during_transfer(root: Path) -> None:
     assert replies.index("226") < replies.index("257") < replies.index("200")
 
 
+def test_reading_stops_while_replies_back_up_or_a_command_waits(root: Path) -> None:
+    """The control connection is read only when replies are not backed up and no command waits."""
+    c = Client(root)
+    backpressure = c.transport.producer
+    assert backpressure is not None and c.transport.streaming
+    backpressure.pauseProducing()  # the client stopped reading our replies
+    assert c.transport.producerState == "paused"
+    backpressure.resumeProducing()
+    assert c.transport.producerState == "producing"
+    c.login()
+    channel, data = c.passive()
+    assert channel is not None
+    c.proto.dataReceived(b"RETR README\r\nPWD\r\n")  # PWD waits for the transfer
+    assert c.transport.producerState == "paused"
+    backpressure.pauseProducing()
+    backpressure.resumeProducing()  # replies flow again, but PWD still waits
+    assert c.transport.producerState == "paused"
+    backpressure.pauseProducing()
+    channel.connectionLost(Failure(ConnectionDone()))  # 226, then PWD runs
+    assert "257" in c.read()
+    assert c.transport.producerState == "paused"  # replies are still backed up
+    backpressure.resumeProducing()
+    assert c.transport.producerState == "producing"
+
+
 def big_download(root: Path) -> tuple[Client, DataChannel, StringTransport]:
     """A session in the middle of sending a file larger than one chunk."""
     (root / "big").write_bytes(b"x" * (600 * 1024))

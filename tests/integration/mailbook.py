@@ -54,35 +54,3 @@ def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
             "ca": str(state / "tls" / "ca.pem"),
             "pid": zoo.proc.pid if zoo.proc else 0,
         }
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of process C{pid} in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def flood_without_reading(
-    port: int, line: bytes, total: int = 30_000_000, ca: str | None = None
-) -> None:
-    """Pipeline C{line} up to C{total} bytes without reading a reply, until the server
-    stops reading (the send times out). With C{ca}, over implicit TLS."""
-    import socket
-    import ssl
-
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s = raw
-        if ca is not None:
-            ctx = ssl.create_default_context(cafile=ca)
-            s = ctx.wrap_socket(raw, server_hostname="localhost")
-        chunk = line * (65536 // len(line))
-        sent = 0
-        try:
-            while sent < total:
-                s.sendall(chunk)
-                sent += len(chunk)
-        except OSError:
-            pass  # the server stopped reading: that is the point

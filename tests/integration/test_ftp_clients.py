@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from slowclients import flood_without_reading, rss_kib
 
 from zoo.testing import TwistdProcess
 
@@ -490,3 +491,36 @@ def test_passive_listener_reuses_address_only_for_a_chosen_port() -> None:
         assert reuse(chosen) != 0
     finally:
         chosen.stopListening()
+
+
+def test_client_that_never_reads_replies(server: tuple[TwistdProcess, Path], ca: Path) -> None:
+    """30 MB of pipelined NOOPs, never reading a reply, in plaintext and after AUTH TLS:
+    the server stops reading (Twisted's FTP grew by 300 MB), others are still served."""
+    zoo, _ = server
+    assert zoo.proc is not None
+    for tls in (None, (b"AUTH TLS", b"234")):
+        before = rss_kib(zoo.proc.pid)
+        flood_without_reading(
+            zoo.port("ftp"), b"NOOP\r\n", ca=str(ca) if tls else None, upgrade=tls
+        )
+        grown = rss_kib(zoo.proc.pid) - before
+        assert grown < 16 * 1024, f"server grew by {grown} KiB (tls: {tls})"
+        with anon(zoo.port("ftp")) as f:
+            assert f.voidcmd("NOOP").startswith("200")
+
+
+def test_client_that_never_reads_replies_over_implicit_ftps(tmp_path: Path) -> None:
+    """The same flood over implicit FTPS (--tls), where flow control starts after the handshake."""
+    root = tmp_path / "root"
+    root.mkdir()
+    with TwistdProcess(["zoo-ftp", "--port", "0", "--root", str(root), "--tls"], tmp_path) as zoo:
+        assert zoo.proc is not None
+        ca = str(tmp_path / "state" / "tls" / "ca.pem")
+        before = rss_kib(zoo.proc.pid)
+        flood_without_reading(zoo.port("ftp"), b"NOOP\r\n", ca=ca)
+        grown = rss_kib(zoo.proc.pid) - before
+        assert grown < 16 * 1024, f"server grew by {grown} KiB"
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection(("127.0.0.1", zoo.port("ftp")), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                assert s.recv(100).startswith(b"220")

@@ -9,7 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 from imapclient import IMAPClient
-from mailbook import flood_without_reading, mail_services, rss_kib, run_book
+from mailbook import mail_services, run_book
+from slowclients import flood_without_reading, rss_kib
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ import smtplib
 import ssl
 
 import pytest
-from mailbook import flood_without_reading, mail_services, rss_kib, run_book
+from mailbook import mail_services, run_book
+from slowclients import flood_without_reading, rss_kib
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from mailbook import flood_without_reading, rss_kib, run_book
+from mailbook import run_book
+from slowclients import flood_without_reading, rss_kib
 
 from zoo.testing import TwistdProcess
 

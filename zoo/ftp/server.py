@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import ITCPTransport, ITransport
+from twisted.internet.interfaces import IPushProducer, ITCPTransport, ITransport
 from twisted.logger import Logger
 from twisted.protocols import ftp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from zoo.ftp.data import (
     DataChannel,
@@ -116,8 +117,35 @@ class FTPConfig:
     welcome: str = "zoo FTP server ready."
 
 
+@implementer(IPushProducer)
+class _ReplyBackpressure:
+    """The control connection's push producer: its transport pauses it when replies pile up.
+
+    Kept apart from the session, whose own C{pauseProducing} (LineReceiver's) holds
+    the commands that wait for a running transfer; L{_Lines._sync_reading} reads from
+    the socket only when neither reason to wait holds.
+    """
+
+    def __init__(self, session: _Lines) -> None:
+        self.session = session
+
+    def pauseProducing(self) -> None:  # noqa: N802
+        self.session._replies_blocked(True)
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.session._replies_blocked(False)
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass
+
+
 class _Lines(ftp.FTP):
-    """Twisted's FTP with zoo's line handling (kept in a base class for L{StartTLSMixin})."""
+    """Twisted's FTP with zoo's line handling (kept in a base class for L{StartTLSMixin}).
+
+    Flow control: a client that sends commands and never reads the replies stops
+    being read once the transport's buffer is full (Twisted's FTP would buffer the
+    replies without bound: 30 MB of pipelined NOOPs grew the server by 300 MB).
+    """
 
     delimiter = b"\n"
     MAX_LENGTH = 8192
@@ -128,6 +156,53 @@ class _Lines(ftp.FTP):
     _aborting = False
     #: How replies are written (a fast writer on plain TCP); None: transport.write.
     _send: Callable[[bytes], None] | None = None
+
+    _write_blocked = False
+    _reading = True
+    _backpressure: _ReplyBackpressure | None = None
+    #: Implicit TLS: register the producer at the first command, after the handshake
+    #: (the TLS layer pauses producers while it holds the greeting, which would stop
+    #: reading, and so the handshake itself).
+    _backpressure_later = False
+
+    def start_backpressure(self, after_handshake: bool) -> None:
+        if after_handshake:
+            self._backpressure_later = True
+            return
+        self._backpressure = _ReplyBackpressure(self)
+        cast(Any, self.transport).registerProducer(self._backpressure, True)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self._backpressure_later:
+            self._backpressure_later = False
+            self.start_backpressure(after_handshake=False)
+        super().dataReceived(data)
+
+    def pauseProducing(self) -> None:  # noqa: N802 (a command waits for a transfer)
+        self.paused = True
+        self._sync_reading()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.paused = False
+        self._sync_reading()
+        self.dataReceived(b"")  # the lines that arrived meanwhile
+
+    def _replies_blocked(self, blocked: bool) -> None:
+        self._write_blocked = blocked
+        self._sync_reading()
+
+    def _sync_reading(self) -> None:
+        """Read from the socket unless a command is held or replies are backed up."""
+        transport = cast(Any, self.transport)  # an IPushProducer too (TCP, TLS, wrappers)
+        if transport is None or self.disconnected:
+            return
+        want = not (self.paused or self._write_blocked)
+        if want != self._reading:
+            self._reading = want
+            if want:
+                transport.resumeProducing()
+            else:
+                transport.pauseProducing()
 
     def sendLine(self, line: str | bytes) -> None:  # noqa: N802
         if isinstance(line, str):
@@ -240,6 +315,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             self.disconnected = True
             self.transport.loseConnection()
             return
+        self.start_backpressure(after_handshake=self.secure)
         self.sendLine(f"220 {self.config.welcome}")
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
