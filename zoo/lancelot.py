@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.policies import fast_writer
+from zoo.policies import fast_writer, pause_reading_when_backed_up
 
 log = Logger()
 
@@ -130,6 +130,7 @@ class LancelotServer(Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
+        pause_reading_when_backed_up(self.transport)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         reply = self.session.feed(data)

@@ -41,7 +41,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from zope.interface import implementer
 
-from zoo.policies import fast_writer
+from zoo.policies import fast_writer, pause_reading_when_backed_up
 
 ISO_PORT = 1013
 RFC868_PORT = 1037
@@ -199,6 +199,7 @@ class IsoTimeServer(Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
+        pause_reading_when_backed_up(self.transport)
 
     def readConnectionLost(self) -> None:  # noqa: N802
         transport = self.transport

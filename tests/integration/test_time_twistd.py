@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from conftest import require_tool
 from probes import probe
+from slowclients import flood_without_reading, rss_kib
 
 from zoo.testing import TwistdProcess
 
@@ -68,6 +69,20 @@ def test_nc_iso(zoo: TwistdProcess) -> None:
         when = datetime.fromisoformat(line.decode().strip())
         assert when.utcoffset().total_seconds() == 0
         assert abs(when.timestamp() - time.time()) < 5
+
+
+@pytest.mark.parametrize("request_line", [b"time\n", b"x\n"])
+def test_iso_client_that_never_reads(zoo: TwistdProcess, request_line: bytes) -> None:
+    """30 MB of requests (good, or bad ones whose error replies are 25x longer), no reply
+    read: the server stops reading and stays small (bad ones grew it by 515 MB before)."""
+    assert zoo.proc is not None
+    before = rss_kib(zoo.proc.pid)
+    flood_without_reading(zoo.port("time"), request_line)
+    grown = rss_kib(zoo.proc.pid) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    with socket.create_connection(("127.0.0.1", zoo.port("time")), timeout=10) as s:
+        s.sendall(b"time\n")
+        assert s.recv(100).endswith(b"+00:00\n")
 
 
 def test_book_udp_client(zoo: TwistdProcess) -> None:

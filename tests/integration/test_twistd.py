@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from probes import probe
+from slowclients import flood_without_reading, rss_kib
 
 from zoo.tap import registry
 from zoo.testing import TWISTD, TwistdProcess, run_twistd
@@ -146,6 +147,19 @@ def test_zoo_ask_cli(workdir: Path) -> None:
             timeout=30,
         )
     assert out.stdout.splitlines() == ["Ugly.", "Implicit.", "Complex."], out.stderr
+
+
+def test_lancelot_client_that_never_reads(workdir: Path) -> None:
+    """30 MB of questions, no answer read: the server stops reading; memory stays bounded."""
+    with TwistdProcess(["zoo-lancelot", "--port", "0"], workdir) as zoo:
+        assert zoo.proc is not None
+        before = rss_kib(zoo.proc.pid)
+        flood_without_reading(zoo.port(), b"What is your name?\n")
+        grown = rss_kib(zoo.proc.pid) - before
+        assert grown < 16 * 1024, f"server grew by {grown} KiB"
+        with socket.create_connection(("127.0.0.1", zoo.port()), timeout=10) as s:
+            s.sendall(b"What is your quest?\n")
+            assert s.recv(100) == b"To seek the Holy Grail."
 
 
 def test_thousand_concurrent_clients(workdir: Path) -> None:
