@@ -175,7 +175,6 @@ class PolicyTests(SynchronousTestCase):
         write(b"hello")
         self.assertEqual(t.value(), b"hello")
 
-
     def test_pause_reading_when_backed_up(self) -> None:
         """The transport's own reading is its producer; a resume while closing lets the close finish."""
         t = StringTransport()
