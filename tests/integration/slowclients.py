@@ -45,3 +45,30 @@ def flood_without_reading(
                 sent += len(chunk)
         except OSError:
             pass  # the server stopped reading: that is the point
+
+
+def pipeline_then_read(
+    port: int, commands: bytes, wait: float = 1.0, timeout: float = 10.0
+) -> bytes:
+    """Send C{commands} at once (ending with the protocol's QUIT) with a tiny receive
+    window, read nothing for C{wait} seconds so the replies back up (the server stops
+    reading mid-batch and handles the QUIT while its replies are stuck), then read
+    everything. Fails unless the server closes the connection once its replies are out.
+    """
+    import time
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(commands)
+        time.sleep(wait)
+        got = []
+        while True:
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                raise AssertionError(
+                    f"no close after {sum(map(len, got))} bytes of replies"
+                ) from None
+            if not data:
+                return b"".join(got)
+            got.append(data)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from slowclients import flood_without_reading, rss_kib
+from slowclients import flood_without_reading, pipeline_then_read, rss_kib
 
 from zoo.testing import TwistdProcess
 
@@ -524,3 +524,9 @@ def test_client_that_never_reads_replies_over_implicit_ftps(tmp_path: Path) -> N
         with socket.create_connection(("127.0.0.1", zoo.port("ftp")), timeout=10) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                 assert s.recv(100).startswith(b"220")
+
+
+def test_quit_behind_backed_up_replies_still_closes(port: int) -> None:
+    """QUIT read while the replies before it are stuck: once they drain, 221 and the close."""
+    replies = pipeline_then_read(port, b"NOOP\r\n" * 5000 + b"QUIT\r\n")
+    assert replies.count(b"\r\n200 ") == 5000 and replies.rstrip().split(b"\r\n")[-1][:3] == b"221"

@@ -8,7 +8,7 @@ import ssl
 
 import pytest
 from mailbook import mail_services, run_book
-from slowclients import flood_without_reading, rss_kib
+from slowclients import flood_without_reading, pipeline_then_read, rss_kib
 
 pytestmark = pytest.mark.integration
 
@@ -85,24 +85,28 @@ def test_book_programs(mail):
     assert out.stdout.startswith("You have 0 messages"), out.stderr
 
 
-def test_client_that_never_reads(mail):
-    """30 MB of pipelined commands from a client that reads no reply: memory stays bounded."""
+@pytest.mark.parametrize("listener", ["plain", "tls"])
+def test_client_that_never_reads(mail, listener):
+    """30 MB of pipelined commands from a client that reads no reply, in plaintext and over
+    POP3S: the server stops reading, memory stays bounded, the next client is served."""
+    ca = mail["ca"] if listener == "tls" else None
     before = rss_kib(mail["pid"])
-    flood_without_reading(mail["plain"], b"NOOP\r\n")
+    flood_without_reading(mail[listener], b"NOOP\r\n", ca=ca)
     grown = rss_kib(mail["pid"]) - before
     assert grown < 16 * 1024, f"server grew by {grown} KiB"
-    p = poplib.POP3("127.0.0.1", mail["plain"], timeout=10)
+    if ca is None:
+        p = poplib.POP3("127.0.0.1", mail[listener], timeout=10)
+    else:
+        ctx = ssl.create_default_context(cafile=ca)
+        p = poplib.POP3_SSL("localhost", mail[listener], context=ctx, timeout=10)
     assert p.getwelcome().startswith(b"+OK")
     p.quit()
 
 
-def test_client_that_never_reads_over_implicit_tls(mail):
-    """The same flood over POP3S: the server stops reading there too."""
-    before = rss_kib(mail["pid"])
-    flood_without_reading(mail["tls"], b"NOOP\r\n", ca=mail["ca"])
-    grown = rss_kib(mail["pid"]) - before
-    assert grown < 16 * 1024, f"server grew by {grown} KiB"
-    ctx = ssl.create_default_context(cafile=mail["ca"])
-    p = poplib.POP3_SSL("localhost", mail["tls"], context=ctx, timeout=10)
-    assert p.getwelcome().startswith(b"+OK")
-    p.quit()
+def test_quit_behind_backed_up_replies_still_closes(mail):
+    """QUIT read while the replies before it are stuck: once they drain, +OK and the close."""
+    replies = pipeline_then_read(mail["plain"], b"NOOP\r\n" * 5000 + b"QUIT\r\n")
+    lines = replies.split(b"\r\n")
+    assert lines[0].startswith(b"+OK") and lines[-1] == b""
+    assert lines[1:-2] == [b"-ERR not authenticated yet: cannot do NOOP"] * 5000
+    assert lines[-2].startswith(b"+OK")  # QUIT's reply, then the close

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from mailbook import run_book
-from slowclients import flood_without_reading, rss_kib
+from slowclients import flood_without_reading, pipeline_then_read, rss_kib
 
 from zoo.testing import TwistdProcess
 
@@ -321,6 +321,13 @@ def test_client_that_never_reads_over_implicit_tls(workdir):
         ctx = ssl.create_default_context(cafile=ca(workdir))
         with smtplib.SMTP_SSL("localhost", zoo.port(), context=ctx, timeout=10) as c:
             assert c.noop()[0] == 250
+
+
+def test_quit_behind_backed_up_replies_still_closes(sink):
+    """QUIT read while the replies before it are stuck: once they drain, 221 and the close."""
+    zoo, workdir, server = sink
+    replies = pipeline_then_read(zoo.port(), b"NOOP\r\n" * 5000 + b"QUIT\r\n")
+    assert replies.count(b"\r\n250 ") == 5000 and b"\r\n221 " in replies
 
 
 def test_half_closed_client_gets_its_replies(sink):

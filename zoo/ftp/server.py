@@ -133,6 +133,10 @@ class _ReplyBackpressure:
         self.session._replies_blocked(True)
 
     def resumeProducing(self) -> None:  # noqa: N802
+        transport = cast(Any, self.session.transport)
+        if transport is not None and transport.disconnecting:
+            transport.unregisterProducer()  # let a pending close finish (see _flow.py)
+            return
         self.session._replies_blocked(False)
 
     def stopProducing(self) -> None:  # noqa: N802

@@ -84,6 +84,12 @@ class ReplyFlowControl:
 
     def resumeProducing(self) -> None:  # noqa: N802
         self._write_blocked = False
+        if self.transport.disconnecting and getattr(self, "_registered", False):
+            # A transport that drains its buffer with a paused producer resumes the
+            # producer instead of finishing a pending close (a QUIT handled while the
+            # replies were backed up): unregister, which lets the close finish.
+            self.lend_producer()
+            return
         self.flow()
 
     def stopProducing(self) -> None:  # noqa: N802
