@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from imapclient import IMAPClient
 from mailbook import mail_services, run_book
-from slowclients import flood_without_reading, rss_kib
+from slowclients import flood_without_reading, pipeline_then_read, rss_kib
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +131,9 @@ def test_client_that_never_reads(mail, listener):
         c = imaplib.IMAP4_SSL("localhost", mail[listener], ssl_context=ctx, timeout=10)
     assert "IMAP4REV1" in c.capabilities
     c.logout()
+
+
+def test_logout_behind_backed_up_replies_still_closes(mail):
+    """LOGOUT read while the replies before it are stuck: once they drain, BYE and the close."""
+    replies = pipeline_then_read(mail["plain"], b"a NOOP\r\n" * 5000 + b"b LOGOUT\r\n")
+    assert replies.count(b"a OK") == 5000 and b"* BYE" in replies and b"b OK" in replies
