@@ -12,7 +12,8 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from zoo.ftp import FTPConfig, FTPFactory, User
-from zoo.ftp.data import SENDFILE_CHUNK, SENDFILE_TURN, DataChannel, LineEndings, SendfileSender
+from zoo._twisted.sendfile import SENDFILE_CHUNK, SENDFILE_TURN, SendfileSender
+from zoo.ftp.data import DataChannel, LineEndings
 from zoo.ftp.jail import FTPFileError, Jail, Refused, split_path
 
 CLIENT = IPv4Address("TCP", "127.0.0.1", 40000)

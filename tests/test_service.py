@@ -15,6 +15,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from zoo._twisted.fastwrite import tcp_connection
 from zoo.policies import ZooPolicyFactory, fast_writer, pause_reading_when_backed_up
 from zoo.state import ensure_private_dir, write_private
 from zoo.tap import lancelot as lancelot_tap
@@ -157,7 +158,7 @@ class PolicyTests(SynchronousTestCase):
         from twisted.internet import protocol, tcp
         from twisted.protocols.tls import TLSMemoryBIOProtocol
 
-        from zoo.policies import ZooProtocolWrapper, _tcp_connection
+        from zoo.policies import ZooProtocolWrapper
 
         conn = object.__new__(tcp.Server)  # stands for the accepted TCP socket
         policy_factory = ZooPolicyFactory(protocol.Factory())
@@ -165,8 +166,40 @@ class PolicyTests(SynchronousTestCase):
         policy = ZooProtocolWrapper(policy_factory, tls)
         policy.transport = conn
         tls.transport = policy
-        self.assertIs(_tcp_connection(policy), conn)
-        self.assertIsNone(_tcp_connection(tls))
+        self.assertIs(tcp_connection(policy), conn)
+        self.assertIsNone(tcp_connection(tls))
+
+    def test_fast_writer_checks_tls_on_every_write(self) -> None:
+        """A writer made before STARTTLS sends through the TLS layer once the connection switches."""
+        import socket
+
+        from twisted.internet import protocol, tcp
+        from twisted.protocols.policies import ProtocolWrapper
+
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        theirs.setblocking(False)
+        conn = object.__new__(tcp.Server)  # the accepted socket, buffers empty
+        conn.socket = ours
+        conn.connected, conn.disconnecting, conn.TLS = True, False, False
+        conn._tempDataBuffer, conn.dataBuffer, conn.offset = [], b"", 0
+        conn._writeDisconnected = False
+        through_twisted: list[bytes] = []
+
+        class Recording(ProtocolWrapper):
+            def write(self, data: bytes) -> None:
+                through_twisted.append(data)
+
+        wrapper = Recording(ZooPolicyFactory(protocol.Factory()), protocol.Protocol())
+        wrapper.transport = conn
+        write = fast_writer(wrapper)
+        write(b"plain")
+        self.assertEqual(theirs.recv(100), b"plain")  # straight to the socket
+        conn.TLS = True  # what tcp.Connection.startTLS does
+        write(b"secret")
+        self.assertEqual(through_twisted, [b"secret"])
+        self.assertRaises(BlockingIOError, theirs.recv, 100)  # nothing raw on the wire
 
     def test_fast_writer_falls_back(self) -> None:
         """On a non-TCP transport the fast writer is the transport's own write."""

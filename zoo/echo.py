@@ -39,7 +39,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.policies import _tcp_connection, fast_writer
+from zoo._twisted.fastwrite import tcp_connection
+from zoo.policies import fast_writer
 
 log = Logger()
 
@@ -79,7 +80,7 @@ class ReadPausing(Protocol):
         transport = self.transport
         assert transport is not None  # makeConnection set it
         cast(IConsumer, transport).registerProducer(self, True)
-        self._conn = _tcp_connection(transport)
+        self._conn = tcp_connection(transport)
         if self._conn is not None and self._conn.bufferSize < self.stream_read_size:
             self._grow_at = self._conn.bufferSize
 

@@ -24,6 +24,9 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
+from zoo._twisted import fastwrite as _fastwrite
+from zoo._twisted.fastwrite import set_nodelay
+
 log = Logger()
 
 
@@ -165,73 +168,16 @@ def _peer(p: Any) -> str:
         return "?"
 
 
-def _tcp_connection(transport: Any) -> Any:
-    """Find the plain TCP connection under any zoo wrappers, or C{None}."""
-    from twisted.internet import tcp
-    from twisted.protocols.tls import TLSMemoryBIOProtocol
-
-    while isinstance(transport, ProtocolWrapper):
-        if isinstance(transport, TLSMemoryBIOProtocol):
-            return None  # bytes must go through the TLS layer, never straight to TCP
-        transport = transport.transport
-    if isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False):
-        return transport
-    return None
-
-
-def set_nodelay(transport: Any) -> None:
-    """Turn Nagle's algorithm off on a TCP transport; other transports are left alone."""
-    setter = getattr(transport, "setTcpNoDelay", None)
-    if setter is not None:
-        try:
-            setter(True)
-        except OSError:
-            pass
-
-
 def fast_writer(transport: Any) -> Callable[[bytes], None]:
     """Return a C{write(data)} for C{transport} that sends at once when it can.
 
-    Twisted's C{write} always buffers and waits for the next reactor turn to send,
-    registering and unregistering the socket for writability each time: two extra
-    C{epoll_ctl} calls and a loop iteration per reply. For a request/response protocol
-    that is most of the per-message cost. This writer calls C{send()} directly when
-    the transport's buffer is empty, and hands anything left (or anything while data
-    is queued, so order is kept) to the transport's own C{write}.
-
-    Falls back to plain C{transport.write} for TLS, UNIX and in-memory transports.
+    L{zoo._twisted.fastwrite.fast_writer}, counting each write as activity on the
+    zoo wrapper when C{transport} is one. Safe across STARTTLS: the TLS state is
+    checked on every write. Falls back to plain C{transport.write} for TLS, UNIX and
+    in-memory transports.
     """
-    conn = _tcp_connection(transport)
-    if conn is None:
-        return transport.write
-    sock = conn.socket
-    slow = transport.write  # through the wrappers, so they see the activity
-    wrapper = transport if isinstance(transport, ZooProtocolWrapper) else None
-
-    def write(data: bytes) -> None:
-        if wrapper is not None:
-            wrapper.activity += 1
-        if (
-            conn.connected
-            and not conn.disconnecting
-            and not conn._tempDataBuffer
-            and conn.offset == len(conn.dataBuffer)
-            and not conn._writeDisconnected
-        ):
-            try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                # Let Twisted notice and report the error in its usual way.
-                slow(data)
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-        slow(data)
-
-    return write
+    counter = transport if isinstance(transport, ZooProtocolWrapper) else None
+    return _fastwrite.fast_writer(transport, counter)
 
 
 @implementer(IPushProducer)

@@ -4,7 +4,7 @@ Every zoo service gets TLS the same way: L{ServerTLS} builds an OpenSSL context 
 PEM files (TLS 1.2 minimum, optional client-certificate verification for mutual TLS),
 and L{wrap_factory} makes any protocol factory speak TLS from the first byte (as a
 server, or as a client with L{client_tls}, which verifies the chain and the host name).
-The TLS layer, L{HalfCloseTLSProtocol} (in C{zoo._tlslayer}), is Twisted's with half-close added and fewer
+The TLS layer, L{HalfCloseTLSProtocol} (in C{zoo._twisted.tlslayer}), is Twisted's with half-close added and fewer
 system calls per handshake. For protocols that upgrade in the middle of a session (SMTP, POP3, IMAP, FTP),
 L{StartTLSMixin} and L{start_tls} switch to TLS and throw away whatever plaintext the
 client pipelined after the STARTTLS command (the CVE-2011-0411 class of bug).
@@ -26,7 +26,7 @@ from twisted.internet.interfaces import (
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
-from zoo._tlslayer import HalfCloseTLSFactory, HalfCloseTLSProtocol
+from zoo._twisted.tlslayer import HalfCloseTLSFactory, HalfCloseTLSProtocol
 
 
 class TLSConfigError(ValueError):

@@ -14,7 +14,7 @@ import sys
 from _ready import announce, parse_args
 from twisted.internet import reactor
 
-from zoo._reactor import tune
+from zoo._twisted.poll import tune
 from zoo.policies import ZooPolicyFactory
 from zoo.pubsub.protocol import PubSubFactory
 

@@ -467,7 +467,7 @@ def test_explicit_ftps_with_own_certificate(tmp_path: Path) -> None:
 
 def test_passive_listener_reuses_address_only_for_a_chosen_port() -> None:
     """Passive sockets set SO_REUSEADDR for ports of a range, not for port 0 (slow bind there)."""
-    from zoo.ftp.data import PassiveListener
+    from zoo._twisted.accept import PassiveListener
 
     class Reactor:
         def addReader(self, reader: object) -> None:  # noqa: N802

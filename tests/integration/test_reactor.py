@@ -11,7 +11,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactor
 from twisted.python import log
 
-from zoo._reactor import tune
+from zoo._twisted.poll import tune
 
 pytestmark = pytest.mark.integration
 

@@ -248,3 +248,13 @@ def test_tac_examples(tac: Path, workdir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+    # A user's .tac keeps its reactor as it is: zoo's poll loop is for twistd's plugins.
+    assert "lean epoll poll loop" not in log_path.read_text()
+
+
+def test_plugins_get_the_lean_poll_loop(workdir: Path) -> None:
+    """`twistd -n zoo-NAME` and `twistd -n zoo` switch zoo's lean poll loop on (and say so)."""
+    for args in (["zoo-lancelot", "--port", "0"], ["zoo", "--with", "echo --port 0"]):
+        with TwistdProcess(args, workdir / args[0]) as zoo:
+            zoo.port()
+        assert "lean epoll poll loop" in zoo.output

@@ -13,34 +13,29 @@ bounded whatever the client's speed); L{LineEndings} converts text for C{TYPE A}
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 from twisted.internet import defer, protocol, tcp
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError, ConnectionDone
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IPullProducer,
-    IReadDescriptor,
     ITCPTransport,
     ITLSTransport,
 )
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo._twisted.accept import PassiveListener
+from zoo._twisted.sendfile import (
+    Sender,
+    SendfileSender,
+    can_sendfile,
+)
 from zoo.policies import set_nodelay
 
 #: Bytes read from disk per write to the data connection.
 CHUNK = 256 * 1024
-#: Bytes per C{os.sendfile} call: one splice pipe's worth (16 pages). For a larger
-#: count the kernel sends every 64 KiB piece but the last with MSG_MORE, in one long
-#: call that queues megabytes on the socket at once: on loopback 4 MiB calls cost
-#: 0.37 ms of server CPU per MB, 64 KiB ones 0.24 (bench/ftp.py, 512 MiB download).
-SENDFILE_CHUNK = 64 * 1024
-#: Bytes sent per reactor turn (a little more: the call that passes it) before other
-#: connections get theirs; a 1 MiB file goes out in one turn, end included.
-SENDFILE_TURN = 1024 * 1024
 #: Bytes a client may send on a data connection before any STOR claims them.
 MAX_EARLY = 64 * 1024
 
@@ -72,26 +67,8 @@ class LineEndings:
         return out
 
 
-class _Sender:
-    """What both senders share: a Deferred for the end, and stopping early."""
-
-    finished = False
-    complete = False
-
-    def __init__(self) -> None:
-        self.done: defer.Deferred[None] = defer.Deferred()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        self._stop(Failure(ConnectionDone("data connection closed by the client")))
-
-    def _stop(self, why: Failure) -> None:
-        if not self.finished:
-            self.finished = True
-            self.done.errback(why)
-
-
 @implementer(IPullProducer)
-class FileSender(_Sender):
+class FileSender(Sender):
     """Send a file to a consumer one chunk each time the consumer asks for more."""
 
     def __init__(
@@ -135,83 +112,12 @@ class FileSender(_Sender):
         self.consumer.write(chunk)
 
 
-@implementer(IPullProducer)
-class SendfileSender(_Sender):
-    """Send a file over a plain TCP connection with C{os.sendfile}: no copy through Python.
-
-    A pull producer that never calls C{write}: each time the transport asks for more,
-    it C{sendfile}s L{SENDFILE_CHUNK} at a time until the socket is full, the file
-    ends, or more than L{SENDFILE_TURN} bytes have gone; then it asks the transport to
-    tell it when the socket is writable again (C{startWriting}), and Twisted's
-    C{doWrite} finds an empty buffer and calls L{resumeProducing}. Twisted itself has
-    no sendfile.
-    """
-
-    #: C{os.sendfile}; an attribute so that tests can give a fake socket.
-    sendfile = staticmethod(os.sendfile)
-
-    def __init__(self, f: BinaryIO, transport: Any, touch: Callable[[], None]) -> None:
-        self.file = f
-        self.transport = transport
-        self.touch = touch
-        self.offset = f.tell()
-        self.start_offset = self.offset
-        super().__init__()
-
-    @property
-    def sent(self) -> int:
-        return self.offset - self.start_offset
-
-    def start(self) -> defer.Deferred[None]:
-        self.transport.registerProducer(self, False)
-        return self.done
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        if self.finished:
-            return
-        out, src, start = self.transport.socket.fileno(), self.file.fileno(), self.offset
-        end = False
-        while True:
-            try:
-                n = self.sendfile(out, src, self.offset, SENDFILE_CHUNK)
-            except BlockingIOError:
-                break  # the socket is full
-            except OSError as e:
-                self._stop(Failure(e))
-                self.transport.abortConnection()
-                return
-            if n == 0:
-                end = True
-                break
-            self.offset += n
-            if self.offset - start > SENDFILE_TURN:
-                break  # other connections' turn
-        if self.offset > start:
-            self.touch()
-        if not end:
-            self.transport.startWriting()
-            return
-        self.finished = self.complete = True
-        self.transport.unregisterProducer()
-        self.done.callback(None)
-
-
 def _size(f: Any) -> int | None:
     """The size of a real file, or None."""
     try:
         return os.fstat(f.fileno()).st_size
     except (AttributeError, OSError, ValueError):
         return None
-
-
-def can_sendfile(transport: Any, f: Any) -> bool:
-    """A plain (non-TLS) TCP transport and a real file: C{os.sendfile} can be used."""
-    return (
-        hasattr(os, "sendfile")
-        and isinstance(transport, tcp.Connection)
-        and not getattr(transport, "TLS", False)
-        and hasattr(f, "fileno")
-    )
 
 
 class DataChannel(protocol.Protocol):
@@ -382,96 +288,9 @@ class ActiveFactory(protocol.ClientFactory):
         self.session.data_failed(reason)
 
 
-@implementer(IReadDescriptor)
-class PassiveListener:
-    """A listening socket for one passive data connection, watched by the reactor directly.
-
-    Twisted's C{listenTCP} logs two lines per listener ("starting on", "Port closed"):
-    two log lines per file transferred. This accepts with the socket itself and hands
-    the connection to the reactor as a C{tcp.Server} (see L{_adopt}). Used on real reactors
-    only; in-memory reactors get C{listenTCP} (see L{listen_passive}).
-    """
-
-    def __init__(self, reactor: Any, factory: PassiveFactory, interface: str, port: int) -> None:
-        self.reactor = reactor
-        self.factory = factory
-        self.family = socket.AF_INET6 if ":" in interface else socket.AF_INET
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
-        try:
-            if port:
-                # A port of the configured range may still have the last transfer's
-                # connection in TIME_WAIT. Not for port 0: there SO_REUSEADDR makes
-                # the kernel's search for a free port walk the TIME_WAIT sockets of
-                # earlier transfers, which took a third of the server's CPU with 300
-                # concurrent 1 MiB downloads.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((interface, port))
-            sock.listen(1)
-        except OSError as e:
-            sock.close()
-            raise CannotListenError(interface, port, e) from None
-        sock.setblocking(False)
-        self.socket: socket.socket | None = sock
-        reactor.addReader(self)
-
-    def fileno(self) -> int:
-        return self.socket.fileno() if self.socket is not None else -1
-
-    def logPrefix(self) -> str:  # noqa: N802
-        return "ftp-data"
-
-    def getHost(self) -> Any:
-        assert self.socket is not None
-        host, port = self.socket.getsockname()[:2]
-        return (IPv6Address if self.family == socket.AF_INET6 else IPv4Address)("TCP", host, port)
-
-    def doRead(self) -> None:  # noqa: N802
-        if self.socket is None:
-            return
-        try:
-            conn, addr = self.socket.accept()
-        except OSError:
-            return  # EAGAIN, or the client gave up
-        conn.setblocking(False)
-        try:
-            self._adopt(conn, addr)
-        except BaseException:
-            conn.close()
-            raise
-
-    def _adopt(self, conn: socket.socket, addr: Any) -> None:
-        """Make C{conn} a Twisted TCP connection of C{self.factory}'s protocol.
-
-        What C{reactor.adoptStreamConnection} does, without its C{dup} of the
-        descriptor, second socket object and C{getpeername}: a fifth of zoo-ftp's
-        Python time per small file. PassiveFactory checks the peer.
-        """
-        client = tcp._getrealname(addr)
-        address_type = IPv6Address if self.family == socket.AF_INET6 else IPv4Address
-        proto = self.factory.buildProtocol(address_type("TCP", *client))
-        if proto is None:
-            conn.close()
-            return
-        # No Port: the socket was accepted here (adoptStreamConnection passes None too).
-        transport = tcp.Server(
-            conn,
-            proto,
-            client,
-            None,  # type: ignore[arg-type]
-            client[1],
-            self.reactor,
-        )
-        transport.repstr = f"<{type(proto).__name__} #{client[1]} on ftp-data>"
-        proto.makeConnection(transport)
-
-    def connectionLost(self, reason: Any) -> None:  # noqa: N802
-        self.stopListening()
-
-    def stopListening(self) -> None:  # noqa: N802
-        sock, self.socket = self.socket, None
-        if sock is not None:
-            self.reactor.removeReader(self)
-            sock.close()
+def _plain(host: str) -> str:
+    """C{::ffff:1.2.3.4} and C{1.2.3.4} are the same client."""
+    return host[7:] if host.startswith("::ffff:") else host
 
 
 def listen_passive(reactor: Any, factory: PassiveFactory, interface: str, port: int) -> Any:
@@ -481,8 +300,3 @@ def listen_passive(reactor: Any, factory: PassiveFactory, interface: str, port: 
     if isinstance(reactor, PosixReactorBase):
         return PassiveListener(reactor, factory, interface, port)
     return reactor.listenTCP(port, factory, backlog=1, interface=interface)
-
-
-def _plain(host: str) -> str:
-    """C{::ffff:1.2.3.4} and C{1.2.3.4} are the same client."""
-    return host[7:] if host.startswith("::ffff:") else host

@@ -445,7 +445,6 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         if self.jail is not None:
             return "503 AUTH TLS must come before login."
         self.sendLine("234 AUTH TLS successful.")
-        self._send = None  # the fast writer would bypass TLS
         start_tls(self, self.config.tls)
         self.secure = True
         self.pending_user = None

@@ -284,7 +284,6 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         elif self.ctx is not None and self.canStartTLS:
             self.sendCode(220, b"Ready to start TLS")
             start_tls(self, self.ctx)
-            self._write = self.transport.write  # the fast path would bypass TLS
             self.startedTLS = self._secure = True
             # RFC 3207 4.2: forget everything learnt before TLS.
             self._helo = (None, self._helo[1])

@@ -231,17 +231,23 @@ def _groups(svc: Any) -> list[ListenerGroup]:
 class ZooRoot(service.MultiService):
     """The top of a zoo process: announces what is listening and writes the ready file."""
 
-    def __init__(self, ready_file: str | None = None, table: bool = False) -> None:
+    def __init__(
+        self, ready_file: str | None = None, table: bool = False, lean_poll: bool = False
+    ) -> None:
         super().__init__()
         self.ready_file = ready_file
         self.table = table
+        #: Give the reactor zoo's lean poll loop (L{zoo._twisted.poll}) when this
+        #: root starts as the outermost one. On for twistd's plugins, off for a
+        #: root a user builds or composes in a C{.tac}: their reactor is theirs.
+        self.lean_poll = lean_poll
 
     def bound(self) -> list[Bound]:
         return [b for g in _groups(self) for b in g.bound()]
 
     def privilegedStartService(self) -> None:  # noqa: N802
-        if not isinstance(self.parent, ZooRoot):
-            from zoo._reactor import tune
+        if self.lean_poll and not isinstance(self.parent, ZooRoot):
+            from zoo._twisted.poll import tune
 
             for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
                 if tune(reactor):
@@ -327,6 +333,6 @@ def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> Liste
     )
     for desc in options.endpoints:
         group.listen(desc)
-    root = ZooRoot(ready_file=options["ready-file"])
+    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
     group.setServiceParent(root)
     return group

@@ -159,7 +159,7 @@ class Options(OneLineUsage):
 
 
 def makeService(options: Options) -> IService:  # noqa: N802
-    root = ZooRoot(ready_file=options["ready-file"], table=True)
+    root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
     for name, sub in options.services:
         registry.load(name).makeService(sub).setServiceParent(root)
     return root
@@ -171,6 +171,7 @@ def compose(
     *,
     ready_file: str | None = None,
     state_dir: str | None = None,
+    lean_poll: bool = False,
 ) -> ZooRoot:
     """Attach zoo services to a .tac file's C{application}, parsed like C{--with} specs.
 
@@ -180,6 +181,8 @@ def compose(
         compose(application, ["lancelot --port 1060", "echo --port 7007"])
 
     The ready file defaults to C{$ZOO_READY_FILE}, so tools can find the ports.
+    The reactor is left as it is unless C{lean_poll} asks for zoo's poll loop
+    (L{zoo._twisted.poll}), which C{twistd -n zoo} uses.
     """
     import os
 
@@ -196,5 +199,6 @@ def compose(
     options = Options()
     options.parseOptions(args)
     root = makeService(options)
+    root.lean_poll = lean_poll  # type: ignore[attr-defined]
     root.setServiceParent(IServiceCollection(application))
     return root  # type: ignore[return-value]

@@ -1,7 +1,8 @@
 """The TLS layer under every zoo TLS connection: Twisted's, with half-close and fewer syscalls.
 
 L{HalfCloseTLSProtocol} subclasses Twisted's L{BufferingTLSTransport}; use it through
-L{zoo.tls.wrap_factory}, which builds L{HalfCloseTLSFactory}.
+L{zoo.tls.wrap_factory}, which builds L{HalfCloseTLSFactory}. The private Twisted names it
+uses are listed in L{zoo._twisted}.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, implementer, providedBy
 
-from zoo.policies import fast_writer
+from zoo._twisted.fastwrite import fast_writer
 
 
 class HalfCloseTLSProtocol(BufferingTLSTransport):
@@ -39,7 +40,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
     that do not provide L{IHalfCloseableProtocol} keep Twisted's closing behaviour.
 
     For every protocol, ciphertext is sent as soon as it is made (see
-    L{zoo.policies.fast_writer}) and one application write becomes one C{send()}.
+    L{zoo._twisted.fastwrite.fast_writer}) and one application write becomes one C{send()}.
     """
 
     _half_close = False
@@ -57,7 +58,10 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         # Ciphertext goes to the socket at once when its buffer is empty, instead of
         # waiting a reactor turn with two epoll_ctl calls around it (most of a
         # handshake's system calls otherwise).
-        self._send_raw = fast_writer(transport)
+        # The idle sweep's wrapper under us counts the writes as activity.
+        self._send_raw = fast_writer(
+            transport, transport if hasattr(transport, "activity") else None
+        )
         if self._connectWrapped:
             ProtocolWrapper.makeConnection(self, transport)
         else:
