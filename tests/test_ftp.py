@@ -11,8 +11,8 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from zoo.ftp import FTPConfig, FTPFactory, User
 from zoo._twisted.sendfile import SENDFILE_CHUNK, SENDFILE_TURN, SendfileSender
+from zoo.ftp import FTPConfig, FTPFactory, User
 from zoo.ftp.data import DataChannel, LineEndings
 from zoo.ftp.jail import FTPFileError, Jail, Refused, split_path
 

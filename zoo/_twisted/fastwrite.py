@@ -22,7 +22,7 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 
-def tcp_connection(transport: Any) -> tcp.Connection | None:
+def tcp_connection(transport: Any) -> Any:
     """Find the plain TCP connection under any protocol wrappers, or C{None}.
 
     C{None} under a TLS layer (bytes must go through it) and on UNIX, in-memory and
