@@ -105,30 +105,16 @@ def checker(options: MailOptions) -> Any:
     return found
 
 
-def starttls_context(options: MailOptions) -> Any:
-    """The TLS context for STARTTLS/STLS: None with --tls (already TLS) or --no-starttls."""
-    if options["tls"] or options["no-starttls"]:
-        return None
-    from zoo.certs import ensure_dev_certificates
-    from zoo.tls import ServerTLS
-
-    if options["starttls"]:  # the user's own certificate (checked with the options)
-        return ServerTLS(
-            options["tls-cert"], options["tls-key"], client_ca=options["tls-client-ca"]
-        )
-    paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
-    return ServerTLS(paths.cert, paths.key)
-
-
 def reader_service(options: MailOptions, factory_class: Any) -> Any:
     """The service of a mail-reading plugin (zoo-pop3, zoo-imap) over the shared Maildirs."""
     from zoo.mail.maildir import MaildirStore
     from zoo.tap._service import build
+    from zoo.tap._tls import tls_context
 
     factory = factory_class(
         MaildirStore(mail_root(options)),
         checker(options),
-        starttls=starttls_context(options),
+        starttls=tls_context(options, "starttls"),
         allow_plaintext_auth=options["allow-plaintext-auth"],
         timeout=options["idle-timeout"] or None,
     )

@@ -130,19 +130,6 @@ def _port_of(desc: str) -> str | None:
     return None
 
 
-def _validate_tls_files(cert: str | None, key: str | None, client_ca: str | None) -> None:
-    """Load the TLS files the user named, so a bad one is a usage error naming it."""
-    from zoo.tls import ServerTLS, TLSConfigError, load_certificates
-
-    try:
-        if cert and key:
-            ServerTLS(Path(cert).expanduser(), Path(key).expanduser(), client_ca)
-        elif client_ca:
-            load_certificates(Path(client_ca).expanduser(), "TLS client CA")
-    except TLSConfigError as e:
-        raise usage.UsageError(str(e)) from None
-
-
 class OneLineUsage(usage.Options):
     """C{usage.Options} whose errors are one line and exit status 2 when run by twistd.
 
@@ -238,6 +225,8 @@ class ServerOptions(OneLineUsage):
         self["listen"] = []
         self["tls-names"] = []
         self.endpoints: list[str] = []
+        #: The server TLS context, once built (see L{zoo.tap._tls.tls_context}).
+        self.chosen_tls: Any = None
 
     def opt_listen(self, desc: str) -> None:
         """Listen on a Twisted endpoint (repeatable): tcp:PORT[:interface=IP], tcp6:..., unix:PATH, ssl:..."""
@@ -279,7 +268,22 @@ class ServerOptions(OneLineUsage):
             for flag in ("tls-cert", "tls-key", "tls-client-ca"):
                 if self[flag] and not Path(self[flag]).expanduser().is_file():
                     raise usage.UsageError(f"--{flag}: file not found: {self[flag]}")
-            _validate_tls_files(cert, key, self["tls-client-ca"])
+            self._load_tls_files()
+
+    def _load_tls_files(self) -> None:
+        """Load the TLS files the user named, once, so a bad one is a usage error naming it."""
+        from zoo.tap._tls import user_context
+
+        cert, key, client_ca = self["tls-cert"], self["tls-key"], self["tls-client-ca"]
+        if cert:
+            self.chosen_tls = user_context(cert, key, client_ca)
+        elif client_ca:
+            from zoo.tls import TLSConfigError, load_certificates
+
+            try:
+                load_certificates(Path(client_ca).expanduser(), "TLS client CA")
+            except TLSConfigError as e:
+                raise usage.UsageError(str(e)) from None
 
     def state_dir(self) -> Path:
         """The state directory these options name (not created here)."""

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from zoo.policies import ZooPolicyFactory
 from zoo.state import ensure_private_dir, write_public
 from zoo.tap._options import ServerOptions
+from zoo.tap._tls import tls_context
 
 log = Logger()
 
@@ -295,23 +296,6 @@ def write_ready_file(path: str | Path, bound: list[Bound]) -> None:
     write_public(Path(path), json.dumps(data, indent=2).encode() + b"\n")
 
 
-def server_tls(options: ServerOptions) -> Any:
-    """The TLS context factory the options ask for, or C{None}; makes dev certificates if needed."""
-    if not options["tls"]:
-        return None
-    from zoo.tls import ServerTLS
-
-    if options["tls-cert"]:
-        cert, key = options["tls-cert"], options["tls-key"]
-    else:
-        from zoo.certs import ensure_dev_certificates
-
-        paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
-        cert, key = paths.cert, paths.key
-        log.info("TLS with the zoo development certificate; CA: {ca}", ca=paths.ca_cert)
-    return ServerTLS(cert, key, client_ca=options["tls-client-ca"])
-
-
 def state_dir(options: ServerOptions) -> Path:
     """Create (0700) and return the state directory the options name."""
     return ensure_private_dir(options.state_dir())
@@ -328,7 +312,7 @@ def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> Liste
         factory,
         max_connections=options["max-connections"],
         idle_timeout=options["idle-timeout"],
-        tls=server_tls(options),
+        tls=tls_context(options, "implicit"),
         reactor=reactor,
     )
     for desc in options.endpoints:

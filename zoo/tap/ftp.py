@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_int
 from zoo.tap._service import build, state_dir
+from zoo.tap._tls import tls_context
 
 PORT = 2121
 
@@ -171,17 +172,6 @@ def _prepare_root(root: Path) -> None:
         (root / "README").write_text(README.format(root=root))
 
 
-def _explicit_tls(options: Options) -> Any:
-    from zoo.tls import ServerTLS
-
-    if options["tls-cert"]:
-        return ServerTLS(options["tls-cert"], options["tls-key"])
-    from zoo.certs import ensure_dev_certificates
-
-    paths = ensure_dev_certificates(options.state_dir(), options["tls-names"])
-    return ServerTLS(paths.cert, paths.key)
-
-
 def makeService(options: Options) -> IService:  # noqa: N802
     from twisted.internet import reactor
 
@@ -204,7 +194,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
         anonymous_upload=options["anonymous-upload"],
         passive_ports=options["passive-ports"],
         passive_address=options["passive-address"],
-        tls=_explicit_tls(options),
+        tls=tls_context(options, "auth-tls"),
         require_tls=options["require-tls"],
         max_login_attempts=options["max-login-attempts"],
         max_per_address=options["max-per-address"],

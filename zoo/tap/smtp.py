@@ -7,9 +7,10 @@ from typing import Any, ClassVar, cast
 from twisted.application.service import IService
 
 from zoo.mail import smtp
-from zoo.tap._mail import MailOptions, checker, mail_root, starttls_context
+from zoo.tap._mail import MailOptions, checker, mail_root
 from zoo.tap._options import named, positive_int
 from zoo.tap._service import build
+from zoo.tap._tls import tls_context
 
 
 class Options(MailOptions):
@@ -69,5 +70,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
     # fsync waits for the disk, so it runs in threads; without it a write is a copy
     # into the page cache, cheaper than handing it to a thread and back.
     writer = SyncWriter(store) if options["no-fsync"] else ThreadWriter(store)
-    factory = smtp.SMTPFactory(writer, checker(options), policy, starttls=starttls_context(options))
+    factory = smtp.SMTPFactory(
+        writer, checker(options), policy, starttls=tls_context(options, "starttls")
+    )
     return cast(IService, build(options, factory).parent)
