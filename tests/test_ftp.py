@@ -872,3 +872,17 @@ def test_anonymous_logins_under_load_are_summed_up(root: Path) -> None:
         c.reactor.advance(FTPFactory.SUMMARY_SECONDS)
         login("127.0.0.1")
         assert [formatEvent(e) for e in events][3:] == ["FTP anonymous login from 127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    "line", [b"PASS \xff\xfe\x80", b"USER \xc3\x28", b"TYPE \xff", b"OPTS UTF8 \xfe"]
+)
+def test_non_utf8_argument_gets_501(root: Path, line: bytes) -> None:
+    """A non-UTF-8 argument to a command that does not name a file gets 501; the session lives."""
+    c = Client(root)
+    if line.startswith(b"PASS"):
+        assert c.cmd("USER joe").startswith("331")
+    c.proto.dataReceived(line + b"\r\n")
+    assert c.read().startswith("501")
+    assert not c.transport.disconnecting
+    assert c.cmd("NOOP").startswith("200")

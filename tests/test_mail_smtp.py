@@ -381,3 +381,14 @@ def test_stored_messages_are_logged_first_in_full_then_summed_up(tmp_path):
         assert len(lines) == 3 and "for ['alice@example.com']" in lines[2]
     finally:
         globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.mark.parametrize("word", [b"\xff\xfe", "MÄIL".encode(), b"HEL\x00O"])
+def test_non_ascii_command_word_gets_500_and_session_continues(tmp_path, word):
+    """A command word that is not ASCII gets 500 5.5.2; pipelined commands after it still run."""
+    s = Session(tmp_path)
+    assert s.send(b"EHLO a\r\n" + word + b" x\r\nNOOP\r\n")[-2:] == [
+        b"500 5.5.2 Command unrecognized",
+        b"250 2.0.0 OK",
+    ]
+    assert not s.transport.disconnecting

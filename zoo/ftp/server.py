@@ -86,6 +86,26 @@ _DURING_TRANSFER = {"ABOR", "STAT", "NOOP"}
 _ALIASES = {"XPWD": "PWD", "XCWD": "CWD", "XCUP": "CDUP", "XMKD": "MKD", "XRMD": "RMD"}
 
 
+# Commands whose argument names a file: a name that is not UTF-8 on disk is listed
+# with its own bytes, so those bytes must reach the jail unchanged.
+_PATH_ARGUMENT = {"CWD", "MKD", "RMD", "DELE", "RNFR", "RNTO", "SIZE", "MDTM", "MLST", "MLSD"}
+_PATH_ARGUMENT |= {"LIST", "NLST", "RETR", "STOR", "APPE", "STAT"}
+
+
+def _decode_argument(cmd: str, raw: bytes) -> str | None:
+    """A command's argument as text, or C{None} when it is not UTF-8 where it must be.
+
+    File names keep undecodable bytes (as surrogates, like C{os.fsdecode}); every other
+    argument (user names, passwords, types, addresses) must be UTF-8 (RFC 2640).
+    """
+    if cmd in _PATH_ARGUMENT:
+        return raw.decode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 @dataclass(frozen=True)
 class User:
     """A named user: password and home directory (their C{/})."""
@@ -156,7 +176,7 @@ class _Lines(ftp.FTP):
     _encoding = "utf-8"
     #: The transfer in progress: while it runs only ABOR, STAT and NOOP are answered.
     _busy: defer.Deferred[Any] | None = None
-    _held: tuple[str, str] | None = None
+    _held: tuple[str, str | None] | None = None
     _aborting = False
     #: How replies are written (a fast writer on plain TCP); None: transport.write.
     _send: Callable[[bytes], None] | None = None
@@ -222,9 +242,9 @@ class _Lines(ftp.FTP):
 
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
         # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
-        text = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").decode("utf-8", "surrogateescape")
-        cmd, _, arg = text.partition(" ")
-        cmd = cmd.upper()
+        word, _, rest = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").partition(b" ")
+        cmd = word.decode("utf-8", "surrogateescape").upper()  # not a command name: 502
+        arg = _decode_argument(_ALIASES.get(cmd, cmd), rest)
         if self._busy is None:
             self._run(cmd, arg)
         elif cmd in _DURING_TRANSFER:
@@ -234,7 +254,10 @@ class _Lines(ftp.FTP):
             self._held = (cmd, arg)
             self.pauseProducing()
 
-    def _run(self, cmd: str, arg: str) -> None:
+    def _run(self, cmd: str, arg: str | None) -> None:
+        if arg is None:
+            self.respond("501 Syntax error: the argument is not UTF-8.")
+            return
         try:
             result = self.dispatch(cmd, arg)
         except FTPFileError as e:

@@ -275,6 +275,13 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     def do_VRFY(self, rest: bytes) -> None:  # noqa: N802
         self.sendCode(252, b"Cannot VRFY user, but will accept message")
 
+    def lookupMethod(self, command: bytes) -> Any:  # noqa: N802
+        # Twisted decodes the command word as ASCII and lets the error escape,
+        # which drops the connection with a traceback: not ASCII is simply unknown.
+        if not command.isascii():
+            return None
+        return super().lookupMethod(command)
+
     def do_UNKNOWN(self, rest: bytes) -> None:  # noqa: N802
         self.sendCode(500, b"Command unrecognized")
 
