@@ -146,3 +146,24 @@ def test_only_inbox(tmp_path):
     s.send(b"a LOGIN a@x pw\r\n")
     assert s.send(b"b CREATE Work\r\n")[0].startswith(b"b NO")
     assert s.send(b'c LIST "" "*"\r\n')[0] == b'* LIST (\\HasNoChildren) "/" "INBOX"'
+
+
+def test_8bit_command_lines_get_bad_and_no_traceback(tmp_path):
+    """8-bit command names, tags and mailbox names get a short BAD, no Python text, no traceback."""
+    from twisted.logger import globalLogPublisher
+
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        s = Session(tmp_path, plaintext=True)
+        assert s.send(b"a1 \xc3\xa9LOGIN x y\r\n") == [b"a1 BAD Unknown command"]
+        assert s.send(b"\xff\xfe NOOP\r\n") == [b"* BAD Command tag is not 7-bit ASCII"]
+        assert s.send(b"a2 LOGIN a@x pw\r\n") == [b"a2 OK LOGIN succeeded"]
+        for line in (b"a3 SELECT \xff\r\n", b"a3 STATUS \xc3\xa9 (MESSAGES)\r\n",
+                     b"a3 UID COPY 1 \xff\r\n"):  # fmt: skip
+            assert s.send(line) == [b"a3 BAD Mailbox names are 7-bit (modified UTF-7)"]
+        assert s.send(b"a4 NOOP\r\n")[-1] == b"a4 OK NOOP completed"
+        assert not s.transport.disconnecting
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert not [e for e in logged if e.get("log_failure") or e.get("isError")]

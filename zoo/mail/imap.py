@@ -191,6 +191,16 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         self.state = "select"
         self.mbox = mbox
 
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        # Twisted answers an exception with "* BAD Server error: <Python's text>" and a
+        # logged traceback; 8-bit bytes on a command line are the client's error.
+        if self.blocked is None and self.parseState == "command" and not line.isascii():
+            refusal = _refuse_8bit(line)
+            if refusal is not None:
+                self.sendLine(refusal)
+                return
+        super().lineReceived(line)
+
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.clearLineBuffer()
         self.sendLine(b"* BYE Line too long")
@@ -222,6 +232,32 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         imap4.IMAP4Server.arg_seqset,
         imap4.IMAP4Server.arg_fetchatt,
     )
+
+
+# Commands whose arguments include a mailbox name, which IMAP4rev1 writes in 7-bit
+# modified UTF-7 (RFC 3501 5.1.3).
+_MAILBOX_COMMANDS = {b"SELECT", b"EXAMINE", b"CREATE", b"DELETE", b"RENAME", b"SUBSCRIBE"}
+_MAILBOX_COMMANDS |= {b"UNSUBSCRIBE", b"LIST", b"LSUB", b"STATUS", b"APPEND", b"COPY"}
+
+
+def _refuse_8bit(line: bytes) -> bytes | None:
+    """The BAD reply for a command line with 8-bit bytes where IMAP allows none, else C{None}.
+
+    The tag and the command name are ASCII atoms, and so are mailbox names. Other
+    arguments (a quoted password, a SEARCH string) are left to the command.
+    """
+    words = line.split(None, 2)
+    tag = words[0] if words else b""
+    if not tag.isascii():
+        return b"* BAD Command tag is not 7-bit ASCII"
+    command = words[1] if len(words) > 1 else b""
+    if not command.isascii():
+        return tag + b" BAD Unknown command"
+    if command.upper() in _MAILBOX_COMMANDS:
+        return tag + b" BAD Mailbox names are 7-bit (modified UTF-7)"
+    if command.upper() == b"UID" and len(words) > 2 and words[2][:4].upper() == b"COPY":
+        return tag + b" BAD Mailbox names are 7-bit (modified UTF-7)"
+    return None
 
 
 def _reads_body(part: Any) -> bool:
