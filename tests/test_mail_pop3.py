@@ -141,3 +141,33 @@ def test_over_long_line_closes(tmp_path):
     s = Session(tmp_path)
     assert s.send(b"x" * 5000) == [b"-ERR Line too long"]
     assert s.transport.disconnecting
+
+
+def test_client_gone_mid_retr_closes_the_file_and_logs_nothing(tmp_path):
+    """A client lost during RETR: the message file is closed and no error is logged."""
+    from twisted.logger import globalLogPublisher
+
+    s = Session(tmp_path, plaintext=True)
+    s.send(b"USER a@x\r\nPASS pw\r\n")
+    s.proto.dataReceived(b"RETR 1\r\n")
+    sender = s.transport.producer
+    assert sender is not s.proto and not sender.file.closed  # the transfer is under way
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        sender.stopProducing()  # what the transport does when the connection resets
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert sender.file.closed
+    assert not [e for e in logged if e.get("log_failure") or e.get("isError")]
+
+
+def test_finished_retr_closes_the_file(tmp_path):
+    """A RETR sent to the end closes its message file."""
+    s = Session(tmp_path, plaintext=True)
+    s.send(b"USER a@x\r\nPASS pw\r\n")
+    s.proto.dataReceived(b"RETR 2\r\n")
+    message = s.transport.producer.file
+    s.pump()
+    assert s.take()[-1] == b"."
+    assert message.closed

@@ -110,3 +110,44 @@ def test_quit_behind_backed_up_replies_still_closes(mail):
     assert lines[0].startswith(b"+OK") and lines[-1] == b""
     assert lines[1:-2] == [b"-ERR not authenticated yet: cannot do NOOP"] * 5000
     assert lines[-2].startswith(b"+OK")  # QUIT's reply, then the close
+
+
+def _reset_during_retr(port: int, password: str) -> None:
+    """Log in, start a RETR of a big message, read a little, then close with a RST."""
+    import socket
+    import struct
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"USER big@example.com\r\nPASS {password}\r\nRETR 1\r\n".encode())
+        got = b""
+        while got.count(b"\r\n") < 4:
+            got += s.recv(4096)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_reset_mid_retr_closes_the_file_and_logs_no_traceback(workdir):
+    """20 clients that reset mid-RETR leave no open message file and no traceback in the log."""
+    import os
+    import time
+
+    from zoo.testing import TwistdProcess
+
+    args = ["zoo", "--with", "smtp --port 0",
+            "--with", "pop3 --port 0 --allow-plaintext-auth"]  # fmt: skip
+    with TwistdProcess(args, workdir) as zoo:
+        password = (workdir / "state" / "mail" / "password").read_text().strip()
+        send(zoo.port("smtp"), "big@example.com", "big", ("x" * 78 + "\r\n") * 50_000)
+        fds = f"/proc/{zoo.proc.pid}/fd"
+        _reset_during_retr(zoo.port("pop3"), password)  # warm up (lazy imports, first files)
+        time.sleep(0.3)
+        before = len(os.listdir(fds))
+        for _ in range(20):
+            _reset_during_retr(zoo.port("pop3"), password)
+        time.sleep(0.5)
+        after = len(os.listdir(fds))
+        p = poplib.POP3("127.0.0.1", zoo.port("pop3"), timeout=10)
+        assert p.getwelcome().startswith(b"+OK")
+        p.quit()
+        log = zoo.output
+    assert after <= before, f"descriptors went from {before} to {after}"
+    assert "Traceback" not in log, log

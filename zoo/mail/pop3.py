@@ -22,7 +22,9 @@ from typing import Any
 from twisted.cred import portal as _portal
 from twisted.internet import task
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
+from twisted.logger import Logger
 from twisted.mail import pop3
+from twisted.protocols import basic
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -30,6 +32,8 @@ from zoo.mail._flow import ReplyFlowControl
 from zoo.mail._reader import ReaderFactory
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.tls import StartTLSMixin, start_tls
+
+log = Logger()
 
 PORT = 8110
 MAX_LOGIN_FAILURES = 3
@@ -160,8 +164,38 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         return result
 
     def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
+        """Twisted's, with the message file closed however the transfer ends.
+
+        Twisted never closes the file, and when the client goes away mid-transfer it
+        logs the sender's "Consumer asked us to stop producing" as an unexpected error.
+        """
+        # TWISTED-PRIVATE: POP3._sendMessageContent, _getMessageFile, _highest, _longOperation
         self.lend_producer()  # FileSender sends the message
-        return super()._sendMessageContent(i, wrapper, response)
+
+        def send(info: Any) -> Any:
+            if info is None:  # the failure reply was sent already
+                return None
+            size, fp = info
+            self._highest = max(self._highest, int(i))
+            self.successResponse(response(size))
+            sent = basic.FileSender().beginFileTransfer(
+                wrapper(fp), self.transport, self.transformChunk
+            )
+            sent.addCallbacks(self._sent, self._not_sent)
+            sent.addBoth(_closing, fp)
+            return sent
+
+        return self._longOperation(self._getMessageFile(i).addCallback(send))
+
+    def _sent(self, last: bytes) -> None:
+        self.sendLine(b"." if last == b"\n" else b"\r\n.")
+
+    def _not_sent(self, reason: Failure) -> None:
+        # The sender fails with a bare Exception when its consumer stops it: the client
+        # went away. Anything else (a read error) is ours and worth a traceback.
+        if reason.check(OSError):
+            log.failure("POP3: cannot read a message", reason)
+        self.transport.loseConnection()
 
     def _auth_allowed(self) -> bool:
         return self._secure or self.factory.allow_plaintext_auth
@@ -212,6 +246,11 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self._failures += 1
         if self._failures >= MAX_LOGIN_FAILURES:
             self.transport.loseConnection()
+
+
+def _closing(result: Any, fp: Any) -> Any:
+    fp.close()
+    return result
 
 
 class ZooPOP3(StartTLSMixin, _POP3Base):
