@@ -939,3 +939,65 @@ def test_client_refuses_dtd_in_response() -> None:
         parse_response(BILLION_LAUGHS.replace(b"methodCall", b"methodResponse"))
     with pytest.raises(RPCError, match="malformed"):
         parse_response(b"<methodResponse><params></params></methodResponse>")
+
+
+# -- numbers JSON and XML-RPC cannot carry, and JSON-RPC 1.x requests --------------------
+
+
+def test_non_finite_result_is_fault() -> None:
+    """double(1e308) overflows to inf: XML-RPC answers a fault naming it, not <double>inf."""
+    c = Conn()
+    for value in (1e308, -1e308):
+        fault = c.fault("double", value)
+        assert fault.faultCode == FAILURE and "not representable" in fault.faultString
+    methods = Methods()
+    methods.register(lambda: [1.0, float("nan")], name="nan")
+    assert "not representable" in Conn(methods).fault("nan").faultString
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e999", "Infinity"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_non_finite_xmlrpc_param_is_fault(text: str, nested: bool) -> None:
+    """A <double> parameter that is not a finite number is a fault, on either parser path."""
+    value = f"<value><double>{text}</double></value>"
+    if nested:
+        value = f"<value><array><data>{value}</data></array></value>"
+    body = f"<methodCall><methodName>double</methodName><params><param>{value}</param></params></methodCall>"
+    fault = Conn().raw_fault(body.encode(), "/RPC2")
+    assert fault.faultCode == BAD_PARAMS and "not representable" in fault.faultString
+
+
+def test_non_finite_jsonrpc_result_is_an_error() -> None:
+    """double(1e308) over JSON-RPC is an error object, never the invalid token Infinity."""
+    status, reply = Conn().json({"jsonrpc": "2.0", "method": "double", "params": [1e308], "id": 3})
+    assert status == 200
+    assert reply["id"] == 3 and "not representable" in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("number", [b"Infinity", b"-Infinity", b"NaN", b"1e999"])
+def test_non_finite_jsonrpc_param_is_an_error(number: bytes) -> None:
+    """A param of Infinity/NaN (not JSON) or 1e999 (beyond a double) is an error, not a call."""
+    body = b'{"jsonrpc": "2.0", "method": "double", "params": [%s], "id": 1}' % number
+    status, reply = Conn().json(body)
+    assert status == 200 and "result" not in reply
+    assert "not representable" in reply["error"]["message"]
+
+
+def test_book_jsonrpc_request_without_id_is_answered() -> None:
+    """lovely.jsonrpc's request (no "jsonrpc", no "id") is answered in 1.0 shape, not 204."""
+    body = (
+        b'{"version": "1.1", "method": "lengths", '
+        b'"params": [[1, 2, 3], 27, {"Sirius": -1.46, "Rigel": 0.12}]}'
+    )
+    status, reply = Conn().json(body)
+    assert status == 200
+    assert reply == {
+        "result": [[3, [1, 2, 3]], [None, 27], [2, {"Sirius": -1.46, "Rigel": 0.12}]],
+        "error": None,
+        "id": None,
+    }
+
+
+def test_jsonrpc_2_0_notification_still_gets_204() -> None:
+    """With "jsonrpc": "2.0" a request without "id" stays a notification (204, no body)."""
+    assert Conn().json({"jsonrpc": "2.0", "method": "double", "params": [1]}) == (204, None)

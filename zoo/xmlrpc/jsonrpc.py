@@ -14,7 +14,13 @@ it when a method answered with one. Error objects use the spec's codes:
 
 A request without C{"jsonrpc": "2.0"} is answered as JSON-RPC 1.0 (C{result},
 C{error} and C{id} always present), which older clients such as the book's
-C{lovely.jsonrpc} proxy speak.
+C{lovely.jsonrpc} proxy speak; such a request is always answered, with or without
+an C{id} (over HTTP a reply costs nothing, and those clients wait for one). Only a
+2.0 request without C{id} is a notification.
+
+Infinite and NaN floats have no JSON spelling: a request holding C{Infinity},
+C{NaN} or a number beyond a double (C{1e999}) is a parse error, and a result holding
+one is an error object (-32603), never the invalid token C{Infinity}.
 """
 
 from __future__ import annotations
@@ -22,11 +28,20 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import math
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 
-from zoo.xmlrpc.methods import BAD_PARAMS, NOT_FOUND, Methods, RPCError, error_from_exception
+from zoo.xmlrpc.methods import (
+    BAD_PARAMS,
+    NOT_FOUND,
+    NOT_REPRESENTABLE,
+    Methods,
+    RPCError,
+    error_from_exception,
+    non_finite,
+)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -38,7 +53,26 @@ SERVER_ERROR = -32000
 #: Most requests in one batch.
 MAX_BATCH = 1000
 
-_decode = json.JSONDecoder().decode
+_NOT_JSON = NOT_REPRESENTABLE.format(wire="JSON")
+
+
+class _NonFinite(ValueError):
+    """A number in a request that JSON cannot carry (C{Infinity}, C{NaN}, C{1e999})."""
+
+
+def _constant(name: str) -> float:
+    raise _NonFinite(f"{name} is {_NOT_JSON}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"{text[:40]} is {_NOT_JSON}")
+    return value
+
+
+# Python's decoder accepts Infinity and NaN and turns 1e999 into inf; JSON has neither.
+_decode = json.JSONDecoder(parse_constant=_constant, parse_float=_finite).decode
 
 
 def _default(value: Any) -> Any:
@@ -51,7 +85,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_encode = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(
+    default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
 
 
 def _error(code: int, message: str, id_: Any = None, v2: bool = True) -> dict[str, Any]:
@@ -77,7 +113,9 @@ def call_one(methods: Methods, request: Any) -> Any:
     if not isinstance(request, dict):
         return _error(INVALID_REQUEST, "a request must be a JSON object")
     v2 = "jsonrpc" in request
-    notification = "id" not in request if v2 else request.get("id") is None
+    # Only 2.0 has notifications worth a 204: 1.x clients (the book's lovely.jsonrpc
+    # sends {"version": "1.1", "method": ..., "params": ...}, no id) wait for an answer.
+    notification = v2 and "id" not in request
     id_ = request.get("id")
     if v2 and request["jsonrpc"] != "2.0":
         return _error(INVALID_REQUEST, 'the "jsonrpc" member must be "2.0"', None)
@@ -117,8 +155,7 @@ def _serialize(response: Any) -> bytes | None:
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as e:
         if isinstance(response, list):
             return _serialize([_safe(r) for r in response])
-        id_ = response.get("id") if isinstance(response, dict) else None
-        return _encode(_error(INTERNAL_ERROR, f"cannot send the result: {e}", id_)).encode()
+        return _encode(_unsendable(response, e)).encode()
 
 
 def _safe(response: Any) -> Any:
@@ -126,7 +163,16 @@ def _safe(response: Any) -> Any:
         _encode(response).encode("utf-8")
         return response
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as e:
-        return _error(INTERNAL_ERROR, f"cannot send the result: {e}", response.get("id"))
+        return _unsendable(response, e)
+
+
+def _unsendable(response: Any, e: Exception) -> dict[str, Any]:
+    """The error object sent instead of a response that could not be encoded."""
+    id_ = response.get("id") if isinstance(response, dict) else None
+    v2 = not isinstance(response, dict) or "jsonrpc" in response
+    if isinstance(e, ValueError) and non_finite(response.get("result")):
+        return _error(INTERNAL_ERROR, f"cannot send the result: it is {_NOT_JSON}", id_, v2)
+    return _error(INTERNAL_ERROR, f"cannot send the result: {e}", id_, v2)
 
 
 def handle(methods: Methods, body: bytes) -> bytes | None | Deferred[bytes | None]:

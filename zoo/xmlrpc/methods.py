@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +46,25 @@ class RPCError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+#: Said when a value holds a float that is infinite or NaN: neither XML-RPC's
+#: C{<double>} nor JSON has a way to write one.
+NOT_REPRESENTABLE = "not representable: a number is infinite or NaN, which {wire} cannot carry"
+
+
+def non_finite(value: Any) -> bool:
+    """Whether C{value} is, or holds in its lists, tuples and dicts, an infinite or NaN float."""
+    stack, seen = [value], set()  # a loop, not recursion: requests may nest deeply
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, list | tuple | dict) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return False
 
 
 def error_from_exception(e: BaseException) -> RPCError:

@@ -19,7 +19,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.xmlrpc import DefusedExpatParser
 
-from zoo.xmlrpc.methods import FAILURE, RPCError
+from zoo.xmlrpc.methods import BAD_PARAMS, FAILURE, NOT_REPRESENTABLE, RPCError, non_finite
 
 _Unmarshaller = xmlrpc.client.Unmarshaller
 _dumps = xmlrpc.client.dumps
@@ -50,6 +50,14 @@ _SIMPLE_PARAM = re.compile(
     rb"|([^<&\r]*))</value>" + _WS + rb"</param>" + _WS
 )
 _SCALARS: dict[bytes, Any] = {b"int": int, b"i4": int, b"i8": int, b"double": float}
+_NON_FINITE_DOUBLE = re.compile(r"<double>(?:-?inf|nan)</double>")
+_NOT_XMLRPC = NOT_REPRESENTABLE.format(wire="XML-RPC's <double>")
+
+
+def _non_finite_param() -> RPCError:
+    return RPCError(BAD_PARAMS, f"a parameter is {_NOT_XMLRPC}")
+
+
 _BOOLEANS = {"0": False, "1": True}
 
 
@@ -87,9 +95,12 @@ def _parse_simple(body: bytes) -> tuple[str, tuple[Any, ...]] | None:
             params.append(_BOOLEANS[text])
         else:
             try:
-                params.append(_SCALARS[kind](text))
+                value = _SCALARS[kind](text)
             except ValueError:
                 return None
+            if non_finite(value):
+                raise _non_finite_param()
+            params.append(value)
     if end != len(block):
         return None
     return name, tuple(params)
@@ -136,6 +147,8 @@ def _parse_expat(body: bytes) -> tuple[str, tuple[Any, ...]]:
         if target._stack or target._marks:
             raise RPCError(FAILURE, "malformed XML-RPC request: unbalanced values") from None
         params = ()
+    if non_finite(params):
+        raise _non_finite_param()
     return name, params
 
 
@@ -185,6 +198,8 @@ def dump_result(result: Any, allow_none: bool = True) -> bytes:
         text = _dumps((result,), methodresponse=True, allow_none=allow_none)
     except Exception as e:
         return dump_fault(RPCError(FAILURE, f"cannot send the result: {_reason(e)}"))
+    if _NON_FINITE_DOUBLE.search(text) is not None:
+        return dump_fault(RPCError(FAILURE, f"cannot send the result: it is {_NOT_XMLRPC}"))
     if _NOT_XML.search(text) is not None:
         return dump_fault(
             RPCError(
