@@ -38,7 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from zoo.echo import ReadPausing, where
-from zoo.policies import fast_writer
+from zoo.policies import command_done, fast_writer
 
 log = Logger()
 
@@ -215,6 +215,7 @@ class BlocksServer(ReadPausing):
         if self.mode == "echo":
             counts = self.parser.skim(data)
             if counts is not None:  # whole blocks only: send the read back as it is
+                command_done(self.transport)
                 self.blocks += counts[0]
                 self.series += counts[1]
                 self._write(data)
@@ -229,6 +230,8 @@ class BlocksServer(ReadPausing):
             transport.write(frame(f"error: {e}".encode()))
             self.finish()
             return
+        if events:
+            command_done(self.transport)  # a block, or its end, is complete
         self.handle(events)
 
     def handle(self, events: list[bytes | End]) -> None:

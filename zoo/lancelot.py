@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.policies import fast_writer, pause_reading_when_backed_up
+from zoo.policies import command_done, fast_writer, pause_reading_when_backed_up
 
 log = Logger()
 
@@ -135,6 +135,7 @@ class LancelotServer(Protocol):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         reply = self.session.feed(data)
         if reply:
+            command_done(self.transport)  # a question was completed
             self._write(reply)
         if self.session.closing:
             assert self.transport is not None
@@ -142,6 +143,12 @@ class LancelotServer(Protocol):
                 "closing {peer}: question longer than the limit", peer=self.transport.getPeer()
             )
             self.transport.loseConnection()
+
+    def command_timed_out(self) -> None:
+        """The shared command deadline passed in the middle of a question."""
+        assert self.transport is not None
+        self._write(b"Error: question not finished in time.")
+        self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         if self.session.pending.strip(_WS):

@@ -4,17 +4,28 @@ L{ZooPolicyFactory} wraps any protocol factory and adds, in one cheap layer:
 
 - a cap on concurrent connections (over the cap, new connections are closed at once);
 - an idle timeout: a connection that neither sends nor receives for that long is closed;
+- a command deadline (like nginx's C{client_header_timeout}): once the first byte of
+  a command or request arrives, the whole of it must arrive within
+  C{command_timeout} seconds, so a client trickling a byte every few seconds (which
+  the idle timeout counts as activity) cannot hold a connection slot for ever. The
+  protocol says when a command is complete with L{command_done}, and when what
+  follows is not a command (an SMTP message body, an SSH session) with
+  L{command_deadline_off}; when the deadline passes, the layer calls the protocol's
+  C{command_timed_out()} (which answers in the protocol's words and closes), or
+  closes the connection itself;
 - TCP_NODELAY on TCP connections (Twisted leaves Nagle on, and a reply that ends in a
   small write then waits ~40 ms for the peer's delayed ACK);
 - half-close passed through (Twisted's own C{ProtocolWrapper} drops it).
 
-Idle detection is a single timer per listener that sweeps connections every
-C{timeout / 4} seconds, instead of Twisted's C{TimeoutMixin}, which resets a
-C{DelayedCall} on every read: the per-message cost stays one attribute increment.
+Idle and deadline detection is a single timer per listener that sweeps connections
+every quarter of the shorter timeout, instead of Twisted's C{TimeoutMixin}, which
+resets a C{DelayedCall} on every read: the per-message cost stays one attribute
+increment and one attribute test, and no clock is read.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,11 +41,20 @@ from zoo._twisted.fastwrite import set_nodelay
 log = Logger()
 
 
+#: L{ZooProtocolWrapper.command_sweeps} when the connection has no command deadline.
+_OFF = -1
+
+
 class ZooProtocolWrapper(ProtocolWrapper):
-    """Counts activity for the idle sweep and forwards half-close."""
+    """Counts activity for the idle sweep, runs the command clock, forwards half-close.
+
+    @ivar command_sweeps: the command clock: C{None} while waiting for the first
+        byte of a command, then the number of sweeps since it came; C{-1} when off.
+    """
 
     activity = 0
     _seen = -1
+    command_sweeps: int | None = _OFF
 
     def makeConnection(self, transport: Any) -> None:  # noqa: N802
         set_nodelay(transport)
@@ -42,6 +62,8 @@ class ZooProtocolWrapper(ProtocolWrapper):
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         self.activity += 1
+        if self.command_sweeps is None:
+            self.command_sweeps = 0  # the first byte of a command: its clock starts
         self.wrappedProtocol.dataReceived(data)
 
     def write(self, data: bytes) -> None:
@@ -75,6 +97,9 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
     @param max_connections: the most connections served at once; C{None} for no cap.
     @param idle_timeout: seconds without traffic before a connection is closed;
         C{None} or 0 to never time out.
+    @param command_timeout: seconds from the first byte of a command to its end
+        (see L{command_done}); C{None} or 0 for no deadline (protocols without
+        commands: echo, the TLS tunnel).
     @param clock: the reactor (or a L{twisted.internet.task.Clock} in tests).
     """
 
@@ -88,11 +113,13 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         idle_timeout: float | None = None,
         clock: IReactorTime | None = None,
         name: str = "",
+        command_timeout: float | None = None,
     ) -> None:
         super().__init__(wrappedFactory)
         wrappedFactory.noisy = False  # the listener logs one line of its own
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout or None
+        self.command_timeout = command_timeout or None
         self.name = name or type(wrappedFactory).__name__
         self.refused = 0
         self._clock = clock
@@ -103,14 +130,21 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
 
     def startFactory(self) -> None:  # noqa: N802
         super().startFactory()
-        if self.idle_timeout and self._sweeper is None:
+        timeouts = [t for t in (self.idle_timeout, self.command_timeout) if t]
+        if timeouts and self._sweeper is None:
             if self._clock is None:
                 from twisted.internet import reactor
 
                 self._clock = reactor  # type: ignore[assignment]
+            period = max(min(timeouts) / 4, 0.05)
+            # A timeout passes after this many sweeps without the awaited event.
+            self._idle_sweeps = math.ceil(self.idle_timeout / period) if self.idle_timeout else 0
+            self._command_sweeps = (
+                math.ceil(self.command_timeout / period) if self.command_timeout else 0
+            )
             self._sweeper = LoopingCall(self._sweep)
             self._sweeper.clock = self._clock
-            self._sweeper.start(max(self.idle_timeout / 4, 0.05), now=False)
+            self._sweeper.start(period, now=False)
 
     def stopFactory(self) -> None:  # noqa: N802
         if self._sweeper is not None and self._sweeper.running:
@@ -135,22 +169,35 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         cls: Callable[..., ZooProtocolWrapper] = self.protocol
         if cls is ZooProtocolWrapper and IHalfCloseableProtocol.providedBy(wrapped):
             cls = _HalfClosingWrapper
-        return cls(self, wrapped)
+        p = cls(self, wrapped)
+        if self.command_timeout:
+            p.command_sweeps = None  # armed: the clock starts with the first byte
+        return p
+
+    _idle_sweeps = 0
+    _command_sweeps = 0
 
     def _sweep(self) -> None:
-        """Close connections with no traffic for about C{idle_timeout} seconds.
+        """Close connections idle for C{idle_timeout}, or past their command deadline.
 
         Each sweep remembers every connection's activity counter; a connection whose
-        counter has not moved for 4 sweeps (one timeout) is closed.
+        counter has not moved for one idle timeout's worth of sweeps is closed. A
+        running command clock counts sweeps too.
         """
-        assert self.idle_timeout
         for p in list(self.protocols):
+            if p.command_sweeps is not None and p.command_sweeps >= 0 and self._command_sweeps:
+                p.command_sweeps += 1
+                if p.command_sweeps > self._command_sweeps:
+                    self._deadline_passed(p)
+                    continue
+            if not self._idle_sweeps:
+                continue
             if p.activity != p._seen:
                 p._seen = p.activity
-                p._idle_sweeps = 0
+                p._idle_count = 0
                 continue
-            p._idle_sweeps = getattr(p, "_idle_sweeps", 0) + 1
-            if p._idle_sweeps >= 4:
+            p._idle_count = getattr(p, "_idle_count", 0) + 1
+            if p._idle_count >= self._idle_sweeps:
                 log.info(
                     "{name}: closing {peer}, idle for {t:g}s",
                     name=self.name,
@@ -158,6 +205,55 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                     t=self.idle_timeout,
                 )
                 p.transport.abortConnection()
+
+    def _deadline_passed(self, p: ZooProtocolWrapper) -> None:
+        """Tell the client in its protocol's words (if the protocol has some) and close."""
+        p.command_sweeps = _OFF
+        log.info(
+            "{name}: closing {peer}, no complete command within {t:g}s",
+            name=self.name,
+            peer=_peer(p),
+            t=self.command_timeout,
+        )
+        app = p.wrappedProtocol
+        while isinstance(app, ProtocolWrapper):  # under an implicit-TLS layer
+            app = app.wrappedProtocol
+        answer = getattr(app, "command_timed_out", None)
+        if answer is not None:
+            answer()
+        else:
+            p.transport.loseConnection()  # type: ignore[union-attr]
+
+
+def _policy_wrapper(transport: Any) -> ZooProtocolWrapper | None:
+    """The L{ZooProtocolWrapper} at or under C{transport} (through a TLS layer), if any."""
+    while isinstance(transport, ProtocolWrapper):
+        if isinstance(transport, ZooProtocolWrapper):
+            return transport
+        transport = transport.transport
+    return None
+
+
+def command_done(transport: Any) -> None:
+    """A protocol read a complete command (or request) from C{transport}.
+
+    The command clock stops, and starts again with the next byte the client sends.
+    A transport without the zoo's policy layer (a test's C{StringTransport}) is ignored.
+    """
+    p = _policy_wrapper(transport)
+    if p is not None and p.factory.command_timeout:
+        p.command_sweeps = None
+
+
+def command_deadline_off(transport: Any) -> None:
+    """What the client sends next is not a command (a message body, a session).
+
+    No deadline runs until the protocol calls L{command_done} again; the idle
+    timeout still applies.
+    """
+    p = _policy_wrapper(transport)
+    if p is not None:
+        p.command_sweeps = _OFF
 
 
 def _peer(p: Any) -> str:
@@ -218,6 +314,8 @@ def pause_reading_when_backed_up(transport: Any) -> None:
 
 __all__ = [
     "ZooPolicyFactory",
+    "command_deadline_off",
+    "command_done",
     "ZooProtocolWrapper",
     "fast_writer",
     "pause_reading_when_backed_up",

@@ -41,7 +41,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from zope.interface import implementer
 
-from zoo.policies import fast_writer, pause_reading_when_backed_up
+from zoo.policies import command_done, fast_writer, pause_reading_when_backed_up
 
 ISO_PORT = 1013
 RFC868_PORT = 1037
@@ -214,6 +214,7 @@ class IsoTimeServer(Protocol):
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         reply = self.session.feed(data, self.factory.now())
         if reply:
+            command_done(self.transport)  # a request line was completed
             self._write(reply)
         if self.session.closing:
             transport = self.transport

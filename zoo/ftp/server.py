@@ -54,7 +54,7 @@ from zoo.ftp.jail import (
     virtual,
 )
 from zoo.ftp.transfers import TransferCommands
-from zoo.policies import ZooProtocolWrapper, fast_writer
+from zoo.policies import ZooProtocolWrapper, command_done, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -234,6 +234,11 @@ class _Lines(ftp.FTP):
         # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
         (self._send or cast(ITransport, self.transport).write)(line + b"\r\n")
 
+    def command_timed_out(self) -> None:
+        """The shared command deadline passed in the middle of a command line."""
+        self.sendLine("421 Command line not finished in time; closing.")
+        cast(ITransport, self.transport).loseConnection()
+
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.sendLine("500 Command line too long; closing.")
         transport = self.transport
@@ -241,6 +246,7 @@ class _Lines(ftp.FTP):
         transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        command_done(self.transport)
         # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
         word, _, rest = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").partition(b" ")
         cmd = word.decode("utf-8", "surrogateescape").upper()  # not a command name: 502

@@ -27,6 +27,7 @@ from zoo.mail._flow import ReplyFlowControl
 from zoo.mail._reader import ReaderFactory
 from zoo.mail.imapfolder import MaildirFolder
 from zoo.mail.maildir import MaildirStore
+from zoo.policies import command_done
 from zoo.tls import StartTLSMixin, start_tls
 
 PORT = 8143
@@ -194,12 +195,18 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
     def lineReceived(self, line: bytes) -> None:  # noqa: N802
         # Twisted answers an exception with "* BAD Server error: <Python's text>" and a
         # logged traceback; 8-bit bytes on a command line are the client's error.
+        command_done(self.transport)
         if self.blocked is None and self.parseState == "command" and not line.isascii():
             refusal = _refuse_8bit(line)
             if refusal is not None:
                 self.sendLine(refusal)
                 return
         super().lineReceived(line)
+
+    def command_timed_out(self) -> None:
+        """The shared command deadline passed in the middle of a command."""
+        self.sendLine(b"* BYE Command not finished in time")
+        self.transport.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
         self.clearLineBuffer()

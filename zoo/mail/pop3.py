@@ -31,6 +31,7 @@ from zope.interface import implementer
 from zoo.mail._flow import ReplyFlowControl
 from zoo.mail._reader import ReaderFactory
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
+from zoo.policies import command_done
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -207,6 +208,15 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         if self._can_stls and not self._secure:
             caps.append(b"STLS")
         return caps
+
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        command_done(self.transport)
+        super().lineReceived(line)
+
+    def command_timed_out(self) -> None:
+        """The shared command deadline passed in the middle of a command line."""
+        self.failResponse(b"Command line not finished in time")
+        self.transport.loseConnection()
 
     def state_COMMAND(self, line: bytes) -> Any:  # noqa: N802
         try:

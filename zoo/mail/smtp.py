@@ -38,7 +38,7 @@ from zope.interface import implementer
 from zoo.mail._flow import ReplyFlowControl
 from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
-from zoo.policies import fast_writer
+from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
@@ -327,7 +327,13 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
 
     def lineReceived(self, line: bytes) -> Any:  # noqa: N802
         # Twisted's resets the idle timeout per line; dataReceived did it per read.
+        command_done(self.transport)
         return getattr(self, "state_" + self.mode)(line)
+
+    def command_timed_out(self) -> None:
+        """The shared command deadline passed in the middle of a command line."""
+        self.sendCode(421, b"4.4.2 " + self.host + b" Error: timeout exceeded")
+        self.transport.loseConnection()
 
     def do_MAIL(self, rest: bytes) -> None:  # noqa: N802
         """Twisted's C{do_MAIL}, with SIZE checked, and no Deferred: L{validateFrom} is synchronous."""
@@ -398,8 +404,11 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self._to = []
         self._body = Body(self.policy.max_size)
         self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
+        # The body has its own limits (SIZE and the idle timeout), not the command deadline.
+        command_deadline_off(self.transport)
 
     def _end_of_data(self) -> None:
+        command_done(self.transport)
         body, self._body = self._body, None
         helo, origin, mailboxes = self._txn
         del self._txn

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.policies import fast_writer
+from zoo.policies import command_done, fast_writer
 from zoo.pubsub import codec
 from zoo.pubsub.commands import Session
 from zoo.pubsub.core import Broker, Client, Limits
@@ -44,10 +44,14 @@ class PubSubProtocol(Protocol):
         parser = self.parser
         session = self.session
         execute = session.execute
+        done = False
         for argv in parser.feed(data):
+            done = True
             execute(argv)
             if session.closing:
                 break
+        if done:
+            command_done(self.transport)
         if parser.error is not None and not session.closing:
             self.client.reply(codec.error(f"Protocol error: {parser.error}"))
             log.info(

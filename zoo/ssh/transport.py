@@ -29,6 +29,8 @@ from twisted.conch.ssh import _kex, factory, transport, userauth
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from zoo.policies import command_deadline_off
+
 log = Logger()
 
 STRICT_KEX_SERVER = b"kex-strict-s-v00@openssh.com"
@@ -196,6 +198,9 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
             transport.auth_failures = value  # serviceStarted's reset to 0 is ignored
 
     def serviceStarted(self) -> None:  # noqa: N802
+        # The key exchange is done: the login timeout takes over from the shared
+        # command deadline, and then the session has none.
+        command_deadline_off(self.transport.transport)  # type: ignore[union-attr]
         f: Any = self.transport.factory  # type: ignore[union-attr]
         self.attemptsBeforeDisconnect = f.max_auth_attempts
         self.loginTimeout = f.login_timeout

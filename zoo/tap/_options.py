@@ -4,7 +4,8 @@ A plugin's C{Options} subclasses L{ServerOptions}, sets C{name} and C{default_po
 and adds its own C{optParameters}/C{optFlags} (Twisted merges them along the MRO).
 
 Shared options: C{--port}, C{--listen} (repeatable endpoint strings), C{--interface},
-C{--max-connections}, C{--idle-timeout}, C{--ready-file}, C{--state-dir}, and the TLS
+C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
+C{--state-dir}, and the TLS
 options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name}.
 
 Parsing does no network I/O. Under twistd a bad value prints one line and exits
@@ -162,6 +163,9 @@ class ServerOptions(OneLineUsage):
     default_port: ClassVar[int] = 0
     #: Extra text shown under --help.
     longdesc = ""
+    #: Seconds a client has to finish a command once it starts sending it (see
+    #: L{zoo.policies.command_done}); C{None} for a service without commands.
+    default_command_timeout: ClassVar[float | None] = 60.0
 
     optParameters: ClassVar[list[list[Any]]] = [
         [
@@ -185,6 +189,15 @@ class ServerOptions(OneLineUsage):
             DEFAULT_IDLE_TIMEOUT,
             "Close connections idle this many seconds (0: never).",
             named("--idle-timeout", nonnegative_float),
+        ],
+        [
+            "command-timeout",
+            None,
+            None,
+            "Seconds to finish a command or request once its first byte arrives; "
+            "longer gets the protocol's timeout reply and a close (0: no limit) "
+            "[default: the service's, see its docs].",
+            named("--command-timeout", nonnegative_float),
         ],
         [
             "ready-file",
@@ -252,11 +265,23 @@ class ServerOptions(OneLineUsage):
                 raise usage.UsageError(f"{flag}: {e}") from None
             endpoints.append(desc)
         self.endpoints = endpoints
+        self._check_command_timeout()
         self._check_tls()
         self.check()
 
     def check(self) -> None:
         """Hook for subclasses: validate protocol options, raise L{usage.UsageError}."""
+
+    def _check_command_timeout(self) -> None:
+        given = self["command-timeout"]
+        if given is None:
+            self["command-timeout"] = self.default_command_timeout
+        elif not given:
+            self["command-timeout"] = None  # 0: no deadline
+        elif self.default_command_timeout is None:
+            raise usage.UsageError(
+                f"--command-timeout: zoo-{self.name} has no commands (its idle timeout applies)"
+            )
 
     def _check_tls(self) -> None:
         cert, key = self["tls-cert"], self["tls-key"]

@@ -173,6 +173,7 @@ class ListenerGroup(service.MultiService):
         idle_timeout: float | None = None,
         tls: Any = None,
         reactor: Any = None,
+        command_timeout: float | None = None,
     ) -> None:
         super().__init__()
         if reactor is None:
@@ -189,6 +190,7 @@ class ListenerGroup(service.MultiService):
             idle_timeout=idle_timeout,
             clock=reactor if IReactorTime.providedBy(reactor) else None,
             name=name,
+            command_timeout=command_timeout,
         )
         self._tls_factory: Any = None
 
@@ -203,6 +205,7 @@ class ListenerGroup(service.MultiService):
                 idle_timeout=self.factory.idle_timeout,
                 clock=self.factory._clock,
                 name=str(self.name),
+                command_timeout=self.factory.command_timeout,
             )
         return self._tls_factory
 
@@ -312,6 +315,7 @@ def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> Liste
         factory,
         max_connections=options["max-connections"],
         idle_timeout=options["idle-timeout"],
+        command_timeout=options["command-timeout"],
         tls=tls_context(options, "implicit"),
         reactor=reactor,
     )

@@ -14,6 +14,7 @@ from zoo.tap._udp import PUBLIC_FLAG, check_udp
 
 class Options(ServerOptions):
     name = "echo"
+    default_command_timeout = None  # a byte stream, no commands: the idle timeout applies
     default_port = echo.PORT
     synopsis = "[--port 7007] [--listen ENDPOINT ...] [--udp PORT [--udp-public]] [--upper]"
     longdesc = (

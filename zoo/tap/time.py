@@ -90,6 +90,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
             max_connections=options["max-connections"],
             idle_timeout=options["idle-timeout"],
             tls=iso.tls,
+            command_timeout=None,  # RFC 867/868: the server speaks first, then closes
         )
         group.listen(normalize_endpoint(str(options[key]), interface))
         # Service names are unique per parent, and every group is called "time".

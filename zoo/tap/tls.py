@@ -41,6 +41,7 @@ def positive_seconds(value: str) -> float:
 
 class Options(ServerOptions):
     name = "tls"
+    default_command_timeout = None  # a byte stream, no commands: the idle timeout applies
     default_port = DEFAULT_PORT
     synopsis = "[--mode server|client] [--port 4433] [--connect HOST:PORT] [--ca FILE]"
     longdesc = (

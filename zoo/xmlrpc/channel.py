@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from twisted.web import http, resource, server
 from zope.interface import implementer
 
-from zoo.policies import fast_writer
+from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.xmlrpc.methods import FAILURE, RPCError
 from zoo.xmlrpc.xmlcodec import dump_fault
 
@@ -117,11 +117,26 @@ class LimitedChannel(http.HTTPChannel):
             return
         super().allHeadersReceived()
 
+    def allContentReceived(self) -> None:  # noqa: N802
+        command_done(self.transport)  # the whole request: line, headers and body
+        super().allContentReceived()
+
+    def command_timed_out(self) -> None:
+        """The shared deadline passed before the whole request arrived: 408, and close."""
+        if self._refused:
+            return
+        self._refused = True
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        self.transport.loseConnection()
+
     def refuse_body(self) -> None:
         """Answer 413, stop reading requests, and close once the client has been told."""
         if self._refused:
             return
         self._refused = True
+        command_deadline_off(self.transport)  # the drain below has its own limit
         body = dump_fault(
             RPCError(FAILURE, f"request body too large: the limit is {self.max_body} bytes")
         )
