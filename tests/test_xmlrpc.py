@@ -1001,3 +1001,14 @@ def test_book_jsonrpc_request_without_id_is_answered() -> None:
 def test_jsonrpc_2_0_notification_still_gets_204() -> None:
     """With "jsonrpc": "2.0" a request without "id" stays a notification (204, no body)."""
     assert Conn().json({"jsonrpc": "2.0", "method": "double", "params": [1]}) == (204, None)
+
+
+@pytest.mark.parametrize(
+    "head", [b"A" * (1 << 20), b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000]
+)
+def test_over_long_request_line_or_header_gets_431(head: bytes) -> None:
+    """A request line or header longer than twisted.web's limit gets 431, then the close."""
+    c = Conn()
+    c.send(head)
+    assert c.take().startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert c.transport.disconnecting

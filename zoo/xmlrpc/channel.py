@@ -117,6 +117,15 @@ class LimitedChannel(http.HTTPChannel):
             return
         super().allHeadersReceived()
 
+    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+        # Twisted's line reader just drops the connection; say why first.
+        self._refused = True
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        self.transport.loseConnection()
+
     def allContentReceived(self) -> None:  # noqa: N802
         command_done(self.transport)  # the whole request: line, headers and body
         super().allContentReceived()
