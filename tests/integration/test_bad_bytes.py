@@ -1,15 +1,16 @@
-"""Bad bytes against `twistd -n zoo`: answers in each protocol's words, no traceback in the log."""
+"""Bad bytes against `twistd -n zoo`: answers in each protocol's words, no traceback in the log.
+
+(The garbage sweep over every listener is tests/integration/test_torture.py.)
+"""
 
 from __future__ import annotations
 
 import json
-import random
 import socket
 import time
 import urllib.request
 import xmlrpc.client
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -116,41 +117,3 @@ def test_book_jsonrpc_request_is_answered(zoo: TwistdProcess) -> None:
         assert r.status == 200
         reply = json.loads(r.read())
     assert reply["result"] == [[3, [1, 2, 3]], [None, 27], [2, {"Sirius": -1.46, "Rigel": 0.12}]]
-
-
-_rng = random.Random(13)
-GARBAGE = {
-    "random": bytes(_rng.randrange(256) for _ in range(4096)),
-    "1MiB-line": b"A" * (1 << 20),
-    "nul": b"\x00" * 4096 + b"\r\n" + b"\x00\r\n" * 100,
-    "non-utf8": b"\xff\xfe\xfd \xc3\x28 \x80\x81\r\n" * 50,
-    "half-close": b"",
-}
-
-
-def _throw(port: int, data: bytes) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        try:
-            if data:
-                s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-            s.settimeout(3)
-            while s.recv(65536):
-                pass
-        except OSError:
-            pass  # a reset after an over-long line is an answer too
-
-
-def test_garbage_on_every_tcp_listener(zoo: TwistdProcess) -> None:
-    """Random bytes, a 1 MiB line, NULs, non-UTF-8 and a bare half-close on every TCP
-    listener: the server stays up, still answers, and logs no traceback."""
-    ports = [int(e["port"]) for e in zoo.listeners if e["type"] == "TCP"]
-    with ThreadPoolExecutor(8) as pool:
-        for _ in pool.map(
-            lambda job: _throw(*job), [(p, g) for p in ports for g in GARBAGE.values()]
-        ):
-            pass
-    assert exchange(zoo.port("lancelot"), b"What is your quest?", greeting=False) == (
-        b"To seek the Holy Grail."
-    )
-    assert exchange(zoo.port("smtp"), b"NOOP\r\n").startswith(b"250")
