@@ -227,11 +227,11 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
 
 def _policy_wrapper(transport: Any) -> ZooProtocolWrapper | None:
     """The L{ZooProtocolWrapper} at or under C{transport} (through a TLS layer), if any."""
-    while isinstance(transport, ProtocolWrapper):
-        if isinstance(transport, ZooProtocolWrapper):
-            return transport
+    while not isinstance(transport, ZooProtocolWrapper):  # most often it is, at once
+        if not isinstance(transport, ProtocolWrapper):
+            return None
         transport = transport.transport
-    return None
+    return transport
 
 
 def command_done(transport: Any) -> None:
