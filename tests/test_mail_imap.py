@@ -167,3 +167,24 @@ def test_8bit_command_lines_get_bad_and_no_traceback(tmp_path):
     finally:
         globalLogPublisher.removeObserver(logged.append)
     assert not [e for e in logged if e.get("log_failure") or e.get("isError")]
+
+
+def test_bad_search_and_fetch_items_get_short_bad_and_no_traceback(tmp_path):
+    """Unknown or unevaluable SEARCH keys and FETCH items: a short BAD, no traceback logged."""
+    from twisted.logger import globalLogPublisher
+
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        s = Session(tmp_path, plaintext=True)
+        s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+        for key in (b"BOGUS", b"LARGER x", b"\xff\xfe", b'SUBJECT "one"', b"UID x"):
+            assert s.send(b"c SEARCH " + key + b"\r\n") == [
+                b"c BAD SEARCH key not supported or malformed"
+            ]
+        assert s.send(b"d FETCH 1 (\xff)\r\n") == [b"d BAD Illegal syntax: unknown FETCH data item"]
+        assert s.send(b"e SEARCH ALL\r\n") == [b"* SEARCH 1 2", b"e OK SEARCH completed"]
+        assert s.send(b"f UID SEARCH 2\r\n")[-1] == b"f OK SEARCH completed"
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert not [e for e in logged if e.get("log_failure") or e.get("isError")]

@@ -14,11 +14,13 @@ C{BODY.PEEK[]} does not; C{NOOP} and C{CHECK} reporting newly arrived mail.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 from twisted.cred import portal as _portal
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
+from twisted.logger import Logger
 from twisted.mail import imap4
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
@@ -29,6 +31,8 @@ from zoo.mail.imapfolder import MaildirFolder
 from zoo.mail.maildir import MaildirStore
 from zoo.policies import command_done
 from zoo.tls import StartTLSMixin, start_tls
+
+log = Logger()
 
 PORT = 8143
 MAX_LOGIN_FAILURES = 3
@@ -234,10 +238,53 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         self.lend_producer()  # bodies are sent by Twisted's FileProducer
         super().do_FETCH(tag, messages, query, uid)
 
+    def arg_fetch_items(self, line: bytes) -> Any:
+        """Twisted's FETCH item parser, with an unknown item a syntax error (a short BAD).
+
+        Twisted's raises a bare C{Exception}, answered with "Server error" and
+        Python's text, and a logged traceback.
+        """
+        try:
+            return imap4.IMAP4Server.arg_fetchatt(self, line)
+        except imap4.IllegalClientResponse:
+            raise
+        except Exception:
+            raise imap4.IllegalClientResponse("unknown FETCH data item") from None
+
     select_FETCH = (  # type: ignore[assignment]
         do_FETCH,
         imap4.IMAP4Server.arg_seqset,
-        imap4.IMAP4Server.arg_fetchatt,
+        arg_fetch_items,
+    )
+
+    def do_SEARCH(self, tag: bytes, charset: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
+        """Twisted's search over the Maildir, with a key it cannot evaluate one short BAD.
+
+        Twisted answers an unknown key, C{LARGER x}, and on Python 3 its text and date
+        keys (C{SUBJECT}, C{FROM}, C{BEFORE} ...: it compares C{str} with C{bytes})
+        with Python's error text and logs a traceback.
+        """
+        # TWISTED-PRIVATE: IMAP4Server._searchFilter (the matcher __cbManualSearch uses)
+        messages = self.mbox.fetch(imap4.parseIdList(b"1:*"), uid=uid)
+        last_seq = messages[-1][0] if messages else 0
+        last_uid = messages[-1][1].getUID() if messages else 0
+        found = []
+        try:
+            for seq, msg in messages:
+                if self._searchFilter(copy.deepcopy(query), seq, msg, last_seq, last_uid):
+                    found.append(b"%d" % (msg.getUID() if uid else seq))
+        except Exception as e:
+            log.info("imap: SEARCH not evaluated: {error}", error=f"{type(e).__name__}: {e}")
+            self.sendBadResponse(tag, b"SEARCH key not supported or malformed")
+            return
+        if found:
+            self.sendUntaggedResponse(b"SEARCH " + b" ".join(found))
+        self.sendPositiveResponse(tag, b"SEARCH completed")
+
+    select_SEARCH = (  # type: ignore[assignment]
+        do_SEARCH,
+        imap4.IMAP4Server.opt_charset,
+        imap4.IMAP4Server.arg_searchkeys,
     )
 
 
