@@ -984,7 +984,7 @@ def test_non_finite_jsonrpc_param_is_an_error(number: bytes) -> None:
 
 
 def test_book_jsonrpc_request_without_id_is_answered() -> None:
-    """lovely.jsonrpc's request (no "jsonrpc", no "id") is answered in 1.0 shape, not 204."""
+    """lovely.jsonrpc 0.2.1's request (version 1.1, no "jsonrpc", no "id") gets a 1.0-shape answer."""
     body = (
         b'{"version": "1.1", "method": "lengths", '
         b'"params": [[1, 2, 3], 27, {"Sirius": -1.46, "Rigel": 0.12}]}'
@@ -996,6 +996,13 @@ def test_book_jsonrpc_request_without_id_is_answered() -> None:
         "error": None,
         "id": None,
     }
+
+
+def test_book_jsonrpc_request_without_arguments() -> None:
+    """lovely.jsonrpc sends "params": null for a call without arguments: it is answered."""
+    body = b'{"version": "1.1", "method": "system.listMethods", "params": null}'
+    status, reply = Conn().json(body)
+    assert status == 200 and "lengths" in reply["result"] and reply["error"] is None
 
 
 def test_jsonrpc_2_0_notification_still_gets_204() -> None:

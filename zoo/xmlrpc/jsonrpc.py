@@ -123,6 +123,8 @@ def call_one(methods: Methods, request: Any) -> Any:
         return _error(INVALID_REQUEST, "id must be a string, a number or null", None, v2)
     name = request.get("method")
     params = request.get("params", [])
+    if params is None and not v2:  # lovely.jsonrpc sends "params": null for no arguments
+        params = []
     if not isinstance(name, str):
         return _error(INVALID_REQUEST, 'a request needs a "method" string', id_, v2)
     if not isinstance(params, list | dict):
