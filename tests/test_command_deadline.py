@@ -252,3 +252,27 @@ def test_build_passes_the_deadline_to_the_policy_layer() -> None:
     o = lancelot.Options()
     o.parseOptions(["--port", "0", "--command-timeout", "7"])
     assert build(o, LancelotFactory()).factory.command_timeout == 7.0
+
+
+def test_ssh_deadline_covers_the_key_exchange_only(tmp_path) -> None:
+    """SSH: a trickled version line is closed at the deadline; once user auth starts it is off."""
+    from test_ssh import _factory
+
+    from zoo.ssh.transport import ZooUserAuthServer
+
+    clock = Clock()
+    f = ZooPolicyFactory(_factory(tmp_path), idle_timeout=300, command_timeout=10, clock=clock)
+    f.doStart()
+    p = f.buildProtocol(ADDR)
+    t = StringTransport(peerAddress=ADDR, hostAddress=ADDR)
+    p.makeConnection(t)
+    trickle(p, clock, b"SSH-2.0-slow", every=2)
+    assert t.disconnecting
+    p = f.buildProtocol(ADDR)
+    p.makeConnection(StringTransport(peerAddress=ADDR, hostAddress=ADDR))
+    p.dataReceived(b"SSH-2.0-")  # the clock runs ...
+    auth = ZooUserAuthServer()
+    auth.transport = p.wrappedProtocol
+    auth.serviceStarted()  # ... until the key exchange is done and user auth starts
+    assert p.command_sweeps == -1
+    f.doStop()
