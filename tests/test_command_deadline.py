@@ -33,16 +33,18 @@ class _Polite(_Lines):
         self.transport.loseConnection()
 
 
-def connect(protocol: type, clock: Clock, command_timeout: float | None = 10, idle: float = 300):
-    f = ZooPolicyFactory(
-        Factory.forProtocol(protocol), idle_timeout=idle, command_timeout=command_timeout,
-        clock=clock,
-    )  # fmt: skip
+def wrap(factory, clock: Clock, command_timeout: float | None = 10, idle: float = 300):
+    """C{factory} behind the policy layer, started, with one connection over a StringTransport."""
+    f = ZooPolicyFactory(factory, idle_timeout=idle, command_timeout=command_timeout, clock=clock)
     f.doStart()
     p = f.buildProtocol(ADDR)
-    t = StringTransport()
+    t = StringTransport(peerAddress=ADDR, hostAddress=ADDR)
     p.makeConnection(t)
     return f, p, t
+
+
+def connect(protocol: type, clock: Clock, command_timeout: float | None = 10, idle: float = 300):
+    return wrap(Factory.forProtocol(protocol), clock, command_timeout, idle)
 
 
 def trickle(p, clock: Clock, data: bytes, every: float = 2.0) -> None:
@@ -191,11 +193,7 @@ def _imap(tmp_path):
 def test_trickler_gets_the_protocols_words(tmp_path, make, partial, words) -> None:
     """A client trickling a byte every 2 s gets its protocol's timeout reply, then the close."""
     clock = Clock()
-    f = ZooPolicyFactory(make(tmp_path), idle_timeout=300, command_timeout=10, clock=clock)
-    f.doStart()
-    p = f.buildProtocol(ADDR)
-    t = StringTransport(peerAddress=ADDR, hostAddress=ADDR)
-    p.makeConnection(t)
+    f, p, t = wrap(make(tmp_path), clock)
     t.clear()  # the greeting
     trickle(p, clock, partial[:4], every=2)
     assert not t.disconnecting
@@ -208,11 +206,7 @@ def test_trickler_gets_the_protocols_words(tmp_path, make, partial, words) -> No
 def test_smtp_message_body_is_not_cut(tmp_path) -> None:
     """An SMTP body sent slowly for longer than the deadline is stored; the next command is timed."""
     clock = Clock()
-    f = ZooPolicyFactory(_smtp(tmp_path), idle_timeout=300, command_timeout=10, clock=clock)
-    f.doStart()
-    p = f.buildProtocol(ADDR)
-    t = StringTransport(peerAddress=ADDR, hostAddress=ADDR)
-    p.makeConnection(t)
+    f, p, t = wrap(_smtp(tmp_path), clock)
     p.dataReceived(b"HELO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n")
     t.clear()
     trickle(p, clock, b"Subject: slow\r\n\r\n" + b"a slow body\r\n", every=2)  # 60 s
@@ -261,11 +255,7 @@ def test_ssh_deadline_covers_the_key_exchange_only(tmp_path) -> None:
     from zoo.ssh.transport import ZooUserAuthServer
 
     clock = Clock()
-    f = ZooPolicyFactory(_factory(tmp_path), idle_timeout=300, command_timeout=10, clock=clock)
-    f.doStart()
-    p = f.buildProtocol(ADDR)
-    t = StringTransport(peerAddress=ADDR, hostAddress=ADDR)
-    p.makeConnection(t)
+    f, p, t = wrap(_factory(tmp_path), clock)
     trickle(p, clock, b"SSH-2.0-slow", every=2)
     assert t.disconnecting
     p = f.buildProtocol(ADDR)
