@@ -100,7 +100,7 @@ def test_upload_only_folder_never_overwrites(tmp_path: Path) -> None:
     jail = Jail(tmp_path, upload_dir=["in"])
     up = jail.open_write(["in", "new"])
     up.write(b"data")
-    up.finish()
+    up.publish()
     assert (tmp_path / "in" / "new").read_bytes() == b"data"
     with pytest.raises(Refused):
         jail.open_write(["in", "old"])
@@ -111,18 +111,18 @@ def test_upload_only_folder_never_overwrites(tmp_path: Path) -> None:
 
 
 def test_upload_writes_temp_then_renames(tmp_path: Path) -> None:
-    """A store writes a hidden temporary file; finish renames it, abort removes it."""
+    """A store writes a hidden temporary file; publish renames it, discard removes it."""
     (tmp_path / "f").write_text("old")
     jail = Jail(tmp_path, writable=True)
     up = jail.open_write(["f"])
     up.write(b"new")
     assert (tmp_path / "f").read_text() == "old"
     assert [e.name for e in jail.entries([])] == ["f"]  # the temp file is hidden
-    up.finish()
+    up.publish()
     assert (tmp_path / "f").read_text() == "new"
     up = jail.open_write(["f"])
     up.write(b"partial")
-    up.abort()
+    up.discard()
     assert os.listdir(tmp_path) == ["f"] and (tmp_path / "f").read_text() == "new"
 
 
