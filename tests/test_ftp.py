@@ -208,7 +208,7 @@ class Client:
         self.proto.dataReceived(command.encode() + b"\r\n")
         channel.dataReceived(payload)
         channel.connectionLost(Failure(reason or ConnectionDone()))
-        self.reactor.advance(0)
+        self.reactor.advance(1)
         return self.read()
 
 
@@ -440,7 +440,7 @@ def test_upload_discarded_when_control_closes(root: Path, tmp_path: Path) -> Non
     channel.dataReceived(b"half")
     c.proto.connectionLost(Failure(ConnectionDone()))
     channel.connectionLost(Failure(ConnectionDone()))
-    c.reactor.advance(0)
+    c.reactor.advance(1)
     assert os.listdir(tmp_path) == ["root"]
 
 

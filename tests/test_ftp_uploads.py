@@ -242,7 +242,7 @@ class Session:
 
     def end_data(self) -> str:
         self.data.connectionLost(Failure(ConnectionDone()))
-        self.reactor.advance(0)
+        self.reactor.advance(1)
         return self.transport.value().decode()
 
 
@@ -293,3 +293,24 @@ def test_start_sweeps_where_users_write(tmp_path: Path) -> None:
     FTPFactory(config, MemoryReactorClock()).doStart()
     assert (root / name).exists()
     assert not (root / "incoming" / name).exists() and not (home / "deep" / name).exists()
+
+
+def test_publish_waits_for_the_grace(dirs: tuple[Path, Path]) -> None:
+    """The end of the data is not published at once, but PUBLISH_GRACE later, with the 226."""
+    s = Session(*dirs)
+    s.data.connectionLost(Failure(ConnectionDone()))
+    s.reactor.advance(0)
+    assert "f" not in os.listdir(dirs[1]) and s.transport.value() == b""
+    s.reactor.advance(s.proto.PUBLISH_GRACE)
+    assert s.transport.value() == b"226 Transfer complete.\r\n"
+    assert os.listdir(dirs[1]) == ["f"]
+
+
+def test_killed_client_control_close_after_data(dirs: tuple[Path, Path]) -> None:
+    """A control close that follows the data's end within the grace publishes nothing."""
+    s = Session(*dirs)
+    s.data.connectionLost(Failure(ConnectionDone()))
+    s.reactor.advance(s.proto.PUBLISH_GRACE / 2)
+    s.proto.connectionLost(Failure(ConnectionDone()))
+    s.reactor.advance(1)
+    assert os.listdir(dirs[1]) == []

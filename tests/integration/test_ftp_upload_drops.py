@@ -12,11 +12,13 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 from zoo.testing import TwistdProcess
 
@@ -242,3 +244,30 @@ def test_sigkill_then_restart_sweeps(tmp_path: Path) -> None:
         assert all(path.exists() for path in keep)
         assert "unfinished upload" in again.output
     assert not (home / "sub" / "big.bin").exists()
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_curl_killed_mid_upload(
+    server: tuple[TwistdProcess, Path], tmp_path: Path, attempt: int
+) -> None:
+    """curl SIGKILLed mid-upload (the kernel closes both connections normally) publishes nothing."""
+    curl = require_tool("curl")
+    zoo, home = server
+    (home / "f.bin").write_bytes(OLD)
+    src = tmp_path / "src.bin"
+    src.write_bytes(CHUNK * 64)  # 4 MiB at 1 MiB/s: still sending when killed
+    url = f"ftp://alice:pw@127.0.0.1:{zoo.port('ftp')}/f.bin"
+    proc = subprocess.Popen(
+        [curl, "-s", "--limit-rate", "1M", "-T", str(src), url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_temporary(home)
+        time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert settled(home) == ["f.bin"]
+    assert (home / "f.bin").read_bytes() == OLD
+    no_traceback(zoo)
