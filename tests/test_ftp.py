@@ -101,7 +101,7 @@ def test_upload_only_folder_never_overwrites(tmp_path: Path) -> None:
     jail = Jail(tmp_path, upload_dir=["in"])
     up = jail.open_write(["in", "new"])
     up.write(b"data")
-    up.finish()
+    up.publish()
     assert (tmp_path / "in" / "new").read_bytes() == b"data"
     with pytest.raises(Refused):
         jail.open_write(["in", "old"])
@@ -112,18 +112,18 @@ def test_upload_only_folder_never_overwrites(tmp_path: Path) -> None:
 
 
 def test_upload_writes_temp_then_renames(tmp_path: Path) -> None:
-    """A store writes a hidden temporary file; finish renames it, abort removes it."""
+    """A store writes a hidden temporary file; publish renames it, discard removes it."""
     (tmp_path / "f").write_text("old")
     jail = Jail(tmp_path, writable=True)
     up = jail.open_write(["f"])
     up.write(b"new")
     assert (tmp_path / "f").read_text() == "old"
     assert [e.name for e in jail.entries([])] == ["f"]  # the temp file is hidden
-    up.finish()
+    up.publish()
     assert (tmp_path / "f").read_text() == "new"
     up = jail.open_write(["f"])
     up.write(b"partial")
-    up.abort()
+    up.discard()
     assert os.listdir(tmp_path) == ["f"] and (tmp_path / "f").read_text() == "new"
 
 
@@ -209,7 +209,7 @@ class Client:
         self.proto.dataReceived(command.encode() + b"\r\n")
         channel.dataReceived(payload)
         channel.connectionLost(Failure(reason or ConnectionDone()))
-        self.reactor.advance(0)
+        self.reactor.advance(1)
         return self.read()
 
 
@@ -441,7 +441,7 @@ def test_upload_discarded_when_control_closes(root: Path, tmp_path: Path) -> Non
     channel.dataReceived(b"half")
     c.proto.connectionLost(Failure(ConnectionDone()))
     channel.connectionLost(Failure(ConnectionDone()))
-    c.reactor.advance(0)
+    c.reactor.advance(1)
     assert os.listdir(tmp_path) == ["root"]
 
 

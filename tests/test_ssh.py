@@ -17,9 +17,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python import usage
 
+from zoo.jail import Jail, virtual
 from zoo.ssh import Features, Users, make_factory
 from zoo.ssh import keys as zkeys
-from zoo.ssh.sftp import MAX_PACKET, EscapeError, RootedSFTPServer, SFTPProtocol, VirtualRoot
+from zoo.ssh.sftp import MAX_PACKET, RootedSFTPServer, SFTPProtocol
 from zoo.ssh.transport import (
     CIPHERS,
     KEY_EXCHANGES,
@@ -289,22 +290,23 @@ def root(tmp_path: Path) -> Path:
 
 def test_virtual_paths_stay_inside(root: Path) -> None:
     """'..' stops at the root and absolute paths are under the root, like a chroot."""
-    v = VirtualRoot(root)
-    assert v.virtual(b"../../etc/passwd") == "/etc/passwd"
-    assert v.follow(b"/../sub/../sub/f.txt") == str(root.resolve() / "sub" / "f.txt")
-    assert v.follow(b"/etc/passwd") == str(root.resolve() / "etc" / "passwd")
-    assert v.follow(b".") == str(root.resolve())
+    v = Jail(root, at_root="stop")
+    assert virtual(v.segments(b"../../etc/passwd")) == "/etc/passwd"
+    assert v.real(v.segments(b"/../sub/../sub/f.txt")) == str(root.resolve() / "sub" / "f.txt")
+    assert v.real(v.segments(b"/etc/passwd")) == str(root.resolve() / "etc" / "passwd")
+    assert v.real(v.segments(b".")) == str(root.resolve())
 
 
 @pytest.mark.parametrize("path", [b"out-link", b"out-dir/secret", b"/out-dir", b"sub/../out-link"])
 def test_symlink_escapes_refused(root: Path, path: bytes) -> None:
     """Following a symlink that leads out of the root is refused with permission denied."""
     server = RootedSFTPServer(root)
-    with pytest.raises(EscapeError) as e:
+    with pytest.raises(filetransfer.SFTPError) as e:
         server.openFile(path, filetransfer.FXF_READ, {})
     assert e.value.code == filetransfer.FX_PERMISSION_DENIED
-    with pytest.raises(EscapeError):
+    with pytest.raises(filetransfer.SFTPError) as e:
         server.getAttrs(path, True)
+    assert e.value.code == filetransfer.FX_PERMISSION_DENIED
 
 
 def test_links_inside_work_and_readlink_is_virtual(root: Path) -> None:
@@ -314,8 +316,9 @@ def test_links_inside_work_and_readlink_is_virtual(root: Path) -> None:
     assert f.readChunk(0, 100) == b"hello"
     f.close()
     assert server.readLink(b"in-link") == b"/sub/f.txt"
-    with pytest.raises(EscapeError):
+    with pytest.raises(filetransfer.SFTPError) as e:
         server.readLink(b"out-link")
+    assert e.value.code == filetransfer.FX_PERMISSION_DENIED
     assert stat.S_ISLNK(server.getAttrs(b"out-link", False)["permissions"])
     with pytest.raises(filetransfer.SFTPError):
         server.makeLink(b"new-link", b"/etc")

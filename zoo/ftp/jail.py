@@ -1,13 +1,13 @@
-"""The FTP filesystem jail: a virtual root over one real directory.
+"""The FTP file system view: a L{zoo.jail.Jail} with FTP's permissions and file operations.
 
-Every path a client names is a list of segments under its virtual root (C{/} is the
-root, whatever the real directory is). L{Jail.real} turns segments into a real path,
-resolving symlinks, and refuses anything whose real path is not inside the real root:
-C{..} past the root, absolute paths (they are taken as relative to the virtual root),
-and symlinks pointing outside are all refused with L{Refused}.
+Every path a client names becomes a list of names under its virtual root (C{/} is the
+root, whatever the real directory is), by L{zoo.jail} (the one audited jail, shared with
+SFTP). C{..} past the root, names the jail refuses, and symlinks pointing outside all
+become L{Refused} (C{550}).
 
 Permissions are three levels: read-only, upload-only (new files in one folder, no
 overwrite, delete or rename: the classic anonymous C{incoming}), and read-write.
+Uploads are written to a hidden temporary file (L{zoo.ftp.uploads}).
 Everything here is synchronous plain-value code, tested without a reactor.
 """
 
@@ -16,15 +16,16 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
-import secrets
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-#: Uploads in progress are written to C{.zoo-upload-NAME-RANDOM} and hidden from listings.
-TEMP_PREFIX = ".zoo-upload-"
+from zoo import jail
+from zoo.ftp.uploads import TEMP_PREFIX, LiveUploads, Upload, start_upload
+from zoo.jail import virtual
 
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 _SIX_MONTHS = 182 * 24 * 3600
@@ -46,26 +47,12 @@ class Refused(FTPFileError):
     """The path escapes the jail, or the user may not do this."""
 
 
-def split_path(cwd: list[str], path: str) -> list[str]:
-    """Resolve C{path} (absolute or relative to C{cwd}) to segments; C{..} above the root is refused."""
-    segs = [] if path.startswith("/") else list(cwd)
-    for s in path.split("/"):
-        if s in ("", "."):
-            continue
-        if s == "..":
-            if not segs:
-                raise Refused(f"{path}: outside the FTP root")
-            segs.pop()
-        elif "\0" in s:
-            raise Refused(f"{path}: bad file name")
-        else:
-            segs.append(s)
-    return segs
-
-
-def virtual(segs: list[str]) -> str:
-    """The path a client sees for C{segs}: C{/a/b}."""
-    return "/" + "/".join(segs)
+def split_path(cwd: Sequence[str], path: str) -> list[str]:
+    """Resolve C{path} (absolute or relative to C{cwd}) to names; L{Refused} if the jail says no."""
+    try:
+        return jail.segments(path, cwd)
+    except jail.JailError as e:
+        raise Refused(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -96,8 +83,14 @@ def _map_oserror(e: OSError, path: str) -> FTPFileError:
     return FTPFileError(f"{path}: {messages.get(e.errno or 0, e.strerror or 'error')}")
 
 
-class Jail:
-    """One user's view of the filesystem.
+def _not_reserved(segs: list[str]) -> None:
+    """Refuse a name that looks like one of zoo's upload temporaries (they are swept)."""
+    if segs and segs[-1].startswith(TEMP_PREFIX):
+        raise Refused(f"{virtual(segs)}: Permission denied (name reserved for uploads)")
+
+
+class Jail(jail.Jail):
+    """One user's view of the filesystem: the shared jail, FTP permissions and file operations.
 
     @param root: the real directory that is this user's C{/}.
     @param writable: may create, overwrite, delete and rename anywhere under the root.
@@ -108,21 +101,18 @@ class Jail:
     def __init__(
         self, root: Path | str, *, writable: bool = False, upload_dir: list[str] | None = None
     ) -> None:
-        self.root = os.path.realpath(root)
+        super().__init__(root)
         self.writable = writable
         self.upload_dir = upload_dir
 
     # -- paths --------------------------------------------------------------------------
 
-    def real(self, segs: list[str]) -> str:
-        """The real path for C{segs}, symlinks resolved; L{Refused} if it leaves the root."""
+    def real(self, segs: Sequence[str]) -> str:
+        """The real path for C{segs}, symlinks resolved; L{Refused} if the jail refuses it."""
         try:
-            path = os.path.realpath(os.path.join(self.root, *segs))
-        except (ValueError, OSError):
-            raise Refused(f"{virtual(segs)}: bad file name") from None
-        if path != self.root and not path.startswith(self.root + os.sep):
-            raise Refused(f"{virtual(segs)}: outside the FTP root")
-        return path
+            return super().real(segs)
+        except jail.JailError as e:
+            raise Refused(str(e)) from None
 
     def _stat(self, segs: list[str]) -> tuple[str, os.stat_result]:
         path = self.real(segs)
@@ -201,6 +191,7 @@ class Jail:
     def _may_store(self, segs: list[str], *, new_only: bool) -> None:
         if not segs:
             raise FTPFileError("/: Is a directory")
+        _not_reserved(segs)
         if self.writable:
             return
         if self.upload_dir is not None and segs[:-1] == self.upload_dir:
@@ -211,32 +202,27 @@ class Jail:
             return
         raise Refused(f"{virtual(segs)}: Permission denied (read-only)")
 
-    def open_write(self, segs: list[str], offset: int | None = None) -> Upload:
-        """Start storing C{segs}: a new file via a temporary name, or in place at C{offset}.
+    def open_write(
+        self, segs: list[str], offset: int | None = None, live: LiveUploads | None = None
+    ) -> Upload:
+        """Start storing C{segs} into a hidden temporary file (see L{zoo.ftp.uploads}).
 
-        C{offset=None} writes a temporary file renamed over the target on success;
-        C{offset=-1} appends (APPE); C{offset>=0} resumes (REST + STOR) in place.
+        C{offset=None} (STOR) starts empty; C{offset=-1} (APPE) starts with a copy of
+        the whole file; C{offset>=0} (REST + STOR) with a copy of its first C{offset}
+        bytes. Only L{Upload.publish} makes the result appear under the name.
+
+        @param live: the server's set of uploads in progress (for shutdown).
         """
-        self._may_store(segs, new_only=offset is None)
+        new_only = offset is None
+        self._may_store(segs, new_only=new_only)
         path = self.real(segs)
-        parent = os.path.dirname(path)
         if os.path.isdir(path):
             raise FTPFileError(f"{virtual(segs)}: Is a directory")
+        keep = 0 if offset is None else offset
         try:
-            if offset is None:
-                temp = os.path.join(parent, f"{TEMP_PREFIX}{segs[-1]}-{secrets.token_hex(4)}")
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                return Upload(os.fdopen(fd, "wb"), path, temp)
-            if offset < 0:
-                return Upload(open(path, "ab"), path, None)  # noqa: SIM115
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            f = os.fdopen(fd, "wb")
-            if offset > os.fstat(fd).st_size:
-                f.close()
-                raise FTPFileError(f"{virtual(segs)}: restart offset past end of file", "554")
-            f.seek(offset)
-            f.truncate()
-            return Upload(f, path, None)
+            return start_upload(path, keep, no_replace=new_only and not self.writable, live=live)
+        except ValueError:
+            raise FTPFileError(f"{virtual(segs)}: restart offset past end of file", "554") from None
         except OSError as e:
             raise _map_oserror(e, virtual(segs)) from None
 
@@ -254,6 +240,7 @@ class Jail:
             raise _map_oserror(e, virtual(segs)) from None
 
     def mkdir(self, segs: list[str]) -> None:
+        _not_reserved(segs)
         self._do(segs, os.mkdir, self._may_change(segs))
 
     def rmdir(self, segs: list[str]) -> None:
@@ -266,34 +253,8 @@ class Jail:
         self._do(segs, os.unlink, path)
 
     def rename(self, src: list[str], dst: list[str]) -> None:
+        _not_reserved(dst)
         self._do(src, os.rename, self._may_change(src), self._may_change(dst))
-
-
-class Upload:
-    """A file being stored. L{finish} renames the temporary file into place; L{abort} removes it."""
-
-    def __init__(self, f: BinaryIO, path: str, temp: str | None) -> None:
-        self.file = f
-        self.path = path
-        self.temp = temp
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self.size += len(data)
-
-    def finish(self) -> None:
-        self.file.close()
-        if self.temp is not None:
-            os.replace(self.temp, self.path)
-
-    def abort(self) -> None:
-        self.file.close()
-        if self.temp is not None:
-            try:
-                os.unlink(self.temp)
-            except OSError:
-                pass
 
 
 # -- listing formats ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ C{226}); any other command waits for the transfer's final reply.
 from __future__ import annotations
 
 import hmac
+import os
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -54,6 +55,7 @@ from zoo.ftp.jail import (
     virtual,
 )
 from zoo.ftp.transfers import TransferCommands
+from zoo.ftp.uploads import LiveUploads, sweep
 from zoo.policies import ZooProtocolWrapper, command_done, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
@@ -669,6 +671,25 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
         self.per_address: Counter[str] = Counter()
         self._passive_cursor = 0
         self._anonymous: Counter[str] | None = None  # logins counted for the summary
+        self.uploads = LiveUploads()
+
+    def startFactory(self) -> None:  # noqa: N802
+        """Delete the upload temporaries a killed server left where users may write."""
+        places = [(user.home, True) for user in self.config.users.values()]
+        if self.config.anonymous_upload is not None:
+            places.append((self.config.root.joinpath(*self.config.anonymous_upload), False))
+        for folder, recursive in places:
+            removed = sweep(os.path.realpath(folder), recursive)
+            if removed:
+                log.info(
+                    "FTP removed {n} unfinished upload(s) in {folder}", n=removed, folder=folder
+                )
+
+    def stopFactory(self) -> None:  # noqa: N802
+        """Discard the uploads in progress: none is published, no temporary is left."""
+        removed = self.uploads.discard_all()
+        if removed:
+            log.info("FTP stopping: discarded {n} unfinished upload(s)", n=removed)
 
     def session_started(self, session: FTPSession) -> bool:
         host = session.peer_host()

@@ -4,13 +4,15 @@ conch's own C{SFTPServerForUnixConchUser} serves the whole file system as a real
 user, and in Twisted 26.10 it fails before the first command (C{_absPath} gets a
 C{str}). L{RootedSFTPServer} is zoo's L{ISFTPServer} instead:
 
-- Paths are virtual: C{/} is the user's root folder. A path is made absolute against
-  C{/} and normalised, so C{..} stops at the root (like a chroot) and C{/etc/passwd} names
-  C{ROOT/etc/passwd}.
-- Symbolic links are followed only while they stay inside the root: the real path of
-  every path that is followed is resolved and must lie under the root's real path;
-  operations on a link itself (lstat, readlink, remove, rename) check its parent folder.
-  Creating links is refused.
+- Paths are virtual: C{/} is the user's root folder, mapped by L{zoo.jail} (the one
+  audited jail, shared with FTP) with C{..} stopping at the root (like a chroot), so
+  C{/etc/passwd} names C{ROOT/etc/passwd}.
+- Symbolic links are followed only while they stay inside the root; operations on a
+  link itself (lstat, readlink, remove, rename) check its parent folder. Creating links
+  is refused. Anything the jail refuses (a link out, NUL, a name that is not UTF-8 ...)
+  is answered with C{FX_PERMISSION_DENIED}.
+- Writes land in the named file as they arrive, like OpenSSH's C{sftp-server} (FTP
+  uploads instead go to a temporary file first).
 - Permissions set by clients are limited to C{0o777} (no setuid, setgid or sticky bits);
   ownership cannot be changed.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,9 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from zoo import jail
+from zoo.jail import virtual
+
 log = Logger()
 
 #: Largest SFTP packet accepted (OpenSSH's sftp-server uses the same 256 KiB).
@@ -47,13 +51,6 @@ MAX_HANDLES = 64
 #: 32 KiB channel packet (a 32 KiB read is 13 bytes over and goes out as two packets),
 #: and 64 reads in flight are about one channel window.
 READ_SIZE = 32 * 1024 - 1024
-
-
-class EscapeError(filetransfer.SFTPError):
-    """A path that would leave the user's root folder."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(filetransfer.FX_PERMISSION_DENIED, f"{path}: outside the root folder")
 
 
 def _encode(name: str) -> bytes:
@@ -75,50 +72,9 @@ def _attrs(s: os.stat_result) -> dict[str, int]:
     }
 
 
-class VirtualRoot:
-    """Map virtual SFTP paths (bytes) to real paths under C{root}, refusing escapes."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = os.path.realpath(root)
-
-    def virtual(self, path: bytes | str) -> str:
-        """The normalised virtual path: absolute, no C{.} or C{..} (they stop at C{/})."""
-        if isinstance(path, bytes):
-            path = path.decode("utf-8", "surrogateescape")
-        if "\0" in path:
-            raise filetransfer.SFTPError(filetransfer.FX_BAD_MESSAGE, "NUL in path")
-        normal = posixpath.normpath(posixpath.join("/", path))
-        return "/" + normal.lstrip("/")
-
-    def inside(self, real: str) -> bool:
-        return real == self.root or real.startswith(self.root + os.sep)
-
-    def _join(self, virtual: str) -> str:
-        return os.path.join(self.root, virtual.lstrip("/")) if virtual != "/" else self.root
-
-    def follow(self, path: bytes | str) -> str:
-        """The real path for an operation that follows symlinks (open, stat, opendir)."""
-        virtual = self.virtual(path)
-        real = os.path.realpath(self._join(virtual))
-        if not self.inside(real):
-            raise EscapeError(virtual)
-        return real
-
-    def entry(self, path: bytes | str) -> str:
-        """The real path of the entry itself, not followed (lstat, remove, rename, readlink)."""
-        virtual = self.virtual(path)
-        if virtual == "/":
-            return self.root
-        parent, name = posixpath.split(virtual)
-        real_parent = self.follow(parent)
-        return os.path.join(real_parent, name)
-
-    def to_virtual(self, real: str) -> str:
-        """The virtual path of a real path inside the root."""
-        if not self.inside(real):
-            raise EscapeError(real)
-        rest = real[len(self.root) :].lstrip(os.sep)
-        return "/" + rest.replace(os.sep, "/")
+def _refused(e: jail.JailError) -> filetransfer.SFTPError:
+    """The SFTP answer to a path the jail refuses: permission denied, with the reason."""
+    return _denied(str(e))
 
 
 def _open_flags(flags: int) -> int:
@@ -215,9 +171,29 @@ class RootedSFTPServer:
     """L{ISFTPServer} confined to one folder (see the module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.paths = VirtualRoot(root)
+        self.jail = jail.Jail(root, at_root="stop")
         self.handles = 0
         self.avatar = None  # ISFTPServer names one; this server needs only its root
+
+    def _segments(self, path: bytes) -> list[str]:
+        try:
+            return self.jail.segments(path)
+        except jail.JailError as e:
+            raise _refused(e) from None
+
+    def _follow(self, path: bytes) -> str:
+        """The real path for an operation that follows symlinks (open, stat, opendir)."""
+        try:
+            return self.jail.real(self._segments(path))
+        except jail.JailError as e:
+            raise _refused(e) from None
+
+    def _entry(self, path: bytes) -> str:
+        """The real path of the entry itself, not followed (lstat, remove, rename, readlink)."""
+        try:
+            return self.jail.entry(self._segments(path))
+        except jail.JailError as e:
+            raise _refused(e) from None
 
     def _handle(self) -> None:
         if self.handles >= MAX_HANDLES:
@@ -232,7 +208,7 @@ class RootedSFTPServer:
         }
 
     def openFile(self, filename: bytes, flags: int, attrs: dict[str, int]) -> RootedFile:  # noqa: N802
-        real = self.paths.follow(filename)
+        real = self._follow(filename)
         mode = attrs.get("permissions", 0o666) & 0o777
         self._handle()
         try:
@@ -247,14 +223,14 @@ class RootedSFTPServer:
         return f
 
     def removeFile(self, filename: bytes) -> None:  # noqa: N802
-        real = self.paths.entry(filename)
+        real = self._entry(filename)
         if os.path.isdir(real) and not os.path.islink(real):
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "is a directory")
         os.remove(real)
 
     def renameFile(self, oldpath: bytes, newpath: bytes) -> None:  # noqa: N802
         """SFTPv3 rename: fails if the new name exists."""
-        old, new = self.paths.entry(oldpath), self.paths.entry(newpath)
+        old, new = self._entry(oldpath), self._entry(newpath)
         if os.path.lexists(new):
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "target exists")
         self._root_guard(old)
@@ -262,25 +238,25 @@ class RootedSFTPServer:
 
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         """posix-rename@openssh.com: replace the new name if it exists."""
-        old, new = self.paths.entry(oldpath), self.paths.entry(newpath)
+        old, new = self._entry(oldpath), self._entry(newpath)
         self._root_guard(old)
         os.replace(old, new)
 
     def _root_guard(self, real: str) -> None:
-        if real == self.paths.root:
+        if real == self.jail.root:
             raise _denied("the root folder cannot be renamed")
 
     def makeDirectory(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
-        real = self.paths.entry(path)
+        real = self._entry(path)
         os.mkdir(real, attrs.get("permissions", 0o777) & 0o777)
 
     def removeDirectory(self, path: bytes) -> None:  # noqa: N802
-        real = self.paths.entry(path)
+        real = self._entry(path)
         self._root_guard(real)
         os.rmdir(real)
 
     def openDirectory(self, path: bytes) -> RootedDirectory:  # noqa: N802
-        real = self.paths.follow(path)
+        real = self._follow(path)
         self._handle()
         try:
             return RootedDirectory(self, real)
@@ -289,28 +265,29 @@ class RootedSFTPServer:
             raise
 
     def getAttrs(self, path: bytes, followLinks: bool) -> dict[str, int]:  # noqa: N802, N803
-        real = self.paths.follow(path) if followLinks else self.paths.entry(path)
+        real = self._follow(path) if followLinks else self._entry(path)
         return _attrs(os.stat(real) if followLinks else os.lstat(real))
 
     def setAttrs(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
-        _set_attrs(attrs, self.paths.follow(path))
+        _set_attrs(attrs, self._follow(path))
 
     def readLink(self, path: bytes) -> bytes:  # noqa: N802
-        real = self.paths.entry(path)
-        target = os.readlink(real)
-        resolved = os.path.realpath(os.path.join(os.path.dirname(real), target))
-        return _encode(self.paths.to_virtual(resolved))
+        os.readlink(self._entry(path))  # EINVAL unless it is a link
+        try:
+            return _encode(virtual(self.jail.resolve(self._segments(path))))
+        except jail.JailError as e:
+            raise _refused(e) from None
 
     def makeLink(self, linkPath: bytes, targetPath: bytes) -> None:  # noqa: N802, N803
         raise _denied("creating symbolic links is not allowed")
 
     def realPath(self, path: bytes) -> bytes:  # noqa: N802
-        virtual = self.paths.virtual(path)
+        segs = self._segments(path)
         try:
-            virtual = self.paths.to_virtual(os.path.realpath(self.paths._join(virtual)))
-        except EscapeError:
+            segs = self.jail.resolve(segs)
+        except jail.Escape:
             pass  # a link out of the root: the client sees the name; using it is refused
-        return _encode(virtual)
+        return _encode(virtual(segs))
 
     def extendedRequest(self, extendedName: bytes, extendedData: bytes) -> bytes:  # noqa: N802, N803
         if extendedName == b"limits@openssh.com":
@@ -428,4 +405,4 @@ class SFTPProtocol(filetransfer.FileTransferServer):
         self.openDirs.clear()
 
 
-__all__ = ["NS", "RootedSFTPServer", "SFTPProtocol", "VirtualRoot"]
+__all__ = ["NS", "RootedSFTPServer", "SFTPProtocol"]
