@@ -69,5 +69,11 @@ def makeService(options: Options) -> IService:  # noqa: N802
     # fsync waits for the disk, so it runs in threads; without it a write is a copy
     # into the page cache, cheaper than handing it to a thread and back.
     writer = SyncWriter(store) if options["no-fsync"] else ThreadWriter(store)
-    factory = smtp.SMTPFactory(writer, checker(options), policy, starttls=starttls_context(options))
+    factory = smtp.SMTPFactory(
+        writer,
+        checker(options),
+        policy,
+        starttls=starttls_context(options),
+        max_login_attempts=options["max-login-attempts"],
+    )
     return cast(IService, build(options, factory).parent)
