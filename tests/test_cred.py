@@ -193,6 +193,7 @@ def test_throttle_delay_grows_and_is_capped() -> None:
 def test_throttle_serialises_an_address() -> None:
     """A second login from an address waits for the first's failure delay; others do not."""
     clock = Clock()
+    clock.advance(1_765_000_000)  # a real clock's epoch seconds, not 0
     t = cred.LoginThrottle(clock)
     assert result_of(t.turn("1.2.3.4")) is None
     second = t.turn("1.2.3.4")
@@ -217,6 +218,20 @@ def test_throttle_success_resets_and_frees_entry() -> None:
     t.turn("a")
     t.done("a", True)
     assert t.failures("a") == 0 and "a" not in t._addresses
+
+
+def test_throttle_forgets_only_quiet_addresses() -> None:
+    """Remembering a new address forgets those quiet for FORGET_AFTER, never a counting one."""
+    clock = Clock()
+    clock.advance(1_765_000_000)
+    t = cred.LoginThrottle(clock)
+    t.turn("old")
+    t.done("old", False)
+    clock.advance(t.FORGET_AFTER + 1)
+    t.turn("new")
+    t.done("new", False)
+    t.turn("newer")
+    assert list(t._addresses) == ["new", "newer"] and t.failures("new") == 1
 
 
 def test_throttle_forgets_after_quiet() -> None:

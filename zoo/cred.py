@@ -347,11 +347,12 @@ class LoginThrottle:
 
         Cancelling the Deferred (the connection closed) gives the turn up.
         """
+        now = self.clock.seconds()
         state = self._addresses.get(key)
         if state is None:
-            state = self._addresses[key] = _Address()
-            self._forget_old()
-        elif state.failures and self.clock.seconds() - state.last_failure > self.FORGET_AFTER:
+            self._forget_old(now)
+            state = self._addresses[key] = _Address(last_failure=now)
+        elif state.failures and now - state.last_failure > self.FORGET_AFTER:
             state.failures = 0
         if not state.busy:
             state.busy = True
@@ -399,8 +400,7 @@ class LoginThrottle:
         if not state.failures and self._addresses.get(key) is state:
             del self._addresses[key]
 
-    def _forget_old(self) -> None:
-        now = self.clock.seconds()
+    def _forget_old(self, now: float) -> None:
         while self._addresses:
             key, state = next(iter(self._addresses.items()))
             quiet = now - state.last_failure > self.FORGET_AFTER and not state.busy

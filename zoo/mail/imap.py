@@ -260,6 +260,7 @@ class IMAPFactory(ReaderFactory):
     """Builds L{ZooIMAP} connections over the Maildirs of C{store}."""
 
     protocol = ZooIMAP
+    service = "imap"
 
     def realm(self) -> IMAPRealm:
         return IMAPRealm(self.store, self.clock)

@@ -252,6 +252,7 @@ class POP3Factory(ReaderFactory):
     """Builds L{ZooPOP3} connections over the Maildirs of C{store}."""
 
     protocol = ZooPOP3
+    service = "pop3"
 
     def realm(self) -> POP3Realm:
         return POP3Realm(self.store)

@@ -148,7 +148,8 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self._buffer = b""
         self._skipping = False
         self._body: Body | None = None
-        self._paused = False  # a delivery is in flight: later commands wait
+        self._paused = False  # a delivery or a login is in flight: later commands wait
+        self._login_hold = False  # it is a login: keep reading (a line's worth), to see a close
         self._eof = False  # the client half-closed: finish, answer, then close
         self._plain_sendcode = False
         self._secure = False
@@ -194,6 +195,8 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         if not self._paused:
             self.resetTimeout()
             self._process()
+        elif self._login_hold:
+            self.flow()  # stop reading once more than a line waits
 
     def _process(self) -> None:
         max_line = self.policy.max_line
@@ -320,7 +323,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         result = getattr(self, "state_" + self.mode)(line)
         if self._guard.pending is not None:
             # AUTH is being checked (or its failure delayed): later commands wait.
-            self._paused = True
+            self._paused = self._login_hold = True
             self.flow()
             self._guard.pending.addBoth(self._login_answered)
         elif self._guard.exhausted:
@@ -328,6 +331,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         return result
 
     def _login_answered(self, result: Any) -> None:
+        self._login_hold = False
         if self._guard.exhausted:
             self._too_many_failures()
         self._resume(None)
@@ -462,6 +466,9 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
 
     def readConnectionLost(self) -> None:  # noqa: N802
         self._eof = True
+        if self._login_hold:  # an AUTH waits for the throttle: a client gone now gets no answer
+            self.transport.loseConnection()
+            return
         self._close_if_done()
 
     def writeConnectionLost(self) -> None:  # noqa: N802
@@ -473,6 +480,8 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             self.transport.loseConnection()
 
     def must_wait(self) -> bool:
+        if self._login_hold:  # reading on shows a client that gives up and closes
+            return len(self._buffer) > self.policy.max_line
         return self._paused  # a delivery is in flight: later commands wait for its reply
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
