@@ -180,7 +180,7 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         if self._guard.exhausted:
             self._too_many_failures()
             return
-        self._unblock()
+        self._unblock()  # TWISTED-PRIVATE: IMAP4Server._unblock (runs the held commands)
 
     def _too_many_failures(self) -> None:
         """After the tagged NO: say goodbye and close (RFC 3501 7.1.5)."""

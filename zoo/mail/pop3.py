@@ -168,7 +168,7 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
     def _login_answered(self, result: Any) -> None:
         if self.transport.disconnecting:
             return  # too many failures: the commands behind are dropped
-        self._unblock(None)
+        self._unblock(None)  # TWISTED-PRIVATE: POP3._unblock (runs the held commands)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         self.tls_ready()

@@ -215,15 +215,24 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
         super().serviceStarted()
         self.portal = self.transport.login_guard  # type: ignore[union-attr]
 
+    # TWISTED-PRIVATE: SSHUserAuthServer._ebBadAuth (conch's failure reply and count)
     def _ebBadAuth(self, reason: Any) -> None:  # noqa: N802
-        if self.method == b"password" and self.portal.exhausted:
-            conn: Any = self.transport
+        """A wrong password: zoo.cred logged it, so conch's two debug lines are not wanted."""
+        from twisted.conch.ssh.common import NS
+        from twisted.cred.error import UnauthorizedLogin
+
+        if self.method != b"password" or not reason.check(UnauthorizedLogin):
+            super()._ebBadAuth(reason)
+            return
+        conn: Any = self.transport
+        self.loginAttempts += 1
+        if self.portal.exhausted or self.loginAttempts > self.attemptsBeforeDisconnect:
             conn.sendDisconnect(
-                transport.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
-                b"too many failed logins",
+                transport.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, b"too many failed logins"
             )
             return
-        super()._ebBadAuth(reason)
+        methods = NS(b",".join(self.supportedAuthentications))
+        conn.sendPacket(userauth.MSG_USERAUTH_FAILURE, methods + b"\x00")
 
     def auth_publickey(self, packet: bytes) -> Any:  # noqa: N802
         """Refuse user-key signatures by SHA-1 (C{ssh-rsa}) and DSA (C{ssh-dss})."""
