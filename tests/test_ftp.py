@@ -286,6 +286,17 @@ def test_login_through_portal_with_hash_and_delay(root: Path) -> None:
     assert c.factory.logins.throttle.failures(CLIENT.host) == 0
 
 
+def test_non_utf8_password_is_a_failed_login(root: Path) -> None:
+    """PASS with bytes that are not UTF-8 is checked as those bytes: 530, no traceback."""
+    c = Client(root, users={"alice": User("secret", root)})
+    c.cmd("USER alice")
+    c.proto.dataReceived(b"PASS \xff\xfe\r\n")
+    c.settle()
+    assert c.read() == "530 Login incorrect.\r\n"
+    c.cmd("USER alice")
+    assert c.cmd("PASS secret").startswith("230")
+
+
 def test_unknown_user_gets_same_331(root: Path) -> None:
     """USER gives the same 331 whether or not the user exists (no user enumeration)."""
     c = Client(root, users={"alice": User("secret", root)})

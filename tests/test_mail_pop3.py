@@ -103,6 +103,19 @@ def test_apop_works(tmp_path):
     assert s.send(b"APOP a@x " + digest + b"\r\n")[0].startswith(b"+OK")
 
 
+def test_wrong_apop_is_throttled_like_pass(tmp_path):
+    """A wrong APOP digest is a failed login: answered after the throttle's delay, and counted."""
+    s = Session(tmp_path)
+    magic = s.greeting.split(b" ", 1)[1]
+    wrong = hashlib.md5(magic + b"nope").hexdigest().encode()
+    s.proto.dataReceived(b"APOP a@x " + wrong + b"\r\n")
+    s.clock.advance(0.099)
+    assert s.take() == []
+    s.clock.advance(0.002)
+    assert s.take()[0].startswith(b"-ERR")
+    assert s.proto._guard.failures == 1
+
+
 def test_bad_commands_and_failures(tmp_path):
     """Unknown commands and bad arguments get -ERR; three failed logins close the connection."""
     s = Session(tmp_path, plaintext=True)

@@ -183,8 +183,10 @@ def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
 def _check_hash(password: bytes, hashed: str) -> bool:
     import bcrypt
 
+    if len(password) > 72:  # bcrypt would ignore the rest; zoo-passwd never hashes such
+        return False
     try:
-        return bool(bcrypt.checkpw(password[:72], hashed.encode("ascii")))
+        return bool(bcrypt.checkpw(password, hashed.encode("ascii")))
     except ValueError:  # a malformed hash in the users file
         return False
 
