@@ -234,6 +234,23 @@ def test_throttle_forgets_only_quiet_addresses() -> None:
     assert list(t._addresses) == ["new", "newer"] and t.failures("new") == 1
 
 
+def test_throttle_full_table_forgets_oldest_but_not_busy() -> None:
+    """Past MAX_ADDRESSES the longest-quiet address goes; one being checked stays and moves on."""
+    clock = Clock()
+    t = cred.LoginThrottle(clock)
+    t.MAX_ADDRESSES = 2
+    t.turn("busy")  # being checked: busy
+    t.turn("failed")
+    t.done("failed", False)
+    clock.advance(1)
+    t.turn("new")
+    assert list(t._addresses) == ["busy", "new"]
+    waiter = t.turn("busy")
+    t.done("busy", False)
+    clock.advance(0.1)
+    assert waiter.called  # the busy address's queue still moves
+
+
 def test_throttle_forgets_after_quiet() -> None:
     """Failures longer ago than FORGET_AFTER no longer count."""
     clock = Clock()

@@ -403,10 +403,19 @@ class LoginThrottle:
             del self._addresses[key]
 
     def _forget_old(self, now: float) -> None:
-        while self._addresses:
+        """Forget quiet addresses, and the longest-quiet beyond L{MAX_ADDRESSES}.
+
+        An address with a login in progress is never forgotten: its turn must pass on.
+        """
+        for _ in range(len(self._addresses)):
             key, state = next(iter(self._addresses.items()))
-            quiet = now - state.last_failure > self.FORGET_AFTER and not state.busy
-            if not quiet and len(self._addresses) <= self.MAX_ADDRESSES:
+            full = len(self._addresses) >= self.MAX_ADDRESSES
+            if state.busy:
+                if not full:
+                    return
+                self._addresses.move_to_end(key)
+                continue
+            if not full and now - state.last_failure <= self.FORGET_AFTER:
                 return
             del self._addresses[key]
 
