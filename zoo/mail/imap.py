@@ -1,7 +1,7 @@
 """zoo-imap: read the sink's Maildirs over IMAP4rev1 (twisted.mail's IMAP4 server).
 
 Each login sees one folder, INBOX: the Maildir of the mailbox named by the user name
-(see L{zoo.mail.creds}). Flags live in the Maildir file names (C{:2,FRST}), so they
+(see L{zoo.cred}). Flags live in the Maildir file names (C{:2,FRST}), so they
 survive restarts and other Maildir readers see them; UIDs and UIDVALIDITY are kept in
 C{<maildir>/zoo-uids}. Messages are served with CRLF line ends.
 

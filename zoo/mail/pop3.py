@@ -1,6 +1,6 @@
 """zoo-pop3: read the sink's Maildirs over POP3 (twisted.mail's server, plus STLS).
 
-A login opens the mailbox named by the user name (see L{zoo.mail.creds}); the
+A login opens the mailbox named by the user name (see L{zoo.cred}); the
 message list is fixed at login, as RFC 1939 requires, and C{DELE}eted messages are
 removed from disk at C{QUIT}. Sizes are the CRLF sizes recorded in the file names.
 

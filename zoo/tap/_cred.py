@@ -28,8 +28,8 @@ class LoginOptions(usage.Options):
             "users-file",
             None,
             None,
-            "File of NAME:PASSWORD lines ('#' comments); a PASSWORD may be a bcrypt "
-            "hash from zoo-passwd.",
+            "File of --user values, one per line ('#' comments); a PASSWORD may be a "
+            "bcrypt hash from zoo-passwd.",
         ],
         [
             "max-login-attempts",
