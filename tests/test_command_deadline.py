@@ -127,20 +127,22 @@ class CommandDeadlineTests(SynchronousTestCase):
 
 
 def _smtp(tmp_path):
-    from zoo.mail.creds import AnyLogin
+    from mailfakes import any_login
+
     from zoo.mail.maildir import MaildirStore, SyncWriter
     from zoo.mail.smtp import Policy, SMTPFactory
 
     return SMTPFactory(
-        SyncWriter(MaildirStore(tmp_path / "m")), AnyLogin(), Policy(), clock=Clock()
+        SyncWriter(MaildirStore(tmp_path / "m")), any_login(), Policy(), clock=Clock()
     )
 
 
 def _reader(factory_class, tmp_path):
-    from zoo.mail.creds import AnyLogin
+    from mailfakes import any_login
+
     from zoo.mail.maildir import MaildirStore
 
-    return factory_class(MaildirStore(tmp_path / "m"), AnyLogin(), starttls=None, clock=Clock())
+    return factory_class(MaildirStore(tmp_path / "m"), any_login(), starttls=None, clock=Clock())
 
 
 def _ftp(tmp_path):

@@ -175,7 +175,13 @@ class Client:
 
     def cmd(self, line: str) -> str:
         self.proto.dataReceived(line.encode() + b"\r\n")
+        self.settle()
         return self.read()
+
+    def settle(self) -> None:
+        """Let a failed login's throttle delay run out (the reactor's clock, in steps)."""
+        while self.proto._guard.pending is not None:
+            self.reactor.advance(0.05)
 
     def login(self, user: str = "anonymous", password: str = "a@b") -> None:
         self.cmd(f"USER {user}")
@@ -258,6 +264,38 @@ def test_wrong_password_then_close(root: Path) -> None:
     c.cmd("USER alice")
     assert c.cmd("PASS nope").endswith("421 Too many failed logins; closing.\r\n")
     assert c.transport.disconnecting
+
+
+def test_login_through_portal_with_hash_and_delay(root: Path) -> None:
+    """A bcrypt-hashed user logs in; a wrong password's 530 waits for the throttle's delay."""
+    from twisted.cred import credentials
+    from twisted.internet import defer
+
+    from zoo import cred
+
+    c = Client(root, users={"alice": User(cred.hash_password("secret", rounds=4), root)})
+    checker = c.factory.logins.portal.checkers[credentials.IUsernamePassword]
+    checker.run_hash = lambda f, *a: defer.maybeDeferred(f, *a)  # no thread pool in memory
+    c.cmd("USER alice")
+    c.proto.dataReceived(b"PASS nope\r\n")
+    c.reactor.advance(0.099)
+    assert c.read() == ""
+    c.reactor.advance(0.002)
+    assert c.read() == "530 Login incorrect.\r\n"
+    c.cmd("USER alice")
+    assert c.cmd("PASS secret") == "230 User alice logged in.\r\n"
+    assert c.factory.logins.throttle.failures(CLIENT.host) == 0
+
+
+def test_non_utf8_password_is_refused_unchecked(root: Path) -> None:
+    """PASS with bytes that are not UTF-8 gets 501 (RFC 2640) without a check; a real login follows."""
+    c = Client(root, users={"alice": User("secret", root)})
+    c.cmd("USER alice")
+    c.proto.dataReceived(b"PASS \xff\xfe\r\n")
+    c.settle()
+    assert c.read() == "501 Syntax error: the argument is not UTF-8.\r\n"
+    c.cmd("USER alice")
+    assert c.cmd("PASS secret").startswith("230")
 
 
 def test_unknown_user_gets_same_331(root: Path) -> None:

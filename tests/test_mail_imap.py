@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
-from mailfakes import TLSStringTransport
+from mailfakes import TLSStringTransport, mail_users, settle
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.mail import imap4
 
-from zoo.mail.creds import Users
 from zoo.mail.imap import IMAPFactory, MaildirFolder
 from zoo.mail.maildir import MaildirStore
 
@@ -38,7 +38,7 @@ class Session:
         self.clock = Clock()
         factory = IMAPFactory(
             self.store,
-            Users({"a@x": "pw"}),
+            mail_users({"a@x": "pw"}),
             starttls=object(),
             allow_plaintext_auth=plaintext,
             clock=self.clock,
@@ -56,6 +56,7 @@ class Session:
 
     def send(self, data: bytes):
         self.proto.dataReceived(data)
+        settle(self.proto, self.clock)
         return self.take()
 
 
@@ -121,10 +122,33 @@ def test_flags_and_uids_persist_in_the_maildir(tmp_path):
 def test_failed_logins_disconnect(tmp_path):
     """Three wrong passwords each get NO, then the connection closes."""
     s = Session(tmp_path, plaintext=True)
-    for tag in (b"a", b"b", b"c"):
+    for tag in (b"a", b"b"):
         assert s.send(tag + b" LOGIN a@x wrong\r\n") == [tag + b" NO LOGIN failed"]
-    s.clock.advance(0)
+    assert s.send(b"c LOGIN a@x wrong\r\nd LOGIN a@x pw\r\n") == [
+        b"c NO LOGIN failed",
+        b"* BYE Too many failed logins",
+    ]
     assert s.transport.disconnecting
+
+
+def test_authenticate_failures_count_too(tmp_path):
+    """AUTHENTICATE PLAIN failures count toward the limit like LOGIN's."""
+    s = Session(tmp_path, plaintext=True)
+    plain = base64.b64encode(b"\0a@x\0wrong") + b"\r\n"
+    for tag in (b"a", b"b", b"c"):
+        assert s.send(tag + b" AUTHENTICATE PLAIN\r\n") == [b"+"]
+        assert s.send(plain)[0].startswith(tag + b" NO Authentication failed")
+    assert s.transport.disconnecting
+
+
+def test_failed_login_delayed_and_pipelined_commands_wait(tmp_path):
+    """A wrong LOGIN is answered after the throttle's delay; a pipelined command waits behind it."""
+    s = Session(tmp_path, plaintext=True)
+    s.proto.dataReceived(b"a LOGIN a@x wrong\r\nb LOGIN a@x pw\r\n")
+    s.clock.advance(0.099)
+    assert s.take() == []
+    s.clock.advance(0.002)
+    assert s.take() == [b"a NO LOGIN failed", b"b OK LOGIN succeeded"]
 
 
 def test_unread_replies_stop_reading(tmp_path):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mailfakes import TLSStringTransport
+from mailfakes import TLSStringTransport, mail_users, settle
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
-from zoo.mail.creds import Users
 from zoo.mail.maildir import MaildirStore
 from zoo.mail.pop3 import POP3Factory
 
@@ -28,12 +27,13 @@ class Session:
         self.store.write(["a@x"], b"Subject: two\r\n\r\nbody\r\n")
         factory = POP3Factory(
             self.store,
-            Users({"a@x": "pw"}),
+            mail_users({"a@x": "pw"}),
             starttls=object() if tls else None,
             allow_plaintext_auth=plaintext,
-            clock=Clock(),
+            clock=(clock := Clock()),
             scheduler=run_now,
         )
+        self.clock = clock
         self.transport = TLSStringTransport()
         self.proto = factory.buildProtocol(None)
         self.proto.makeConnection(self.transport)
@@ -46,6 +46,7 @@ class Session:
 
     def send(self, data: bytes):
         self.proto.dataReceived(data)
+        settle(self.proto, self.clock)
         self.pump()
         return self.take()
 
@@ -102,15 +103,47 @@ def test_apop_works(tmp_path):
     assert s.send(b"APOP a@x " + digest + b"\r\n")[0].startswith(b"+OK")
 
 
+def test_wrong_apop_is_throttled_like_pass(tmp_path):
+    """A wrong APOP digest is a failed login: answered after the throttle's delay, and counted."""
+    s = Session(tmp_path)
+    magic = s.greeting.split(b" ", 1)[1]
+    wrong = hashlib.md5(magic + b"nope").hexdigest().encode()
+    s.proto.dataReceived(b"APOP a@x " + wrong + b"\r\n")
+    s.clock.advance(0.099)
+    assert s.take() == []
+    s.clock.advance(0.002)
+    assert s.take()[0].startswith(b"-ERR")
+    assert s.proto._guard.failures == 1
+
+
 def test_bad_commands_and_failures(tmp_path):
     """Unknown commands and bad arguments get -ERR; three failed logins close the connection."""
     s = Session(tmp_path, plaintext=True)
     assert s.send(b"FROB\r\n")[0].startswith(b"-ERR")
     assert s.send(b"STAT\r\n")[0].startswith(b"-ERR")
     assert s.send(b"USER\r\n") == [b"-ERR Syntax error"]
-    for _ in range(3):
-        s.send(b"USER a@x\r\nPASS no\r\n")
-    assert s.transport.disconnecting
+    replies = s.send(b"USER a@x\r\nPASS no\r\n" * 3 + b"USER a@x\r\nPASS pw\r\n")
+    assert replies[1::2] == [b"-ERR Authentication failed"] * 2 + [
+        b"-ERR [AUTH] Too many failed logins; closing"
+    ]
+    assert len(replies) == 6 and s.transport.disconnecting  # the pipelined PASS is dropped
+
+
+def test_failed_pass_delayed_and_pipelined_commands_wait(tmp_path):
+    """A wrong PASS is answered after the throttle's delay; commands pipelined behind it wait."""
+    s = Session(tmp_path, plaintext=True)
+    s.proto.dataReceived(b"USER a@x\r\nPASS no\r\nUSER a@x\r\nPASS pw\r\nSTAT\r\n")
+    assert s.take() == [b"+OK USER accepted, send PASS"]
+    s.clock.advance(0.099)
+    assert s.take() == []
+    s.clock.advance(0.002)
+    replies = s.take()
+    assert replies[:3] == [
+        b"-ERR Authentication failed",
+        b"+OK USER accepted, send PASS",
+        b"+OK Authentication succeeded",
+    ]
+    assert replies[3].startswith(b"+OK 2 ") and len(replies) == 4
 
 
 def test_commands_queued_behind_a_transfer_are_bounded(tmp_path):

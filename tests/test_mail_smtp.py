@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from mailfakes import TLSStringTransport
+from mailfakes import TLSStringTransport, any_login, mail_users, settle
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from zoo.mail.creds import AnyLogin, Users
 from zoo.mail.maildir import MaildirStore, SyncWriter
 from zoo.mail.smtp import Body, Policy, SMTPFactory, encode_plain
 
@@ -28,7 +27,7 @@ class Session:
         self.clock = Clock()
         factory = SMTPFactory(
             writer or SyncWriter(self.store),
-            checker or Users({"alice@example.com": "secret"}),
+            checker or mail_users({"alice@example.com": "secret"}),
             policy or Policy(),
             starttls=object() if tls else None,
             clock=self.clock,
@@ -45,6 +44,7 @@ class Session:
 
     def send(self, data: bytes) -> list[bytes]:
         self.proto.dataReceived(data)
+        settle(self.proto, self.clock)
         return self.take()
 
     def codes(self, data: bytes) -> list[bytes]:
@@ -335,16 +335,31 @@ def test_malformed_auth_plain_is_a_failed_login(tmp_path):
 
 
 def test_auth_failures_disconnect(tmp_path):
-    """Three failed AUTH attempts get 421 and the connection closes."""
+    """Three failed AUTH attempts get 535, then 421 4.7.0, and the connection closes."""
     s = Session(tmp_path, Policy(allow_plaintext_auth=True))
     bad = b"AUTH PLAIN " + encode_plain("alice@example.com", "no") + b"\r\n"
-    assert s.codes(bad * 3) == [b"535", b"535", b"535", b"421"]
+    lines = s.send(bad * 3 + b"NOOP\r\n")
+    assert [line[:3] for line in lines] == [b"535", b"535", b"535", b"421"]
+    assert lines[-1].startswith(b"421 4.7.0 Too many authentication failures")
     assert s.transport.disconnecting
+
+
+def test_failed_auth_answer_is_delayed_and_later_commands_wait(tmp_path):
+    """A wrong AUTH is answered after the throttle's delay; a pipelined NOOP waits behind it."""
+    s = Session(tmp_path, Policy(allow_plaintext_auth=True))
+    s.proto.dataReceived(b"AUTH PLAIN " + encode_plain("alice@example.com", "no") + b"\r\nNOOP\r\n")
+    s.clock.advance(0.099)
+    assert s.take() == []
+    s.clock.advance(0.002)
+    assert [line[:3] for line in s.take()] == [b"535", b"250"]
+    good = b"AUTH PLAIN " + encode_plain("alice@example.com", "secret") + b"\r\n"
+    s.proto.dataReceived(good)  # the delay has run out: the right password goes through now
+    assert [line[:3] for line in s.take()] == [b"235"]
 
 
 def test_require_auth(tmp_path):
     """With require_auth MAIL gets 530 until AUTH succeeds."""
-    s = Session(tmp_path, Policy(require_auth=True, allow_plaintext_auth=True), checker=AnyLogin())
+    s = Session(tmp_path, Policy(require_auth=True, allow_plaintext_auth=True), checker=any_login())
     assert s.codes(MAIL) == [b"530"]
     assert s.codes(b"AUTH PLAIN " + encode_plain("x", "y") + b"\r\n") == [b"235"]
     assert s.codes(MAIL) == [b"250"]

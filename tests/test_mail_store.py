@@ -1,4 +1,4 @@
-"""Maildir naming and writing, and the shared mail credentials (zoo.mail.maildir, zoo.mail.creds)."""
+"""Maildir naming and writing, and mail logins by mailbox name (zoo.mail.maildir, zoo.cred)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from mailfakes import any_login, mail_users
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.python.failure import Failure
 
-from zoo.mail.creds import (
-    AnyLogin,
-    SharedPassword,
-    Users,
-    checker_for,
-    parse_user,
-    read_users_file,
-    shared_password,
-)
 from zoo.mail.maildir import (
     MaildirStore,
     ThreadWriter,
@@ -84,7 +76,7 @@ def login(checker, name, password):
 
 def test_users_checker():
     """Configured users log in with their own password; their avatar is their mailbox."""
-    c = Users({"alice@example.com": "pw", "zoo": "z"})
+    c = mail_users({"alice@example.com": "pw", "zoo": "z"})
     assert login(c, "Alice@example.com", "pw") == "alice@example.com"
     assert login(c, "zoo", "z") == "zoo@localhost"
     assert login(c, "alice@example.com", "z").check(UnauthorizedLogin)
@@ -92,33 +84,10 @@ def test_users_checker():
 
 
 def test_shared_and_any():
-    """A shared password opens any mailbox; AnyLogin opens any with anything."""
-    assert login(SharedPassword("s3"), "x@y", "s3") == "x@y"
-    assert login(SharedPassword("s3"), "x@y", "no").check(UnauthorizedLogin)
-    assert login(AnyLogin(), "q", "") == "q@localhost"
-
-
-def test_generated_password_is_private_and_reused(tmp_path):
-    """The generated password is written 0600 once and read back on the next start."""
-    first, path, made = shared_password(tmp_path)
-    assert made and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert first.isalnum() and len(first) == 16  # never "-x...", which tools read as an option
-    again, _, made_again = shared_password(tmp_path)
-    assert again == first and not made_again
-    checker, how = checker_for([], False, tmp_path, "localhost")
-    assert first in how and login(checker, "zoo", first) == "zoo@localhost"
-
-
-def test_users_file(tmp_path):
-    """A users file: NAME:PASSWORD lines, comments and blanks skipped, bad lines named."""
-    f = tmp_path / "users"
-    f.write_text("# mail users\nalice@x:a:b\n\nbob:pw\n")
-    assert read_users_file(f) == {"alice@x": "a:b", "bob": "pw"}
-    f.write_text("good:pw\nbad\n")
-    with pytest.raises(ValueError, match=":2:"):
-        read_users_file(f)
-    with pytest.raises(ValueError):
-        parse_user("nopassword:")
+    """A shared password opens any mailbox; accept-any opens any with anything."""
+    assert login(mail_users({}, shared="s3"), "x@y", "s3") == "x@y"
+    assert login(mail_users({}, shared="s3"), "x@y", "no").check(UnauthorizedLogin)
+    assert login(any_login(), "q", "") == "q@localhost"
 
 
 def test_arrival_order_is_numeric():

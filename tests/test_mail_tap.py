@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.python import usage
 
-from zoo.mail.creds import AnyLogin, SharedPassword, Users
+from zoo.cred import PasswordChecker
 from zoo.mail.maildir import SyncWriter, ThreadWriter
 from zoo.tap import imap, pop3, smtp
 
@@ -47,8 +47,9 @@ def test_default_credentials_are_shared(tmp_path):
         o.parseOptions(["--port", "0", "--state-dir", str(tmp_path)])
         f = factory_of(tap.makeService(o))
         checkers += list(f.portal.checkers.values())
-    assert all(isinstance(c, SharedPassword) for c in checkers)
-    assert len({c.password for c in checkers}) == 1
+    assert all(isinstance(c, PasswordChecker) and not c.passwords for c in checkers)
+    assert len({c.shared for c in checkers}) == 1
+    assert (tmp_path / "generated-password").read_text() == f"zoo:{checkers[0].shared}\n"
 
 
 def test_users_file_and_any_login(tmp_path):
@@ -58,11 +59,11 @@ def test_users_file_and_any_login(tmp_path):
     o = pop3.Options()
     o.parseOptions(["--port", "0", "--state-dir", str(tmp_path), "--users-file", str(users)])
     [checker] = set(factory_of(pop3.makeService(o)).portal.checkers.values())
-    assert isinstance(checker, Users) and checker.users == {"alice@x": "secret"}
+    assert checker.passwords == {"alice@x": "secret"} and checker.shared is None
     o = imap.Options()
     o.parseOptions(["--port", "0", "--state-dir", str(tmp_path), "--accept-any-login"])
     [checker] = set(factory_of(imap.makeService(o)).portal.checkers.values())
-    assert isinstance(checker, AnyLogin)
+    assert checker.accept_any
 
 
 def test_tls_listener_means_no_starttls(tmp_path):

@@ -111,3 +111,37 @@ class DefaultTests(SynchronousTestCase):
                 del os.environ["ZOO_STATE_DIR"]
             else:
                 os.environ["ZOO_STATE_DIR"] = old
+
+
+LOGIN_PLUGINS = ("smtp", "pop3", "imap", "ftp", "ssh")
+
+
+def test_login_options_shared_by_every_login_plugin(tmp_path) -> None:
+    """--user, --users-file (hashes allowed) and --max-login-attempts parse the same everywhere."""
+    import importlib
+
+    import pytest
+
+    from zoo.cred import hash_password
+
+    hashed = hash_password("pw", rounds=4)
+    users = tmp_path / "users"
+    users.write_text(f"# who\nbob:{hashed}\n")
+    for name in LOGIN_PLUGINS:
+        options = importlib.import_module(f"zoo.tap.{name}").Options
+        o = options()
+        o.parseOptions(
+            ["--user", "alice:a:b" if name != "ftp" else "alice:ab", "--users-file", str(users)]
+        )
+        assert [u.name for u in o["users"]] == ["alice", "bob"], name
+        assert o["users"][1].password == hashed and o["max-login-attempts"] == 3
+        o = options()
+        o.parseOptions(["--max-login-attempts", "5"])
+        assert o["max-login-attempts"] == 5
+        for bad, message in (
+            (["--max-login-attempts", "0"], "--max-login-attempts"),
+            (["--user", "a:1", "--user", "a:2"], "given twice"),
+            (["--user", "nopassword"], "--user"),
+        ):
+            with pytest.raises(usage.UsageError, match=message):
+                options().parseOptions(bad)

@@ -56,24 +56,6 @@ def test_fingerprint_is_openssh_format() -> None:
     assert fp.startswith("SHA256:") and len(fp) == 7 + 43 and not fp.endswith("=")
 
 
-@pytest.mark.parametrize("spec", ["alice", "alice:", ":pw", "../x:pw", "a/b:pw"])
-def test_parse_user_rejects(spec: str) -> None:
-    """--user values without a name, a password or with a path in the name are refused."""
-    with pytest.raises(ValueError):
-        zkeys.parse_user(spec)
-
-
-def test_users_file_and_errors(tmp_path: Path) -> None:
-    """A users file skips comments and blanks; a bad line is reported with its line number."""
-    good = tmp_path / "users"
-    good.write_text("# who\nalice:secret:with:colons\n\nbob:pw\n")
-    assert zkeys.read_users_file(good) == [("alice", "secret:with:colons"), ("bob", "pw")]
-    bad = tmp_path / "bad"
-    bad.write_text("alice:pw\nnopassword\n")
-    with pytest.raises(ValueError, match=":2:"):
-        zkeys.read_users_file(bad)
-
-
 def test_authorized_keys_with_options(tmp_path: Path) -> None:
     """authorized_keys lines with options and comments give their keys; junk lines are errors."""
     pub = HOST_KEY["ed25519"].public().toString("openssh").decode()
@@ -86,27 +68,17 @@ def test_authorized_keys_with_options(tmp_path: Path) -> None:
         zkeys.read_authorized_keys(path)
 
 
-def test_generated_password_kept_private(tmp_path: Path) -> None:
-    """The generated login is stored 0600 and reused on the next start."""
-    name, password, new = zkeys.generated_password(tmp_path)
-    assert (name, new) == ("zoo", True) and len(password) >= 12
-    assert stat.S_IMODE((tmp_path / zkeys.PASSWORD_FILE).stat().st_mode) == 0o600
-    assert zkeys.generated_password(tmp_path) == (name, password, False)
-
-
-def test_password_checker() -> None:
-    """The right password logs in; a wrong one or an unknown user does not."""
+def test_password_checker_gives_bytes_avatar() -> None:
+    """Users' password checker (zoo.cred's) logs in with bytes avatar ids, as conch's realm wants."""
     from twisted.cred.credentials import UsernamePassword
     from twisted.cred.error import UnauthorizedLogin
 
-    checker = zkeys.PasswordChecker({"alice": "pw"})
+    [checker] = Users(passwords={"alice": "pw"}).checkers()
     ok = checker.requestAvatarId(UsernamePassword(b"alice", b"pw"))
     assert ok.result == b"alice"
-    for creds in (UsernamePassword(b"alice", b"PW"), UsernamePassword(b"eve", b"pw")):
-        d = checker.requestAvatarId(creds)
-        failures = []
-        d.addErrback(failures.append)
-        assert failures and failures[0].check(UnauthorizedLogin)
+    failures: list = []
+    checker.requestAvatarId(UsernamePassword(b"alice", b"PW")).addErrback(failures.append)
+    assert failures and failures[0].check(UnauthorizedLogin)
 
 
 def test_options(tmp_path: Path) -> None:
@@ -121,7 +93,7 @@ def test_options(tmp_path: Path) -> None:
         (["--authorized-keys", str(tmp_path / "missing")], "--authorized-keys"),
         (["--users-file", str(tmp_path / "missing")], "--users-file"),
         (["--user", "a:b", "--tls"], "--tls"),
-        (["--authorized-keys", f"..:{tmp_path / 'ak'}"], "folder name"),
+        (["--authorized-keys", f"..:{tmp_path / 'ak'}"], "cannot be a user name"),
     ):
         with pytest.raises(usage.UsageError, match=message):
             Options().parseOptions(args)

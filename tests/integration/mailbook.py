@@ -50,7 +50,7 @@ def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
             "smtp": zoo.port("smtp"),
             "plain": zoo.port(reader, index=0),
             "tls": zoo.port(reader, index=1),
-            "password": (state / "mail" / "password").read_text().strip(),
+            "password": (state / "generated-password").read_text().strip().partition(":")[2],
             "ca": str(state / "tls" / "ca.pem"),
             "pid": zoo.proc.pid if zoo.proc else 0,
         }

@@ -28,7 +28,7 @@ def messages(workdir: Path, mailbox: str) -> list[bytes]:
 
 
 def password(workdir: Path) -> str:
-    return (workdir / "state" / "mail" / "password").read_text().strip()
+    return (workdir / "state" / "generated-password").read_text().strip().partition(":")[2]
 
 
 def ca(workdir: Path) -> str:
@@ -215,7 +215,7 @@ CRASHING_SERVER = """
 import os, sys
 from twisted.internet import reactor
 from zoo.mail.maildir import MaildirStore, ThreadWriter
-from zoo.mail.creds import AnyLogin
+from zoo.cred import PasswordChecker
 from zoo.mail.smtp import SMTPFactory
 
 class CrashBeforeRename(MaildirStore):
@@ -223,7 +223,7 @@ class CrashBeforeRename(MaildirStore):
         os._exit(9)  # the power fails after tmp/ is written, before new/
 
 store = CrashBeforeRename(sys.argv[1])
-port = reactor.listenTCP(0, SMTPFactory(ThreadWriter(store), AnyLogin()), interface="127.0.0.1")
+port = reactor.listenTCP(0, SMTPFactory(ThreadWriter(store), PasswordChecker({}, accept_any=True)), interface="127.0.0.1")
 print(port.getHost().port, flush=True)
 reactor.run()
 """
@@ -261,11 +261,11 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails wi
 resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
 from twisted.internet import reactor
 from zoo.mail.maildir import MaildirStore, ThreadWriter
-from zoo.mail.creds import AnyLogin
+from zoo.cred import PasswordChecker
 from zoo.mail.smtp import SMTPFactory
 
 port = reactor.listenTCP(
-    0, SMTPFactory(ThreadWriter(MaildirStore(sys.argv[1])), AnyLogin()), interface="127.0.0.1"
+    0, SMTPFactory(ThreadWriter(MaildirStore(sys.argv[1])), PasswordChecker({}, accept_any=True)), interface="127.0.0.1"
 )
 print(port.getHost().port, flush=True)
 reactor.run()

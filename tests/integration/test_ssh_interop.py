@@ -394,15 +394,15 @@ def test_book_sftp(zoo, keypair, tmp_path) -> None:
 
 
 def test_sftp_only_mode_and_auth_limit(tmp_path, keypair) -> None:
-    """--no-exec --no-shell refuse commands and shells but not SFTP; --max-auth-attempts disconnects."""
+    """--no-exec --no-shell refuse commands and shells but not SFTP; --max-login-attempts disconnects."""
     args = [
         "zoo-ssh",
         "--port",
         "0",
         "--no-exec",
         "--no-shell",
-        "--max-auth-attempts",
-        "2",
+        "--max-login-attempts",
+        "3",
         "--allow-forwarding",
         "--user",
         "zoo:pw",
@@ -462,7 +462,7 @@ def test_generated_password_logged(tmp_path) -> None:
     with TwistdProcess(["zoo-ssh", "--port", "0"], tmp_path / "w") as proc:
         time.sleep(0.2)
         first = proc.output
-    stored = (tmp_path / "w" / "state" / "ssh" / "generated-password").read_text().strip()
+    stored = (tmp_path / "w" / "state" / "generated-password").read_text().strip()
     name, password = stored.split(":", 1)
     assert name == "zoo" and f"password {password} (generated)" in first
     assert "SHA256:" in first  # host key fingerprints

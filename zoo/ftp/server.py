@@ -14,7 +14,10 @@ C{SYST}/C{NOOP}. The rest is replaced, because Twisted's versions are unsafe or 
   C{TCP_NODELAY} set;
 - C{FEAT} lists what is supported; C{REST}, C{APPE}, C{MLSD}, C{MLST} exist;
 - explicit FTPS (C{AUTH TLS}, C{PBSZ}, C{PROT}), and C{--require-tls};
-- limits: failed logins, connections per address, consecutive bad commands, line length.
+- logins through a twisted.cred C{Portal} (L{FTPRealm}: a login's avatar is its L{Jail}),
+  guarded by L{zoo.cred.LoginGuard}: throttled per address, logged once, and C{421}
+  after C{--max-login-attempts} failures;
+- limits: connections per address, consecutive bad commands, line length.
 
 Commands are handled one at a time. While a transfer runs, C{ABOR}, C{STAT} and C{NOOP}
 are answered at once (C{ABOR} closes the data connection: C{426} for the transfer, then
@@ -23,7 +26,6 @@ C{226}); any other command waits for the transfer's final reply.
 
 from __future__ import annotations
 
-import hmac
 import os
 import socket
 from collections import Counter
@@ -32,14 +34,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from twisted.cred import credentials
+from twisted.cred.checkers import ANONYMOUS, AllowAnonymousAccess
+from twisted.cred.error import LoginFailed
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IPushProducer, ITCPTransport, ITransport
 from twisted.logger import Logger
 from twisted.protocols import ftp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import Interface, implementer
 
+from zoo.cred import Logins, LoginThrottle, PasswordChecker, shared_throttle
 from zoo.ftp.data import (
     DataChannel,
     TransferAborted,
@@ -110,7 +117,7 @@ def _decode_argument(cmd: str, raw: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class User:
-    """A named user: password and home directory (their C{/})."""
+    """A named user: password (or bcrypt hash, see L{zoo.cred}) and home directory (their C{/})."""
 
     password: str
     home: Path
@@ -137,6 +144,27 @@ class FTPConfig:
     max_bad_commands: int = 20
     data_timeout: float = 30.0
     welcome: str = "zoo FTP server ready."
+
+
+class IFTPJail(Interface):
+    """What an FTP login gets from the portal: the L{Jail} its session runs in."""
+
+
+@implementer(IRealm)
+class FTPRealm:
+    """Anonymous logins get the read-only root; named users their writable home."""
+
+    def __init__(self, config: FTPConfig) -> None:
+        self.config = config
+
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+        if IFTPJail not in interfaces:
+            raise NotImplementedError("only FTP jails here")
+        if avatar_id == ANONYMOUS:
+            jail = Jail(self.config.root, upload_dir=self.config.anonymous_upload)
+        else:
+            jail = Jail(self.config.users[avatar_id].home, writable=True)
+        return IFTPJail, jail, lambda: None
 
 
 @implementer(IPushProducer)
@@ -333,7 +361,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.rnfr: list[str] | None = None
         self.prot_private = False
         self.epsv_all = False
-        self.failed_logins = 0
+        self._guard = self.factory.logins.guard(self.transport)
         self.bad_commands = 0
         self._data_port: Any = None
         self._data: DataChannel | None = None
@@ -356,6 +384,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
         self.disconnected = True
         self._close_data()
+        self._guard.close()
         self.factory.session_ended(self)
         self.transport = None
 
@@ -439,24 +468,34 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             return "331 Anonymous login ok, send your e-mail address as password."
         return f"331 Password required for {arg}."
 
-    def ftp_PASS(self, arg: str) -> str | None:  # noqa: N802
+    def ftp_PASS(self, arg: str) -> str | defer.Deferred[str | None]:  # noqa: N802
         name, self.pending_user = self.pending_user, None
         if name is None:
             return "503 Login with USER first."
-        if name.lower() in ANONYMOUS_NAMES and self.config.anonymous:
-            self.jail = Jail(self.config.root, upload_dir=self.config.anonymous_upload)
+        anonymous = name.lower() in ANONYMOUS_NAMES and self.config.anonymous
+        creds: Any = credentials.Anonymous()
+        if not anonymous:  # the line was decoded with surrogateescape: these are its bytes
+            creds = credentials.UsernamePassword(
+                name.encode("utf-8", "surrogateescape"), arg.encode("utf-8", "surrogateescape")
+            )
+        d = self._guard.login(creds, None, IFTPJail)
+        return d.addCallbacks(self._logged_in, self._login_failed, callbackArgs=(name, anonymous))
+
+    def _logged_in(self, result: Any, name: str, anonymous: bool) -> str | None:
+        _, self.jail, _ = result
+        if anonymous:
             self.username = "anonymous"
             self.factory.log_anonymous(self.peer_host())
             return "230 Anonymous access granted, restrictions apply."
-        user = self.config.users.get(name)
-        if user is not None and hmac.compare_digest(user.password.encode(), arg.encode()):
-            self.jail = Jail(user.home, writable=True)
-            self.username = name
-            log.info("FTP user {name} logged in from {peer}", name=name, peer=self.peer_host())
-            return f"230 User {name} logged in."
-        self.failed_logins += 1
-        log.info("FTP failed login for {name!r} from {peer}", name=name, peer=self.peer_host())
-        if self.failed_logins >= self.config.max_login_attempts:
+        self.username = name
+        log.info("FTP user {name} logged in from {peer}", name=name, peer=self.peer_host())
+        return f"230 User {name} logged in."
+
+    def _login_failed(self, reason: Failure) -> str | None:
+        reason.trap(LoginFailed)  # the guard logged it
+        if self.disconnected:
+            return None
+        if self._guard.exhausted:
             self.sendLine("530 Login incorrect.")
             self.sendLine("421 Too many failed logins; closing.")
             self.transport.loseConnection()
@@ -651,23 +690,35 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
     """Builds L{FTPSession}s for one L{FTPConfig}; counts connections per address.
 
     @param reactor: used for data connections and timers (Twisted's FTP uses the
-        global reactor for those).
+        global reactor for those), and the login delays.
+    @param throttle: the login throttle (default: the process's, L{shared_throttle}).
     """
 
     protocol = FTPSession
     noisy = False
+    logins: Logins
     #: Anonymous logins after a logged one are logged as one line this much later.
     SUMMARY_SECONDS = 1.0
     #: Most addresses named in that line.
     SUMMARY_PEERS = 5
 
-    def __init__(self, config: FTPConfig, reactor: Any = None) -> None:
+    def __init__(
+        self, config: FTPConfig, reactor: Any = None, throttle: LoginThrottle | None = None
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
         self.config = config
         self.reactor = reactor
+        checkers: list[Any] = [
+            PasswordChecker({name: user.password for name, user in config.users.items()})
+        ]
+        if config.anonymous:
+            checkers.append(AllowAnonymousAccess())
+        portal = Portal(FTPRealm(config), checkers)
+        throttle = throttle or shared_throttle(reactor)
+        self.logins = Logins(portal, "ftp", throttle, config.max_login_attempts)
         self.per_address: Counter[str] = Counter()
         self._passive_cursor = 0
         self._anonymous: Counter[str] | None = None  # logins counted for the summary

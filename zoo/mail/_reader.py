@@ -7,6 +7,7 @@ from typing import Any
 from twisted.cred import portal as _portal
 from twisted.internet.protocol import ServerFactory
 
+from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.mail.maildir import MaildirStore
 
 
@@ -14,17 +15,21 @@ class ReaderFactory(ServerFactory):
     """Base factory of the mail-reading services; subclasses set C{protocol} and L{realm}.
 
     @param store: the Maildirs (L{zoo.mail.maildir.MaildirStore}).
-    @param checker: who may log in (L{zoo.mail.creds}).
+    @param checker: who may log in (a L{zoo.cred.PasswordChecker}).
     @param starttls: the TLS context for STLS/STARTTLS, or C{None} not to offer it.
     @param allow_plaintext_auth: accept passwords before TLS.
     @param timeout: seconds of silence before the server hangs up (C{None}: never).
     @param clock: an C{IReactorTime} (timeouts, UIDVALIDITY).
     @param scheduler: runs the iterators that send message bodies (the reactor's
         cooperator by default; tests pass a synchronous one).
+    @param max_login_attempts: failed logins before a connection is closed.
+    @param throttle: the login throttle (default: the process's, L{shared_throttle}).
     """
 
     noisy = False
     protocol: Any
+    #: The protocol's name in log lines.
+    service = "mail"
 
     def __init__(
         self,
@@ -35,6 +40,8 @@ class ReaderFactory(ServerFactory):
         timeout: float | None = 300.0,
         clock: Any = None,
         scheduler: Any = None,
+        max_login_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -45,6 +52,9 @@ class ReaderFactory(ServerFactory):
         self.clock = clock
         self.scheduler = scheduler
         self.portal = _portal.Portal(self.realm(), [checker])
+        self.logins = Logins(
+            self.portal, self.service, throttle or shared_throttle(clock), max_login_attempts
+        )
 
     def realm(self) -> Any:
         """The cred realm turning a mailbox name into this protocol's avatar."""

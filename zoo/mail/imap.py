@@ -1,7 +1,7 @@
 """zoo-imap: read the sink's Maildirs over IMAP4rev1 (twisted.mail's IMAP4 server).
 
 Each login sees one folder, INBOX: the Maildir of the mailbox named by the user name
-(see L{zoo.mail.creds}). Flags live in the Maildir file names (C{:2,FRST}), so they
+(see L{zoo.cred}). Flags live in the Maildir file names (C{:2,FRST}), so they
 survive restarts and other Maildir readers see them; UIDs and UIDVALIDITY are kept in
 C{<maildir>/zoo-uids}. Messages are served with CRLF line ends.
 
@@ -9,7 +9,9 @@ Added to Twisted's C{IMAP4Server}: a Maildir-backed mailbox (Twisted only ships 
 in-memory one); C{STARTTLS} through L{zoo.tls.start_tls} (pipelined plaintext
 dropped); C{LOGINDISABLED} and no C{AUTHENTICATE} before TLS unless plaintext is
 allowed; C{FETCH BODY[]} setting C{\\Seen} (Twisted leaves that to nobody) while
-C{BODY.PEEK[]} does not; C{NOOP} and C{CHECK} reporting newly arrived mail.
+C{BODY.PEEK[]} does not; C{NOOP} and C{CHECK} reporting newly arrived mail; LOGIN
+and AUTHENTICATE through L{zoo.cred.LoginGuard} (throttled per address, later commands
+held until the answer, C{* BYE} and close after C{--max-login-attempts} failures).
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from zoo.tls import StartTLSMixin, start_tls
 log = Logger()
 
 PORT = 8143
-MAX_LOGIN_FAILURES = 3
 
 
 @implementer(imap4.IAccount, imap4.INamespacePresenter)
@@ -110,9 +111,10 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         self.POSTAUTH_TIMEOUT = factory.timeout or 0
         self.callLater = factory.clock.callLater
         self._secure = False
-        self._failures = 0
 
     def connectionMade(self) -> None:  # noqa: N802
+        self._guard = self.factory.logins.guard(self.transport)
+        self.portal = self._guard  # Twisted's LOGIN and AUTHENTICATE call portal.login
         self._secure = ISSLTransport.providedBy(self.transport)
         if self.ctx is not None and not ITLSTransport.providedBy(self.transport):
             self.ctx = None
@@ -162,17 +164,42 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
 
     unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
 
-    def authenticateLogin(self, user: bytes, passwd: bytes) -> Any:  # noqa: N802
-        d = super().authenticateLogin(user, passwd)
-        d.addErrback(self._login_failed)
-        return d
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        if hasattr(self, "_guard"):
+            self._guard.close()
+        super().connectionLost(reason)
 
-    def _login_failed(self, failure: Any) -> Any:
-        self._failures += 1
-        if self._failures >= MAX_LOGIN_FAILURES:
-            # After Twisted has sent the NO for this attempt.
-            self.callLater(0, self.transport.loseConnection)
-        return failure
+    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+        # Twisted answers an exception with "* BAD Server error: <Python's text>" and a
+        # logged traceback; 8-bit bytes on a command line are the client's error.
+        command_done(self.transport)
+        if self.blocked is None and self.parseState == "command" and not line.isascii():
+            refusal = _refuse_8bit(line)
+            if refusal is not None:
+                self.sendLine(refusal)
+                return
+        super().lineReceived(line)
+        if self._guard.pending is not None:
+            if self.blocked is None:
+                # A login is being checked (or its failure delayed): hold later commands.
+                self.blocked = []
+                self._guard.pending.addBoth(self._login_answered)
+        elif self._guard.exhausted:
+            self._too_many_failures()
+
+    def _login_answered(self, result: Any) -> None:
+        if self.transport.disconnecting:
+            return
+        if self._guard.exhausted:
+            self._too_many_failures()
+            return
+        self._unblock()  # TWISTED-PRIVATE: IMAP4Server._unblock (runs the held commands)
+
+    def _too_many_failures(self) -> None:
+        """After the tagged NO: say goodbye and close (RFC 3501 7.1.5)."""
+        if not self.transport.disconnecting:
+            self.sendLine(b"* BYE Too many failed logins")
+            self.transport.loseConnection()
 
     def _cbSelectWork(self, mbox: Any, cmd: bytes, tag: bytes) -> None:  # noqa: N802
         """SELECT/EXAMINE with all RFC 3501 responses (Twisted omits UIDNEXT and friends)."""
@@ -195,17 +222,6 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"[" + mode + b"] " + cmd + b" completed")
         self.state = "select"
         self.mbox = mbox
-
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802
-        # Twisted answers an exception with "* BAD Server error: <Python's text>" and a
-        # logged traceback; 8-bit bytes on a command line are the client's error.
-        command_done(self.transport)
-        if self.blocked is None and self.parseState == "command" and not line.isascii():
-            refusal = _refuse_8bit(line)
-            if refusal is not None:
-                self.sendLine(refusal)
-                return
-        super().lineReceived(line)
 
     def command_timed_out(self) -> None:
         """The shared command deadline passed in the middle of a command."""
@@ -331,6 +347,7 @@ class IMAPFactory(ReaderFactory):
     """Builds L{ZooIMAP} connections over the Maildirs of C{store}."""
 
     protocol = ZooIMAP
+    service = "imap"
 
     def realm(self) -> IMAPRealm:
         return IMAPRealm(self.store, self.clock)

@@ -1,6 +1,6 @@
 """zoo-pop3: read the sink's Maildirs over POP3 (twisted.mail's server, plus STLS).
 
-A login opens the mailbox named by the user name (see L{zoo.mail.creds}); the
+A login opens the mailbox named by the user name (see L{zoo.cred}); the
 message list is fixed at login, as RFC 1939 requires, and C{DELE}eted messages are
 removed from disk at C{QUIT}. Sizes are the CRLF sizes recorded in the file names.
 
@@ -9,7 +9,10 @@ drops plaintext pipelined after it and forgets any C{USER}; APOP that works on P
 (Twisted's never succeeds: it compares C{str} with C{bytes}); C{USER}/C{PASS} refused
 before TLS unless plaintext passwords are allowed; a C{CAPA} that tells the truth
 (C{PIPELINING}, not Twisted's misspelt C{PIPELINE}); an over-long line gets C{-ERR}
-and the connection closes; three failed logins close it too.
+and the connection closes. Logins (USER/PASS, APOP, AUTH) go through
+L{zoo.cred.LoginGuard}: throttled per address, later commands held until the answer,
+and after C{--max-login-attempts} failures C{-ERR [AUTH] Too many failed logins}
+and the connection closes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.cred import portal as _portal
+from twisted.cred.error import LoginFailed
 from twisted.internet import task
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.logger import Logger
@@ -37,7 +41,6 @@ from zoo.tls import StartTLSMixin, start_tls
 log = Logger()
 
 PORT = 8110
-MAX_LOGIN_FAILURES = 3
 
 
 def maildir_messages(path: Path) -> list[Path]:
@@ -138,13 +141,39 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self.schedule = factory.scheduler or task.coiterate
         self._secure = False
         self._can_stls = False
-        self._failures = 0
 
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
         self._can_stls = self.ctx is not None and ITLSTransport.providedBy(self.transport)
+        self._guard = self.factory.logins.guard(self.transport)
+        self.portal = self._guard  # Twisted's USER/PASS and AUTH call portal.login
         super().connectionMade()
         self.start_flow_control()
+
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+        if hasattr(self, "_guard"):
+            self._guard.close()
+        super().connectionLost(reason)
+
+    def processCommand(self, command: bytes, *args: bytes) -> Any:  # noqa: N802
+        result = super().processCommand(command, *args)
+        self._hold_for_login()
+        return result
+
+    def state_AUTH(self, line: bytes) -> None:  # noqa: N802
+        super().state_AUTH(line)
+        self._hold_for_login()
+
+    def _hold_for_login(self) -> None:
+        """While a login is checked (or its failure delayed), hold the commands behind it."""
+        if self._guard.pending is not None and self.blocked is None:
+            self.blocked = []
+            self._guard.pending.addBoth(self._login_answered)
+
+    def _login_answered(self, result: Any) -> None:
+        if self.transport.disconnecting:
+            return  # too many failures: the commands behind are dropped
+        self._unblock(None)  # TWISTED-PRIVATE: POP3._unblock (runs the held commands)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         self.tls_ready()
@@ -252,10 +281,11 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         return self.portal.login(APOPCredentials(self.magic, user, digest), None, pop3.IMailbox)
 
     def _ebMailbox(self, failure: Failure) -> None:  # noqa: N802
-        super()._ebMailbox(failure)
-        self._failures += 1
-        if self._failures >= MAX_LOGIN_FAILURES:
-            self.transport.loseConnection()
+        if not (self._guard.exhausted and failure.check(LoginFailed)):
+            return super()._ebMailbox(failure)
+        self.failResponse(b"[AUTH] Too many failed logins; closing")
+        self.transport.loseConnection()
+        return None
 
 
 def _closing(result: Any, fp: Any) -> Any:
@@ -271,6 +301,7 @@ class POP3Factory(ReaderFactory):
     """Builds L{ZooPOP3} connections over the Maildirs of C{store}."""
 
     protocol = ZooPOP3
+    service = "pop3"
 
     def realm(self) -> POP3Realm:
         return POP3Realm(self.store)

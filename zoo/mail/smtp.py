@@ -14,7 +14,9 @@ What this adds to Twisted's C{ESMTP} (see C{research/twisted-anchor.md} section 
 - SIZE, PIPELINING, 8BITMIME and ENHANCEDSTATUSCODES, a recipient limit, NOOP, VRFY;
 - STARTTLS through L{zoo.tls.start_tls}: plaintext pipelined after it is discarded and
   the session (HELO/EHLO, sender, recipients, AUTH) is reset (CVE-2011-0411);
-- AUTH PLAIN and LOGIN only over TLS unless allowed in plaintext; optional
+- AUTH PLAIN and LOGIN only over TLS unless allowed in plaintext, through
+  L{zoo.cred.LoginGuard} (throttled per address; later commands wait for the answer;
+  C{421 4.7.0} and close after C{--max-login-attempts} failures); optional
   "require TLS" and "require AUTH" policies.
 """
 
@@ -35,6 +37,7 @@ from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.mail._flow import ReplyFlowControl
 from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
@@ -48,7 +51,6 @@ DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 DEFAULT_MAX_RECIPIENTS = 100
 #: RFC 5321 allows 512 octets per command line; AUTH responses can be longer.
 DEFAULT_MAX_LINE = 4096
-MAX_AUTH_FAILURES = 3
 
 #: Enhanced status codes (RFC 3463) for the reply codes this server sends.
 ENHANCED = {
@@ -146,16 +148,18 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self._buffer = b""
         self._skipping = False
         self._body: Body | None = None
-        self._paused = False  # a delivery is in flight: later commands wait
+        self._paused = False  # a delivery or a login is in flight: later commands wait
+        self._login_hold = False  # it is a login: keep reading (a line's worth), to see a close
         self._eof = False  # the client half-closed: finish, answer, then close
         self._plain_sendcode = False
-        self._auth_failures = 0
         self._secure = False
         self.user: str | None = None
 
     # -- connection -------------------------------------------------------------
 
     def connectionMade(self) -> None:  # noqa: N802
+        self._guard = self.factory.logins.guard(self.transport)
+        self.portal = self._guard  # Twisted's AUTH calls portal.login
         self._secure = ISSLTransport.providedBy(self.transport)
         self._write = fast_writer(self.transport)
         self.start_flow_control()  # stop reading when replies pile up unread
@@ -191,6 +195,8 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         if not self._paused:
             self.resetTimeout()
             self._process()
+        elif self._login_hold:
+            self.flow()  # stop reading once more than a line waits
 
     def _process(self) -> None:
         max_line = self.policy.max_line
@@ -318,17 +324,29 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self.delivery = None
         return result
 
-    def _ebAuthenticated(self, reason: Failure) -> None:  # noqa: N802
-        super()._ebAuthenticated(reason)
-        self._auth_failures += 1
-        if self._auth_failures >= MAX_AUTH_FAILURES:
-            self.sendCode(421, b"Too many authentication failures")
-            self.transport.loseConnection()
-
     def lineReceived(self, line: bytes) -> Any:  # noqa: N802
         # Twisted's resets the idle timeout per line; dataReceived did it per read.
         command_done(self.transport)
-        return getattr(self, "state_" + self.mode)(line)
+        result = getattr(self, "state_" + self.mode)(line)
+        if self._guard.pending is not None:
+            # AUTH is being checked (or its failure delayed): later commands wait.
+            self._paused = self._login_hold = True
+            self.flow()
+            self._guard.pending.addBoth(self._login_answered)
+        elif self._guard.exhausted:
+            self._too_many_failures()
+        return result
+
+    def _login_answered(self, result: Any) -> None:
+        self._login_hold = False
+        if self._guard.exhausted:
+            self._too_many_failures()
+        self._resume(None)
+
+    def _too_many_failures(self) -> None:
+        if not self.transport.disconnecting:
+            self.sendCode(421, b"4.7.0 Too many authentication failures; closing")
+            self.transport.loseConnection()
 
     def command_timed_out(self) -> None:
         """The shared command deadline passed in the middle of a command line."""
@@ -463,6 +481,9 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
 
     def readConnectionLost(self) -> None:  # noqa: N802
         self._eof = True
+        if self._login_hold:  # an AUTH waits for the throttle: a client gone now gets no answer
+            self.transport.loseConnection()
+            return
         self._close_if_done()
 
     def writeConnectionLost(self) -> None:  # noqa: N802
@@ -474,10 +495,14 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             self.transport.loseConnection()
 
     def must_wait(self) -> bool:
+        if self._login_hold:  # reading on shows a client that gives up and closes
+            return len(self._buffer) > self.policy.max_line
         return self._paused  # a delivery is in flight: later commands wait for its reply
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         self._body = None
+        if hasattr(self, "_guard"):
+            self._guard.close()
         super().connectionLost(reason)
 
 
@@ -489,9 +514,11 @@ class SMTPFactory(ServerFactory):
     """Builds L{ZooESMTP} connections sharing one writer, policy and credential checker.
 
     @param writer: stores accepted messages (L{zoo.mail.maildir.ThreadWriter} in service).
-    @param checker: the credentials checker for AUTH (L{zoo.mail.creds}).
+    @param checker: the credentials checker for AUTH (a L{zoo.cred.PasswordChecker}).
     @param starttls: the TLS context factory for STARTTLS, or C{None} not to offer it.
-    @param clock: an C{IReactorTime} for timeouts and the C{Received:} date.
+    @param clock: an C{IReactorTime} for timeouts, the C{Received:} date and login delays.
+    @param max_login_attempts: failed AUTHs before a connection is closed.
+    @param throttle: the login throttle (default: the process's, L{shared_throttle}).
     """
 
     protocol = ZooESMTP
@@ -505,6 +532,8 @@ class SMTPFactory(ServerFactory):
         policy: Policy | None = None,
         starttls: Any = None,
         clock: Any = None,
+        max_login_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -513,6 +542,9 @@ class SMTPFactory(ServerFactory):
         self.starttls = starttls
         self.clock = clock
         self.portal = _portal.Portal(_Realm(), [checker])
+        self.logins = Logins(
+            self.portal, "smtp", throttle or shared_throttle(clock), max_login_attempts
+        )
         self._summary: list[int] | None = None  # [messages, bytes] logged in a summary
         self._date = (-1, b"")
 

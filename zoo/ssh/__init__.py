@@ -37,8 +37,8 @@ def make_factory(
 ) -> ZooSSHFactory:
     """An SSH server factory for C{users}, each confined (for SFTP) to C{root/NAME}.
 
-    @param limits: C{max_per_address}, C{max_auth_attempts}, C{login_timeout},
-        C{password_delay}, C{clock} (see L{ZooSSHFactory}).
+    @param limits: C{max_per_address}, C{max_auth_attempts}, C{max_login_attempts},
+        C{login_timeout}, C{clock}, C{throttle} (see L{ZooSSHFactory}).
     """
     portal = Portal(Realm(root, features or Features(), reactor), users.checkers())
     return ZooSSHFactory(host_keys, portal, **limits)

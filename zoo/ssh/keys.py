@@ -3,32 +3,23 @@
 - L{ensure_host_keys}: an ed25519 and an RSA host key, generated on first start into the
   state directory (0600, OpenSSH format, with C{.pub} files beside them) and reused after.
 - L{fingerprint}: a key's fingerprint as OpenSSH prints it (C{SHA256:...}).
-- L{Users}: who may log in (passwords and C{authorized_keys} keys), with the parsers for
-  C{--user NAME:PASSWORD}, C{--users-file} and C{--authorized-keys [NAME:]FILE}.
-- L{PasswordChecker}: a constant-time in-memory password checker.
+- L{Users}: who may log in (passwords, checked by L{zoo.cred.PasswordChecker}, and
+  C{authorized_keys} keys), with the parser for C{--authorized-keys [NAME:]FILE}.
+  C{--user}, C{--users-file} and the generated password are L{zoo.cred}'s.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from twisted.conch.ssh import keys
-from twisted.cred import credentials, error
-from twisted.cred.checkers import ICredentialsChecker
-from twisted.internet import defer
-from zope.interface import implementer
 
 from zoo.state import ensure_private_dir, write_private, write_public
 
 #: Host key algorithms and their file names (OpenSSH's names).
 HOST_KEY_FILES = {"ed25519": "ssh_host_ed25519_key", "rsa": "ssh_host_rsa_key"}
 RSA_BITS = 3072
-#: The user created (with a generated password) when no credentials are configured.
-DEFAULT_USER = "zoo"
-PASSWORD_FILE = "generated-password"
 
 
 def _generate(kind: str) -> keys.Key:
@@ -65,39 +56,6 @@ def fingerprint(key: keys.Key) -> str:
     return "SHA256:" + key.fingerprint(keys.FingerprintFormats.SHA256_BASE64).rstrip("=")
 
 
-def parse_user(spec: str) -> tuple[str, str]:
-    """C{"NAME:PASSWORD"} -> C{(name, password)}; both must be non-empty.
-
-    @raise ValueError: naming what is wrong.
-    """
-    name, sep, password = spec.partition(":")
-    if not sep or not name or not password:
-        raise ValueError(f"expected NAME:PASSWORD, got {spec.split(':', 1)[0]!r}...")
-    check_name(name)
-    return name, password
-
-
-def check_name(name: str) -> str:
-    """A user name must be usable as its root folder's name (no '/', not '.' or '..')."""
-    if not name or "/" in name or "\0" in name or name in (".", ".."):
-        raise ValueError(f"user name {name!r} cannot be a folder name")
-    return name
-
-
-def read_users_file(path: Path) -> list[tuple[str, str]]:
-    """Read C{NAME:PASSWORD} lines (blank lines and C{#} comments skipped)."""
-    users = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            users.append(parse_user(line))
-        except ValueError as e:
-            raise ValueError(f"{path}:{number}: {e}") from None
-    return users
-
-
 def read_authorized_keys(path: Path) -> list[keys.Key]:
     """Public keys from an OpenSSH C{authorized_keys} file (options before a key are skipped).
 
@@ -123,20 +81,6 @@ def read_authorized_keys(path: Path) -> list[keys.Key]:
     return found
 
 
-def generated_password(state: Path) -> tuple[str, str, bool]:
-    """The generated login of a zoo started without users: C{(name, password, new)}.
-
-    Stored (0600) in C{state} and reused on the next start.
-    """
-    path = state / PASSWORD_FILE
-    if path.exists():
-        name, password = parse_user(path.read_text().strip())
-        return name, password, False
-    password = secrets.token_urlsafe(12)
-    write_private(path, f"{DEFAULT_USER}:{password}\n".encode())
-    return DEFAULT_USER, password, True
-
-
 @dataclass
 class Users:
     """Who may log in: passwords and public keys per user name."""
@@ -159,25 +103,10 @@ class Users:
 
         out: list = []
         if self.passwords:
-            out.append(PasswordChecker(self.passwords))
+            from zoo.cred import PasswordChecker
+
+            out.append(PasswordChecker(self.passwords, as_bytes=True))
         if self.authorized:
             db = {name.encode(): list(found) for name, found in self.authorized.items()}
             out.append(SSHPublicKeyChecker(InMemorySSHKeyDB(db)))
         return out
-
-
-@implementer(ICredentialsChecker)
-class PasswordChecker:
-    """Check user names and passwords against a dict, in constant time per password."""
-
-    credentialInterfaces = (credentials.IUsernamePassword,)
-
-    def __init__(self, passwords: dict[str, str]) -> None:
-        self._passwords = {n.encode(): p.encode() for n, p in passwords.items()}
-
-    def requestAvatarId(self, creds):  # noqa: N802
-        expected = self._passwords.get(creds.username)
-        given = creds.password if isinstance(creds.password, bytes) else creds.password.encode()
-        if expected is not None and hmac.compare_digest(expected, given):
-            return defer.succeed(creds.username)
-        return defer.fail(error.UnauthorizedLogin("wrong user name or password"))

@@ -16,7 +16,9 @@ messages may arrive before the first NEWKEYS, and packet sequence numbers restar
 after every NEWKEYS in each direction.
 
 L{ZooSSHFactory} adds the limits: connections per address, authentication attempts and a
-login grace time. Malformed packets close that connection with a DISCONNECT.
+login grace time. Passwords go through L{zoo.cred.LoginGuard} (throttled per address,
+logged once; a DISCONNECT after C{--max-login-attempts} wrong ones). Malformed packets
+close that connection with a DISCONNECT.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from twisted.conch.ssh import _kex, factory, transport, userauth
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.policies import command_deadline_off
 
 log = Logger()
@@ -106,6 +109,8 @@ class ZooServerTransport(transport.SSHServerTransport):
     factory: Any
 
     def connectionMade(self) -> None:  # noqa: N802
+        #: The connection's logins (the user-auth service may be started more than once).
+        self.login_guard = self.factory.logins.guard(self.transport)
         # Offer only what the host keys can sign, and advertise strict KEX on the first
         # KEXINIT only (conch builds the KEXINIT from these lists).
         self.supportedPublicKeys = [
@@ -168,6 +173,8 @@ class ZooServerTransport(transport.SSHServerTransport):
 
     def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
         super().connectionLost(reason)
+        if hasattr(self, "login_guard"):
+            self.login_guard.close()
         self.factory.connection_closed(self)
 
 
@@ -180,11 +187,13 @@ def _kex_names(kexinit_payload: bytes) -> list[bytes]:
 
 
 class ZooUserAuthServer(userauth.SSHUserAuthServer):
-    """conch's user-auth service with the factory's attempt limit and grace time.
+    """conch's user-auth service with the factory's attempt limits and grace time.
 
-    conch counts failures per service instance, and a client may request the
-    ssh-userauth service again (paramiko does, for every C{auth_password} call): the
-    count would start over. Here it lives on the transport, one count per connection.
+    Logins go through the transport's L{zoo.cred.LoginGuard}, which throttles and
+    counts wrong passwords (conch's own fixed delay is off: the throttle's grows).
+    conch's count of all failures (keys too) is kept per connection: a client may
+    request the ssh-userauth service again (paramiko does, for every
+    C{auth_password} call) and conch's count would start over.
     """
 
     @property
@@ -204,10 +213,30 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
         f: Any = self.transport.factory  # type: ignore[union-attr]
         self.attemptsBeforeDisconnect = f.max_auth_attempts
         self.loginTimeout = f.login_timeout
-        self.passwordDelay = f.password_delay
+        self.passwordDelay = 0
         if f.clock is not None:
             self.clock = f.clock
         super().serviceStarted()
+        self.portal = self.transport.login_guard  # type: ignore[union-attr]
+
+    # TWISTED-PRIVATE: SSHUserAuthServer._ebBadAuth (conch's failure reply and count)
+    def _ebBadAuth(self, reason: Any) -> None:  # noqa: N802
+        """A wrong password: zoo.cred logged it, so conch's two debug lines are not wanted."""
+        from twisted.conch.ssh.common import NS
+        from twisted.cred.error import UnauthorizedLogin
+
+        if self.method != b"password" or not reason.check(UnauthorizedLogin):
+            super()._ebBadAuth(reason)
+            return
+        conn: Any = self.transport
+        self.loginAttempts += 1
+        if self.portal.exhausted or self.loginAttempts > self.attemptsBeforeDisconnect:
+            conn.sendDisconnect(
+                transport.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, b"too many failed logins"
+            )
+            return
+        methods = NS(b",".join(self.supportedAuthentications))
+        conn.sendPacket(userauth.MSG_USERAUTH_FAILURE, methods + b"\x00")
 
     def auth_publickey(self, packet: bytes) -> Any:  # noqa: N802
         """Refuse user-key signatures by SHA-1 (C{ssh-rsa}) and DSA (C{ssh-dss})."""
@@ -238,6 +267,10 @@ class ZooSSHFactory(factory.SSHFactory):
 
     @param host_keys: private host keys (L{twisted.conch.ssh.keys.Key}) by kind.
     @param portal: the L{twisted.cred.portal.Portal} that logs users in.
+    @param max_auth_attempts: failed authentications of any kind (keys too) before
+        conch disconnects.
+    @param max_login_attempts: wrong passwords before the connection is closed.
+    @param throttle: the login throttle (default: the process's, L{shared_throttle}).
     """
 
     protocol = ZooServerTransport
@@ -251,17 +284,24 @@ class ZooSSHFactory(factory.SSHFactory):
         *,
         max_per_address: int = 10,
         max_auth_attempts: int = 6,
+        max_login_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS,
         login_timeout: float = 120.0,
-        password_delay: float = 1.0,
         clock: Any = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
+        if throttle is None:
+            if clock is None:
+                from twisted.internet import reactor as clock_or_reactor
+            else:
+                clock_or_reactor = clock
+            throttle = shared_throttle(clock_or_reactor)
         self.portal = portal
+        self.logins = Logins(portal, "ssh", throttle, max_login_attempts)
         self.privateKeys = {k.sshType(): k for k in host_keys.values()}
         self.publicKeys = {t: k.public() for t, k in self.privateKeys.items()}
         self.max_per_address = max_per_address
         self.max_auth_attempts = max_auth_attempts
         self.login_timeout = login_timeout
-        self.password_delay = password_delay
         self.clock = clock
         self.per_address: dict[str, int] = {}
         self.services = {

@@ -1,8 +1,9 @@
 """Options and wiring shared by zoo-smtp, zoo-pop3 and zoo-imap.
 
 The three services share the Maildirs under C{<state dir>/mail/} and the credentials:
-C{--user NAME:PASSWORD} (repeatable), C{--users-file}, C{--accept-any-login}, or, when
-none is given, one generated password kept in C{<state dir>/mail/password}.
+C{--user NAME:PASSWORD} (repeatable), C{--users-file} (L{zoo.tap._cred}),
+C{--accept-any-login}, or, when none is given, the zoo's generated password
+(L{zoo.cred.generated_password}), which opens every mailbox.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
+from zoo.tap._cred import LoginOptions
 from zoo.tap._options import ServerOptions
 
 log = Logger()
 
 
-class MailOptions(ServerOptions):
+class MailOptions(LoginOptions, ServerOptions):
     """Options every mail service takes."""
 
     optParameters: ClassVar[list[list[Any]]] = [
-        ["users-file", None, None, "File of NAME:PASSWORD lines (# comments allowed)."],
         [
             "hostname",
             None,
@@ -47,31 +48,7 @@ class MailOptions(ServerOptions):
         ],
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self["users"] = []
-
-    def opt_user(self, spec: str) -> None:
-        """NAME:PASSWORD that may log in (repeatable); NAME is a mailbox address or a bare name."""
-        from zoo.mail.creds import parse_user
-
-        try:
-            self["users"].append(parse_user(spec))
-        except ValueError as e:
-            raise usage.UsageError(f"--user: {e}") from None
-
     def check(self) -> None:
-        if self["users-file"]:
-            from zoo.mail.creds import read_users_file
-
-            try:
-                self["users"].extend(read_users_file(self["users-file"]).items())
-            except OSError as e:
-                raise usage.UsageError(
-                    f"--users-file: {e.strerror}: {self['users-file']}"
-                ) from None
-            except ValueError as e:
-                raise usage.UsageError(f"--users-file: {e}") from None
         if self["accept-any-login"] and self["users"]:
             raise usage.UsageError("--accept-any-login and --user/--users-file exclude each other")
         if self["starttls"]:
@@ -95,12 +72,29 @@ def mail_root(options: MailOptions) -> Path:
 
 
 def checker(options: MailOptions) -> Any:
-    """The credentials checker the options ask for; logs how to log in."""
-    from zoo.mail.creds import checker_for
+    """The credentials checker the options ask for; logs how to log in.
 
-    found, how = checker_for(
-        options["users"], options["accept-any-login"], mail_root(options), options["hostname"]
-    )
+    A login's avatar id is its mailbox name: a name without C{@} gets C{--hostname}.
+    """
+    from zoo.cred import PasswordChecker, generated_password, users_table
+    from zoo.mail.maildir import mailbox_name
+    from zoo.tap._service import state_dir
+
+    domain = options["hostname"]
+
+    def mailbox(name: str) -> str:
+        return mailbox_name(name, domain)
+
+    if options["accept-any-login"]:
+        found = PasswordChecker({}, avatar_id=mailbox, accept_any=True)
+        how = "any user name and password is accepted (--accept-any-login)"
+    elif options["users"]:
+        found = PasswordChecker(users_table(options["users"]), avatar_id=mailbox)
+        how = f"{len(options['users'])} configured user(s)"
+    else:
+        password, path, _ = generated_password(state_dir(options))
+        found = PasswordChecker({}, avatar_id=mailbox, shared=password)
+        how = f"log in as any mailbox address (or 'zoo') with password {password} (kept in {path})"
     log.info("{name}: {how}", name=options.name, how=how)
     return found
 
@@ -117,5 +111,6 @@ def reader_service(options: MailOptions, factory_class: Any) -> Any:
         starttls=tls_context(options, "starttls"),
         allow_plaintext_auth=options["allow-plaintext-auth"],
         timeout=options["idle-timeout"] or None,
+        max_login_attempts=options["max-login-attempts"],
     )
     return cast(IService, build(options, factory).parent)

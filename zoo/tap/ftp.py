@@ -9,6 +9,7 @@ from typing import Any, ClassVar, cast
 from twisted.application.service import IService
 from twisted.python import usage
 
+from zoo.tap._cred import LoginOptions
 from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_int
 from zoo.tap._service import build, state_dir
 from zoo.tap._tls import tls_context
@@ -48,21 +49,11 @@ def parse_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 address") from None
 
 
-def parse_user(spec: str, where: str = "--user") -> tuple[str, str, str | None]:
-    """C{NAME:PASSWORD[:HOME]}."""
-    parts = spec.split(":", 2)
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise usage.UsageError(f"{where}: expected NAME:PASSWORD[:HOME], got {spec!r}")
-    name, password = parts[0], parts[1]
-    if name.lower() in ("anonymous", "ftp") or "/" in name or not name.isprintable():
-        raise usage.UsageError(f"{where}: {name!r} cannot be a user name")
-    return name, password, parts[2] if len(parts) == 3 and parts[2] else None
-
-
-class Options(ServerOptions):
+class Options(LoginOptions, ServerOptions):
     name = "ftp"
     default_port = PORT
     synopsis = "[--root DIR] [--user NAME:PASSWORD[:HOME] ...] [--no-anonymous] [options]"
+    user_extra = True
     longdesc = (
         "An FTP server with explicit (AUTH TLS) and implicit (--tls) FTPS. Anonymous users "
         "read the root; named users get a writable home. Every user is jailed in their root."
@@ -70,7 +61,6 @@ class Options(ServerOptions):
 
     optParameters: ClassVar[list[list[Any]]] = [
         ["root", None, None, "Directory anonymous users see [default: STATE_DIR/ftp]."],
-        ["users-file", None, None, "File of NAME:PASSWORD[:HOME] lines ('#' comments)."],
         [
             "anonymous-upload",
             None,
@@ -92,13 +82,6 @@ class Options(ServerOptions):
             named("--passive-address", parse_address),
         ],
         [
-            "max-login-attempts",
-            None,
-            3,
-            "Failed logins before the connection is closed.",
-            named("--max-login-attempts", positive_int),
-        ],
-        [
             "max-per-address",
             None,
             16,
@@ -118,10 +101,6 @@ class Options(ServerOptions):
         ["require-tls", None, "Refuse login and data transfers without TLS (AUTH TLS, PROT P)."],
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self["users"] = []
-
     _tls_asked = False
 
     def opt_tls(self) -> None:
@@ -130,8 +109,8 @@ class Options(ServerOptions):
         self._tls_asked = True
 
     def opt_user(self, spec: str) -> None:
-        """A user NAME:PASSWORD[:HOME] (repeatable) [default HOME: STATE_DIR/ftp-users/NAME]."""
-        self["users"].append(parse_user(spec))
+        """A user NAME:PASSWORD[:HOME] (repeatable) [default HOME: STATE_DIR/ftp-users/NAME]; PASSWORD may be a bcrypt hash (zoo-passwd)."""
+        super().opt_user(spec)
 
     def check(self) -> None:
         # The shared options turn --tls on whenever --tls-cert is given. For FTP a
@@ -139,21 +118,15 @@ class Options(ServerOptions):
         # the listeners implicit.
         if self["tls-cert"] and not self._tls_asked:
             self["tls"] = False
-        if self["users-file"]:
-            path = Path(self["users-file"]).expanduser()
-            try:
-                text = path.read_text()
-            except OSError as e:
-                raise usage.UsageError(f"--users-file: cannot read {path}: {e.strerror}") from None
-            for n, line in enumerate(text.splitlines(), 1):
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    self["users"].append(parse_user(line, f"--users-file line {n}"))
+        from zoo.ftp.server import ANONYMOUS_NAMES
+
+        for user in self["users"]:
+            if user.name.lower() in ANONYMOUS_NAMES:
+                raise usage.UsageError(
+                    f"--user: {user.name!r} cannot be a user name (it means an anonymous login)"
+                )
         if not self["data-timeout"]:
             raise usage.UsageError("--data-timeout: must be more than 0 seconds")
-        names = [u[0] for u in self["users"]]
-        if len(set(names)) != len(names):
-            raise usage.UsageError("--user: a user name is given twice")
         if self["no-anonymous"] and not self["users"]:
             raise usage.UsageError("--no-anonymous without --user: nobody could log in")
         upload = self["anonymous-upload"]

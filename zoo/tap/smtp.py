@@ -71,6 +71,10 @@ def makeService(options: Options) -> IService:  # noqa: N802
     # into the page cache, cheaper than handing it to a thread and back.
     writer = SyncWriter(store) if options["no-fsync"] else ThreadWriter(store)
     factory = smtp.SMTPFactory(
-        writer, checker(options), policy, starttls=tls_context(options, "starttls")
+        writer,
+        checker(options),
+        policy,
+        starttls=tls_context(options, "starttls"),
+        max_login_attempts=options["max-login-attempts"],
     )
     return cast(IService, build(options, factory).parent)

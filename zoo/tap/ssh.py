@@ -10,13 +10,14 @@ from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
+from zoo.tap._cred import LoginOptions
 from zoo.tap._options import ServerOptions, named, nonnegative_float, positive_int
 from zoo.tap._service import build, state_dir
 
 log = Logger()
 
 
-class Options(ServerOptions):
+class Options(LoginOptions, ServerOptions):
     name = "ssh"
     default_port = 2222
     synopsis = "[--port 2222] [--user NAME:PASSWORD ...] [--authorized-keys [NAME:]FILE ...]"
@@ -27,19 +28,11 @@ class Options(ServerOptions):
     )
 
     optParameters: ClassVar[list[list[Any]]] = [
-        ["users-file", None, None, "File of NAME:PASSWORD lines."],
         [
             "root",
             None,
             None,
             "Folder holding each user's root folder ROOT/NAME [default: STATE/ssh/home].",
-        ],
-        [
-            "max-auth-attempts",
-            None,
-            6,
-            "Failed authentications before a connection is closed.",
-            named("--max-auth-attempts", positive_int),
         ],
         [
             "max-per-address",
@@ -64,13 +57,8 @@ class Options(ServerOptions):
 
     def __init__(self) -> None:
         super().__init__()
-        self["user"] = []
         self["authorized-keys"] = []
         self.users: Any = None
-
-    def opt_user(self, spec: str) -> None:
-        """A user and password, NAME:PASSWORD (repeatable)."""
-        self["user"].append(spec)
 
     def opt_authorized_keys(self, spec: str) -> None:
         """[NAME:]FILE: an authorized_keys file for user NAME (default: your OS user name) (repeatable)."""
@@ -79,24 +67,12 @@ class Options(ServerOptions):
     def check(self) -> None:
         if self["tls"]:
             raise usage.UsageError("--tls: SSH encrypts by itself; TLS options do not apply")
-        from zoo.ssh.keys import (
-            Users,
-            check_name,
-            parse_user,
-            read_authorized_keys,
-            read_users_file,
-        )
+        from zoo.cred import check_name
+        from zoo.ssh.keys import Users, read_authorized_keys
 
         users = Users()
-        try:
-            for spec in self["user"]:
-                users.add_password(*parse_user(spec))
-            if self["users-file"]:
-                for name, password in read_users_file(Path(self["users-file"]).expanduser()):
-                    users.add_password(name, password)
-        except (OSError, ValueError) as e:
-            flag = "--users-file" if isinstance(e, OSError) else "--user"
-            raise usage.UsageError(f"{flag}: {e}") from None
+        for user in self["users"]:
+            users.add_password(user.name, user.password)
         for spec in self["authorized-keys"]:
             name, path = _split_keys_spec(spec)
             try:
@@ -114,8 +90,9 @@ def _split_keys_spec(spec: str) -> tuple[str, Path]:
 
 
 def makeService(options: Options) -> IService:  # noqa: N802
+    from zoo.cred import DEFAULT_USER, generated_password
     from zoo.ssh import Features, make_factory
-    from zoo.ssh.keys import ensure_host_keys, fingerprint, generated_password
+    from zoo.ssh.keys import ensure_host_keys, fingerprint
     from zoo.state import ensure_private_dir
 
     state = ensure_private_dir(state_dir(options) / "ssh")
@@ -124,13 +101,13 @@ def makeService(options: Options) -> IService:  # noqa: N802
         log.info("ssh host key {kind}: {fp}", kind=kind, fp=fingerprint(key))
     users = options.users
     if not users.names():
-        name, password, new = generated_password(state)
-        users.add_password(name, password)
+        password, path, new = generated_password(state_dir(options))
+        users.add_password(DEFAULT_USER, password)
         log.info(
             "ssh: no users configured; log in as {name} with password {password} ({how})",
-            name=name,
+            name=DEFAULT_USER,
             password=password,
-            how="generated" if new else f"from {state / 'generated-password'}",
+            how="generated" if new else f"from {path}",
         )
     if options["root"]:  # the user's folder: create it if needed, leave its mode alone
         root = Path(options["root"]).expanduser()
@@ -148,7 +125,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
         root,
         features,
         max_per_address=options["max-per-address"],
-        max_auth_attempts=options["max-auth-attempts"],
+        max_login_attempts=options["max-login-attempts"],
         login_timeout=options["login-timeout"],
     )
     log.info(
