@@ -135,7 +135,7 @@ def test_reset_mid_retr_closes_the_file_and_logs_no_traceback(workdir):
     args = ["zoo", "--with", "smtp --port 0",
             "--with", "pop3 --port 0 --allow-plaintext-auth"]  # fmt: skip
     with TwistdProcess(args, workdir) as zoo:
-        password = (workdir / "state" / "mail" / "password").read_text().strip()
+        password = (workdir / "state" / "generated-password").read_text().strip().partition(":")[2]
         send(zoo.port("smtp"), "big@example.com", "big", ("x" * 78 + "\r\n") * 50_000)
         fds = f"/proc/{zoo.proc.pid}/fd"
         _reset_during_retr(zoo.port("pop3"), password)  # warm up (lazy imports, first files)
