@@ -8,9 +8,8 @@ none is given, one generated password kept in C{<state dir>/mail/password}.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
-from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -118,4 +117,4 @@ def reader_service(options: MailOptions, factory_class: Any) -> Any:
         allow_plaintext_auth=options["allow-plaintext-auth"],
         timeout=options["idle-timeout"] or None,
     )
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 
@@ -73,4 +73,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
     factory = smtp.SMTPFactory(
         writer, checker(options), policy, starttls=tls_context(options, "starttls")
     )
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)
