@@ -60,3 +60,21 @@ def test_rest_specials_escaped_outside_literals() -> None:
         "",
         "then \\*done\\*",
     ]
+
+
+def test_plugin_table_complete() -> None:
+    """docs/development.rst has a row per plugin, and every file the table names exists."""
+    import re
+
+    from zoo.tap import registry
+
+    root = CONF.parents[1]
+    text = (root / "docs" / "development.rst").read_text()
+    table = text[text.index(".. list-table::") :].split("\n\n")[1]
+    rows = table.split("   * - ")[2:]  # [0] is the indent before the header row
+    plugins = [re.match(r"``([\w-]+)``", row).group(1) for row in rows]  # type: ignore[union-attr]
+    assert sorted(plugins) == sorted(["zoo", *(f"zoo-{n}" for n in registry.names())])
+    paths = [p for row in rows for p in re.findall(r"``([\w./-]+/[\w./-]*)``", row)]
+    assert len(paths) >= 5 * len(rows)
+    missing = [p for p in paths if not (root / p).exists()]
+    assert missing == []
