@@ -81,6 +81,11 @@ class TwistdProcess:
         self.listeners: list[dict[str, Any]] = []
 
     def start(self) -> TwistdProcess:
+        """Start twistd and wait until it has written its ready file.
+
+        @raise TwistdError: twistd exited first, or was not ready in time (the
+            message carries its log).
+        """
         # The name embeds id(self), which Python reuses once an earlier object is
         # gone: a stale file from an earlier process must not count as "ready".
         self.ready_file.unlink(missing_ok=True)
@@ -108,6 +113,7 @@ class TwistdProcess:
 
     @property
     def output(self) -> str:
+        """Everything twistd has logged so far."""
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -202,6 +208,7 @@ class End(StringTransport):
         self.max_buffered = 0
 
     def write(self, data: bytes) -> None:
+        """Buffer C{data} for the peer; pause a streaming producer past L{BUFFER_LIMIT}."""
         if self.write_closed or self.lost:
             return
         super().write(data)
@@ -213,6 +220,7 @@ class End(StringTransport):
                 self.producer.pauseProducing()
 
     def loseWriteConnection(self) -> None:  # noqa: N802
+        """Half-close: the peer reads an EOF once it has read what is buffered."""
         self.write_closed = True
 
     def abortConnection(self) -> None:  # noqa: N802
@@ -220,6 +228,7 @@ class End(StringTransport):
         self.loseConnection()
 
     def drained(self) -> None:
+        """The peer read everything: resume a producer that L{write} paused."""
         if getattr(self, "_producer_paused", False) and self.producer is not None:
             self._producer_paused = False
             self.producer.resumeProducing()
