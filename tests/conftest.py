@@ -32,3 +32,13 @@ def _in_tmp_dir(tmp_path, monkeypatch):
 def workdir(tmp_path):
     """A private folder for twistd's ready file, log and state directory."""
     return tmp_path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/integration/ as integration, whether or not its module does.
+
+    So `-m "not integration"` is exactly the in-memory unit tests.
+    """
+    for item in items:
+        if "integration" in item.path.relative_to(config.rootpath).parts[:-1]:
+            item.add_marker(pytest.mark.integration)

@@ -9,11 +9,10 @@ import stat
 from pathlib import Path
 
 from cryptography import x509
-from memwire import Network, Wire
 from OpenSSL import SSL
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITLSTransport
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
@@ -22,13 +21,13 @@ from zope.interface import implementer
 
 from zoo.certs import ensure_dev_certificates, issue, make_ca
 from zoo.certs import main as certs_main
+from zoo.testing import Network, Wire, tls_pair
 from zoo.tls import (
     ServerTLS,
     StartTLSMixin,
     TLSConfigError,
     client_tls,
     start_tls,
-    wrap_factory,
 )
 
 
@@ -176,14 +175,6 @@ class _HalfRecorder(_Recorder):
         pass
 
 
-class _One(Factory):
-    def __init__(self, proto: Protocol) -> None:
-        self.proto = proto
-
-    def buildProtocol(self, addr: object) -> Protocol:  # noqa: N802
-        return self.proto
-
-
 class HalfCloseTLSTests(SynchronousTestCase):
     """HalfCloseTLSProtocol over an in-memory wire, certificates made at test time."""
 
@@ -192,22 +183,13 @@ class HalfCloseTLSTests(SynchronousTestCase):
     ) -> tuple[Network, Wire]:
         d = Path(self.mktemp())
         d.mkdir()
-        ca = make_ca("zoo test CA")
-        leaf = issue(ca, ["localhost", "127.0.0.1"])
-        for fname, data in (("ca", ca.cert_pem), ("c", leaf.cert_pem), ("k", leaf.key_pem)):
-            (d / fname).write_bytes(data)
-        net = Network()
-        server_tls = ServerTLS(d / "c", d / "k")
-        if tls12:
-            server_tls.getContext().set_max_proto_version(SSL.TLS1_2_VERSION)
-        front = wrap_factory(_One(client), client_tls(name, d / "ca"), client=True, clock=net.clock)
-        back = wrap_factory(_One(server), server_tls, clock=net.clock)
-        wire = net.connect(front.buildProtocol(None), back.buildProtocol(None))
-        net.flush()
-        if not wire.closed:
+        pair = tls_pair(
+            client, server, d, name=name, max_version=SSL.TLS1_2_VERSION if tls12 else None
+        )
+        if not pair.wire.closed:
             version = server.transport.getHandle().get_protocol_version_name()
             self.assertEqual(version, "TLSv1.2" if tls12 else "TLSv1.3")
-        return net, wire
+        return pair.network, pair.wire
 
     def test_plain_protocol_keeps_twisted_behaviour(self) -> None:
         """A protocol without half-close support sees the peer's close_notify as the end."""

@@ -240,14 +240,14 @@ def test_command_timeout_option() -> None:
 
 
 def test_build_passes_the_deadline_to_the_policy_layer() -> None:
-    """build() gives the listeners' policy factory the service's command timeout."""
+    """listener_group() gives the listeners' policy factory the service's command timeout."""
     from zoo.lancelot import LancelotFactory
     from zoo.tap import lancelot
-    from zoo.tap._service import build
+    from zoo.tap._service import listener_group
 
     o = lancelot.Options()
     o.parseOptions(["--port", "0", "--command-timeout", "7"])
-    assert build(o, LancelotFactory()).factory.command_timeout == 7.0
+    assert listener_group(o, LancelotFactory()).factory.command_timeout == 7.0
 
 
 def test_ssh_deadline_covers_the_key_exchange_only(tmp_path) -> None:

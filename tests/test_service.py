@@ -32,13 +32,14 @@ class ListenerTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         from zoo.tap._service import build
 
-        group = build(o, lancelot_tap.lancelot.LancelotFactory(), reactor=reactor)
-        group.parent.privilegedStartService()
-        group.parent.startService()
+        root = build(o, lancelot_tap.lancelot.LancelotFactory(), reactor=reactor)
+        self.assertIsInstance(root, ZooRoot)
+        root.privilegedStartService()
+        root.startService()
         ports = [(p, iface) for p, _, _, iface in reactor.tcpServers]
         self.assertEqual(ports, [(1060, "127.0.0.1"), (1061, "127.0.0.1")])
         self.assertIs(reactor.tcpServers[0][1], reactor.tcpServers[1][1])
-        self.assertEqual([b.port for b in group.bound()], [1060, 1061])
+        self.assertEqual([b.port for b in root.bound()], [1060, 1061])
 
     def test_ready_file(self) -> None:
         """The ready file lists every bound address as JSON with the process id."""

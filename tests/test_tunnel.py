@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memwire import Network
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -18,6 +17,7 @@ from zope.interface import implementer
 from zoo import tunnel
 from zoo.certs import Issued, issue, make_ca
 from zoo.tap import tls as tap
+from zoo.testing import Network
 from zoo.tls import ServerTLS, client_tls, wrap_factory
 
 

@@ -1,3 +1,27 @@
-"""zoo: every classic protocol from the network-programming books, as a twistd plugin."""
+"""zoo: every classic protocol from the network-programming books, as a twistd plugin.
+
+The composition API (L{zoo.service}) is importable from here: L{compose},
+L{root}, L{serve}, L{ZooRoot} and L{Bound}. It is loaded on first use, so that
+importing one protocol module (C{zoo.echo}) or the plugin file stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zoo.service import Bound, ZooRoot, compose, root, serve
+
+__all__ = ["Bound", "ZooRoot", "__version__", "compose", "root", "serve"]
+
+_FROM_SERVICE = frozenset(["Bound", "ZooRoot", "compose", "root", "serve"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SERVICE:
+        import zoo.service
+
+        return getattr(zoo.service, name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -3,7 +3,13 @@
 - L{TwistdProcess}: run C{twistd -n zoo-NAME ...} (or the runner) on port 0 in a
   subprocess, wait until it is listening, and read the addresses it bound.
 - L{connected}: an in-memory server/client pair over L{twisted.test.iosim}.
+- L{Network}, L{Wire}, L{End}: an in-memory TCP-like wire with half-close and
+  flow control, for what C{iosim} cannot show.
+- L{tls_pair}: a client and a server protocol connected over TLS on a L{Network},
+  with certificates made on the spot.
 - L{dev_ca}: a throwaway CA and certificates for TLS tests (from L{zoo.certs}).
+
+Nothing here opens a socket except L{TwistdProcess} and L{run_twistd}.
 """
 
 from __future__ import annotations
@@ -15,8 +21,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocol
+from twisted.internet.protocol import Factory
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from zoo.certs import Issued, issue, make_ca
 
@@ -66,6 +81,11 @@ class TwistdProcess:
         self.listeners: list[dict[str, Any]] = []
 
     def start(self) -> TwistdProcess:
+        """Start twistd and wait until it has written its ready file.
+
+        @raise TwistdError: twistd exited first, or was not ready in time (the
+            message carries its log).
+        """
         # The name embeds id(self), which Python reuses once an earlier object is
         # gone: a stale file from an earlier process must not count as "ready".
         self.ready_file.unlink(missing_ok=True)
@@ -93,6 +113,7 @@ class TwistdProcess:
 
     @property
     def output(self) -> str:
+        """Everything twistd has logged so far."""
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -158,4 +179,231 @@ def dev_ca() -> Issued:
     return make_ca("zoo test CA")
 
 
-__all__ = ["TwistdError", "TwistdProcess", "connected", "dev_ca", "issue", "run_twistd"]
+# -- an in-memory wire with half-close and backpressure ------------------------------
+#
+# twisted.test.iosim cannot half-close (its loseWriteConnection does nothing) and
+# never tells a producer to pause, so TLS half-close and relay backpressure are
+# tested over this instead: two StringTransports whose bytes, FINs and closes are
+# moved by Network.flush, with a Clock advanced on the way (Twisted's TLS layer
+# defers small writes by one reactor turn).
+
+#: Bytes a transport buffers before it pauses its producer (Twisted's TCP uses 64 KiB).
+BUFFER_LIMIT = 64 * 1024
+
+
+class End(StringTransport):
+    """One end of a L{Wire}: a transport that can half-close and apply backpressure.
+
+    @ivar reading: C{False} makes the peer behave as if it stopped reading: bytes
+        written here stay buffered, and past L{BUFFER_LIMIT} the producer is paused.
+    @ivar max_buffered: the most bytes this end ever held unread.
+    """
+
+    write_closed = False
+    lost = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = True  # False: the other end models a peer that stops reading
+        self.max_buffered = 0
+
+    def write(self, data: bytes) -> None:
+        """Buffer C{data} for the peer; pause a streaming producer past L{BUFFER_LIMIT}."""
+        if self.write_closed or self.lost:
+            return
+        super().write(data)
+        size = len(self.io.getvalue())
+        self.max_buffered = max(self.max_buffered, size)
+        if size > BUFFER_LIMIT and self.producer is not None and self.streaming:
+            if not getattr(self, "_producer_paused", False):
+                self._producer_paused = True
+                self.producer.pauseProducing()
+
+    def loseWriteConnection(self) -> None:  # noqa: N802
+        """Half-close: the peer reads an EOF once it has read what is buffered."""
+        self.write_closed = True
+
+    def abortConnection(self) -> None:  # noqa: N802
+        self.clear()
+        self.loseConnection()
+
+    def drained(self) -> None:
+        """The peer read everything: resume a producer that L{write} paused."""
+        if getattr(self, "_producer_paused", False) and self.producer is not None:
+            self._producer_paused = False
+            self.producer.resumeProducing()
+
+
+class Wire:
+    """A connection between C{a} (the client) and C{b} (the server).
+
+    @ivar ta: the client's transport (an L{End}).
+    @ivar tb: the server's transport (an L{End}).
+    @ivar closed: whether both sides have seen C{connectionLost}.
+    """
+
+    def __init__(self, a: Any, b: Any) -> None:
+        self.a, self.b = a, b
+        self.ta, self.tb = End(), End()
+        self._fin = {id(self.ta): False, id(self.tb): False}
+        self.closed = False
+        b.makeConnection(self.tb)
+        a.makeConnection(self.ta)
+
+    def _move(self, src: End, dst: End, proto: Any) -> bool:
+        moved = False
+        if dst.producerState == "producing" and not src.lost:
+            data = src.value()
+            if data and src.reading:
+                src.clear()
+                proto.dataReceived(data)
+                moved = True
+            if not src.value():
+                src.drained()
+        if src.write_closed and not src.value() and not self._fin[id(src)]:
+            self._fin[id(src)] = True
+            if IHalfCloseableProtocol.providedBy(proto):
+                proto.readConnectionLost()
+            else:
+                self._close(Failure(ConnectionDone()))
+            moved = True
+        return moved
+
+    def _close(self, reason: Failure) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for t, p in ((self.ta, self.a), (self.tb, self.b)):
+            t.lost = True
+            p.connectionLost(reason)
+
+    def pump(self) -> bool:
+        """Move what is waiting once in each direction; return whether anything moved."""
+        if self.closed:
+            return False
+        moved = self._move(self.ta, self.tb, self.b)
+        moved |= self._move(self.tb, self.ta, self.a)
+        for t in (self.ta, self.tb):
+            if t.disconnecting and not t.value() and t.producer is None and not self.closed:
+                self._close(Failure(ConnectionDone()))
+                moved = True
+        if self.ta.write_closed and self.tb.write_closed and not self.closed:
+            if self._fin[id(self.ta)] and self._fin[id(self.tb)]:
+                self._close(Failure(ConnectionDone()))
+                moved = True
+        return moved
+
+
+class Network:
+    """Wires and a clock, flushed together until nothing moves.
+
+    @ivar clock: the clock to give the protocols (and TLS layers) on the wires.
+    """
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.wires: list[Wire] = []
+
+    def connect(self, client: Any, server: Any) -> Wire:
+        """Connect two protocols with a new L{Wire} (the server's C{makeConnection} first)."""
+        wire = Wire(client, server)
+        self.wires.append(wire)
+        return wire
+
+    def flush(self, rounds: int = 10_000) -> None:
+        """Advance the clock by zero and pump every wire until nothing moves.
+
+        @raise AssertionError: the wires were still busy after C{rounds} rounds.
+        """
+        for _ in range(rounds):
+            self.clock.advance(0)
+            moved = False
+            for wire in list(self.wires):
+                moved |= wire.pump()
+            if not moved and not self.clock.getDelayedCalls():
+                return
+        raise AssertionError("network never went quiet")
+
+
+class _Only(Factory):
+    """A factory that hands out one protocol instance."""
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol_instance = protocol
+
+    def buildProtocol(self, addr: object) -> Any:  # noqa: N802
+        return self.protocol_instance
+
+
+_ADDRESS = IPv4Address("TCP", "127.0.0.1", 0)
+
+
+@dataclass
+class TLSPair:
+    """What L{tls_pair} made: the network, the wire and the CA that signed the server.
+
+    @ivar files: the PEM files written: C{"ca"}, C{"cert"} and C{"key"}.
+    """
+
+    network: Network
+    wire: Wire
+    ca: Issued
+    files: dict[str, Path]
+
+
+def tls_pair(
+    client: IProtocol,
+    server: IProtocol,
+    directory: Path | str,
+    *,
+    name: str = "localhost",
+    max_version: int | None = None,
+    network: Network | None = None,
+) -> TLSPair:
+    """Connect C{client} to C{server} over TLS on an in-memory L{Network}, and handshake.
+
+    A fresh CA signs a server certificate for C{localhost} and C{127.0.0.1}; the
+    server side uses L{zoo.tls.ServerTLS}, the client side L{zoo.tls.client_tls}
+    (which verifies C{name}), both through L{zoo.tls.wrap_factory}. A failed
+    verification shows as C{pair.wire.closed}.
+
+    @param client: the protocol on the client side (it sees plaintext).
+    @param server: the protocol on the server side (it sees plaintext).
+    @param directory: an existing folder for the PEM files.
+    @param name: the host name the client expects in the server's certificate.
+    @param max_version: the highest TLS version the server offers, as an
+        C{OpenSSL.SSL.TLS1_2_VERSION}-style constant, or C{None} for the default.
+    @param network: the network to connect on (a new one if C{None}).
+    """
+    from zoo.tls import ServerTLS, client_tls, wrap_factory
+
+    folder = Path(directory)
+    ca = make_ca("zoo test CA")
+    leaf = issue(ca, ["localhost", "127.0.0.1"])
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    for key, data in (("ca", ca.cert_pem), ("cert", leaf.cert_pem), ("key", leaf.key_pem)):
+        files[key].write_bytes(data)
+    net = network or Network()
+    server_tls = ServerTLS(files["cert"], files["key"])
+    if max_version is not None:
+        server_tls.getContext().set_max_proto_version(max_version)
+    front = wrap_factory(_Only(client), client_tls(name, files["ca"]), client=True, clock=net.clock)
+    back = wrap_factory(_Only(server), server_tls, clock=net.clock)
+    wire = net.connect(front.buildProtocol(_ADDRESS), back.buildProtocol(_ADDRESS))
+    net.flush()
+    return TLSPair(net, wire, ca, files)
+
+
+__all__ = [
+    "End",
+    "Network",
+    "TLSPair",
+    "TwistdError",
+    "TwistdProcess",
+    "Wire",
+    "connected",
+    "dev_ca",
+    "issue",
+    "run_twistd",
+    "tls_pair",
+]

@@ -1,18 +1,15 @@
 # The same composition without compose(): build each plugin's Options, parse
-# them, and attach what makeService returns. Useful when a .tac adds services
-# of its own beside the zoo's.
+# them, and attach what makeService returns to a zoo root. Useful when a .tac
+# adds services of its own beside the zoo's.
 #
 #     twistd -ny docs/examples/by-hand.tac
-import os
-
 from twisted.application import service
 
+import zoo
 from zoo.tap import lancelot
-from zoo.tap._service import ZooRoot
 
 application = service.Application("by-hand")
-root = ZooRoot(ready_file=os.environ.get("ZOO_READY_FILE"), table=True)
-root.setServiceParent(application)
+root = zoo.root(application)
 
 for args in (["--port", "1070"], ["--port", "1071", "--book", "zen", "--idle-timeout", "30"]):
     options = lancelot.Options()

@@ -7,7 +7,7 @@
 # plugins' own Options and makeService, so everything a plugin accepts works here.
 from twisted.application import service
 
-from zoo.tap.all import compose
+from zoo import compose
 
 application = service.Application("lancelot-pair")
 compose(application, [

@@ -3,17 +3,14 @@
 #
 #     twistd -ny docs/examples/xmlrpc-own-functions.tac
 #     python3 -c "import xmlrpc.client as x; print(x.ServerProxy('http://127.0.0.1:7003').greet('you'))"
-import os
-
 from twisted.application import service
 
+import zoo
 from zoo.tap import xmlrpc as xmlrpc_tap
-from zoo.tap._service import ZooRoot, build
 from zoo.xmlrpc import Methods, make_site
 
 application = service.Application("rpc")
-root = ZooRoot(ready_file=os.environ.get("ZOO_READY_FILE"), table=True)
-root.setServiceParent(application)
+root = zoo.root(application)
 
 # 1. The books' server, exactly as `twistd zoo-xmlrpc --port 7002` runs it.
 options = xmlrpc_tap.Options()
@@ -38,4 +35,4 @@ def hypot(a, b):
 
 options = xmlrpc_tap.Options()
 options.parseOptions(["--port", "7003", "--max-body", "65536"])
-build(options, make_site(methods, max_body=options["max-body"])).parent.setServiceParent(root)
+zoo.serve(root, options, make_site(methods, max_body=options["max-body"]))

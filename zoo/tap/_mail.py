@@ -9,9 +9,8 @@ C{--accept-any-login}, or, when none is given, the zoo's generated password
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
-from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -113,4 +112,4 @@ def reader_service(options: MailOptions, factory_class: Any) -> Any:
         timeout=options["idle-timeout"] or None,
         max_login_attempts=options["max-login-attempts"],
     )
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)

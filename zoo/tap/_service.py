@@ -4,7 +4,12 @@
   one factory wrapped in the shared policies (connection cap, idle timeout, TLS).
 - L{ZooRoot}: the top of a process's services. Once everything is listening it logs
   what is bound where and writes the C{--ready-file}.
-- L{build}: the one call a tap module's C{makeService} makes.
+- L{build}: the one call a tap module's C{makeService} makes; it returns the root.
+- L{listener_group}: the group alone, for a tap module that adds UDP listeners or
+  several groups to one root.
+
+The public face of this module, for C{.tac} files and other programs, is
+L{zoo.service}.
 """
 
 from __future__ import annotations
@@ -233,7 +238,16 @@ def _groups(svc: Any) -> list[ListenerGroup]:
 
 
 class ZooRoot(service.MultiService):
-    """The top of a zoo process: announces what is listening and writes the ready file."""
+    """The top of a zoo process: announces what is listening and writes the ready file.
+
+    Roots nest (the runner holds one per plugin); only the outermost one announces,
+    writes the ready file and, if asked, tunes the reactor.
+
+    @ivar ready_file: where to write the bound addresses as JSON, or C{None}.
+    @ivar table: whether to log the table of listeners at start.
+    @ivar lean_poll: whether to give the reactor zoo's lean poll loop at start
+        (see L{zoo._twisted.poll}); a user's own C{.tac} leaves it off.
+    """
 
     def __init__(
         self, ready_file: str | None = None, table: bool = False, lean_poll: bool = False
@@ -241,16 +255,25 @@ class ZooRoot(service.MultiService):
         super().__init__()
         self.ready_file = ready_file
         self.table = table
-        #: Give the reactor zoo's lean poll loop (L{zoo._twisted.poll}) when this
-        #: root starts as the outermost one. On for twistd's plugins, off for a
-        #: root a user builds or composes in a C{.tac}: their reactor is theirs.
         self.lean_poll = lean_poll
 
+    @property
+    def outermost(self) -> bool:
+        """Whether no L{ZooRoot} holds this one, at any depth."""
+        parent = self.parent
+        while parent is not None:
+            if isinstance(parent, ZooRoot):
+                return False
+            parent = getattr(parent, "parent", None)
+        return True
+
     def bound(self) -> list[Bound]:
+        """Addresses actually bound by every group under this root (empty until started)."""
         return [b for g in _groups(self) for b in g.bound()]
 
     def privilegedStartService(self) -> None:  # noqa: N802
-        if self.lean_poll and not isinstance(self.parent, ZooRoot):
+        outermost = self.outermost
+        if outermost and self.lean_poll:
             from zoo._twisted.poll import tune
 
             for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
@@ -259,7 +282,7 @@ class ZooRoot(service.MultiService):
         try:
             super().privilegedStartService()
         except ListenError as e:
-            if self.parent is not None and isinstance(self.parent, ZooRoot):
+            if not outermost:
                 raise
             # Under twistd: one clear line and exit status 1, not a traceback.
             import sys
@@ -272,7 +295,7 @@ class ZooRoot(service.MultiService):
 
     def startService(self) -> None:  # noqa: N802
         super().startService()
-        if self.parent is not None and isinstance(self.parent, ZooRoot):
+        if not self.outermost:
             return  # the outermost root announces for everybody
         bound = self.bound()
         if self.table:
@@ -304,11 +327,13 @@ def state_dir(options: ServerOptions) -> Path:
     return ensure_private_dir(options.state_dir())
 
 
-def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ListenerGroup:
-    """Build the listener group for C{factory} as C{options} say, inside a L{ZooRoot}.
+def listener_group(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ListenerGroup:
+    """The listener group for C{factory}, listening where C{options} say, with their policies.
 
-    Tap modules return C{build(...).parent}; call C{listen_udp} on the group first to
-    add datagram listeners.
+    @param options: a plugin's parsed options (its C{--port}, C{--listen},
+        C{--max-connections}, C{--idle-timeout} and C{--tls} options are used).
+    @param factory: the protocol factory to serve.
+    @param reactor: the reactor to listen with (the global one if C{None}).
     """
     group = ListenerGroup(
         options.name,
@@ -321,6 +346,27 @@ def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> Liste
     )
     for desc in options.endpoints:
         group.listen(desc)
-    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
-    group.setServiceParent(root)
     return group
+
+
+def plugin_root(options: ServerOptions, *groups: ListenerGroup) -> ZooRoot:
+    """The root a plugin's C{makeService} returns, holding C{groups}.
+
+    Run alone under C{twistd} (C{twistd zoo-NAME}) it gives the reactor the lean
+    poll loop; inside another root (the runner's, or a C{.tac}'s from
+    L{zoo.service.root}) the outermost root decides.
+    """
+    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
+    for group in groups:
+        group.setServiceParent(root)
+    return root
+
+
+def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ZooRoot:
+    """Serve C{factory} as C{options} say: a L{plugin_root} holding its L{listener_group}.
+
+    @param options: a plugin's parsed options.
+    @param factory: the protocol factory to serve.
+    @param reactor: the reactor to listen with (the global one if C{None}).
+    """
+    return plugin_root(options, listener_group(options, factory, reactor=reactor))

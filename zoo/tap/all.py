@@ -158,47 +158,13 @@ class Options(OneLineUsage):
         return sub
 
 
+def services(options: Options) -> list[IService]:
+    """One service per C{--with} spec (or per known service), from each plugin's C{makeService}."""
+    return [registry.load(name).makeService(sub) for name, sub in options.services]
+
+
 def makeService(options: Options) -> IService:  # noqa: N802
     root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
-    for name, sub in options.services:
-        registry.load(name).makeService(sub).setServiceParent(root)
+    for svc in services(options):
+        svc.setServiceParent(root)
     return root
-
-
-def compose(
-    application: Any,
-    specs: list[str],
-    *,
-    ready_file: str | None = None,
-    state_dir: str | None = None,
-    lean_poll: bool = False,
-) -> ZooRoot:
-    """Attach zoo services to a .tac file's C{application}, parsed like C{--with} specs.
-
-    ::
-
-        application = service.Application("classics")
-        compose(application, ["lancelot --port 1060", "echo --port 7007"])
-
-    The ready file defaults to C{$ZOO_READY_FILE}, so tools can find the ports.
-    The reactor is left as it is unless C{lean_poll} asks for zoo's poll loop
-    (L{zoo._twisted.poll}), which C{twistd -n zoo} uses.
-    """
-    import os
-
-    from twisted.application.service import IServiceCollection
-
-    args: list[str] = []
-    for spec in specs:
-        args += ["--with", spec]
-    ready_file = ready_file or os.environ.get("ZOO_READY_FILE")
-    if ready_file:
-        args += ["--ready-file", ready_file]
-    if state_dir:
-        args += ["--state-dir", state_dir]
-    options = Options()
-    options.parseOptions(args)
-    root = makeService(options)
-    root.lean_poll = lean_poll  # type: ignore[attr-defined]
-    root.setServiceParent(IServiceCollection(application))
-    return root  # type: ignore[return-value]

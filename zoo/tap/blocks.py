@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -44,4 +44,4 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:  # noqa: N802
     factory = blocks.BlocksFactory(options["mode"], options["max-block"])
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)

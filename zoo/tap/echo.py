@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 
 from zoo import echo
 from zoo.tap._options import ServerOptions, named, parse_port
-from zoo.tap._service import build
+from zoo.tap._service import listener_group, plugin_root
 from zoo.tap._udp import PUBLIC_FLAG, check_udp
 
 
@@ -42,7 +42,7 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:  # noqa: N802
     transform = echo.TRANSFORMS["upper" if options["upper"] else "identity"]
-    group = build(options, echo.EchoFactory(transform))
+    group = listener_group(options, echo.EchoFactory(transform))
     if options["udp"] is not None:
         group.listen_udp(options["udp"], echo.EchoDatagram(transform), options["interface"])
-    return cast(IService, group.parent)
+    return plugin_root(options, group)

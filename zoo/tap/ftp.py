@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -173,4 +173,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
         max_per_address=options["max-per-address"],
         data_timeout=options["data-timeout"],
     )
-    return cast(IService, build(options, FTPFactory(config, reactor), reactor=reactor).parent)
+    return build(options, FTPFactory(config, reactor), reactor=reactor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -38,4 +38,4 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:  # noqa: N802
     factory = lancelot.LancelotFactory(options["book"], options["max-question"])
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)

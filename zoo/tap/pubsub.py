@@ -133,8 +133,7 @@ def makeService(options: Options) -> IService:  # noqa: N802
         max_request=max(4 * options["max-bulk"], 1024 * 1024),
         bridge=bridge,
     )
-    root = build(options, factory).parent
-    assert root is not None
+    root = build(options, factory)
     if bridge is not None:
         bridge.setServiceParent(root)
     return root

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 
@@ -77,4 +77,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
         starttls=tls_context(options, "starttls"),
         max_login_attempts=options["max-login-attempts"],
     )
-    return cast(IService, build(options, factory).parent)
+    return build(options, factory)

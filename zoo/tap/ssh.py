@@ -131,5 +131,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
     log.info(
         "ssh: users {names}; root folders under {root}", names=", ".join(users.names()), root=root
     )
-    root_service: IService = build(options, factory).parent  # type: ignore[assignment]
-    return root_service
+    return build(options, factory)

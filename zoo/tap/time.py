@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 
 from zoo import timeserver
 from zoo.tap._options import ServerOptions, named, normalize_endpoint, parse_port
-from zoo.tap._service import ListenerGroup, ZooRoot, build
+from zoo.tap._service import ListenerGroup, ZooRoot, listener_group, plugin_root
 from zoo.tap._udp import PUBLIC_FLAG, check_udp
 
 
@@ -75,8 +75,8 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:  # noqa: N802
     local = options["local"]
-    iso = build(options, timeserver.IsoTimeFactory(local=local))
-    root = cast(ZooRoot, iso.parent)  # build() puts the group in a ZooRoot
+    iso = listener_group(options, timeserver.IsoTimeFactory(local=local))
+    root = plugin_root(options, iso)
     interface = options["interface"]
     for key, factory in (
         ("rfc868-port", timeserver.Rfc868Factory()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -146,11 +146,11 @@ def makeService(options: Options) -> IService:  # noqa: N802
         upstream_tls=options["mode"] == "client",
         after_handshake=options["mode"] == "server",
     )
-    group = build(options, factory)
+    root = build(options, factory)
     tunnel.log.info(
         "tls: {mode} mode, relaying to {target}{how}",
         mode=options["mode"],
         target=target,
         how=f" over TLS, verifying {options.servername()!r}" if options["mode"] == "client" else "",
     )
-    return cast(IService, group.parent)
+    return root

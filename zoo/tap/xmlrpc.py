@@ -67,4 +67,4 @@ def makeService(options: Options) -> IService:  # noqa: N802
     for name in options["modules"]:
         methods.add_module(name)
     site = make_site(methods, max_body=options["max-body"], access_log=not options["no-access-log"])
-    return build(options, site).parent  # type: ignore[return-value]
+    return build(options, site)
