@@ -106,6 +106,36 @@ def test_reset_data_connection(server: tuple[TwistdProcess, Path]) -> None:
     no_traceback(zoo)
 
 
+def tls_upload(zoo: TwistdProcess) -> tuple[ftplib.FTP_TLS, socket.socket]:
+    """Log in over AUTH TLS with PROT P and start a STOR whose data is sent over TLS."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    f = ftplib.FTP_TLS(context=ctx)
+    f.connect("127.0.0.1", zoo.port("ftp"), timeout=10)
+    f.login("alice", "pw")
+    f.prot_p()
+    f.voidcmd("TYPE I")
+    data, _ = f.ntransfercmd("STOR new.bin")
+    for _ in range(4):
+        data.sendall(CHUNK)
+    return f, data
+
+
+def test_tls_upload_ended_by_a_bare_fin(server: tuple[TwistdProcess, Path]) -> None:
+    """A PROT P upload ended with a TCP FIN and no close_notify (as many clients do) is kept."""
+    zoo, home = server
+    f, data = tls_upload(zoo)
+    data.shutdown(socket.SHUT_RDWR)  # FIN under the TLS layer, no close_notify
+    data.close()
+    assert f.voidresp().startswith("226")
+    f.quit()
+    assert (home / "new.bin").read_bytes() == CHUNK * 4
+    no_traceback(zoo)
+
+
 def test_reset_control_then_data_closed_normally(server: tuple[TwistdProcess, Path]) -> None:
     """A client whose control connection resets, then closes data normally, publishes nothing."""
     zoo, home = server

@@ -179,7 +179,12 @@ class DataChannel(protocol.Protocol):
         return d
 
     def clean_close(self) -> bool:
-        """The peer closed normally (for TLS, any close: many clients skip close_notify)."""
+        """The peer closed normally (for TLS, any close: many clients skip close_notify).
+
+        Under TLS a reset cannot be told from a bare FIN: Twisted's TLS layer reports
+        both as C{ConnectionLost}. So a PROT P upload whose data connection is reset
+        while its control connection stays up is kept (docs/protocols/ftp.rst).
+        """
         if self.reason is None:
             return False
         return self.tls or self.reason.check(ConnectionDone) is not None
