@@ -1,0 +1,160 @@
+"""The event model: retention, filters, cursors, subscribers, wait-for and reset, in memory."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+
+from zoo.events import Event, Filter, Observatory
+
+
+def _hub(**kw) -> tuple[Observatory, Clock]:
+    clock = Clock()
+    clock.advance(1_700_000_000)
+    return Observatory(clock, enabled=True, node="test", **kw), clock
+
+
+def test_emit_is_a_no_op_until_enabled() -> None:
+    """A disabled observatory keeps nothing and returns None."""
+    hub = Observatory(Clock())
+    assert hub.emit("smtp", "mail.stored", to=["a@example.com"]) is None
+    assert hub.events() == []
+    hub.enable()
+    assert hub.emit("smtp", "mail.stored") is not None
+
+
+def test_events_are_numbered_and_timed() -> None:
+    """Each event gets the next sequence number and the clock's time."""
+    hub, clock = _hub()
+    first = hub.emit("ftp", "file.uploaded", "ftp-1", path="/a")
+    clock.advance(2)
+    second = hub.emit("smtp", "mail.stored", "smtp-2")
+    assert first is not None and second is not None
+    assert (first.seq, second.seq) == (1, 2)
+    assert second.time - first.time == 2
+    assert [e.seq for e in hub.events()] == [1, 2]
+
+
+def test_filters_by_service_kind_prefix_session_and_fields() -> None:
+    """Filters match service, exact kind or a kind prefix, session, and field values."""
+    hub, _ = _hub()
+    hub.emit("smtp", "mail.stored", "s-1", to=["Alice@Example.com", "bob@example.com"], size=25)
+    hub.emit("smtp", "session.opened", "s-1")
+    hub.emit("ftp", "file.uploaded", "f-1", path="/x", user={"name": "alice"})
+    assert [e.kind for e in hub.events(Filter.of(service="smtp"))] == [
+        "mail.stored",
+        "session.opened",
+    ]
+    assert len(hub.events(Filter.of(kind="mail."))) == 1
+    assert len(hub.events(Filter.of(kind="mail"))) == 0  # not a prefix without the dot
+    assert len(hub.events(Filter.of(session="f-1"))) == 1
+    # a list field contains the value; addresses compare case-insensitively
+    assert len(hub.events(Filter.of(match={"to": "alice@example.com"}))) == 1
+    assert len(hub.events(Filter.of(match={"size": "25"}))) == 1  # query strings are text
+    assert len(hub.events(Filter.of(match={"user.name": "alice"}))) == 1
+    assert hub.events(Filter.of(match={"user.name": "bob"})) == []
+
+
+def test_cursor_returns_only_later_events() -> None:
+    """after=N returns events with seq > N, in order."""
+    hub, _ = _hub()
+    for n in range(5):
+        hub.emit("echo", "echo.exchanged", n=n)
+    assert [e.fields["n"] for e in hub.events(after=3)] == [3, 4]
+    assert [e.fields["n"] for e in hub.events(after=0, limit=2)] == [0, 1]
+
+
+def test_retention_by_count_per_service() -> None:
+    """A service keeps at most max_events; the oldest go first and are counted; others keep theirs."""
+    hub, _ = _hub(max_events=3)
+    hub.emit("ftp", "file.uploaded", path="/keep")
+    for n in range(10):
+        hub.emit("smtp", "mail.stored", n=n)
+    assert [e.fields["n"] for e in hub.events(Filter.of(service="smtp"))] == [7, 8, 9]
+    assert hub.stats()["smtp"]["dropped"] == 7
+    assert len(hub.events(Filter.of(service="ftp"))) == 1
+
+
+def test_retention_by_bytes() -> None:
+    """A service's kept fields stay within max_bytes (one event always stays)."""
+    hub, _ = _hub(max_bytes=2000)
+    for _ in range(20):
+        hub.emit("smtp", "mail.stored", body="x" * 500)
+    assert hub.stats()["smtp"]["bytes"] <= 2000
+    assert 1 <= len(hub.events()) <= 3
+
+
+def test_subscribers_see_each_event_and_a_failing_one_is_removed() -> None:
+    """Subscribers get every new event; one that raises is dropped, the others go on."""
+    hub, _ = _hub()
+    seen: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    unsubscribe = hub.subscribe(seen.append)
+    hub.subscribe(broken)
+    hub.emit("pubsub", "pubsub.published", channel="news")
+    hub.emit("pubsub", "pubsub.published", channel="news")
+    assert len(seen) == 2
+    unsubscribe()
+    hub.emit("pubsub", "pubsub.published", channel="news")
+    assert len(seen) == 2
+
+
+def test_wait_fires_on_a_later_matching_event() -> None:
+    """wait() fires as soon as a matching event is emitted, not before, with that event."""
+    hub, _ = _hub()
+    got: list[Event | None] = []
+    hub.wait(Filter.of(kind="mail.stored", match={"to": "a@example.com"})).addCallback(got.append)
+    hub.emit("smtp", "mail.stored", to=["b@example.com"])
+    assert got == []
+    event = hub.emit("smtp", "mail.stored", to=["a@example.com"])
+    assert got == [event]
+
+
+def test_wait_counts_an_event_that_came_before_it_after_the_cursor() -> None:
+    """An event already kept after the cursor answers the wait at once; one before it does not."""
+    hub, clock = _hub()
+    early = hub.emit("ftp", "file.uploaded", path="/a")
+    assert early is not None
+    got: list[Event | None] = []
+    hub.wait(Filter.of(kind="file.uploaded"), after=0).addCallback(got.append)
+    assert got == [early]
+    late: list[Event | None] = []
+    hub.wait(Filter.of(kind="file.uploaded"), after=early.seq, timeout=5).addCallback(late.append)
+    clock.advance(4.9)
+    assert late == []
+    clock.advance(0.2)
+    assert late == [None]  # timed out
+
+
+def test_cancelled_wait_is_forgotten() -> None:
+    """Cancelling a wait removes it and its timer."""
+    hub, clock = _hub()
+    d = hub.wait(Filter.of(kind="x"), timeout=10)
+    d.addErrback(lambda f: None)
+    d.cancel()
+    assert hub._waiters == [] and clock.getDelayedCalls() == []
+
+
+def test_reset_one_service_or_all() -> None:
+    """reset(service) clears its events, counters and stored data; reset() clears every service."""
+    hub, _ = _hub()
+    cleared: list[str] = []
+    hub.on_reset("smtp", lambda: cleared.append("smtp"))
+    hub.on_reset("ftp", lambda: cleared.append("ftp"))
+    hub.emit("smtp", "mail.stored")
+    hub.emit("ftp", "file.uploaded")
+    assert hub.reset("smtp") == ["smtp"]
+    assert cleared == ["smtp"]
+    assert [e.service for e in hub.events()] == ["ftp"]
+    assert ("smtp", "mail.stored") not in hub.counts
+    hub.reset()
+    assert hub.events() == [] and sorted(cleared) == ["ftp", "smtp", "smtp"]
+
+
+def test_session_ids_are_unique() -> None:
+    """Session ids name their service and never repeat in a process."""
+    hub, _ = _hub()
+    ids = {hub.session_id("smtp") for _ in range(100)}
+    assert len(ids) == 100 and all(i.startswith("smtp-") for i in ids)

@@ -1,0 +1,364 @@
+"""The zoo's one event model: what happened inside every service, kept, filtered and waited for.
+
+Every service reports what happens in it as an L{Event}: a session opened or
+closed, a mail stored, a file uploaded, a message published, an RPC call, a failed
+login. An L{Observatory} keeps the recent events of each service within bounds
+(a count and a byte budget per service, the oldest dropped first), hands them to
+live subscribers (the control plane's event stream), and answers "wait until an
+event like this exists" without polling (L{Observatory.wait}).
+
+Emission is cheap and never blocks a protocol: an event is a small object appended
+to a deque. When nobody observes (L{Observatory.enabled} is false, the default
+outside C{twistd -n zoo} and C{--admin}) L{Observatory.emit} returns at once, and
+protocols test C{observatory.enabled} before they build an event's fields.
+
+Each process has one default observatory, L{hub}, which the services use unless a
+test passes its own (C{observatory=} on their factories).
+
+Event kinds are dotted names, service-neutral where the thing is (C{session.opened},
+C{session.closed}, C{login.failed}), service-specific otherwise (C{mail.stored},
+C{file.uploaded}, C{pubsub.published}, C{rpc.called}, C{ssh.exec}). The fields of
+each kind are listed in C{docs/observatory.rst}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+log = Logger()
+
+#: Events kept per service unless configured otherwise.
+DEFAULT_MAX_EVENTS = 10_000
+#: Bytes of event fields (as JSON, estimated) kept per service.
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened in one service.
+
+    @ivar seq: this process's sequence number, a cursor: later events have larger ones.
+    @ivar time: seconds since the epoch (the reactor's clock).
+    @ivar service: the zoo service (C{"smtp"}, C{"ftp"}, ...).
+    @ivar kind: what happened (C{"mail.stored"}, ...).
+    @ivar session: the session it belongs to, or C{None}.
+    @ivar fields: the details, JSON-serialisable.
+    @ivar node: the process that saw it (host:pid), for several zoo processes.
+    """
+
+    seq: int
+    time: float
+    service: str
+    kind: str
+    session: str | None
+    fields: dict[str, Any]
+    node: str = ""
+    size: int = field(default=0, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "service": self.service,
+            "kind": self.kind,
+            "session": self.session,
+            "node": self.node,
+            "fields": self.fields,
+        }
+
+
+class BadFilter(ValueError):
+    """A filter the observatory cannot apply (an unknown key or a malformed value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which events a query or a wait wants.
+
+    @ivar service: only this service's events (or C{None} for all).
+    @ivar kind: this kind, or a prefix ending in C{.} (C{"mail."}), or C{None}.
+    @ivar session: only this session's events.
+    @ivar match: field values that must be equal, by name; a dotted name looks inside
+        nested dicts, and a list field matches when it contains the value
+        (C{{"to": "alice@example.com"}} matches a mail to several recipients).
+    """
+
+    service: str | None = None
+    kind: str | None = None
+    session: str | None = None
+    match: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        service: str | None = None,
+        kind: str | None = None,
+        session: str | None = None,
+        match: Mapping[str, Any] | None = None,
+    ) -> Filter:
+        return cls(service, kind, session, tuple(sorted((match or {}).items())))
+
+    def __call__(self, event: Event) -> bool:
+        if self.service is not None and event.service != self.service:
+            return False
+        if self.kind is not None:
+            if self.kind.endswith("."):
+                if not event.kind.startswith(self.kind):
+                    return False
+            elif event.kind != self.kind:
+                return False
+        if self.session is not None and event.session != self.session:
+            return False
+        for name, want in self.match:
+            if not _field_matches(event.fields, name, want):
+                return False
+        return True
+
+
+def _field_matches(fields: Mapping[str, Any], name: str, want: Any) -> bool:
+    value: Any = fields
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    if isinstance(value, list | tuple):
+        return any(_equal(v, want) for v in value)
+    return _equal(value, want)
+
+
+def _equal(value: Any, want: Any) -> bool:
+    if isinstance(value, str) and isinstance(want, str):
+        return value.lower() == want.lower() if "@" in want else value == want
+    if isinstance(want, str) and not isinstance(value, str):
+        return str(value) == want  # a query string's "25" matches the number 25
+    return bool(value == want)
+
+
+def _estimate(fields: Mapping[str, Any]) -> int:
+    try:
+        return 64 + len(json.dumps(fields, default=str))
+    except (TypeError, ValueError):
+        return 64 + len(repr(fields))
+
+
+class _Waiter:
+    __slots__ = ("filter", "deferred", "timer")
+
+    def __init__(self, wanted: Filter, d: defer.Deferred[Event | None]) -> None:
+        self.filter = wanted
+        self.deferred = d
+        self.timer: Any = None
+
+
+class Observatory:
+    """Keeps, streams and waits for the events of every service in one process.
+
+    @param clock: the reactor (C{seconds()}, C{callLater}); the global reactor if C{None}.
+    @param enabled: start observing at once (otherwise L{enable} does it).
+    @param max_events: the most events kept per service.
+    @param max_bytes: the most bytes of fields kept per service (estimated as JSON).
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime | None = None,
+        enabled: bool = False,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        node: str | None = None,
+    ) -> None:
+        self._clock = clock
+        self.enabled = enabled
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
+        self._seq = itertools.count(1)
+        self.last_seq = 0
+        self._kept: dict[str, deque[Event]] = {}
+        self._bytes: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._waiters: list[_Waiter] = []
+        self._resetters: dict[str, list[Callable[[], None]]] = {}
+        self._sessions = itertools.count(1)
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def clock(self) -> IReactorTime:
+        if self._clock is None:
+            from twisted.internet import reactor
+
+            self._clock = reactor  # type: ignore[assignment]
+        assert self._clock is not None
+        return self._clock
+
+    def enable(self, max_events: int | None = None, max_bytes: int | None = None) -> None:
+        """Start keeping events (the control plane calls this when it starts)."""
+        if max_events is not None:
+            self.max_events = max_events
+        if max_bytes is not None:
+            self.max_bytes = max_bytes
+        self.enabled = True
+
+    def session_id(self, service: str) -> str:
+        """A new session id, unique in this process: C{"smtp-12"}."""
+        return f"{service}-{next(self._sessions)}"
+
+    def on_reset(self, service: str, reset: Callable[[], None]) -> None:
+        """Register what resetting C{service} clears besides its events (its stored data)."""
+        self._resetters.setdefault(service, []).append(reset)
+
+    def services(self) -> list[str]:
+        """The services that have events or a reset hook."""
+        return sorted(set(self._kept) | set(self._resetters))
+
+    # -- emission -------------------------------------------------------------------------
+
+    def emit(
+        self, service: str, kind: str, session: str | None = None, **fields: Any
+    ) -> Event | None:
+        """Record that C{kind} happened in C{service}; return the event (C{None} if off)."""
+        if not self.enabled:
+            return None
+        return self.add(Event(0, self.clock.seconds(), service, kind, session, fields, self.node))
+
+    def add(self, event: Event) -> Event:
+        """Keep C{event} (numbering it anew in this process) and tell the observers."""
+        event.seq = self.last_seq = next(self._seq)
+        event.size = _estimate(event.fields)
+        kept = self._kept.get(event.service)
+        if kept is None:
+            kept = self._kept[event.service] = deque()
+            self._bytes[event.service] = 0
+        kept.append(event)
+        self._bytes[event.service] += event.size
+        key = (event.service, event.kind)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        while len(kept) > self.max_events or (
+            self._bytes[event.service] > self.max_bytes and len(kept) > 1
+        ):
+            old = kept.popleft()
+            self._bytes[event.service] -= old.size
+            self.dropped[event.service] = self.dropped.get(event.service, 0) + 1
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.failure("observatory: a subscriber failed; it is removed")
+                self.unsubscribe(subscriber)
+        if self._waiters:
+            for waiter in [w for w in self._waiters if w.filter(event)]:
+                self._finish(waiter, event)
+        return event
+
+    # -- reading --------------------------------------------------------------------------
+
+    def events(
+        self, wanted: Filter | None = None, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """The kept events that C{wanted} matches with C{seq > after}, oldest first."""
+        wanted = wanted or Filter()
+        if wanted.service is not None:
+            sources: Iterable[deque[Event]] = [self._kept.get(wanted.service, deque())]
+        else:
+            sources = self._kept.values()
+        found: list[Event] = []
+        for kept in sources:
+            for event in reversed(kept):
+                if event.seq <= after:
+                    break
+                if wanted(event):
+                    found.append(event)
+        found.sort(key=lambda e: e.seq)
+        return found[:limit] if limit is not None else found
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        """Call C{subscriber(event)} for every new event; returns the unsubscribe call."""
+        self._subscribers.append(subscriber)
+        return lambda: self.unsubscribe(subscriber)
+
+    def unsubscribe(self, subscriber: Callable[[Event], None]) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def wait(
+        self, wanted: Filter, after: int = 0, timeout: float = 30.0
+    ) -> defer.Deferred[Event | None]:
+        """Fire with the first event C{wanted} matches with C{seq > after}, or C{None} at timeout.
+
+        An event kept from before the call counts, so a test may start waiting after
+        the thing it waits for happened. Cancelling the Deferred stops the wait.
+        """
+        earlier = self.events(wanted, after, limit=1)
+        if earlier:
+            return defer.succeed(earlier[0])
+        waiter: _Waiter
+
+        def cancel(_: Any) -> None:
+            self._drop(waiter)
+
+        d: defer.Deferred[Event | None] = defer.Deferred(cancel)
+        waiter = _Waiter(wanted, d)
+        waiter.timer = self.clock.callLater(max(timeout, 0.0), self._finish, waiter, None)
+        self._waiters.append(waiter)
+        return d
+
+    def _drop(self, waiter: _Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        if waiter.timer is not None and waiter.timer.active():
+            waiter.timer.cancel()
+
+    def _finish(self, waiter: _Waiter, event: Event | None) -> None:
+        self._drop(waiter)
+        if not waiter.deferred.called:
+            waiter.deferred.callback(event)
+
+    # -- reset ------------------------------------------------------------------------------
+
+    def reset(self, service: str | None = None) -> list[str]:
+        """Forget the events and counters of C{service} (or all) and clear its stored data.
+
+        @return: the services reset.
+        """
+        names = [service] if service is not None else self.services()
+        for name in names:
+            self._kept.pop(name, None)
+            self._bytes.pop(name, None)
+            self.dropped.pop(name, None)
+            for key in [k for k in self.counts if k[0] == name]:
+                del self.counts[key]
+            for reset in self._resetters.get(name, []):
+                reset()
+        return names
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per service: events kept, bytes kept, events dropped by retention."""
+        return {
+            name: {
+                "kept": len(self._kept.get(name, ())),
+                "bytes": self._bytes.get(name, 0),
+                "dropped": self.dropped.get(name, 0),
+            }
+            for name in self.services()
+        }
+
+
+#: The process's observatory: the services use it unless given another.
+hub = Observatory()
+
+
+__all__ = ["BadFilter", "Event", "Filter", "Observatory", "hub"]
