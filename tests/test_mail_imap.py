@@ -25,7 +25,7 @@ class RunNow:
 
     def __call__(self, iterator):
         for _ in iterator:
-            while self.transport.producer not in (None, self.proto):
+            while self.transport.producer not in (None, self.proto.gate):
                 self.transport.producer.resumeProducing()
         return succeed(None)
 
@@ -130,14 +130,14 @@ def test_failed_logins_disconnect(tmp_path):
 def test_unread_replies_stop_reading(tmp_path):
     """The server is its transport's producer: when replies back up unread it stops reading."""
     s = Session(tmp_path, plaintext=True)
-    assert s.transport.producer is s.proto
-    s.proto.pauseProducing()
+    assert s.transport.producer is s.proto.gate
+    s.proto.gate.pauseProducing()
     assert s.transport.producerState == "paused"
-    s.proto.resumeProducing()
+    s.proto.gate.resumeProducing()
     assert s.transport.producerState == "producing"
     s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
     assert s.send(b"c FETCH 1 (BODY[])\r\n")[-1] == b"c OK FETCH completed"
-    assert s.transport.producer is s.proto  # lent to the body producer, then taken back
+    assert s.transport.producer is s.proto.gate  # lent to the body producer, then taken back
 
 
 def test_only_inbox(tmp_path):

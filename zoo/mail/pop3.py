@@ -26,8 +26,8 @@ from twisted.mail import pop3
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail._flow import ReplyFlowControl
-from zoo.mail._reader import ReaderFactory
+from zoo.flow import ReadGate
+from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.tls import StartTLSMixin, start_tls
 
@@ -114,7 +114,7 @@ class APOPCredentials(pop3.APOPCredentials):
         return hmac.compare_digest(want, self.digest.lower())
 
 
-class _POP3Base(ReplyFlowControl, pop3.POP3):
+class _POP3Base(pop3.POP3):
     transport: Any
     portal: Any
     factory: Any
@@ -139,16 +139,16 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self._secure = ISSLTransport.providedBy(self.transport)
         self._can_stls = self.ctx is not None and ITLSTransport.providedBy(self.transport)
         super().connectionMade()
-        self.start_flow_control()
+        self.gate = ReadGate(self.transport).start()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        self.tls_ready()
+        self.gate.ready()
         super().dataReceived(data)
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _unblock(self, ignored: Any) -> None:
         super()._unblock(ignored)
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _longOperation(self, d: Any) -> Any:  # noqa: N802
         # Take the producer slot back before queued commands run (they may RETR).
@@ -156,11 +156,11 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         return super()._longOperation(d)
 
     def _take_back(self, result: Any) -> Any:
-        self.take_producer()
+        self.gate.take()
         return result
 
     def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
-        self.lend_producer()  # FileSender sends the message
+        self.gate.lend()  # FileSender sends the message
         return super()._sendMessageContent(i, wrapper, response)
 
     def _auth_allowed(self) -> bool:

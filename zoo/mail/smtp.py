@@ -35,13 +35,16 @@ from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail._flow import ReplyFlowControl
+from zoo.flow import ReadGate
 from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
 from zoo.policies import fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
+
+#: The read gate's reason while a message is being stored: later commands wait.
+_DELIVERY = "delivery"
 
 PORT = 8025
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
@@ -125,7 +128,7 @@ CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 
 
 @implementer(IHalfCloseableProtocol)
-class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
+class _ZooESMTPBase(smtp.ESMTP):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
     # Twisted declares these as None/int/methods; here they are set per connection.
@@ -158,7 +161,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     def connectionMade(self) -> None:  # noqa: N802
         self._secure = ISSLTransport.providedBy(self.transport)
         self._write = fast_writer(self.transport)
-        self.start_flow_control()  # stop reading when replies pile up unread
+        self.gate = ReadGate(self.transport).start()  # stop reading when replies pile up unread
         self._plain_sendcode = True
         try:
             super().connectionMade()
@@ -186,7 +189,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     # -- framing ----------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        self.tls_ready()
+        self.gate.ready()
         self._buffer += data
         if not self._paused:
             self.resetTimeout()
@@ -403,7 +406,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             return
         data = body.message(self._trace(helo, origin, mailboxes))
         self._paused = True
-        self.flow()
+        self.gate.pause(_DELIVERY)
         d = self.factory.writer.deliver(mailboxes, data)
         d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
         d.addBoth(self._resume)
@@ -439,7 +442,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self._paused = False
         if self.transport.disconnecting:
             return
-        self.flow()
+        self.gate.resume(_DELIVERY)
         self.resetTimeout()
         self._process()
         self._close_if_done()
@@ -457,9 +460,6 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         """After the client's EOF, close once the last message's reply is out."""
         if self._eof and not self._paused:
             self.transport.loseConnection()
-
-    def must_wait(self) -> bool:
-        return self._paused  # a delivery is in flight: later commands wait for its reply
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         self._body = None
