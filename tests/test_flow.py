@@ -243,3 +243,14 @@ def test_close_while_backed_up_finishes(tls: tuple[Any, Any]) -> None:
     net.flush()
     assert wire.closed
     assert len(client.received) == len(b"hello\r\n") + answered * 4096
+
+
+def test_close_while_reading_finishes_over_tls(tls: tuple[Any, Any]) -> None:
+    """A close with nothing backed up completes over TLS, though the gate holds the producer slot."""
+    net, wire, server, client = _tls_pair(tls)
+    client.transport.write(b"q")
+    net.flush()
+    assert server.gate.registered
+    server.transport.loseConnection()
+    net.flush()
+    assert wire.closed and len(client.received) == len(b"hello\r\n") + 4096
