@@ -939,3 +939,21 @@ def test_client_refuses_dtd_in_response() -> None:
         parse_response(BILLION_LAUGHS.replace(b"methodCall", b"methodResponse"))
     with pytest.raises(RPCError, match="malformed"):
         parse_response(b"<methodResponse><params></params></methodResponse>")
+
+
+def test_pipelined_calls_stop_reading_while_answers_back_up() -> None:
+    """Pipelined calls whose answers back up unread stop the reading, and it resumes once they drain."""
+    from memwire import End
+
+    c = Conn()
+    transport = End()  # pauses its producer past 64 KiB, as TCP does
+    c.channel = c.site.buildProtocol(None)
+    c.channel.makeConnection(transport)
+    body = xmlrpc.client.dumps(("x" * 2000,), "remote_repr").encode()
+    call = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    c.channel.dataReceived(call * 60)  # about 120 KiB of answers, never read
+    assert transport.value().count(b"HTTP/1.1 200") == 60
+    assert transport.producerState == "paused"
+    transport.clear()
+    transport.drained()
+    assert transport.producerState == "producing"
