@@ -37,6 +37,7 @@ is full.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.interfaces import IPushProducer, ISSLTransport
@@ -69,6 +70,10 @@ class ReadGate:
         self._started = False
         self._handshaking = False
         self._stopped = False
+        #: Called with C{True} when the consumer's buffer backs up and C{False} when it
+        #: drains: for a connection whose writers are not only its own replies (SSH
+        #: channels fed by processes pause those too).
+        self.on_backed_up: Callable[[bool], None] | None = None
 
     # -- the protocol's side -----------------------------------------------------
 
@@ -165,6 +170,8 @@ class ReadGate:
     def pauseProducing(self) -> None:  # noqa: N802
         """The consumer's write buffer is full."""
         self.pause(REPLIES)
+        if self.on_backed_up is not None:
+            self.on_backed_up(True)
 
     def resumeProducing(self) -> None:  # noqa: N802
         """The consumer's write buffer drained."""
@@ -181,6 +188,8 @@ class ReadGate:
                 self.transport.resumeProducing()
             return
         self.resume(REPLIES)
+        if self.on_backed_up is not None:
+            self.on_backed_up(False)
 
     def stopProducing(self) -> None:  # noqa: N802
         """The consumer is gone; the gate never closes anything itself."""
@@ -194,7 +203,7 @@ class ReadGate:
         if want == self._reading or self._stopped:
             return
         transport = self.transport
-        if transport is None or transport.disconnecting:
+        if transport is None or getattr(transport, "disconnecting", False):
             return
         self._reading = want
         if want:

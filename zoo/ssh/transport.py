@@ -29,6 +29,8 @@ from twisted.conch.ssh import _kex, factory, transport, userauth
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from zoo.flow import ReadGate
+
 log = Logger()
 
 STRICT_KEX_SERVER = b"kex-strict-s-v00@openssh.com"
@@ -113,10 +115,20 @@ class ZooServerTransport(transport.SSHServerTransport):
             self.supportedKeyExchanges = [k for k in KEY_EXCHANGES if b"group-exchange" not in k]
         negotiated = self.supportedKeyExchanges
         self.supportedKeyExchanges = [*negotiated, STRICT_KEX_SERVER]
+        # Stop reading a client that does not read what it is sent; hold the channels'
+        # processes meanwhile too, whatever window the client advertised.
+        self.gate = ReadGate(self.transport).start(after_handshake=False)
+        self.gate.on_backed_up = self._backed_up
         try:
             super().connectionMade()
         finally:
             self.supportedKeyExchanges = negotiated
+
+    def _backed_up(self, backed_up: bool) -> None:
+        for channel in list(getattr(self.service, "channels", {}).values()):
+            hold = getattr(channel, "connection_backed_up", None)
+            if hold is not None:
+                hold(backed_up)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         try:
