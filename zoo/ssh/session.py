@@ -32,6 +32,7 @@ from twisted.conch.interfaces import IConchUser, ISession, ISFTPServer
 from twisted.conch.ssh import connection, forwarding, session
 from twisted.cred.portal import IRealm
 from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IProcessTransport
 from twisted.logger import Logger
 from twisted.python import components
 from zope.interface import implementer
@@ -94,9 +95,10 @@ class Session(session.SSHSession):
     def process_gate(self) -> ReadGate | None:
         """The read gate of this channel's process output, once a process runs."""
         if self._gate is None:
-            client = self.client
-            if isinstance(client, session.SSHSessionProcessProtocol) and client.transport:
-                self._gate = ReadGate(client.transport)
+            # A subsystem (SFTP) is a client too, on a transport that is no process.
+            transport = getattr(self.client, "transport", None)
+            if IProcessTransport.providedBy(transport):
+                self._gate = ReadGate(transport)
         return self._gate
 
     def stopWriting(self) -> None:  # noqa: N802
