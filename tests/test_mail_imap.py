@@ -146,3 +146,16 @@ def test_only_inbox(tmp_path):
     s.send(b"a LOGIN a@x pw\r\n")
     assert s.send(b"b CREATE Work\r\n")[0].startswith(b"b NO")
     assert s.send(b'c LIST "" "*"\r\n')[0] == b'* LIST (\\HasNoChildren) "/" "INBOX"'
+
+
+def test_fetch_reads_each_message_only_when_used(tmp_path):
+    """A folder's fetch reads no message file up front, and keeps none: one at a time is in memory."""
+    s = Session(tmp_path)
+    folder = MaildirFolder(s.store.path("a@x"), Clock())
+    fetched = folder.fetch(imap4.MessageSet(1, None), uid=False)
+    assert len(fetched) == 2 and fetched[-1][0] == 2
+    seq, msg = next(iter(fetched))
+    assert "raw" not in msg.__dict__ and msg.getUID() == 1  # nothing read yet
+    assert msg.getSize() > 0 and "raw" in msg.__dict__
+    assert "raw" not in fetched[0][1].__dict__  # a fresh message each time, not a cached one
+    assert [m.getUID() for _, m in fetched[1:]] == [2]
