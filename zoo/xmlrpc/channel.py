@@ -87,6 +87,8 @@ class LimitedChannel(http.HTTPChannel):
         # own pausing (a request in hand) becomes the gate's REQUEST reason.
         self.transport.unregisterProducer()
         self.gate = ReadGate(self.transport).start()
+        # TWISTED-PRIVATE: HTTPChannel._networkProducer (what the channel pauses and
+        # resumes around a request in hand; by default the transport itself).
         self._networkProducer = _GateReason(self.gate, REQUEST)
         self._send = fast_writer(self.transport)
         self._host = None
