@@ -254,3 +254,27 @@ def test_close_while_reading_finishes_over_tls(tls: tuple[Any, Any]) -> None:
     server.transport.loseConnection()
     net.flush()
     assert wire.closed and len(client.received) == len(b"hello\r\n") + 4096
+
+
+def test_consumer_closing_lets_go_unless_backed_up() -> None:
+    """Told its consumer closes, the gate unregisters at once, unless replies are still backed up."""
+    gate, t = _gate()
+    gate.consumer_closing()
+    assert t.producer is None and not gate.registered
+    gate, t = _gate()
+    gate.pauseProducing()
+    gate.consumer_closing()
+    assert t.producer is gate  # the drain unregisters it (test_drained_while_closing_unregisters)
+
+
+def test_policy_wrapper_close_tells_the_gate() -> None:
+    """Closing through zoo's connection wrapper frees the slot, so a STARTTLS layer can finish the close."""
+    from zoo.policies import ZooPolicyFactory
+
+    server = _Replier()
+    wrapper = ZooPolicyFactory(_One(server)).buildProtocol(None)
+    t = StringTransport()
+    wrapper.makeConnection(t)
+    assert t.producer is server.gate
+    server.transport.loseConnection()
+    assert t.producer is None and t.disconnecting

@@ -165,6 +165,19 @@ class ReadGate:
             self.consumer.unregisterProducer()
         self._started = False
 
+    def consumer_closing(self) -> None:
+        """The consumer was told to close: let go of the slot unless replies are backed up.
+
+        A TLS layer (Twisted's, after STARTTLS) finishes a close only once its
+        producer unregisters, where TCP waits only for a paused one;
+        L{zoo.policies.ZooProtocolWrapper} calls this from C{loseConnection}.
+        Backed-up replies are still sent first: the gate then lets go when they
+        drain (L{resumeProducing}).
+        """
+        if self.registered and REPLIES not in self.reasons:
+            self.registered = False
+            self.consumer.unregisterProducer()
+
     # -- IPushProducer: the consumer's side ----------------------------------------
 
     def pauseProducing(self) -> None:  # noqa: N802

@@ -49,6 +49,25 @@ class ZooProtocolWrapper(ProtocolWrapper):
         self.activity += 1
         self.transport.writeSequence(data)  # type: ignore[union-attr]
 
+    #: The push producer registered through this wrapper (a L{zoo.flow.ReadGate}).
+    _pushed: Any = None
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+        self._pushed = producer if streaming else None
+        self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
+
+    def unregisterProducer(self) -> None:  # noqa: N802
+        self._pushed = None
+        self.transport.unregisterProducer()  # type: ignore[union-attr]
+
+    def loseConnection(self) -> None:  # noqa: N802
+        super().loseConnection()
+        # After STARTTLS the TLS layer finishes a close only once its producer
+        # unregisters (TCP waits only for a paused one): tell the read gate.
+        closing = getattr(self._pushed, "consumer_closing", None)
+        if closing is not None:
+            closing()
+
     def readConnectionLost(self) -> None:  # noqa: N802
         self.wrappedProtocol.readConnectionLost()  # type: ignore[attr-defined]
 
