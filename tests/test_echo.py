@@ -36,17 +36,17 @@ class EchoTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"CAPITALIZE THIS!CAPITALIZE THIS!")
 
     def test_registers_as_streaming_producer(self) -> None:
-        """The protocol is its own transport's streaming producer."""
+        """The protocol's read gate is its transport's streaming producer."""
         proto, transport = server()
-        self.assertIs(transport.producer, proto)
+        self.assertIs(transport.producer, proto.gate)
         self.assertTrue(transport.streaming)
 
     def test_pause_stops_reading(self) -> None:
         """When the transport's buffer is full, reading pauses; when it drains, it resumes."""
         proto, transport = server()
-        proto.pauseProducing()
+        proto.gate.pauseProducing()
         self.assertEqual(transport.producerState, "paused")
-        proto.resumeProducing()
+        proto.gate.resumeProducing()
         self.assertEqual(transport.producerState, "producing")
 
     def test_half_close_flushes_then_closes(self) -> None:

@@ -25,7 +25,7 @@ class RunNow:
 
     def __call__(self, iterator):
         for _ in iterator:
-            while self.transport.producer not in (None, self.proto):
+            while self.transport.producer not in (None, self.proto.gate):
                 self.transport.producer.resumeProducing()
         return succeed(None)
 
@@ -154,14 +154,14 @@ def test_failed_login_delayed_and_pipelined_commands_wait(tmp_path):
 def test_unread_replies_stop_reading(tmp_path):
     """The server is its transport's producer: when replies back up unread it stops reading."""
     s = Session(tmp_path, plaintext=True)
-    assert s.transport.producer is s.proto
-    s.proto.pauseProducing()
+    assert s.transport.producer is s.proto.gate
+    s.proto.gate.pauseProducing()
     assert s.transport.producerState == "paused"
-    s.proto.resumeProducing()
+    s.proto.gate.resumeProducing()
     assert s.transport.producerState == "producing"
     s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
     assert s.send(b"c FETCH 1 (BODY[])\r\n")[-1] == b"c OK FETCH completed"
-    assert s.transport.producer is s.proto  # lent to the body producer, then taken back
+    assert s.transport.producer is s.proto.gate  # lent to the body producer, then taken back
 
 
 def test_only_inbox(tmp_path):
@@ -212,3 +212,16 @@ def test_bad_search_and_fetch_items_get_short_bad_and_no_traceback(tmp_path):
     finally:
         globalLogPublisher.removeObserver(logged.append)
     assert not [e for e in logged if e.get("log_failure") or e.get("isError")]
+
+
+def test_fetch_reads_each_message_only_when_used(tmp_path):
+    """A folder's fetch reads no message file up front, and keeps none: one at a time is in memory."""
+    s = Session(tmp_path)
+    folder = MaildirFolder(s.store.path("a@x"), Clock())
+    fetched = folder.fetch(imap4.MessageSet(1, None), uid=False)
+    assert len(fetched) == 2 and fetched[-1][0] == 2
+    seq, msg = next(iter(fetched))
+    assert "raw" not in msg.__dict__ and msg.getUID() == 1  # nothing read yet
+    assert msg.getSize() > 0 and "raw" in msg.__dict__
+    assert "raw" not in fetched[0][1].__dict__  # a fresh message each time, not a cached one
+    assert [m.getUID() for _, m in fetched[1:]] == [2]

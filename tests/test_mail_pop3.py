@@ -52,7 +52,7 @@ class Session:
 
     def pump(self):
         """Run RETR/TOP's FileSender (the transport's producer while it sends) to its end."""
-        while self.transport.producer not in (None, self.proto):
+        while self.transport.producer not in (None, self.proto.gate):
             self.transport.producer.resumeProducing()
 
 
@@ -151,21 +151,21 @@ def test_commands_queued_behind_a_transfer_are_bounded(tmp_path):
     s = Session(tmp_path, plaintext=True)
     s.send(b"USER a@x\r\nPASS pw\r\n")
     s.proto.dataReceived(b"RETR 1\r\n" + b"NOOP\r\n" * 150)  # the transfer is not pumped
-    assert s.transport.producer is not s.proto  # lent to the FileSender
+    assert s.transport.producer is not s.proto.gate  # lent to the FileSender
     assert s.transport.producerState == "paused"
     s.pump()
     replies = s.take()
-    assert replies.count(b"+OK ") == 150 and s.transport.producer is s.proto
+    assert replies.count(b"+OK ") == 150 and s.transport.producer is s.proto.gate
     assert s.transport.producerState == "producing"
 
 
 def test_unread_replies_stop_reading(tmp_path):
     """When replies back up unread (the transport pauses us), the server stops reading."""
     s = Session(tmp_path)
-    assert s.transport.producer is s.proto
-    s.proto.pauseProducing()
+    assert s.transport.producer is s.proto.gate
+    s.proto.gate.pauseProducing()
     assert s.transport.producerState == "paused"
-    s.proto.resumeProducing()
+    s.proto.gate.resumeProducing()
     assert s.transport.producerState == "producing"
 
 

@@ -262,10 +262,10 @@ def test_pipelined_commands_wait_for_the_delivery(tmp_path):
 def test_client_not_reading_replies_stops_reads(tmp_path):
     """When replies pile up unread the server stops reading; it reads again once they drain."""
     s = Session(tmp_path)
-    assert s.transport.producer is s.proto and s.transport.streaming
-    s.proto.pauseProducing()  # what the transport does when its buffer is full
+    assert s.transport.producer is s.proto.gate and s.transport.streaming
+    s.proto.gate.pauseProducing()  # what the transport does when its buffer is full
     assert s.transport.producerState == "paused"
-    s.proto.resumeProducing()
+    s.proto.gate.resumeProducing()
     assert s.transport.producerState == "producing"
 
 

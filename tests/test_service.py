@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from zoo._twisted.fastwrite import tcp_connection
-from zoo.policies import ZooPolicyFactory, fast_writer, pause_reading_when_backed_up
+from zoo.policies import ZooPolicyFactory, fast_writer
 from zoo.state import ensure_private_dir, write_private
 from zoo.tap import lancelot as lancelot_tap
 from zoo.tap._service import Bound, ListenerGroup, ZooRoot, format_table, write_ready_file
@@ -208,21 +208,6 @@ class PolicyTests(SynchronousTestCase):
         write = fast_writer(t)
         write(b"hello")
         self.assertEqual(t.value(), b"hello")
-
-    def test_pause_reading_when_backed_up(self) -> None:
-        """The transport's own reading is its producer; a resume while closing lets the close finish."""
-        t = StringTransport()
-        pause_reading_when_backed_up(t)
-        assert t.producer is not None and t.streaming
-        t.producer.pauseProducing()  # the write buffer filled up
-        self.assertEqual(t.producerState, "paused")
-        t.producer.resumeProducing()  # it drained
-        self.assertEqual(t.producerState, "producing")
-        t.producer.pauseProducing()
-        t.loseConnection()
-        t.producer.resumeProducing()  # drained while closing: unregister, do not read again
-        self.assertIsNone(t.producer)
-        self.assertEqual(t.producerState, "paused")
 
 
 class StateDirTests(SynchronousTestCase):

@@ -485,3 +485,77 @@ def test_channel_backlog_keeps_order_and_window() -> None:
     assert max(map(len, channel.conn.data)) <= 40
     channel.loseConnection()
     assert ("close",) in channel.conn.sent
+
+
+class _DataConn(_Conn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: list[bytes] = []
+        self.channels: dict[int, object] = {}
+
+    def sendData(self, channel, data):  # noqa: N802
+        self.data.append(bytes(data))
+
+
+def _process_channel(window: int = 10):
+    """A session channel with a process whose transport records pause and resume."""
+    from types import SimpleNamespace
+
+    from twisted.internet.interfaces import IProcessTransport
+    from zope.interface import directlyProvides
+
+    from zoo.ssh.session import Avatar, Session
+
+    channel = Session(
+        avatar=Avatar("a", Path("."), Features()),
+        conn=_DataConn(),
+        remoteWindow=window,
+        remoteMaxPacket=32768,
+    )
+    process = StringTransport()
+    directlyProvides(process, IProcessTransport)
+    channel.client = SimpleNamespace(transport=process)
+    return channel, process
+
+
+def test_shut_window_pauses_the_process() -> None:
+    """Output past the client's window pauses the process's pipes; a window adjust resumes them."""
+    channel, process = _process_channel(window=10)
+    channel.write(b"x" * 100)
+    assert b"".join(channel.conn.data) == b"x" * 10 and process.producerState == "paused"
+    channel.addWindowBytes(1000)
+    assert b"".join(channel.conn.data) == b"x" * 100 and process.producerState == "producing"
+
+
+def test_backed_up_connection_pauses_the_process() -> None:
+    """A backed-up connection holds the process whatever the window; draining releases it."""
+    channel, process = _process_channel(window=10**9)
+    channel.connection_backed_up(True)
+    assert process.producerState == "paused"
+    channel.connection_backed_up(False)
+    assert process.producerState == "producing"
+
+
+def test_subsystem_channel_is_not_paused() -> None:
+    """A subsystem's transport is no process: a shut window queues its output instead."""
+    channel, _ = _process_channel(window=10)
+    channel.client.transport = object()
+    channel.write(b"x" * 100)
+    assert channel.process_gate() is None and channel._backlog_size == 90
+
+
+def test_channels_per_connection_capped(tmp_path: Path) -> None:
+    """An avatar refuses a channel once its connection holds MAX_CHANNELS (administratively prohibited)."""
+    from twisted.conch.error import ConchError
+    from twisted.conch.ssh.connection import OPEN_ADMINISTRATIVELY_PROHIBITED
+
+    from zoo.ssh.session import MAX_CHANNELS, Avatar
+
+    avatar = Avatar("alice", tmp_path, Features())
+    avatar.conn = _DataConn()
+    avatar.conn.channels = dict.fromkeys(range(MAX_CHANNELS - 1))
+    assert avatar.lookupChannel(b"session", 2**20, 32768, b"") is not None
+    avatar.conn.channels[MAX_CHANNELS] = None
+    with pytest.raises(ConchError) as caught:
+        avatar.lookupChannel(b"session", 2**20, 32768, b"")
+    assert caught.value.args[1] == OPEN_ADMINISTRATIVELY_PROHIBITED

@@ -1019,3 +1019,21 @@ def test_over_long_request_line_or_header_gets_431(head: bytes) -> None:
     c.send(head)
     assert c.take().startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert c.transport.disconnecting
+
+
+def test_pipelined_calls_stop_reading_while_answers_back_up() -> None:
+    """Pipelined calls whose answers back up unread stop the reading, and it resumes once they drain."""
+    from zoo.testing import End
+
+    c = Conn()
+    transport = End()  # pauses its producer past 64 KiB, as TCP does
+    c.channel = c.site.buildProtocol(None)
+    c.channel.makeConnection(transport)
+    body = xmlrpc.client.dumps(("x" * 2000,), "remote_repr").encode()
+    call = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    c.channel.dataReceived(call * 60)  # about 120 KiB of answers, never read
+    assert transport.value().count(b"HTTP/1.1 200") == 60
+    assert transport.producerState == "paused"
+    transport.clear()
+    transport.drained()
+    assert transport.producerState == "producing"

@@ -33,12 +33,14 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from zoo.echo import ReadPausing, where
-from zoo.policies import command_done, fast_writer
+from zoo.flow import GatedStream
+from zoo.policies import command_done, fast_writer, where
 
 log = Logger()
 
@@ -186,7 +188,8 @@ def describe(message: bytes, limit: int = 60) -> str:
     return repr(text)
 
 
-class BlocksServer(ReadPausing):
+@implementer(IHalfCloseableProtocol)
+class BlocksServer(GatedStream):
     """One connection: parse blocks, then log them (sink) or send them back (echo).
 
     @cvar fast: echo with L{zoo.policies.fast_writer} (see L{zoo.echo.EchoServer}).

@@ -10,16 +10,14 @@ What Twisted's C{twisted.protocols.wire.Echo} gets wrong, and this one does not:
 
 - B{backpressure}: C{wire.Echo} writes everything it reads, so a client that sends
   and never reads grows the server's write buffer without bound (the book's
-  C{tcp_deadlock.py} run with 1 GiB). L{EchoServer} registers itself as a streaming
-  producer on its own transport: when the transport's write buffer is full Twisted
-  calls L{pauseProducing}, which stops reading from the socket; TCP flow control
-  then stops the client. Memory per connection stays about one write buffer.
+  C{tcp_deadlock.py} run with 1 GiB). L{EchoServer} is a L{zoo.flow.GatedStream}:
+  when the transport's write buffer is full Twisted pauses the connection's
+  L{zoo.flow.ReadGate}, which stops reading from the socket; TCP flow control then
+  stops the client. Memory per connection stays about one write buffer.
 - B{half-close}: after the client shuts down its write side (C{shutdown(SHUT_WR)},
   as the book's client does), every byte it sent is still echoed, and then the
   server closes. C{wire.Echo} is not C{IHalfCloseableProtocol}, so Twisted closes
   the connection at once and the tail of the reply is lost.
-
-L{ReadPausing} is the reusable part (zoo.blocks uses it too).
 """
 
 from __future__ import annotations
@@ -27,20 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.internet.interfaces import (
-    IConsumer,
-    IHalfCloseableProtocol,
-    IPushProducer,
-    ITCPTransport,
-    IUDPTransport,
-)
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IUDPTransport
+from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo._twisted.fastwrite import tcp_connection
-from zoo.policies import fast_writer
+from zoo.flow import GatedStream
+from zoo.policies import fast_writer, where
 
 log = Logger()
 
@@ -52,72 +44,8 @@ Transform = Callable[[bytes], bytes]
 TRANSFORMS: dict[str, Transform | None] = {"identity": None, "upper": bytes.upper}
 
 
-@implementer(IHalfCloseableProtocol, IPushProducer)
-class ReadPausing(Protocol):
-    """A protocol that stops reading while its transport cannot keep up with its writes.
-
-    It registers itself as a streaming producer on its own transport. Twisted calls
-    L{pauseProducing} when the write buffer grows past the transport's C{bufferSize}
-    (64 KiB for TCP) and L{resumeProducing} once it has drained; this class turns
-    those into C{transport.pauseProducing()} / C{resumeProducing()}, which stop and
-    restart reading from the socket.
-
-    After the peer half-closes (L{readConnectionLost}) it unregisters and calls
-    C{loseConnection}, which sends whatever is still buffered and then closes.
-    (Unregistering first matters: Twisted's C{doWrite} resumes a paused producer
-    instead of finishing a pending close, and the connection would hang.)
-    """
-
-    paused = False
-    #: Bytes per C{recv()} once the connection streams. Twisted reads (and pauses
-    #: at) 64 KiB; when a read comes back full, L{read_more} raises both to this,
-    #: which costs a 1 MiB echo 30% less CPU. Small-message connections never
-    #: grow, so they keep small reads.
-    stream_read_size = 1 << 18
-    _grow_at: float = float("inf")
-
-    def connectionMade(self) -> None:  # noqa: N802
-        transport = self.transport
-        assert transport is not None  # makeConnection set it
-        cast(IConsumer, transport).registerProducer(self, True)
-        self._conn = tcp_connection(transport)
-        if self._conn is not None and self._conn.bufferSize < self.stream_read_size:
-            self._grow_at = self._conn.bufferSize
-
-    def read_more(self) -> None:
-        """Called by subclasses when a read filled the read size: read bigger chunks."""
-        self._conn.bufferSize = self.stream_read_size
-        self._grow_at = float("inf")
-
-    # IPushProducer: called by the transport about its own write buffer.
-    def pauseProducing(self) -> None:  # noqa: N802
-        self.paused = True
-        cast(IPushProducer, self.transport).pauseProducing()
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        self.paused = False
-        cast(IPushProducer, self.transport).resumeProducing()  # a closing transport ignores this
-
-    def stopProducing(self) -> None:  # noqa: N802
-        pass
-
-    # IHalfCloseableProtocol
-    def readConnectionLost(self) -> None:  # noqa: N802
-        self.finish()
-
-    def writeConnectionLost(self) -> None:  # noqa: N802
-        # The peer stopped reading: nothing we send can arrive. Give up at once.
-        cast(ITCPTransport, self.transport).abortConnection()
-
-    def finish(self) -> None:
-        """Send what is buffered, then close."""
-        transport = self.transport
-        assert transport is not None  # only called once connected
-        cast(IConsumer, transport).unregisterProducer()
-        transport.loseConnection()
-
-
-class EchoServer(ReadPausing):
+@implementer(IHalfCloseableProtocol)
+class EchoServer(GatedStream):
     """RFC 862 echo over a stream, optionally transforming each chunk.
 
     @cvar fast: send with L{zoo.policies.fast_writer} (straight to the socket when
@@ -197,9 +125,4 @@ class EchoDatagram(DatagramProtocol):
         cast(IUDPTransport, self.transport).write(data, addr)
 
 
-def where(addr: Any) -> str:
-    """C{host:port} of an address, for logs."""
-    return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
-
-
-__all__ = ["EchoDatagram", "EchoFactory", "EchoServer", "PORT", "ReadPausing", "TRANSFORMS"]
+__all__ = ["EchoDatagram", "EchoFactory", "EchoServer", "PORT", "TRANSFORMS"]

@@ -33,7 +33,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.policies import command_done, fast_writer, pause_reading_when_backed_up
+from zoo.flow import ReadGate
+from zoo.policies import command_done, fast_writer
 
 log = Logger()
 
@@ -130,7 +131,9 @@ class LancelotServer(Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
-        pause_reading_when_backed_up(self.transport)
+        # Stop reading while answers back up unread. Nothing is written before the
+        # client asks, so under TLS the gate can register before the handshake.
+        self.gate = ReadGate(self.transport).start(after_handshake=False)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         reply = self.session.feed(data)

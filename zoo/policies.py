@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -73,6 +73,25 @@ class ZooProtocolWrapper(ProtocolWrapper):
     def writeSequence(self, data: Any) -> None:  # noqa: N802
         self.activity += 1
         self.transport.writeSequence(data)  # type: ignore[union-attr]
+
+    #: The push producer registered through this wrapper (a L{zoo.flow.ReadGate}).
+    _pushed: Any = None
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+        self._pushed = producer if streaming else None
+        self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
+
+    def unregisterProducer(self) -> None:  # noqa: N802
+        self._pushed = None
+        self.transport.unregisterProducer()  # type: ignore[union-attr]
+
+    def loseConnection(self) -> None:  # noqa: N802
+        super().loseConnection()
+        # After STARTTLS the TLS layer finishes a close only once its producer
+        # unregisters (TCP waits only for a paused one): tell the read gate.
+        closing = getattr(self._pushed, "consumer_closing", None)
+        if closing is not None:
+            closing()
 
     def readConnectionLost(self) -> None:  # noqa: N802
         self.wrappedProtocol.readConnectionLost()  # type: ignore[attr-defined]
@@ -256,10 +275,14 @@ def command_deadline_off(transport: Any) -> None:
         p.command_sweeps = _OFF
 
 
+def where(addr: Any) -> str:
+    """C{host:port} of an address, for logs."""
+    return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
+
+
 def _peer(p: Any) -> str:
     try:
-        addr = p.transport.getPeer()
-        return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
+        return where(p.transport.getPeer())
     except Exception:
         return "?"
 
@@ -276,48 +299,12 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
     return _fastwrite.fast_writer(transport, counter)
 
 
-@implementer(IPushProducer)
-class _PauseReading:
-    """A transport's own reading, registered as its push producer (L{pause_reading_when_backed_up})."""
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-
-    def pauseProducing(self) -> None:  # noqa: N802
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        if self.transport.disconnecting:
-            # A transport that drains its buffer with a paused producer resumes the
-            # producer instead of finishing a pending close: let the close finish.
-            self.transport.unregisterProducer()
-        else:
-            self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        pass
-
-
-def pause_reading_when_backed_up(transport: Any) -> None:
-    """Stop reading from C{transport} while its replies back up unread; read again once they drain.
-
-    For request/response protocols whose replies are their only writes. Twisted
-    writes every reply however slowly the peer reads, so a client that sends
-    requests and never reads the answers would grow the server without bound (30 MB
-    of Lancelot questions: +70 MB; 30 MB of bad time requests: +515 MB). The
-    transport pauses its producer when its buffer passes 64 KiB; this producer is
-    the transport's own reading. A protocol with other reasons to stop reading (a
-    held command) needs its own producer instead (see L{zoo.ftp.server}).
-    """
-    transport.registerProducer(_PauseReading(transport), True)
-
-
 __all__ = [
     "ZooPolicyFactory",
     "command_deadline_off",
     "command_done",
     "ZooProtocolWrapper",
     "fast_writer",
-    "pause_reading_when_backed_up",
     "set_nodelay",
+    "where",
 ]

@@ -41,7 +41,8 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from zope.interface import implementer
 
-from zoo.policies import command_done, fast_writer, pause_reading_when_backed_up
+from zoo.flow import ReadGate
+from zoo.policies import command_done, fast_writer
 
 ISO_PORT = 1013
 RFC868_PORT = 1037
@@ -199,7 +200,9 @@ class IsoTimeServer(Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
-        pause_reading_when_backed_up(self.transport)
+        # Stop reading while answers back up unread. Nothing is written before the
+        # client asks, so under TLS the gate can register before the handshake.
+        self.gate = ReadGate(self.transport).start(after_handshake=False)
 
     def readConnectionLost(self) -> None:  # noqa: N802
         transport = self.transport

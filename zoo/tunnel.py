@@ -35,11 +35,9 @@ from typing import Any, cast
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
-    IConsumer,
     IHalfCloseableProtocol,
     IHandshakeListener,
     IProtocol,
-    IPushProducer,
     IStreamClientEndpoint,
     ITCPTransport,
 )
@@ -49,6 +47,7 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.flow import ReadGate
 from zoo.policies import fast_writer, set_nodelay
 from zoo.tls import wrap_factory
 
@@ -56,28 +55,8 @@ log = Logger()
 
 #: Bytes a downstream may send before the upstream is ready; then it is paused.
 PENDING_LIMIT = 64 * 1024
-
-
-@implementer(IPushProducer)
-class _ReadThrottle:
-    """Let a consumer pause reading on a transport without being able to close it.
-
-    Twisted's transports call C{stopProducing} on their registered producer when they
-    disconnect, which would close the other side at once and drop what the TLS layer
-    still holds; the relay closes the other side itself, after flushing.
-    """
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-
-    def pauseProducing(self) -> None:  # noqa: N802
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:  # noqa: N802
-        pass
+#: The downstream's pause reason while the upstream is not ready.
+_UPSTREAM_NOT_READY = "upstream not ready"
 
 
 @implementer(IHalfCloseableProtocol)
@@ -93,17 +72,22 @@ class _Pipe(Protocol):
 
     def connectionMade(self) -> None:  # noqa: N802
         self._write = fast_writer(self.transport)
+        #: Our reading; registered on the peer's transport once linked. Twisted's
+        #: transports stop their producer when they disconnect; the gate never
+        #: closes anything, so the relay closes the other side itself, after flushing.
+        self.gate = ReadGate(self.transport)
 
     def link(self, peer: _Pipe) -> None:
         """Start relaying with C{peer}: its reads become our writes, with backpressure."""
         self.peer = peer
-        cast(IConsumer, self.transport).registerProducer(_ReadThrottle(peer.transport), True)
+        peer.gate.start(after_handshake=False, consumer=self.transport)
         self._throttled = True
 
     def _unthrottle(self) -> None:
         if self._throttled:
             self._throttled = False
-            cast(IConsumer, self.transport).unregisterProducer()
+            assert self.peer is not None  # linked
+            self.peer.gate.release()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         assert self.peer is not None
@@ -194,7 +178,6 @@ class Downstream(_Pipe):
     def __init__(self) -> None:
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self._paused = False
         self._connecting: Deferred[Any] | None = None
         self.upstream: Upstream | None = None
 
@@ -237,9 +220,7 @@ class Downstream(_Pipe):
         for data in self._pending:
             upstream._write(data)
         self._pending = []
-        if self._paused:
-            self._paused = False
-            cast(IPushProducer, self.transport).resumeProducing()
+        self.gate.resume(_UPSTREAM_NOT_READY)
         if self._eof_received:
             upstream.send_eof()
 
@@ -249,9 +230,8 @@ class Downstream(_Pipe):
             return
         self._pending.append(data)
         self._pending_size += len(data)
-        if self._pending_size > PENDING_LIMIT and not self._paused:
-            self._paused = True
-            cast(IPushProducer, self.transport).pauseProducing()
+        if self._pending_size > PENDING_LIMIT:
+            self.gate.pause(_UPSTREAM_NOT_READY)
 
     def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
         super().connectionLost(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -137,3 +138,35 @@ def test_logout_behind_backed_up_replies_still_closes(mail):
     """LOGOUT read while the replies before it are stuck: once they drain, BYE and the close."""
     replies = pipeline_then_read(mail["plain"], b"a NOOP\r\n" * 5000 + b"b LOGOUT\r\n")
     assert replies.count(b"a OK") == 5000 and b"* BYE" in replies and b"b OK" in replies
+
+
+def test_fetch_all_bodies_never_read(mail):
+    """10 clients FETCH 1:* BODY.PEEK[] of a 10 MiB mailbox and read nothing: the server
+    sends the bodies as the clients read them (stock Twisted builds whole replies in memory)."""
+    import socket
+
+    body = ("x" * 75 + "\n") * 6500  # about 500 KiB
+    with smtplib.SMTP("127.0.0.1", mail["smtp"], timeout=10) as s:
+        for i in range(20):
+            m = EmailMessage()
+            m["From"], m["To"], m["Subject"] = "me@example.com", "big@example.com", f"big {i}"
+            m.set_content(body)
+            s.send_message(m)
+    ctx = ssl.create_default_context(cafile=mail["ca"])
+    login = f'a LOGIN big@example.com "{mail["password"]}"\r\n'.encode()
+    clients = []
+    before = rss_kib(mail["pid"])
+    for _ in range(10):
+        raw = socket.create_connection(("127.0.0.1", mail["tls"]), timeout=10)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c = ctx.wrap_socket(raw, server_hostname="localhost")
+        c.recv(4096)  # greeting
+        c.sendall(login)
+        assert b"a OK" in c.recv(4096)
+        c.sendall(b"b SELECT INBOX\r\nc FETCH 1:* BODY.PEEK[]\r\n")
+        clients.append(c)
+    time.sleep(5)
+    grown = rss_kib(mail["pid"]) - before
+    for c in clients:
+        c.close()
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"

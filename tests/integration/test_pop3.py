@@ -151,3 +151,26 @@ def test_reset_mid_retr_closes_the_file_and_logs_no_traceback(workdir):
         log = zoo.output
     assert after <= before, f"descriptors went from {before} to {after}"
     assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("listener", ["plain", "tls"])
+def test_quit_closes_over_tls(mail, listener):
+    """After STLS, and over POP3S, QUIT gets +OK and the server closes (before, it waited for the client)."""
+    import socket
+
+    ctx = ssl.create_default_context(cafile=mail["ca"])
+    raw = socket.create_connection(("127.0.0.1", mail[listener]), timeout=5)
+    if listener == "plain":
+        raw.recv(1000)
+        raw.sendall(b"STLS\r\n")
+        assert raw.recv(1000).startswith(b"+OK")
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+    else:
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.recv(1000)
+    with s:
+        s.sendall(b"QUIT\r\n")
+        got = b""
+        while data := s.recv(1000):  # a TimeoutError here: the server never closed
+            got += data
+    assert got.startswith(b"+OK")

@@ -469,3 +469,39 @@ def test_generated_password_logged(tmp_path) -> None:
     with TwistdProcess(["zoo-ssh", "--port", "0"], tmp_path / "w") as proc:
         time.sleep(0.2)
         assert f"password {password} (from" in proc.output
+
+
+# --- memory under clients that do not read ---------------------------------------
+
+
+def test_unread_exec_output_keeps_memory_bounded(zoo, keypair) -> None:
+    """8 exec channels whose output is never read: the server stops reading the processes
+    (it queued 64 MiB per channel, +507 MiB, before) and still serves others."""
+    from slowclients import rss_kib
+
+    client = _paramiko(zoo, keypair)
+    before = rss_kib(zoo.proc.pid)
+    streams = [client.exec_command("cat /dev/zero") for _ in range(8)]
+    time.sleep(8)
+    grown = rss_kib(zoo.proc.pid) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    _, stdout, _ = client.exec_command("echo still here")
+    assert stdout.read() == b"still here\n"
+    for stdin, _, _ in streams:
+        stdin.channel.close()
+    client.close()
+
+
+def test_channels_per_connection_capped(zoo, keypair) -> None:
+    """A connection may hold 10 channels; the 11th open is refused, and closing one frees a slot."""
+    import paramiko
+
+    client = _paramiko(zoo, keypair)
+    transport = client.get_transport()
+    channels = [transport.open_session() for _ in range(10)]
+    with pytest.raises(paramiko.ChannelException, match="prohibited"):
+        transport.open_session()
+    channels[0].close()
+    time.sleep(0.5)
+    transport.open_session().close()
+    client.close()

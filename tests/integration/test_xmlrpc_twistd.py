@@ -377,3 +377,18 @@ def test_import_has_no_deprecation_warning() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_pipelined_calls_never_read_keep_memory_bounded(zoo: TwistdProcess) -> None:
+    """128 MiB of pipelined POSTs whose answers are never read: the server stops reading
+    (it grew by 170 MiB before the read gate), and still answers others."""
+    from slowclients import flood_without_reading, rss_kib
+
+    assert zoo.proc is not None
+    body = xmlrpc.client.dumps(("x" * 1000,), "remote_repr").encode()
+    post = b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    before = rss_kib(zoo.proc.pid)
+    flood_without_reading(zoo.port("xmlrpc"), post, total=128 * 1024 * 1024)
+    grown = rss_kib(zoo.proc.pid) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    assert xmlrpc.client.ServerProxy(url(zoo)).double(21) == 42

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from OpenSSL import SSL
+from twisted.internet._producer_helpers import _PullToPush
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper
@@ -135,6 +136,24 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
             self._write_close_pending = True
             return
         self._send_close_notify()
+
+    def loseConnection(self) -> None:  # noqa: N802
+        # Twisted's TLS layer shuts down only once a registered producer unregisters;
+        # TCP waits only for a paused one. A push producer that is not paused (a
+        # zoo.flow.ReadGate between backlogs) would hold the close forever, so it is
+        # let go here, as TCP would. A paused one unregisters itself once the
+        # buffer drains (see ReadGate.resumeProducing).
+        # TWISTED-PRIVATE: TLSMemoryBIOProtocol._producer, _ProducerMembrane._producer
+        # and ._producerPaused, twisted.internet._producer_helpers._PullToPush
+        membrane = self._producer
+        if (
+            membrane is not None
+            and not isinstance(membrane._producer, _PullToPush)  # a pull producer: TCP waits too
+            and not membrane._producerPaused
+            and not self.disconnecting
+        ):
+            self.unregisterProducer()
+        super().loseConnection()
 
     def _shutdownTLS(self) -> None:  # noqa: N802
         # Closing both ways (loseConnection, or an error): send close_notify and close,

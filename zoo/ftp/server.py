@@ -39,7 +39,7 @@ from twisted.cred.checkers import ANONYMOUS, AllowAnonymousAccess
 from twisted.cred.error import LoginFailed
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IPushProducer, ITCPTransport, ITransport
+from twisted.internet.interfaces import ITCPTransport, ITransport
 from twisted.logger import Logger
 from twisted.protocols import ftp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -47,6 +47,7 @@ from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from zoo.cred import Logins, LoginThrottle, PasswordChecker, shared_throttle
+from zoo.flow import ReadGate
 from zoo.ftp.data import (
     DataChannel,
     TransferAborted,
@@ -92,6 +93,8 @@ _PRE_LOGIN |= {"OPTS"}
 _NO_ARG = {"PWD", "CDUP", "NOOP", "SYST", "QUIT", "PASV", "FEAT", "ABOR", "HELP", "STAT"}
 # Answered while a transfer is in progress (RFC 959 §4.1.3); the rest waits for it.
 _DURING_TRANSFER = {"ABOR", "STAT", "NOOP"}
+#: The read gate's reason while a command waits for the running transfer.
+HELD_COMMAND = "held command"
 _ALIASES = {"XPWD": "PWD", "XCWD": "CWD", "XCUP": "CDUP", "XMKD": "MKD", "XRMD": "RMD"}
 
 
@@ -167,38 +170,13 @@ class FTPRealm:
         return IFTPJail, jail, lambda: None
 
 
-@implementer(IPushProducer)
-class _ReplyBackpressure:
-    """The control connection's push producer: its transport pauses it when replies pile up.
-
-    Kept apart from the session, whose own C{pauseProducing} (LineReceiver's) holds
-    the commands that wait for a running transfer; L{_Lines._sync_reading} reads from
-    the socket only when neither reason to wait holds.
-    """
-
-    def __init__(self, session: _Lines) -> None:
-        self.session = session
-
-    def pauseProducing(self) -> None:  # noqa: N802
-        self.session._replies_blocked(True)
-
-    def resumeProducing(self) -> None:  # noqa: N802
-        transport = cast(Any, self.session.transport)
-        if transport is not None and transport.disconnecting:
-            transport.unregisterProducer()  # let a pending close finish (see _flow.py)
-            return
-        self.session._replies_blocked(False)
-
-    def stopProducing(self) -> None:  # noqa: N802
-        pass
-
-
 class _Lines(ftp.FTP):
     """Twisted's FTP with zoo's line handling (kept in a base class for L{StartTLSMixin}).
 
     Flow control: a client that sends commands and never reads the replies stops
     being read once the transport's buffer is full (Twisted's FTP would buffer the
-    replies without bound: 30 MB of pipelined NOOPs grew the server by 300 MB).
+    replies without bound: 30 MB of pipelined NOOPs grew the server by 300 MB), and
+    so does a client whose command waits for a running transfer (L{HELD_COMMAND}).
     """
 
     delimiter = b"\n"
@@ -211,52 +189,21 @@ class _Lines(ftp.FTP):
     #: How replies are written (a fast writer on plain TCP); None: transport.write.
     _send: Callable[[bytes], None] | None = None
 
-    _write_blocked = False
-    _reading = True
-    _backpressure: _ReplyBackpressure | None = None
-    #: Implicit TLS: register the producer at the first command, after the handshake
-    #: (the TLS layer pauses producers while it holds the greeting, which would stop
-    #: reading, and so the handshake itself).
-    _backpressure_later = False
-
-    def start_backpressure(self, after_handshake: bool) -> None:
-        if after_handshake:
-            self._backpressure_later = True
-            return
-        self._backpressure = _ReplyBackpressure(self)
-        cast(Any, self.transport).registerProducer(self._backpressure, True)
+    #: Reading from the client, stopped while replies back up or a command is held.
+    gate: ReadGate
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        if self._backpressure_later:
-            self._backpressure_later = False
-            self.start_backpressure(after_handshake=False)
+        self.gate.ready()  # implicit FTPS: the handshake is done
         super().dataReceived(data)
 
     def pauseProducing(self) -> None:  # noqa: N802 (a command waits for a transfer)
         self.paused = True
-        self._sync_reading()
+        self.gate.pause(HELD_COMMAND)
 
     def resumeProducing(self) -> None:  # noqa: N802
         self.paused = False
-        self._sync_reading()
+        self.gate.resume(HELD_COMMAND)
         self.dataReceived(b"")  # the lines that arrived meanwhile
-
-    def _replies_blocked(self, blocked: bool) -> None:
-        self._write_blocked = blocked
-        self._sync_reading()
-
-    def _sync_reading(self) -> None:
-        """Read from the socket unless a command is held or replies are backed up."""
-        transport = cast(Any, self.transport)  # an IPushProducer too (TCP, TLS, wrappers)
-        if transport is None or self.disconnected:
-            return
-        want = not (self.paused or self._write_blocked)
-        if want != self._reading:
-            self._reading = want
-            if want:
-                transport.resumeProducing()
-            else:
-                transport.pauseProducing()
 
     def sendLine(self, line: str | bytes) -> None:  # noqa: N802
         if isinstance(line, str):
@@ -350,6 +297,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
     def connectionMade(self) -> None:  # noqa: N802
         self.config = self.factory.config
         self.reactor = self.factory.reactor
+        self.gate = ReadGate(self.transport)
         self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
         self._send = fast_writer(self.transport)  # replies go out now, not next turn
         self.jail: Jail | None = None
@@ -378,7 +326,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             self.disconnected = True
             self.transport.loseConnection()
             return
-        self.start_backpressure(after_handshake=self.secure)
+        self.gate.start(after_handshake=self.secure)  # implicit FTPS: after the handshake
         self.sendLine(f"220 {self.config.welcome}")
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802

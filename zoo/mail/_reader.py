@@ -10,6 +10,16 @@ from twisted.internet.protocol import ServerFactory
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.mail.maildir import MaildirStore
 
+#: Commands a client may pipeline behind a long reply (Twisted queues them in
+#: C{blocked}) before the server stops reading: the read gate's C{"queue full"}.
+MAX_QUEUED = 100
+QUEUE_FULL = "queue full"
+
+
+def queue_full(blocked: list[Any] | None) -> bool:
+    """Whether Twisted's queue of commands waiting behind a long reply is full."""
+    return blocked is not None and len(blocked) >= MAX_QUEUED
+
 
 class ReaderFactory(ServerFactory):
     """Base factory of the mail-reading services; subclasses set C{protocol} and L{realm}.

@@ -27,8 +27,8 @@ from twisted.mail import imap4
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
 
-from zoo.mail._flow import ReplyFlowControl
-from zoo.mail._reader import ReaderFactory
+from zoo.flow import ReadGate
+from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.imapfolder import MaildirFolder
 from zoo.mail.maildir import MaildirStore
 from zoo.policies import command_done
@@ -93,8 +93,9 @@ class IMAPRealm:
         return imap4.IAccount, Account(self.store.path(avatar_id), self.clock), lambda: None
 
 
-class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
+class _IMAPBase(imap4.IMAP4Server):
     transport: Any
+    blocked: Any  # Twisted's queue of commands behind a long reply (None when empty)
     portal: Any
     mbox: Any
     challengers: Any
@@ -121,17 +122,17 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
         if self._auth_allowed():
             self._offer_auth()
         super().connectionMade()
-        self.start_flow_control()
+        self.gate = ReadGate(self.transport).start()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        self.tls_ready()
+        self.gate.ready()
         super().dataReceived(data)
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _unblock(self) -> None:
-        self.take_producer()  # a FETCH borrowed it; the queued commands may FETCH again
+        self.gate.take()  # a FETCH borrowed it; the queued commands may FETCH again
         super()._unblock()
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _auth_allowed(self) -> bool:
         return self._secure or self.factory.allow_plaintext_auth
@@ -251,7 +252,7 @@ class _IMAPBase(ReplyFlowControl, imap4.IMAP4Server):
     def do_FETCH(self, tag: bytes, messages: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
         if self.mbox.isWriteable() and any(_reads_body(part) for part in query):
             self.mbox.store(messages, ["\\Seen"], 1, uid)
-        self.lend_producer()  # bodies are sent by Twisted's FileProducer
+        self.gate.lend()  # bodies are sent by Twisted's FileProducer
         super().do_FETCH(tag, messages, query, uid)
 
     def arg_fetch_items(self, line: bytes) -> Any:

@@ -32,8 +32,8 @@ from twisted.protocols import basic
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from zoo.mail._flow import ReplyFlowControl
-from zoo.mail._reader import ReaderFactory
+from zoo.flow import ReadGate
+from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
 from zoo.policies import command_done
 from zoo.tls import StartTLSMixin, start_tls
@@ -122,8 +122,9 @@ class APOPCredentials(pop3.APOPCredentials):
         return hmac.compare_digest(want, self.digest.lower())
 
 
-class _POP3Base(ReplyFlowControl, pop3.POP3):
+class _POP3Base(pop3.POP3):
     transport: Any
+    blocked: Any  # Twisted's queue of commands behind a long reply (None when empty)
     portal: Any
     factory: Any
     timeOut: Any
@@ -148,7 +149,7 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self._guard = self.factory.logins.guard(self.transport)
         self.portal = self._guard  # Twisted's USER/PASS and AUTH call portal.login
         super().connectionMade()
-        self.start_flow_control()
+        self.gate = ReadGate(self.transport).start()
 
     def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
         if hasattr(self, "_guard"):
@@ -176,13 +177,13 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         self._unblock(None)  # TWISTED-PRIVATE: POP3._unblock (runs the held commands)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        self.tls_ready()
+        self.gate.ready()
         super().dataReceived(data)
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _unblock(self, ignored: Any) -> None:
         super()._unblock(ignored)
-        self.flow()
+        self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _longOperation(self, d: Any) -> Any:  # noqa: N802
         # Take the producer slot back before queued commands run (they may RETR).
@@ -190,7 +191,7 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         return super()._longOperation(d)
 
     def _take_back(self, result: Any) -> Any:
-        self.take_producer()
+        self.gate.take()
         return result
 
     def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
@@ -200,7 +201,7 @@ class _POP3Base(ReplyFlowControl, pop3.POP3):
         logs the sender's "Consumer asked us to stop producing" as an unexpected error.
         """
         # TWISTED-PRIVATE: POP3._sendMessageContent, _getMessageFile, _highest, _longOperation
-        self.lend_producer()  # FileSender sends the message
+        self.gate.lend()  # FileSender sends the message
 
         def send(info: Any) -> Any:
             if info is None:  # the failure reply was sent already

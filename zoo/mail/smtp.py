@@ -38,13 +38,18 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
-from zoo.mail._flow import ReplyFlowControl
+from zoo.flow import ReadGate
 from zoo.mail.body import Body
 from zoo.mail.maildir import Writer, mailbox_name
 from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
 
 log = Logger()
+
+#: The read gate's reason while a message is being stored: later commands wait.
+_DELIVERY = "delivery"
+#: The read gate's reason while an AUTH waits for the login throttle: a line's worth is read.
+_LOGIN_CHECK = "login check"
 
 PORT = 8025
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
@@ -127,7 +132,7 @@ CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 
 
 @implementer(IHalfCloseableProtocol)
-class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
+class _ZooESMTPBase(smtp.ESMTP):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
     # Twisted declares these as None/int/methods; here they are set per connection.
@@ -162,7 +167,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self.portal = self._guard  # Twisted's AUTH calls portal.login
         self._secure = ISSLTransport.providedBy(self.transport)
         self._write = fast_writer(self.transport)
-        self.start_flow_control()  # stop reading when replies pile up unread
+        self.gate = ReadGate(self.transport).start()  # stop reading when replies pile up unread
         self._plain_sendcode = True
         try:
             super().connectionMade()
@@ -190,13 +195,13 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
     # -- framing ----------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        self.tls_ready()
+        self.gate.ready()
         self._buffer += data
         if not self._paused:
             self.resetTimeout()
             self._process()
         elif self._login_hold:
-            self.flow()  # stop reading once more than a line waits
+            self._login_flow()
 
     def _process(self) -> None:
         max_line = self.policy.max_line
@@ -331,7 +336,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         if self._guard.pending is not None:
             # AUTH is being checked (or its failure delayed): later commands wait.
             self._paused = self._login_hold = True
-            self.flow()
+            self._login_flow()
             self._guard.pending.addBoth(self._login_answered)
         elif self._guard.exhausted:
             self._too_many_failures()
@@ -339,6 +344,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
 
     def _login_answered(self, result: Any) -> None:
         self._login_hold = False
+        self.gate.resume(_LOGIN_CHECK)
         if self._guard.exhausted:
             self._too_many_failures()
         self._resume(None)
@@ -436,7 +442,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
             return
         data = body.message(self._trace(helo, origin, mailboxes))
         self._paused = True
-        self.flow()
+        self.gate.pause(_DELIVERY)
         d = self.factory.writer.deliver(mailboxes, data)
         d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
         d.addBoth(self._resume)
@@ -472,7 +478,7 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         self._paused = False
         if self.transport.disconnecting:
             return
-        self.flow()
+        self.gate.resume(_DELIVERY)
         self.resetTimeout()
         self._process()
         self._close_if_done()
@@ -494,10 +500,10 @@ class _ZooESMTPBase(ReplyFlowControl, smtp.ESMTP):
         if self._eof and not self._paused:
             self.transport.loseConnection()
 
-    def must_wait(self) -> bool:
-        if self._login_hold:  # reading on shows a client that gives up and closes
-            return len(self._buffer) > self.policy.max_line
-        return self._paused  # a delivery is in flight: later commands wait for its reply
+    def _login_flow(self) -> None:
+        """While an AUTH waits for its answer, read on (to see a client give up and close)
+        until more than a line waits."""
+        self.gate.hold(_LOGIN_CHECK, len(self._buffer) > self.policy.max_line)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
         self._body = None

@@ -27,14 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from twisted.conch.avatar import ConchUser
+from twisted.conch.error import ConchError
 from twisted.conch.interfaces import IConchUser, ISession, ISFTPServer
-from twisted.conch.ssh import forwarding, session
+from twisted.conch.ssh import connection, forwarding, session
 from twisted.cred.portal import IRealm
 from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IProcessTransport
 from twisted.logger import Logger
 from twisted.python import components
 from zope.interface import implementer
 
+from zoo.flow import ReadGate
 from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
 
 log = Logger()
@@ -44,8 +47,16 @@ PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Session channel window: conch's default of 128 KiB halves upload speed on loopback.
 WINDOW = 2 * 1024 * 1024
 MAX_PACKET = 32768
-#: Most output queued for a client that does not open its window (then the channel closes).
-MAX_BACKLOG = 64 * 1024 * 1024
+#: Most output queued for a client that does not open its window (then the channel
+#: closes). A process's output stops being read once the window is shut, so only
+#: SFTP replies to requests already read can queue up to this.
+MAX_BACKLOG = 4 * 1024 * 1024
+#: Most channels (sessions, SFTP, forwardings) open at once on one connection.
+MAX_CHANNELS = 10
+#: Read-gate reasons of a channel's process: the client's window is shut, or the
+#: connection's own send buffer is backed up.
+WINDOW_SHUT = "window shut"
+CONNECTION_BACKED_UP = "connection backed up"
 
 
 class RefusedError(Exception):
@@ -79,6 +90,33 @@ class Session(session.SSHSession):
         super().__init__(*args, **kw)
         self._backlog: deque[bytes] = deque()
         self._backlog_size = 0
+        self._gate: ReadGate | None = None
+
+    def process_gate(self) -> ReadGate | None:
+        """The read gate of this channel's process output, once a process runs."""
+        if self._gate is None:
+            # A subsystem (SFTP) is a client too, on a transport that is no process.
+            transport = getattr(self.client, "transport", None)
+            if IProcessTransport.providedBy(transport):
+                self._gate = ReadGate(transport)
+        return self._gate
+
+    def stopWriting(self) -> None:  # noqa: N802
+        """The client's window is shut: stop reading the process instead of queueing its output."""
+        gate = self.process_gate()
+        if gate is not None:
+            gate.pause(WINDOW_SHUT)
+
+    def startWriting(self) -> None:  # noqa: N802
+        gate = self.process_gate()
+        if gate is not None:
+            gate.resume(WINDOW_SHUT)
+
+    def connection_backed_up(self, backed_up: bool) -> None:
+        """The connection's send buffer backed up or drained: hold the process meanwhile."""
+        gate = self.process_gate()
+        if gate is not None:
+            gate.hold(CONNECTION_BACKED_UP, backed_up)
 
     def write(self, data: bytes) -> None:
         if self._backlog:
@@ -159,6 +197,23 @@ class Avatar(ConchUser):
             self.subsystemLookup[b"sftp"] = SFTPProtocol
         if features.forwarding:
             self.channelLookup[b"direct-tcpip"] = forwarding.openConnectForwardingClient
+        self.max_channels = MAX_CHANNELS
+
+    def lookupChannel(
+        self, channelType: bytes, windowSize: int, maxPacket: int, data: bytes
+    ) -> Any:  # noqa: N802, N803
+        conn = getattr(self, "conn", None)
+        if conn is not None and len(conn.channels) >= self.max_channels:
+            log.info(
+                "ssh: {user}: channel refused, {n} already open",
+                user=self.username,
+                n=len(conn.channels),
+            )
+            raise ConchError(
+                f"too many channels (the limit is {self.max_channels})",
+                connection.OPEN_ADMINISTRATIVELY_PROHIBITED,
+            )
+        return super().lookupChannel(channelType, windowSize, maxPacket, data)
 
     def lookupSubsystem(self, subsystem: bytes, data: bytes) -> Any:  # noqa: N802
         klass = self.subsystemLookup.get(subsystem)

@@ -32,6 +32,7 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
+from zoo.flow import ReadGate
 from zoo.policies import command_deadline_off
 
 log = Logger()
@@ -120,10 +121,20 @@ class ZooServerTransport(transport.SSHServerTransport):
             self.supportedKeyExchanges = [k for k in KEY_EXCHANGES if b"group-exchange" not in k]
         negotiated = self.supportedKeyExchanges
         self.supportedKeyExchanges = [*negotiated, STRICT_KEX_SERVER]
+        # Stop reading a client that does not read what it is sent; hold the channels'
+        # processes meanwhile too, whatever window the client advertised.
+        self.gate = ReadGate(self.transport).start(after_handshake=False)
+        self.gate.on_backed_up = self._backed_up
         try:
             super().connectionMade()
         finally:
             self.supportedKeyExchanges = negotiated
+
+    def _backed_up(self, backed_up: bool) -> None:
+        for channel in list(getattr(self.service, "channels", {}).values()):
+            hold = getattr(channel, "connection_backed_up", None)
+            if hold is not None:
+                hold(backed_up)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
         try:

@@ -24,11 +24,12 @@ import re
 from typing import Any
 
 from twisted.internet.address import UNIXAddress
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 from zope.interface import implementer
 
+from zoo.flow import ReadGate
 from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.xmlrpc.methods import FAILURE, RPCError
 from zoo.xmlrpc.xmlcodec import dump_fault
@@ -37,6 +38,8 @@ access_log = Logger(namespace="zoo.xmlrpc.access")
 
 #: Default cap on a request body, in bytes.
 DEFAULT_MAX_BODY = 1024 * 1024
+#: The read gate's reason while twisted.web holds a request and buffers the next.
+REQUEST = "request in hand"
 #: After refusing a body, read and drop at most this many further bytes, then reset.
 DRAIN_LIMIT = 16 * 1024 * 1024
 
@@ -77,6 +80,16 @@ class LimitedChannel(http.HTTPChannel):
 
     def connectionMade(self) -> None:  # noqa: N802
         super().connectionMade()
+        # twisted.web registers the channel as the transport's producer, but while a
+        # request is being handled it never pauses reading for backed-up responses
+        # (it only remembers them), so pipelined calls whose answers are never read
+        # grew the server without bound. The read gate takes the slot; the channel's
+        # own pausing (a request in hand) becomes the gate's REQUEST reason.
+        self.transport.unregisterProducer()
+        self.gate = ReadGate(self.transport).start()
+        # TWISTED-PRIVATE: HTTPChannel._networkProducer (what the channel pauses and
+        # resumes around a request in hand; by default the transport itself).
+        self._networkProducer = _GateReason(self.gate, REQUEST)
         self._send = fast_writer(self.transport)
         self._host = None
 
@@ -160,7 +173,17 @@ class LimitedChannel(http.HTTPChannel):
         else:
             self.transport.loseConnection()
 
+    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+        """A response producer borrows the transport's producer slot from the gate."""
+        self.gate.lend()
+        self.transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:  # noqa: N802
+        self.transport.unregisterProducer()
+        self.gate.take()
+
     def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.gate.ready()  # implicit TLS: the handshake is done
         if self._refused:
             self._drained += len(data)
             if self._drained > DRAIN_LIMIT:
@@ -181,6 +204,30 @@ class LimitedChannel(http.HTTPChannel):
 
     def writeConnectionLost(self) -> None:  # noqa: N802
         pass
+
+
+@implementer(IPushProducer)
+class _GateReason:
+    """What twisted.web's channel pauses as its network producer: one reason of the read gate."""
+
+    def __init__(self, gate: ReadGate, reason: str) -> None:
+        self.gate = gate
+        self.reason = reason
+
+    def pauseProducing(self) -> None:  # noqa: N802
+        self.gate.pause(self.reason)
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.gate.resume(self.reason)
+
+    def stopProducing(self) -> None:  # noqa: N802
+        pass
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+        pass  # the gate is registered already
+
+    def unregisterProducer(self) -> None:  # noqa: N802
+        pass  # the gate lets a pending close finish by itself
 
 
 _PLAIN = re.compile(rb"[ !#-\[\]-~]*")  # printable ASCII but for " and \\
