@@ -13,7 +13,7 @@ class TLSStringTransport(StringTransport):
 
     tls = None
 
-    def startTLS(self, ctx):  # noqa: N802
+    def startTLS(self, ctx):
         self.tls = ctx
 
 

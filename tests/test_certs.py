@@ -157,10 +157,10 @@ class _Recorder(Protocol):
         self.received = b""
         self.lost: Failure | None = None
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.received += data
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.lost = reason
 
 
@@ -168,10 +168,10 @@ class _Recorder(Protocol):
 class _HalfRecorder(_Recorder):
     eof = False
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self.eof = True
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         pass
 
 

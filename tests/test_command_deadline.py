@@ -19,7 +19,7 @@ ADDR = IPv4Address("TCP", "127.0.0.1", 5)
 class _Lines(LineOnlyReceiver):
     """A line protocol that reports each complete line, and a BODY line starts a body."""
 
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+    def lineReceived(self, line: bytes) -> None:
         command_done(self.transport)
         if line == b"BODY":
             command_deadline_off(self.transport)

@@ -281,7 +281,7 @@ class IThing(Interface):
 
 @implementer(IRealm)
 class Realm:
-    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         return IThing, avatar_id, lambda: None
 
 

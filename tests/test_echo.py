@@ -79,7 +79,7 @@ class EchoTests(SynchronousTestCase):
         class Client(Protocol):
             got = b""
 
-            def dataReceived(self, data: bytes) -> None:  # noqa: N802
+            def dataReceived(self, data: bytes) -> None:
                 self.got += data
 
         client, srv, pump = connected(EchoFactory(), Client())

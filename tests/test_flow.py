@@ -144,11 +144,11 @@ class _Replier(Protocol):
         self.size = size
         self.got = 0
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self.gate = ReadGate(self.transport).start()
         self.transport.write(b"hello\r\n")
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
         self.got += len(data)
         self.transport.write(b"x" * self.size)
@@ -158,7 +158,7 @@ class _Client(Protocol):
     def __init__(self) -> None:
         self.received = b""
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.received += data
 
 
@@ -166,7 +166,7 @@ class _One(Factory):
     def __init__(self, proto: Protocol) -> None:
         self.proto = proto
 
-    def buildProtocol(self, addr: Any) -> Protocol:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Protocol:
         return self.proto
 
 

@@ -800,16 +800,16 @@ class FakeSocketTransport:
     def fileno(self) -> int:
         return -1
 
-    def registerProducer(self, producer: object, streaming: bool) -> None:  # noqa: N802
+    def registerProducer(self, producer: object, streaming: bool) -> None:
         self.producer = producer
 
-    def unregisterProducer(self) -> None:  # noqa: N802
+    def unregisterProducer(self) -> None:
         self.producer = None
 
-    def startWriting(self) -> None:  # noqa: N802
+    def startWriting(self) -> None:
         self.writing += 1
 
-    def abortConnection(self) -> None:  # noqa: N802
+    def abortConnection(self) -> None:
         self.aborted = True
 
 

@@ -191,10 +191,10 @@ class _ThreadReactor:
         self.calls = queue.SimpleQueue()
         self.triggers = []
 
-    def callFromThread(self, f, *args):  # noqa: N802
+    def callFromThread(self, f, *args):
         self.calls.put((f, args))
 
-    def addSystemEventTrigger(self, phase, event, f):  # noqa: N802
+    def addSystemEventTrigger(self, phase, event, f):
         self.triggers.append((phase, event, f))
 
     def run_one(self):

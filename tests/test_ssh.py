@@ -403,10 +403,10 @@ class _Conn:
     def __init__(self) -> None:
         self.sent: list[tuple] = []
 
-    def sendRequest(self, channel, kind, data, wantReply=0):  # noqa: N802, N803
+    def sendRequest(self, channel, kind, data, wantReply=0):
         self.sent.append(("request", kind, data))
 
-    def sendClose(self, channel):  # noqa: N802
+    def sendClose(self, channel):
         self.sent.append(("close",))
 
 
@@ -463,7 +463,7 @@ def test_channel_backlog_keeps_order_and_window() -> None:
             super().__init__()
             self.data: list[bytes] = []
 
-        def sendData(self, channel, data):  # noqa: N802
+        def sendData(self, channel, data):
             self.data.append(bytes(data))
 
     rng = random.Random(9)
@@ -493,7 +493,7 @@ class _DataConn(_Conn):
         self.data: list[bytes] = []
         self.channels: dict[int, object] = {}
 
-    def sendData(self, channel, data):  # noqa: N802
+    def sendData(self, channel, data):
         self.data.append(bytes(data))
 
 

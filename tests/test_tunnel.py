@@ -32,22 +32,22 @@ class Peer(Protocol):
         self.connected_once = False
         self.reply_on_eof = reply_on_eof
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self.connected_once = True
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.received += data
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self.eof = True
         if self.reply_on_eof is not None:
             self.transport.write(self.reply_on_eof)
             self.transport.loseConnection()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         pass
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         self.lost = reason
 
 
@@ -55,7 +55,7 @@ class _One(Factory):
     def __init__(self, proto: Protocol) -> None:
         self.proto = proto
 
-    def buildProtocol(self, addr: Any) -> Protocol:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Protocol:
         return self.proto
 
 

@@ -203,7 +203,7 @@ class BlocksServer(GatedStream):
         self.blocks = 0
         self.series = 0
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         super().connectionMade()
         transport = self.transport
         assert transport is not None  # makeConnection set it
@@ -212,7 +212,7 @@ class BlocksServer(GatedStream):
         if self.mode == "sink":
             log.info("Accepted connection from {peer}", peer=self.peer)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         if len(data) >= self._grow_at:
             self.read_more()
         if self.mode == "echo":
@@ -268,7 +268,7 @@ class BlocksServer(GatedStream):
                 if self.blocks == LOG_LIMIT:
                     log.info("{peer}: further blocks are counted, not logged", peer=self.peer)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         pending = self.parser.pending()
         if pending is not None:
             got, expected = pending
@@ -291,7 +291,7 @@ class BlocksFactory(Factory):
         self.mode = mode
         self.max_size = max_size
 
-    def buildProtocol(self, addr: Any) -> BlocksServer:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> BlocksServer:
         p = BlocksServer(self.mode, self.max_size)
         p.factory = self
         return p

@@ -243,7 +243,7 @@ class PasswordChecker:
         self.as_bytes = as_bytes
         self._decoy = next((p for p in self.passwords.values() if is_hash(p)), None)
 
-    def requestAvatarId(self, creds: Any) -> defer.Deferred[Any]:  # noqa: N802 (Twisted's name)
+    def requestAvatarId(self, creds: Any) -> defer.Deferred[Any]:
         try:
             who = self.avatar_id(_text(creds.username))
         except ValueError:
@@ -494,7 +494,7 @@ class LoginGuard:
         """Has this connection used up its failed logins?"""
         return self.failures >= self.logins.max_attempts
 
-    def listCredentialsInterfaces(self) -> list[Any]:  # noqa: N802 (Portal's name; conch asks)
+    def listCredentialsInterfaces(self) -> list[Any]:
         return list(self.logins.portal.listCredentialsInterfaces())
 
     def login(self, creds: Any, mind: Any, *interfaces: Any) -> defer.Deferred[Any]:

@@ -62,7 +62,7 @@ class EchoServer(GatedStream):
         self.transform = transform
         self.received = 0
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         super().connectionMade()
         transport = self.transport
         assert transport is not None  # makeConnection set it
@@ -73,7 +73,7 @@ class EchoServer(GatedStream):
                 peer=where(transport.getPeer()),
             )
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         n = len(data)
         self.received += n
         if n >= self._grow_at:
@@ -82,7 +82,7 @@ class EchoServer(GatedStream):
             data = self.transform(data)
         self._write(data)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.transform is not None:
             log.info(
                 "{n} bytes processed so far; completed processing",
@@ -98,7 +98,7 @@ class EchoFactory(Factory):
     def __init__(self, transform: Transform | None = None) -> None:
         self.transform = transform
 
-    def buildProtocol(self, addr: Any) -> EchoServer:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> EchoServer:
         p = self.protocol(self.transform)
         p.factory = self
         return p
@@ -118,7 +118,7 @@ class EchoDatagram(DatagramProtocol):
         self.transform = transform
         self.answered = 0
 
-    def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         if self.transform is not None:
             data = self.transform(data)
         self.answered += 1

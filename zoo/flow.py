@@ -180,13 +180,13 @@ class ReadGate:
 
     # -- IPushProducer: the consumer's side ----------------------------------------
 
-    def pauseProducing(self) -> None:  # noqa: N802
+    def pauseProducing(self) -> None:
         """The consumer's write buffer is full."""
         self.pause(REPLIES)
         if self.on_backed_up is not None:
             self.on_backed_up(True)
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         """The consumer's write buffer drained."""
         if self.consumer.disconnecting and self.registered:
             # Drained while a close is pending: Twisted resumes the producer instead
@@ -204,7 +204,7 @@ class ReadGate:
         if self.on_backed_up is not None:
             self.on_backed_up(False)
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         """The consumer is gone; the gate never closes anything itself."""
         self._stopped = True
         self.registered = False
@@ -248,7 +248,7 @@ class GatedStream(Protocol):
     _grow_at: float = float("inf")
     gate: ReadGate
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self.gate = ReadGate(self.transport).start(after_handshake=False)
         self._conn = tcp_connection(self.transport)
         if self._conn is not None and self._conn.bufferSize < self.stream_read_size:
@@ -260,10 +260,10 @@ class GatedStream(Protocol):
         self._grow_at = float("inf")
 
     # IHalfCloseableProtocol (subclasses declare the interface)
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self.finish()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         # The peer stopped reading: nothing we send can arrive. Give up at once.
         self.transport.abortConnection()  # type: ignore[union-attr]
 

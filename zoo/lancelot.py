@@ -129,13 +129,13 @@ class LancelotServer(Protocol):
     def __init__(self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH) -> None:
         self.session = Session(book, max_length)
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._write = fast_writer(self.transport)
         # Stop reading while answers back up unread. Nothing is written before the
         # client asks, so under TLS the gate can register before the handshake.
         self.gate = ReadGate(self.transport).start(after_handshake=False)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         reply = self.session.feed(data)
         if reply:
             command_done(self.transport)  # a question was completed
@@ -153,7 +153,7 @@ class LancelotServer(Protocol):
         self._write(b"Error: question not finished in time.")
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.session.pending.strip(_WS):
             log.debug(
                 "client closed after {n} bytes of an unfinished question",
@@ -170,7 +170,7 @@ class LancelotFactory(Factory):
         self.book = book
         self.max_length = max_length
 
-    def buildProtocol(self, addr: Any) -> LancelotServer:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> LancelotServer:
         p = LancelotServer(self.book, self.max_length)
         p.factory = self
         return p
@@ -201,13 +201,13 @@ class LancelotClient(Protocol):
         self.transport.write(question)
         return d
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self._buffer += data
         while self._waiting and b"." in self._buffer:
             answer, _, self._buffer = self._buffer.partition(b".")
             self._waiting.popleft().callback(answer + b".")
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lost = reason
         while self._waiting:
             self._waiting.popleft().errback(reason)

@@ -56,11 +56,11 @@ class ZooProtocolWrapper(ProtocolWrapper):
     _seen = -1
     command_sweeps: int | None = _OFF
 
-    def makeConnection(self, transport: Any) -> None:  # noqa: N802
+    def makeConnection(self, transport: Any) -> None:
         set_nodelay(transport)
         super().makeConnection(transport)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.activity += 1
         if self.command_sweeps is None:
             self.command_sweeps = 0  # the first byte of a command: its clock starts
@@ -70,22 +70,22 @@ class ZooProtocolWrapper(ProtocolWrapper):
         self.activity += 1
         self.transport.write(data)  # type: ignore[union-attr]
 
-    def writeSequence(self, data: Any) -> None:  # noqa: N802
+    def writeSequence(self, data: Any) -> None:
         self.activity += 1
         self.transport.writeSequence(data)  # type: ignore[union-attr]
 
     #: The push producer registered through this wrapper (a L{zoo.flow.ReadGate}).
     _pushed: Any = None
 
-    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
         self._pushed = producer if streaming else None
         self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
 
-    def unregisterProducer(self) -> None:  # noqa: N802
+    def unregisterProducer(self) -> None:
         self._pushed = None
         self.transport.unregisterProducer()  # type: ignore[union-attr]
 
-    def loseConnection(self) -> None:  # noqa: N802
+    def loseConnection(self) -> None:
         super().loseConnection()
         # After STARTTLS the TLS layer finishes a close only once its producer
         # unregisters (TCP waits only for a paused one): tell the read gate.
@@ -93,10 +93,10 @@ class ZooProtocolWrapper(ProtocolWrapper):
         if closing is not None:
             closing()
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self.wrappedProtocol.readConnectionLost()  # type: ignore[attr-defined]
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         self.wrappedProtocol.writeConnectionLost()  # type: ignore[attr-defined]
 
 
@@ -144,10 +144,10 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         self._clock = clock
         self._sweeper: LoopingCall | None = None
 
-    def logPrefix(self) -> str:  # noqa: N802
+    def logPrefix(self) -> str:
         return self.name
 
-    def startFactory(self) -> None:  # noqa: N802
+    def startFactory(self) -> None:
         super().startFactory()
         timeouts = [t for t in (self.idle_timeout, self.command_timeout) if t]
         if timeouts and self._sweeper is None:
@@ -165,13 +165,13 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
             self._sweeper.clock = self._clock
             self._sweeper.start(period, now=False)
 
-    def stopFactory(self) -> None:  # noqa: N802
+    def stopFactory(self) -> None:
         if self._sweeper is not None and self._sweeper.running:
             self._sweeper.stop()
         self._sweeper = None
         super().stopFactory()
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Any:
         if self.max_connections is not None and len(self.protocols) >= self.max_connections:
             self.refused += 1
             if self.refused == 1 or self.refused % 1000 == 0:

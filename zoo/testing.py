@@ -219,11 +219,11 @@ class End(StringTransport):
                 self._producer_paused = True
                 self.producer.pauseProducing()
 
-    def loseWriteConnection(self) -> None:  # noqa: N802
+    def loseWriteConnection(self) -> None:
         """Half-close: the peer reads an EOF once it has read what is buffered."""
         self.write_closed = True
 
-    def abortConnection(self) -> None:  # noqa: N802
+    def abortConnection(self) -> None:
         self.clear()
         self.loseConnection()
 
@@ -331,7 +331,7 @@ class _Only(Factory):
     def __init__(self, protocol: Any) -> None:
         self.protocol_instance = protocol
 
-    def buildProtocol(self, addr: object) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: object) -> Any:
         return self.protocol_instance
 
 

@@ -198,23 +198,23 @@ class IsoTimeServer(Protocol):
         self.factory = factory
         self.session = IsoSession(factory.local)
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._write = fast_writer(self.transport)
         # Stop reading while answers back up unread. Nothing is written before the
         # client asks, so under TLS the gate can register before the handshake.
         self.gate = ReadGate(self.transport).start(after_handshake=False)
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         transport = self.transport
         assert transport is not None  # connected
         transport.loseConnection()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         transport = self.transport
         assert transport is not None  # connected
         transport.loseConnection()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         reply = self.session.feed(data, self.factory.now())
         if reply:
             command_done(self.transport)  # a request line was completed
@@ -226,7 +226,7 @@ class IsoTimeServer(Protocol):
 
 
 class IsoTimeFactory(_Clocked):
-    def buildProtocol(self, addr: Any) -> IsoTimeServer:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> IsoTimeServer:
         return IsoTimeServer(self)
 
 
@@ -239,16 +239,16 @@ class _SayAndClose(Protocol):
     would drop it from the write buffer on reading the FIN.
     """
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         transport = self.transport
         assert transport is not None  # makeConnection set it
         fast_writer(transport)(self.factory.message(self.factory.now()))
         transport.loseConnection()
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         pass  # already closing once the message is sent
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         cast(ITCPTransport, self.transport).abortConnection()
 
 
@@ -282,7 +282,7 @@ class TimeDatagram(DatagramProtocol):
         self.clock = _Clocked(clock, local)
         self.answered = 0
 
-    def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         now = self.clock.now()
         if self.kind == "iso":
             reply = IsoSession(self.clock.local).answer(data, now)

@@ -98,7 +98,7 @@ class ServerTLS:
         ctx.set_session_id(b"zoo")
         return ctx
 
-    def getContext(self) -> SSL.Context:  # noqa: N802 (Twisted's name)
+    def getContext(self) -> SSL.Context:
         """Return the shared server context (Twisted's old-style context factory API)."""
         return self._context
 
@@ -181,17 +181,17 @@ class StartTLSMixin:
 
     _zoo_discard_plaintext = False
 
-    def dataReceived(self, data: bytes) -> Any:  # noqa: N802
+    def dataReceived(self, data: bytes) -> Any:
         # Anything delivered by a later read came through the TLS layer.
         self._zoo_discard_plaintext = False
         return super().dataReceived(data)  # type: ignore[misc]
 
-    def lineReceived(self, line: bytes) -> Any:  # noqa: N802
+    def lineReceived(self, line: bytes) -> Any:
         if self._zoo_discard_plaintext:
             return None
         return super().lineReceived(line)  # type: ignore[misc]
 
-    def rawDataReceived(self, data: bytes) -> Any:  # noqa: N802
+    def rawDataReceived(self, data: bytes) -> Any:
         if self._zoo_discard_plaintext:
             return None
         return super().rawDataReceived(data)  # type: ignore[misc]

@@ -70,7 +70,7 @@ class _Pipe(Protocol):
     _closed = False
     _throttled = False
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._write = fast_writer(self.transport)
         #: Our reading; registered on the peer's transport once linked. Twisted's
         #: transports stop their producer when they disconnect; the gate never
@@ -89,17 +89,17 @@ class _Pipe(Protocol):
             assert self.peer is not None  # linked
             self.peer.gate.release()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         assert self.peer is not None
         self.peer._write(data)
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self._eof_received = True
         if self.peer is not None:
             self.peer.send_eof()
         self._close_if_done()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         pass
 
     def send_eof(self) -> None:
@@ -125,7 +125,7 @@ class _Pipe(Protocol):
         assert transport is not None  # close() is only called once connected
         transport.loseConnection()
 
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]
         self._closed = True
         if self.peer is not None:
             self.peer.close()
@@ -140,13 +140,13 @@ class Upstream(_Pipe):
         self.tls = tls
         self.ready = False
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         super().connectionMade()
         set_nodelay(self.transport)
         if not self.tls:
             self._ready()
 
-    def handshakeCompleted(self) -> None:  # noqa: N802
+    def handshakeCompleted(self) -> None:
         # Twisted reports the handshake even when the certificate check that ran
         # inside it failed and aborted the connection.
         # The transport is the TLS layer: it is the one that reports handshakes.
@@ -157,7 +157,7 @@ class Upstream(_Pipe):
         self.ready = True
         self.downstream.upstream_ready(self)
 
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]
         if not self.ready:
             self.downstream.upstream_failed(reason)
         elif not reason.check(ConnectionDone):
@@ -181,12 +181,12 @@ class Downstream(_Pipe):
         self._connecting: Deferred[Any] | None = None
         self.upstream: Upstream | None = None
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         super().connectionMade()
         if not self.factory.after_handshake:
             self._dial()
 
-    def handshakeCompleted(self) -> None:  # noqa: N802
+    def handshakeCompleted(self) -> None:
         if self.factory.after_handshake and self._connecting is None and not self._closed:
             self._dial()
 
@@ -224,7 +224,7 @@ class Downstream(_Pipe):
         if self._eof_received:
             upstream.send_eof()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         if self.peer is not None:
             self.peer._write(data)
             return
@@ -233,7 +233,7 @@ class Downstream(_Pipe):
         if self._pending_size > PENDING_LIMIT:
             self.gate.pause(_UPSTREAM_NOT_READY)
 
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]
         super().connectionLost(reason)
         if self.peer is None and self._connecting is not None:
             self._connecting.cancel()
@@ -276,7 +276,7 @@ class _OneShotFactory(Factory):
     def __init__(self, protocol: Protocol) -> None:
         self._protocol = protocol
 
-    def buildProtocol(self, addr: Any) -> Protocol:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Protocol:
         return self._protocol
 
 

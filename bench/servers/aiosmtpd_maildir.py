@@ -62,7 +62,7 @@ class MaildirHandler:
         self.root = root
         self.fsync = fsync
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         boxes = [rcpt.lower().replace("/", "%2f") for rcpt in envelope.rcpt_tos]
         loop = asyncio.get_running_loop()
         try:
@@ -75,7 +75,7 @@ class MaildirHandler:
 
 
 class SinkHandler:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         return "250 OK"
 
 

@@ -24,7 +24,7 @@ from itertools import count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _ready import announce  # noqa: E402
+from _ready import announce
 
 SEQ = count()
 

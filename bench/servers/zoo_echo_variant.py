@@ -47,7 +47,7 @@ def main() -> None:
         if args.small_reads:
             stream_read_size = 1 << 16
 
-        def connectionMade(self) -> None:  # noqa: N802
+        def connectionMade(self) -> None:
             super().connectionMade()
             if args.nagle:
                 self.transport.setTcpNoDelay(False)

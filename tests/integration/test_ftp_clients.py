@@ -470,10 +470,10 @@ def test_passive_listener_reuses_address_only_for_a_chosen_port() -> None:
     from zoo._twisted.accept import PassiveListener
 
     class Reactor:
-        def addReader(self, reader: object) -> None:  # noqa: N802
+        def addReader(self, reader: object) -> None:
             pass
 
-        def removeReader(self, reader: object) -> None:  # noqa: N802
+        def removeReader(self, reader: object) -> None:
             pass
 
     def reuse(listener: PassiveListener) -> int:

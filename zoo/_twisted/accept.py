@@ -53,7 +53,7 @@ class PassiveListener:
     def fileno(self) -> int:
         return self.socket.fileno() if self.socket is not None else -1
 
-    def logPrefix(self) -> str:  # noqa: N802
+    def logPrefix(self) -> str:
         return "ftp-data"
 
     def getHost(self) -> Any:
@@ -61,7 +61,7 @@ class PassiveListener:
         host, port = self.socket.getsockname()[:2]
         return (IPv6Address if self.family == socket.AF_INET6 else IPv4Address)("TCP", host, port)
 
-    def doRead(self) -> None:  # noqa: N802
+    def doRead(self) -> None:
         if self.socket is None:
             return
         try:
@@ -100,10 +100,10 @@ class PassiveListener:
         transport.repstr = f"<{type(proto).__name__} #{client[1]} on ftp-data>"
         proto.makeConnection(transport)
 
-    def connectionLost(self, reason: Any) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any) -> None:
         self.stopListening()
 
-    def stopListening(self) -> None:  # noqa: N802
+    def stopListening(self) -> None:
         sock, self.socket = self.socket, None
         if sock is not None:
             self.reactor.removeReader(self)

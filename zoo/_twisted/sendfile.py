@@ -37,7 +37,7 @@ class Sender:
     def __init__(self) -> None:
         self.done: defer.Deferred[None] = defer.Deferred()
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         self._stop(Failure(ConnectionDone("data connection closed by the client")))
 
     def _stop(self, why: Failure) -> None:
@@ -77,7 +77,7 @@ class SendfileSender(Sender):
         self.transport.registerProducer(self, False)
         return self.done
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         if self.finished:
             return
         out, src, start = self.transport.socket.fileno(), self.file.fileno(), self.offset

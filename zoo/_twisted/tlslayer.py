@@ -49,7 +49,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
     _write_closed = False
     _write_close_pending = False
 
-    def makeConnection(self, transport: Any) -> None:  # noqa: N802
+    def makeConnection(self, transport: Any) -> None:
         # Twisted's version first copies the transport's interfaces onto this object
         # with one directlyProvides() per interface, each replacing the last, then
         # ProtocolWrapper.makeConnection copies them all again in one call: the loop
@@ -71,7 +71,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
             self.factory.registerProtocol(self)
         self._checkHandshakeStatus()
 
-    def _flushReceiveBIO(self) -> None:  # noqa: N802
+    def _flushReceiveBIO(self) -> None:
         if not self._half_close:
             return super()._flushReceiveBIO()
         while not self._lostTLSConnection and not self._read_closed:
@@ -89,7 +89,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         self._flushSendBIO()
         return None
 
-    def _flushSendBIO(self) -> None:  # noqa: N802
+    def _flushSendBIO(self) -> None:
         # Once our FIN is out, closing the TCP connection runs connectionLost at once
         # (which drops the OpenSSL connection) while this layer is still on the stack.
         conn = self._tlsConnection
@@ -114,7 +114,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
             # Only reached with _half_close set, which means it provides the interface.
             cast(IHalfCloseableProtocol, self.wrappedProtocol).readConnectionLost()
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         """TCP EOF: fine after a C{close_notify}; without one, a truncation."""
         if self._read_closed or self._lostTLSConnection:
             return
@@ -123,10 +123,10 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         if not self._read_closed and not self._lostTLSConnection:
             self._tlsShutdownFinished(None)
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         """Our TCP FIN went out; the wrapped protocol already knows it stopped writing."""
 
-    def loseWriteConnection(self) -> None:  # noqa: N802
+    def loseWriteConnection(self) -> None:
         """Send C{close_notify} and a FIN once buffered data is out; keep reading."""
         if self._write_closed or self.disconnecting or self._lostTLSConnection:
             return
@@ -137,7 +137,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
             return
         self._send_close_notify()
 
-    def loseConnection(self) -> None:  # noqa: N802
+    def loseConnection(self) -> None:
         # Twisted's TLS layer shuts down only once a registered producer unregisters;
         # TCP waits only for a paused one. A push producer that is not paused (a
         # zoo.flow.ReadGate between backlogs) would hold the close forever, so it is
@@ -155,7 +155,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
             self.unregisterProducer()
         super().loseConnection()
 
-    def _shutdownTLS(self) -> None:  # noqa: N802
+    def _shutdownTLS(self) -> None:
         # Closing both ways (loseConnection, or an error): send close_notify and close,
         # without waiting for the peer's, which a half-closing peer need not send.
         super()._shutdownTLS()
@@ -177,7 +177,7 @@ class HalfCloseTLSProtocol(BufferingTLSTransport):
         else:
             transport.loseWriteConnection()
 
-    def _unbufferPendingWrites(self) -> None:  # noqa: N802
+    def _unbufferPendingWrites(self) -> None:
         super()._unbufferPendingWrites()
         if self._write_close_pending and not self._appSendBuffer:
             self._send_close_notify()
@@ -222,7 +222,7 @@ class HalfCloseTLSFactory(TLSMemoryBIOFactory):
 
     protocol = HalfCloseTLSProtocol
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Any:
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None

@@ -90,7 +90,7 @@ class FileSender(Sender):
         self.consumer.registerProducer(self, False)
         return self.done
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         if self.finished:
             return
         try:
@@ -139,7 +139,7 @@ class DataChannel(protocol.Protocol):
         self._early_size = 0
         self._lost: defer.Deferred[None] = defer.Deferred()
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         transport = self.transport
         set_nodelay(transport)
         if isinstance(transport, tcp.Connection):
@@ -157,7 +157,7 @@ class DataChannel(protocol.Protocol):
             self.tls = True
         self.session.data_connected(self)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.session.touch()
         if self._sink is not None:
             self._sink(data)
@@ -167,7 +167,7 @@ class DataChannel(protocol.Protocol):
         if self._early_size > MAX_EARLY:
             cast(ITCPTransport, self.transport).abortConnection()
 
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.reason = reason
         self._lost.callback(None)  # not the Failure itself: that would run the errbacks
         self.session.data_lost(self)
@@ -271,7 +271,7 @@ class PassiveFactory(protocol.ServerFactory):
         self.peer_host = peer_host
         self.used = False
 
-    def buildProtocol(self, addr: Any) -> DataChannel | None:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> DataChannel | None:
         if self.used or _plain(getattr(addr, "host", "")) != _plain(self.peer_host):
             return None  # port theft: someone other than our client connected first
         self.used = True
@@ -286,10 +286,10 @@ class ActiveFactory(protocol.ClientFactory):
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def buildProtocol(self, addr: Any) -> DataChannel:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> DataChannel:
         return DataChannel(self.session, self.session.data_tls(), dialled_out=True)
 
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:  # noqa: N802
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.session.data_failed(reason)
 
 

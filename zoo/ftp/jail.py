@@ -183,7 +183,7 @@ class Jail(jail.Jail):
         if not stat.S_ISREG(st.st_mode):
             raise FTPFileError(f"{virtual(segs)}: Not a regular file")
         try:
-            f = open(path, "rb")  # noqa: SIM115 (closed by the transfer)
+            f = open(path, "rb")
         except OSError as e:
             raise _map_oserror(e, virtual(segs)) from None
         return f, st.st_size

@@ -160,7 +160,7 @@ class FTPRealm:
     def __init__(self, config: FTPConfig) -> None:
         self.config = config
 
-    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         if IFTPJail not in interfaces:
             raise NotImplementedError("only FTP jails here")
         if avatar_id == ANONYMOUS:
@@ -192,20 +192,20 @@ class _Lines(ftp.FTP):
     #: Reading from the client, stopped while replies back up or a command is held.
     gate: ReadGate
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()  # implicit FTPS: the handshake is done
         super().dataReceived(data)
 
-    def pauseProducing(self) -> None:  # noqa: N802 (a command waits for a transfer)
+    def pauseProducing(self) -> None:
         self.paused = True
         self.gate.pause(HELD_COMMAND)
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         self.paused = False
         self.gate.resume(HELD_COMMAND)
         self.dataReceived(b"")  # the lines that arrived meanwhile
 
-    def sendLine(self, line: str | bytes) -> None:  # noqa: N802
+    def sendLine(self, line: str | bytes) -> None:
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogateescape")
         # Replies end in CRLF; only incoming lines are split on a bare LF (see delimiter).
@@ -216,13 +216,13 @@ class _Lines(ftp.FTP):
         self.sendLine("421 Command line not finished in time; closing.")
         cast(ITransport, self.transport).loseConnection()
 
-    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+    def lineLengthExceeded(self, line: bytes) -> None:
         self.sendLine("500 Command line too long; closing.")
         transport = self.transport
         assert transport is not None  # connected: the line arrived on it
         transport.loseConnection()
 
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+    def lineReceived(self, line: bytes) -> None:
         command_done(self.transport)
         # Clients may send Telnet IP/DM (and ftplib's abort() urgent data) before ABOR.
         word, _, rest = line.lstrip(b"\xff\xf4\xf2").rstrip(b"\r").partition(b" ")
@@ -294,7 +294,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
 
     factory: FTPFactory
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self.config = self.factory.config
         self.reactor = self.factory.reactor
         self.gate = ReadGate(self.transport)
@@ -329,7 +329,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.gate.start(after_handshake=self.secure)  # implicit FTPS: after the handshake
         self.sendLine(f"220 {self.config.welcome}")
 
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.disconnected = True
         self._close_data()
         self._guard.close()
@@ -404,7 +404,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
 
     # -- login ------------------------------------------------------------------------
 
-    def ftp_USER(self, arg: str) -> str:  # noqa: N802
+    def ftp_USER(self, arg: str) -> str:
         if not arg:
             return "501 Syntax error: USER needs a name."
         if self.config.require_tls and not self.secure:
@@ -416,7 +416,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             return "331 Anonymous login ok, send your e-mail address as password."
         return f"331 Password required for {arg}."
 
-    def ftp_PASS(self, arg: str) -> str | defer.Deferred[str | None]:  # noqa: N802
+    def ftp_PASS(self, arg: str) -> str | defer.Deferred[str | None]:
         name, self.pending_user = self.pending_user, None
         if name is None:
             return "503 Login with USER first."
@@ -453,7 +453,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
 
     # -- TLS (RFC 4217) ---------------------------------------------------------------
 
-    def ftp_AUTH(self, arg: str) -> str | None:  # noqa: N802
+    def ftp_AUTH(self, arg: str) -> str | None:
         if arg.upper() not in ("TLS", "SSL", "TLS-C"):
             return "504 AUTH type not supported; use AUTH TLS."
         if self.config.tls is None:
@@ -468,12 +468,12 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.pending_user = None
         return None
 
-    def ftp_PBSZ(self, arg: str) -> str:  # noqa: N802
+    def ftp_PBSZ(self, arg: str) -> str:
         if not self.secure:
             return "503 PBSZ requires AUTH TLS first."
         return "200 PBSZ=0"
 
-    def ftp_PROT(self, arg: str) -> str:  # noqa: N802
+    def ftp_PROT(self, arg: str) -> str:
         if not self.secure:
             return "503 PROT requires AUTH TLS first."
         level = arg.upper()
@@ -495,7 +495,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
 
     # -- information ------------------------------------------------------------------
 
-    def ftp_FEAT(self) -> str:  # noqa: N802
+    def ftp_FEAT(self) -> str:
         features = FEATURES
         if self.config.tls is None:
             features = [f for f in features if f not in ("AUTH TLS", "PBSZ", "PROT")]
@@ -504,7 +504,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             self.sendLine(" " + feature)
         return "211 End"
 
-    def ftp_OPTS(self, arg: str) -> str:  # noqa: N802
+    def ftp_OPTS(self, arg: str) -> str:
         option = arg.upper().split()
         if option[:2] == ["UTF8", "ON"]:
             return "200 Always in UTF8 mode."
@@ -512,14 +512,14 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             return "200 MLST OPTS type;size;modify;perm;"
         return "501 Option not understood."
 
-    def ftp_HELP(self) -> str:  # noqa: N802
+    def ftp_HELP(self) -> str:
         names = sorted(n[4:] for n in dir(self) if n.startswith("ftp_") and n[4:].isupper())
         self.sendLine("214-The following commands are recognized:")
         for i in range(0, len(names), 10):
             self.sendLine(" " + " ".join(names[i : i + 10]))
         return "214 Help OK."
 
-    def ftp_STAT(self) -> str:  # noqa: N802
+    def ftp_STAT(self) -> str:
         self.sendLine("211-zoo FTP server status:")
         self.sendLine(f" Logged in as {self.username}")
         self.sendLine(f" TYPE: {'BINARY' if self.binary else 'ASCII'}")
@@ -529,10 +529,10 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         )
         return "211 End of status."
 
-    def ftp_ALLO(self, arg: str) -> str:  # noqa: N802
+    def ftp_ALLO(self, arg: str) -> str:
         return "202 No storage allocation necessary."
 
-    def ftp_ABOR(self) -> str:  # noqa: N802
+    def ftp_ABOR(self) -> str:
         self._close_data()
         return "225 No transfer to abort."
 
@@ -549,44 +549,44 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             self._fire_wait(Failure(TransferAborted()))
         return None
 
-    def ftp_QUIT(self) -> None:  # noqa: N802
+    def ftp_QUIT(self) -> None:
         self.sendLine("221 Goodbye.")
         self.transport.loseConnection()
         self.disconnected = True
 
     # -- directories ------------------------------------------------------------------
 
-    def ftp_PWD(self) -> str:  # noqa: N802
+    def ftp_PWD(self) -> str:
         path = virtual(self.cwd).replace('"', '""')
         return f'257 "{path}" is the current directory.'
 
-    def ftp_CWD(self, arg: str) -> str:  # noqa: N802
+    def ftp_CWD(self, arg: str) -> str:
         assert self.jail is not None
         segs = self._segs(arg or "/", "CWD")
         self.jail.check_dir(segs)
         self.cwd = segs
         return f"250 Directory changed to {virtual(segs)}."
 
-    def ftp_CDUP(self) -> str:  # noqa: N802
+    def ftp_CDUP(self) -> str:
         return self.ftp_CWD("..")
 
-    def ftp_MKD(self, arg: str) -> str:  # noqa: N802
+    def ftp_MKD(self, arg: str) -> str:
         assert self.jail is not None
         segs = self._segs(arg, "MKD")
         self.jail.mkdir(segs)
         return '257 "{}" created.'.format(virtual(segs).replace('"', '""'))
 
-    def ftp_RMD(self, arg: str) -> str:  # noqa: N802
+    def ftp_RMD(self, arg: str) -> str:
         assert self.jail is not None
         self.jail.rmdir(self._segs(arg, "RMD"))
         return "250 Directory removed."
 
-    def ftp_DELE(self, arg: str) -> str:  # noqa: N802
+    def ftp_DELE(self, arg: str) -> str:
         assert self.jail is not None
         self.jail.remove(self._segs(arg, "DELE"))
         return "250 File removed."
 
-    def ftp_RNFR(self, arg: str) -> str:  # noqa: N802
+    def ftp_RNFR(self, arg: str) -> str:
         assert self.jail is not None
         segs = self._segs(arg, "RNFR")
         self.jail.stat(segs)
@@ -595,7 +595,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.rnfr = segs
         return "350 Ready for RNTO."
 
-    def ftp_RNTO(self, arg: str) -> str:  # noqa: N802
+    def ftp_RNTO(self, arg: str) -> str:
         assert self.jail is not None
         src, self.rnfr = self.rnfr, None
         if src is None:
@@ -605,7 +605,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
 
     # -- file information -------------------------------------------------------------
 
-    def ftp_SIZE(self, arg: str) -> str:  # noqa: N802
+    def ftp_SIZE(self, arg: str) -> str:
         assert self.jail is not None
         segs = self._segs(arg, "SIZE")
         st = self.jail.stat(segs)
@@ -615,11 +615,11 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
             return f"550 {virtual(segs)}: not a regular file."
         return f"213 {st.st_size}"
 
-    def ftp_MDTM(self, arg: str) -> str:  # noqa: N802
+    def ftp_MDTM(self, arg: str) -> str:
         assert self.jail is not None
         return f"213 {mdtm(self.jail.stat(self._segs(arg, 'MDTM')).st_mtime)}"
 
-    def ftp_MLST(self, arg: str) -> str:  # noqa: N802
+    def ftp_MLST(self, arg: str) -> str:
         assert self.jail is not None
         segs = self._segs(arg, "MLST", required=False)
         entry = Entry(virtual(segs), self.jail.stat(segs))
@@ -627,7 +627,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.sendLine(" " + mlsx_facts(entry, self.jail))
         return "250 End."
 
-    def ftp_REST(self, arg: str) -> str:  # noqa: N802
+    def ftp_REST(self, arg: str) -> str:
         if not arg.isdigit():
             return "501 REST needs a byte offset."
         self.rest = int(arg)
@@ -672,7 +672,7 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
         self._anonymous: Counter[str] | None = None  # logins counted for the summary
         self.uploads = LiveUploads()
 
-    def startFactory(self) -> None:  # noqa: N802
+    def startFactory(self) -> None:
         """Delete the upload temporaries a killed server left where users may write."""
         places = [(user.home, True) for user in self.config.users.values()]
         if self.config.anonymous_upload is not None:
@@ -684,7 +684,7 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
                     "FTP removed {n} unfinished upload(s) in {folder}", n=removed, folder=folder
                 )
 
-    def stopFactory(self) -> None:  # noqa: N802
+    def stopFactory(self) -> None:
         """Discard the uploads in progress: none is published, no temporary is left."""
         removed = self.uploads.discard_all()
         if removed:

@@ -67,13 +67,13 @@ class TransferCommands:
         # Provided by FTPSession (and its base, for sendLine).
         def peer_host(self) -> str: ...
         def local_host(self) -> str: ...
-        def sendLine(self, line: str | bytes) -> None: ...  # noqa: N802
+        def sendLine(self, line: str | bytes) -> None: ...
         def _segs(self, arg: str, command: str, required: bool = True) -> list[str]: ...
         def _control_gone(self) -> bool: ...
 
     # -- data connection setup --------------------------------------------------------
 
-    def ftp_PASV(self) -> str:  # noqa: N802
+    def ftp_PASV(self) -> str:
         if self.epsv_all:
             return "503 PASV not allowed after EPSV ALL."
         advertised = _plain(self.config.passive_address or self.local_host())
@@ -85,7 +85,7 @@ class TransferCommands:
         h = advertised.replace(".", ",")
         return f"227 Entering Passive Mode ({h},{port >> 8},{port & 255})."
 
-    def ftp_EPSV(self, arg: str = "") -> str:  # noqa: N802
+    def ftp_EPSV(self, arg: str = "") -> str:
         if arg.upper() == "ALL":
             self.epsv_all = True
             return "200 EPSV ALL ok."
@@ -107,7 +107,7 @@ class TransferCommands:
             return int(self._data_port.getHost().port)
         raise FTPFileError("No passive port available; try again.", "425")
 
-    def ftp_PORT(self, arg: str) -> str:  # noqa: N802
+    def ftp_PORT(self, arg: str) -> str:
         if self.epsv_all:
             return "503 PORT not allowed after EPSV ALL."
         parts = arg.split(",")
@@ -116,7 +116,7 @@ class TransferCommands:
         nums = [int(p) for p in parts]
         return self._connect_active(".".join(parts[:4]), nums[4] * 256 + nums[5])
 
-    def ftp_EPRT(self, arg: str) -> str:  # noqa: N802
+    def ftp_EPRT(self, arg: str) -> str:
         if self.epsv_all:
             return "503 EPRT not allowed after EPSV ALL."
         fields = arg[1:].split(arg[:1]) if arg else []
@@ -251,12 +251,12 @@ class TransferCommands:
             "226 Directory send OK.",
         )
 
-    def ftp_LIST(self, arg: str = "") -> Any:  # noqa: N802
+    def ftp_LIST(self, arg: str = "") -> Any:
         _, entries = self._listing(arg)
         now = self.reactor.seconds()
         return self._send_text([list_line(e, now) for e in entries])
 
-    def ftp_NLST(self, arg: str = "") -> Any:  # noqa: N802
+    def ftp_NLST(self, arg: str = "") -> Any:
         """Bare names; with no argument, the current directory (Twisted #4258)."""
         assert self.jail is not None
         segs, entries = self._listing(arg)
@@ -264,7 +264,7 @@ class TransferCommands:
             return self._send_text([arg])
         return self._send_text([e.name for e in entries])
 
-    def ftp_MLSD(self, arg: str) -> Any:  # noqa: N802
+    def ftp_MLSD(self, arg: str) -> Any:
         assert self.jail is not None
         segs = self._segs(arg, "MLSD", required=False)
         if not self.jail.is_dir(segs):
@@ -280,7 +280,7 @@ class TransferCommands:
         rest, self.rest = self.rest, 0
         return rest
 
-    def ftp_RETR(self, arg: str) -> Any:  # noqa: N802
+    def ftp_RETR(self, arg: str) -> Any:
         assert self.jail is not None
         segs = self._segs(arg, "RETR")
         self._check_data_setup()
@@ -300,10 +300,10 @@ class TransferCommands:
             cleanup=f.close,
         )
 
-    def ftp_STOR(self, arg: str) -> Any:  # noqa: N802
+    def ftp_STOR(self, arg: str) -> Any:
         return self._store(arg, append=False)
 
-    def ftp_APPE(self, arg: str) -> Any:  # noqa: N802
+    def ftp_APPE(self, arg: str) -> Any:
         return self._store(arg, append=True)
 
     def _store(self, arg: str, append: bool) -> Any:

@@ -70,5 +70,5 @@ class ReaderFactory(ServerFactory):
         """The cred realm turning a mailbox name into this protocol's avatar."""
         raise NotImplementedError
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Any:
         return self.protocol(self)

@@ -72,10 +72,10 @@ def _mbox(name: Any) -> str:
 class _Info:
     """What LIST says about INBOX."""
 
-    def getFlags(self) -> list[str]:  # noqa: N802
+    def getFlags(self) -> list[str]:
         return ["\\HasNoChildren"]
 
-    def getHierarchicalDelimiter(self) -> str:  # noqa: N802
+    def getHierarchicalDelimiter(self) -> str:
         return "/"
 
 
@@ -87,7 +87,7 @@ class IMAPRealm:
         self.store = store
         self.clock = clock
 
-    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         if imap4.IAccount not in interfaces:
             raise NotImplementedError("only IMAP accounts here")
         return imap4.IAccount, Account(self.store.path(avatar_id), self.clock), lambda: None
@@ -113,7 +113,7 @@ class _IMAPBase(imap4.IMAP4Server):
         self.callLater = factory.clock.callLater
         self._secure = False
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._guard = self.factory.logins.guard(self.transport)
         self.portal = self._guard  # Twisted's LOGIN and AUTHENTICATE call portal.login
         self._secure = ISSLTransport.providedBy(self.transport)
@@ -124,7 +124,7 @@ class _IMAPBase(imap4.IMAP4Server):
         super().connectionMade()
         self.gate = ReadGate(self.transport).start()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
         super().dataReceived(data)
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
@@ -153,7 +153,7 @@ class _IMAPBase(imap4.IMAP4Server):
         cap[b"UIDPLUS"] = None
         return cap
 
-    def do_STARTTLS(self, tag: bytes) -> None:  # noqa: N802
+    def do_STARTTLS(self, tag: bytes) -> None:
         if self._secure or self.ctx is None:
             self.sendNegativeResponse(tag, b"TLS not available now")
             return
@@ -165,12 +165,12 @@ class _IMAPBase(imap4.IMAP4Server):
 
     unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         if hasattr(self, "_guard"):
             self._guard.close()
         super().connectionLost(reason)
 
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+    def lineReceived(self, line: bytes) -> None:
         # Twisted answers an exception with "* BAD Server error: <Python's text>" and a
         # logged traceback; 8-bit bytes on a command line are the client's error.
         command_done(self.transport)
@@ -202,7 +202,7 @@ class _IMAPBase(imap4.IMAP4Server):
             self.sendLine(b"* BYE Too many failed logins")
             self.transport.loseConnection()
 
-    def _cbSelectWork(self, mbox: Any, cmd: bytes, tag: bytes) -> None:  # noqa: N802
+    def _cbSelectWork(self, mbox: Any, cmd: bytes, tag: bytes) -> None:
         """SELECT/EXAMINE with all RFC 3501 responses (Twisted omits UIDNEXT and friends)."""
         if mbox is None:
             self.sendNegativeResponse(tag, b"No such mailbox")
@@ -229,12 +229,12 @@ class _IMAPBase(imap4.IMAP4Server):
         self.sendLine(b"* BYE Command not finished in time")
         self.transport.loseConnection()
 
-    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+    def lineLengthExceeded(self, line: bytes) -> None:
         self.clearLineBuffer()
         self.sendLine(b"* BYE Line too long")
         self.transport.loseConnection()
 
-    def do_NOOP(self, tag: bytes) -> None:  # noqa: N802
+    def do_NOOP(self, tag: bytes) -> None:
         if self.mbox is not None:
             self.mbox.notify()
         self.sendPositiveResponse(tag, b"NOOP completed")
@@ -244,12 +244,12 @@ class _IMAPBase(imap4.IMAP4Server):
     select_NOOP = unauth_NOOP  # type: ignore[assignment]
     logout_NOOP = unauth_NOOP  # type: ignore[assignment]
 
-    def do_CHECK(self, tag: bytes) -> None:  # noqa: N802
+    def do_CHECK(self, tag: bytes) -> None:
         self.do_NOOP(tag)
 
     select_CHECK = (do_CHECK,)  # type: ignore[assignment]
 
-    def do_FETCH(self, tag: bytes, messages: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
+    def do_FETCH(self, tag: bytes, messages: Any, query: Any, uid: int = 0) -> None:
         if self.mbox.isWriteable() and any(_reads_body(part) for part in query):
             self.mbox.store(messages, ["\\Seen"], 1, uid)
         self.gate.lend()  # bodies are sent by Twisted's FileProducer
@@ -274,7 +274,7 @@ class _IMAPBase(imap4.IMAP4Server):
         arg_fetch_items,
     )
 
-    def do_SEARCH(self, tag: bytes, charset: Any, query: Any, uid: int = 0) -> None:  # noqa: N802
+    def do_SEARCH(self, tag: bytes, charset: Any, query: Any, uid: int = 0) -> None:
         """Twisted's search over the Maildir, with a key it cannot evaluate one short BAD.
 
         Twisted answers an unknown key, C{LARGER x}, and on Python 3 its text and date

@@ -54,7 +54,7 @@ class Part:
             self._parsed = BytesParser(policy=compat32).parsebytes(self.raw)
         return self._parsed
 
-    def getHeaders(self, negate: bool, *names: Any) -> dict[str, str]:  # noqa: N802
+    def getHeaders(self, negate: bool, *names: Any) -> dict[str, str]:
         wanted = {(n.decode() if isinstance(n, bytes) else n).lower() for n in names}
         headers = BytesParser(policy=compat32).parsebytes(self._header, headersonly=True)
         out: dict[str, str] = {}
@@ -64,16 +64,16 @@ class Part:
                 out.setdefault(key, _ascii(str(value)))
         return out
 
-    def getBodyFile(self) -> io.BytesIO:  # noqa: N802
+    def getBodyFile(self) -> io.BytesIO:
         return io.BytesIO(self._body)
 
-    def getSize(self) -> int:  # noqa: N802
+    def getSize(self) -> int:
         return len(self.raw)
 
-    def isMultipart(self) -> bool:  # noqa: N802
+    def isMultipart(self) -> bool:
         return bool(self._message().is_multipart())
 
-    def getSubPart(self, part: int) -> Part:  # noqa: N802
+    def getSubPart(self, part: int) -> Part:
         if not self.isMultipart():
             raise TypeError("not a multipart message")
         return Part(_crlf(self._message().get_payload()[part].as_bytes()))
@@ -112,13 +112,13 @@ class Message(Part):
         Part.__init__(self, _crlf(data))
         return self.__dict__[name]
 
-    def getUID(self) -> int:  # noqa: N802
+    def getUID(self) -> int:
         return self.entry.uid
 
-    def getFlags(self) -> list[str]:  # noqa: N802
+    def getFlags(self) -> list[str]:
         return sorted(self.entry.flags) + (["\\Recent"] if self.entry.recent else [])
 
-    def getInternalDate(self) -> str:  # noqa: N802
+    def getInternalDate(self) -> str:
         try:
             when = float(self.entry.base.split(".", 1)[0])
         except ValueError:
@@ -232,28 +232,28 @@ class MaildirFolder:
 
     # -- IMailboxInfo / IMailbox ---------------------------------------------------
 
-    def getFlags(self) -> list[str]:  # noqa: N802
+    def getFlags(self) -> list[str]:
         return list(LETTERS)
 
-    def getHierarchicalDelimiter(self) -> str:  # noqa: N802
+    def getHierarchicalDelimiter(self) -> str:
         return "/"
 
-    def getUIDValidity(self) -> int:  # noqa: N802
+    def getUIDValidity(self) -> int:
         return self.uidvalidity
 
-    def getUIDNext(self) -> int:  # noqa: N802
+    def getUIDNext(self) -> int:
         return self.uidnext
 
-    def getUID(self, message: int) -> int:  # noqa: N802
+    def getUID(self, message: int) -> int:
         return self.entries[message - 1].uid
 
-    def getMessageCount(self) -> int:  # noqa: N802
+    def getMessageCount(self) -> int:
         return len(self.entries)
 
-    def getRecentCount(self) -> int:  # noqa: N802
+    def getRecentCount(self) -> int:
         return sum(e.recent for e in self.entries)
 
-    def getUnseenCount(self) -> int:  # noqa: N802
+    def getUnseenCount(self) -> int:
         return sum("\\Seen" not in e.flags for e in self.entries)
 
     def first_unseen(self) -> int:
@@ -263,19 +263,19 @@ class MaildirFolder:
                 return seq
         return 0
 
-    def isWriteable(self) -> bool:  # noqa: N802
+    def isWriteable(self) -> bool:
         return self.rw
 
     def destroy(self) -> None:
         raise imap4.MailboxException("INBOX cannot be deleted")
 
-    def requestStatus(self, names: Any) -> dict[str, int]:  # noqa: N802
+    def requestStatus(self, names: Any) -> dict[str, int]:
         return imap4.statusRequestHelper(self, names)
 
-    def addListener(self, listener: Any) -> None:  # noqa: N802
+    def addListener(self, listener: Any) -> None:
         self.listeners.append(listener)
 
-    def removeListener(self, listener: Any) -> None:  # noqa: N802
+    def removeListener(self, listener: Any) -> None:
         self.listeners.remove(listener)
 
     def close(self) -> None:
@@ -287,7 +287,7 @@ class MaildirFolder:
             for listener in self.listeners:
                 listener.newMessages(self.getMessageCount(), self.getRecentCount())
 
-    def addMessage(self, message: Any, flags: Any = (), date: Any = None) -> Any:  # noqa: N802
+    def addMessage(self, message: Any, flags: Any = (), date: Any = None) -> Any:
         if not self.rw:
             raise imap4.ReadOnlyMailbox()
         store = MaildirStore(self.path.parent, clock=self.clock.seconds)

@@ -67,25 +67,25 @@ class MaildirPOP3Mailbox:
         if i < 0 or i >= len(self.files) or i in self.deleted:
             raise ValueError(f"no message {i + 1}")
 
-    def listMessages(self, i: int | None = None) -> Any:  # noqa: N802
+    def listMessages(self, i: int | None = None) -> Any:
         if i is None:
             return [0 if n in self.deleted else s for n, s in enumerate(self.sizes)]
         self._check(i)
         return self.sizes[i]
 
-    def getMessage(self, i: int) -> Any:  # noqa: N802
+    def getMessage(self, i: int) -> Any:
         self._check(i)
         return self.files[i].open("rb")
 
-    def getUidl(self, i: int) -> bytes:  # noqa: N802
+    def getUidl(self, i: int) -> bytes:
         self._check(i)
         return self.files[i].name.split(":", 1)[0].encode("ascii", "replace")
 
-    def deleteMessage(self, i: int) -> None:  # noqa: N802
+    def deleteMessage(self, i: int) -> None:
         self._check(i)
         self.deleted.add(i)
 
-    def undeleteMessages(self) -> None:  # noqa: N802
+    def undeleteMessages(self) -> None:
         self.deleted.clear()
 
     def sync(self) -> None:
@@ -104,7 +104,7 @@ class POP3Realm:
     def __init__(self, store: MaildirStore) -> None:
         self.store = store
 
-    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         if pop3.IMailbox not in interfaces:
             raise NotImplementedError("only POP3 mailboxes here")
         return pop3.IMailbox, MaildirPOP3Mailbox(self.store.path(avatar_id)), lambda: None
@@ -117,7 +117,7 @@ class APOPCredentials(pop3.APOPCredentials):
     client's digest (C{bytes}), so every APOP login fails.
     """
 
-    def checkPassword(self, password: bytes) -> bool:  # noqa: N802
+    def checkPassword(self, password: bytes) -> bool:
         want = hashlib.md5(self.magic + password).hexdigest().encode()
         return hmac.compare_digest(want, self.digest.lower())
 
@@ -143,7 +143,7 @@ class _POP3Base(pop3.POP3):
         self._secure = False
         self._can_stls = False
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._secure = ISSLTransport.providedBy(self.transport)
         self._can_stls = self.ctx is not None and ITLSTransport.providedBy(self.transport)
         self._guard = self.factory.logins.guard(self.transport)
@@ -151,17 +151,17 @@ class _POP3Base(pop3.POP3):
         super().connectionMade()
         self.gate = ReadGate(self.transport).start()
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         if hasattr(self, "_guard"):
             self._guard.close()
         super().connectionLost(reason)
 
-    def processCommand(self, command: bytes, *args: bytes) -> Any:  # noqa: N802
+    def processCommand(self, command: bytes, *args: bytes) -> Any:
         result = super().processCommand(command, *args)
         self._hold_for_login()
         return result
 
-    def state_AUTH(self, line: bytes) -> None:  # noqa: N802
+    def state_AUTH(self, line: bytes) -> None:
         super().state_AUTH(line)
         self._hold_for_login()
 
@@ -176,7 +176,7 @@ class _POP3Base(pop3.POP3):
             return  # too many failures: the commands behind are dropped
         self._unblock(None)  # TWISTED-PRIVATE: POP3._unblock (runs the held commands)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
         super().dataReceived(data)
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
@@ -185,7 +185,7 @@ class _POP3Base(pop3.POP3):
         super()._unblock(ignored)
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
-    def _longOperation(self, d: Any) -> Any:  # noqa: N802
+    def _longOperation(self, d: Any) -> Any:
         # Take the producer slot back before queued commands run (they may RETR).
         d.addBoth(self._take_back)
         return super()._longOperation(d)
@@ -194,7 +194,7 @@ class _POP3Base(pop3.POP3):
         self.gate.take()
         return result
 
-    def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:  # noqa: N802
+    def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:
         """Twisted's, with the message file closed however the transfer ends.
 
         Twisted never closes the file, and when the client goes away mid-transfer it
@@ -231,7 +231,7 @@ class _POP3Base(pop3.POP3):
     def _auth_allowed(self) -> bool:
         return self._secure or self.factory.allow_plaintext_auth
 
-    def listCapabilities(self) -> list[bytes]:  # noqa: N802
+    def listCapabilities(self) -> list[bytes]:
         caps = [b"TOP", b"UIDL", b"PIPELINING", b"RESP-CODES", b"IMPLEMENTATION zoo"]
         if self._auth_allowed():
             caps.append(b"USER")
@@ -239,7 +239,7 @@ class _POP3Base(pop3.POP3):
             caps.append(b"STLS")
         return caps
 
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802
+    def lineReceived(self, line: bytes) -> None:
         command_done(self.transport)
         super().lineReceived(line)
 
@@ -248,7 +248,7 @@ class _POP3Base(pop3.POP3):
         self.failResponse(b"Command line not finished in time")
         self.transport.loseConnection()
 
-    def state_COMMAND(self, line: bytes) -> Any:  # noqa: N802
+    def state_COMMAND(self, line: bytes) -> Any:
         try:
             return self.processCommand(*line.split(b" "))
         except pop3.POP3Error as e:
@@ -257,12 +257,12 @@ class _POP3Base(pop3.POP3):
             self.failResponse(b"Syntax error")
         return None
 
-    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+    def lineLengthExceeded(self, line: bytes) -> None:
         self._buffer = b""
         self.failResponse(b"Line too long")
         self.transport.loseConnection()
 
-    def do_STLS(self) -> None:  # noqa: N802
+    def do_STLS(self) -> None:
         if self.mbox is not None or self._secure or not self._can_stls:
             self.failResponse(b"STLS not available now")
             return
@@ -272,16 +272,16 @@ class _POP3Base(pop3.POP3):
         self._userIs = None
         self.blocked = None
 
-    def do_USER(self, user: bytes) -> None:  # noqa: N802
+    def do_USER(self, user: bytes) -> None:
         if not self._auth_allowed():
             self.failResponse(b"[AUTH] Plaintext passwords are refused here; use STLS first")
             return
         super().do_USER(user)
 
-    def authenticateUserAPOP(self, user: bytes, digest: bytes) -> Any:  # noqa: N802
+    def authenticateUserAPOP(self, user: bytes, digest: bytes) -> Any:
         return self.portal.login(APOPCredentials(self.magic, user, digest), None, pop3.IMailbox)
 
-    def _ebMailbox(self, failure: Failure) -> None:  # noqa: N802
+    def _ebMailbox(self, failure: Failure) -> None:
         if not (self._guard.exhausted and failure.check(LoginFailed)):
             return super()._ebMailbox(failure)
         self.failResponse(b"[AUTH] Too many failed logins; closing")

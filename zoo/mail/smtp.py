@@ -106,14 +106,14 @@ class _Avatar:
 
 @implementer(_portal.IRealm)
 class _Realm:
-    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802
+    def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         return smtp.IMessageDelivery, _Avatar(avatar_id), lambda: None
 
 
 class _PLAIN(PLAINCredentials):
     """AUTH PLAIN whose malformed response is a failed login, not an exception."""
 
-    def setResponse(self, response: bytes) -> None:  # noqa: N802
+    def setResponse(self, response: bytes) -> None:
         try:
             super().setResponse(response)
         except Exception:
@@ -162,7 +162,7 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     # -- connection -------------------------------------------------------------
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         self._guard = self.factory.logins.guard(self.transport)
         self.portal = self._guard  # Twisted's AUTH calls portal.login
         self._secure = ISSLTransport.providedBy(self.transport)
@@ -177,10 +177,10 @@ class _ZooESMTPBase(smtp.ESMTP):
     def greeting(self) -> bytes:
         return self.host + b" ESMTP zoo-smtp, a mail sink that never relays"
 
-    def sendLine(self, line: bytes) -> None:  # noqa: N802
+    def sendLine(self, line: bytes) -> None:
         self._write(line + b"\r\n")
 
-    def sendCode(self, code: int, message: bytes = b"") -> None:  # noqa: N802
+    def sendCode(self, code: int, message: bytes = b"") -> None:
         if isinstance(message, str):
             message = message.encode()
         if not self._plain_sendcode and code in ENHANCED and not _HAS_ENHANCED.match(message):
@@ -194,7 +194,7 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     # -- framing ----------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
         self._buffer += data
         if not self._paused:
@@ -245,7 +245,7 @@ class _ZooESMTPBase(smtp.ESMTP):
             self.challenger = None
         self.sendCode(500, b"Line too long")
 
-    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802 (not used by our framing)
+    def lineLengthExceeded(self, line: bytes) -> None:
         self._line_too_long(skip=False)
 
     # -- commands ---------------------------------------------------------------
@@ -266,37 +266,37 @@ class _ZooESMTPBase(smtp.ESMTP):
     def _auth_allowed(self) -> bool:
         return self._secure or self.policy.allow_plaintext_auth
 
-    def do_EHLO(self, rest: bytes) -> None:  # noqa: N802
+    def do_EHLO(self, rest: bytes) -> None:
         self._plain_sendcode = True
         try:
             super().do_EHLO(rest)
         finally:
             self._plain_sendcode = False
 
-    def do_HELO(self, rest: bytes) -> None:  # noqa: N802
+    def do_HELO(self, rest: bytes) -> None:
         self._plain_sendcode = True
         try:
             super().do_HELO(rest)
         finally:
             self._plain_sendcode = False
 
-    def do_NOOP(self, rest: bytes) -> None:  # noqa: N802
+    def do_NOOP(self, rest: bytes) -> None:
         self.sendCode(250, b"OK")
 
-    def do_VRFY(self, rest: bytes) -> None:  # noqa: N802
+    def do_VRFY(self, rest: bytes) -> None:
         self.sendCode(252, b"Cannot VRFY user, but will accept message")
 
-    def lookupMethod(self, command: bytes) -> Any:  # noqa: N802
+    def lookupMethod(self, command: bytes) -> Any:
         # Twisted decodes the command word as ASCII and lets the error escape,
         # which drops the connection with a traceback: not ASCII is simply unknown.
         if not command.isascii():
             return None
         return super().lookupMethod(command)
 
-    def do_UNKNOWN(self, rest: bytes) -> None:  # noqa: N802
+    def do_UNKNOWN(self, rest: bytes) -> None:
         self.sendCode(500, b"Command unrecognized")
 
-    def ext_STARTTLS(self, rest: bytes) -> None:  # noqa: N802
+    def ext_STARTTLS(self, rest: bytes) -> None:
         if self.startedTLS or self._secure:
             self.sendCode(503, b"TLS already active")
         elif self.ctx is not None and self.canStartTLS:
@@ -313,7 +313,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         else:
             self.sendCode(454, b"TLS not available")
 
-    def ext_AUTH(self, rest: bytes) -> None:  # noqa: N802
+    def ext_AUTH(self, rest: bytes) -> None:
         if self.policy.require_tls and not self._secure:
             self.sendCode(530, b"Must issue a STARTTLS command first")
         elif not self._auth_allowed():
@@ -323,13 +323,13 @@ class _ZooESMTPBase(smtp.ESMTP):
         else:
             super().ext_AUTH(rest)
 
-    def _cbAuthenticated(self, login_info: Any) -> Any:  # noqa: N802
+    def _cbAuthenticated(self, login_info: Any) -> Any:
         result = super()._cbAuthenticated(login_info)
         self.user = self.delivery.name
         self.delivery = None
         return result
 
-    def lineReceived(self, line: bytes) -> Any:  # noqa: N802
+    def lineReceived(self, line: bytes) -> Any:
         # Twisted's resets the idle timeout per line; dataReceived did it per read.
         command_done(self.transport)
         result = getattr(self, "state_" + self.mode)(line)
@@ -359,7 +359,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         self.sendCode(421, b"4.4.2 " + self.host + b" Error: timeout exceeded")
         self.transport.loseConnection()
 
-    def do_MAIL(self, rest: bytes) -> None:  # noqa: N802
+    def do_MAIL(self, rest: bytes) -> None:
         """Twisted's C{do_MAIL}, with SIZE checked, and no Deferred: L{validateFrom} is synchronous."""
         size = _SIZE.search(rest.partition(b">")[2] or rest)
         if size and int(size.group(1)) > self.policy.max_size:
@@ -383,7 +383,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         else:
             self._cbFromValidate(origin)
 
-    def do_RCPT(self, rest: bytes) -> None:  # noqa: N802
+    def do_RCPT(self, rest: bytes) -> None:
         """Twisted's C{do_RCPT}, with a recipient limit, and no Deferred (L{validateTo})."""
         if not self._from:
             self.sendCode(503, b"Must have sender before recipient")
@@ -405,21 +405,21 @@ class _ZooESMTPBase(smtp.ESMTP):
         else:
             self._cbToValidate(mailbox, user)
 
-    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:  # noqa: N802
+    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:
         if self.policy.require_tls and not self._secure:
             raise smtp.SMTPServerError(530, "5.7.0 Must issue a STARTTLS command first")
         if self.policy.require_auth and not self.authenticated:
             raise smtp.SMTPServerError(530, "5.7.0 Authentication required")
         return origin
 
-    def validateTo(self, user: smtp.User) -> str:  # noqa: N802
+    def validateTo(self, user: smtp.User) -> str:
         address = bytes(user.dest)
         try:
             return mailbox_name(address, self.policy.hostname)
         except ValueError:
             raise smtp.SMTPBadRcpt(user) from None
 
-    def do_DATA(self, rest: bytes) -> None:  # noqa: N802
+    def do_DATA(self, rest: bytes) -> None:
         if self._from is None or not self._to:
             self.sendCode(503, b"Must have valid receiver and originator")
             return
@@ -485,14 +485,14 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     # -- half-close: a client may send everything, then shut its side ------------
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         self._eof = True
         if self._login_hold:  # an AUTH waits for the throttle: a client gone now gets no answer
             self.transport.loseConnection()
             return
         self._close_if_done()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
 
     def _close_if_done(self) -> None:
@@ -505,7 +505,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         until more than a line waits."""
         self.gate.hold(_LOGIN_CHECK, len(self._buffer) > self.policy.max_line)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]  # noqa: N802
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._body = None
         if hasattr(self, "_guard"):
             self._guard.close()
@@ -591,7 +591,7 @@ class SMTPFactory(ServerFactory):
                 seconds=self.SUMMARY_SECONDS,
             )
 
-    def buildProtocol(self, addr: Any) -> ZooESMTP:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> ZooESMTP:
         return self.protocol(self)
 
 

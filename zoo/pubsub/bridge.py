@@ -89,7 +89,7 @@ class RedisBridge(service.Service):
 
     # Service -------------------------------------------------------------------------
 
-    def startService(self) -> None:  # noqa: N802
+    def startService(self) -> None:
         super().startService()
         from twisted.internet.endpoints import TCP4ClientEndpoint
 
@@ -105,7 +105,7 @@ class RedisBridge(service.Service):
             "pubsub: sharing channels through redis://{host}:{port}", host=self.host, port=self.port
         )
 
-    def stopService(self) -> Any:  # noqa: N802
+    def stopService(self) -> Any:
         super().stopService()
         from twisted.internet.defer import gatherResults
 
@@ -205,7 +205,7 @@ def _factories(bridge: RedisBridge) -> list[Any]:
     import txredisapi
 
     class Subscriber(txredisapi.SubscriberProtocol):
-        def replyReceived(self, reply: Any) -> None:  # noqa: N802
+        def replyReceived(self, reply: Any) -> None:
             # Only pushed messages matter; (un)subscribe confirmations are dropped
             # instead of queued for commands that nobody is waiting on.
             if isinstance(reply, list):
@@ -214,7 +214,7 @@ def _factories(bridge: RedisBridge) -> list[Any]:
                 elif len(reply) == 4 and reply[0] == b"pmessage":
                     bridge.received_message(reply[1], reply[2], reply[3])
 
-        def dataReceived(self, data: bytes, unpause: bool = False) -> None:  # noqa: N802
+        def dataReceived(self, data: bytes, unpause: bool = False) -> None:
             super().dataReceived(data, unpause)
             bridge.broker.flush()  # one write per local subscriber per read from Redis
 
@@ -227,16 +227,16 @@ def _factories(bridge: RedisBridge) -> list[Any]:
             self.role = role
             self.protocol = protocol
 
-        def addConnection(self, conn: Any) -> None:  # noqa: N802
+        def addConnection(self, conn: Any) -> None:
             super().addConnection(conn)
             if conn in self.pool:
                 bridge.connected(self.role, conn)
 
-        def delConnection(self, conn: Any) -> None:  # noqa: N802
+        def delConnection(self, conn: Any) -> None:
             super().delConnection(conn)
             bridge.disconnected(self.role, conn)
 
-        def connectionError(self, why: str) -> None:  # noqa: N802
+        def connectionError(self, why: str) -> None:
             bridge._log_down(why)
 
     return [Factory("sub", Subscriber), Factory("pub", txredisapi.RedisProtocol)]

@@ -32,7 +32,7 @@ class PubSubProtocol(Protocol):
     client: Client
     session: Session
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         f = self.factory
         self.parser = codec.RequestParser(f.max_bulk, f.max_args, f.max_request)
         write = fast_writer(self.transport) if f.fast_write else self.transport.write
@@ -40,7 +40,7 @@ class PubSubProtocol(Protocol):
         self.session = Session(f.broker, self.client, f.publish)
         self.transport.registerProducer(self, True)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         parser = self.parser
         session = self.session
         execute = session.execute
@@ -84,16 +84,16 @@ class PubSubProtocol(Protocol):
         self.transport.abortConnection()
 
     # IPushProducer: the transport tells us when its buffer is full or drained.
-    def pauseProducing(self) -> None:  # noqa: N802
+    def pauseProducing(self) -> None:
         self.client.pause()
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         self.client.resume()
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         self.client.pause()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         client = getattr(self, "client", None)
         if client is not None:
             client.killed = True

@@ -101,13 +101,13 @@ class Session(session.SSHSession):
                 self._gate = ReadGate(transport)
         return self._gate
 
-    def stopWriting(self) -> None:  # noqa: N802
+    def stopWriting(self) -> None:
         """The client's window is shut: stop reading the process instead of queueing its output."""
         gate = self.process_gate()
         if gate is not None:
             gate.pause(WINDOW_SHUT)
 
-    def startWriting(self) -> None:  # noqa: N802
+    def startWriting(self) -> None:
         gate = self.process_gate()
         if gate is not None:
             gate.resume(WINDOW_SHUT)
@@ -148,7 +148,7 @@ class Session(session.SSHSession):
             self.areWriting = False
             self.stopWriting()
 
-    def addWindowBytes(self, data: int) -> None:  # noqa: N802
+    def addWindowBytes(self, data: int) -> None:
         self.remoteWindowLeft += data
         if not self.areWriting and not self.closing:
             self.areWriting = True
@@ -164,14 +164,14 @@ class Session(session.SSHSession):
         if self.closing and not self._backlog and not self.extBuf:
             self.conn.sendClose(self)
 
-    def loseConnection(self) -> None:  # noqa: N802
+    def loseConnection(self) -> None:
         if self.client is not None and self.client.transport is not None:
             self.client.transport.loseConnection()
         self.closing = 1
         if not self._backlog and not self.extBuf:
             self.conn.sendClose(self)
 
-    def eofReceived(self) -> None:  # noqa: N802
+    def eofReceived(self) -> None:
         # conch hands EOF to the ISession whenever one exists, and one exists as soon as
         # the client sent an "env" or "pty-req" request (OpenSSH's sftp sends env): the
         # SFTP subsystem then never closed. Only a running process takes EOF as stdin.
@@ -201,7 +201,7 @@ class Avatar(ConchUser):
 
     def lookupChannel(
         self, channelType: bytes, windowSize: int, maxPacket: int, data: bytes
-    ) -> Any:  # noqa: N802, N803
+    ) -> Any:
         conn = getattr(self, "conn", None)
         if conn is not None and len(conn.channels) >= self.max_channels:
             log.info(
@@ -215,7 +215,7 @@ class Avatar(ConchUser):
             )
         return super().lookupChannel(channelType, windowSize, maxPacket, data)
 
-    def lookupSubsystem(self, subsystem: bytes, data: bytes) -> Any:  # noqa: N802
+    def lookupSubsystem(self, subsystem: bytes, data: bytes) -> Any:
         klass = self.subsystemLookup.get(subsystem)
         if klass is None:
             log.info("ssh: {user}: subsystem {name!r} refused", user=self.username, name=subsystem)
@@ -260,7 +260,7 @@ class ProcessSession:
             env["SSH_TTY"] = self.pty[2]
         return env
 
-    def getPty(self, term: bytes, windowSize: Any, modes: Any) -> None:  # noqa: N802, N803
+    def getPty(self, term: bytes, windowSize: Any, modes: Any) -> None:
         if not (self.avatar.features.shell or self.avatar.features.exec):
             raise RefusedError("no terminals in SFTP-only mode")
         import pty
@@ -282,19 +282,19 @@ class ProcessSession:
         if self.pty is not None and self.window is not None:
             self.windowChanged(self.window)
 
-    def openShell(self, proto: Any) -> None:  # noqa: N802
+    def openShell(self, proto: Any) -> None:
         if not self.avatar.features.shell:
             log.info("ssh: {user}: shell refused (--no-shell)", user=self.avatar.username)
             raise RefusedError("shell disabled")
         self._spawn(proto, [SHELL, "-i"] if self.pty else [SHELL])
 
-    def execCommand(self, proto: Any, command: bytes) -> None:  # noqa: N802
+    def execCommand(self, proto: Any, command: bytes) -> None:
         if not self.avatar.features.exec:
             log.info("ssh: {user}: exec refused (--no-exec)", user=self.avatar.username)
             raise RefusedError("exec disabled")
         self._spawn(proto, [SHELL, "-c", command.decode("utf-8", "surrogateescape")])
 
-    def windowChanged(self, newWindowSize: Any) -> None:  # noqa: N802, N803
+    def windowChanged(self, newWindowSize: Any) -> None:
         self.window = newWindowSize
         if self.process is not None and self.pty is not None:
             rows, cols, xpixel, ypixel = newWindowSize
@@ -304,7 +304,7 @@ class ProcessSession:
                 struct.pack("4H", rows, cols, xpixel, ypixel),
             )
 
-    def eofReceived(self) -> None:  # noqa: N802
+    def eofReceived(self) -> None:
         if self.process is not None:
             self.process.closeStdin()
 
@@ -343,7 +343,7 @@ class Realm:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return root
 
-    def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802, N803
+    def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:
         if IConchUser not in interfaces:
             raise NotImplementedError("only SSH users")
         name = avatarId.decode("utf-8")

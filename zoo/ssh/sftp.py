@@ -100,19 +100,19 @@ class RootedFile:
         self.server = server
         self.fd = fd
 
-    def readChunk(self, offset: int, length: int) -> bytes:  # noqa: N802
+    def readChunk(self, offset: int, length: int) -> bytes:
         return os.pread(self.fd, min(length, MAX_IO), offset)
 
-    def writeChunk(self, offset: int, data: bytes) -> None:  # noqa: N802
+    def writeChunk(self, offset: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
             view, offset = view[written:], offset + written
 
-    def getAttrs(self) -> dict[str, int]:  # noqa: N802
+    def getAttrs(self) -> dict[str, int]:
         return _attrs(os.fstat(self.fd))
 
-    def setAttrs(self, attrs: dict[str, int]) -> None:  # noqa: N802
+    def setAttrs(self, attrs: dict[str, int]) -> None:
         _set_attrs(attrs, self.fd)
 
     def fsync(self) -> None:
@@ -200,14 +200,14 @@ class RootedSFTPServer:
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "too many open handles")
         self.handles += 1
 
-    def gotVersion(self, otherVersion: int, extData: dict) -> dict[bytes, bytes]:  # noqa: N802
+    def gotVersion(self, otherVersion: int, extData: dict) -> dict[bytes, bytes]:
         return {
             b"posix-rename@openssh.com": b"1",
             b"fsync@openssh.com": b"1",
             b"limits@openssh.com": b"1",
         }
 
-    def openFile(self, filename: bytes, flags: int, attrs: dict[str, int]) -> RootedFile:  # noqa: N802
+    def openFile(self, filename: bytes, flags: int, attrs: dict[str, int]) -> RootedFile:
         real = self._follow(filename)
         mode = attrs.get("permissions", 0o666) & 0o777
         self._handle()
@@ -222,13 +222,13 @@ class RootedSFTPServer:
             _set_attrs(rest, fd)
         return f
 
-    def removeFile(self, filename: bytes) -> None:  # noqa: N802
+    def removeFile(self, filename: bytes) -> None:
         real = self._entry(filename)
         if os.path.isdir(real) and not os.path.islink(real):
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "is a directory")
         os.remove(real)
 
-    def renameFile(self, oldpath: bytes, newpath: bytes) -> None:  # noqa: N802
+    def renameFile(self, oldpath: bytes, newpath: bytes) -> None:
         """SFTPv3 rename: fails if the new name exists."""
         old, new = self._entry(oldpath), self._entry(newpath)
         if os.path.lexists(new):
@@ -246,16 +246,16 @@ class RootedSFTPServer:
         if real == self.jail.root:
             raise _denied("the root folder cannot be renamed")
 
-    def makeDirectory(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
+    def makeDirectory(self, path: bytes, attrs: dict[str, int]) -> None:
         real = self._entry(path)
         os.mkdir(real, attrs.get("permissions", 0o777) & 0o777)
 
-    def removeDirectory(self, path: bytes) -> None:  # noqa: N802
+    def removeDirectory(self, path: bytes) -> None:
         real = self._entry(path)
         self._root_guard(real)
         os.rmdir(real)
 
-    def openDirectory(self, path: bytes) -> RootedDirectory:  # noqa: N802
+    def openDirectory(self, path: bytes) -> RootedDirectory:
         real = self._follow(path)
         self._handle()
         try:
@@ -264,24 +264,24 @@ class RootedSFTPServer:
             self.handles -= 1
             raise
 
-    def getAttrs(self, path: bytes, followLinks: bool) -> dict[str, int]:  # noqa: N802, N803
+    def getAttrs(self, path: bytes, followLinks: bool) -> dict[str, int]:
         real = self._follow(path) if followLinks else self._entry(path)
         return _attrs(os.stat(real) if followLinks else os.lstat(real))
 
-    def setAttrs(self, path: bytes, attrs: dict[str, int]) -> None:  # noqa: N802
+    def setAttrs(self, path: bytes, attrs: dict[str, int]) -> None:
         _set_attrs(attrs, self._follow(path))
 
-    def readLink(self, path: bytes) -> bytes:  # noqa: N802
+    def readLink(self, path: bytes) -> bytes:
         os.readlink(self._entry(path))  # EINVAL unless it is a link
         try:
             return _encode(virtual(self.jail.resolve(self._segments(path))))
         except jail.JailError as e:
             raise _refused(e) from None
 
-    def makeLink(self, linkPath: bytes, targetPath: bytes) -> None:  # noqa: N802, N803
+    def makeLink(self, linkPath: bytes, targetPath: bytes) -> None:
         raise _denied("creating symbolic links is not allowed")
 
-    def realPath(self, path: bytes) -> bytes:  # noqa: N802
+    def realPath(self, path: bytes) -> bytes:
         segs = self._segments(path)
         try:
             segs = self.jail.resolve(segs)
@@ -289,7 +289,7 @@ class RootedSFTPServer:
             pass  # a link out of the root: the client sees the name; using it is refused
         return _encode(virtual(segs))
 
-    def extendedRequest(self, extendedName: bytes, extendedData: bytes) -> bytes:  # noqa: N802, N803
+    def extendedRequest(self, extendedName: bytes, extendedData: bytes) -> bytes:
         if extendedName == b"limits@openssh.com":
             return struct.pack("!4Q", MAX_PACKET, READ_SIZE, MAX_IO, MAX_HANDLES)
         raise NotImplementedError(extendedName.decode("ascii", "replace"))
@@ -311,7 +311,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
         self._size = 0
         self._want = 5
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self._chunks.append(data)
         self._size += len(data)
         if self._size < self._want:
@@ -349,7 +349,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
             if kind != filetransfer.FXP_INIT and len(body) >= 4:
                 self._sendStatus(body[:4], filetransfer.FX_BAD_MESSAGE, "malformed packet")
 
-    def packet_EXTENDED(self, data: bytes) -> None:  # noqa: N802
+    def packet_EXTENDED(self, data: bytes) -> None:
         request_id = data[:4]
         name, rest = getNS(data[4:])
         if name not in _STATUS_EXTENSIONS:
@@ -369,7 +369,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
                 raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "bad handle")
             self.openFiles[handle].fsync()
 
-    def _ebStatus(self, reason: Any, requestId: bytes, msg: bytes = b"request failed") -> None:  # noqa: N802, N803
+    def _ebStatus(self, reason: Any, requestId: bytes, msg: bytes = b"request failed") -> None:
         # conch logs a traceback for every errno it does not map; map the common ones.
         value = reason.value
         if isinstance(value, OSError) and value.errno not in (
@@ -384,7 +384,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
             return
         super()._ebStatus(reason, requestId, msg)
 
-    def packet_CLOSE(self, data: bytes) -> None:  # noqa: N802
+    def packet_CLOSE(self, data: bytes) -> None:
         request_id = data[:4]
         handle = getNS(data[4:])[0]
         target = self.openFiles.pop(handle, None) or (self.openDirs.pop(handle, (None,))[0])
@@ -395,7 +395,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
         d.addCallback(self._cbStatus, request_id)
         d.addErrback(self._ebStatus, request_id, b"close failed")
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         filetransfer.FileTransferBase.connectionLost(self, reason)
         for f in list(self.openFiles.values()):
             f.close()

@@ -73,7 +73,7 @@ class CachedMACCiphers(transport.SSHCiphers):
     _out: Any = None
     _in: Any = None
 
-    def makeMAC(self, seqid: int, data: bytes) -> bytes:  # noqa: N802
+    def makeMAC(self, seqid: int, data: bytes) -> bytes:
         if not self.outMAC[0]:
             return b""
         if self._out is None:
@@ -109,7 +109,7 @@ class ZooServerTransport(transport.SSHServerTransport):
 
     factory: Any
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         #: The connection's logins (the user-auth service may be started more than once).
         self.login_guard = self.factory.logins.guard(self.transport)
         # Offer only what the host keys can sign, and advertise strict KEX on the first
@@ -136,7 +136,7 @@ class ZooServerTransport(transport.SSHServerTransport):
             if hold is not None:
                 hold(backed_up)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         try:
             super().dataReceived(data)
         except Exception as e:  # a malformed packet: close this connection, not the server
@@ -155,7 +155,7 @@ class ZooServerTransport(transport.SSHServerTransport):
         except Exception:
             return "?"
 
-    def dispatchMessage(self, messageNum: int, payload: bytes) -> None:  # noqa: N802
+    def dispatchMessage(self, messageNum: int, payload: bytes) -> None:
         if not self._initial_kex_done:
             if self.incomingPacketSequence == 1 and messageNum == MSG_KEXINIT:
                 self.strict_kex = STRICT_KEX_CLIENT in _kex_names(payload)
@@ -167,22 +167,22 @@ class ZooServerTransport(transport.SSHServerTransport):
                 return
         super().dispatchMessage(messageNum, payload)
 
-    def _keySetup(self, sharedSecret: bytes, exchangeHash: bytes) -> None:  # noqa: N802, N803
+    def _keySetup(self, sharedSecret: bytes, exchangeHash: bytes) -> None:
         self.nextEncryptions.__class__ = CachedMACCiphers
         super()._keySetup(sharedSecret, exchangeHash)
 
-    def sendPacket(self, messageType: int, payload: bytes) -> None:  # noqa: N802
+    def sendPacket(self, messageType: int, payload: bytes) -> None:
         super().sendPacket(messageType, payload)
         if messageType == MSG_NEWKEYS and self.strict_kex:
             self.outgoingPacketSequence = 0
 
-    def ssh_NEWKEYS(self, packet: bytes) -> None:  # noqa: N802
+    def ssh_NEWKEYS(self, packet: bytes) -> None:
         super().ssh_NEWKEYS(packet)
         self._initial_kex_done = True
         if self.strict_kex:
             self.incomingPacketSequence = 0
 
-    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802
+    def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
         if hasattr(self, "login_guard"):
             self.login_guard.close()
@@ -208,16 +208,16 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
     """
 
     @property
-    def loginAttempts(self) -> int:  # noqa: N802
+    def loginAttempts(self) -> int:
         return int(getattr(self.transport, "auth_failures", 0))
 
     @loginAttempts.setter
-    def loginAttempts(self, value: int) -> None:  # noqa: N802
+    def loginAttempts(self, value: int) -> None:
         if value or not hasattr(self.transport, "auth_failures"):
             transport: Any = self.transport
             transport.auth_failures = value  # serviceStarted's reset to 0 is ignored
 
-    def serviceStarted(self) -> None:  # noqa: N802
+    def serviceStarted(self) -> None:
         # The key exchange is done: the login timeout takes over from the shared
         # command deadline, and then the session has none.
         command_deadline_off(self.transport.transport)  # type: ignore[union-attr]
@@ -231,7 +231,7 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
         self.portal = self.transport.login_guard  # type: ignore[union-attr]
 
     # TWISTED-PRIVATE: SSHUserAuthServer._ebBadAuth (conch's failure reply and count)
-    def _ebBadAuth(self, reason: Any) -> None:  # noqa: N802
+    def _ebBadAuth(self, reason: Any) -> None:
         """A wrong password: zoo.cred logged it, so conch's two debug lines are not wanted."""
         from twisted.conch.ssh.common import NS
         from twisted.cred.error import UnauthorizedLogin
@@ -249,7 +249,7 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
         methods = NS(b",".join(self.supportedAuthentications))
         conn.sendPacket(userauth.MSG_USERAUTH_FAILURE, methods + b"\x00")
 
-    def auth_publickey(self, packet: bytes) -> Any:  # noqa: N802
+    def auth_publickey(self, packet: bytes) -> Any:
         """Refuse user-key signatures by SHA-1 (C{ssh-rsa}) and DSA (C{ssh-dss})."""
         from twisted.conch.ssh.common import getNS
         from twisted.cred.error import UnauthorizedLogin
@@ -267,7 +267,7 @@ class _Refuse(protocol.Protocol):
     def __init__(self, why: bytes) -> None:
         self.why = why
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         transport: Any = self.transport
         transport.write(self.why + b"\r\n")
         transport.loseConnection()
@@ -321,25 +321,25 @@ class ZooSSHFactory(factory.SSHFactory):
         }
 
     @staticmethod
-    def hostKeyAlgorithm(signature: bytes) -> bytes:  # noqa: N802
+    def hostKeyAlgorithm(signature: bytes) -> bytes:
         """The key type that makes signatures of this algorithm (rsa-sha2-* -> ssh-rsa)."""
         return b"ssh-rsa" if signature.startswith(b"rsa-sha2-") else signature
 
-    def getPublicKeys(self) -> dict[bytes, Any]:  # noqa: N802
+    def getPublicKeys(self) -> dict[bytes, Any]:
         return self.publicKeys
 
-    def getPrivateKeys(self) -> dict[bytes, Any]:  # noqa: N802
+    def getPrivateKeys(self) -> dict[bytes, Any]:
         return self.privateKeys
 
-    def getPrimes(self) -> None:  # noqa: N802
+    def getPrimes(self) -> None:
         return None  # no moduli file: DH group exchange stays off (curve25519 is preferred)
 
-    def startFactory(self) -> None:  # noqa: N802
+    def startFactory(self) -> None:
         # SSHFactory.startFactory re-reads keys through getPublicKeys/getPrivateKeys
         # and logs a warning about missing moduli; neither is wanted here.
         self.primes = None
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Any:
         host = getattr(addr, "host", None) or "local"
         if self.per_address.get(host, 0) >= self.max_per_address:
             log.warn(

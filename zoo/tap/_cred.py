@@ -53,7 +53,7 @@ class LoginOptions(usage.Options):
         except ValueError as e:
             raise usage.UsageError(f"--user: {e}") from None
 
-    def postOptions(self) -> None:  # noqa: N802
+    def postOptions(self) -> None:
         from zoo.cred import read_users_file, users_table
 
         path = self["users-file"]

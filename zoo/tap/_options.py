@@ -142,7 +142,7 @@ class OneLineUsage(usage.Options):
     #: The plugin's name on the twistd command line.
     cli_name: ClassVar[str] = "zoo"
 
-    def parseOptions(self, options: list[str] | None = None) -> None:  # noqa: N802
+    def parseOptions(self, options: list[str] | None = None) -> None:
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
@@ -249,7 +249,7 @@ class ServerOptions(OneLineUsage):
         """Extra DNS name or IP for the development certificate (repeatable)."""
         self["tls-names"].append(name)
 
-    def postOptions(self) -> None:  # noqa: N802
+    def postOptions(self) -> None:
         interface = self["interface"]
         descs = [("--listen", d) for d in self["listen"]]
         if self["port"] is not None:

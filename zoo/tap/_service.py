@@ -83,12 +83,12 @@ class _Listener(service.Service):
     port: Any = None
     bound: Bound | None = None
 
-    def startService(self) -> None:  # noqa: N802
+    def startService(self) -> None:
         if self.port is None:
             self.privilegedStartService()
         service.Service.startService(self)
 
-    def stopService(self) -> Any:  # noqa: N802
+    def stopService(self) -> Any:
         service.Service.stopService(self)
         port, self.port = self.port, None
         if port is not None:
@@ -105,7 +105,7 @@ class _StreamListener(_Listener):
         self.port: Any = None
         self.bound: Bound | None = None
 
-    def privilegedStartService(self) -> None:  # noqa: N802
+    def privilegedStartService(self) -> None:
         from twisted.internet.endpoints import serverFromString
 
         service.Service.privilegedStartService(self)
@@ -147,7 +147,7 @@ class _UDPListener(_Listener):
         self.port: Any = None
         self.bound: Bound | None = None
 
-    def privilegedStartService(self) -> None:  # noqa: N802
+    def privilegedStartService(self) -> None:
         from twisted.internet.error import CannotListenError
 
         service.Service.privilegedStartService(self)
@@ -271,7 +271,7 @@ class ZooRoot(service.MultiService):
         """Addresses actually bound by every group under this root (empty until started)."""
         return [b for g in _groups(self) for b in g.bound()]
 
-    def privilegedStartService(self) -> None:  # noqa: N802
+    def privilegedStartService(self) -> None:
         outermost = self.outermost
         if outermost and self.lean_poll:
             from zoo._twisted.poll import tune
@@ -293,7 +293,7 @@ class ZooRoot(service.MultiService):
                     listener.port.stopListening()
             raise SystemExit(1) from None
 
-    def startService(self) -> None:  # noqa: N802
+    def startService(self) -> None:
         super().startService()
         if not self.outermost:
             return  # the outermost root announces for everybody

@@ -115,7 +115,7 @@ class Options(OneLineUsage):
             print(f"{name:10} {doc}")
         raise SystemExit(0)
 
-    def postOptions(self) -> None:  # noqa: N802
+    def postOptions(self) -> None:
         specs: list[tuple[str, list[str]]] = []
         if self["config"]:
             path = Path(self["config"]).expanduser()
@@ -163,7 +163,7 @@ def services(options: Options) -> list[IService]:
     return [registry.load(name).makeService(sub) for name, sub in options.services]
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
     for svc in services(options):
         svc.setServiceParent(root)

@@ -42,6 +42,6 @@ class Options(ServerOptions):
             raise usage.UsageError("--max-block: the 4-byte header cannot exceed 4294967295")
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     factory = blocks.BlocksFactory(options["mode"], options["max-block"])
     return build(options, factory)

@@ -40,7 +40,7 @@ class Options(ServerOptions):
         check_udp(self, ["udp"])
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     transform = echo.TRANSFORMS["upper" if options["upper"] else "identity"]
     group = listener_group(options, echo.EchoFactory(transform))
     if options["udp"] is not None:

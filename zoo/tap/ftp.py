@@ -145,7 +145,7 @@ def _prepare_root(root: Path) -> None:
         (root / "README").write_text(README.format(root=root))
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     from zoo.ftp import FTPConfig, FTPFactory, User

@@ -36,6 +36,6 @@ class Options(ServerOptions):
             )
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     factory = lancelot.LancelotFactory(options["book"], options["max-question"])
     return build(options, factory)

@@ -15,5 +15,5 @@ class Options(MailOptions):
     longdesc = "Serves <state dir>/mail/<address>/ over POP3; log in as the address."
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     return reader_service(options, pop3.POP3Factory)

@@ -112,7 +112,7 @@ class Options(ServerOptions):
             raise usage.UsageError("--output-soft-limit must not be above --output-hard-limit")
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from zoo.pubsub.core import Broker, Limits
     from zoo.pubsub.protocol import PubSubFactory
 

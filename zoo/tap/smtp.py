@@ -52,7 +52,7 @@ class Options(MailOptions):
     ]
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from zoo.mail.maildir import MaildirStore, SyncWriter, ThreadWriter
 
     policy = smtp.Policy(

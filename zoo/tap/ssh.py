@@ -89,7 +89,7 @@ def _split_keys_spec(spec: str) -> tuple[str, Path]:
     return getpass.getuser(), Path(spec).expanduser()
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from zoo.cred import DEFAULT_USER, generated_password
     from zoo.ssh import Features, make_factory
     from zoo.ssh.keys import ensure_host_keys, fingerprint

@@ -73,7 +73,7 @@ class Options(ServerOptions):
         check_udp(self, ["udp", "rfc868-udp", "daytime-udp"])
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     local = options["local"]
     iso = listener_group(options, timeserver.IsoTimeFactory(local=local))
     root = plugin_root(options, iso)

@@ -113,7 +113,7 @@ class Options(ServerOptions):
         return self["servername"] or self["connect"][0]
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from twisted.internet import endpoints, reactor
     from twisted.internet.abstract import isIPAddress, isIPv6Address
 

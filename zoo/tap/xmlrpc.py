@@ -60,7 +60,7 @@ class Options(ServerOptions):
             raise usage.UsageError("--no-book leaves nothing to serve; add --module NAME")
 
 
-def makeService(options: Options) -> IService:  # noqa: N802
+def makeService(options: Options) -> IService:
     from zoo.xmlrpc import Methods, book_methods, make_site
 
     methods = Methods() if options["no-book"] else book_methods()

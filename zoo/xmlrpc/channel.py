@@ -51,12 +51,12 @@ class LimitedRequest(server.Request):
     channel: Any
     content: Any
 
-    def gotLength(self, length: int | None) -> None:  # noqa: N802
+    def gotLength(self, length: int | None) -> None:
         # The cap keeps bodies small, so they always stay in memory (twisted.web
         # spools anything over 100 kB to a temporary file).
         self.content = io.BytesIO()
 
-    def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+    def handleContentChunk(self, data: bytes) -> None:
         channel = self.channel
         if channel is None or channel._refused:
             return
@@ -78,7 +78,7 @@ class LimitedChannel(http.HTTPChannel):
     _drained = 0
     _head = b""
 
-    def connectionMade(self) -> None:  # noqa: N802
+    def connectionMade(self) -> None:
         super().connectionMade()
         # twisted.web registers the channel as the transport's producer, but while a
         # request is being handled it never pauses reading for backed-up responses
@@ -93,7 +93,7 @@ class LimitedChannel(http.HTTPChannel):
         self._send = fast_writer(self.transport)
         self._host = None
 
-    def getHost(self) -> Any:  # noqa: N802
+    def getHost(self) -> Any:
         # Every Request asks; for TCP that is a getsockname() system call each time.
         if self._host is None:
             self._host = super().getHost()
@@ -103,7 +103,7 @@ class LimitedChannel(http.HTTPChannel):
     # reactor join them on its next turn. Holding the headers until the body
     # comes lets one send() carry the whole response at once (see fast_writer).
 
-    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:  # noqa: N802
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         lines = [version, b" ", code, b" ", reason, b"\r\n"]
         for name, values in headers.getAllRawHeaders():
             for value in values:
@@ -116,21 +116,21 @@ class LimitedChannel(http.HTTPChannel):
             data, self._head = self._head + data, b""
         self._send(data)
 
-    def writeSequence(self, iovec: Any) -> None:  # noqa: N802
+    def writeSequence(self, iovec: Any) -> None:
         self.write(b"".join(iovec))
 
-    def requestDone(self, request: Any) -> None:  # noqa: N802
+    def requestDone(self, request: Any) -> None:
         if self._head:
             self.write(b"")
         super().requestDone(request)
 
-    def allHeadersReceived(self) -> None:  # noqa: N802
+    def allHeadersReceived(self) -> None:
         if self.length is not None and self.length > self.max_body:
             self.refuse_body()
             return
         super().allHeadersReceived()
 
-    def lineLengthExceeded(self, line: bytes) -> None:  # noqa: N802
+    def lineLengthExceeded(self, line: bytes) -> None:
         # Twisted's line reader just drops the connection; say why first.
         self._refused = True
         self.transport.write(
@@ -139,7 +139,7 @@ class LimitedChannel(http.HTTPChannel):
         )
         self.transport.loseConnection()
 
-    def allContentReceived(self) -> None:  # noqa: N802
+    def allContentReceived(self) -> None:
         command_done(self.transport)  # the whole request: line, headers and body
         super().allContentReceived()
 
@@ -173,16 +173,16 @@ class LimitedChannel(http.HTTPChannel):
         else:
             self.transport.loseConnection()
 
-    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
         """A response producer borrows the transport's producer slot from the gate."""
         self.gate.lend()
         self.transport.registerProducer(producer, streaming)
 
-    def unregisterProducer(self) -> None:  # noqa: N802
+    def unregisterProducer(self) -> None:
         self.transport.unregisterProducer()
         self.gate.take()
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         self.gate.ready()  # implicit TLS: the handshake is done
         if self._refused:
             self._drained += len(data)
@@ -191,7 +191,7 @@ class LimitedChannel(http.HTTPChannel):
             return
         super().dataReceived(data)
 
-    def readConnectionLost(self) -> None:  # noqa: N802
+    def readConnectionLost(self) -> None:
         """The client half-closed (C{printf ... | nc -N}): answer what it sent, then close.
 
         HTTPChannel alone treats the client's FIN as the end of the connection
@@ -202,7 +202,7 @@ class LimitedChannel(http.HTTPChannel):
         else:
             self.transport.loseConnection()
 
-    def writeConnectionLost(self) -> None:  # noqa: N802
+    def writeConnectionLost(self) -> None:
         pass
 
 
@@ -214,19 +214,19 @@ class _GateReason:
         self.gate = gate
         self.reason = reason
 
-    def pauseProducing(self) -> None:  # noqa: N802
+    def pauseProducing(self) -> None:
         self.gate.pause(self.reason)
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         self.gate.resume(self.reason)
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         pass
 
-    def registerProducer(self, producer: Any, streaming: bool) -> None:  # noqa: N802
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
         pass  # the gate is registered already
 
-    def unregisterProducer(self) -> None:  # noqa: N802
+    def unregisterProducer(self) -> None:
         pass  # the gate lets a pending close finish by itself
 
 
@@ -316,12 +316,12 @@ class RPCSite(server.Site):
         if self.access_log:
             super().log(request)
 
-    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)
         channel.max_body = self.max_body
         return channel
 
-    def startFactory(self) -> None:  # noqa: N802
+    def startFactory(self) -> None:
         super().startFactory()
         if not self.logPath:
             self._logFile = BatchedAccessLog(self.reactor)

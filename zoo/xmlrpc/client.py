@@ -47,7 +47,7 @@ class Proxy:
         self.allow_none = allow_none
         self._http = http if http is not None else _http_client(reactor, ca_pem)
 
-    def callRemote(self, method: str, *args: Any) -> Deferred[Any]:  # noqa: N802
+    def callRemote(self, method: str, *args: Any) -> Deferred[Any]:
         """Call C{method}; the Deferred fires with its result or fails with C{xmlrpc.client.Fault}.
 
         An HTTP status other than 200 fails with C{xmlrpc.client.ProtocolError}.

@@ -72,13 +72,13 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
         self.methods = methods
         self.max_body = max_body
 
-    def lookupProcedure(self, procedurePath: str) -> Any:  # noqa: N802,N803
+    def lookupProcedure(self, procedurePath: str) -> Any:
         try:
             return self.methods.lookup(procedurePath)
         except RPCError as e:
             raise _txmlrpc.NoSuchFunction(e.code, e.message) from None
 
-    def listProcedures(self) -> list[str]:  # noqa: N802
+    def listProcedures(self) -> list[str]:
         return self.methods.list_methods()
 
     def render(self, request: server.Request) -> bytes | int:
@@ -88,12 +88,12 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
             return _post_only(request, b"an XML-RPC methodCall")
         return self.render_POST(request)
 
-    def render_GET(self, request: server.Request) -> bytes:  # noqa: N802
+    def render_GET(self, request: server.Request) -> bytes:
         """A page listing the methods with their help, as DocXMLRPCServer serves on GET."""
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return method_page(self.methods)
 
-    def render_POST(self, request: server.Request) -> bytes | int:  # noqa: N802
+    def render_POST(self, request: server.Request) -> bytes | int:
         request.setHeader(b"content-type", _XML)
         try:
             name, params = parse_call(_body(request, self.max_body))
@@ -126,7 +126,7 @@ class JSONRPCResource(resource.Resource):
             return _post_only(request, b"a JSON-RPC 2.0 request")
         return self.render_POST(request)
 
-    def render_POST(self, request: server.Request) -> bytes | int:  # noqa: N802
+    def render_POST(self, request: server.Request) -> bytes | int:
         try:
             body = _body(request, self.max_body)
         except RPCError as e:
@@ -207,7 +207,7 @@ class RPCRoot(resource.Resource):
         self.xml = xml
         self.json = json
 
-    def getChild(self, path: bytes, request: server.Request) -> IResource:  # noqa: N802
+    def getChild(self, path: bytes, request: server.Request) -> IResource:
         if path == b"" and _is_json(request):
             # jsonrpcserver's serve() (Introducing Python, example 17-13) answers at /.
             return self.json
