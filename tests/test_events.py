@@ -158,3 +158,16 @@ def test_session_ids_are_unique() -> None:
     hub, _ = _hub()
     ids = {hub.session_id("smtp") for _ in range(100)}
     assert len(ids) == 100 and all(i.startswith("smtp-") for i in ids)
+
+
+def test_transcript_chunks_have_their_own_budget() -> None:
+    """wire.* events are kept apart: a long transcript never pushes a service's other events out."""
+    hub, _ = _hub(max_events=5)
+    hub.emit("smtp", "mail.stored", n=1)
+    for n in range(50):
+        hub.emit("smtp", "wire.in", "smtp-1", data="NOOP\r\n", n=n)
+    kinds = [e.kind for e in hub.events(Filter.of(service="smtp"))]
+    assert kinds.count("mail.stored") == 1 and kinds.count("wire.in") == 5
+    assert hub.stats()["smtp"]["wire_dropped"] == 45 and hub.stats()["smtp"]["dropped"] == 0
+    hub.reset("smtp")
+    assert hub.events() == []

@@ -42,6 +42,8 @@ log = Logger()
 DEFAULT_MAX_EVENTS = 10_000
 #: Bytes of event fields (as JSON, estimated) kept per service.
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+#: Where a service's transcript chunks are kept, apart from its other events.
+WIRE_SUFFIX = "/wire"
 
 
 @dataclass(slots=True)
@@ -192,6 +194,11 @@ class Observatory:
         self._subscribers: list[Callable[[Event], None]] = []
         self._waiters: list[_Waiter] = []
         self._resetters: dict[str, list[Callable[[], None]]] = {}
+        #: Whether services record transcripts ("wire." events); needs L{enabled} too.
+        self.transcripts = False
+        #: Per service, the object that answers the control plane's questions about
+        #: its stored things (see L{zoo.inspect}).
+        self.inspectors: dict[str, Any] = {}
         self._sessions = itertools.count(1)
 
     # -- configuration ------------------------------------------------------------------
@@ -205,8 +212,15 @@ class Observatory:
         assert self._clock is not None
         return self._clock
 
-    def enable(self, max_events: int | None = None, max_bytes: int | None = None) -> None:
+    def enable(
+        self,
+        max_events: int | None = None,
+        max_bytes: int | None = None,
+        transcripts: bool | None = None,
+    ) -> None:
         """Start keeping events (the control plane calls this when it starts)."""
+        if transcripts is not None:
+            self.transcripts = transcripts
         if max_events is not None:
             self.max_events = max_events
         if max_bytes is not None:
@@ -222,8 +236,9 @@ class Observatory:
         self._resetters.setdefault(service, []).append(reset)
 
     def services(self) -> list[str]:
-        """The services that have events or a reset hook."""
-        return sorted(set(self._kept) | set(self._resetters))
+        """The services that have events, a reset hook or an inspector."""
+        names = {k.removesuffix(WIRE_SUFFIX) for k in self._kept}
+        return sorted(names | set(self._resetters) | set(self.inspectors))
 
     # -- emission -------------------------------------------------------------------------
 
@@ -239,20 +254,23 @@ class Observatory:
         """Keep C{event} (numbering it anew in this process) and tell the observers."""
         event.seq = self.last_seq = next(self._seq)
         event.size = _estimate(event.fields)
-        kept = self._kept.get(event.service)
+        # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
+        # session's bytes never push a service's other events out.
+        where = event.service + WIRE_SUFFIX if event.kind.startswith("wire.") else event.service
+        kept = self._kept.get(where)
         if kept is None:
-            kept = self._kept[event.service] = deque()
-            self._bytes[event.service] = 0
+            kept = self._kept[where] = deque()
+            self._bytes[where] = 0
         kept.append(event)
-        self._bytes[event.service] += event.size
+        self._bytes[where] += event.size
         key = (event.service, event.kind)
         self.counts[key] = self.counts.get(key, 0) + 1
         while len(kept) > self.max_events or (
-            self._bytes[event.service] > self.max_bytes and len(kept) > 1
+            self._bytes[where] > self.max_bytes and len(kept) > 1
         ):
             old = kept.popleft()
-            self._bytes[event.service] -= old.size
-            self.dropped[event.service] = self.dropped.get(event.service, 0) + 1
+            self._bytes[where] -= old.size
+            self.dropped[where] = self.dropped.get(where, 0) + 1
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
@@ -272,7 +290,10 @@ class Observatory:
         """The kept events that C{wanted} matches with C{seq > after}, oldest first."""
         wanted = wanted or Filter()
         if wanted.service is not None:
-            sources: Iterable[deque[Event]] = [self._kept.get(wanted.service, deque())]
+            sources: Iterable[deque[Event]] = [
+                self._kept.get(wanted.service, deque()),
+                self._kept.get(wanted.service + WIRE_SUFFIX, deque()),
+            ]
         else:
             sources = self._kept.values()
         found: list[Event] = []
@@ -336,9 +357,10 @@ class Observatory:
         """
         names = [service] if service is not None else self.services()
         for name in names:
-            self._kept.pop(name, None)
-            self._bytes.pop(name, None)
-            self.dropped.pop(name, None)
+            for where in (name, name + WIRE_SUFFIX):
+                self._kept.pop(where, None)
+                self._bytes.pop(where, None)
+                self.dropped.pop(where, None)
             for key in [k for k in self.counts if k[0] == name]:
                 del self.counts[key]
             for reset in self._resetters.get(name, []):
@@ -352,6 +374,9 @@ class Observatory:
                 "kept": len(self._kept.get(name, ())),
                 "bytes": self._bytes.get(name, 0),
                 "dropped": self.dropped.get(name, 0),
+                "wire_kept": len(self._kept.get(name + WIRE_SUFFIX, ())),
+                "wire_bytes": self._bytes.get(name + WIRE_SUFFIX, 0),
+                "wire_dropped": self.dropped.get(name + WIRE_SUFFIX, 0),
             }
             for name in self.services()
         }

@@ -1,0 +1,89 @@
+"""How a service lets the control plane look at, seed and clear what it stores.
+
+A service that stores things (mail, files, pub-sub messages) registers an
+L{Inspector} on the observatory (C{hub.inspectors[name] = inspector}). The control
+plane mounts each of its L{Route}s under C{/api/<name>/}, lists them in its OpenAPI
+description, and turns what a handler returns into the HTTP answer:
+
+- a JSON-serialisable value becomes a C{200} JSON body;
+- a L{RawBody} is sent as it is, with its content type (and a download name);
+- an L{ApiError} becomes its status with C{{"error": message}}.
+
+Handlers are plain synchronous functions (or return a Deferred) with no HTTP in
+them, so they are unit-tested without a web server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ApiError(Exception):
+    """An answer other than success, in the control plane's words.
+
+    @ivar status: the HTTP status (400 bad input, 404 unknown id, 409 conflict, ...).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """Bytes to send as they are (a message's raw source, a file, an attachment)."""
+
+    data: bytes
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to a route, as the handler sees it.
+
+    @ivar params: the path's C{{name}} parts, decoded.
+    @ivar query: the query string, one value per name (the last one wins).
+    @ivar body: the request body (C{b""} when none).
+    @ivar content_type: the request's C{Content-Type}.
+    """
+
+    params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: C{GET /api/<service>/messages/{id}} and what answers it.
+
+    @ivar method: C{GET}, C{POST}, C{PUT} or C{DELETE}.
+    @ivar path: below C{/api/<service>}, with C{{name}} placeholders for one path
+        segment each (C{"/messages/{id}/raw"}).
+    @ivar handler: called with a L{Call}.
+    @ivar summary: one line for the OpenAPI description.
+    @ivar query: the query parameters it reads, name to one-line description.
+    """
+
+    method: str
+    path: str
+    handler: Callable[[Call], Any]
+    summary: str
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+class Inspector(Protocol):
+    """What a service offers the control plane about its stored things."""
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for C{GET /api/services} (counts, where things are stored)."""
+
+    def routes(self) -> list[Route]:
+        """The operations mounted under C{/api/<service>}."""
+
+
+__all__ = ["ApiError", "Call", "Inspector", "RawBody", "Route"]
