@@ -223,3 +223,40 @@ def test_single_plugin_without_admin(tmp_path: Path) -> None:
     """A single plugin serves no control plane unless asked."""
     with TwistdProcess(["zoo-echo", "--port", "0"], tmp_path) as zoo:
         assert [e["service"] for e in zoo.listeners] == ["echo"]
+
+
+def test_two_processes_share_events_through_redis(tmp_path: Path) -> None:
+    """Two zoo processes with --events-redis: each one's API waits for and lists the other's events."""
+    from test_pubsub import redis_server
+
+    with redis_server(tmp_path / "redis") as port:
+        url = f"redis://127.0.0.1:{port}"
+        args = ["zoo", "--with", "echo --port 0", "--admin", "tcp:0", "--events-redis", url]
+        with TwistdProcess(args, tmp_path / "a") as a, TwistdProcess(args, tmp_path / "b") as b:
+            one, two = Admin(a), Admin(b)
+            node_a = one.call("/livez")[1]["node"]
+            # Each relay logs once it holds both connections; wait for those lines.
+            deadline = time.monotonic() + 10
+            while not all("admin: connected to redis" in z.output for z in (a, b)):
+                assert time.monotonic() < deadline, a.output + b.output
+                time.sleep(0.05)
+            after = two.cursor()
+            event = one.mark("from-a")
+            status, body = two.call(
+                f"/api/events/wait?kind=mark&match.name=from-a&after={after}&timeout=10"
+            )
+            assert status == 200, body
+            assert body["event"]["node"] == node_a and body["event"]["time"] == event["time"]
+            assert body["event"]["seq"] > after  # numbered in b's own order
+            # A reset through b reaches a before b's next event does.
+            assert two.call("/api/reset", "POST")[0] == 200
+            cursor_a = one.cursor()
+            two.mark("after-reset")
+            status, body = one.call(
+                f"/api/events/wait?kind=mark&match.name=after-reset&after={cursor_a}&timeout=10"
+            )
+            assert status == 200, body
+            names = [e["fields"]["name"] for e in one.call("/api/events?kind=mark")[1]["events"]]
+            assert names == ["after-reset"]
+            for z in (a, b):
+                assert "Traceback" not in z.output, z.output

@@ -62,6 +62,8 @@ class ControlPlane:
         self.hub = hub
         self.listeners = listeners
         self.pending = pending
+        #: The Redis relay (L{zoo.admin.relay.EventRelay}) that shares resets, if any.
+        self.relay: Any = None
         self.registry = metrics.registry(hub, lambda: self.listeners())
 
     def routes(self) -> list[Route]:
@@ -174,12 +176,16 @@ class ControlPlane:
         return name in self.hub.services() or any(b.service == name for b in self.listeners())
 
     def reset_all(self, call: Call) -> dict[str, Any]:
+        if self.relay is not None:
+            self.relay.reset(None)
         return {"reset": self.hub.reset(), "cursor": self.hub.last_seq}
 
     def reset_one(self, call: Call) -> dict[str, Any]:
         name = call.params["name"]
         if not self._known(name):
             raise ApiError(404, f"no service {name!r} (see /api/services)")
+        if self.relay is not None:
+            self.relay.reset(name)
         return {"reset": self.hub.reset(name), "cursor": self.hub.last_seq}
 
     # -- events ---------------------------------------------------------------------------

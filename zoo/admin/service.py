@@ -73,6 +73,7 @@ def add_admin(
     max_events: int | None = None,
     max_bytes: int | None = None,
     transcripts: bool = True,
+    redis: str | None = None,
     observatory: Observatory = hub,
     reactor: Any = None,
 ) -> AdminGroup:
@@ -80,6 +81,8 @@ def add_admin(
 
     @param endpoint: a server endpoint string (loopback unless it names an interface).
     @param state_dir: where the token is kept (C{admin-token}, mode 0600).
+    @param redis: C{redis://HOST[:PORT]}: share events with other zoo processes there
+        (see L{zoo.admin.relay}).
     """
     observatory.enable(max_events=max_events, max_bytes=max_bytes, transcripts=transcripts)
     token, path = tokens.load_or_create(state_dir)
@@ -93,4 +96,12 @@ def add_admin(
     )
     group.listen(endpoint)
     group.setServiceParent(root)
+    if redis:
+        from zoo.admin.relay import EventRelay
+        from zoo.pubsub.bridge import parse_redis_url
+
+        host, port = parse_redis_url(redis)
+        relay = EventRelay(observatory, host, port, reactor=reactor)
+        relay.setServiceParent(root)
+        group.plane.relay = relay
     return group

@@ -8,7 +8,7 @@ C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
 C{--state-dir}, the TLS
 options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name},
 and the control plane's (L{AdminOptions}, shared with the runner): C{--admin},
-C{--events-max}, C{--events-max-bytes}, C{--transcripts}.
+C{--events-max}, C{--events-max-bytes}, C{--transcripts}, C{--events-redis}.
 
 Parsing does no network I/O. Under twistd a bad value prints one line and exits
 with status 2; called from Python (tests, .tac files, the runner) it raises
@@ -186,6 +186,13 @@ class AdminOptions(usage.Options):
             "With the control plane: record what each side sent (on|off) [default: on].",
             named("--transcripts", on_off),
         ],
+        [
+            "events-redis",
+            None,
+            None,
+            "With the control plane: share events with other zoo processes through this "
+            "Redis (redis://HOST[:PORT]), so any process's API answers for all.",
+        ],
     ]
 
     def check_admin(self, interface: str = "127.0.0.1") -> None:
@@ -195,7 +202,16 @@ class AdminOptions(usage.Options):
             given = self.default_admin
         if given is None or str(given).strip().lower() in ("off", "no", "none", ""):
             self["admin"] = None
+            if self["events-redis"]:
+                raise usage.UsageError("--events-redis needs the control plane (--admin)")
             return
+        if self["events-redis"]:
+            from zoo.pubsub.bridge import parse_redis_url
+
+            try:
+                parse_redis_url(self["events-redis"])
+            except ValueError as e:
+                raise usage.UsageError(f"--events-redis: {e}") from None
         try:
             desc = normalize_endpoint(str(given), interface)
             validate_endpoint(desc)

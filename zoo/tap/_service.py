@@ -388,6 +388,7 @@ def serve_admin(root: service.MultiService, options: Any) -> None:
         max_events=options["events-max"],
         max_bytes=options["events-max-bytes"],
         transcripts=options["transcripts"],
+        redis=options["events-redis"],
     )
 
 
