@@ -23,10 +23,22 @@ from zoo.tap._service import Bound
 TOKEN = "s3cret-token"
 
 
+class Request(DummyRequest):
+    """A DummyRequest that keeps a push producer (DummyRequest only drives pull ones)."""
+
+    producer: Any = None
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self.producer = producer
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+
+
 class Answer:
     """What a request got back."""
 
-    def __init__(self, request: DummyRequest) -> None:
+    def __init__(self, request: Request) -> None:
         self.request = request
 
     @property
@@ -66,7 +78,7 @@ class Plane:
         headers: dict[str, str] | None = None,
         **args: str,
     ) -> Answer:
-        request = DummyRequest([])
+        request = Request([])
         request.method = method.encode()
         request.path = path.encode()
         request.uri = path.encode()
@@ -587,3 +599,20 @@ def test_marks_note_a_point_in_the_event_log(zoo: Plane) -> None:
     assert waiting.json()["event"]["service"] == "admin"
     for body in (b"", b"[1]", b"{", b'{"name": 3}'):
         assert zoo.request("/api/marks", method="POST", body=body).status == 400
+
+
+def test_stream_holds_back_while_the_client_is_slow(zoo: Plane) -> None:
+    """While the transport pauses the stream nothing is written; on resume the missed events come."""
+    answer = zoo.request("/api/events/stream", kind="mark")
+    producer = answer.request.producer
+    producer.pauseProducing()
+    before = answer.body
+    zoo.hub.emit("admin", "mark", name="a")
+    zoo.hub.emit("smtp", "session.opened")
+    zoo.hub.emit("admin", "mark", name="b")
+    zoo.clock.advance(60)
+    assert answer.body == before
+    producer.resumeProducing()
+    assert [e["fields"]["name"] for e in _sse(answer.body)] == ["a", "b"]
+    zoo.hub.emit("admin", "mark", name="c")
+    assert [e["fields"]["name"] for e in _sse(answer.body)] == ["a", "b", "c"]

@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
+from zope.interface import implementer
 
 from zoo.admin.api import ControlPlane, EventStream
 from zoo.admin.openapi import document
@@ -231,8 +232,15 @@ class _MethodNotAllowed(Exception):
         self.allowed = allowed
 
 
+@implementer(IPushProducer)
 class _Stream:
-    """One Server-Sent Events response: kept events, then live ones, with keep-alives."""
+    """One Server-Sent Events response: kept events, then live ones, with keep-alives.
+
+    It is a push producer for the connection: while the client reads too slowly
+    (the transport paused it), live events are not written; when it resumes, the
+    events missed are sent from the observatory's kept history. Memory stays
+    bounded whatever the client does, and nothing is lost unless retention dropped it.
+    """
 
     def __init__(
         self, plane: ControlPlane, request: server.Request, asked: EventStream, clock: IReactorTime
@@ -243,30 +251,52 @@ class _Stream:
         self.clock = clock
         self.unsubscribe: Callable[[], None] | None = None
         self.ticker: LoopingCall | None = None
+        self.last = asked.after
+        self.paused = False
 
     def start(self) -> None:
         request = self.request
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"x-accel-buffering", b"no")
+        request.registerProducer(self, True)
         request.write(b": zoo event stream\n\n")
-        for event in self.plane.hub.events(self.asked.filter, self.asked.after):
-            self.send(event)
         self.unsubscribe = self.plane.hub.subscribe(self.on_event)
+        self.catch_up()
         self.ticker = LoopingCall(self.keepalive)
         self.ticker.clock = self.clock
         self.ticker.start(self.asked.keepalive, now=False)
         request.notifyFinish().addBoth(self.stop)
 
+    def catch_up(self) -> None:
+        """Send the kept events that match after the last one sent, until paused."""
+        for event in self.plane.hub.events(self.asked.filter, self.last):
+            if self.paused:
+                return
+            self.send(event)
+
     def on_event(self, event: Event) -> None:
-        if self.asked.filter(event):
+        if not self.paused and event.seq > self.last and self.asked.filter(event):
             self.send(event)
 
     def send(self, event: Event) -> None:
+        self.last = event.seq
         data = json.dumps(event.to_json(), default=str)
         self.request.write(f"id: {event.seq}\ndata: {data}\n\n".encode())
 
     def keepalive(self) -> None:
-        self.request.write(b": keep-alive\n\n")
+        if not self.paused:
+            self.request.write(b": keep-alive\n\n")
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        if self.paused and self.unsubscribe is not None:
+            self.paused = False
+            self.catch_up()
+
+    def stopProducing(self) -> None:
+        self.stop(None)
 
     def stop(self, _: Any) -> None:
         if self.unsubscribe is not None:
