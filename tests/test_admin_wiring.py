@@ -13,8 +13,8 @@ from twisted.python import usage
 from zoo.admin.service import AdminGroup, add_admin
 from zoo.events import Observatory, hub
 from zoo.tap import all as runner
-from zoo.tap import echo
-from zoo.tap._service import ZooRoot
+from zoo.tap import echo, registry
+from zoo.tap._service import ZooRoot, _groups
 
 
 @pytest.fixture
@@ -105,3 +105,36 @@ def test_admin_listener_is_in_the_ready_file_and_the_api(tmp_path: Path) -> None
     assert [entry["service"] for entry in ready["listeners"]] == ["admin"]
     assert group.plane.pending() == []
     assert [b.service for b in group.plane.listeners()] == ["admin"]
+
+
+def test_runner_config_file_sets_admin(tmp_path: Path) -> None:
+    """A [zoo] table's admin key moves or disables the control plane."""
+    for value, want in (('"off"', None), ("false", None), ("9100", "tcp:9100:interface=127.0.0.1")):
+        config = tmp_path / "zoo.toml"
+        config.write_text(f"[zoo]\nadmin = {value}\n[echo]\nport = 0\n")
+        options = runner.Options()
+        options.parseOptions(["--config", str(config)])
+        assert options["admin"] == want, value
+
+
+def test_events_redis_needs_the_control_plane_and_a_redis_url() -> None:
+    """--events-redis needs --admin, and a redis://host[:port] URL."""
+    with pytest.raises(usage.UsageError, match="needs the control plane"):
+        echo.Options().parseOptions(["--events-redis", "redis://127.0.0.1"])
+    with pytest.raises(usage.UsageError, match="--events-redis"):
+        echo.Options().parseOptions(["--admin", "0", "--events-redis", "http://x"])
+    options = runner.Options()
+    options.parseOptions(["--events-redis", "redis://127.0.0.1:6390"])
+    assert options["events-redis"] == "redis://127.0.0.1:6390"
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_plugin_serves_the_control_plane_with_admin(
+    name: str, tmp_path: Path, restore_hub: Observatory
+) -> None:
+    """Every plugin accepts --admin and then holds an 'admin' listener group."""
+    module = registry.load(name)
+    options = module.Options()
+    options.parseOptions(["--port", "0", "--admin", "0", "--state-dir", str(tmp_path)])
+    root = module.makeService(options)
+    assert [g.name for g in _groups(root) if isinstance(g, AdminGroup)] == ["admin"]

@@ -200,7 +200,7 @@ class AdminOptions(usage.Options):
         given = self["admin"]
         if given is None:
             given = self.default_admin
-        if given is None or str(given).strip().lower() in ("off", "no", "none", ""):
+        if given is None or str(given).strip().lower() in ("off", "no", "none", "false", ""):
             self["admin"] = None
             if self["events-redis"]:
                 raise usage.UsageError("--events-redis needs the control plane (--admin)")
