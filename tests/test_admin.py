@@ -616,3 +616,18 @@ def test_stream_holds_back_while_the_client_is_slow(zoo: Plane) -> None:
     assert [e["fields"]["name"] for e in _sse(answer.body)] == ["a", "b"]
     zoo.hub.emit("admin", "mark", name="c")
     assert [e["fields"]["name"] for e in _sse(answer.body)] == ["a", "b", "c"]
+
+
+def test_a_handler_value_error_is_a_500_not_a_400(zoo: Plane) -> None:
+    """A ValueError inside a handler is the handler's bug (500), not the client's (400)."""
+
+    class Broken:
+        def describe(self) -> dict[str, Any]:
+            return {}
+
+        def routes(self) -> list[Route]:
+            return [Route("GET", "/v", lambda call: int("x"), "fails")]
+
+    zoo.hub.inspectors["broken"] = Broken()
+    answer = zoo.request("/api/broken/v")
+    assert answer.status == 500 and answer.json() == {"error": "internal error: ValueError"}

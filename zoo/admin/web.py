@@ -29,7 +29,7 @@ from zope.interface import implementer
 
 from zoo.admin.api import ControlPlane, EventStream
 from zoo.admin.openapi import document
-from zoo.events import Event
+from zoo.events import BadFilter, Event
 from zoo.inspect import ApiError, Call, RawBody, Route
 
 log = Logger()
@@ -107,34 +107,42 @@ class AdminResource(Resource):
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-content-type-options", b"nosniff")
         try:
-            path = request.path.decode("ascii")
-            parts = _split(path)
-            query = self._query(request)
-            if path not in OPEN_PATHS and not self._authorised(request, query):
-                request.setHeader(b"www-authenticate", b'Bearer realm="zoo"')
-                raise ApiError(401, "a token is required: Authorization: Bearer TOKEN or ?token=")
-            query.pop("token", None)
-            method = request.method.decode("ascii", "replace").upper()
-            route, params = self._route(method, parts)
-            body = self._body(request)
-            if route.handler == self.plane.stream:
-                resume = request.getHeader(b"last-event-id")
-                if resume:
-                    query["last-event-id"] = resume.decode("ascii", "replace")
-            call = Call(params, query, body, (request.getHeader(b"content-type") or b"").decode())
-            result = route.handler(call)
+            route, call = self._call(request)
         except _MethodNotAllowed as e:
             request.setHeader(b"allow", ", ".join(e.allowed).encode())
-            return self._error(
-                request, 405, f"method not allowed (allowed: {', '.join(e.allowed)})"
-            )
+            allowed = ", ".join(e.allowed)
+            return self._error(request, 405, f"method not allowed (allowed: {allowed})")
         except ApiError as e:
             return self._error(request, e.status, e.message)
-        except (UnicodeDecodeError, ValueError) as e:
+        except ValueError as e:  # undecodable path, query or header
             return self._error(request, 400, f"bad request: {e}")
+        try:
+            result = route.handler(call)
+        except ApiError as e:
+            return self._error(request, e.status, e.message)
+        except BadFilter as e:
+            return self._error(request, 400, str(e))
         except Exception as e:
             return self._crash(request, e)
         return self._answer(request, result)
+
+    def _call(self, request: server.Request) -> tuple[Route, Call]:
+        """Check the token, find the route, and read the request into a L{Call}."""
+        path = request.path.decode("ascii")
+        parts = _split(path)
+        query = self._query(request)
+        if path not in OPEN_PATHS and not self._authorised(request, query):
+            request.setHeader(b"www-authenticate", b'Bearer realm="zoo"')
+            raise ApiError(401, "a token is required: Authorization: Bearer TOKEN or ?token=")
+        query.pop("token", None)
+        method = request.method.decode("ascii", "replace").upper()
+        route, params = self._route(method, parts)
+        if route.handler == self.plane.stream:
+            resume = request.getHeader(b"last-event-id")
+            if resume:
+                query["last-event-id"] = resume.decode("ascii")
+        content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
+        return route, Call(params, query, self._body(request), content_type)
 
     def _query(self, request: server.Request) -> dict[str, str]:
         query: dict[str, str] = {}
