@@ -386,4 +386,34 @@ class Observatory:
 hub = Observatory()
 
 
-__all__ = ["BadFilter", "Event", "Filter", "Observatory", "hub"]
+def session_of(transport: Any) -> str | None:
+    """The session id of the connection on C{transport}, or C{None} if it has none.
+
+    The connection layer gives each connection a C{session} attribute; this looks for
+    it on C{transport} and the transports it wraps (TLS, the policy wrapper), so a
+    protocol needs no knowledge of how it is wrapped.
+    """
+    for _ in range(8):  # a few layers at most; never loop on a strange chain
+        if transport is None:
+            return None
+        session = getattr(transport, "session", None)
+        if isinstance(session, str):
+            return session
+        transport = getattr(transport, "transport", None)
+    return None
+
+
+def bounded_text(data: bytes | str, limit: int = 1024) -> str:
+    """At most C{limit} characters of C{data} as text, for an event's field.
+
+    Bytes are decoded as UTF-8 with undecodable bytes escaped; a cut is marked
+    with an ellipsis.
+    """
+    if isinstance(data, bytes):
+        text = data[: limit * 4].decode("utf-8", "backslashreplace")
+    else:
+        text = data
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+__all__ = ["BadFilter", "Event", "Filter", "Observatory", "bounded_text", "hub", "session_of"]
