@@ -330,3 +330,38 @@ def test_reset_empties_mailboxes_and_keeps_folders(tmp_path):
     assert obs.inspectors["smtp"].messages(Call()) == [] and obs.events() == []
     assert store.mailboxes() == ["a@x", "b@x"]
     assert (store.root / "a@x" / "new").is_dir()
+
+
+def test_pop3_quit_after_dele_emits_mail_deleted(tmp_path):
+    """POP3 DELE then QUIT removes the file and emits mail.deleted from "pop3"; RSET-ed ones do not."""
+    from test_mail_pop3 import Session as POP3Session
+
+    s = POP3Session(tmp_path, plaintext=True)
+    obs = s.proto.factory.observatory = observatory()
+    s.send(b"USER a@x\r\n")
+    s.send(b"PASS pw\r\n")
+    s.send(b"DELE 1\r\n")
+    assert obs.events(Filter.of(kind="mail.deleted")) == []  # nothing removed before QUIT
+    s.send(b"QUIT\r\n")
+    [event] = obs.events(Filter.of(kind="mail.deleted"))
+    assert (event.service, event.fields["mailbox"], event.fields["via"]) == ("pop3", "a@x", "pop3")
+    assert not list(tmp_path.glob("mail/a@x/*/" + event.fields["id"].split("~")[1] + "*"))
+
+
+def test_imap_expunge_emits_mail_deleted(tmp_path):
+    """IMAP STORE \\Deleted then EXPUNGE emits mail.deleted from "imap" for the removed message."""
+    from test_mail_imap import Session as IMAPSession
+
+    s = IMAPSession(tmp_path, plaintext=True)
+    obs = s.proto.factory.observatory = observatory()
+    s.send(b"a LOGIN a@x pw\r\n")
+    s.send(b"b SELECT INBOX\r\n")
+    s.send(b"c STORE 2 +FLAGS (\\Deleted)\r\n")
+    assert s.send(b"d EXPUNGE\r\n")[-1].startswith(b"d OK")
+    [event] = obs.events(Filter.of(kind="mail.deleted"))
+    assert (event.service, event.fields["via"]) == ("imap", "imap")
+    obs.enabled = False
+    s.send(b"e STORE 1 +FLAGS (\\Deleted)\r\n")
+    s.send(b"f EXPUNGE\r\n")
+    obs.enabled = True
+    assert len(obs.events(Filter.of(kind="mail.deleted"))) == 1  # off: nothing emitted

@@ -100,6 +100,25 @@ def emit_stored(
     )
 
 
+def emit_deleted(
+    observatory: Any, service: str, paths: Sequence[Any], via: str | None = None
+) -> None:
+    """Emit one C{mail.deleted} per removed message file (the caller checks C{enabled}).
+
+    @param via: what removed it: C{"pop3"}, C{"imap"} or C{"api"} (default C{service}).
+    """
+    for p in paths:
+        path = Path(p)
+        observatory.emit(
+            service,
+            "mail.deleted",
+            None,
+            mailbox=path.parent.parent.name,
+            id=message_id(path),
+            via=via or service,
+        )
+
+
 def message_id(path: Path) -> str:
     """The inspector's id of the message file at C{path} (C{<mailbox>~<name>})."""
     return f"{path.parent.parent.name}~{path.name.partition(':')[0]}"
@@ -413,12 +432,9 @@ class MailInspector:
             path.unlink()
         except FileNotFoundError:
             raise ApiError(404, f"no message {call.params['id'][:200]!r}") from None
-        ident = message_id(path)
         if self.observatory.enabled:
-            self.observatory.emit(
-                "smtp", "mail.deleted", None, mailbox=path.parent.parent.name, id=ident, via="api"
-            )
-        return {"deleted": ident}
+            emit_deleted(self.observatory, "smtp", [path], via="api")
+        return {"deleted": message_id(path)}
 
     # -- seeding ---------------------------------------------------------------------------
 
