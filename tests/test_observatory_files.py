@@ -263,3 +263,17 @@ def test_reset_empties_owned_roots_only(files, tmp_path):
     assert os.listdir(tmp / "bob") == [] and (tmp / "bob").is_dir()
     assert [r["reset_deletes"] for r in obs.inspectors["ftp"].list_roots(Call())] == [True, True]
     assert [r["reset_deletes"] for r in inspector.list_roots(Call())] == [True, False]
+
+
+def test_upload_through_a_file_is_a_conflict(files):
+    """A seed whose folder path crosses a file (or cannot be written) is a 409, not a traceback."""
+    inspector, _, tmp = files
+    with pytest.raises(ApiError) as e:
+        inspector.upload(Call(query={"path": "/README/a/b.txt"}, body=b"x"))
+    assert e.value.status == 409 and "README" in e.value.message
+    (tmp / "pub" / "ro").mkdir(mode=0o500)
+    if os.access(tmp / "pub" / "ro", os.W_OK):  # root can write anywhere: nothing to refuse
+        return
+    with pytest.raises(ApiError) as e:
+        inspector.upload(Call(query={"path": "/ro/x.txt"}, body=b"x"))
+    assert e.value.status == 409 and "Permission denied" in e.value.message

@@ -365,3 +365,11 @@ def test_imap_expunge_emits_mail_deleted(tmp_path):
     s.send(b"f EXPUNGE\r\n")
     obs.enabled = True
     assert len(obs.events(Filter.of(kind="mail.deleted"))) == 1  # off: nothing emitted
+
+
+def test_repeated_headers_are_all_shown(mail):
+    """Every header is listed in order, repeated ones (Received) included."""
+    inspector, _ = mail
+    [ident] = seed(inspector, b"Received: one\r\nReceived: two\r\nTo: a@x\r\n\r\nx\r\n")
+    headers = inspector.message(Call(params={"id": ident}))["headers"]
+    assert headers == [["Received", "one"], ["Received", "two"], ["To", "a@x"]]

@@ -17,6 +17,7 @@ so, unless the service was started with C{--reset-root}.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
 import shutil
@@ -240,17 +241,27 @@ class FilesInspector:
         folder = self._real(box, segs[:-1]) if len(segs) > 1 else box.root
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise ApiError(409, f"{jail.virtual(segs[:-1])} is a file, not a folder")
-        for i in range(1, len(segs)):  # make the folders one at a time, each checked
-            part = self._real(box, segs[:i])
-            if not os.path.isdir(part):
-                os.mkdir(part)
-        real = self._real(box, segs)
-        if os.path.isdir(real):
-            raise ApiError(409, f"{jail.virtual(segs)} is a folder")
-        temp = os.path.join(os.path.dirname(real), f"{_HIDDEN_PREFIX}api-{os.getpid()}")
-        with open(temp, "wb") as f:
-            f.write(call.body)
-        os.replace(temp, real)
+        try:
+            for i in range(1, len(segs)):  # make the folders one at a time, each checked
+                part = self._real(box, segs[:i])
+                if os.path.exists(part) and not os.path.isdir(part):
+                    raise ApiError(409, f"{jail.virtual(segs[:i])} is a file, not a folder")
+                if not os.path.isdir(part):
+                    os.mkdir(part)
+            real = self._real(box, segs)
+            if os.path.isdir(real):
+                raise ApiError(409, f"{jail.virtual(segs)} is a folder")
+            temp = os.path.join(os.path.dirname(real), f"{_HIDDEN_PREFIX}api-{os.getpid()}")
+            try:
+                with open(temp, "wb") as f:
+                    f.write(call.body)
+                os.replace(temp, real)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as e:
+            raise ApiError(409, f"{jail.virtual(segs)}: cannot store: {e.strerror}") from None
         path = jail.virtual(segs)
         if self.observatory.enabled:
             emit(

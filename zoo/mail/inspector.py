@@ -335,8 +335,9 @@ class MailInspector:
         limit = _limit(call.query)
         wanted = self._mailbox_param(call)
         q = (call.query.get("q") or "").lower()
-        boxes = [wanted] if wanted is not None else self.store.mailboxes()
-        files = [p for b in boxes if b in self.store.mailboxes() for p in self._files(b)]
+        existing = self.store.mailboxes()
+        boxes = existing if wanted is None else [wanted] if wanted in existing else []
+        files = [p for b in boxes for p in self._files(b)]
         files.sort(key=arrival_order, reverse=True)
         found: list[dict[str, Any]] = []
         for path in files:
@@ -381,10 +382,13 @@ class MailInspector:
         path, data = self._read(call.params["id"])
         msg = parse(data)
         text, html, attachments = parts(msg)
-        try:
-            headers = [[k, _header(msg, k)] for k in dict.fromkeys(msg.keys())]
-        except Exception:
-            headers = []
+        headers = []
+        for name, value in msg.raw_items():  # every header, repeated ones too, in order
+            try:
+                shown = str(msg.policy.header_fetch_parse(name, value))
+            except Exception:
+                shown = str(value)
+            headers.append([name, shown])
         return {
             "id": message_id(path),
             "mailbox": path.parent.parent.name,

@@ -105,7 +105,8 @@ class Session:
         self.publish = publish or broker.publish
         self.closing = False
         self.observatory = observatory if observatory is not None else hub
-        self.session = session
+        #: The connection's session id, for its events.
+        self.session_id = session
 
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
@@ -121,7 +122,7 @@ class Session:
             n = self.publish(argv[1], argv[2])
             client.reply(b":%d\r\n" % n)
             if self.observatory.enabled:
-                emit_published(self.observatory, self.session, argv[1], argv[2], n)
+                emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
             return
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
@@ -163,7 +164,7 @@ class Session:
         self.observatory.emit(
             "pubsub",
             kind,
-            self.session,
+            self.session_id,
             **{name_field: bounded_text(name, 256), "subscriptions": count},
         )
 
@@ -208,7 +209,7 @@ class Session:
         n = self.publish(argv[1], argv[2])
         self.client.reply(codec.integer(n))
         if self.observatory.enabled:
-            emit_published(self.observatory, self.session, argv[1], argv[2], n)
+            emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
 
     def ping(self, argv: list[bytes]) -> None:
         if len(argv) > 2:
