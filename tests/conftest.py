@@ -42,3 +42,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.path.relative_to(config.rootpath).parts[:-1]:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_hub():
+    """Each test starts and ends with the process-wide observatory off and empty."""
+    from zoo.events import hub
+
+    hub.forget()
+    yield
+    hub.forget()

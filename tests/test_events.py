@@ -171,3 +171,26 @@ def test_transcript_chunks_have_their_own_budget() -> None:
     assert hub.stats()["smtp"]["wire_dropped"] == 45 and hub.stats()["smtp"]["dropped"] == 0
     hub.reset("smtp")
     assert hub.events() == []
+
+
+def test_a_too_deep_event_is_kept_without_recursion_error() -> None:
+    """Fields nested 20,000 deep (a client's RPC params) are kept; their size is estimated."""
+    hub, _ = _hub()
+    deep: list = [1]
+    for _ in range(20_000):
+        deep = [deep]
+    event = hub.emit("xmlrpc", "rpc.called", params=deep)
+    assert event is not None and 64 < event.size < 1000
+
+
+def test_forget_returns_to_a_new_observatorys_state() -> None:
+    """forget() turns observation off and drops events, hooks, inspectors and waiters."""
+    hub, clock = _hub()
+    hub.transcripts = True
+    hub.on_reset("smtp", lambda: None)
+    hub.inspectors["smtp"] = object()
+    hub.emit("smtp", "mail.stored")
+    hub.wait(Filter.of(kind="never"), timeout=5)
+    hub.forget()
+    assert not hub.enabled and not hub.transcripts
+    assert hub.events() == [] and hub.services() == [] and clock.getDelayedCalls() == []

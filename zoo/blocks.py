@@ -39,6 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.events import hub, session_of
 from zoo.flow import GatedStream
 from zoo.policies import command_done, fast_writer, where
 
@@ -209,6 +210,7 @@ class BlocksServer(GatedStream):
         assert transport is not None  # makeConnection set it
         self._write = fast_writer(transport) if self.fast else transport.write
         self.peer = where(transport.getPeer())
+        self.observatory = getattr(getattr(self, "factory", None), "observatory", hub)
         if self.mode == "sink":
             log.info("Accepted connection from {peer}", peer=self.peer)
 
@@ -263,6 +265,14 @@ class BlocksServer(GatedStream):
                 log.info("{peer}: end of series ({n} blocks)", peer=self.peer, n=self.blocks)
                 continue
             self.blocks += 1
+            if self.observatory.enabled:
+                self.observatory.emit(
+                    "blocks",
+                    "blocks.block",
+                    session_of(self.transport),
+                    size=len(e),  # type: ignore[arg-type]
+                    text=describe(e),  # type: ignore[arg-type]
+                )
             if self.blocks <= LOG_LIMIT:
                 log.info("Message says: {text}", text=describe(e))  # type: ignore[arg-type]
                 if self.blocks == LOG_LIMIT:
@@ -280,14 +290,27 @@ class BlocksServer(GatedStream):
             )
         elif self.mode == "sink":
             log.info("{peer}: closed after {n} blocks", peer=self.peer, n=self.blocks)
+        observatory = getattr(self, "observatory", hub)
+        if observatory.enabled:
+            observatory.emit(
+                "blocks",
+                "blocks.closed",
+                session_of(self.transport),
+                mode=self.mode,
+                blocks=self.blocks,
+                series=self.series,
+            )
 
 
 class BlocksFactory(Factory):
     """Builds L{BlocksServer}s sharing one mode and size limit."""
 
-    def __init__(self, mode: str = "sink", max_size: int = DEFAULT_MAX_SIZE) -> None:
+    def __init__(
+        self, mode: str = "sink", max_size: int = DEFAULT_MAX_SIZE, observatory: Any = None
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        self.observatory = observatory if observatory is not None else hub
         self.mode = mode
         self.max_size = max_size
 

@@ -456,15 +456,19 @@ class Logins:
     protocol: str
     throttle: LoginThrottle
     max_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS
+    #: Where C{login.failed} and C{login.succeeded} events go (L{zoo.events.hub} if C{None}).
+    observatory: Any = None
 
     def guard(self, transport: Any) -> LoginGuard:
         """A L{LoginGuard} for the connection on C{transport} (its peer is the address)."""
+        from zoo.events import session_of
+
         host = ""
         try:
             host = str(getattr(transport.getPeer(), "host", "") or "")
         except Exception:
             pass
-        return LoginGuard(self, host or "local")
+        return LoginGuard(self, host or "local", session_of(transport))
 
 
 class LoginGuard:
@@ -478,9 +482,15 @@ class LoginGuard:
     its own words and closes; any further login on the connection fails unchecked.
     """
 
-    def __init__(self, logins: Logins, host: str) -> None:
+    def __init__(self, logins: Logins, host: str, session: str | None = None) -> None:
         self.logins = logins
         self.host = host
+        self.session = session
+        if logins.observatory is None:
+            from zoo.events import hub
+
+            logins.observatory = hub
+        self.observatory = logins.observatory
         self.key = throttle_key(host)
         self.failures = 0
         #: The login being checked or answered (the protocol holds later commands).
@@ -504,7 +514,8 @@ class LoginGuard:
         """
         portal = self.logins.portal
         if not _secret_bearing(creds):
-            return portal.login(creds, mind, *interfaces)
+            d = defer.maybeDeferred(portal.login, creds, mind, *interfaces)
+            return d.addCallback(self._succeeded, creds)
         if self.exhausted:
             self._refuse_unchecked(creds)
             return defer.fail(error.UnauthorizedLogin("too many failed logins"))
@@ -537,7 +548,7 @@ class LoginGuard:
         def finish(result: Any) -> Any:
             if not isinstance(result, Failure):
                 throttle.done(self.key, True)
-                return result
+                return self._succeeded(result, creds)
             wait = throttle.done(self.key, False)
             self.failures += 1
             self._log_failure(creds, None if result.check(error.LoginFailed) else result)
@@ -554,8 +565,30 @@ class LoginGuard:
         self._answers.pop(later, None)
         later.errback(result)
 
+    def _succeeded(self, result: Any, creds: Any) -> Any:
+        if self.observatory.enabled:
+            self.observatory.emit(
+                self.logins.protocol,
+                "login.succeeded",
+                self.session,
+                protocol=self.logins.protocol,
+                user=_shown(getattr(creds, "username", b"")),
+                address=self.host,
+            )
+        return result
+
     def _log_failure(self, creds: Any, why: Any) -> None:
         user = _shown(getattr(creds, "username", b""))
+        if self.observatory.enabled:
+            self.observatory.emit(
+                self.logins.protocol,
+                "login.failed",
+                self.session,
+                protocol=self.logins.protocol,
+                user=user,
+                address=self.host,
+                reason="checker error" if isinstance(why, Failure) else (why or "bad credentials"),
+            )
         if isinstance(why, Failure):
             log.failure(
                 "{protocol}: failed login for {user!r} from {address} (checker error)",

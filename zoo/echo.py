@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.events import hub, session_of
 from zoo.flow import GatedStream
 from zoo.policies import fast_writer, where
 
@@ -88,6 +89,15 @@ class EchoServer(GatedStream):
                 "{n} bytes processed so far; completed processing",
                 n=self.received,
             )
+        observatory = getattr(getattr(self, "factory", None), "observatory", hub)
+        if observatory.enabled:
+            observatory.emit(
+                "echo",
+                "echo.closed",
+                session_of(self.transport),
+                bytes=self.received,
+                transform="upper" if self.transform is bytes.upper else None,
+            )
 
 
 class EchoFactory(Factory):
@@ -95,8 +105,9 @@ class EchoFactory(Factory):
 
     protocol = EchoServer
 
-    def __init__(self, transform: Transform | None = None) -> None:
+    def __init__(self, transform: Transform | None = None, observatory: Any = None) -> None:
         self.transform = transform
+        self.observatory = observatory if observatory is not None else hub
 
     def buildProtocol(self, addr: Any) -> EchoServer:
         p = self.protocol(self.transform)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import reprlib
 import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -150,8 +151,9 @@ def _equal(value: Any, want: Any) -> bool:
 def _estimate(fields: Mapping[str, Any]) -> int:
     try:
         return 64 + len(json.dumps(fields, default=str))
-    except (TypeError, ValueError):
-        return 64 + len(repr(fields))
+    except (TypeError, ValueError, RecursionError):
+        # Too deep to serialise (a client's 20,000 nested arrays): what reprlib shows.
+        return 64 + len(reprlib.repr(fields))
 
 
 class _Waiter:
@@ -370,6 +372,22 @@ class Observatory:
                 reset()
         return names
 
+    def forget(self) -> None:
+        """Back to a new observatory's state: off, nothing kept, no hooks, no inspectors.
+
+        For test suites that share the process-wide L{hub} between tests.
+        """
+        for waiter in list(self._waiters):
+            self._drop(waiter)
+        self.enabled = self.transcripts = False
+        self._kept.clear()
+        self._bytes.clear()
+        self.dropped.clear()
+        self.counts.clear()
+        self._subscribers.clear()
+        self._resetters.clear()
+        self.inspectors.clear()
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Per service: events kept, bytes kept, events dropped by retention."""
         return {
@@ -389,4 +407,34 @@ class Observatory:
 hub = Observatory()
 
 
-__all__ = ["BadFilter", "Event", "Filter", "Observatory", "hub"]
+def session_of(transport: Any) -> str | None:
+    """The session id of the connection on C{transport}, or C{None} if it has none.
+
+    The connection layer gives each connection a C{session} attribute; this looks for
+    it on C{transport} and the transports it wraps (TLS, the policy wrapper), so a
+    protocol needs no knowledge of how it is wrapped.
+    """
+    for _ in range(8):  # a few layers at most; never loop on a strange chain
+        if transport is None:
+            return None
+        session = getattr(transport, "session", None)
+        if isinstance(session, str):
+            return session
+        transport = getattr(transport, "transport", None)
+    return None
+
+
+def bounded_text(data: bytes | str, limit: int = 1024) -> str:
+    """At most C{limit} characters of C{data} as text, for an event's field.
+
+    Bytes are decoded as UTF-8 with undecodable bytes escaped; a cut is marked
+    with an ellipsis.
+    """
+    if isinstance(data, bytes):
+        text = data[: limit * 4].decode("utf-8", "backslashreplace")
+    else:
+        text = data
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+__all__ = ["BadFilter", "Event", "Filter", "Observatory", "bounded_text", "hub", "session_of"]

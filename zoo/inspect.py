@@ -86,4 +86,22 @@ class Inspector(Protocol):
         """The operations mounted under C{/api/<service>}."""
 
 
-__all__ = ["ApiError", "Call", "Inspector", "RawBody", "Route"]
+def register(observatory: Any, name: str, inspector: Any) -> None:
+    """Register C{inspector} as C{name} on C{observatory}, with its C{reset()} (if any).
+
+    Registering again (a service made twice in one process) replaces the inspector;
+    the reset hook, added once, always calls the one registered now.
+    """
+    first = name not in observatory.inspectors
+    observatory.inspectors[name] = inspector
+    if first and hasattr(inspector, "reset"):
+
+        def reset() -> None:
+            current = observatory.inspectors.get(name)
+            if current is not None and hasattr(current, "reset"):
+                current.reset()
+
+        observatory.on_reset(name, reset)
+
+
+__all__ = ["ApiError", "Call", "Inspector", "RawBody", "Route", "register"]

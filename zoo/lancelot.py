@@ -33,6 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from zoo.events import bounded_text, hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
 
@@ -71,7 +72,7 @@ class Session:
     @ivar closing: C{True} once the client exceeded C{max_length} without a C{?}.
     """
 
-    __slots__ = ("_answers", "_unknown", "_max", "_buffer", "closing", "answered")
+    __slots__ = ("_answers", "_unknown", "_max", "_buffer", "closing", "answered", "exchanges")
 
     def __init__(
         self,
@@ -85,6 +86,8 @@ class Session:
         self._buffer = b""
         self.closing = False
         self.answered = 0
+        #: When a list, L{feed} adds each (question, answer) to it (for the observatory).
+        self.exchanges: list[tuple[bytes, bytes]] | None = None
 
     @property
     def pending(self) -> bytes:
@@ -112,6 +115,8 @@ class Session:
                 a = answers.get(q.strip(_WS), unknown)
             out.append(a)
         self.answered += len(out)
+        if self.exchanges is not None:
+            self.exchanges.extend(zip(questions, out, strict=True))
         self._buffer = rest
         if len(rest) > self._max:
             out.append(self._too_long())
@@ -131,12 +136,16 @@ class LancelotServer(Protocol):
 
     def connectionMade(self) -> None:
         self._write = fast_writer(self.transport)
+        self.observatory = getattr(getattr(self, "factory", None), "observatory", hub)
         # Stop reading while answers back up unread. Nothing is written before the
         # client asks, so under TLS the gate can register before the handshake.
         self.gate = ReadGate(self.transport).start(after_handshake=False)
 
     def dataReceived(self, data: bytes) -> None:
-        reply = self.session.feed(data)
+        if self.observatory.enabled:
+            reply = self._observed_feed(data)
+        else:
+            reply = self.session.feed(data)
         if reply:
             command_done(self.transport)  # a question was completed
             self._write(reply)
@@ -146,6 +155,24 @@ class LancelotServer(Protocol):
                 "closing {peer}: question longer than the limit", peer=self.transport.getPeer()
             )
             self.transport.loseConnection()
+
+    def _observed_feed(self, data: bytes) -> bytes:
+        """L{Session.feed}, each question and its answer reported as C{lancelot.answered}."""
+        exchanges = self.session.exchanges = []
+        try:
+            reply = self.session.feed(data)
+        finally:
+            self.session.exchanges = None
+        session = session_of(self.transport)
+        for question, answer in exchanges:
+            self.observatory.emit(
+                "lancelot",
+                "lancelot.answered",
+                session,
+                question=bounded_text(question.strip(_WS) + b"?", 256),
+                answer=bounded_text(answer, 256),
+            )
+        return reply
 
     def command_timed_out(self) -> None:
         """The shared command deadline passed in the middle of a question."""
@@ -164,7 +191,10 @@ class LancelotServer(Protocol):
 class LancelotFactory(Factory):
     """Builds L{LancelotServer}s sharing one answer book and length limit."""
 
-    def __init__(self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH) -> None:
+    def __init__(
+        self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH, observatory: Any = None
+    ) -> None:
+        self.observatory = observatory if observatory is not None else hub
         if book not in BOOKS:
             raise ValueError(f"unknown answer book {book!r}; choose from {', '.join(BOOKS)}")
         self.book = book

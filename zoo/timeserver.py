@@ -41,6 +41,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from zope.interface import implementer
 
+from zoo.events import hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
 
@@ -173,13 +174,31 @@ class IsoSession:
 class _Clocked(Factory):
     """A factory holding the clock and the choice of local time."""
 
-    def __init__(self, clock: IReactorTime | None = None, local: bool = False) -> None:
+    #: The format L{tell} reports (set by each factory).
+    format = "iso"
+
+    def __init__(
+        self, clock: IReactorTime | None = None, local: bool = False, observatory: Any = None
+    ) -> None:
         if clock is None:
             from twisted.internet import reactor
 
             clock = cast(IReactorTime, reactor)
         self.clock: IReactorTime = clock
         self.local = local
+        self.observatory = observatory if observatory is not None else hub
+
+    def tell(self, transport: Any, reply: bytes, protocol: str = "tcp") -> None:
+        """Report C{time.told} for C{reply} (if observed)."""
+        if self.observatory.enabled:
+            self.observatory.emit(
+                "time",
+                "time.told",
+                session_of(transport),
+                format=self.format,
+                protocol=protocol,
+                reply=reply.decode("ascii", "backslashreplace")[:200],
+            )
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -219,6 +238,7 @@ class IsoTimeServer(Protocol):
         if reply:
             command_done(self.transport)  # a request line was completed
             self._write(reply)
+            self.factory.tell(self.transport, reply)
         if self.session.closing:
             transport = self.transport
             assert transport is not None  # connected: data arrived on it
@@ -242,7 +262,9 @@ class _SayAndClose(Protocol):
     def connectionMade(self) -> None:
         transport = self.transport
         assert transport is not None  # makeConnection set it
-        fast_writer(transport)(self.factory.message(self.factory.now()))
+        message = self.factory.message(self.factory.now())
+        fast_writer(transport)(message)
+        self.factory.tell(transport, message)
         transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -254,6 +276,7 @@ class _SayAndClose(Protocol):
 
 class Rfc868Factory(_Clocked):
     protocol = _SayAndClose
+    format = "rfc868"
 
     def message(self, now: float) -> bytes:
         return rfc868(now)
@@ -261,6 +284,7 @@ class Rfc868Factory(_Clocked):
 
 class DaytimeFactory(_Clocked):
     protocol = _SayAndClose
+    format = "daytime"
 
     def message(self, now: float) -> bytes:
         return daytime(now)
@@ -275,11 +299,18 @@ class TimeDatagram(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self, kind: str, clock: IReactorTime | None = None, local: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        clock: IReactorTime | None = None,
+        local: bool = False,
+        observatory: Any = None,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown time service {kind!r}; choose from {', '.join(KINDS)}")
         self.kind = kind
-        self.clock = _Clocked(clock, local)
+        self.clock = _Clocked(clock, local, observatory)
+        self.clock.format = kind
         self.answered = 0
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
@@ -292,6 +323,7 @@ class TimeDatagram(DatagramProtocol):
             reply = daytime(now)
         self.answered += 1
         cast(IUDPTransport, self.transport).write(reply, addr)
+        self.clock.tell(None, reply, "udp")
 
 
 __all__ = [

@@ -47,6 +47,8 @@ from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from zoo.cred import Logins, LoginThrottle, PasswordChecker, shared_throttle
+from zoo.events import hub
+from zoo.files import emit as emit_file_event
 from zoo.flow import ReadGate
 from zoo.ftp.data import (
     DataChannel,
@@ -309,6 +311,7 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.prot_private = False
         self.epsv_all = False
         self._guard = self.factory.logins.guard(self.transport)
+        self.session_id = self._guard.session  # the connection's, for its events
         self.bad_commands = 0
         self._data_port: Any = None
         self._data: DataChannel | None = None
@@ -336,6 +339,23 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.transport = None
 
     # -- helpers ----------------------------------------------------------------------
+
+    def file_event(self, kind: str, segs: list[str], **fields: Any) -> None:
+        """Report C{kind} (C{file.uploaded}, ...) for the file C{segs} of this login's jail."""
+        observatory = self.factory.observatory
+        if observatory.enabled:
+            user = self.username
+            emit_file_event(
+                observatory,
+                "ftp",
+                kind,
+                self.session_id,
+                protocol="ftp",
+                user=user,
+                root=user if user is not None and user != "anonymous" else "anonymous",
+                path=virtual(segs),
+                **fields,
+            )
 
     def peer_host(self) -> str:
         return _plain(self.transport.getPeer().host)
@@ -573,16 +593,21 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         assert self.jail is not None
         segs = self._segs(arg, "MKD")
         self.jail.mkdir(segs)
+        self.file_event("dir.created", segs)
         return '257 "{}" created.'.format(virtual(segs).replace('"', '""'))
 
     def ftp_RMD(self, arg: str) -> str:
         assert self.jail is not None
-        self.jail.rmdir(self._segs(arg, "RMD"))
+        segs = self._segs(arg, "RMD")
+        self.jail.rmdir(segs)
+        self.file_event("dir.removed", segs)
         return "250 Directory removed."
 
     def ftp_DELE(self, arg: str) -> str:
         assert self.jail is not None
-        self.jail.remove(self._segs(arg, "DELE"))
+        segs = self._segs(arg, "DELE")
+        self.jail.remove(segs)
+        self.file_event("file.deleted", segs)
         return "250 File removed."
 
     def ftp_RNFR(self, arg: str) -> str:
@@ -599,7 +624,9 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         src, self.rnfr = self.rnfr, None
         if src is None:
             return "503 RNFR required first."
-        self.jail.rename(src, self._segs(arg, "RNTO"))
+        dst = self._segs(arg, "RNTO")
+        self.jail.rename(src, dst)
+        self.file_event("file.renamed", dst, **{"from": virtual(src), "to": virtual(dst)})
         return "250 Rename successful."
 
     # -- file information -------------------------------------------------------------
@@ -639,6 +666,7 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
     @param reactor: used for data connections and timers (Twisted's FTP uses the
         global reactor for those), and the login delays.
     @param throttle: the login throttle (default: the process's, L{shared_throttle}).
+    @param observatory: where file and login events go (L{zoo.events.hub}).
     """
 
     protocol = FTPSession
@@ -650,7 +678,11 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
     SUMMARY_PEERS = 5
 
     def __init__(
-        self, config: FTPConfig, reactor: Any = None, throttle: LoginThrottle | None = None
+        self,
+        config: FTPConfig,
+        reactor: Any = None,
+        throttle: LoginThrottle | None = None,
+        observatory: Any = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -658,6 +690,7 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
             reactor = _reactor
         self.config = config
         self.reactor = reactor
+        self.observatory = observatory if observatory is not None else hub
         checkers: list[Any] = [
             PasswordChecker({name: user.password for name, user in config.users.items()})
         ]
@@ -665,7 +698,7 @@ class FTPFactory(protocol.ServerFactory[FTPSession]):
             checkers.append(AllowAnonymousAccess())
         portal = Portal(FTPRealm(config), checkers)
         throttle = throttle or shared_throttle(reactor)
-        self.logins = Logins(portal, "ftp", throttle, config.max_login_attempts)
+        self.logins = Logins(portal, "ftp", throttle, config.max_login_attempts, self.observatory)
         self.per_address: Counter[str] = Counter()
         self._passive_cursor = 0
         self._anonymous: Counter[str] | None = None  # logins counted for the summary

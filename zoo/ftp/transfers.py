@@ -11,6 +11,7 @@ only just before its 226 (L{zoo.ftp.uploads}).
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import defer, error
@@ -70,6 +71,7 @@ class TransferCommands:
         def sendLine(self, line: str | bytes) -> None: ...
         def _segs(self, arg: str, command: str, required: bool = True) -> list[str]: ...
         def _control_gone(self) -> bool: ...
+        def file_event(self, kind: str, segs: list[str], **fields: Any) -> None: ...
 
     # -- data connection setup --------------------------------------------------------
 
@@ -293,9 +295,14 @@ class TransferCommands:
         mode = "BINARY" if self.binary else "ASCII"
         # ftplib reads the size estimate from "(N bytes)"; only exact in binary mode.
         detail = f" ({size - offset} bytes)" if self.binary else ""
+
+        def sent(count: int) -> int:
+            self.file_event("file.downloaded", segs, size=count, offset=offset)
+            return count
+
         return self._transfer(
             f"150 Opening {mode} mode data connection for {virtual(segs)}{detail}.",
-            lambda ch: ch.send_file(f, ascii=not self.binary),
+            lambda ch: ch.send_file(f, ascii=not self.binary).addCallback(sent),
             "226 Transfer complete.",
             cleanup=f.close,
         )
@@ -350,6 +357,14 @@ class TransferCommands:
                 if text is not None:
                     upload.write(text.flush())
                 upload.publish()
+                if self.factory.observatory.enabled:
+                    self.file_event(
+                        "file.uploaded",
+                        segs,
+                        size=os.path.getsize(upload.path),
+                        received=upload.size,
+                        mode="append" if append else "restart" if offset else "store",
+                    )
             except NameTaken:
                 raise FTPFileError(
                     f"{virtual(segs)}: File exists (uploads may not overwrite)"

@@ -34,6 +34,7 @@ class ReaderFactory(ServerFactory):
         cooperator by default; tests pass a synchronous one).
     @param max_login_attempts: failed logins before a connection is closed.
     @param throttle: the login throttle (default: the process's, L{shared_throttle}).
+    @param observatory: where C{mail.deleted} and login events go (L{zoo.events.hub}).
     """
 
     noisy = False
@@ -52,9 +53,13 @@ class ReaderFactory(ServerFactory):
         scheduler: Any = None,
         max_login_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS,
         throttle: LoginThrottle | None = None,
+        observatory: Any = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
+        from zoo.events import hub
+
+        self.observatory = observatory if observatory is not None else hub
         self.store = store
         self.starttls = starttls
         self.allow_plaintext_auth = allow_plaintext_auth
@@ -63,8 +68,19 @@ class ReaderFactory(ServerFactory):
         self.scheduler = scheduler
         self.portal = _portal.Portal(self.realm(), [checker])
         self.logins = Logins(
-            self.portal, self.service, throttle or shared_throttle(clock), max_login_attempts
+            self.portal,
+            self.service,
+            throttle or shared_throttle(clock),
+            max_login_attempts,
+            self.observatory,
         )
+
+    def report_deleted(self, paths: list[Any]) -> None:
+        """Emit C{mail.deleted} for each message file a session removed (if observed)."""
+        if self.observatory.enabled and paths:
+            from zoo.mail.inspector import emit_deleted
+
+            emit_deleted(self.observatory, self.service, paths)
 
     def realm(self) -> Any:
         """The cred realm turning a mailbox name into this protocol's avatar."""

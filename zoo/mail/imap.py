@@ -17,6 +17,7 @@ held until the answer, C{* BYE} and close after C{--max-login-attempts} failures
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,19 @@ PORT = 8143
 class Account(imap4.MemoryAccount):
     """One login's view: a single folder, INBOX, over the login's Maildir."""
 
-    def __init__(self, path: Path, clock: Any) -> None:
+    def __init__(
+        self, path: Path, clock: Any, on_deleted: Callable[[list[Path]], None] | None = None
+    ) -> None:
         super().__init__(path.name)
         self.path = path
         self.clock = clock
+        self.on_deleted = on_deleted
         self.mailboxes = {"INBOX": _Info()}  # type: ignore[assignment]
 
     def select(self, name: Any, readwrite: bool = True) -> MaildirFolder | None:
         if _mbox(name) != "INBOX":
             return None
-        return MaildirFolder(self.path, self.clock, rw=bool(readwrite))
+        return MaildirFolder(self.path, self.clock, rw=bool(readwrite), on_deleted=self.on_deleted)
 
     def create(self, pathspec: Any) -> bool:
         raise imap4.MailboxException("only INBOX exists here")
@@ -84,14 +88,21 @@ class _Info:
 class IMAPRealm:
     """Avatar ids are mailbox names."""
 
-    def __init__(self, store: MaildirStore, clock: Any) -> None:
+    def __init__(
+        self,
+        store: MaildirStore,
+        clock: Any,
+        on_deleted: Callable[[list[Path]], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.on_deleted = on_deleted
 
     def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         if imap4.IAccount not in interfaces:
             raise NotImplementedError("only IMAP accounts here")
-        return imap4.IAccount, Account(self.store.path(avatar_id), self.clock), lambda: None
+        account = Account(self.store.path(avatar_id), self.clock, self.on_deleted)
+        return imap4.IAccount, account, lambda: None
 
 
 class _IMAPBase(IMAP4ServerAdapter):
@@ -351,4 +362,4 @@ class IMAPFactory(ReaderFactory):
     service = "imap"
 
     def realm(self) -> IMAPRealm:
-        return IMAPRealm(self.store, self.clock)
+        return IMAPRealm(self.store, self.clock, self.report_deleted)

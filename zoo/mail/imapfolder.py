@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import compat32
@@ -165,7 +165,14 @@ def _flags_of(path: Path) -> set[str]:
 class MaildirFolder:
     """The IMAP view of one Maildir, for one session."""
 
-    def __init__(self, path: Path, clock: Any, rw: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Any,
+        rw: bool = True,
+        on_deleted: Callable[[list[Path]], None] | None = None,
+    ) -> None:
+        self.on_deleted = on_deleted
         self.path = path
         self.clock = clock
         self.rw = rw
@@ -337,17 +344,21 @@ class MaildirFolder:
         if not self.rw:
             raise imap4.ReadOnlyMailbox()
         gone = []
+        removed = []
         for seq in range(len(self.entries), 0, -1):
             e = self.entries[seq - 1]
             if "\\Deleted" in e.flags:
                 try:
                     e.path.unlink()
+                    removed.append(e.path)
                 except FileNotFoundError:
                     pass
                 del self.entries[seq - 1]
                 gone.append(seq)
         if gone:
             self._save_uids()
+        if removed and self.on_deleted is not None:
+            self.on_deleted(removed)
         return gone
 
 

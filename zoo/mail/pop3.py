@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def maildir_messages(path: Path) -> list[Path]:
 class MaildirPOP3Mailbox:
     """A snapshot of one Maildir for one POP3 session."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_deleted: Callable[[list[Path]], None] | None = None) -> None:
+        self.on_deleted = on_deleted
         self.files = maildir_messages(path)
         self.sizes = [wire_size(p) for p in self.files]
         self.deleted: set[int] = set()
@@ -91,25 +93,33 @@ class MaildirPOP3Mailbox:
         self.deleted.clear()
 
     def sync(self) -> None:
+        gone = []
         for i in sorted(self.deleted):
             try:
                 self.files[i].unlink()
+                gone.append(self.files[i])
             except FileNotFoundError:
                 pass  # already gone (deleted over IMAP meanwhile)
         self.deleted.clear()
+        if gone and self.on_deleted is not None:
+            self.on_deleted(gone)
 
 
 @implementer(_portal.IRealm)
 class POP3Realm:
     """Avatar ids are mailbox names; each login gets a fresh snapshot of that Maildir."""
 
-    def __init__(self, store: MaildirStore) -> None:
+    def __init__(
+        self, store: MaildirStore, on_deleted: Callable[[list[Path]], None] | None = None
+    ) -> None:
         self.store = store
+        self.on_deleted = on_deleted
 
     def requestAvatar(self, avatar_id: Any, mind: Any, *interfaces: Any) -> Any:
         if pop3.IMailbox not in interfaces:
             raise NotImplementedError("only POP3 mailboxes here")
-        return pop3.IMailbox, MaildirPOP3Mailbox(self.store.path(avatar_id)), lambda: None
+        mailbox = MaildirPOP3Mailbox(self.store.path(avatar_id), self.on_deleted)
+        return pop3.IMailbox, mailbox, lambda: None
 
 
 class APOPCredentials(pop3.APOPCredentials):
@@ -306,4 +316,4 @@ class POP3Factory(ReaderFactory):
     service = "pop3"
 
     def realm(self) -> POP3Realm:
-        return POP3Realm(self.store)
+        return POP3Realm(self.store, self.report_deleted)

@@ -39,8 +39,10 @@ from zope.interface import implementer
 
 from zoo._twisted.mail import ESMTPAdapter
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
+from zoo.events import hub, session_of
 from zoo.flow import ReadGate
 from zoo.mail.body import Body
+from zoo.mail.inspector import emit_stored
 from zoo.mail.maildir import Writer, mailbox_name
 from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.tls import StartTLSMixin, start_tls
@@ -160,6 +162,7 @@ class _ZooESMTPBase(ESMTPAdapter):
         self._plain_sendcode = False
         self._secure = False
         self.user: str | None = None
+        self._recipients: list[str] | None = None  # for mail.stored, when observed
 
     # -- connection -------------------------------------------------------------
 
@@ -430,6 +433,11 @@ class _ZooESMTPBase(ESMTPAdapter):
             self.sendCode(503, b"Must have valid receiver and originator")
             return
         self._txn = (self.helo, self.mail_from, [mailbox for _, mailbox in self.rcpt_to])
+        self._recipients = (
+            [str(user.dest) for user, _ in self.rcpt_to]
+            if self.factory.observatory.enabled
+            else None
+        )
         self.mail_from = None
         self.rcpt_to = []
         self._body = Body(self.policy.max_size)
@@ -450,7 +458,7 @@ class _ZooESMTPBase(ESMTPAdapter):
         self._paused = True
         self.gate.pause(_DELIVERY)
         d = self.factory.writer.deliver(mailboxes, data)
-        d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, len(data)))
+        d.addCallbacks(self._stored, self._not_stored, callbackArgs=(origin, mailboxes, data))
         d.addBoth(self._resume)
 
     def _trace(self, helo: Any, origin: smtp.Address, mailboxes: list[str]) -> bytes:
@@ -470,8 +478,20 @@ class _ZooESMTPBase(ESMTPAdapter):
             b"\t" + date + b"\r\n"
         )
 
-    def _stored(self, paths: list[Any], origin: Any, mailboxes: list[str], size: int) -> None:
-        self.factory.log_stored(origin, mailboxes, size)
+    def _stored(self, paths: list[Any], origin: Any, mailboxes: list[str], data: bytes) -> None:
+        self.factory.log_stored(origin, mailboxes, len(data))
+        observatory = self.factory.observatory
+        if observatory.enabled:
+            recipients = self._recipients or mailboxes
+            emit_stored(
+                observatory,
+                session_of(self.transport),
+                str(origin),
+                recipients,
+                mailboxes,
+                paths,
+                data,
+            )
         if not self.transport.disconnecting:
             self.sendCode(250, b"Message accepted for delivery")
 
@@ -531,6 +551,7 @@ class SMTPFactory(ServerFactory):
     @param clock: an C{IReactorTime} for timeouts, the C{Received:} date and login delays.
     @param max_login_attempts: failed AUTHs before a connection is closed.
     @param throttle: the login throttle (default: the process's, L{shared_throttle}).
+    @param observatory: where C{mail.stored} and login events go (L{zoo.events.hub}).
     """
 
     protocol = ZooESMTP
@@ -546,16 +567,22 @@ class SMTPFactory(ServerFactory):
         clock: Any = None,
         max_login_attempts: int = DEFAULT_MAX_LOGIN_ATTEMPTS,
         throttle: LoginThrottle | None = None,
+        observatory: Any = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
+        self.observatory = observatory if observatory is not None else hub
         self.writer = writer
         self.policy = policy or Policy()
         self.starttls = starttls
         self.clock = clock
         self.portal = _portal.Portal(_Realm(), [checker])
         self.logins = Logins(
-            self.portal, "smtp", throttle or shared_throttle(clock), max_login_attempts
+            self.portal,
+            "smtp",
+            throttle or shared_throttle(clock),
+            max_login_attempts,
+            self.observatory,
         )
         self._summary: list[int] | None = None  # [messages, bytes] logged in a summary
         self._date = (-1, b"")

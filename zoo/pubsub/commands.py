@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import __version__
+from zoo.events import bounded_text, hub
 from zoo.pubsub import codec
 from zoo.pubsub.core import Broker, Client
 
@@ -62,18 +63,50 @@ def _c_string(b: bytes, limit: int = 128) -> str:
     return b.split(b"\0", 1)[0][:limit].decode("utf-8", "surrogateescape")
 
 
+#: The most bytes of a message's payload an event keeps (as text).
+EVENT_PAYLOAD = 1024
+
+
+def emit_published(
+    observatory: Any, session: str | None, channel: bytes, payload: bytes, receivers: int
+) -> None:
+    """Emit C{pubsub.published} (the caller checks C{observatory.enabled})."""
+    observatory.emit(
+        "pubsub",
+        "pubsub.published",
+        session,
+        channel=bounded_text(channel, 256),
+        size=len(payload),
+        receivers=receivers,
+        payload=bounded_text(payload, EVENT_PAYLOAD),
+        truncated=len(payload) > EVENT_PAYLOAD,
+    )
+
+
 class Session:
     """One client's command interpreter.
 
     @ivar closing: set by QUIT; the caller sends what is pending and closes.
+    @param observatory: where this client's publishes and subscriptions are reported.
+    @param session: the connection's session id, for its events.
     """
 
-    def __init__(self, broker: Broker, client: Client, publish: Any = None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        client: Client,
+        publish: Any = None,
+        observatory: Any = None,
+        session: str | None = None,
+    ) -> None:
         self.broker = broker
         self.client = client
         #: How PUBLISH delivers: the broker's own, or the Redis bridge's.
         self.publish = publish or broker.publish
         self.closing = False
+        self.observatory = observatory if observatory is not None else hub
+        #: The connection's session id, for its events.
+        self.session_id = session
 
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
@@ -86,7 +119,10 @@ class Session:
             and len(argv) == 3
             and (client.resp != 2 or not (client.channels or client.patterns))
         ):
-            client.reply(b":%d\r\n" % self.publish(argv[1], argv[2]))
+            n = self.publish(argv[1], argv[2])
+            client.reply(b":%d\r\n" % n)
+            if self.observatory.enabled:
+                emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
             return
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
@@ -124,10 +160,20 @@ class Session:
 
     # Pub/sub -------------------------------------------------------------------------
 
+    def _emit(self, kind: str, name_field: str, name: bytes, count: int) -> None:
+        self.observatory.emit(
+            "pubsub",
+            kind,
+            self.session_id,
+            **{name_field: bounded_text(name, 256), "subscriptions": count},
+        )
+
     def subscribe(self, argv: list[bytes]) -> None:
         for channel in argv[1:]:
             n = self.broker.subscribe(self.client, channel)
             self.client.reply(codec.subscription(b"subscribe", channel, n, self.client.resp))
+            if self.observatory.enabled:
+                self._emit("pubsub.subscribed", "channel", channel, n)
 
     def unsubscribe(self, argv: list[bytes]) -> None:
         self._unsubscribe(
@@ -138,6 +184,8 @@ class Session:
         for pattern in argv[1:]:
             n = self.broker.psubscribe(self.client, pattern)
             self.client.reply(codec.subscription(b"psubscribe", pattern, n, self.client.resp))
+            if self.observatory.enabled:
+                self._emit("pubsub.subscribed", "pattern", pattern, n)
 
     def punsubscribe(self, argv: list[bytes]) -> None:
         self._unsubscribe(
@@ -150,11 +198,18 @@ class Session:
         resp = self.client.resp
         if not names:  # nothing to leave: Redis still answers, with a null name
             self.client.reply(codec.subscription(kind, None, self.client.subscriptions, resp))
+        field = "pattern" if kind == b"punsubscribe" else "channel"
         for name in names:
-            self.client.reply(codec.subscription(kind, name, remove(self.client, name), resp))
+            n = remove(self.client, name)
+            self.client.reply(codec.subscription(kind, name, n, resp))
+            if self.observatory.enabled:
+                self._emit("pubsub.unsubscribed", field, name, n)
 
     def publish_(self, argv: list[bytes]) -> None:
-        self.client.reply(codec.integer(self.publish(argv[1], argv[2])))
+        n = self.publish(argv[1], argv[2])
+        self.client.reply(codec.integer(n))
+        if self.observatory.enabled:
+            emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
 
     def ping(self, argv: list[bytes]) -> None:
         if len(argv) > 2:
@@ -231,9 +286,13 @@ class Session:
 
     def reset(self, argv: list[bytes]) -> None:
         for channel in list(self.client.channels):
-            self.broker.unsubscribe(self.client, channel)
+            n = self.broker.unsubscribe(self.client, channel)
+            if self.observatory.enabled:
+                self._emit("pubsub.unsubscribed", "channel", channel, n)
         for pattern in list(self.client.patterns):
-            self.broker.punsubscribe(self.client, pattern)
+            n = self.broker.punsubscribe(self.client, pattern)
+            if self.observatory.enabled:
+                self._emit("pubsub.unsubscribed", "pattern", pattern, n)
         self.client.name = None
         self.broker.set_protocol(self.client, 2)
         self.client.reply(codec.status("RESET"))

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.events import hub, session_of
 from zoo.policies import command_done, fast_writer
 from zoo.pubsub import codec
 from zoo.pubsub.commands import Session
@@ -37,7 +38,9 @@ class PubSubProtocol(Protocol):
         self.parser = codec.RequestParser(f.max_bulk, f.max_args, f.max_request)
         write = fast_writer(self.transport) if f.fast_write else self.transport.write
         self.client = Client(f.broker, write, self._kill, f.clock, f.broker.limits)
-        self.session = Session(f.broker, self.client, f.publish)
+        self.session = Session(
+            f.broker, self.client, f.publish, f.observatory, session_of(self.transport)
+        )
         self.transport.registerProducer(self, True)
 
     def dataReceived(self, data: bytes) -> None:
@@ -108,6 +111,7 @@ class PubSubFactory(Factory):
     @param bridge: a L{zoo.pubsub.bridge.RedisBridge} to publish through, or C{None}.
     @param clock: an C{IReactorTime} for the soft-limit timers (the reactor if omitted).
     @param fast_write: send replies and messages at once instead of a reactor turn later.
+    @param observatory: where publishes and subscriptions are reported (L{zoo.events.hub}).
     """
 
     protocol = PubSubProtocol  # type: ignore[assignment]
@@ -123,7 +127,9 @@ class PubSubFactory(Factory):
         clock: Any = None,
         bridge: Any = None,
         fast_write: bool = True,
+        observatory: Any = None,
     ) -> None:
+        self.observatory = observatory if observatory is not None else hub
         self.broker = broker or Broker(limits)
         if clock is None:
             from twisted.internet import reactor as clock

@@ -33,10 +33,12 @@ from twisted.conch.ssh import connection, forwarding, session
 from twisted.cred.portal import IRealm
 from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.interfaces import IProcessTransport
+from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python import components
 from zope.interface import implementer
 
+from zoo.events import bounded_text, hub
 from zoo.flow import ReadGate
 from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
 
@@ -184,7 +186,15 @@ class Session(session.SSHSession):
 
 
 class Avatar(ConchUser):
-    """One logged-in user: a name, a root folder and the features allowed."""
+    """One logged-in user: a name, a root folder and the features allowed.
+
+    @ivar observatory: where its exec, shell and SFTP events go (set at login by the
+        transport, L{zoo.ssh.transport.ZooServerTransport.setService}).
+    @ivar session_id: its connection's session id.
+    """
+
+    observatory: Any = hub
+    session_id: str | None = None
 
     def __init__(self, name: str, root: Path, features: Features, reactor: Any = None) -> None:
         super().__init__()
@@ -286,13 +296,26 @@ class ProcessSession:
         if not self.avatar.features.shell:
             log.info("ssh: {user}: shell refused (--no-shell)", user=self.avatar.username)
             raise RefusedError("shell disabled")
+        avatar = self.avatar
+        if avatar.observatory.enabled:
+            avatar.observatory.emit(
+                "ssh",
+                "ssh.shell",
+                avatar.session_id,
+                user=avatar.username,
+                pty=self.pty is not None,
+                term=self.term if self.pty is not None else None,
+            )
         self._spawn(proto, [SHELL, "-i"] if self.pty else [SHELL])
 
     def execCommand(self, proto: Any, command: bytes) -> None:
         if not self.avatar.features.exec:
             log.info("ssh: {user}: exec refused (--no-exec)", user=self.avatar.username)
             raise RefusedError("exec disabled")
-        self._spawn(proto, [SHELL, "-c", command.decode("utf-8", "surrogateescape")])
+        text = command.decode("utf-8", "surrogateescape")
+        if self.avatar.observatory.enabled:
+            proto = _ReportExit(proto, self.avatar, bounded_text(command, 1024))
+        self._spawn(proto, [SHELL, "-c", text])
 
     def windowChanged(self, newWindowSize: Any) -> None:
         self.window = newWindowSize
@@ -325,8 +348,44 @@ class ProcessSession:
         self.pty = None
 
 
+class _ReportExit(ProcessProtocol):
+    """Passes everything to the channel's process protocol; reports C{ssh.exec} at the end."""
+
+    def __init__(self, inner: Any, avatar: Avatar, command: str) -> None:
+        self.inner = inner
+        self.avatar = avatar
+        self.command = command
+
+    def makeConnection(self, process: Any) -> None:
+        self.transport = process
+        self.inner.makeConnection(process)
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        self.inner.childDataReceived(childFD, data)
+
+    def childConnectionLost(self, childFD: int) -> None:
+        self.inner.childConnectionLost(childFD)
+
+    def processExited(self, reason: Any) -> None:
+        self.inner.processExited(reason)
+
+    def processEnded(self, reason: Any) -> None:
+        self.inner.processEnded(reason)
+        avatar = self.avatar
+        if avatar.observatory.enabled:
+            avatar.observatory.emit(
+                "ssh",
+                "ssh.exec",
+                avatar.session_id,
+                user=avatar.username,
+                command=self.command,
+                exit_status=getattr(reason.value, "exitCode", None),
+                signal=getattr(reason.value, "signal", None),
+            )
+
+
 components.registerAdapter(ProcessSession, Avatar, ISession)
-components.registerAdapter(lambda avatar: RootedSFTPServer(avatar.root), Avatar, ISFTPServer)
+components.registerAdapter(RootedSFTPServer.for_avatar, Avatar, ISFTPServer)
 
 
 @implementer(IRealm)

@@ -39,6 +39,7 @@ from zope.interface import implementer
 
 from zoo import jail
 from zoo._twisted.ssh import FileTransferServerAdapter
+from zoo.files import emit as emit_file_event
 from zoo.jail import virtual
 
 log = Logger()
@@ -97,14 +98,20 @@ def _open_flags(flags: int) -> int:
 class RootedFile:
     """An open file: positioned reads and writes on one descriptor."""
 
-    def __init__(self, server: RootedSFTPServer, fd: int) -> None:
+    def __init__(self, server: RootedSFTPServer, fd: int, path: str | None = None) -> None:
         self.server = server
         self.fd = fd
+        #: The virtual path, when its transfer is reported (else C{None}).
+        self.path = path
+        self.read = self.written = 0
 
     def readChunk(self, offset: int, length: int) -> bytes:
-        return os.pread(self.fd, min(length, MAX_IO), offset)
+        data = os.pread(self.fd, min(length, MAX_IO), offset)
+        self.read += len(data)
+        return data
 
     def writeChunk(self, offset: int, data: bytes) -> None:
+        self.written += len(data)
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
@@ -123,7 +130,15 @@ class RootedFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             self.server.handles -= 1
-            os.close(fd)
+            try:
+                if self.path is not None and self.written:
+                    self.server.report(
+                        "file.uploaded", self.path, size=os.fstat(fd).st_size, received=self.written
+                    )
+                elif self.path is not None and self.read:
+                    self.server.report("file.downloaded", self.path, size=self.read)
+            finally:
+                os.close(fd)
 
 
 class RootedDirectory:
@@ -171,10 +186,42 @@ def _set_attrs(attrs: dict[str, int], target: int | str) -> None:
 class RootedSFTPServer:
     """L{ISFTPServer} confined to one folder (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], avatar: Any = None) -> None:
         self.jail = jail.Jail(root, at_root="stop")
         self.handles = 0
-        self.avatar = None  # ISFTPServer names one; this server needs only its root
+        #: The logged-in user (its name, observatory and session id for the events).
+        self.avatar = avatar
+
+    @classmethod
+    def for_avatar(cls, avatar: Any) -> RootedSFTPServer:
+        """The SFTP server of a logged-in user (L{zoo.ssh.session.Avatar})."""
+        return cls(avatar.root, avatar)
+
+    def _observed(self) -> Any:
+        observatory = getattr(self.avatar, "observatory", None)
+        return observatory if observatory is not None and observatory.enabled else None
+
+    def report(self, kind: str, path: str, **fields: Any) -> None:
+        """Emit a file event for the virtual C{path} (if observed)."""
+        observatory = self._observed()
+        if observatory is None:
+            return
+        user = getattr(self.avatar, "username", None)
+        emit_file_event(
+            observatory,
+            "ssh",
+            kind,
+            getattr(self.avatar, "session_id", None),
+            protocol="sftp",
+            user=user,
+            root="home",
+            path=path,
+            stored=f"/{user}{path if path != '/' else ''}",
+            **fields,
+        )
+
+    def _virtual(self, path: bytes) -> str:
+        return virtual(self._segments(path))
 
     def _segments(self, path: bytes) -> list[str]:
         try:
@@ -217,7 +264,7 @@ class RootedSFTPServer:
         except BaseException:
             self.handles -= 1
             raise
-        f = RootedFile(self, fd)
+        f = RootedFile(self, fd, self._virtual(filename) if self._observed() else None)
         rest = {k: v for k, v in attrs.items() if k != "permissions"}
         if rest and flags & filetransfer.FXF_CREAT:
             _set_attrs(rest, fd)
@@ -228,6 +275,7 @@ class RootedSFTPServer:
         if os.path.isdir(real) and not os.path.islink(real):
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "is a directory")
         os.remove(real)
+        self.report("file.deleted", self._virtual(filename))
 
     def renameFile(self, oldpath: bytes, newpath: bytes) -> None:
         """SFTPv3 rename: fails if the new name exists."""
@@ -236,12 +284,19 @@ class RootedSFTPServer:
             raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "target exists")
         self._root_guard(old)
         os.rename(old, new)
+        self._renamed(oldpath, newpath)
 
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         """posix-rename@openssh.com: replace the new name if it exists."""
         old, new = self._entry(oldpath), self._entry(newpath)
         self._root_guard(old)
         os.replace(old, new)
+        self._renamed(oldpath, newpath)
+
+    def _renamed(self, oldpath: bytes, newpath: bytes) -> None:
+        if self._observed():
+            old, new = self._virtual(oldpath), self._virtual(newpath)
+            self.report("file.renamed", new, **{"from": old, "to": new})
 
     def _root_guard(self, real: str) -> None:
         if real == self.jail.root:
@@ -250,11 +305,13 @@ class RootedSFTPServer:
     def makeDirectory(self, path: bytes, attrs: dict[str, int]) -> None:
         real = self._entry(path)
         os.mkdir(real, attrs.get("permissions", 0o777) & 0o777)
+        self.report("dir.created", self._virtual(path))
 
     def removeDirectory(self, path: bytes) -> None:
         real = self._entry(path)
         self._root_guard(real)
         os.rmdir(real)
+        self.report("dir.removed", self._virtual(path))
 
     def openDirectory(self, path: bytes) -> RootedDirectory:
         real = self._follow(path)

@@ -187,6 +187,26 @@ class ZooServerTransport(ServerTransportAdapter):
         if self.strict_kex:
             self.incomingPacketSequence = 0
 
+    def setService(self, service: Any) -> None:
+        """Start C{service}; the connection service after a login is reported as C{ssh.login}."""
+        auth = self.service
+        super().setService(service)
+        avatar = getattr(self, "avatar", None)
+        if avatar is None or auth is None or not hasattr(auth, "method"):
+            return
+        observatory = self.factory.observatory
+        session = self.login_guard.session
+        # The avatar's channels (exec, shell, SFTP) report to the same place.
+        avatar.observatory, avatar.session_id = observatory, session
+        if observatory.enabled:
+            observatory.emit(
+                "ssh",
+                "ssh.login",
+                session,
+                user=getattr(avatar, "username", None),
+                method=(auth.method or b"").decode("ascii", "replace"),
+            )
+
     def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
         if hasattr(self, "login_guard"):
@@ -286,6 +306,7 @@ class ZooSSHFactory(factory.SSHFactory):
         conch disconnects.
     @param max_login_attempts: wrong passwords before the connection is closed.
     @param throttle: the login throttle (default: the process's, L{shared_throttle}).
+    @param observatory: where login, exec, shell and SFTP events go (L{zoo.events.hub}).
     """
 
     protocol = ZooServerTransport
@@ -303,7 +324,11 @@ class ZooSSHFactory(factory.SSHFactory):
         login_timeout: float = 120.0,
         clock: Any = None,
         throttle: LoginThrottle | None = None,
+        observatory: Any = None,
     ) -> None:
+        from zoo.events import hub
+
+        self.observatory = observatory if observatory is not None else hub
         if throttle is None:
             if clock is None:
                 from twisted.internet import reactor as clock_or_reactor
@@ -311,7 +336,7 @@ class ZooSSHFactory(factory.SSHFactory):
                 clock_or_reactor = clock
             throttle = shared_throttle(clock_or_reactor)
         self.portal = portal
-        self.logins = Logins(portal, "ssh", throttle, max_login_attempts)
+        self.logins = Logins(portal, "ssh", throttle, max_login_attempts, self.observatory)
         self.privateKeys = {k.sshType(): k for k in host_keys.values()}
         self.publicKeys = {t: k.public() for t, k in self.privateKeys.items()}
         self.max_per_address = max_per_address

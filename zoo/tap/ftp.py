@@ -99,6 +99,12 @@ class Options(LoginOptions, ServerOptions):
     optFlags: ClassVar[list[list[Any]]] = [
         ["no-anonymous", None, "Refuse anonymous logins."],
         ["require-tls", None, "Refuse login and data transfers without TLS (AUTH TLS, PROT P)."],
+        [
+            "reset-root",
+            None,
+            "Let a reset over the control plane delete the files under a --root or a "
+            "user HOME you gave (by default only folders under the state directory are emptied).",
+        ],
     ]
 
     _tls_asked = False
@@ -155,11 +161,16 @@ def makeService(options: Options) -> IService:
     _prepare_root(root)
     if options["anonymous-upload"]:
         root.joinpath(*options["anonymous-upload"]).mkdir(parents=True, exist_ok=True)
+    from zoo.files import Root, register
+
+    roots = [Root("anonymous", root, owned=not options["root"], keep=frozenset({"README"}))]
     users = {}
     for name, password, home in options["users"]:
         path = Path(home).expanduser() if home else state / "ftp-users" / name
         path.mkdir(parents=True, exist_ok=True)
         users[name] = User(password, path)
+        roots.append(Root(name, path, owned=not home))
+    register("ftp", roots, reset_any_root=options["reset-root"])
     config = FTPConfig(
         root=root,
         users=users,

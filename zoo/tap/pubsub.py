@@ -133,6 +133,9 @@ def makeService(options: Options) -> IService:
         max_request=max(4 * options["max-bulk"], 1024 * 1024),
         bridge=bridge,
     )
+    from zoo.pubsub.inspector import register
+
+    register(broker, factory.publish)
     root = build(options, factory)
     if bridge is not None:
         bridge.setServiceParent(root)

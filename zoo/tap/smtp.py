@@ -77,4 +77,7 @@ def makeService(options: Options) -> IService:
         starttls=tls_context(options, "starttls"),
         max_login_attempts=options["max-login-attempts"],
     )
+    from zoo.mail.inspector import register
+
+    register(store, writer, options["hostname"])
     return build(options, factory)

@@ -53,6 +53,12 @@ class Options(LoginOptions, ServerOptions):
         ["no-exec", None, "Refuse commands (ssh host CMD)."],
         ["no-shell", None, "Refuse interactive shells."],
         ["allow-forwarding", None, "Allow local port forwarding (ssh -L); off by default."],
+        [
+            "reset-root",
+            None,
+            "Let a reset over the control plane delete the files under a --root you gave "
+            "(by default only the state directory's folder is emptied).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -114,6 +120,11 @@ def makeService(options: Options) -> IService:
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = ensure_private_dir(state / "home")
+    from zoo.files import Root, register
+
+    register(
+        "ssh", [Root("home", root, owned=not options["root"])], reset_any_root=options["reset-root"]
+    )
     features = Features(
         exec=not options["no-exec"],
         shell=not options["no-shell"],

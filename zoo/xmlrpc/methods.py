@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import json
 import math
+import reprlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +26,8 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger, LogLevel
+
+from zoo.events import bounded_text
 
 log = Logger()
 
@@ -121,9 +125,16 @@ class Methods:
     14
 
     The C{system.*} introspection and multicall methods are always present.
+
+    @ivar observatory: where L{call_observed} reports C{rpc.called} (L{zoo.events.hub}).
     """
 
-    def __init__(self, functions: Iterable[Callable[..., Any]] = ()) -> None:
+    def __init__(
+        self, functions: Iterable[Callable[..., Any]] = (), observatory: Any = None
+    ) -> None:
+        from zoo.events import hub
+
+        self.observatory = observatory if observatory is not None else hub
         self._functions: dict[str, Callable[..., Any]] = {}
         for func in functions:
             self.register(func)
@@ -205,6 +216,56 @@ class Methods:
         except Exception as e:
             raise self._failed(name, e) from None
 
+    def call_observed(
+        self,
+        protocol: str,
+        session: str | None,
+        name: Any,
+        args: Any = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """L{call}, reported as C{rpc.called} (method, params, result or fault, duration).
+
+        @param protocol: C{"xmlrpc"} or C{"jsonrpc"}.
+        """
+        observatory = self.observatory
+        if not observatory.enabled:
+            return self.call(name, args, kwargs)
+        clock = observatory.clock
+        start = clock.seconds()
+
+        def report(outcome: dict[str, Any]) -> None:
+            observatory.emit(
+                "xmlrpc",
+                "rpc.called",
+                session,
+                protocol=protocol,
+                method=bounded_text(name if isinstance(name, str) else repr(name), 256),
+                params=_bounded(kwargs if kwargs else list(args) if args is not None else []),
+                duration_ms=round((clock.seconds() - start) * 1000, 3),
+                **outcome,
+            )
+
+        try:
+            result = self.call(name, args, kwargs)
+        except RPCError as e:
+            report({"fault": {"code": e.code, "message": e.message}})
+            raise
+        if isinstance(result, Deferred):
+
+            def done(value: Any) -> Any:
+                report({"result": _bounded(value)})
+                return value
+
+            def failed(failure: Any) -> Any:
+                e = error_from_exception(failure.value)
+                report({"fault": {"code": e.code, "message": e.message}})
+                return failure
+
+            return result.addCallbacks(done, failed)
+        report({"result": _bounded(result)})
+        return result
+
     def _failed(self, name: str, e: Exception) -> RPCError:
         error = error_from_exception(e)
         if not hasattr(e, "faultCode") and not isinstance(e, RPCError):
@@ -272,6 +333,24 @@ class Methods:
         if isinstance(result, Deferred):
             return result.addCallbacks(lambda r: [r], _fault_slot)
         return [result]
+
+
+#: The most characters of params or a result an event keeps (as JSON text).
+EVENT_VALUE = 1024
+
+
+def _bounded(value: Any) -> Any:
+    """C{value} for an event: as itself if its JSON is short, else its JSON text, cut."""
+    try:
+        text = json.dumps(value, default=repr, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = reprlib.repr(value)  # bounded depth: plain repr recurses too
+    if len(text) <= EVENT_VALUE:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return bounded_text(text, EVENT_VALUE)
 
 
 def _kwargs_error(name: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> str | None:

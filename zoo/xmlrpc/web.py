@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.web import http, pages, resource, server
 from twisted.web.resource import IResource
 
+from zoo.events import session_of
 from zoo.xmlrpc import jsonrpc
 from zoo.xmlrpc.channel import DEFAULT_MAX_BODY, RPCSite
 from zoo.xmlrpc.methods import FAILURE, Methods, RPCError, error_from_exception
@@ -97,7 +98,8 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
         request.setHeader(b"content-type", _XML)
         try:
             name, params = parse_call(_body(request, self.max_body))
-            result = self.methods.call(name, params)
+            session = session_of(request.transport)
+            result = self.methods.call_observed("xmlrpc", session, name, params)
         except RPCError as e:
             return dump_fault(e)
         if isinstance(result, Deferred):
@@ -133,7 +135,7 @@ class JSONRPCResource(resource.Resource):
             request.setResponseCode(http.BAD_REQUEST)
             request.setHeader(b"content-type", _JSON)
             return jsonrpc._serialize(jsonrpc._error(jsonrpc.INVALID_REQUEST, e.message)) or b""
-        answer = jsonrpc.handle(self.methods, body)
+        answer = jsonrpc.handle(self.methods, body, session_of(request.transport))
         if isinstance(answer, Deferred):
             answer.addCallback(lambda out: _json_reply(request, out))
             _finish_later(request, answer)

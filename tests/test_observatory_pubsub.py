@@ -1,0 +1,167 @@
+"""Pub-sub in the observatory: published/subscribed events and the pub-sub inspector."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from zoo.events import Filter, Observatory
+from zoo.inspect import ApiError, Call
+from zoo.pubsub import codec
+from zoo.pubsub.inspector import PubSubInspector, register
+from zoo.pubsub.protocol import PubSubFactory
+
+
+def command(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+class Zoo:
+    """A broker with connections over StringTransports, reporting to one observatory."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.obs = Observatory(Clock(), enabled=enabled)
+        self.factory = PubSubFactory(clock=Clock(), observatory=self.obs)
+        self.inspector = PubSubInspector(self.factory.broker, self.factory.publish, self.obs)
+
+    def connect(self, session: str) -> tuple[object, StringTransport]:
+        transport = StringTransport()
+        transport.session = session  # as the connection layer marks it
+        proto = self.factory.buildProtocol(None)
+        proto.makeConnection(transport)
+        return proto, transport
+
+
+def test_publish_and_subscribe_events():
+    """SUBSCRIBE, PSUBSCRIBE, PUBLISH and UNSUBSCRIBE each give an event with the session id."""
+    zoo = Zoo()
+    sub, _ = zoo.connect("pubsub-1")
+    pub, out = zoo.connect("pubsub-2")
+    sub.dataReceived(command(b"SUBSCRIBE", b"news") + command(b"PSUBSCRIBE", b"n*"))
+    pub.dataReceived(command(b"PUBLISH", b"news", b"hello"))
+    assert out.value() == b":2\r\n"
+    sub.dataReceived(command(b"UNSUBSCRIBE", b"news"))
+    kinds = [(e.kind, e.session, e.fields) for e in zoo.obs.events()]
+    assert kinds == [
+        ("pubsub.subscribed", "pubsub-1", {"channel": "news", "subscriptions": 1}),
+        ("pubsub.subscribed", "pubsub-1", {"pattern": "n*", "subscriptions": 2}),
+        (
+            "pubsub.published",
+            "pubsub-2",
+            {
+                "channel": "news",
+                "size": 5,
+                "receivers": 2,
+                "payload": "hello",
+                "truncated": False,
+            },
+        ),
+        ("pubsub.unsubscribed", "pubsub-1", {"channel": "news", "subscriptions": 1}),
+    ]
+
+
+def test_reset_command_reports_every_unsubscription():
+    """RESET leaves every channel and pattern, each reported as pubsub.unsubscribed."""
+    zoo = Zoo()
+    sub, _ = zoo.connect("s")
+    sub.dataReceived(command(b"SUBSCRIBE", b"a", b"b") + command(b"PSUBSCRIBE", b"c*"))
+    sub.dataReceived(command(b"RESET"))
+    gone = zoo.obs.events(Filter.of(kind="pubsub.unsubscribed"))
+    assert [e.fields.get("channel", e.fields.get("pattern")) for e in gone] == ["a", "b", "c*"]
+
+
+def test_published_payload_is_bounded_and_binary_safe():
+    """A big or binary payload is kept as its first 1 KiB of text, marked truncated."""
+    zoo = Zoo()
+    pub, _ = zoo.connect("p")
+    pub.dataReceived(command(b"publish", b"bin", b"\xff" + b"x" * 5000))  # the general path
+    [event] = zoo.obs.events()
+    assert event.fields["size"] == 5001 and event.fields["truncated"] is True
+    assert len(event.fields["payload"]) == 1025 and event.fields["payload"].startswith("\\xffx")
+    json.dumps(event.to_json())
+
+
+def test_nothing_is_emitted_when_off():
+    """With the observatory off, publish and (un)subscribe leave no event."""
+    zoo = Zoo(enabled=False)
+    sub, _ = zoo.connect("s")
+    sub.dataReceived(command(b"SUBSCRIBE", b"a") + command(b"UNSUBSCRIBE"))
+    sub.dataReceived(command(b"PUBLISH", b"a", b"x"))
+    zoo.obs.enable()
+    assert zoo.obs.events() == []
+
+
+def test_inspector_lists_channels_and_patterns():
+    """Channels and patterns are listed with their subscriber counts, from the broker."""
+    zoo = Zoo(enabled=False)
+    a, _ = zoo.connect("a")
+    b, _ = zoo.connect("b")
+    a.dataReceived(command(b"SUBSCRIBE", b"x", b"y") + command(b"PSUBSCRIBE", b"z.*"))
+    b.dataReceived(command(b"SUBSCRIBE", b"x"))
+    assert zoo.inspector.channels(Call()) == {
+        "channels": [{"channel": "x", "subscribers": 2}, {"channel": "y", "subscribers": 1}],
+        "patterns": [{"pattern": "z.*", "subscribers": 1}],
+    }
+    assert zoo.inspector.describe()["channels"] == 2
+
+
+def test_inspector_publish_reaches_subscribers_and_is_recent():
+    """POST publish delivers to subscribers at once, emits pubsub.published, shows in /messages."""
+    zoo = Zoo()
+    sub, out = zoo.connect("s")
+    sub.dataReceived(command(b"SUBSCRIBE", b"news"))
+    out.clear()
+    body = json.dumps({"channel": "news", "message": "héllo"}).encode()
+    assert zoo.inspector.publish(Call(body=body)) == {"channel": "news", "receivers": 1}
+    assert out.value() == codec.message(b"news", "héllo".encode())
+    zoo.inspector.publish(Call(body=json.dumps({"channel": "other", "message": "2"}).encode()))
+    recent = zoo.inspector.messages(Call(query={"channel": "news"}))
+    assert [(m["payload"], m["receivers"], m["session"]) for m in recent] == [("héllo", 1, None)]
+    assert [m["channel"] for m in zoo.inspector.messages(Call())] == ["other", "news"]
+    assert len(zoo.inspector.messages(Call(query={"limit": "1"}))) == 1
+    assert len(zoo.inspector.messages(Call(query={"limit": "9" * 50}))) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"nope",
+        b"[]",
+        b'{"channel": "a"}',
+        b'{"channel": "", "message": "m"}',
+        b'{"channel": 1, "message": "m"}',
+        b'{"channel": "a", "message": {"x": 1}}',
+        b'{"channel": "a", "message": "m", "extra": 1}',
+    ],
+)
+def test_inspector_publish_refuses_bad_bodies(body):
+    """A publish without a string channel and message is a clear 400, and publishes nothing."""
+    zoo = Zoo()
+    with pytest.raises(ApiError) as e:
+        zoo.inspector.publish(Call(body=body))
+    assert e.value.status == 400 and e.value.message
+    assert zoo.factory.broker.published == 0
+
+
+@pytest.mark.parametrize("limit", ["-1", "many", "1.5"])
+def test_messages_refuses_bad_limits(limit):
+    """A negative or non-numeric limit is a 400."""
+    with pytest.raises(ApiError) as e:
+        Zoo().inspector.messages(Call(query={"limit": limit}))
+    assert e.value.status == 400
+
+
+def test_reset_forgets_recent_messages_and_keeps_subscribers():
+    """Resetting "pubsub" empties /messages; subscribers stay subscribed."""
+    zoo = Zoo()
+    register(zoo.factory.broker, zoo.factory.publish, zoo.obs)
+    sub, _ = zoo.connect("s")
+    sub.dataReceived(command(b"SUBSCRIBE", b"news"))
+    zoo.inspector.publish(Call(body=b'{"channel": "news", "message": "m"}'))
+    zoo.obs.reset("pubsub")
+    assert zoo.obs.inspectors["pubsub"].messages(Call()) == []
+    assert zoo.factory.broker.numsub(b"news") == 1
