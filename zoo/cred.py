@@ -464,7 +464,7 @@ class Logins:
             host = str(getattr(transport.getPeer(), "host", "") or "")
         except Exception:
             pass
-        return LoginGuard(self, host or "local")
+        return LoginGuard(self, host or "local", transport)
 
 
 class LoginGuard:
@@ -478,9 +478,11 @@ class LoginGuard:
     its own words and closes; any further login on the connection fails unchecked.
     """
 
-    def __init__(self, logins: Logins, host: str) -> None:
+    def __init__(self, logins: Logins, host: str, transport: Any = None) -> None:
         self.logins = logins
         self.host = host
+        #: The connection's transport: a success is reported to its observed session.
+        self.transport = transport
         self.key = throttle_key(host)
         self.failures = 0
         #: The login being checked or answered (the protocol holds later commands).
@@ -504,7 +506,7 @@ class LoginGuard:
         """
         portal = self.logins.portal
         if not _secret_bearing(creds):
-            return portal.login(creds, mind, *interfaces)
+            return portal.login(creds, mind, *interfaces).addCallback(self._logged_in, creds)
         if self.exhausted:
             self._refuse_unchecked(creds)
             return defer.fail(error.UnauthorizedLogin("too many failed logins"))
@@ -537,7 +539,7 @@ class LoginGuard:
         def finish(result: Any) -> Any:
             if not isinstance(result, Failure):
                 throttle.done(self.key, True)
-                return result
+                return self._logged_in(result, creds)
             wait = throttle.done(self.key, False)
             self.failures += 1
             self._log_failure(creds, None if result.check(error.LoginFailed) else result)
@@ -549,6 +551,16 @@ class LoginGuard:
             return later
 
         return turn.addCallback(check)
+
+    def _logged_in(self, result: Any, creds: Any) -> Any:
+        """Tell the connection's observed session who logged in (see L{zoo.sessions})."""
+        from zoo.policies import watch_of
+
+        watch = watch_of(self.transport)
+        if watch is not None:
+            name = getattr(creds, "username", None)
+            watch.user(_shown(name) if name else "anonymous")
+        return result
 
     def _answer(self, later: defer.Deferred[Any], result: Failure) -> None:
         self._answers.pop(later, None)
