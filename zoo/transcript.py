@@ -95,7 +95,7 @@ class Opaque(Transcriber):
 def _eol(seg: bytes) -> int:
     if seg.endswith(b"\r\n"):
         return 2
-    return 1 if seg.endswith(b"\n") else 0
+    return 1 if seg.endswith((b"\n", b"\r")) else 0
 
 
 class _LineEngine(Transcriber):
@@ -108,6 +108,7 @@ class _LineEngine(Transcriber):
 
     def __init__(self) -> None:
         self._head = b""  # the start of the current client line
+        self._end = b""  # and its last bytes
         self._off = 0  # bytes of the current client line seen so far
         self._keep: int | None = None  # where its secret starts (_NONE: no secret)
         self._skip = 0  # bytes to pass without parsing (a literal, an HTTP body)
@@ -156,8 +157,10 @@ class _LineEngine(Transcriber):
             eol = data.find(b"\n", pos)
             end = n if eol < 0 else eol + 1
             seg = data[pos:end]
-            if self._keep is None:
+            if len(self._head) < _HEAD:
                 self._head = (self._head + seg)[:_HEAD]
+            self._end = (self._end + seg)[-24:]
+            if self._keep is None:
                 self._keep = self._decide(self._head, eol >= 0 or len(self._head) >= _HEAD)
             keep = _NONE if self._keep is None else self._keep
             content = len(seg) - _eol(seg)
@@ -173,7 +176,7 @@ class _LineEngine(Transcriber):
                 done = self._line_done(self._head, keep)
                 if label is None:
                     label = done
-                self._head, self._off, self._keep = b"", 0, None
+                self._head, self._end, self._off, self._keep = b"", b"", 0, None
         return Chunk(b"".join(out)[:LIMIT], hidden, label)
 
     def _in_body(self, data: bytes, pos: int, out: list[bytes]) -> int:
@@ -332,7 +335,7 @@ class Lines(_LineEngine):
         verb = self._continued if verb_at is None else verb_at[0]
         self._continued = None
         if self.literals:
-            m = _LITERAL.search(head)
+            m = _LITERAL.search(self._end)
             if m is not None and verb is not None:
                 self._skip = int(m.group(1))
                 self._skip_secret = verb in self.secrets
