@@ -273,12 +273,8 @@ class End(StringTransport):
         producer, streaming = self.producer, self.streaming
         if producer is not None:
             StringTransport.unregisterProducer(self)
-        factory = TLSMemoryBIOFactory(
-            contextFactory,
-            self.client == normal,
-            None,
-            self.clock,  # type: ignore[arg-type]
-        )
+        nothing: Any = None  # the layer wraps this end's protocol, not a factory's
+        factory = TLSMemoryBIOFactory(contextFactory, self.client == normal, nothing, self.clock)
         self.tls = factory.protocol(factory, self.protocol, False)
         self.getHandle = self.tls.getHandle  # type: ignore[method-assign]
         self.getPeerCertificate = self.tls.getPeerCertificate
