@@ -476,3 +476,23 @@ def test_fast_writer_writes_recorded_once() -> None:
     assert [c["data"] for c in rig.chunks("wire.out")] == ["direct"]
     rig.server.connectionLost(Failure(Exception("gone")))
     assert rig.one("session.closed")["reason"].startswith("connection lost")
+
+
+def test_ftp_data_connection_summarised(tmp_path: Path) -> None:
+    """An FTP data connection is one wire.data summary on its control session, not a transcript."""
+    from twisted.internet.error import ConnectionDone
+    from twisted.internet.testing import StringTransport
+
+    from zoo.ftp.data import DataChannel
+    from zoo.ftp.server import FTPConfig, FTPFactory
+
+    rig = Rig(FTPFactory(FTPConfig(root=tmp_path), MemoryReactorClock()), "ftp")  # type: ignore[arg-type]
+    channel = DataChannel(rig.server.wrappedProtocol)
+    channel.transport = StringTransport()
+    channel.dataReceived(b"x" * 1000)
+    channel.dataReceived(b"y" * 24)
+    channel.connectionLost(Failure(ConnectionDone()))
+    summary = rig.one("wire.data")
+    assert (summary["bytes_in"], summary["bytes_out"], summary["size"]) == (1024, 0, 1024)
+    assert summary["tls"] is False and summary["data"] == ""
+    assert all("xxx" not in c["data"] for c in rig.chunks())

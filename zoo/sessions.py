@@ -153,6 +153,26 @@ class Session:
             reason=why,
         )
 
+    def data_connection(self, received: int, sent: int, tls: bool, active: bool) -> None:
+        """An FTP data connection of this session ended: one C{wire.data} summary.
+
+        Data connections are summarised rather than transcribed (a 100 MB transfer
+        would be 25,000 chunks): C{bytes_in} (uploaded), C{bytes_out} (downloaded or
+        listed), C{tls} (C{PROT P}), C{active} (C{PORT}/C{EPRT} rather than passive).
+        """
+        if self.transcript is None:
+            return
+        self._emit(
+            "wire.data",
+            data="",
+            size=received + sent,
+            redacted=False,
+            bytes_in=received,
+            bytes_out=sent,
+            tls=tls,
+            active=active,
+        )
+
     # -- bytes ----------------------------------------------------------------------------
 
     def received(self, data: bytes) -> None:
