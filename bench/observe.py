@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import harness
@@ -59,27 +58,6 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
     )
 
 
-class _SMTPServer:
-    """zoo-smtp at one observation level, with what bench/smtp.py's run_cell reads."""
-
-    def __init__(self, level: str) -> None:
-        self.name = level
-        self.tmp = tempfile.TemporaryDirectory(prefix="zoo-bench-observe-", dir=harness.BUILD_DIR)
-        root = Path(self.tmp.name)
-        spec = _zoo(level, "zoo-smtp", "--state-dir", str(root / "state"))
-        self.maildirs = root / "state" / "mail"
-        self.running = harness.RunningServer(spec, f"observe-smtp-{level}")
-        self.port = self.running.port
-        self.pid = self.running.pid
-
-    def stored(self) -> int:
-        return sum(1 for _ in self.maildirs.glob("*/new/*"))
-
-    def stop(self) -> None:
-        self.running.stop()
-        self.tmp.cleanup()
-
-
 def smtp_workload(args: argparse.Namespace) -> str:
     import smtp  # bench/smtp.py: smtp-source and one measured cell
 
@@ -88,11 +66,13 @@ def smtp_workload(args: argparse.Namespace) -> str:
     results: dict[str, list[smtp.Result]] = {level: [] for level in LEVELS}
     for r in range(args.rounds):
         for level in LEVELS:
-            server = _SMTPServer(level)
+            server = smtp.Server("zoo", True, ("--observe", level))
+            server.name = level  # the results' name
             try:
-                results[level].append(smtp.run_cell(server, cell, source))  # type: ignore[arg-type]
+                results[level].append(smtp.run_cell(server, cell, source))
             finally:
                 server.stop()
+                server.tmp.cleanup()
         print(f"smtp: round {r + 1}/{args.rounds} done", file=sys.stderr)
     return _table(
         "SMTP, smtp-source, 1 KiB messages, 20 sessions",

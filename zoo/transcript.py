@@ -98,6 +98,16 @@ def _eol(seg: bytes) -> int:
     return 1 if seg.endswith((b"\n", b"\r")) else 0
 
 
+def _masked(seg: bytes, off: int, keep: int) -> bytes:
+    """C{seg} (a piece of a line that started C{off} bytes earlier) with the bytes from
+    line offset C{keep} to the line's end replaced by L{MARK}; C{seg} itself if none."""
+    content = len(seg) - _eol(seg)
+    visible = max(0, keep - off)
+    if visible >= content:
+        return seg
+    return seg[:visible] + MARK + seg[content:]
+
+
 class _LineEngine(Transcriber):
     """The client side of a line protocol: lines, byte-counted stretches and bodies.
 
@@ -163,13 +173,9 @@ class _LineEngine(Transcriber):
             if self._keep is None:
                 self._keep = self._decide(self._head, eol >= 0 or len(self._head) >= _HEAD)
             keep = _NONE if self._keep is None else self._keep
-            content = len(seg) - _eol(seg)
-            visible = max(0, keep - self._off)
-            if visible >= content:
-                out.append(seg)
-            else:
-                out.append(seg[:visible] + MARK + seg[content:])
-                hidden = True
+            shown = _masked(seg, self._off, keep)
+            out.append(shown)
+            hidden = hidden or shown is not seg
             self._off += len(seg)
             pos = end
             if eol >= 0:
@@ -464,14 +470,9 @@ class Resp(Transcriber):
             if self._inline_keep is None:
                 self._inline_keep = self._inline(line, eol >= 0)
             keep = _NONE if self._inline_keep is None else self._inline_keep
-            off = len(self._line)
-            content = len(seg) - _eol(seg)
-            visible = max(0, keep - off)
-            if visible >= content:
-                out.append(seg)
-            else:
-                out.append(seg[:visible] + MARK + seg[content:])
-                hidden = True
+            shown = _masked(seg, len(self._line), keep)
+            out.append(shown)
+            hidden = hidden or shown is not seg
             if eol < 0:
                 self._line = line[:_HEAD] if len(line) <= _HEAD else line
                 continue
