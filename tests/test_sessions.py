@@ -321,6 +321,18 @@ def test_implicit_tls_opened_with_tls_and_plaintext_recorded(pki: dict[str, Path
     assert rig.text("wire.in") == "What is your name?"
     assert rig.text("wire.out") == "My name is Sir Lancelot of Camelot."
     assert rig.kinds()[0] == "session.opened"
+    rig.close()
+    assert rig.one("session.closed")["reason"] == "client closed"
+
+
+def test_implicit_tls_server_close_is_the_reason(pki: dict[str, Path]) -> None:
+    """Implicit TLS: a close by the protocol is 'server closed', not the client's."""
+    from zoo.timeserver import Rfc868Factory
+
+    rig = Rig(Rfc868Factory(Clock()), "time", pki=pki)
+    assert len(rig.peer.take()) == 4
+    assert rig.one("session.closed")["reason"] == "server closed"
+    assert rig.chunks("wire.out")[0]["size"] == 4
 
 
 def test_tls_relay_records_the_plaintext_inside(pki: dict[str, Path]) -> None:

@@ -201,6 +201,11 @@ class _UnderTLS(_Watching):
     def _tls_first(self, transport: Any) -> bool:
         return True
 
+    def loseConnection(self) -> None:
+        # The TLS layer closes after the client's close_notify too: the plaintext
+        # layer above says when the protocol closed.
+        ZooProtocolWrapper.loseConnection(self)
+
 
 @implementer(IHalfCloseableProtocol)
 class _UnderTLSHalfClosing(_UnderTLS):
@@ -242,6 +247,11 @@ class _Plaintext(ProtocolWrapper):
         self.watch.handshake_done(self.transport.getHandle())  # type: ignore[union-attr]
         if IHandshakeListener.providedBy(self.wrappedProtocol):
             self.wrappedProtocol.handshakeCompleted()  # type: ignore[attr-defined]
+
+    def loseConnection(self) -> None:
+        if self.watch.why is None:
+            self.watch.why = "server closed"
+        super().loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.wrappedProtocol.connectionLost(reason)
