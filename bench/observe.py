@@ -4,8 +4,9 @@
     python bench/observe.py --rounds 1 --duration 1 --smtp-messages 300   # a smoke run
     python bench/observe.py --only lancelot,echo
 
-Four workloads, each against three zoo servers started the same way but for
-`--observe off|events|transcripts` (issue 14's targets: events cost at most 5% of
+Four workloads, each against three zoo servers started the same way but for what
+they observe: nothing (`off`), sessions (`events`: `--admin tcp:0 --transcripts off`)
+or sessions and transcripts (`transcripts`: `--admin tcp:0`) (issue 14's targets: events cost at most 5% of
 throughput, transcripts at most 15%):
 
 - Lancelot and echo (64 bytes) at c=100, one request in flight per connection,
@@ -32,8 +33,17 @@ LEVELS = ("off", "events", "transcripts")
 WORKLOADS = ("lancelot", "echo", "smtp", "pubsub")
 
 
+#: What turns each level on: the control plane (on loopback, port 0) starts the
+#: observatory; without it nothing observes.
+LEVEL_OPTIONS = {
+    "off": (),
+    "events": ("--admin", "tcp:0", "--transcripts", "off"),
+    "transcripts": ("--admin", "tcp:0", "--transcripts", "on"),
+}
+
+
 def _zoo(level: str, plugin: str, *options: str) -> harness.Server:
-    return harness.twistd_plugin(level, plugin, "--port", "0", "--observe", level, *options)
+    return harness.twistd_plugin(level, plugin, "--port", "0", *LEVEL_OPTIONS[level], *options)
 
 
 def loadgen_workload(name: str, args: argparse.Namespace) -> str:
@@ -52,7 +62,7 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
         list(LEVELS),
         ["c=100"],
         reference="off",
-        title=f"{name}, zoo-{name} --observe off|events|transcripts",
+        title=f"{name}, zoo-{name}: observation off, events, transcripts",
         command=f"loadgen {' '.join(base)} -c 100 -d {args.duration:g}",
         rounds=args.rounds,
     )
@@ -66,7 +76,7 @@ def smtp_workload(args: argparse.Namespace) -> str:
     results: dict[str, list[smtp.Result]] = {level: [] for level in LEVELS}
     for r in range(args.rounds):
         for level in LEVELS:
-            server = smtp.Server("zoo", True, ("--observe", level))
+            server = smtp.Server("zoo", True, LEVEL_OPTIONS[level])
             server.name = level  # the results' name
             try:
                 results[level].append(smtp.run_cell(server, cell, source))

@@ -531,35 +531,3 @@ def test_ssl_endpoint_tls_under_the_wrapper(pki: dict[str, Path]) -> None:
     assert kinds == ["session.opened", "wire.in", "wire.out"]
     assert obs.events()[0].fields["tls"]["version"].startswith("TLSv1.")
     assert obs.events()[1].fields["data"] == "What is your name?"
-
-
-def test_observe_option_sets_the_hub() -> None:
-    """--observe is parsed on every plugin and sets what the observatory records."""
-    from twisted.python import usage
-
-    from zoo.tap import lancelot
-    from zoo.tap._service import observe
-
-    options = lancelot.Options()
-    options.parseOptions(["--observe", "transcripts"])
-    assert options["observe"] == "transcripts"
-    with pytest.raises(usage.UsageError, match="--observe"):
-        lancelot.Options().parseOptions(["--observe", "everything"])
-    obs = Observatory(clock=Clock(), node="t")
-    observe("transcripts", obs)
-    assert obs.enabled and obs.transcripts
-    observe("events", obs)
-    assert obs.enabled and not obs.transcripts
-    observe("off", obs)
-    assert not obs.enabled
-
-
-def test_root_applies_observe_before_listening(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A plugin root with --observe sets the process's hub when it starts, before its listeners."""
-    from zoo.events import hub
-    from zoo.tap._service import ZooRoot
-
-    monkeypatch.setattr(hub, "enabled", False)
-    monkeypatch.setattr(hub, "transcripts", False)
-    ZooRoot(observe="transcripts").privilegedStartService()
-    assert hub.enabled and hub.transcripts

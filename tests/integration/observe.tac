@@ -23,7 +23,8 @@ class DumpEvents(service.Service):
 
 
 application = service.Application("zoo-observe-test")
-root = ZooRoot(ready_file=os.environ["ZOO_READY"], observe="transcripts")
+hub.enable(transcripts=True)
+root = ZooRoot(ready_file=os.environ["ZOO_READY"])
 state = os.environ["ZOO_STATE_DIR"]
 for module, args in (
     (smtp, ["--port", "0", "--state-dir", state]),

@@ -5,7 +5,7 @@ and adds its own C{optParameters}/C{optFlags} (Twisted merges them along the MRO
 
 Shared options: C{--port}, C{--listen} (repeatable endpoint strings), C{--interface},
 C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
-C{--state-dir}, C{--observe}, and the TLS
+C{--state-dir}, and the TLS
 options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name}.
 
 Parsing does no network I/O. Under twistd a bad value prints one line and exits
@@ -62,16 +62,6 @@ def nonnegative_float(value: str) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{value!r} is not a number of seconds >= 0")
     return x
-
-
-OBSERVE_LEVELS = ("off", "events", "transcripts")
-
-
-def parse_observe(value: str) -> str:
-    """One of L{OBSERVE_LEVELS}."""
-    if value not in OBSERVE_LEVELS:
-        raise ValueError(f"{value!r} is not one of {', '.join(OBSERVE_LEVELS)}")
-    return value
 
 
 def named(flag: str, coerce: Any) -> Any:
@@ -220,14 +210,6 @@ class ServerOptions(OneLineUsage):
             None,
             None,
             "Directory for generated keys, certificates and data [default: $ZOO_STATE_DIR or the user data dir].",
-        ],
-        [
-            "observe",
-            None,
-            None,
-            "Report sessions to the observatory: off, events (sessions) or transcripts "
-            "(sessions and the bytes each side sent) [default: as the runner or --admin set it].",
-            named("--observe", parse_observe),
         ],
         [
             "tls-cert",

@@ -252,23 +252,15 @@ class ZooRoot(service.MultiService):
     @ivar table: whether to log the table of listeners at start.
     @ivar lean_poll: whether to give the reactor zoo's lean poll loop at start
         (see L{zoo._twisted.poll}); a user's own C{.tac} leaves it off.
-    @ivar observe: C{--observe}: C{"off"}, C{"events"} or C{"transcripts"} sets the
-        process's observatory (L{zoo.events.hub}) before anything listens; C{None}
-        leaves it as it is.
     """
 
     def __init__(
-        self,
-        ready_file: str | None = None,
-        table: bool = False,
-        lean_poll: bool = False,
-        observe: str | None = None,
+        self, ready_file: str | None = None, table: bool = False, lean_poll: bool = False
     ) -> None:
         super().__init__()
         self.ready_file = ready_file
         self.table = table
         self.lean_poll = lean_poll
-        self.observe = observe
 
     @property
     def outermost(self) -> bool:
@@ -285,8 +277,6 @@ class ZooRoot(service.MultiService):
         return [b for g in _groups(self) for b in g.bound()]
 
     def privilegedStartService(self) -> None:
-        if self.observe is not None:
-            observe(self.observe)
         outermost = self.outermost
         if outermost and self.lean_poll:
             from zoo._twisted.poll import tune
@@ -317,18 +307,6 @@ class ZooRoot(service.MultiService):
             log.info("{table}", table=format_table(bound))
         if self.ready_file:
             write_ready_file(self.ready_file, bound)
-
-
-def observe(level: str, observatory: Any = None) -> None:
-    """Set what the observatory records: C{"off"}, C{"events"} or C{"transcripts"}."""
-    from zoo.events import hub
-
-    obs = observatory if observatory is not None else hub
-    if level == "off":
-        obs.enabled = False
-        obs.transcripts = False
-    else:
-        obs.enable(transcripts=level == "transcripts")
 
 
 def format_table(bound: list[Bound]) -> str:
@@ -383,7 +361,7 @@ def plugin_root(options: ServerOptions, *groups: ListenerGroup) -> ZooRoot:
     poll loop; inside another root (the runner's, or a C{.tac}'s from
     L{zoo.service.root}) the outermost root decides.
     """
-    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True, observe=options["observe"])
+    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
     for group in groups:
         group.setServiceParent(root)
     return root

@@ -24,7 +24,7 @@ from zoo.tap._options import OneLineUsage
 from zoo.tap._service import ZooRoot
 
 #: Options the runner passes to every sub-service that does not set them itself.
-_INHERITED = ("state-dir", "observe")
+_INHERITED = ("state-dir",)
 
 
 def _config_args(name: str, table: dict[str, Any]) -> list[str]:
@@ -94,12 +94,6 @@ class Options(OneLineUsage):
             "Write every bound address as JSON to this file once listening.",
         ],
         ["state-dir", None, None, "State directory for every service that does not set its own."],
-        [
-            "observe",
-            None,
-            None,
-            "Report sessions to the observatory: off, events or transcripts (every service).",
-        ],
     ]
 
     def __init__(self) -> None:
