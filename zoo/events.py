@@ -200,6 +200,9 @@ class Observatory:
         #: its stored things (see L{zoo.inspect}).
         self.inspectors: dict[str, Any] = {}
         self._sessions = itertools.count(1)
+        #: Added to session ids, to keep them unique across several zoo processes
+        #: (the control plane's Redis relay sets it to C{"@" + node}).
+        self.session_suffix = ""
 
     # -- configuration ------------------------------------------------------------------
 
@@ -228,8 +231,8 @@ class Observatory:
         self.enabled = True
 
     def session_id(self, service: str) -> str:
-        """A new session id, unique in this process: C{"smtp-12"}."""
-        return f"{service}-{next(self._sessions)}"
+        """A new session id, unique in this process: C{"smtp-12"} (and L{session_suffix})."""
+        return f"{service}-{next(self._sessions)}{self.session_suffix}"
 
     def on_reset(self, service: str, reset: Callable[[], None]) -> None:
         """Register what resetting C{service} clears besides its events (its stored data)."""

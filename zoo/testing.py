@@ -56,7 +56,9 @@ class TwistdProcess:
         with TwistdProcess(["zoo-lancelot", "--port", "0"], tmp_path) as zoo:
             port = zoo.port()
 
-    @param args: the plugin name and its options (C{--ready-file} is added).
+    @param args: the plugin name and its options (C{--ready-file} is added; for the
+        runner, C{--admin tcp:0} too unless C{args} name C{--admin}, so tests running
+        at once never fight over the control plane's default port).
     @param workdir: a private folder for the ready file, log and state directory.
     """
 
@@ -72,6 +74,8 @@ class TwistdProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ready_file = self.workdir / f"ready-{os.getpid()}-{id(self)}.json"
         self.log_path = self.workdir / f"twistd-{id(self)}.log"
+        if list(args[:1]) == ["zoo"] and not any(a.startswith("--admin") for a in args):
+            args = [*args, "--admin", "tcp:0"]
         self.args = [
             *TWISTD,
             "-n",
@@ -135,6 +139,11 @@ class TwistdProcess:
         if len(found) <= index:
             raise LookupError(f"no {type} listener #{index} for {service}: {self.listeners}")
         return int(found[index]["port"])
+
+    def admin(self) -> tuple[str, str]:
+        """The control plane's base URL (C{http://127.0.0.1:PORT}) and its token."""
+        token_file = Path(self.env["ZOO_STATE_DIR"]) / "admin-token"
+        return f"http://127.0.0.1:{self.port('admin')}", token_file.read_text().strip()
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Stop twistd with SIGTERM (SIGKILL after C{timeout}); return its exit status."""

@@ -186,7 +186,7 @@ def test_runner_defaults(workdir: Path) -> None:
     """`twistd -n zoo` starts every service on its default listener and prints a table."""
     with TwistdProcess(["zoo"], workdir) as zoo:
         services = {entry["service"] for entry in zoo.listeners}
-        assert services == set(registry.names())
+        assert services == set(registry.names()) | {"admin"}
         assert "zoo:" in zoo.output and "listeners" in zoo.output
         if "lancelot" in services:
             assert zoo.port("lancelot") == 1060
@@ -209,7 +209,7 @@ def test_runner_config(workdir: Path) -> None:
     config = workdir / "zoo.toml"
     config.write_text('[[lancelot]]\nport = 0\n[[lancelot]]\nport = 0\nbook = "zen"\n')
     with TwistdProcess(["zoo", "--config", str(config)], workdir) as zoo:
-        assert [e["service"] for e in zoo.listeners] == ["lancelot", "lancelot"]
+        assert [e["service"] for e in zoo.listeners] == ["lancelot", "lancelot", "admin"]
         assert ask(zoo.port(index=1), b"Explicit is better than?", 1) == b"Implicit."
 
 

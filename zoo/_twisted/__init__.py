@@ -5,9 +5,9 @@ only here: no module outside this package names a private Twisted module or
 attribute (C{tests/test_twisted_private.py} checks the whole tree). Each module
 below says why it exists; this list is what an upgrade of Twisted must re-check.
 
-Tested with Twisted 24.10 (the oldest release C{setup.cfg} allows) and 26.10 (the
-newest on PyPI when written; C{scripts/test-matrix} runs the unit tests against
-whatever is newest each time).
+Tested with Twisted 26.4 (the oldest release C{setup.cfg} allows) and 26.10 (the
+newest on PyPI when written); C{scripts/test-matrix} runs the unit tests against
+both the pin's floor and whatever is newest each time.
 
 L{fastwrite} -- C{send()} at once when Twisted's buffer is empty:
     - C{tcp.Connection._tempDataBuffer}, C{dataBuffer}, C{offset},

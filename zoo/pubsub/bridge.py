@@ -98,7 +98,7 @@ class RedisBridge(service.Service):
 
             self.reactor = reactor
         endpoint = TCP4ClientEndpoint(self.reactor, self.host, self.port, timeout=5)
-        for factory in _factories(self):
+        for factory in redis_factories(self):
             self._factories.append(factory)
             factory.startConnecting(endpoint)
         log.info(
@@ -187,6 +187,10 @@ class RedisBridge(service.Service):
     def _publish_failed(self, failure: Any) -> None:
         self._log_down(failure.getErrorMessage())
 
+    def after_read(self) -> None:
+        """One read from Redis is handled: one write per local subscriber."""
+        self.broker.flush()
+
     def received_message(self, pattern: bytes | None, channel: bytes, message: bytes) -> None:
         """A message from Redis for this node's subscription to C{pattern} (or C{channel})."""
         if message.startswith(MAGIC) and len(message) >= _HEADER:
@@ -200,8 +204,15 @@ class RedisBridge(service.Service):
             self.broker.deliver_pattern(pattern, channel, message)
 
 
-def _factories(bridge: RedisBridge) -> list[Any]:
-    """The subscriber and publisher txredisapi factories (imports txredisapi)."""
+def redis_factories(bridge: Any) -> list[Any]:
+    """The subscriber and publisher txredisapi factories (imports txredisapi).
+
+    C{bridge} has C{host} and C{port}, and is told what happens: C{connected(role,
+    conn)} and C{disconnected(role, conn)} with role C{"sub"} or C{"pub"},
+    C{_log_down(why)}, C{received_message(pattern, channel, message)} for each message
+    pushed to the subscriber connection, and C{after_read()} after each read from it.
+    The event relay of the control plane (L{zoo.admin.relay}) uses them too.
+    """
     import txredisapi
 
     class Subscriber(txredisapi.SubscriberProtocol):
@@ -216,7 +227,7 @@ def _factories(bridge: RedisBridge) -> list[Any]:
 
         def dataReceived(self, data: bytes, unpause: bool = False) -> None:
             super().dataReceived(data, unpause)
-            bridge.broker.flush()  # one write per local subscriber per read from Redis
+            bridge.after_read()  # the broker: one write per local subscriber per read
 
     class Factory(txredisapi.RedisFactory):
         initialDelay = 0.5  # seconds before the first reconnection attempt

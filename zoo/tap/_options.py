@@ -5,8 +5,10 @@ and adds its own C{optParameters}/C{optFlags} (Twisted merges them along the MRO
 
 Shared options: C{--port}, C{--listen} (repeatable endpoint strings), C{--interface},
 C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
-C{--state-dir}, and the TLS
-options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name}.
+C{--state-dir}, the TLS
+options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name},
+and the control plane's (L{AdminOptions}, shared with the runner): C{--admin},
+C{--events-max}, C{--events-max-bytes}, C{--transcripts}, C{--events-redis}.
 
 Parsing does no network I/O. Under twistd a bad value prints one line and exits
 with status 2; called from Python (tests, .tac files, the runner) it raises
@@ -131,6 +133,98 @@ def _port_of(desc: str) -> str | None:
     return None
 
 
+def on_off(value: str) -> bool:
+    """C{on} or C{off} (also yes/no, true/false, 1/0)."""
+    word = value.strip().lower()
+    if word in ("on", "yes", "true", "1"):
+        return True
+    if word in ("off", "no", "false", "0"):
+        return False
+    raise ValueError(f"{value!r} is not on or off")
+
+
+class AdminOptions(usage.Options):
+    """The control plane's options, mixed into every plugin's options and the runner's.
+
+    C{--admin ENDPOINT} serves the control plane (L{zoo.admin}) there, on loopback
+    unless the endpoint names an interface; C{off} (the default of a single plugin)
+    serves nothing. Starting it turns the observatory on, keeping at most
+    C{--events-max} events and C{--events-max-bytes} bytes per service, with
+    transcripts unless C{--transcripts off}.
+    """
+
+    #: The endpoint used when --admin is not given (C{None}: no control plane).
+    default_admin: ClassVar[str | None] = None
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        [
+            "admin",
+            None,
+            None,
+            "Serve the control plane (HTTP API of events, sessions, stored things) on this "
+            "endpoint or port, on loopback unless it names an interface; 'off' disables it "
+            "[default: off; 8900 under 'twistd zoo'].",
+        ],
+        [
+            "events-max",
+            None,
+            None,
+            "With the control plane: most events kept per service [default: 10000].",
+            named("--events-max", positive_int),
+        ],
+        [
+            "events-max-bytes",
+            None,
+            None,
+            "With the control plane: most bytes of events kept per service [default: 16 MiB].",
+            named("--events-max-bytes", positive_int),
+        ],
+        [
+            "transcripts",
+            None,
+            True,
+            "With the control plane: record what each side sent (on|off) [default: on].",
+            named("--transcripts", on_off),
+        ],
+        [
+            "events-redis",
+            None,
+            None,
+            "With the control plane: share events with other zoo processes through this "
+            "Redis (redis://HOST[:PORT]), so any process's API answers for all.",
+        ],
+    ]
+
+    def check_admin(self, interface: str = "127.0.0.1") -> None:
+        """Normalise C{--admin} into an endpoint string, or C{None} when off."""
+        given = self["admin"]
+        if given is None:
+            given = self.default_admin
+        if given is None or str(given).strip().lower() in ("off", "no", "none", "false", ""):
+            self["admin"] = None
+            if self["events-redis"]:
+                raise usage.UsageError("--events-redis needs the control plane (--admin)")
+            return
+        if self["events-redis"]:
+            from zoo.pubsub.bridge import parse_redis_url
+
+            try:
+                parse_redis_url(self["events-redis"])
+            except ValueError as e:
+                raise usage.UsageError(f"--events-redis: {e}") from None
+        try:
+            desc = normalize_endpoint(str(given), interface)
+            validate_endpoint(desc)
+        except ValueError as e:
+            raise usage.UsageError(f"--admin: {e}") from None
+        self["admin"] = desc
+
+    def state_dir(self) -> Path:
+        """The state directory these options name (not created here)."""
+        given = self["state-dir"]
+        return Path(given).expanduser() if given else default_state_dir()
+
+
 class OneLineUsage(usage.Options):
     """C{usage.Options} whose errors are one line and exit status 2 when run by twistd.
 
@@ -154,7 +248,7 @@ class OneLineUsage(usage.Options):
             raise SystemExit(2) from None
 
 
-class ServerOptions(OneLineUsage):
+class ServerOptions(OneLineUsage, AdminOptions):
     """The options every zoo plugin shares; subclass it per protocol."""
 
     #: The protocol's short name ("lancelot"), used in logs and the ready file.
@@ -265,6 +359,7 @@ class ServerOptions(OneLineUsage):
                 raise usage.UsageError(f"{flag}: {e}") from None
             endpoints.append(desc)
         self.endpoints = endpoints
+        self.check_admin()
         self._check_command_timeout()
         self._check_tls()
         self.check()
@@ -309,8 +404,3 @@ class ServerOptions(OneLineUsage):
                 load_certificates(Path(client_ca).expanduser(), "TLS client CA")
             except TLSConfigError as e:
                 raise usage.UsageError(str(e)) from None
-
-    def state_dir(self) -> Path:
-        """The state directory these options name (not created here)."""
-        given = self["state-dir"]
-        return Path(given).expanduser() if given else default_state_dir()

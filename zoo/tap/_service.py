@@ -276,6 +276,15 @@ class ZooRoot(service.MultiService):
         """Addresses actually bound by every group under this root (empty until started)."""
         return [b for g in _groups(self) for b in g.bound()]
 
+    def pending(self) -> list[str]:
+        """The listeners under this root not bound yet, as C{"service endpoint"} (C{/readyz})."""
+        return [
+            f"{g.name} {getattr(s, 'desc', None) or getattr(s, 'udp_port', '')}"
+            for g in _groups(self)
+            for s in g
+            if isinstance(s, _Listener) and s.bound is None
+        ]
+
     def privilegedStartService(self) -> None:
         outermost = self.outermost
         if outermost and self.lean_poll:
@@ -364,7 +373,28 @@ def plugin_root(options: ServerOptions, *groups: ListenerGroup) -> ZooRoot:
     root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
     for group in groups:
         group.setServiceParent(root)
+    serve_admin(root, options)
     return root
+
+
+def serve_admin(root: service.MultiService, options: Any) -> None:
+    """Add the control plane to C{root} if the options' C{--admin} names an endpoint.
+
+    @param options: parsed options with the L{zoo.tap._options.AdminOptions} options.
+    """
+    if not options["admin"]:
+        return
+    from zoo.admin.service import add_admin
+
+    add_admin(
+        root,
+        options["admin"],
+        options.state_dir(),
+        max_events=options["events-max"],
+        max_bytes=options["events-max-bytes"],
+        transcripts=options["transcripts"],
+        redis=options["events-redis"],
+    )
 
 
 def build(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ZooRoot:

@@ -5,6 +5,9 @@
   each with its own plugin options; the same service may appear several times.
 - C{twistd -n zoo --config zoo.toml}: the services a TOML file lists (see L{parse_config}).
 
+The runner also serves the control plane (L{zoo.admin}) on 127.0.0.1:8900 unless
+C{--admin off} (or C{--admin ENDPOINT} elsewhere).
+
 Every sub-service is parsed with its own plugin's C{Options}, so C{--with 'NAME ARGS'}
 accepts exactly what C{twistd zoo-NAME ARGS} does, and reports the same errors.
 """
@@ -20,8 +23,8 @@ from twisted.application.service import IService
 from twisted.python import usage
 
 from zoo.tap import registry
-from zoo.tap._options import OneLineUsage
-from zoo.tap._service import ZooRoot
+from zoo.tap._options import AdminOptions, OneLineUsage
+from zoo.tap._service import ZooRoot, serve_admin
 
 #: Options the runner passes to every sub-service that does not set them itself.
 _INHERITED = ("state-dir",)
@@ -77,8 +80,9 @@ def parse_config(text: str, source: str = "config") -> list[tuple[str, list[str]
     return out
 
 
-class Options(OneLineUsage):
+class Options(OneLineUsage, AdminOptions):
     cli_name = "zoo"
+    default_admin = "tcp:8900:interface=127.0.0.1"
     synopsis = "[--with 'NAME [OPTIONS]' ...] [--config zoo.toml]"
     longdesc = (
         "Without --with or --config, runs every zoo service on its default listener. "
@@ -125,7 +129,7 @@ class Options(OneLineUsage):
                 raise usage.UsageError(f"--config: cannot read {path}: {e.strerror}") from None
             specs += parse_config(text, str(path))
             zoo_table = tomllib.loads(text).get("zoo", {})
-            for key in ("state-dir", "ready-file"):
+            for key in ("state-dir", "ready-file", "admin"):
                 if key in zoo_table and self[key] is None:
                     self[key] = str(zoo_table[key])
         for spec in self["with"]:
@@ -136,6 +140,7 @@ class Options(OneLineUsage):
             if not words:
                 raise usage.UsageError("--with needs a service name")
             specs.append((words[0], words[1:]))
+        self.check_admin()
         if not specs:
             specs = [(name, []) for name in registry.names()]
         for name, args in specs:
@@ -167,4 +172,5 @@ def makeService(options: Options) -> IService:
     root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
     for svc in services(options):
         svc.setServiceParent(root)
+    serve_admin(root, options)
     return root
