@@ -531,3 +531,36 @@ def test_ssl_endpoint_tls_under_the_wrapper(pki: dict[str, Path]) -> None:
     assert kinds == ["session.opened", "wire.in", "wire.out"]
     assert obs.events()[0].fields["tls"]["version"].startswith("TLSv1.")
     assert obs.events()[1].fields["data"] == "What is your name?"
+
+
+def test_unobserved_listener_is_never_a_session() -> None:
+    """A listener built with observed=False (the control plane's) reports nothing, observing or not."""
+    from zoo.lancelot import LancelotFactory
+
+    net = Network()
+    obs = Observatory(clock=net.clock, enabled=True, node="t")
+    policy = ZooPolicyFactory(LancelotFactory(), name="admin", observatory=obs, observed=False)
+    server = policy.buildProtocol(ADDR)
+    assert type(server) is ZooProtocolWrapper
+    net.connect(Peer(), server)
+    net.flush()
+    assert obs.events() == []
+
+
+def test_control_plane_listener_is_not_observed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--admin turns observation on for the services, never for the control plane's own listener."""
+    from zoo.admin.service import AdminGroup
+    from zoo.events import hub
+    from zoo.tap import echo
+
+    for name in ("enabled", "max_events", "max_bytes", "transcripts"):
+        monkeypatch.setattr(hub, name, getattr(hub, name))
+    options = echo.Options()
+    options.parseOptions(["--port", "0", "--admin", "0", "--state-dir", str(tmp_path)])
+    root = echo.makeService(options)
+    admin = next(s for s in root if isinstance(s, AdminGroup))
+    echo_group = next(s for s in root if not isinstance(s, AdminGroup))
+    assert hub.enabled
+    assert admin.factory.observed is False and echo_group.factory.observed is True

@@ -279,6 +279,8 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
     @param name: the service, in logs and in the sessions it reports.
     @param observatory: where observed connections report (L{zoo.events.hub} if
         C{None}); checked once per connection, when it is built.
+    @param observed: C{False} for a listener whose connections are never sessions
+        (the control plane's own: observing it would record the observer).
     """
 
     protocol = ZooProtocolWrapper
@@ -293,9 +295,11 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         name: str = "",
         command_timeout: float | None = None,
         observatory: Observatory | None = None,
+        observed: bool = True,
     ) -> None:
         super().__init__(wrappedFactory)
         self.observatory = observatory if observatory is not None else hub
+        self.observed = observed
         wrappedFactory.noisy = False  # the listener logs one line of its own
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout or None
@@ -343,7 +347,7 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                     n=self.refused,
                 )
             return None
-        if self.observatory.enabled:
+        if self.observatory.enabled and self.observed:
             return self._build_watched(addr)
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
