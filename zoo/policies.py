@@ -167,7 +167,10 @@ class _Watched(_Watching):
     """
 
     def dataReceived(self, data: bytes) -> None:
-        self.watch.received(data)
+        watch = self.watch
+        watch.bytes_in += len(data)  # Session.received, without a call when not recording
+        if watch.transcript is not None:
+            watch.record_in(data)
         self.activity += 1
         if self.command_sweeps is None:
             self.command_sweeps = 0
@@ -522,13 +525,21 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
     inner = _fastwrite.fast_writer(
         transport, counter, slow=ZooProtocolWrapper.write.__get__(counter)
     )
-    sent = counter.watch.sent
+    watch = counter.watch
+    if watch.transcript is None:
 
-    def write(data: bytes) -> None:
+        def count(data: bytes) -> None:
+            watch.bytes_out += len(data)
+            inner(data)
+
+        return count
+    sent = watch.sent
+
+    def record(data: bytes) -> None:
         sent(data)
         inner(data)
 
-    return write
+    return record
 
 
 __all__ = [

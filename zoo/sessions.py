@@ -179,7 +179,12 @@ class Session:
         """The client sent C{data}."""
         self.bytes_in += len(data)
         if self.transcript is not None:
-            self._chunk("wire.in", "command", self.transcript.client(data), len(data))
+            self.record_in(data)
+
+    def record_in(self, data: bytes) -> None:
+        """Record C{data}, sent by the client, in the transcript (which there is)."""
+        assert self.transcript is not None
+        self._chunk("wire.in", "command", self.transcript.client(data), len(data))
 
     def sent(self, data: bytes) -> None:
         """The server sent C{data}."""
