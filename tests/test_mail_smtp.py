@@ -141,7 +141,7 @@ def test_over_long_line_gets_500_and_buffer_is_cleared(tmp_path):
     replies = []
     for _ in range(256):
         replies += s.send(b"x" * 4096)
-        assert len(s.proto._buffer) <= 512
+        assert len(s.proto._unparsed) <= 512
     assert replies == [b"500 5.5.2 Line too long"]
     assert s.send(b"tail of the long line\r\nNOOP\r\n") == [b"250 2.0.0 OK"]
 
@@ -296,12 +296,21 @@ def test_starttls_discards_pipelined_plaintext_and_resets(tmp_path):
     assert replies[-1] == b"220 2.0.0 Ready to start TLS"
     assert not any(r.startswith(b"250 2.0.0 Sender") for r in replies)
     assert s.transport.tls is not None
-    assert s.proto._helo[0] is None and s.proto._from is None and s.proto._to == []
+    assert s.proto.helo[0] is None and s.proto.mail_from is None and s.proto.rcpt_to == []
     # Later reads come through TLS and are served; MAIL works, nothing was injected.
     assert s.codes(b"RCPT TO:<a@x>\r\n") == [b"503"]
     lines = s.send(b"EHLO good\r\n")
     assert b"250 AUTH PLAIN LOGIN" in lines and not any(b"STARTTLS" in x for x in lines)
     assert s.codes(b"STARTTLS\r\n") == [b"503"]
+
+
+def test_starttls_drops_a_partial_plaintext_line(tmp_path):
+    """Half a command sent in plaintext after STARTTLS is not completed by what TLS brings."""
+    s = Session(tmp_path, tls=True)
+    s.send(b"EHLO evil\r\nSTARTTLS\r\nMAIL FROM:<injected@x")
+    assert s.transport.tls is not None
+    assert s.send(b">\r\n") == [b"500 5.5.2 Command unrecognized"]
+    assert s.proto.mail_from is None
 
 
 def test_auth_refused_in_plaintext(tmp_path):

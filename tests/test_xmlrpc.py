@@ -793,8 +793,9 @@ def test_access_log_batches_per_reactor_turn() -> None:
     events: list[dict[str, object]] = []
     c = Conn()
     c.site.startFactory()
+    assert isinstance(c.site.logFile, BatchedAccessLog)  # what the site logs through
     batch = BatchedAccessLog(c.clock, Logger(observer=events.append))
-    c.site._logFile = batch
+    c.site.logFile = batch
     c.site.access_log = True
     c.call("double", 1)
     c.call("double", 2)

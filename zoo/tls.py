@@ -26,6 +26,7 @@ from twisted.internet.interfaces import (
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
+from zoo._twisted.lines import clear_line_buffer
 from zoo._twisted.tlslayer import HalfCloseTLSFactory, HalfCloseTLSProtocol
 
 
@@ -208,8 +209,7 @@ def start_tls(protocol: Any, context_factory: Any) -> None:
     transport = protocol.transport
     if not ITLSTransport.providedBy(transport):
         raise TypeError(f"{transport!r} cannot start TLS")
-    if hasattr(protocol, "_buffer"):
-        protocol._buffer = b""
+    clear_line_buffer(protocol)
     protocol._zoo_discard_plaintext = True
     transport.startTLS(context_factory)
 

@@ -208,7 +208,21 @@ def imap(entry: dict[str, Any]) -> None:
     c.logout()
 
 
+def admin(entry: dict[str, Any]) -> None:
+    """The control plane: /livez answers without a token, /api/services wants one (401)."""
+    import http.client
+
+    for path, status in (("/livez", 200), ("/api/services", 401)):
+        c = http.client.HTTPConnection(entry["host"], entry["port"], timeout=5)
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status == status, (path, r.status)
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "admin": admin,
     "lancelot": lancelot,
     "echo": echo,
     "blocks": blocks,

@@ -1,13 +1,21 @@
 """Every use of Twisted's private API in zoo, in one place.
 
-zoo reaches under Twisted's public interfaces where measurements said it pays, and
-only here: no module outside this package names a private Twisted module or
-attribute (C{tests/test_twisted_private.py} checks the whole tree). Each module
-below says why it exists; this list is what an upgrade of Twisted must re-check.
+zoo reaches under Twisted's public interfaces where measurements said it pays, or
+where Twisted keeps a step zoo must change in a private method, and only here: no
+module outside this package names a private Twisted module or attribute, and every
+private name used in here is listed below (C{tests/test_twisted_private.py} checks
+both). Each module says why it exists; this list is what an upgrade of Twisted must
+re-check.
 
-Tested with Twisted 26.4 (the oldest release C{setup.cfg} allows) and 26.10 (the
-newest on PyPI when written); C{scripts/test-matrix} runs the unit tests against
-both the pin's floor and whatever is newest each time.
+Where a protocol changes one of Twisted's private steps, the adapter class here
+overrides the private method to call a public one (C{_ebStatus} calls
+C{status_failed}), whose default is Twisted's own; the protocol module overrides or
+calls only the public name. Private state is read and set through properties.
+
+Every name below was checked in the source of Twisted 26.4 (the oldest release
+C{setup.cfg} allows) and 26.10 (the newest on PyPI when written);
+C{scripts/test-matrix} runs the unit tests against both the pin's floor and
+whatever is newest each time.
 
 L{fastwrite} -- C{send()} at once when Twisted's buffer is empty:
     - C{tcp.Connection._tempDataBuffer}, C{dataBuffer}, C{offset},
@@ -21,7 +29,11 @@ L{tlslayer} -- Twisted's TLS layer with half-close and batched records:
       C{_checkHandshakeStatus}, C{loseWriteConnection}, C{readConnectionLost};
     - reads C{_tlsConnection}, C{_appSendBuffer}, C{_aggregator},
       C{_lostTLSConnection}, C{_tlsShutdownFinished}, C{_aborted},
-      C{_connectWrapped} and the factory's C{_creatorCallable}.
+      C{_connectWrapped} and the factory's C{_creatorCallable};
+    - lets a push producer go at C{loseConnection}, as TCP does: reads
+      C{TLSMemoryBIOProtocol._producer}, its membrane's C{_producer} and
+      C{_producerPaused}, and tells a pull producer by
+      C{twisted.internet._producer_helpers._PullToPush}.
 
 L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
     - replaces C{EPollReactor.doPoll}/C{doIteration} on one instance; uses
@@ -32,4 +44,43 @@ L{sendfile} -- C{os.sendfile} for FTP downloads (Twisted has none):
 
 L{accept} -- passive FTP data connections without C{listenTCP}'s log lines:
     - C{tcp._getrealname}, and C{tcp.Server}'s constructor with no port.
+
+L{lines} -- STARTTLS drops the plaintext a client pipelined (C{zoo.tls.start_tls}),
+and POP3 an over-long line:
+    - empties C{LineOnlyReceiver._buffer}, which has no C{clearLineBuffer()}.
+
+L{mail} -- zoo-smtp, zoo-pop3 and zoo-imap change steps twisted.mail keeps private:
+    - C{ESMTP}: C{_helo}, C{_from}, C{_to} (the session and envelope, reset after
+      STARTTLS and used by zoo's synchronous C{do_MAIL}/C{do_RCPT}) as C{helo},
+      C{mail_from}, C{rcpt_to}; C{_cbFromValidate}, C{_ebFromValidate},
+      C{_cbToValidate}, C{_ebToValidate} called as C{accept_sender} ...
+      C{refuse_recipient}; C{_cbAuthenticated} overridden for C{login_succeeded}
+      (the login's mailbox name kept, the delivery avatar dropped);
+    - C{POP3}: C{_unblock} (C{run_held_commands}: the read gate follows the command
+      queue), C{_longOperation} (C{long_operation}: the gate takes its producer slot
+      back), C{_sendMessageContent} (C{send_message_content}: the message file is
+      closed however the transfer ends) with C{_getMessageFile}, C{_highest}
+      (C{message_file}, C{highest_retrieved}), C{_ebMailbox} (C{mailbox_refused}: the
+      last failed login closes) and C{_userIs} (C{forget_user}, at STLS);
+    - C{IMAP4Server}: C{_unblock} (C{run_held_commands}), C{_cbSelectWork}
+      (C{mailbox_selected}: SELECT with UIDNEXT, UNSEEN and PERMANENTFLAGS),
+      C{_searchFilter} (C{search_matches}: SEARCH evaluated message by message).
+
+L{ssh} -- the SSH transport, user-auth service and SFTP server:
+    - C{twisted.conch.ssh._kex.getSupportedKeyExchanges} (C{supported_key_exchanges}:
+      the algorithms zoo filters its offer from);
+    - C{SSHServerTransport._keySetup} (C{key_setup}: the MAC keys prepared once);
+    - C{SSHUserAuthServer._ebBadAuth} (C{auth_failed}: a wrong password answered
+      without conch's log lines, counted per connection);
+    - C{FileTransferServer._sendStatus}, C{_cbStatus} (C{send_status},
+      C{status_ok}) and C{_ebStatus} (C{status_failed}: more errnos mapped, without
+      a traceback).
+
+L{web} -- the XML-RPC/JSON-RPC channel:
+    - C{HTTPChannel._networkProducer} (C{network_producer}: the read gate takes the
+      place of what the channel pauses around a request in hand);
+    - C{HTTPChannel._handlingRequest} (C{handling_request}: a client that half-closes
+      still gets its answer);
+    - C{twisted.web.http._escape} (C{escape}: the access line quoted exactly as
+      twisted.web does).
 """

@@ -180,7 +180,6 @@ class _Lines(ftp.FTP):
 
     delimiter = b"\n"
     MAX_LENGTH = 8192
-    _encoding = "utf-8"
     #: The transfer in progress: while it runs only ABOR, STAT and NOOP are answered.
     _busy: defer.Deferred[Any] | None = None
     _held: tuple[str, str | None] | None = None

@@ -27,6 +27,7 @@ from twisted.mail import imap4
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from zope.interface import implementer
 
+from zoo._twisted.mail import IMAP4ServerAdapter
 from zoo.flow import ReadGate
 from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.imapfolder import MaildirFolder
@@ -93,7 +94,7 @@ class IMAPRealm:
         return imap4.IAccount, Account(self.store.path(avatar_id), self.clock), lambda: None
 
 
-class _IMAPBase(imap4.IMAP4Server):
+class _IMAPBase(IMAP4ServerAdapter):
     transport: Any
     blocked: Any  # Twisted's queue of commands behind a long reply (None when empty)
     portal: Any
@@ -129,9 +130,9 @@ class _IMAPBase(imap4.IMAP4Server):
         super().dataReceived(data)
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
-    def _unblock(self) -> None:
+    def run_held_commands(self) -> None:
         self.gate.take()  # a FETCH borrowed it; the queued commands may FETCH again
-        super()._unblock()
+        super().run_held_commands()
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
     def _auth_allowed(self) -> bool:
@@ -194,7 +195,7 @@ class _IMAPBase(imap4.IMAP4Server):
         if self._guard.exhausted:
             self._too_many_failures()
             return
-        self._unblock()  # TWISTED-PRIVATE: IMAP4Server._unblock (runs the held commands)
+        self.run_held_commands()
 
     def _too_many_failures(self) -> None:
         """After the tagged NO: say goodbye and close (RFC 3501 7.1.5)."""
@@ -202,7 +203,7 @@ class _IMAPBase(imap4.IMAP4Server):
             self.sendLine(b"* BYE Too many failed logins")
             self.transport.loseConnection()
 
-    def _cbSelectWork(self, mbox: Any, cmd: bytes, tag: bytes) -> None:
+    def mailbox_selected(self, mbox: Any, cmd: bytes, tag: bytes) -> None:
         """SELECT/EXAMINE with all RFC 3501 responses (Twisted omits UIDNEXT and friends)."""
         if mbox is None:
             self.sendNegativeResponse(tag, b"No such mailbox")
@@ -281,14 +282,13 @@ class _IMAPBase(imap4.IMAP4Server):
         keys (C{SUBJECT}, C{FROM}, C{BEFORE} ...: it compares C{str} with C{bytes})
         with Python's error text and logs a traceback.
         """
-        # TWISTED-PRIVATE: IMAP4Server._searchFilter (the matcher __cbManualSearch uses)
         messages = self.mbox.fetch(imap4.parseIdList(b"1:*"), uid=uid)
         last_seq = messages[-1][0] if messages else 0
         last_uid = messages[-1][1].getUID() if messages else 0
         found = []
         try:
             for seq, msg in messages:
-                if self._searchFilter(copy.deepcopy(query), seq, msg, last_seq, last_uid):
+                if self.search_matches(copy.deepcopy(query), seq, msg, last_seq, last_uid):
                     found.append(b"%d" % (msg.getUID() if uid else seq))
         except Exception as e:
             log.info("imap: SEARCH not evaluated: {error}", error=f"{type(e).__name__}: {e}")

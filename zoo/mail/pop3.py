@@ -32,6 +32,8 @@ from twisted.protocols import basic
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo._twisted.lines import clear_line_buffer
+from zoo._twisted.mail import POP3Adapter
 from zoo.flow import ReadGate
 from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
@@ -122,7 +124,7 @@ class APOPCredentials(pop3.APOPCredentials):
         return hmac.compare_digest(want, self.digest.lower())
 
 
-class _POP3Base(pop3.POP3):
+class _POP3Base(POP3Adapter):
     transport: Any
     blocked: Any  # Twisted's queue of commands behind a long reply (None when empty)
     portal: Any
@@ -174,40 +176,39 @@ class _POP3Base(pop3.POP3):
     def _login_answered(self, result: Any) -> None:
         if self.transport.disconnecting:
             return  # too many failures: the commands behind are dropped
-        self._unblock(None)  # TWISTED-PRIVATE: POP3._unblock (runs the held commands)
+        self.run_held_commands()
 
     def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
         super().dataReceived(data)
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
-    def _unblock(self, ignored: Any) -> None:
-        super()._unblock(ignored)
+    def run_held_commands(self) -> None:
+        super().run_held_commands()
         self.gate.hold(QUEUE_FULL, queue_full(self.blocked))
 
-    def _longOperation(self, d: Any) -> Any:
+    def long_operation(self, d: Any) -> Any:
         # Take the producer slot back before queued commands run (they may RETR).
         d.addBoth(self._take_back)
-        return super()._longOperation(d)
+        return super().long_operation(d)
 
     def _take_back(self, result: Any) -> Any:
         self.gate.take()
         return result
 
-    def _sendMessageContent(self, i: Any, wrapper: Any, response: Any) -> Any:
+    def send_message_content(self, i: Any, wrapper: Any, response: Any) -> Any:
         """Twisted's, with the message file closed however the transfer ends.
 
         Twisted never closes the file, and when the client goes away mid-transfer it
         logs the sender's "Consumer asked us to stop producing" as an unexpected error.
         """
-        # TWISTED-PRIVATE: POP3._sendMessageContent, _getMessageFile, _highest, _longOperation
         self.gate.lend()  # FileSender sends the message
 
         def send(info: Any) -> Any:
             if info is None:  # the failure reply was sent already
                 return None
             size, fp = info
-            self._highest = max(self._highest, int(i))
+            self.highest_retrieved = max(self.highest_retrieved, int(i))
             self.successResponse(response(size))
             sent = basic.FileSender().beginFileTransfer(
                 wrapper(fp), self.transport, self.transformChunk
@@ -216,7 +217,7 @@ class _POP3Base(pop3.POP3):
             sent.addBoth(_closing, fp)
             return sent
 
-        return self._longOperation(self._getMessageFile(i).addCallback(send))
+        return self.long_operation(self.message_file(i).addCallback(send))
 
     def _sent(self, last: bytes) -> None:
         self.sendLine(b"." if last == b"\n" else b"\r\n.")
@@ -258,7 +259,7 @@ class _POP3Base(pop3.POP3):
         return None
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        self._buffer = b""
+        clear_line_buffer(self)
         self.failResponse(b"Line too long")
         self.transport.loseConnection()
 
@@ -269,7 +270,7 @@ class _POP3Base(pop3.POP3):
         self.successResponse(b"Begin TLS negotiation")
         start_tls(self, self.ctx)
         self._secure = True
-        self._userIs = None
+        self.forget_user()
         self.blocked = None
 
     def do_USER(self, user: bytes) -> None:
@@ -281,9 +282,9 @@ class _POP3Base(pop3.POP3):
     def authenticateUserAPOP(self, user: bytes, digest: bytes) -> Any:
         return self.portal.login(APOPCredentials(self.magic, user, digest), None, pop3.IMailbox)
 
-    def _ebMailbox(self, failure: Failure) -> None:
+    def mailbox_refused(self, failure: Failure) -> None:
         if not (self._guard.exhausted and failure.check(LoginFailed)):
-            return super()._ebMailbox(failure)
+            return super().mailbox_refused(failure)
         self.failResponse(b"[AUTH] Too many failed logins; closing")
         self.transport.loseConnection()
         return None

@@ -37,6 +37,7 @@ from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo._twisted.mail import ESMTPAdapter
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.flow import ReadGate
 from zoo.mail.body import Body
@@ -132,7 +133,7 @@ CHALLENGERS = {b"PLAIN": _PLAIN, b"LOGIN": _LOGIN}
 
 
 @implementer(IHalfCloseableProtocol)
-class _ZooESMTPBase(smtp.ESMTP):
+class _ZooESMTPBase(ESMTPAdapter):
     """Twisted's ESMTP with zoo's framing, limits, storage and TLS rules."""
 
     # Twisted declares these as None/int/methods; here they are set per connection.
@@ -150,7 +151,7 @@ class _ZooESMTPBase(smtp.ESMTP):
         self.portal = factory.portal
         self.timeout = self.policy.timeout
         self.callLater = factory.clock.callLater
-        self._buffer = b""
+        self._unparsed = b""
         self._skipping = False
         self._body: Body | None = None
         self._paused = False  # a delivery or a login is in flight: later commands wait
@@ -196,7 +197,7 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
-        self._buffer += data
+        self._unparsed += data
         if not self._paused:
             self.resetTimeout()
             self._process()
@@ -205,29 +206,29 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     def _process(self) -> None:
         max_line = self.policy.max_line
-        while not self._paused and self._buffer and not self.transport.disconnecting:
+        while not self._paused and self._unparsed and not self.transport.disconnecting:
             if self._body is not None:
-                rest = self._body.feed(self._buffer)
+                rest = self._body.feed(self._unparsed)
                 if rest is None:
-                    self._buffer = b""
+                    self._unparsed = b""
                     return
-                self._buffer = rest
+                self._unparsed = rest
                 self._end_of_data()
                 continue
-            newline = self._buffer.find(b"\n")
+            newline = self._unparsed.find(b"\n")
             if self._skipping:
                 if newline < 0:
-                    self._buffer = b""
+                    self._unparsed = b""
                     return
-                self._buffer = self._buffer[newline + 1 :]
+                self._unparsed = self._unparsed[newline + 1 :]
                 self._skipping = False
                 continue
             if newline < 0:
-                if len(self._buffer) > max_line:
+                if len(self._unparsed) > max_line:
                     self._line_too_long(skip=True)
                 return
-            line = self._buffer[:newline]
-            self._buffer = self._buffer[newline + 1 :]
+            line = self._unparsed[:newline]
+            self._unparsed = self._unparsed[newline + 1 :]
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > max_line:
@@ -238,7 +239,7 @@ class _ZooESMTPBase(smtp.ESMTP):
     def _line_too_long(self, skip: bool) -> None:
         """Reply 500 once and forget the line: the fix for Twisted's growing buffer."""
         if skip:
-            self._buffer = b""
+            self._unparsed = b""
             self._skipping = True
         if self.mode == smtp.AUTH:
             self.mode = smtp.COMMAND
@@ -247,6 +248,11 @@ class _ZooESMTPBase(smtp.ESMTP):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._line_too_long(skip=False)
+
+    def clearLineBuffer(self) -> bytes:
+        """Drop and return the bytes not yet handled (STARTTLS drops pipelined plaintext)."""
+        unparsed, self._unparsed = self._unparsed, b""
+        return unparsed
 
     # -- commands ---------------------------------------------------------------
 
@@ -304,9 +310,9 @@ class _ZooESMTPBase(smtp.ESMTP):
             start_tls(self, self.ctx)
             self.startedTLS = self._secure = True
             # RFC 3207 4.2: forget everything learnt before TLS.
-            self._helo = (None, self._helo[1])
-            self._from = None
-            self._to = []
+            self.helo = (None, self.helo[1])
+            self.mail_from = None
+            self.rcpt_to = []
             self.authenticated = False
             self.delivery = None
             self.user = None
@@ -318,13 +324,13 @@ class _ZooESMTPBase(smtp.ESMTP):
             self.sendCode(530, b"Must issue a STARTTLS command first")
         elif not self._auth_allowed():
             self.sendCode(538, b"Encryption required for requested authentication mechanism")
-        elif self._from is not None:
+        elif self.mail_from is not None:
             self.sendCode(503, b"AUTH not allowed during a mail transaction")
         else:
             super().ext_AUTH(rest)
 
-    def _cbAuthenticated(self, login_info: Any) -> Any:
-        result = super()._cbAuthenticated(login_info)
+    def login_succeeded(self, login_info: Any) -> Any:
+        result = super().login_succeeded(login_info)
         self.user = self.delivery.name
         self.delivery = None
         return result
@@ -365,30 +371,30 @@ class _ZooESMTPBase(smtp.ESMTP):
         if size and int(size.group(1)) > self.policy.max_size:
             self.sendCode(552, b"Message size exceeds fixed maximum message size")
             return
-        if self._from:
+        if self.mail_from:
             self.sendCode(503, b"Only one sender per message, please")
             return
-        self._to = []
+        self.rcpt_to = []
         m = self.mail_re.match(rest)
         if not m:
             self.sendCode(501, b"Syntax error")
             return
         try:
             addr = smtp.Address(m.group("path"), self.host)
-            origin = self.validateFrom(self._helo, addr)
+            origin = self.validateFrom(self.helo, addr)
         except smtp.AddressError as e:
             self.sendCode(553, str(e).encode())
         except Exception:
-            self._ebFromValidate(Failure())
+            self.refuse_sender(Failure())
         else:
-            self._cbFromValidate(origin)
+            self.accept_sender(origin)
 
     def do_RCPT(self, rest: bytes) -> None:
         """Twisted's C{do_RCPT}, with a recipient limit, and no Deferred (L{validateTo})."""
-        if not self._from:
+        if not self.mail_from:
             self.sendCode(503, b"Must have sender before recipient")
             return
-        if len(self._to) >= self.policy.max_recipients:
+        if len(self.rcpt_to) >= self.policy.max_recipients:
             self.sendCode(452, b"Too many recipients")
             return
         m = self.rcpt_re.match(rest)
@@ -396,14 +402,14 @@ class _ZooESMTPBase(smtp.ESMTP):
             self.sendCode(501, b"Syntax error")
             return
         try:
-            user = smtp.User(m.group("path"), self._helo, self, self._from)
+            user = smtp.User(m.group("path"), self.helo, self, self.mail_from)
             mailbox = self.validateTo(user)
         except smtp.AddressError as e:
             self.sendCode(553, str(e).encode())
         except Exception:
-            self._ebToValidate(Failure())
+            self.refuse_recipient(Failure())
         else:
-            self._cbToValidate(mailbox, user)
+            self.accept_recipient(mailbox, user)
 
     def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:
         if self.policy.require_tls and not self._secure:
@@ -420,12 +426,12 @@ class _ZooESMTPBase(smtp.ESMTP):
             raise smtp.SMTPBadRcpt(user) from None
 
     def do_DATA(self, rest: bytes) -> None:
-        if self._from is None or not self._to:
+        if self.mail_from is None or not self.rcpt_to:
             self.sendCode(503, b"Must have valid receiver and originator")
             return
-        self._txn = (self._helo, self._from, [mailbox for _, mailbox in self._to])
-        self._from = None
-        self._to = []
+        self._txn = (self.helo, self.mail_from, [mailbox for _, mailbox in self.rcpt_to])
+        self.mail_from = None
+        self.rcpt_to = []
         self._body = Body(self.policy.max_size)
         self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
         # The body has its own limits (SIZE and the idle timeout), not the command deadline.
@@ -503,7 +509,7 @@ class _ZooESMTPBase(smtp.ESMTP):
     def _login_flow(self) -> None:
         """While an AUTH waits for its answer, read on (to see a client give up and close)
         until more than a line waits."""
-        self.gate.hold(_LOGIN_CHECK, len(self._buffer) > self.policy.max_line)
+        self.gate.hold(_LOGIN_CHECK, len(self._unparsed) > self.policy.max_line)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._body = None

@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from zoo import jail
+from zoo._twisted.ssh import FileTransferServerAdapter
 from zoo.jail import virtual
 
 log = Logger()
@@ -299,7 +300,7 @@ class RootedSFTPServer:
 _STATUS_EXTENSIONS = {b"posix-rename@openssh.com", b"fsync@openssh.com"}
 
 
-class SFTPProtocol(filetransfer.FileTransferServer):
+class SFTPProtocol(FileTransferServerAdapter):
     """conch's SFTP server protocol, bounded and quiet (see the module docstring)."""
 
     def __init__(self, data: Any = None, avatar: Any = None) -> None:
@@ -340,14 +341,14 @@ class SFTPProtocol(filetransfer.FileTransferServer):
         name = self.packetTypes.get(kind)
         handler = getattr(self, f"packet_{name}", None) if name else None
         if handler is None:
-            self._sendStatus(body[:4], filetransfer.FX_OP_UNSUPPORTED, f"unsupported packet {kind}")
+            self.send_status(body[:4], filetransfer.FX_OP_UNSUPPORTED, f"unsupported packet {kind}")
             return
         try:
             handler(body)
         except Exception as e:  # malformed packet: answer it, keep the session
             log.debug("sftp: bad {name} packet: {e}", name=name, e=e)
             if kind != filetransfer.FXP_INIT and len(body) >= 4:
-                self._sendStatus(body[:4], filetransfer.FX_BAD_MESSAGE, "malformed packet")
+                self.send_status(body[:4], filetransfer.FX_BAD_MESSAGE, "malformed packet")
 
     def packet_EXTENDED(self, data: bytes) -> None:
         request_id = data[:4]
@@ -355,8 +356,8 @@ class SFTPProtocol(filetransfer.FileTransferServer):
         if name not in _STATUS_EXTENSIONS:
             return super().packet_EXTENDED(data)
         d = defer.maybeDeferred(self._status_extension, name, rest)
-        d.addCallback(self._cbStatus, request_id)
-        d.addErrback(self._ebStatus, request_id, name + b" failed")
+        d.addCallback(self.status_ok, request_id)
+        d.addErrback(self.status_failed, request_id, name + b" failed")
         return None
 
     def _status_extension(self, name: bytes, rest: bytes) -> None:
@@ -369,7 +370,7 @@ class SFTPProtocol(filetransfer.FileTransferServer):
                 raise filetransfer.SFTPError(filetransfer.FX_FAILURE, "bad handle")
             self.openFiles[handle].fsync()
 
-    def _ebStatus(self, reason: Any, requestId: bytes, msg: bytes = b"request failed") -> None:
+    def status_failed(self, reason: Any, request_id: bytes, msg: bytes = b"request failed") -> None:
         # conch logs a traceback for every errno it does not map; map the common ones.
         value = reason.value
         if isinstance(value, OSError) and value.errno not in (
@@ -380,20 +381,20 @@ class SFTPProtocol(filetransfer.FileTransferServer):
             code = filetransfer.FX_FAILURE
             if value.errno in (errno.EPERM, errno.ELOOP):
                 code = filetransfer.FX_PERMISSION_DENIED
-            self._sendStatus(requestId, code, value.strerror or msg.decode())
+            self.send_status(request_id, code, value.strerror or msg.decode())
             return
-        super()._ebStatus(reason, requestId, msg)
+        super().status_failed(reason, request_id, msg)
 
     def packet_CLOSE(self, data: bytes) -> None:
         request_id = data[:4]
         handle = getNS(data[4:])[0]
         target = self.openFiles.pop(handle, None) or (self.openDirs.pop(handle, (None,))[0])
         if target is None:
-            self._sendStatus(request_id, filetransfer.FX_FAILURE, "bad handle")
+            self.send_status(request_id, filetransfer.FX_FAILURE, "bad handle")
             return
         d = defer.maybeDeferred(target.close)
-        d.addCallback(self._cbStatus, request_id)
-        d.addErrback(self._ebStatus, request_id, b"close failed")
+        d.addCallback(self.status_ok, request_id)
+        d.addErrback(self.status_failed, request_id, b"close failed")
 
     def connectionLost(self, reason: Any = None) -> None:
         filetransfer.FileTransferBase.connectionLost(self, reason)

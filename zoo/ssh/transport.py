@@ -27,10 +27,15 @@ import hmac
 import struct
 from typing import Any
 
-from twisted.conch.ssh import _kex, factory, transport, userauth
+from twisted.conch.ssh import factory, transport, userauth
 from twisted.internet import protocol
 from twisted.logger import Logger
 
+from zoo._twisted.ssh import (
+    ServerTransportAdapter,
+    UserAuthServerAdapter,
+    supported_key_exchanges,
+)
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.flow import ReadGate
 from zoo.policies import command_deadline_off
@@ -47,7 +52,7 @@ CIPHERS = [
     if c.endswith(b"-ctr") and b"des" not in c
 ]
 MACS = [b"hmac-sha2-512", b"hmac-sha2-256"]
-KEY_EXCHANGES = [k for k in _kex.getSupportedKeyExchanges() if not any(w in k for w in _WEAK_KEX)]
+KEY_EXCHANGES = [k for k in supported_key_exchanges() if not any(w in k for w in _WEAK_KEX)]
 PUBLIC_KEYS = [b"ssh-ed25519", b"rsa-sha2-512", b"rsa-sha2-256"]
 #: Signature algorithms accepted for users' keys (no ssh-rsa SHA-1, no ssh-dss).
 USER_KEY_ALGORITHMS = {
@@ -94,7 +99,7 @@ class CachedMACCiphers(transport.SSHCiphers):
         return hmac.compare_digest(mac, h.digest())
 
 
-class ZooServerTransport(transport.SSHServerTransport):
+class ZooServerTransport(ServerTransportAdapter):
     """conch's server transport with trimmed algorithms, strict KEX and clean failures."""
 
     supportedCiphers = CIPHERS
@@ -167,9 +172,9 @@ class ZooServerTransport(transport.SSHServerTransport):
                 return
         super().dispatchMessage(messageNum, payload)
 
-    def _keySetup(self, sharedSecret: bytes, exchangeHash: bytes) -> None:
+    def key_setup(self, shared_secret: bytes, exchange_hash: bytes) -> None:
         self.nextEncryptions.__class__ = CachedMACCiphers
-        super()._keySetup(sharedSecret, exchangeHash)
+        super().key_setup(shared_secret, exchange_hash)
 
     def sendPacket(self, messageType: int, payload: bytes) -> None:
         super().sendPacket(messageType, payload)
@@ -197,7 +202,7 @@ def _kex_names(kexinit_payload: bytes) -> list[bytes]:
     return names.split(b",")
 
 
-class ZooUserAuthServer(userauth.SSHUserAuthServer):
+class ZooUserAuthServer(UserAuthServerAdapter):
     """conch's user-auth service with the factory's attempt limits and grace time.
 
     Logins go through the transport's L{zoo.cred.LoginGuard}, which throttles and
@@ -230,14 +235,13 @@ class ZooUserAuthServer(userauth.SSHUserAuthServer):
         super().serviceStarted()
         self.portal = self.transport.login_guard  # type: ignore[union-attr]
 
-    # TWISTED-PRIVATE: SSHUserAuthServer._ebBadAuth (conch's failure reply and count)
-    def _ebBadAuth(self, reason: Any) -> None:
+    def auth_failed(self, reason: Any) -> None:
         """A wrong password: zoo.cred logged it, so conch's two debug lines are not wanted."""
         from twisted.conch.ssh.common import NS
         from twisted.cred.error import UnauthorizedLogin
 
         if self.method != b"password" or not reason.check(UnauthorizedLogin):
-            super()._ebBadAuth(reason)
+            super().auth_failed(reason)
             return
         conn: Any = self.transport
         self.loginAttempts += 1

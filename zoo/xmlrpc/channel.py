@@ -26,9 +26,10 @@ from typing import Any
 from twisted.internet.address import UNIXAddress
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.logger import Logger
-from twisted.web import http, resource, server
+from twisted.web import resource, server
 from zope.interface import implementer
 
+from zoo._twisted.web import HTTPChannelAdapter, escape
 from zoo.flow import ReadGate
 from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.xmlrpc.methods import FAILURE, RPCError
@@ -68,7 +69,7 @@ class LimitedRequest(server.Request):
 
 
 @implementer(IHalfCloseableProtocol)
-class LimitedChannel(http.HTTPChannel):
+class LimitedChannel(HTTPChannelAdapter):
     """An HTTPChannel that refuses request bodies over C{max_body} bytes (413)."""
 
     transport: Any
@@ -87,9 +88,7 @@ class LimitedChannel(http.HTTPChannel):
         # own pausing (a request in hand) becomes the gate's REQUEST reason.
         self.transport.unregisterProducer()
         self.gate = ReadGate(self.transport).start()
-        # TWISTED-PRIVATE: HTTPChannel._networkProducer (what the channel pauses and
-        # resumes around a request in hand; by default the transport itself).
-        self._networkProducer = _GateReason(self.gate, REQUEST)
+        self.network_producer = _GateReason(self.gate, REQUEST)
         self._send = fast_writer(self.transport)
         self._host = None
 
@@ -197,7 +196,7 @@ class LimitedChannel(http.HTTPChannel):
         HTTPChannel alone treats the client's FIN as the end of the connection
         and drops the response of the request it just received.
         """
-        if self._handlingRequest and not self._refused:
+        if self.handling_request and not self._refused:
             self.persistent = False  # requestDone closes once the answer is written
         else:
             self.transport.loseConnection()
@@ -234,10 +233,10 @@ _PLAIN = re.compile(rb"[ !#-\[\]-~]*")  # printable ASCII but for " and \\
 
 
 def _escape(value: bytes | str) -> str:
-    """http._escape, without its repr() round trip for the usual plain ASCII value."""
+    """twisted.web's quoting, without its repr() round trip for the usual plain ASCII value."""
     if isinstance(value, bytes) and _PLAIN.fullmatch(value):
         return value.decode("ascii")
-    return http._escape(value)
+    return escape(value)
 
 
 def access_line(timestamp: str, request: Any) -> str:
@@ -324,6 +323,6 @@ class RPCSite(server.Site):
     def startFactory(self) -> None:
         super().startFactory()
         if not self.logPath:
-            self._logFile = BatchedAccessLog(self.reactor)
+            self.logFile = BatchedAccessLog(self.reactor)
 
     protocol = LimitedChannel  # type: ignore[assignment]
