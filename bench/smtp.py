@@ -80,15 +80,16 @@ def smtp_source() -> tuple[list[str], dict[str, str]]:
 class Server:
     """One server pinned to CPU 0 by harness.RunningServer, storing under a fresh folder."""
 
-    def __init__(self, name: str, fsync: bool) -> None:
+    def __init__(self, name: str, fsync: bool, options: tuple[str, ...] = ()) -> None:
         self.name = name
         self.tmp = tempfile.TemporaryDirectory(prefix="zoo-bench-smtp-", dir=BUILD)
         root = Path(self.tmp.name)
         nosync = [] if fsync else ["--no-fsync"]
         if name == "zoo":
             spec = harness.twistd_plugin(
-                "zoo", "zoo-smtp", "--port", "0", "--state-dir", str(root / "state"), *nosync
-            )
+                "zoo", "zoo-smtp", "--port", "0", "--state-dir", str(root / "state"), *nosync,
+                *options,
+            )  # fmt: skip
             self.maildirs = root / "state" / "mail"
         elif name in ("aiosmtpd", "aiosmtpd-sink"):
             sink = ["--sink"] if name == "aiosmtpd-sink" else []

@@ -40,6 +40,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.events import session_of
 from zoo.state import write_private
 
 log = Logger()
@@ -461,14 +462,12 @@ class Logins:
 
     def guard(self, transport: Any) -> LoginGuard:
         """A L{LoginGuard} for the connection on C{transport} (its peer is the address)."""
-        from zoo.events import session_of
-
         host = ""
         try:
             host = str(getattr(transport.getPeer(), "host", "") or "")
         except Exception:
             pass
-        return LoginGuard(self, host or "local", session_of(transport))
+        return LoginGuard(self, host or "local", transport)
 
 
 class LoginGuard:
@@ -482,10 +481,13 @@ class LoginGuard:
     its own words and closes; any further login on the connection fails unchecked.
     """
 
-    def __init__(self, logins: Logins, host: str, session: str | None = None) -> None:
+    def __init__(self, logins: Logins, host: str, transport: Any = None) -> None:
         self.logins = logins
         self.host = host
-        self.session = session
+        #: The connection's transport: its session gets the events, and is told who
+        #: logged in (see L{zoo.sessions}).
+        self.transport = transport
+        self.session = session_of(transport)
         if logins.observatory is None:
             from zoo.events import hub
 
@@ -566,6 +568,13 @@ class LoginGuard:
         later.errback(result)
 
     def _succeeded(self, result: Any, creds: Any) -> Any:
+        """Report the login: C{login.succeeded}, and the session's user (L{zoo.sessions})."""
+        from zoo.policies import watch_of
+
+        watch = watch_of(self.transport)
+        if watch is not None:
+            name = getattr(creds, "username", None)
+            watch.user(_shown(name) if name else "anonymous")
         if self.observatory.enabled:
             self.observatory.emit(
                 self.logins.protocol,

@@ -258,7 +258,8 @@ class Observatory:
     def add(self, event: Event) -> Event:
         """Keep C{event} (numbering it anew in this process) and tell the observers."""
         event.seq = self.last_seq = next(self._seq)
-        event.size = _estimate(event.fields)
+        if not event.size:  # an emitter may size its event itself (transcript chunks do)
+            event.size = _estimate(event.fields)
         # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
         # session's bytes never push a service's other events out.
         where = event.service + WIRE_SUFFIX if event.kind.startswith("wire.") else event.service

@@ -29,14 +29,24 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IReactorTime,
+    ISSLTransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from zope.interface import implementer
+from twisted.python.failure import Failure
+from zope.interface import directlyProvides, implementer, providedBy
 
 from zoo._twisted import fastwrite as _fastwrite
 from zoo._twisted.fastwrite import set_nodelay
+from zoo._twisted.tlslayer import HalfCloseTLSFactory
+from zoo.events import Observatory, hub
+from zoo.sessions import Session
 
 log = Logger()
 
@@ -55,6 +65,10 @@ class ZooProtocolWrapper(ProtocolWrapper):
     activity = 0
     _seen = -1
     command_sweeps: int | None = _OFF
+    #: The observed session's id (see L{zoo.events.session_of}); C{None} when nobody observes.
+    session: str | None = None
+    #: The observed session (L{zoo.sessions.Session}), or C{None}.
+    watch: Session | None = None
 
     def makeConnection(self, transport: Any) -> None:
         set_nodelay(transport)
@@ -110,6 +124,151 @@ class _HalfClosingWrapper(ZooProtocolWrapper):
     """
 
 
+class _Watching(ZooProtocolWrapper):
+    """A wrapper whose connection is observed: session events, and why it closed."""
+
+    watch: Session
+
+    def _tls_first(self, transport: Any) -> bool:
+        return bool(ISSLTransport.providedBy(transport))
+
+    def makeConnection(self, transport: Any) -> None:
+        self.watch.connected(transport)
+        if not self._tls_first(transport):
+            self.watch.open()  # else once the handshake is done
+        super().makeConnection(transport)
+
+    def readConnectionLost(self) -> None:
+        if self.watch.why is None:
+            self.watch.why = "client closed"
+        super().readConnectionLost()
+
+    def loseConnection(self) -> None:
+        if self.watch.why is None:
+            self.watch.why = "server closed"
+        super().loseConnection()
+
+    def abortConnection(self) -> None:
+        if self.watch.why is None:
+            self.watch.why = "server aborted"
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        self.watch.close(reason)
+
+
+@implementer(IHandshakeListener)
+class _Watched(_Watching):
+    """Observed, and the bytes counted and recorded here.
+
+    Here is between TLS and the protocol for plain TCP, after STARTTLS (Twisted puts
+    the TLS layer under this wrapper) and for C{ssl:} endpoints.
+    """
+
+    def dataReceived(self, data: bytes) -> None:
+        watch = self.watch
+        watch.bytes_in += len(data)  # Session.received, without a call when not recording
+        if watch.transcript is not None:
+            watch.record_in(data)
+        self.activity += 1
+        if self.command_sweeps is None:
+            self.command_sweeps = 0
+        self.wrappedProtocol.dataReceived(data)
+
+    def write(self, data: bytes) -> None:
+        self.watch.sent(data)
+        self.activity += 1
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def writeSequence(self, data: Any) -> None:
+        data = list(data)
+        self.watch.sent(b"".join(data))
+        self.activity += 1
+        self.transport.writeSequence(data)  # type: ignore[union-attr]
+
+    def handshakeCompleted(self) -> None:
+        self.watch.handshake_done(self.transport.getHandle())  # type: ignore[union-attr]
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()  # type: ignore[attr-defined]
+
+
+@implementer(IHalfCloseableProtocol)
+class _WatchedHalfClosing(_Watched):
+    pass
+
+
+class _UnderTLS(_Watching):
+    """Observed, under zoo's implicit TLS layer: the bytes are counted above it."""
+
+    def _tls_first(self, transport: Any) -> bool:
+        return True
+
+    def loseConnection(self) -> None:
+        # The TLS layer closes after the client's close_notify too: the plaintext
+        # layer above says when the protocol closed.
+        ZooProtocolWrapper.loseConnection(self)
+
+
+@implementer(IHalfCloseableProtocol)
+class _UnderTLSHalfClosing(_UnderTLS):
+    pass
+
+
+@implementer(IHandshakeListener)
+class _Plaintext(ProtocolWrapper):
+    """Between zoo's implicit TLS layer and the protocol: counts and records the plaintext.
+
+    Only built for observed connections; it reports the handshake (C{session.opened}
+    with the TLS details) and passes it on to a protocol that listens for it.
+    """
+
+    def __init__(self, wrapped: Any, watch: Session) -> None:
+        self.wrappedProtocol = wrapped
+        self.watch = watch
+        self.factory = None  # type: ignore[assignment]
+
+    def makeConnection(self, transport: Any) -> None:
+        directlyProvides(self, providedBy(transport))
+        Protocol.makeConnection(self, transport)
+        self.wrappedProtocol.makeConnection(self)  # type: ignore[arg-type]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.watch.received(data)
+        self.wrappedProtocol.dataReceived(data)
+
+    def write(self, data: bytes) -> None:
+        self.watch.sent(data)
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def writeSequence(self, data: Any) -> None:
+        data = list(data)
+        self.watch.sent(b"".join(data))
+        self.transport.writeSequence(data)  # type: ignore[union-attr]
+
+    def handshakeCompleted(self) -> None:
+        self.watch.handshake_done(self.transport.getHandle())  # type: ignore[union-attr]
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()  # type: ignore[attr-defined]
+
+    def loseConnection(self) -> None:
+        if self.watch.why is None:
+            self.watch.why = "server closed"
+        super().loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.wrappedProtocol.connectionLost(reason)
+
+
+@implementer(IHalfCloseableProtocol)
+class _PlaintextHalfClosing(_Plaintext):
+    def readConnectionLost(self) -> None:
+        self.wrappedProtocol.readConnectionLost()  # type: ignore[attr-defined]
+
+    def writeConnectionLost(self) -> None:
+        self.wrappedProtocol.writeConnectionLost()  # type: ignore[attr-defined]
+
+
 class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
     """Wrap C{wrappedFactory} with a connection cap and an idle timeout.
 
@@ -120,6 +279,11 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         (see L{command_done}); C{None} or 0 for no deadline (protocols without
         commands: echo, the TLS tunnel).
     @param clock: the reactor (or a L{twisted.internet.task.Clock} in tests).
+    @param name: the service, in logs and in the sessions it reports.
+    @param observatory: where observed connections report (L{zoo.events.hub} if
+        C{None}); checked once per connection, when it is built.
+    @param observed: C{False} for a listener whose connections are never sessions
+        (the control plane's own: observing it would record the observer).
     """
 
     protocol = ZooProtocolWrapper
@@ -133,8 +297,12 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         clock: IReactorTime | None = None,
         name: str = "",
         command_timeout: float | None = None,
+        observatory: Observatory | None = None,
+        observed: bool = True,
     ) -> None:
         super().__init__(wrappedFactory)
+        self.observatory = observatory if observatory is not None else hub
+        self.observed = observed
         wrappedFactory.noisy = False  # the listener logs one line of its own
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout or None
@@ -182,6 +350,8 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                     n=self.refused,
                 )
             return None
+        if self.observatory.enabled and self.observed:
+            return self._build_watched(addr)
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None
@@ -191,6 +361,36 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         p = cls(self, wrapped)
         if self.command_timeout:
             p.command_sweeps = None  # armed: the clock starts with the first byte
+        return p
+
+    def _build_watched(self, addr: Any) -> ZooProtocolWrapper | None:
+        """An observed connection: a session, and a layer that sees the plaintext."""
+        inner = self.wrappedFactory
+        watch: Session | None = None
+        cls: type[_Watching]
+        if isinstance(inner, HalfCloseTLSFactory):  # zoo's implicit TLS (--tls)
+            app = inner.wrappedFactory.buildProtocol(addr)
+            if app is None:
+                return None
+            watch = Session(self.observatory, self.name)
+            if IHalfCloseableProtocol.providedBy(app):
+                wrapped = inner.wrap(_PlaintextHalfClosing(app, watch))
+                cls = _UnderTLSHalfClosing
+            else:
+                wrapped = inner.wrap(_Plaintext(app, watch))
+                cls = _UnderTLS
+        else:
+            wrapped = inner.buildProtocol(addr)
+            if wrapped is None:
+                return None
+            watch = Session(self.observatory, self.name)
+            half = IHalfCloseableProtocol.providedBy(wrapped)
+            cls = _WatchedHalfClosing if half else _Watched
+        p = cls(self, wrapped)  # type: ignore[arg-type]
+        p.watch = watch
+        p.session = watch.id
+        if self.command_timeout:
+            p.command_sweeps = None
         return p
 
     _idle_sweeps = 0
@@ -217,6 +417,8 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                 continue
             p._idle_count = getattr(p, "_idle_count", 0) + 1
             if p._idle_count >= self._idle_sweeps:
+                if p.watch is not None:
+                    p.watch.why = "idle timeout"
                 log.info(
                     "{name}: closing {peer}, idle for {t:g}s",
                     name=self.name,
@@ -228,6 +430,8 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
     def _deadline_passed(self, p: ZooProtocolWrapper) -> None:
         """Tell the client in its protocol's words (if the protocol has some) and close."""
         p.command_sweeps = _OFF
+        if p.watch is not None:
+            p.watch.why = "command timeout"
         log.info(
             "{name}: closing {peer}, no complete command within {t:g}s",
             name=self.name,
@@ -275,6 +479,14 @@ def command_deadline_off(transport: Any) -> None:
         p.command_sweeps = _OFF
 
 
+def watch_of(thing: Any) -> Session | None:
+    """The L{zoo.sessions.Session} of the connection C{thing} belongs to, or C{None}."""
+    if not isinstance(thing, ProtocolWrapper):
+        thing = getattr(thing, "transport", None)
+    p = _policy_wrapper(thing)
+    return p.watch if p is not None else None
+
+
 def where(addr: Any) -> str:
     """C{host:port} of an address, for logs."""
     return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
@@ -296,7 +508,27 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
     in-memory transports.
     """
     counter = transport if isinstance(transport, ZooProtocolWrapper) else None
-    return _fastwrite.fast_writer(transport, counter)
+    if not isinstance(counter, _Watched):
+        return _fastwrite.fast_writer(transport, counter)
+    # Observed: every write is counted (and recorded) once, here, whichever way it goes.
+    inner = _fastwrite.fast_writer(
+        transport, counter, slow=ZooProtocolWrapper.write.__get__(counter)
+    )
+    watch = counter.watch
+    if watch.transcript is None:
+
+        def count(data: bytes) -> None:
+            watch.bytes_out += len(data)
+            inner(data)
+
+        return count
+    sent = watch.sent
+
+    def record(data: bytes) -> None:
+        sent(data)
+        inner(data)
+
+    return record
 
 
 __all__ = [
@@ -306,5 +538,6 @@ __all__ = [
     "ZooProtocolWrapper",
     "fast_writer",
     "set_nodelay",
+    "watch_of",
     "where",
 ]

@@ -3,8 +3,8 @@
 - L{TwistdProcess}: run C{twistd -n zoo-NAME ...} (or the runner) on port 0 in a
   subprocess, wait until it is listening, and read the addresses it bound.
 - L{connected}: an in-memory server/client pair over L{twisted.test.iosim}.
-- L{Network}, L{Wire}, L{End}: an in-memory TCP-like wire with half-close and
-  flow control, for what C{iosim} cannot show.
+- L{Network}, L{Wire}, L{End}: an in-memory TCP-like wire with half-close,
+  flow control and a real C{startTLS} (STARTTLS, STLS), for what C{iosim} cannot show.
 - L{tls_pair}: a client and a server protocol connected over TLS on a L{Network},
   with certificates made on the spot.
 - L{dev_ca}: a throwaway CA and certificates for TLS tests (from L{zoo.certs}).
@@ -27,11 +27,17 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocol
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IProtocol,
+    ISSLTransport,
+    ITLSTransport,
+)
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from zope.interface import alsoProvides, implementer
 
 from zoo.certs import Issued, issue, make_ca
 
@@ -200,24 +206,120 @@ def dev_ca() -> Issued:
 BUFFER_LIMIT = 64 * 1024
 
 
+class _Raw:
+    """What a TLS layer started on an L{End} writes through: the End's own bytes."""
+
+    def __init__(self, end: End) -> None:
+        self.end = end
+
+    def write(self, data: bytes) -> None:
+        End.write(self.end, data, raw=True)
+
+    def writeSequence(self, data: Any) -> None:
+        End.write(self.end, b"".join(data), raw=True)
+
+    def loseConnection(self) -> None:
+        StringTransport.loseConnection(self.end)
+
+    def abortConnection(self) -> None:
+        self.end.clear()
+        StringTransport.loseConnection(self.end)
+
+    def loseWriteConnection(self) -> None:
+        self.end.write_closed = True
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        StringTransport.registerProducer(self.end, producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        StringTransport.unregisterProducer(self.end)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.end, name)
+
+
+@implementer(ITLSTransport)
 class End(StringTransport):
     """One end of a L{Wire}: a transport that can half-close and apply backpressure.
+
+    C{startTLS} works as on Twisted's TCP transports: a real TLS layer goes under
+    the protocol (so a protocol's STARTTLS can be tested in memory); the client end
+    is the TLS client.
 
     @ivar reading: C{False} makes the peer behave as if it stopped reading: bytes
         written here stay buffered, and past L{BUFFER_LIMIT} the producer is paused.
     @ivar max_buffered: the most bytes this end ever held unread.
+    @ivar tls: the TLS layer C{startTLS} put under the protocol, or C{None}.
     """
 
     write_closed = False
     lost = False
+    tls: Any = None
+    #: Set by L{Wire}: the protocol on this end, whether it is the client, the clock.
+    protocol: Any = None
+    client = False
+    clock: Any = None
+
+    nodelay = False
+    keepalive = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.nodelay = bool(enabled)
+
+    def getTcpNoDelay(self) -> bool:
+        return self.nodelay
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self.keepalive = bool(enabled)
+
+    def getTcpKeepAlive(self) -> bool:
+        return self.keepalive
+
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        """Put a TLS layer between this end and its protocol (the client end is the TLS client)."""
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        producer, streaming = self.producer, self.streaming
+        if producer is not None:
+            StringTransport.unregisterProducer(self)
+        nothing: Any = None  # the layer wraps this end's protocol, not a factory's
+        factory = TLSMemoryBIOFactory(contextFactory, self.client == normal, nothing, self.clock)
+        self.tls = factory.protocol(factory, self.protocol, False)
+        self.getHandle = self.tls.getHandle  # type: ignore[method-assign]
+        self.getPeerCertificate = self.tls.getPeerCertificate
+        alsoProvides(self, ISSLTransport)
+        self.tls.makeConnection(_Raw(self))
+        if producer is not None:
+            self.registerProducer(producer, streaming)
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        if self.tls is not None:
+            self.tls.registerProducer(producer, streaming)
+        else:
+            super().registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        if self.tls is not None:
+            self.tls.unregisterProducer()
+        else:
+            super().unregisterProducer()
+
+    def loseConnection(self) -> None:
+        if self.tls is not None:
+            self.tls.loseConnection()
+        else:
+            super().loseConnection()
 
     def __init__(self) -> None:
         super().__init__()
         self.reading = True  # False: the other end models a peer that stops reading
         self.max_buffered = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, raw: bool = False) -> None:
         """Buffer C{data} for the peer; pause a streaming producer past L{BUFFER_LIMIT}."""
+        if self.tls is not None and not raw:
+            self.tls.write(data)
+            return
         if self.write_closed or self.lost:
             return
         super().write(data)
@@ -256,6 +358,8 @@ class Wire:
         self.ta, self.tb = End(), End()
         self._fin = {id(self.ta): False, id(self.tb): False}
         self.closed = False
+        self.ta.protocol, self.tb.protocol = a, b
+        self.ta.client = True
         b.makeConnection(self.tb)
         a.makeConnection(self.ta)
 
@@ -265,13 +369,13 @@ class Wire:
             data = src.value()
             if data and src.reading:
                 src.clear()
-                proto.dataReceived(data)
+                (dst.tls if dst.tls is not None else proto).dataReceived(data)
                 moved = True
             if not src.value():
                 src.drained()
         if src.write_closed and not src.value() and not self._fin[id(src)]:
             self._fin[id(src)] = True
-            if IHalfCloseableProtocol.providedBy(proto):
+            if IHalfCloseableProtocol.providedBy(proto) and dst.tls is None:
                 proto.readConnectionLost()
             else:
                 self._close(Failure(ConnectionDone()))
@@ -284,7 +388,7 @@ class Wire:
         self.closed = True
         for t, p in ((self.ta, self.a), (self.tb, self.b)):
             t.lost = True
-            p.connectionLost(reason)
+            (t.tls if t.tls is not None else p).connectionLost(reason)
 
     def pump(self) -> bool:
         """Move what is waiting once in each direction; return whether anything moved."""
@@ -316,6 +420,7 @@ class Network:
     def connect(self, client: Any, server: Any) -> Wire:
         """Connect two protocols with a new L{Wire} (the server's C{makeConnection} first)."""
         wire = Wire(client, server)
+        wire.ta.clock = wire.tb.clock = self.clock
         self.wires.append(wire)
         return wire
 

@@ -47,7 +47,9 @@ def set_nodelay(transport: Any) -> None:
             pass
 
 
-def fast_writer(transport: Any, counter: Any = None) -> Callable[[bytes], None]:
+def fast_writer(
+    transport: Any, counter: Any = None, slow: Callable[[bytes], None] | None = None
+) -> Callable[[bytes], None]:
     """Return a C{write(data)} for C{transport} that sends at once when it can.
 
     The TLS state is checked on every write, not once: after C{startTLS} (STARTTLS,
@@ -56,14 +58,17 @@ def fast_writer(transport: Any, counter: Any = None) -> Callable[[bytes], None]:
 
     @param counter: an object whose C{activity} count goes up by one per write (the
         idle sweep's wrapper), or C{None}.
+    @param slow: what sends when the socket cannot take the bytes now (default
+        C{transport.write}).
     @return: C{transport.write} itself where no raw TCP socket can be used (TLS from
         the start, UNIX, in-memory), else the fast writer.
     """
+    if slow is None:
+        slow = transport.write  # through the wrappers, so they see the activity
     conn = tcp_connection(transport)
     if conn is None:
-        return transport.write  # type: ignore[no-any-return]
+        return slow
     sock = conn.socket
-    slow = transport.write  # through the wrappers, so they see the activity
 
     def write(data: bytes) -> None:
         if counter is not None:

@@ -226,6 +226,10 @@ class HalfCloseTLSFactory(TLSMemoryBIOFactory):
         wrapped = self.wrappedFactory.buildProtocol(addr)
         if wrapped is None:
             return None
+        return self.wrap(wrapped)
+
+    def wrap(self, wrapped: Any) -> Any:
+        """The TLS layer of this factory around the protocol C{wrapped}."""
         # A plain bool, so that mypy-zope does not narrow `wrapped` to the interface
         # (and forget that it is an IProtocol).
         half_closeable = IHalfCloseableProtocol.providedBy(wrapped)

@@ -40,6 +40,7 @@ class AdminGroup(ListenerGroup):
 
     def __init__(self, plane: ControlPlane, token: str, token_path: Path, **kw: Any) -> None:
         super().__init__(NAME, site(plane, token), **kw)
+        self.factory.observed = False  # its own requests are no sessions to observe
         self.plane = plane
         self.token = token
         self.token_path = token_path

@@ -32,7 +32,7 @@ from zoo._twisted.sendfile import (
     SendfileSender,
     can_sendfile,
 )
-from zoo.policies import set_nodelay
+from zoo.policies import set_nodelay, watch_of
 
 #: Bytes read from disk per write to the data connection.
 CHUNK = 256 * 1024
@@ -128,6 +128,10 @@ class DataChannel(protocol.Protocol):
     """
 
     reason: Failure | None = None
+    #: Bytes read and written on this connection (for the session's summary).
+    received = 0
+    sent = 0
+    _sender: Any = None
 
     def __init__(self, session: Any, tls_context: Any = None, dialled_out: bool = False) -> None:
         self.session = session
@@ -158,6 +162,7 @@ class DataChannel(protocol.Protocol):
         self.session.data_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
+        self.received += len(data)
         self.session.touch()
         if self._sink is not None:
             self._sink(data)
@@ -171,6 +176,10 @@ class DataChannel(protocol.Protocol):
         self.reason = reason
         self._lost.callback(None)  # not the Failure itself: that would run the errbacks
         self.session.data_lost(self)
+        watch = watch_of(self.session)
+        if watch is not None:  # observed: one summary, not a transcript, per data connection
+            sent = self._sender.sent if self._sender is not None else self.sent
+            watch.data_connection(self.received, sent, self.tls, self.dialled_out)
 
     def when_lost(self) -> defer.Deferred[None]:
         """A Deferred that fires once the connection has closed (see L{reason})."""
@@ -196,6 +205,7 @@ class DataChannel(protocol.Protocol):
         self.session.touch()
         transport = self.transport
         assert transport is not None  # transfers run on a connected channel
+        self.sent = len(data)
         transport.write(data)
         transport.loseConnection()
         return self.when_lost()
@@ -220,6 +230,7 @@ class DataChannel(protocol.Protocol):
             assert transport is not None  # transfers run on a connected channel
             transport.loseConnection()
 
+        self._sender = sender
         sender.start().addCallbacks(sent, lambda _: None)
 
         def closed(_: None) -> int:
@@ -237,6 +248,7 @@ class DataChannel(protocol.Protocol):
         self.session.touch()
         transport = self.transport
         assert transport is not None  # transfers run on a connected channel
+        self.sent = len(data)
         transport.write(data)
         transport.loseConnection()
 

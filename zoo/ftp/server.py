@@ -39,10 +39,9 @@ from twisted.cred.checkers import ANONYMOUS, AllowAnonymousAccess
 from twisted.cred.error import LoginFailed
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import ITCPTransport, ITransport
+from twisted.internet.interfaces import ISSLTransport, ITCPTransport, ITransport
 from twisted.logger import Logger
 from twisted.protocols import ftp
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
@@ -299,7 +298,8 @@ class FTPSession(StartTLSMixin, TransferCommands, _Lines):
         self.config = self.factory.config
         self.reactor = self.factory.reactor
         self.gate = ReadGate(self.transport)
-        self.secure = isinstance(self.transport, TLSMemoryBIOProtocol)  # implicit FTPS
+        # Implicit FTPS (also seen through an observed session's plaintext layer).
+        self.secure = bool(ISSLTransport.providedBy(self.transport))
         self._send = fast_writer(self.transport)  # replies go out now, not next turn
         self.jail: Jail | None = None
         self.username: str | None = None

@@ -151,9 +151,14 @@ class _UDPListener(_Listener):
         from twisted.internet.error import CannotListenError
 
         service.Service.privilegedStartService(self)
+        from zoo.sessions import DatagramSessions
+
+        served = DatagramSessions(
+            self.protocol, str(self.group.name), self.group.factory.observatory
+        )
         try:
             self.port = self.group.reactor.listenUDP(
-                self.udp_port, self.protocol, interface=self.interface
+                self.udp_port, served, interface=self.interface
             )
         except CannotListenError as e:
             raise ListenError(

@@ -1,0 +1,274 @@
+"""Sessions and transcripts: what each observed connection reports to the observatory.
+
+When observation is on (L{zoo.events.Observatory.enabled}), zoo's connection layer
+(L{zoo.policies.ZooPolicyFactory}) gives each accepted connection a L{Session}, which
+emits:
+
+- C{session.opened} {peer, listener, tls}: at once, or for a connection that is TLS
+  from its first byte once the handshake is done (C{tls} is then
+  {version, cipher, client_cert}, else C{None});
+- C{session.tls} {version, cipher, client_cert}: STARTTLS, STLS or AUTH TLS finished;
+- C{session.user} {user}: a login succeeded (reported by L{zoo.cred.LoginGuard});
+- C{session.closed} {bytes_in, bytes_out, duration, reason}.
+
+With transcripts on as well (L{zoo.events.Observatory.transcripts}), every chunk each
+side sent is a C{wire.in} (client to server) or C{wire.out} event {data, size,
+redacted, command or reply}: C{data} is what L{zoo.transcript} shows of it (at most
+4 KiB, secrets hidden) decoded as latin-1, C{size} the chunk's real size. Bytes are
+counted and recorded between TLS and the protocol, so they are the plaintext.
+
+A session is chosen when the connection is built: with observation off nothing here
+runs at all. L{DatagramSessions} does the same for UDP services, one session per
+datagram answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
+
+from zoo.events import Event, Observatory
+from zoo.transcript import Transcriber, transcriber
+
+#: Bytes an event's bookkeeping is counted as, besides its data.
+_OVERHEAD = 160
+
+
+def where(addr: Any) -> str:
+    """C{host:port} of an address (a UNIX path as it is)."""
+    if hasattr(addr, "port"):
+        return f"{addr.host}:{addr.port}"
+    name = getattr(addr, "name", None)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return str(name if name is not None else addr)
+
+
+def tls_info(handle: Any) -> dict[str, Any] | None:
+    """{version, cipher, client_cert} of a finished handshake (an OpenSSL connection)."""
+    try:
+        version = handle.get_protocol_version_name()
+        cipher = handle.get_cipher_name()
+        cert = handle.get_peer_certificate()
+    except Exception:  # not an OpenSSL connection (a test's fake)
+        return None
+    subject = None
+    if cert is not None:
+        try:
+            subject = cert.to_cryptography().subject.rfc4514_string()
+        except Exception:
+            subject = str(cert.get_subject())
+    return {"version": version, "cipher": cipher, "client_cert": subject}
+
+
+class Session:
+    """One observed connection of one service.
+
+    @ivar id: the session id (C{"smtp-12"}), unique in the process.
+    @ivar bytes_in: bytes the client sent (after TLS); @ivar bytes_out: bytes sent to it.
+    @ivar why: why the connection is closing, when the layer knows better than the
+        close reason (C{"idle timeout"}, C{"server closed"}, ...).
+    """
+
+    __slots__ = (
+        "observatory",
+        "service",
+        "id",
+        "started",
+        "bytes_in",
+        "bytes_out",
+        "transcript",
+        "why",
+        "peer",
+        "listener",
+        "opened",
+        "closed",
+    )
+
+    def __init__(self, observatory: Observatory, service: str) -> None:
+        self.observatory = observatory
+        self.service = service
+        self.id = observatory.session_id(service)
+        self.started = observatory.clock.seconds()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.transcript: Transcriber | None = (
+            transcriber(service) if observatory.transcripts else None
+        )
+        self.why: str | None = None
+        self.peer = ""
+        self.listener = ""
+        self.opened = False
+        self.closed = False
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self.observatory.emit(self.service, kind, self.id, **fields)
+
+    def connected(self, transport: Any) -> None:
+        """Remember the connection's addresses."""
+        try:
+            self.peer = where(transport.getPeer())
+            self.listener = where(transport.getHost())
+        except Exception:
+            pass
+
+    def open(self, tls: dict[str, Any] | None = None) -> None:
+        """Emit C{session.opened} (once)."""
+        if not self.opened:
+            self.opened = True
+            self._emit("session.opened", peer=self.peer, listener=self.listener, tls=tls)
+
+    def handshake_done(self, handle: Any) -> None:
+        """A TLS handshake finished: the implicit one, or STARTTLS's."""
+        info = tls_info(handle)
+        if not self.opened:
+            self.open(info)
+        else:
+            self._emit("session.tls", **(info or {}))
+
+    def user(self, name: str) -> None:
+        """Emit C{session.user}: C{name} logged in."""
+        self._emit("session.user", user=name)
+
+    def close(self, reason: Failure | None) -> None:
+        """Emit C{session.closed} (and C{session.opened} first if it never was)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.open()
+        why = self.why
+        if why is None:
+            if reason is None or reason.check(ConnectionDone):
+                why = "client closed"
+            else:
+                why = f"connection lost: {reason.getErrorMessage()}"
+        self._emit(
+            "session.closed",
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            duration=round(self.observatory.clock.seconds() - self.started, 6),
+            reason=why,
+        )
+
+    def data_connection(self, received: int, sent: int, tls: bool, active: bool) -> None:
+        """An FTP data connection of this session ended: one C{wire.data} summary.
+
+        Data connections are summarised rather than transcribed (a 100 MB transfer
+        would be 25,000 chunks): C{bytes_in} (uploaded), C{bytes_out} (downloaded or
+        listed), C{tls} (C{PROT P}), C{active} (C{PORT}/C{EPRT} rather than passive).
+        """
+        if self.transcript is None:
+            return
+        self._emit(
+            "wire.data",
+            data="",
+            size=received + sent,
+            redacted=False,
+            bytes_in=received,
+            bytes_out=sent,
+            tls=tls,
+            active=active,
+        )
+
+    # -- bytes ----------------------------------------------------------------------------
+
+    def received(self, data: bytes) -> None:
+        """The client sent C{data}."""
+        self.bytes_in += len(data)
+        if self.transcript is not None:
+            self.record_in(data)
+
+    def record_in(self, data: bytes) -> None:
+        """Record C{data}, sent by the client, in the transcript (which there is)."""
+        assert self.transcript is not None
+        self._chunk("wire.in", "command", self.transcript.client(data), len(data))
+
+    def sent(self, data: bytes) -> None:
+        """The server sent C{data}."""
+        self.bytes_out += len(data)
+        if self.transcript is not None:
+            self._chunk("wire.out", "reply", self.transcript.server(data), len(data))
+
+    def _chunk(self, kind: str, name: str, chunk: Any, size: int) -> None:
+        obs = self.observatory
+        if not obs.enabled or not size:
+            return
+        fields: dict[str, Any] = {
+            "data": chunk.shown.decode("latin-1"),
+            "size": size,
+            "redacted": chunk.redacted,
+        }
+        if chunk.label is not None:
+            fields[name] = chunk.label
+        event = Event(0, obs.clock.seconds(), self.service, kind, self.id, fields, obs.node)
+        event.size = _OVERHEAD + len(chunk.shown)  # no JSON estimate per chunk
+        obs.add(event)
+
+
+class _Recorder:
+    """A UDP port as one datagram exchange's protocol sees it: replies are recorded."""
+
+    def __init__(self, port: Any, session: Session) -> None:
+        self._port = port
+        self._session = session
+
+    def write(self, data: bytes, addr: Any = None) -> Any:
+        self._session.sent(data)
+        return self._port.write(data, addr)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._port, name)
+
+
+class DatagramSessions(DatagramProtocol):
+    """Runs a UDP service's protocol; when observing, each datagram is a session.
+
+    Off, each datagram costs one attribute check more. On, a datagram and the
+    replies sent while it is handled are one session: opened, C{wire.in},
+    C{wire.out}, closed (C{"answered"}).
+    """
+
+    noisy = False
+
+    def __init__(self, protocol: Any, service: str, observatory: Observatory) -> None:
+        self.protocol = protocol
+        self.service = service
+        self.observatory = observatory
+
+    def makeConnection(self, transport: Any) -> None:
+        super().makeConnection(transport)
+        self.protocol.makeConnection(transport)
+
+    def doStop(self) -> None:
+        self.protocol.doStop()
+        super().doStop()
+
+    def connectionRefused(self) -> None:
+        self.protocol.connectionRefused()
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        if not self.observatory.enabled:
+            self.protocol.datagramReceived(data, addr)
+            return
+        session = Session(self.observatory, self.service)
+        session.peer = where(addr)
+        port: Any = self.transport
+        try:
+            session.listener = where(port.getHost())
+        except Exception:
+            pass
+        session.open()
+        session.received(data)
+        self.protocol.transport = _Recorder(port, session)
+        try:
+            self.protocol.datagramReceived(data, addr)
+        finally:
+            self.protocol.transport = port
+            session.why = "answered" if session.bytes_out else "not answered"
+            session.close(None)
+
+
+__all__ = ["DatagramSessions", "Session", "tls_info", "where"]

@@ -1,0 +1,559 @@
+"""What a transcript shows of each chunk: bounded, with secrets hidden and commands named.
+
+A session's transcript is the bytes each side sent, chunk by chunk (one read or one
+write each). Before a chunk is kept, the session's L{Transcriber} turns it into a
+L{Chunk}: at most L{LIMIT} bytes of it, with secrets replaced by L{MARK}, and the
+command (C{"EHLO"}) or reply (C{250}) it starts with, where the protocol has them.
+
+All protocol knowledge is here, in one table (L{TABLE}), so a protocol module never
+deals with transcripts:
+
+- C{smtp}: C{AUTH} initial responses and every client line while the server answers
+  C{334}; message bodies are not parsed as commands (C{354} to the lone C{.});
+- C{pop3}: C{PASS}, the C{APOP} digest, C{AUTH} as for SMTP (C{+ } continuations);
+- C{imap}: the C{LOGIN} password (and every literal of a C{LOGIN}), C{AUTHENTICATE}
+  as for SMTP; literals (C{{n}}) are skipped by count;
+- C{ftp}: C{PASS} and C{ACCT};
+- C{xmlrpc}: C{Authorization} and C{Proxy-Authorization} header values; bodies are
+  skipped by C{Content-Length};
+- C{pubsub}: every argument of C{AUTH} and what follows C{AUTH} in C{HELLO} (RESP
+  multibulk or inline);
+- C{ssh}: the version lines only; after them a chunk is encrypted and kept as its
+  size alone (C{redacted}, empty data);
+- the rest (lancelot, echo, blocks, time, tls): bounded only.
+
+Transcribers are fed every byte in order, so a secret split across two reads (C{PA},
+then C{SS hunter2\\r\\n}) is still hidden: the decision about a line is made on all of
+its start that has arrived, and kept for the rest of the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+#: The most bytes of one chunk a transcript keeps (the chunk's real size is kept too).
+LIMIT = 4096
+#: What stands in a transcript where a secret was.
+MARK = b"***"
+#: Bytes of a line's start remembered to decide about it (a verb and its kept arguments).
+_HEAD = 512
+#: "No secret on this line."
+_NONE = 1 << 62
+
+Label = str | int | None
+
+
+class Chunk(NamedTuple):
+    """What a transcript keeps of one chunk.
+
+    @ivar shown: the bytes shown (at most L{LIMIT}), secrets replaced by L{MARK}.
+    @ivar redacted: whether anything was hidden.
+    @ivar label: the command (client) or reply (server) it starts with, or C{None}.
+    """
+
+    shown: bytes
+    redacted: bool
+    label: Label
+
+
+class Transcriber:
+    """Bounds chunks and recognises nothing: byte streams (echo, blocks, time, tls, lancelot)."""
+
+    def client(self, data: bytes) -> Chunk:
+        """What the transcript shows of C{data}, sent by the client."""
+        return Chunk(data[:LIMIT], False, None)
+
+    def server(self, data: bytes) -> Chunk:
+        """What the transcript shows of C{data}, sent by the server."""
+        return Chunk(data[:LIMIT], False, None)
+
+
+class Opaque(Transcriber):
+    """SSH: each side's version line in clear, then sizes only (the rest is encrypted)."""
+
+    def __init__(self) -> None:
+        self._versioned = [False, False]
+
+    def _side(self, i: int, data: bytes) -> Chunk:
+        if self._versioned[i]:
+            return Chunk(b"", bool(data), None)
+        end = data.find(b"\n")
+        if end < 0:
+            return Chunk(data[:LIMIT], False, None)
+        self._versioned[i] = True
+        return Chunk(data[: min(end + 1, LIMIT)], end + 1 < len(data), None)
+
+    def client(self, data: bytes) -> Chunk:
+        return self._side(0, data)
+
+    def server(self, data: bytes) -> Chunk:
+        return self._side(1, data)
+
+
+def _eol(seg: bytes) -> int:
+    if seg.endswith(b"\r\n"):
+        return 2
+    return 1 if seg.endswith((b"\n", b"\r")) else 0
+
+
+def _masked(seg: bytes, off: int, keep: int) -> bytes:
+    """C{seg} (a piece of a line that started C{off} bytes earlier) with the bytes from
+    line offset C{keep} to the line's end replaced by L{MARK}; C{seg} itself if none."""
+    content = len(seg) - _eol(seg)
+    visible = max(0, keep - off)
+    if visible >= content:
+        return seg
+    return seg[:visible] + MARK + seg[content:]
+
+
+class _LineEngine(Transcriber):
+    """The client side of a line protocol: lines, byte-counted stretches and bodies.
+
+    Subclasses say where a line's secret starts (L{_decide}) and what a finished line
+    changes (L{_line_done}); the engine applies the decision to every piece of the
+    line, however the line was split across reads.
+    """
+
+    def __init__(self) -> None:
+        self._head = b""  # the start of the current client line
+        self._end = b""  # and its last bytes
+        self._off = 0  # bytes of the current client line seen so far
+        self._keep: int | None = None  # where its secret starts (_NONE: no secret)
+        self._skip = 0  # bytes to pass without parsing (a literal, an HTTP body)
+        self._skip_secret = False
+        self._body = False  # an SMTP message body, up to the lone "."
+        self._tail = b""
+        self._s_start = True  # the server's next byte starts a line
+
+    # -- hooks ------------------------------------------------------------------------
+
+    def _decide(self, head: bytes, complete: bool) -> int | None:
+        """Where the secret on a line starting with C{head} starts, or None to wait."""
+        return _NONE
+
+    def _line_done(self, head: bytes, keep: int) -> Label:
+        """A client line ended; update the state and return its command, if any."""
+        return None
+
+    def _server_line(self, start: bytes) -> None:
+        """A server line starting with C{start} was sent."""
+
+    def _reply(self, start: bytes) -> Label:
+        return None
+
+    # -- client -----------------------------------------------------------------------
+
+    def client(self, data: bytes) -> Chunk:
+        out: list[bytes] = []
+        hidden = False
+        label: Label = None
+        pos, n = 0, len(data)
+        while pos < n:
+            if self._skip:
+                take = min(self._skip, n - pos)
+                if self._skip_secret:
+                    out.append(MARK)
+                    hidden = True
+                else:
+                    out.append(data[pos : pos + take])
+                self._skip -= take
+                pos += take
+                continue
+            if self._body:
+                pos = self._in_body(data, pos, out)
+                continue
+            eol = data.find(b"\n", pos)
+            end = n if eol < 0 else eol + 1
+            seg = data[pos:end]
+            if len(self._head) < _HEAD:
+                self._head = (self._head + seg)[:_HEAD]
+            self._end = (self._end + seg)[-24:]
+            if self._keep is None:
+                self._keep = self._decide(self._head, eol >= 0 or len(self._head) >= _HEAD)
+            keep = _NONE if self._keep is None else self._keep
+            shown = _masked(seg, self._off, keep)
+            out.append(shown)
+            hidden = hidden or shown is not seg
+            self._off += len(seg)
+            pos = end
+            if eol >= 0:
+                done = self._line_done(self._head, keep)
+                if label is None:
+                    label = done
+                self._head, self._end, self._off, self._keep = b"", b"", 0, None
+        return Chunk(b"".join(out)[:LIMIT], hidden, label)
+
+    def _in_body(self, data: bytes, pos: int, out: list[bytes]) -> int:
+        window = self._tail + data[pos:]
+        found = window.find(b"\r\n.\r\n")
+        if found < 0:
+            out.append(data[pos:])
+            self._tail = window[-4:]
+            return len(data)
+        end = pos + found + 5 - len(self._tail)
+        out.append(data[pos:end])
+        self._body, self._tail = False, b""
+        return end
+
+    # -- server -----------------------------------------------------------------------
+
+    def server(self, data: bytes) -> Chunk:
+        label = self._reply(data[:16]) if self._s_start else None
+        if self._watching_server():
+            at = 0 if self._s_start else (data.find(b"\n") + 1 or len(data))
+            while at < len(data):
+                self._server_line(data[at : at + 16])
+                nl = data.find(b"\n", at)
+                if nl < 0:
+                    break
+                at = nl + 1
+        self._s_start = data.endswith(b"\n")
+        return Chunk(data[:LIMIT], False, label)
+
+    def _watching_server(self) -> bool:
+        return False
+
+
+def _code(start: bytes) -> Label:
+    return int(start[:3]) if start[:3].isdigit() else None
+
+
+def _pop(start: bytes) -> Label:
+    for word in (b"+OK", b"-ERR"):
+        if start.startswith(word):
+            return word.decode()
+    return "+" if start.startswith(b"+") else None
+
+
+_IMAP_STATUS = {b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH"}
+
+
+def _imap(start: bytes) -> Label:
+    if start.startswith(b"+"):
+        return "+"
+    words = start.split(None, 2)
+    if len(words) >= 2 and words[1].upper() in _IMAP_STATUS:
+        return words[1].upper().decode()
+    return None
+
+
+_LITERAL = re.compile(rb"\{(\d{1,12})\+?\}\r?\n?$")
+
+
+class Lines(_LineEngine):
+    """A command-line protocol (SMTP, POP3, IMAP, FTP).
+
+    @param secrets: verbs whose arguments hide a secret, each with how many leading
+        arguments stay visible (C{PASS}: 0, C{APOP}: 1, C{AUTH}: 1 for the mechanism).
+    @param sasl: the verb that starts a SASL exchange (every client line until the
+        server stops asking is a secret), or C{None}.
+    @param more: how the server's "go on" lines start during a SASL exchange.
+    @param replies: reads a reply's label from the start of a server line.
+    @param tagged: commands start with a tag (IMAP).
+    @param literals: C{{n}} at a line's end announces n raw bytes (IMAP).
+    @param body: C{DATA} and C{354} start a message body, ended by a lone C{.} (SMTP).
+    """
+
+    def __init__(
+        self,
+        secrets: dict[bytes, int],
+        *,
+        sasl: bytes | None = None,
+        more: tuple[bytes, ...] = (),
+        replies: Callable[[bytes], Label] = lambda start: None,
+        tagged: bool = False,
+        literals: bool = False,
+        body: bool = False,
+    ) -> None:
+        super().__init__()
+        self.secrets = secrets
+        self.sasl = sasl
+        self.more = more
+        self.replies = replies
+        self.tagged = tagged
+        self.literals = literals
+        self.body = body
+        self._in_sasl = False
+        self._want_body = False
+        self._continued: bytes | None = None  # the verb whose line a literal interrupted
+
+    def _verb(self, text: bytes, complete: bool) -> tuple[bytes, int] | None:
+        """The verb of a line and where its arguments start; None if not known yet."""
+        at = 0
+        if self.tagged:
+            sp = text.find(b" ")
+            if sp < 0:
+                return (b"", len(text)) if complete else None
+            at = sp + 1
+        sp = text.find(b" ", at)
+        if sp < 0:
+            return (text[at:].upper(), len(text)) if complete else None
+        return text[at:sp].upper(), sp + 1
+
+    def _decide(self, head: bytes, complete: bool) -> int | None:
+        if self._in_sasl:
+            return 0
+        if self._continued is not None:
+            return 0 if self._continued in self.secrets else _NONE
+        text = head[: len(head) - _eol(head)] if complete else head
+        found = self._verb(text, complete)
+        if found is None:
+            return None
+        verb, start = found
+        kept = self.secrets.get(verb)
+        if kept is None:
+            return _NONE
+        at: int | None = start
+        for _ in range(kept):
+            assert at is not None
+            at = self._skip_arg(text, at, complete)
+            if at is None or at == _NONE:
+                return at
+        return at
+
+    def _skip_arg(self, text: bytes, at: int, complete: bool) -> int | None:
+        if at >= len(text):
+            return _NONE if complete else None
+        if self.tagged and text[at : at + 1] == b"{":
+            return at  # a literal: hide it, and what follows
+        if self.tagged and text[at : at + 1] == b'"':
+            i = at + 1
+            while i < len(text):
+                if text[i : i + 1] == b"\\":
+                    i += 2
+                    continue
+                if text[i : i + 1] == b'"':
+                    return i + 2
+                i += 1
+            return at if complete else None
+        sp = text.find(b" ", at)
+        if sp < 0:
+            return _NONE if complete else None
+        return sp + 1
+
+    def _line_done(self, head: bytes, keep: int) -> Label:
+        text = head.rstrip(b"\r\n")
+        if self._in_sasl:
+            return None
+        verb_at = None if self._continued is not None else self._verb(text, True)
+        verb = self._continued if verb_at is None else verb_at[0]
+        self._continued = None
+        if self.literals:
+            m = _LITERAL.search(self._end)
+            if m is not None and verb is not None:
+                self._skip = int(m.group(1))
+                self._skip_secret = verb in self.secrets
+                self._continued = verb
+        if verb_at is None or verb is None:
+            return None
+        if self.sasl is not None and verb == self.sasl:
+            self._in_sasl = True
+        if self.body:
+            self._want_body = verb == b"DATA"
+        return verb.decode("ascii", "replace") or None
+
+    def _watching_server(self) -> bool:
+        return self._in_sasl or self._want_body
+
+    def _server_line(self, start: bytes) -> None:
+        if self._in_sasl and not start.startswith(self.more):
+            self._in_sasl = False
+        if self._want_body and start.startswith(b"354"):
+            self._want_body = False
+            self._body, self._tail = True, b"\r\n"
+
+    def _reply(self, start: bytes) -> Label:
+        return self.replies(start)
+
+
+_AUTH_HEADERS = (b"authorization:", b"proxy-authorization:")
+_REQUEST = re.compile(rb"([A-Z]{3,10}) \S+ HTTP/\d\.\d")
+
+
+class Http(_LineEngine):
+    """HTTP/1.1 requests (XML-RPC, JSON-RPC): the method, the status, credentials hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._headers = False
+        self._length = 0
+
+    def _decide(self, head: bytes, complete: bool) -> int | None:
+        if not self._headers:
+            return _NONE
+        low = head[:24].lower()
+        for name in _AUTH_HEADERS:
+            if low.startswith(name):
+                rest = head[len(name) :]
+                return len(name) + len(rest) - len(rest.lstrip(b" "))
+            if name.startswith(low.rstrip(b"\r\n")) and not complete:
+                return None
+        return _NONE
+
+    def _line_done(self, head: bytes, keep: int) -> Label:
+        text = head.rstrip(b"\r\n")
+        if not self._headers:
+            m = _REQUEST.match(text)
+            if m is None:
+                return None
+            self._headers, self._length = True, 0
+            return m.group(1).decode()
+        if not text:
+            self._headers = False
+            self._skip, self._skip_secret = self._length, False
+        elif text[:15].lower() == b"content-length:":
+            try:
+                self._length = max(0, int(text[15:].strip()))
+            except ValueError:
+                self._length = 0
+        return None
+
+    def _reply(self, start: bytes) -> Label:
+        if start.startswith(b"HTTP/") and start[9:12].isdigit():
+            return int(start[9:12])
+        return None
+
+
+class Resp(Transcriber):
+    """RESP (pub-sub): the command name; AUTH's arguments and HELLO's after AUTH hidden."""
+
+    def __init__(self) -> None:
+        self._line = b""  # a header line (*N, $N or an inline command) in progress
+        self._left = 0  # elements left in the current multibulk
+        self._index = 0
+        self._command = b""
+        self._hiding = False  # the remaining elements of this command are secrets
+        self._bulk = 0  # bulk bytes (with CRLF) still to come
+        self._bulk_secret = False
+        self._elem = b""
+        self._inline_keep: int | None = None
+
+    def client(self, data: bytes) -> Chunk:
+        out: list[bytes] = []
+        hidden = False
+        label: Label = None
+        pos, n = 0, len(data)
+        while pos < n:
+            if self._bulk:
+                take = min(self._bulk, n - pos)
+                piece = data[pos : pos + take]
+                secret = max(0, min(take, self._bulk - 2)) if self._bulk_secret else 0
+                if secret:
+                    out.append(MARK + piece[secret:])  # the bytes hidden, their CRLF shown
+                    hidden = True
+                else:
+                    out.append(piece)
+                if len(self._elem) < 16:
+                    self._elem += piece[: 16 - len(self._elem)]
+                self._bulk -= take
+                pos += take
+                if not self._bulk:
+                    found = self._element_done()
+                    label = label if label is not None else found
+                continue
+            eol = data.find(b"\n", pos)
+            end = n if eol < 0 else eol + 1
+            seg = data[pos:end]
+            line = self._line + seg
+            pos = end
+            if line[:1] in (b"*", b"$"):
+                out.append(seg)
+                if eol < 0:
+                    self._line = line[:64]
+                    continue
+                self._line = b""
+                self._header(line)
+                continue
+            # An inline command: "AUTH secret", "HELLO 3 AUTH user pass".
+            if self._inline_keep is None:
+                self._inline_keep = self._inline(line, eol >= 0)
+            keep = _NONE if self._inline_keep is None else self._inline_keep
+            shown = _masked(seg, len(self._line), keep)
+            out.append(shown)
+            hidden = hidden or shown is not seg
+            if eol < 0:
+                self._line = line[:_HEAD] if len(line) <= _HEAD else line
+                continue
+            words = line.split(None, 1)
+            if label is None and words:
+                label = words[0].upper().decode("ascii", "replace")
+            self._line, self._inline_keep = b"", None
+        return Chunk(b"".join(out)[:LIMIT], hidden, label)
+
+    def _header(self, line: bytes) -> None:
+        try:
+            count = int(line[1:].strip())
+        except ValueError:
+            return
+        if line[:1] == b"*":
+            self._left, self._index, self._command, self._hiding = count, 0, b"", False
+        elif count >= 0:
+            self._bulk = count + 2
+            self._bulk_secret = self._hiding
+            self._elem = b""
+
+    def _element_done(self) -> Label:
+        word = self._elem.rstrip(b"\r\n").upper()
+        label: Label = None
+        if self._index == 0:
+            self._command = word
+            label = word.decode("ascii", "replace")
+            self._hiding = word == b"AUTH"
+        elif self._command == b"HELLO" and word == b"AUTH":
+            self._hiding = True
+        self._index += 1
+        return label
+
+    @staticmethod
+    def _inline(line: bytes, complete: bool) -> int | None:
+        upper = line.upper()
+        if upper.startswith(b"AUTH "):
+            return 5
+        if upper.startswith(b"HELLO "):
+            at = upper.find(b" AUTH ")
+            if at >= 0:
+                return at + 6
+            return _NONE if complete else None
+        if (
+            len(line) < 6
+            and not complete
+            and (b"AUTH ".startswith(upper) or b"HELLO ".startswith(upper))
+        ):
+            return None
+        return _NONE
+
+    def server(self, data: bytes) -> Chunk:
+        return Chunk(data[:LIMIT], False, None)
+
+
+_PLUS = (b"+ ", b"+\r\n", b"+\n")
+
+#: Per service: how its transcript is made. Services not listed are bounded only.
+TABLE: dict[str, Callable[[], Transcriber]] = {
+    "smtp": lambda: Lines({b"AUTH": 1}, sasl=b"AUTH", more=(b"334",), replies=_code, body=True),
+    "pop3": lambda: Lines(
+        {b"PASS": 0, b"APOP": 1, b"AUTH": 1}, sasl=b"AUTH", more=_PLUS, replies=_pop
+    ),
+    "imap": lambda: Lines(
+        {b"LOGIN": 1, b"AUTHENTICATE": 1},
+        sasl=b"AUTHENTICATE",
+        more=_PLUS,
+        replies=_imap,
+        tagged=True,
+        literals=True,
+    ),
+    "ftp": lambda: Lines({b"PASS": 0, b"ACCT": 0}, replies=_code),
+    "xmlrpc": Http,
+    "pubsub": Resp,
+    "ssh": Opaque,
+}
+
+
+def transcriber(service: str) -> Transcriber:
+    """A new transcriber for one session of C{service}."""
+    return TABLE.get(service, Transcriber)()
+
+
+__all__ = ["LIMIT", "MARK", "TABLE", "Chunk", "Transcriber", "transcriber"]
