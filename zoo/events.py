@@ -148,12 +148,29 @@ def _equal(value: Any, want: Any) -> bool:
     return bool(value == want)
 
 
+_FLAT = (str, int, float, bool, type(None))
+
+
 def _estimate(fields: Mapping[str, Any]) -> int:
+    # The common event is a few short strings and numbers: add their lengths up,
+    # which costs a tenth of serialising them. Anything nested is measured as JSON.
+    size = 64
+    for name, value in fields.items():
+        if isinstance(value, str):
+            size += len(name) + len(value) + 6
+        elif isinstance(value, _FLAT):
+            size += len(name) + 12
+        else:
+            return size + _measure(fields)
+    return size
+
+
+def _measure(fields: Mapping[str, Any]) -> int:
     try:
-        return 64 + len(json.dumps(fields, default=str))
+        return len(json.dumps(fields, default=str))
     except (TypeError, ValueError, RecursionError):
         # Too deep to serialise (a client's 20,000 nested arrays): what reprlib shows.
-        return 64 + len(reprlib.repr(fields))
+        return len(reprlib.repr(fields))
 
 
 class _Waiter:
@@ -196,6 +213,7 @@ class Observatory:
         self._subscribers: list[Callable[[Event], None]] = []
         self._waiters: list[_Waiter] = []
         self._resetters: dict[str, list[Callable[[], None]]] = {}
+        self._wire_keys: dict[str, str] = {}
         #: Whether services record transcripts ("wire." events); needs L{enabled} too.
         self.transcripts = False
         #: Per service, the object that answers the control plane's questions about
@@ -262,7 +280,11 @@ class Observatory:
             event.size = _estimate(event.fields)
         # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
         # session's bytes never push a service's other events out.
-        where = event.service + WIRE_SUFFIX if event.kind.startswith("wire.") else event.service
+        where = event.service
+        if event.kind.startswith("wire."):
+            where = self._wire_keys.get(where) or self._wire_keys.setdefault(
+                where, where + WIRE_SUFFIX
+            )
         kept = self._kept.get(where)
         if kept is None:
             kept = self._kept[where] = deque()
@@ -277,12 +299,13 @@ class Observatory:
             old = kept.popleft()
             self._bytes[where] -= old.size
             self.dropped[where] = self.dropped.get(where, 0) + 1
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber(event)
-            except Exception:
-                log.failure("observatory: a subscriber failed; it is removed")
-                self.unsubscribe(subscriber)
+        if self._subscribers:
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.failure("observatory: a subscriber failed; it is removed")
+                    self.unsubscribe(subscriber)
         if self._waiters:
             for waiter in [w for w in self._waiters if w.filter(event)]:
                 self._finish(waiter, event)
