@@ -194,3 +194,14 @@ def test_forget_returns_to_a_new_observatorys_state() -> None:
     hub.forget()
     assert not hub.enabled and not hub.transcripts
     assert hub.events() == [] and hub.services() == [] and clock.getDelayedCalls() == []
+
+
+def test_transcript_chunks_get_a_quarter_of_the_byte_budget() -> None:
+    """A service's wire.* chunks stay within max_bytes / 4; its other events keep the whole budget."""
+    hub, _ = _hub(max_bytes=40_000)
+    for _ in range(100):
+        hub.emit("imap", "wire.out", "imap-1", data="x" * 1000)
+        hub.emit("imap", "mail.read", data="y" * 300)
+    stats = hub.stats()["imap"]
+    assert 9_000 <= stats["wire_bytes"] <= 10_000
+    assert 30_000 <= stats["bytes"] <= 40_000

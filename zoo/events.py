@@ -45,6 +45,10 @@ DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 #: Where a service's transcript chunks are kept, apart from its other events.
 WIRE_SUFFIX = "/wire"
+#: A service's transcript chunks get this fraction of its byte budget (4 MiB of
+#: 16 MiB by default): with a dozen services, a zoo's worst case stays well under
+#: a gigabyte.
+WIRE_SHARE = 4
 
 
 @dataclass(slots=True)
@@ -188,7 +192,8 @@ class Observatory:
     @param clock: the reactor (C{seconds()}, C{callLater}); the global reactor if C{None}.
     @param enabled: start observing at once (otherwise L{enable} does it).
     @param max_events: the most events kept per service.
-    @param max_bytes: the most bytes of fields kept per service (estimated as JSON).
+    @param max_bytes: the most bytes of fields kept per service (estimated as JSON);
+        its transcript chunks get a quarter of that again (L{WIRE_SHARE}).
     """
 
     def __init__(
@@ -281,10 +286,12 @@ class Observatory:
         # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
         # session's bytes never push a service's other events out.
         where = event.service
+        budget = self.max_bytes
         if event.kind.startswith("wire."):
             where = self._wire_keys.get(where) or self._wire_keys.setdefault(
                 where, where + WIRE_SUFFIX
             )
+            budget //= WIRE_SHARE
         kept = self._kept.get(where)
         if kept is None:
             kept = self._kept[where] = deque()
@@ -293,9 +300,7 @@ class Observatory:
         self._bytes[where] += event.size
         key = (event.service, event.kind)
         self.counts[key] = self.counts.get(key, 0) + 1
-        while len(kept) > self.max_events or (
-            self._bytes[where] > self.max_bytes and len(kept) > 1
-        ):
+        while len(kept) > self.max_events or (self._bytes[where] > budget and len(kept) > 1):
             old = kept.popleft()
             self._bytes[where] -= old.size
             self.dropped[where] = self.dropped.get(where, 0) + 1

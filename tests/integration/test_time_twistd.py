@@ -143,6 +143,7 @@ def test_all_three_in_runner(workdir) -> None:
     ) as zoo:  # fmt: skip
         kinds = sorted((e["service"], e["type"]) for e in zoo.listeners)
         assert kinds == [
+            ("admin", "TCP"),
             ("blocks", "TCP"),
             ("echo", "TCP"),
             ("echo", "UDP"),
