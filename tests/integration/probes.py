@@ -208,6 +208,19 @@ def imap(entry: dict[str, Any]) -> None:
     c.logout()
 
 
+def exercises(entry: dict[str, Any]) -> None:
+    """Whichever exercise a listener serves, its reply is one of the books'."""
+    if entry["type"] == "UDP":
+        got = _udp_ask(entry, b"Hey!")
+        assert got in (b"Are you talking to me?", b"Your data was 4 bytes"), got
+        return
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(b"Hi there, server")
+        got = _recv_until(s, b"\x00never")
+    # hey answers any request; sixteen says farewell; the streamer sink sends nothing
+    assert got in (b"Are you talking to me?", b"Farewell, client", b""), got
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "lancelot": lancelot,
     "echo": echo,
@@ -221,6 +234,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "smtp": smtp,
     "pop3": pop3,
     "imap": imap,
+    "exercises": exercises,
 }
 
 
