@@ -36,3 +36,6 @@ exercises = ServiceMaker(
     "The books' socket exercises: Hey!, udp_local/remote, tcp_sixteen, streamer.",
     "zoo-exercises",
 )
+dns = ServiceMaker(
+    "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
+)

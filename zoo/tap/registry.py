@@ -23,6 +23,7 @@ SERVICES: dict[str, str] = {
     "pop3": "zoo.tap.pop3",
     "imap": "zoo.tap.imap",
     "exercises": "zoo.tap.exercises",
+    "dns": "zoo.tap.dns",
 }
 
 
