@@ -203,6 +203,22 @@ class StreamerTests(SynchronousTestCase):
         self.assertTrue(t.disconnecting)
         self.assertEqual(t.value(), b"")
 
+    def test_over_tls(self) -> None:
+        """Over TLS the write side stays open (no half-close) and a clean close ends the stream."""
+        from twisted.internet.error import ConnectionDone
+        from twisted.internet.interfaces import ISSLTransport
+        from twisted.python.failure import Failure
+        from zope.interface import alsoProvides
+
+        proto = ex.ExerciseFactory(ex.StreamerSink).buildProtocol(ADDR)
+        t = HalfClosingTransport(peerAddress=ADDR, hostAddress=ADDR)
+        alsoProvides(t, ISSLTransport)
+        proto.makeConnection(t)
+        self.assertFalse(t.write_shut)
+        proto.dataReceived(b"Simple is better than complex.\n")
+        proto.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(proto.finished)
+
     def test_no_command_deadline(self) -> None:
         """Behind the policy layer a slow stream is not cut by the command deadline."""
         clock = Clock()

@@ -32,7 +32,8 @@ from __future__ import annotations
 import random
 from typing import Any, cast
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, IUDPTransport
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, ISSLTransport, IUDPTransport
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -280,7 +281,10 @@ class StreamerSink(Protocol):
     def connectionMade(self) -> None:
         assert self.transport is not None
         command_deadline_off(self.transport)  # a stream, not commands: the idle timeout applies
-        self.transport.loseWriteConnection()  # type: ignore[attr-defined]
+        if not ISSLTransport.providedBy(self.transport):
+            # TLS has no half-close to offer (shutting the TCP write side would cut
+            # the handshake short); over TLS the sink just never writes.
+            self.transport.loseWriteConnection()  # type: ignore[attr-defined]
 
     def dataReceived(self, data: bytes) -> None:
         self.sink.feed(data)
@@ -295,6 +299,10 @@ class StreamerSink(Protocol):
         """Our own write side is shut (at accept); nothing to do."""
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if not self.finished and reason is not None and reason.check(ConnectionDone):
+            # Over TLS the client's close_notify ends the stream: a clean close.
+            self.readConnectionLost()
+            return
         if not self.finished:
             log.info(
                 "connection lost after {n} bytes, before end-of-file: {why}",

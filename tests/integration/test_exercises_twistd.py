@@ -210,3 +210,31 @@ def test_every_listener_probes(zoo: TwistdProcess) -> None:
     for entry in zoo.listeners:
         probe(entry)
     assert "Traceback" not in zoo.output
+
+
+def test_tls(tmp_path: Path) -> None:
+    """With --tls, hey and sixteen answer over TLS; a streamer client's close_notify is its EOF."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with TwistdProcess(["zoo-exercises", "--port", "0", "--tls"], tmp_path) as z:
+        p = ports(z)
+        for name, request, reply in [
+            ("hey", b"Hey!", b"Are you talking to me?"),
+            ("sixteen", b"Hi there, server", b"Farewell, client"),
+        ]:
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", p[name]), timeout=5)) as s:
+                s.sendall(request)
+                got = b""
+                while chunk := s.recv(100):
+                    got += chunk
+                assert got == reply
+        with ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", p["streamer"]), timeout=5)
+        ) as s:
+            s.sendall(b"Beautiful is better than ugly.\n")
+            s.unwrap()  # close_notify: the end of the stream
+        wait_for_log(z, "Done receiving the message; it says:")
+        assert "Traceback" not in z.output
