@@ -230,3 +230,53 @@ class OptionsTests(SynchronousTestCase):
         """A non-loopback interface needs --udp-public (DNS over UDP reflects and amplifies)."""
         self.assertRaises(usage.UsageError, self.parse, "--interface", "0.0.0.0")
         self.parse("--interface", "0.0.0.0", "--udp-public")
+
+
+class CommandDeadlineTests(SynchronousTestCase):
+    def connect(self) -> tuple[Any, Any, Any]:
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.task import Clock
+        from twisted.internet.testing import StringTransport
+
+        from zoo.policies import ZooPolicyFactory
+
+        clock = Clock()
+        addr = IPv4Address("TCP", "127.0.0.1", 5)
+        f = ZooPolicyFactory(
+            dns.server_factory(dns.default_zone()),
+            idle_timeout=300,
+            command_timeout=10,
+            clock=clock,
+        )
+        f.doStart()
+        p = f.buildProtocol(addr)
+        t = StringTransport(peerAddress=addr, hostAddress=addr)
+        p.makeConnection(t)
+        self.addCleanup(f.doStop)
+        return p, t, clock
+
+    def query(self) -> bytes:
+        import struct
+
+        message = tdns.Message(id=9, recDes=True)
+        message.queries = [tdns.Query("zoo.test", tdns.A)]
+        wire = message.toStr()
+        return struct.pack("!H", len(wire)) + wire
+
+    def test_whole_queries_keep_the_connection(self) -> None:
+        """A TCP client sending a whole query every 4 s outlives the 10 s command deadline."""
+        p, t, clock = self.connect()
+        for _ in range(6):
+            p.dataReceived(self.query())
+            for _ in range(4):
+                clock.advance(1)
+        self.assertFalse(t.disconnecting)
+        self.assertGreater(len(t.value()), 6 * 2)
+
+    def test_half_a_query_is_closed(self) -> None:
+        """A TCP client stopping in the middle of a message is closed at the deadline."""
+        p, t, clock = self.connect()
+        p.dataReceived(self.query()[:7])
+        for _ in range(15):
+            clock.advance(1)
+        self.assertTrue(t.disconnecting)

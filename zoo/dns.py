@@ -29,6 +29,8 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.names import authority, client, dns, server
 
+from zoo.policies import command_done
+
 log = Logger()
 
 PORT = 8053
@@ -245,6 +247,11 @@ class ZoneServerFactory(server.DNSServerFactory):
     """
 
     noisy = False
+
+    def messageReceived(self, message: Any, proto: Any, address: Any = None) -> None:
+        if address is None and proto.transport is not None:  # TCP: one whole message
+            command_done(proto.transport)
+        super().messageReceived(message, proto, address)
 
     def gotResolverResponse(
         self,
