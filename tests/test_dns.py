@@ -153,6 +153,18 @@ class AnswerSectionTests(SynchronousTestCase):
         reply = ask(zone(*self.ZONE), "alias.zoo.test", tdns.A)
         self.assertEqual([r.type for r in reply.answers], [tdns.CNAME, tdns.A])
 
+    def test_mx_question_at_a_cname_is_chased(self) -> None:
+        """An MX question at an alias gets the CNAME and the target's MX."""
+        reply = ask(zone(*self.ZONE), "alias.zoo.test", tdns.MX)
+        self.assertEqual([r.type for r in reply.answers], [tdns.CNAME, tdns.MX])
+        self.assertEqual(reply.answers[1].payload.name.name, b"mail.zoo.test")
+
+    def test_chase_to_nothing(self) -> None:
+        """A TXT question at an alias whose target has no TXT gets the CNAME alone."""
+        reply = ask(zone(*self.ZONE), "alias.zoo.test", tdns.TXT)
+        self.assertEqual([r.type for r in reply.answers], [tdns.CNAME])
+        self.assertEqual(reply.rCode, tdns.OK)
+
     def test_plain_question_unchanged(self) -> None:
         """An MX question at the apex gets the MX in the answer section."""
         reply = ask(zone(*self.ZONE), "zoo.test", tdns.MX)

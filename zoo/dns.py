@@ -237,13 +237,20 @@ class DNSDatagram(dns.DNSDatagramProtocol):
 
 
 class ZoneServerFactory(server.DNSServerFactory):
-    """Twisted's DNS server, keeping the answer section to the type asked for.
+    """Twisted's DNS server, with the answer section holding what was asked for.
 
     Asked for any type at a name that has a CNAME, Twisted's C{FileAuthority}
     answers with the CNAME I{and} the target's A and AAAA records, all in the
-    answer section (Twisted ticket 6732): C{dig alias CNAME} would get an address,
-    and an MX question an AAAA answer. Here the answer section keeps the CNAME and
-    the records of the type asked for; the rest move to the additional section.
+    answer section: C{dig alias CNAME} would get an address, and an MX question
+    an AAAA answer. Here the answer section keeps the CNAME and the records of
+    the type asked for; the rest move to the additional section. A question for
+    another type than A or AAAA at an alias is asked again at the target (one
+    step, as RFC 1034 section 4.3.2 has a server do), so C{alias MX} gets the
+    CNAME and the target's MX.
+
+    Each whole message over TCP ends a command for the shared command deadline
+    (L{zoo.policies.command_done}), so a connection carrying many queries stays
+    open while one that stops in the middle of a message is closed.
     """
 
     noisy = False
@@ -261,15 +268,36 @@ class ZoneServerFactory(server.DNSServerFactory):
         address: Any,
     ) -> Any:
         answers, authority, additional = response
-        if message.queries and message.queries[0].type != dns.ALL_RECORDS:
-            asked = message.queries[0].type
-            wanted = {asked, dns.CNAME}
-            keep = [r for r in answers if r.type in wanted]
-            moved = [r for r in answers if r.type not in wanted]
-            answers, additional = keep, [*additional, *moved]
-        return super().gotResolverResponse(
-            (answers, authority, additional), protocol, message, address
-        )
+        asked = message.queries[0].type if message.queries else dns.ALL_RECORDS
+        if asked == dns.ALL_RECORDS:
+            return super().gotResolverResponse(response, protocol, message, address)
+        wanted = {asked, dns.CNAME}
+        keep = [r for r in answers if r.type in wanted]
+        additional = [*additional, *(r for r in answers if r.type not in wanted)]
+        aliases = [r for r in keep if r.type == dns.CNAME]
+        if asked == dns.CNAME or not aliases or any(r.type == asked for r in keep):
+            return super().gotResolverResponse(
+                (keep, authority, additional), protocol, message, address
+            )
+
+        def send(more: tuple[list[Any], list[Any], list[Any]]) -> Any:
+            answers2, authority2, additional2 = more
+            return super(ZoneServerFactory, self).gotResolverResponse(
+                (keep + list(answers2), list(authority2), additional + list(additional2)),
+                protocol,
+                message,
+                address,
+            )
+
+        def send_alias_only(reason: Any) -> Any:
+            return super(ZoneServerFactory, self).gotResolverResponse(
+                (keep, authority, additional), protocol, message, address
+            )
+
+        target = aliases[-1].payload.name.name
+        d = self.resolver.query(dns.Query(target, asked, dns.IN))
+        d.addCallbacks(send, send_alias_only)
+        return d
 
 
 def server_factory(

@@ -96,6 +96,24 @@ def test_dns_basic_py3dns(zoo: TwistdProcess) -> None:
     ]
 
 
+def test_dns_basic_py3dns_at_an_alias(zoo: TwistdProcess) -> None:
+    """At a CNAME, each of the book's five questions gets the CNAME and the target's record."""
+    pytest.importorskip("DNS", reason="py3dns (PyDNS for Python 3) is not installed")
+    lines = run_book("dns_basic.py", zoo.port("dns", "UDP"), "www.zoo.test")
+    cname = "www.zoo.test IN CNAME 'zoo.test'"
+    assert lines == [
+        cname,
+        "zoo.test IN A '127.0.0.1'",
+        cname,
+        "zoo.test IN AAAA b'" + "\\x00" * 15 + "\\x01'",
+        cname,
+        cname,
+        "zoo.test IN MX (10, 'mail.zoo.test')",
+        cname,
+        "zoo.test IN NS 'ns.zoo.test'",
+    ]
+
+
 def test_dns_basic_dnspython(zoo: TwistdProcess) -> None:
     """dns_basic.py's five questions through dnspython get the same records."""
     lines = run_book("dns_basic_dnspython.py", zoo.port("dns", "UDP"), "zoo.test")
