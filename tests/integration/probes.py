@@ -221,6 +221,41 @@ def admin(entry: dict[str, Any]) -> None:
         assert r.status == status, (path, r.status)
 
 
+def exercises(entry: dict[str, Any]) -> None:
+    """Whichever exercise a listener serves, its reply is one of the books'."""
+    if entry["type"] == "UDP":
+        got = _udp_ask(entry, b"Hey!")
+        assert got in (b"Are you talking to me?", b"Your data was 4 bytes"), got
+        return
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(b"Hi there, server")
+        got = _recv_until(s, b"\x00never")
+    # hey answers any request; sixteen says farewell; the streamer sink sends nothing
+    assert got in (b"Are you talking to me?", b"Farewell, client", b""), got
+
+
+def dns_service(entry: dict[str, Any]) -> None:
+    """Ask for the zone's apex (zoo.test unless configured); any well-formed reply passes."""
+    import struct
+
+    query = struct.pack("!HHHHHH", 0x2019, 0x0100, 1, 0, 0, 0)
+    query += b"".join(bytes([len(p)]) + p for p in (b"zoo", b"test")) + b"\x00"
+    query += struct.pack("!HH", 1, 1)  # A, IN
+    if entry["type"] == "UDP":
+        reply = _udp_ask(entry, query)
+    else:
+        with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+            s.sendall(struct.pack("!H", len(query)) + query)
+            reply = b""
+            while len(reply) < 2 or len(reply) < 2 + struct.unpack("!H", reply[:2])[0]:
+                chunk = s.recv(4096)
+                assert chunk, f"closed after {len(reply)} bytes"
+                reply += chunk
+            reply = reply[2:]
+    ident, flags, qdcount = struct.unpack("!HHH", reply[:6])
+    assert ident == 0x2019 and flags & 0x8000 and qdcount == 1, reply
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "admin": admin,
     "lancelot": lancelot,
@@ -235,6 +270,8 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "smtp": smtp,
     "pop3": pop3,
     "imap": imap,
+    "exercises": exercises,
+    "dns": dns_service,
 }
 
 

@@ -30,3 +30,12 @@ ftp = ServiceMaker("zoo-ftp", "zoo.tap.ftp", "FTP and FTPS server (RFC 959, 4217
 smtp = ServiceMaker("zoo-smtp", "zoo.tap.smtp", "ESMTP mail sink storing to Maildirs.", "zoo-smtp")
 pop3 = ServiceMaker("zoo-pop3", "zoo.tap.pop3", "POP3 over the zoo-smtp Maildirs.", "zoo-pop3")
 imap = ServiceMaker("zoo-imap", "zoo.tap.imap", "IMAP4 over the zoo-smtp Maildirs.", "zoo-imap")
+exercises = ServiceMaker(
+    "zoo-exercises",
+    "zoo.tap.exercises",
+    "The books' socket exercises: Hey!, udp_local/remote, tcp_sixteen, streamer.",
+    "zoo-exercises",
+)
+dns = ServiceMaker(
+    "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
+)

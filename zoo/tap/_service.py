@@ -139,11 +139,19 @@ class _StreamListener(_Listener):
 class _UDPListener(_Listener):
     """Listen for datagrams on one UDP port (endpoint strings cannot express UDP)."""
 
-    def __init__(self, group: ListenerGroup, port: int, interface: str, protocol: Any) -> None:
+    def __init__(
+        self,
+        group: ListenerGroup,
+        port: int,
+        interface: str,
+        protocol: Any,
+        max_packet_size: int = 8192,
+    ) -> None:
         self.group = group
         self.udp_port = port
         self.interface = interface
         self.protocol = protocol
+        self.max_packet_size = max_packet_size
         self.port: Any = None
         self.bound: Bound | None = None
 
@@ -158,7 +166,10 @@ class _UDPListener(_Listener):
         )
         try:
             self.port = self.group.reactor.listenUDP(
-                self.udp_port, served, interface=self.interface
+                self.udp_port,
+                served,
+                interface=self.interface,
+                maxPacketSize=self.max_packet_size,
             )
         except CannotListenError as e:
             raise ListenError(
@@ -223,9 +234,20 @@ class ListenerGroup(service.MultiService):
         """Add a stream listener for the endpoint string C{desc}."""
         _StreamListener(self, desc).setServiceParent(self)
 
-    def listen_udp(self, port: int, protocol: Any, interface: str = "127.0.0.1") -> None:
-        """Add a UDP listener delivering datagrams to C{protocol} (a DatagramProtocol)."""
-        _UDPListener(self, port, interface, protocol).setServiceParent(self)
+    def listen_udp(
+        self,
+        port: int,
+        protocol: Any,
+        interface: str = "127.0.0.1",
+        *,
+        max_packet_size: int = 8192,
+    ) -> None:
+        """Add a UDP listener delivering datagrams to C{protocol} (a DatagramProtocol).
+
+        @param max_packet_size: bytes read per datagram; a longer one is cut short
+            (Twisted's default, 8192, unless the protocol needs whole datagrams).
+        """
+        _UDPListener(self, port, interface, protocol, max_packet_size).setServiceParent(self)
 
     def bound(self) -> list[Bound]:
         """Addresses actually bound (empty until started)."""
@@ -341,13 +363,22 @@ def state_dir(options: ServerOptions) -> Path:
     return ensure_private_dir(options.state_dir())
 
 
-def listener_group(options: ServerOptions, factory: Any, *, reactor: Any = None) -> ListenerGroup:
+def listener_group(
+    options: ServerOptions,
+    factory: Any,
+    *,
+    reactor: Any = None,
+    endpoints: list[str] | None = None,
+) -> ListenerGroup:
     """The listener group for C{factory}, listening where C{options} say, with their policies.
 
     @param options: a plugin's parsed options (its C{--port}, C{--listen},
         C{--max-connections}, C{--idle-timeout} and C{--tls} options are used).
     @param factory: the protocol factory to serve.
     @param reactor: the reactor to listen with (the global one if C{None}).
+    @param endpoints: endpoint strings to listen on instead of the options'
+        C{--port} and C{--listen} (a plugin serving several protocols, each on its
+        own port).
     """
     group = ListenerGroup(
         options.name,
@@ -358,7 +389,7 @@ def listener_group(options: ServerOptions, factory: Any, *, reactor: Any = None)
         tls=tls_context(options, "implicit"),
         reactor=reactor,
     )
-    for desc in options.endpoints:
+    for desc in options.endpoints if endpoints is None else endpoints:
         group.listen(desc)
     return group
 

@@ -22,6 +22,8 @@ SERVICES: dict[str, str] = {
     "smtp": "zoo.tap.smtp",
     "pop3": "zoo.tap.pop3",
     "imap": "zoo.tap.imap",
+    "exercises": "zoo.tap.exercises",
+    "dns": "zoo.tap.dns",
 }
 
 
