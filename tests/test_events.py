@@ -205,3 +205,35 @@ def test_transcript_chunks_get_a_quarter_of_the_byte_budget() -> None:
     stats = hub.stats()["imap"]
     assert 9_000 <= stats["wire_bytes"] <= 10_000
     assert 30_000 <= stats["bytes"] <= 40_000
+
+
+def test_recorded_events_build_their_fields_only_when_read() -> None:
+    """record() keeps the raw values; the fields are built once, on first read, and filters see them."""
+    hub, _ = _hub()
+    built: list[bytes] = []
+
+    def build(question: bytes, answer: bytes) -> dict:
+        built.append(question)
+        return {"question": question.decode(), "answer": answer.decode()}
+
+    event = hub.record("lancelot", "lancelot.answered", "l-1", build, b"Quest?", b"Grail.")
+    assert event is not None and built == []
+    assert event.size == 64 + 6 + 6
+    [found] = hub.events(Filter.of(match={"answer": "Grail."}))
+    assert found.fields == {"question": "Quest?", "answer": "Grail."}
+    assert found.to_json()["fields"]["question"] == "Quest?"
+    assert built == [b"Quest?"]  # built once
+
+
+def test_recorded_events_reach_subscribers_and_waits_built() -> None:
+    """A live subscriber and a wait get a recorded event with its fields."""
+    hub, _ = _hub()
+    seen: list[dict] = []
+    hub.subscribe(lambda e: seen.append(e.fields))
+    got: list[Event | None] = []
+    hub.wait(Filter.of(match={"n": 2})).addCallback(got.append)
+    hub.record("pubsub", "pubsub.published", None, lambda n: {"n": n}, 1)
+    hub.record("pubsub", "pubsub.published", None, lambda n: {"n": n}, 2)
+    assert seen == [{"n": 1}, {"n": 2}]
+    assert got and got[0] is not None and got[0].fields == {"n": 2}
+    assert Observatory(Clock()).record("x", "y", None, dict) is None  # off: nothing kept

@@ -85,6 +85,48 @@ class Event:
         }
 
 
+_FIELDS = Event.__dict__["fields"]  # the slot, written once a lazy event is built
+
+
+class LazyEvent(Event):
+    """An event whose fields are built from raw values only when someone reads them.
+
+    The hot paths (a Lancelot answer, a published message, a stored mail) keep the
+    bytes they already have; decoding, cutting and parsing them happens when the
+    control plane reads the event, or at once when a live subscriber or a wait is
+    looking. See L{Observatory.record}.
+    """
+
+    __slots__ = ("_build",)
+
+    def __init__(
+        self,
+        time: float,
+        service: str,
+        kind: str,
+        session: str | None,
+        node: str,
+        size: int,
+        build: tuple[Callable[..., dict[str, Any]], tuple[Any, ...]],
+    ) -> None:
+        self.seq = 0
+        self.time = time
+        self.service = service
+        self.kind = kind
+        self.session = session
+        self.node = node
+        self.size = size
+        self._build: tuple[Callable[..., dict[str, Any]], tuple[Any, ...]] | None = build
+
+    @property  # type: ignore[override]
+    def fields(self) -> dict[str, Any]:  # type: ignore[override]
+        build = self._build
+        if build is not None:
+            self._build = None
+            _FIELDS.__set__(self, build[0](*build[1]))
+        return _FIELDS.__get__(self)  # type: ignore[no-any-return]
+
+
 class BadFilter(ValueError):
     """A filter the observatory cannot apply (an unknown key or a malformed value)."""
 
@@ -278,6 +320,29 @@ class Observatory:
             return None
         return self.add(Event(0, self.clock.seconds(), service, kind, session, fields, self.node))
 
+    def record(
+        self,
+        service: str,
+        kind: str,
+        session: str | None,
+        build: Callable[..., dict[str, Any]],
+        *raw: Any,
+    ) -> Event | None:
+        """Like L{emit}, but the fields are C{build(*raw)}, built only when read.
+
+        For events on hot paths: C{raw} is what the protocol already holds (bytes,
+        numbers), and C{build} turns it into the event's fields later. The size kept
+        against the budget is estimated from C{raw}.
+        """
+        if not self.enabled:
+            return None
+        size = 64
+        for value in raw:
+            size += len(value) if isinstance(value, bytes | str) else 12
+        return self.add(
+            LazyEvent(self.clock.seconds(), service, kind, session, self.node, size, (build, raw))
+        )
+
     def add(self, event: Event) -> Event:
         """Keep C{event} (numbering it anew in this process) and tell the observers."""
         event.seq = self.last_seq = next(self._seq)
@@ -466,4 +531,13 @@ def bounded_text(data: bytes | str, limit: int = 1024) -> str:
     return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
-__all__ = ["BadFilter", "Event", "Filter", "Observatory", "bounded_text", "hub", "session_of"]
+__all__ = [
+    "BadFilter",
+    "Event",
+    "Filter",
+    "LazyEvent",
+    "Observatory",
+    "bounded_text",
+    "hub",
+    "session_of",
+]

@@ -128,6 +128,14 @@ class Session:
         return TOO_LONG
 
 
+def _answered(question: bytes, answer: bytes) -> dict[str, str]:
+    """The fields of a C{lancelot.answered} event, built when it is read."""
+    return {
+        "question": bounded_text(question.strip(_WS) + b"?", 256),
+        "answer": bounded_text(answer, 256),
+    }
+
+
 class LancelotServer(Protocol):
     """A thin adapter from a TCP connection to a L{Session}."""
 
@@ -165,12 +173,8 @@ class LancelotServer(Protocol):
             self.session.exchanges = None
         session = session_of(self.transport)
         for question, answer in exchanges:
-            self.observatory.emit(
-                "lancelot",
-                "lancelot.answered",
-                session,
-                question=bounded_text(question.strip(_WS) + b"?", 256),
-                answer=bounded_text(answer, 256),
+            self.observatory.record(
+                "lancelot", "lancelot.answered", session, _answered, question, answer
             )
         return reply
 

@@ -70,17 +70,24 @@ EVENT_PAYLOAD = 1024
 def emit_published(
     observatory: Any, session: str | None, channel: bytes, payload: bytes, receivers: int
 ) -> None:
-    """Emit C{pubsub.published} (the caller checks C{observatory.enabled})."""
-    observatory.emit(
-        "pubsub",
-        "pubsub.published",
-        session,
-        channel=bounded_text(channel, 256),
-        size=len(payload),
-        receivers=receivers,
-        payload=bounded_text(payload, EVENT_PAYLOAD),
-        truncated=len(payload) > EVENT_PAYLOAD,
+    """Record C{pubsub.published} (the caller checks C{observatory.enabled}).
+
+    The channel and payload are kept as the bytes they are and decoded when the
+    event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
+    """
+    observatory.record(
+        "pubsub", "pubsub.published", session, _published, channel, payload, receivers
     )
+
+
+def _published(channel: bytes, payload: bytes, receivers: int) -> dict[str, Any]:
+    return {
+        "channel": bounded_text(channel, 256),
+        "size": len(payload),
+        "receivers": receivers,
+        "payload": bounded_text(payload[: EVENT_PAYLOAD * 4], EVENT_PAYLOAD),
+        "truncated": len(payload) > EVENT_PAYLOAD,
+    }
 
 
 class Session:
