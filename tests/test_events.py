@@ -218,7 +218,7 @@ def test_recorded_events_build_their_fields_only_when_read() -> None:
 
     event = hub.record("lancelot", "lancelot.answered", "l-1", build, b"Quest?", b"Grail.")
     assert event is not None and built == []
-    assert event.size == 64 + 6 + 6
+    assert event.size == 320 + 6 + 6
     [found] = hub.events(Filter.of(match={"answer": "Grail."}))
     assert found.fields == {"question": "Quest?", "answer": "Grail."}
     assert found.to_json()["fields"]["question"] == "Quest?"

@@ -34,7 +34,7 @@ from zoo.events import Event, Observatory
 from zoo.transcript import Transcriber, transcriber
 
 #: Bytes an event's bookkeeping is counted as, besides its data.
-_OVERHEAD = 160
+_OVERHEAD = 320  # what an Event and its dict take beside the text (tracemalloc)
 
 
 def where(addr: Any) -> str:
