@@ -44,7 +44,8 @@ def mail_services(workdir: Path, reader: str) -> Iterator[dict[str, Any]]:
             f"{reader} --port 0 --tls",
             # The memory tests here measure growth per client that never reads; the
             # observatory's transcripts are a separate, fixed budget (tests/test_events.py).
-            "--transcripts", "off",
+            "--transcripts",
+            "off",
         ],  # fmt: skip
         workdir,
     ) as zoo:
