@@ -25,6 +25,7 @@ from twisted.application import service
 from twisted.logger import Logger
 
 from zoo.events import Event, Observatory
+from zoo.pubsub.bridge import RedisPair
 
 log = Logger()
 
@@ -32,8 +33,11 @@ log = Logger()
 CHANNEL = b"zoo:events"
 
 
-class EventRelay(service.Service):
+class EventRelay(RedisPair, service.Service):
     """Publish this process's events to Redis and keep the other processes' events."""
+
+    who = "admin"
+    while_down = "events stay local meanwhile"
 
     def __init__(
         self,
@@ -92,36 +96,10 @@ class EventRelay(service.Service):
 
     # -- connections (called by the txredisapi factories) -----------------------------------
 
-    def connected(self, role: str, conn: Any) -> None:
-        if role == "sub":
-            self.sub = conn
-            from zoo.pubsub import codec
+    def sub_connected(self, conn: Any) -> None:
+        from zoo.pubsub import codec
 
-            conn.transport.write(codec.command(b"SUBSCRIBE", self.channel))
-        else:
-            self.pub = conn
-        if self.sub is not None and self.pub is not None:
-            self._down_logged = False
-            log.info("admin: connected to redis://{host}:{port}", host=self.host, port=self.port)
-
-    def disconnected(self, role: str, conn: Any) -> None:
-        if role == "sub" and self.sub is conn:
-            self.sub = None
-        elif role == "pub" and self.pub is conn:
-            self.pub = None
-        else:
-            return
-        self._log_down("connection lost")
-
-    def _log_down(self, why: str) -> None:
-        if not self._down_logged:
-            self._down_logged = True
-            log.warn(
-                "admin: redis://{host}:{port} unavailable ({why}); events stay local meanwhile",
-                host=self.host,
-                port=self.port,
-                why=why,
-            )
+        conn.transport.write(codec.command(b"SUBSCRIBE", self.channel))
 
     def after_read(self) -> None:
         pass

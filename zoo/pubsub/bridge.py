@@ -60,8 +60,69 @@ def parse_redis_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-class RedisBridge(service.Service):
+class RedisPair:
+    """Two Redis connections, one subscribing and one publishing, coming and going.
+
+    What L{redis_factories}' connections call back: C{connected(role, conn)},
+    C{disconnected(role, conn)}, C{_log_down(why)}. Used by the pub-sub bridge and by
+    the control plane's event relay (L{zoo.admin.relay}); each names itself in the log
+    (L{who}), says what happens while Redis is away (L{while_down}) and does what a new
+    subscriber connection needs (L{sub_connected}).
+    """
+
+    who = "redis"
+    while_down = "working locally meanwhile"
+    host: str
+    port: int
+    sub: Any = None  # the live subscriber connection (a txredisapi protocol)
+    pub: Any = None  # the live publishing connection
+    _down_logged = False
+
+    def sub_connected(self, conn: Any) -> None:
+        """A subscriber connection is up (again): subscribe what this side listens to."""
+
+    def connected(self, role: str, conn: Any) -> None:
+        if role == "sub":
+            self.sub = conn
+            self.sub_connected(conn)
+        else:
+            self.pub = conn
+        if self.sub is not None and self.pub is not None:
+            self._down_logged = False
+            log.info(
+                "{who}: connected to redis://{host}:{port}",
+                who=self.who,
+                host=self.host,
+                port=self.port,
+            )
+
+    def disconnected(self, role: str, conn: Any) -> None:
+        if role == "sub" and self.sub is conn:
+            self.sub = None
+        elif role == "pub" and self.pub is conn:
+            self.pub = None
+        else:
+            return
+        self._log_down("connection lost")
+
+    def _log_down(self, why: str) -> None:
+        if not self._down_logged:
+            self._down_logged = True
+            log.warn(
+                "{who}: redis://{host}:{port} unavailable ({why}); {meanwhile}",
+                who=self.who,
+                host=self.host,
+                port=self.port,
+                why=why,
+                meanwhile=self.while_down,
+            )
+
+
+class RedisBridge(RedisPair, service.Service):
     """Share a L{Broker}'s channels with other nodes through Redis at C{host:port}."""
+
+    who = "pubsub"
+    while_down = "delivering locally only and reconnecting"
 
     def __init__(
         self,
@@ -112,37 +173,10 @@ class RedisBridge(service.Service):
         factories, self._factories = self._factories, []
         return gatherResults([f.disconnect() for f in factories], consumeErrors=True)
 
-    # Connections come and go ---------------------------------------------------------
+    # Connections come and go (see L{RedisPair}) ---------------------------------------
 
-    def connected(self, role: str, conn: Any) -> None:
-        if role == "sub":
-            self.sub = conn
-            self._resubscribe()
-        else:
-            self.pub = conn
-        if self.sub is not None and self.pub is not None:
-            self._down_logged = False
-            log.info("pubsub: connected to redis://{host}:{port}", host=self.host, port=self.port)
-
-    def disconnected(self, role: str, conn: Any) -> None:
-        if role == "sub" and self.sub is conn:
-            self.sub = None
-        elif role == "pub" and self.pub is conn:
-            self.pub = None
-        else:
-            return
-        self._log_down("connection lost")
-
-    def _log_down(self, why: str) -> None:
-        if not self._down_logged:
-            self._down_logged = True
-            log.warn(
-                "pubsub: redis://{host}:{port} unavailable ({why}); delivering locally only "
-                "and reconnecting",
-                host=self.host,
-                port=self.port,
-                why=why,
-            )
+    def sub_connected(self, conn: Any) -> None:
+        self._resubscribe()
 
     def _resubscribe(self) -> None:
         for kind, names in (
