@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class ApiError(Exception):
@@ -34,9 +34,13 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class RawBody:
-    """Bytes to send as they are (a message's raw source, a file, an attachment)."""
+    """Bytes to send as they are (a message's raw source, a file, an attachment).
 
-    data: bytes
+    C{data} may be an open binary file instead of bytes: it is streamed to the
+    client (never read whole into memory) and closed when sent.
+    """
+
+    data: bytes | BinaryIO
     content_type: str = "application/octet-stream"
     filename: str | None = None
 

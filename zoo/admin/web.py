@@ -13,15 +13,18 @@ never a traceback. No CORS header is ever sent, and requests are not access-logg
 from __future__ import annotations
 
 import hmac
+import io
 import json
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
@@ -192,7 +195,10 @@ class AdminResource(Resource):
             if result.filename is not None:
                 safe = "".join(c for c in result.filename if c.isprintable() and c not in '"\\')
                 request.setHeader(b"content-disposition", f'attachment; filename="{safe}"'.encode())
-            return result.data
+            if isinstance(result.data, bytes):
+                return result.data
+            _send_file(request, result.data)
+            return server.NOT_DONE_YET
         return self._json(request, 200, result)
 
     def _late(self, request: server.Request, value: Any, gone: list[bool]) -> None:
@@ -314,10 +320,58 @@ class _Stream:
             self.ticker.stop()
 
 
+def _send_file(request: server.Request, f: BinaryIO) -> None:
+    """Stream the open file C{f} as C{request}'s body, then finish and close it."""
+    try:
+        request.setHeader(b"content-length", b"%d" % os.fstat(f.fileno()).st_size)
+    except (OSError, ValueError):
+        pass
+    if request.method == b"HEAD":
+        f.close()
+        request.finish()
+        return
+
+    gone: list[bool] = []
+
+    def done(_: Any) -> None:
+        f.close()
+        if not gone and not request.finished:
+            request.finish()
+
+    def lost(_: Any) -> None:
+        gone.append(True)  # the client went away mid-file
+        f.close()
+
+    request.notifyFinish().addErrback(lost)
+    FileSender().beginFileTransfer(f, request).addBoth(done)
+
+
+class AdminRequest(server.Request):
+    """A request whose body is kept in memory, and only up to L{MAX_BODY} + 1 bytes.
+
+    twisted.web spools a large body to a temporary file, without limit, before the
+    resource sees it; here the bytes past the cap are counted and dropped, and the
+    resource answers 413 (L{AdminResource._body}).
+    """
+
+    _received = 0
+    content: Any
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        room = MAX_BODY + 1 - self._received
+        self._received += len(data)
+        if room > 0:
+            self.content.write(data[:room])
+
+
 class AdminSite(server.Site):
     """A site that keeps no access log (a C{?token=} query would be written to it)."""
 
     noisy = False
+    requestFactory = AdminRequest
 
     def log(self, request: Any) -> None:
         pass

@@ -80,6 +80,50 @@ def parse_config(text: str, source: str = "config") -> list[tuple[str, list[str]
     return out
 
 
+#: The keys a config file's C{[zoo]} table may hold: the runner's own options.
+ZOO_TABLE_KEYS = (
+    "state-dir",
+    "ready-file",
+    "admin",
+    "events-max",
+    "events-max-bytes",
+    "transcripts",
+    "events-redis",
+)
+
+
+def _zoo_table_args(argv: list[str]) -> list[str]:
+    """The options a C{--config} file's C{[zoo]} table sets, as command-line words.
+
+    A file that cannot be read or parsed gives none here: L{Options.postOptions}
+    reports it when it reads the services.
+    """
+    given = None
+    for i, word in enumerate(argv):
+        if word in ("--config", "-c") and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif word.startswith("--config="):
+            given = word.split("=", 1)[1]
+    if given is None:
+        return []
+    try:
+        table = tomllib.loads(Path(given).expanduser().read_text(encoding="utf-8")).get("zoo", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    if not isinstance(table, dict):
+        raise usage.UsageError(f"{given}: [zoo] must be a table of options")
+    words: list[str] = []
+    for key, value in table.items():
+        if key not in ZOO_TABLE_KEYS:
+            raise usage.UsageError(
+                f"{given}: unknown [zoo] option {key!r}; known: {', '.join(ZOO_TABLE_KEYS)}"
+            )
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        words += [f"--{key}", str(value)]
+    return words
+
+
 class Options(OneLineUsage, AdminOptions):
     cli_name = "zoo"
     default_admin = "tcp:8900:interface=127.0.0.1"
@@ -119,6 +163,17 @@ class Options(OneLineUsage, AdminOptions):
             print(f"{name:10} {doc}")
         raise SystemExit(0)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse C{options}, with the C{[zoo]} table of a C{--config} file before them.
+
+        The table's keys become the runner's options (C{state-dir = "/x"} is
+        C{--state-dir /x}), parsed and checked like them; the command line wins.
+        """
+        import sys
+
+        argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(_zoo_table_args(argv) + argv)
+
     def postOptions(self) -> None:
         specs: list[tuple[str, list[str]]] = []
         if self["config"]:
@@ -128,10 +183,6 @@ class Options(OneLineUsage, AdminOptions):
             except OSError as e:
                 raise usage.UsageError(f"--config: cannot read {path}: {e.strerror}") from None
             specs += parse_config(text, str(path))
-            zoo_table = tomllib.loads(text).get("zoo", {})
-            for key in ("state-dir", "ready-file", "admin"):
-                if key in zoo_table and self[key] is None:
-                    self[key] = str(zoo_table[key])
         for spec in self["with"]:
             try:
                 words = shlex.split(spec)
