@@ -27,7 +27,7 @@ from zoo.tap._options import AdminOptions, OneLineUsage
 from zoo.tap._service import ZooRoot, serve_admin
 
 #: Options the runner passes to every sub-service that does not set them itself.
-_INHERITED = ("state-dir",)
+_INHERITED = ("state-dir", "workers")
 
 
 def _config_args(name: str, table: dict[str, Any]) -> list[str]:
@@ -89,6 +89,7 @@ ZOO_TABLE_KEYS = (
     "events-max-bytes",
     "transcripts",
     "events-redis",
+    "workers",
 )
 
 
@@ -206,7 +207,7 @@ class Options(OneLineUsage, AdminOptions):
         sub = module.Options()
         for key in _INHERITED:
             if self[key] is not None and f"--{key}" not in " ".join(args):
-                args = [f"--{key}", self[key], *args]
+                args = [f"--{key}", str(self[key]), *args]
         try:
             sub.parseOptions(args)
         except usage.UsageError as e:
@@ -220,7 +221,9 @@ def services(options: Options) -> list[IService]:
 
 
 def makeService(options: Options) -> IService:
-    root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
+    root = ZooRoot(
+        ready_file=options["ready-file"], table=True, lean_poll=True, workers=options.workers()
+    )
     for svc in services(options):
         svc.setServiceParent(root)
     serve_admin(root, options)
