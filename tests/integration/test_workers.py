@@ -148,3 +148,46 @@ def test_workers_refuse_what_they_cannot_keep_right(
     )  # fmt: skip
     assert out.returncode != 0
     assert message in out.stdout + out.stderr
+
+
+def test_the_control_plane_sees_every_workers_mail(tmp_path: Path) -> None:
+    """twistd zoo --workers 2 --events-redis: worker 0's API lists the mail both workers stored."""
+    import json
+    import urllib.request
+
+    with redis_server(tmp_path) as redis_port:
+        url = f"redis://127.0.0.1:{redis_port}"
+        args = [
+            "zoo",
+            "--with",
+            "smtp --port 0",
+            "--workers",
+            "2",
+            "--admin",
+            "tcp:0",
+            "--events-redis",
+            url,
+        ]
+        with TwistdProcess(args, tmp_path / "zoo") as zoo:
+            port = zoo.port("smtp")
+            wait_for_sockets(port, 2)
+            time.sleep(1.0)  # the worker's relay connects to Redis
+            for i in range(20):
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                    client.sendmail(
+                        "me@example.com", ["box@example.com"], f"Subject: {i}\r\n\r\nhi\r\n"
+                    )
+            base, token = zoo.admin()
+            found: list[dict] = []
+            deadline = time.monotonic() + 10
+            while len(found) < 20 and time.monotonic() < deadline:
+                request = urllib.request.Request(
+                    base + "/api/events?kind=mail.stored&limit=100",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    found = json.loads(answer.read())["events"]
+                time.sleep(0.1)
+            assert len(found) == 20
+            assert len({e["node"] for e in found}) == 2  # from both workers
+            assert "Traceback" not in zoo.output, zoo.output
