@@ -158,19 +158,24 @@ class LimitedChannel(HTTPChannelAdapter):
             return
         self._refused = True
         command_deadline_off(self.transport)  # the drain below has its own limit
-        body = dump_fault(
-            RPCError(FAILURE, f"request body too large: the limit is {self.max_body} bytes")
-        )
+        content_type, body = self.too_large()
         self.transport.write(
             b"HTTP/1.1 413 Request Entity Too Large\r\n"
-            b"Content-Type: text/xml; charset=utf-8\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            b"Content-Type: %s\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (content_type, len(body), body)
         )
         half_close = getattr(self.transport, "loseWriteConnection", None)
         if half_close is not None:
             half_close()
         else:
             self.transport.loseConnection()
+
+    def too_large(self) -> tuple[bytes, bytes]:
+        """The content type and body of the 413 answer (an XML-RPC fault, for curl users)."""
+        body = dump_fault(
+            RPCError(FAILURE, f"request body too large: the limit is {self.max_body} bytes")
+        )
+        return b"text/xml; charset=utf-8", body
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """A response producer borrows the transport's producer slot from the gate."""
