@@ -584,7 +584,8 @@ class HTTPBin(resource.Resource):
             raise NotFound
         value = rest[0]
         try:
-            decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            padded = (value + "=" * (-len(value) % 4)).translate(_URLSAFE)
+            decoded = base64.b64decode(padded, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("not base64url data; try /base64/em9vLWh0dHA=") from None
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
@@ -648,6 +649,7 @@ class HTTPBin(resource.Resource):
 
 # -- helpers shared by the endpoints ----------------------------------------------------
 
+_URLSAFE = str.maketrans("-_", "+/")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 

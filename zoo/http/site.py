@@ -59,7 +59,7 @@ def _request_fields(
 class HTTPRequest(LimitedRequest):
     """A request that notes when it arrived, for its event's duration."""
 
-    started = 0.0
+    started: float | None = None
 
     def process(self) -> None:
         self.started = self.channel.site_clock.seconds()
@@ -132,8 +132,8 @@ class HTTPBinSite(RPCSite):
 
     def log(self, request: Any) -> None:
         super().log(request)
-        started = getattr(request, "started", 0.0)
-        duration = self.reactor.seconds() - started if started else 0.0
+        started = getattr(request, "started", None)
+        duration = self.reactor.seconds() - started if started is not None else 0.0
         self.observatory.record(
             NAME,
             "request",
