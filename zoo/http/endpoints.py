@@ -704,7 +704,7 @@ def status_answer(request: server.Request, code: int) -> bytes:
     if code in (301, 302, 303, 305, 307):
         request.setHeader(b"location", b"/redirect/1")
     elif code == 401:
-        request.setHeader(b"www-authenticate", b'Basic realm="zoo-http"')
+        request.setHeader(b"www-authenticate", b'Basic realm="Fake Realm"')
     elif code == 402:
         request.setHeader(b"x-more-info", b"https://www.rfc-editor.org/rfc/rfc9110#section-15.5.3")
         return b"Payment required: the zoo takes no money, but this is what asking looks like.\n"
@@ -717,7 +717,7 @@ def status_answer(request: server.Request, code: int) -> bytes:
             }
         )
     elif code == 407:
-        request.setHeader(b"proxy-authenticate", b'Basic realm="zoo-http"')
+        request.setHeader(b"proxy-authenticate", b'Basic realm="Fake Realm"')
     elif code == 418:
         request.setHeader(b"x-more-info", b"https://www.rfc-editor.org/rfc/rfc2324")
         return TEAPOT
