@@ -637,7 +637,7 @@ def test_request_event() -> None:
     r = conn.get("/status/418")
     conn.send(b"GET /delay/1 HTTP/1.1\r\nHost: x\r\n\r\n")
     conn.reactor.advance(1.5)
-    first, delayed = obs.events(Filter.of("http", "request"))
+    first, delayed = obs.events(Filter.of("http", "http.request"))
     assert first.session == "http-3"
     assert first.fields == {
         "method": "GET",

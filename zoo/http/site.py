@@ -136,7 +136,7 @@ class HTTPBinSite(RPCSite):
         duration = self.reactor.seconds() - started if started is not None else 0.0
         self.observatory.record(
             NAME,
-            "request",
+            "http.request",
             session_of(request.transport),
             _request_fields,
             request.method,
