@@ -658,3 +658,28 @@ def test_options_parse_and_build() -> None:
     with pytest.raises(usage.UsageError):
         tap.Options().parseOptions(["--max-body", "0"])
     assert tap.Options.default_port == 8000
+
+
+def test_drip_cancelled_when_client_leaves(conn: Conn) -> None:
+    """A client that leaves in the middle of /drip leaves no timer behind."""
+    conn.send(b"GET /drip?numbytes=10&duration=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.reactor.advance(0)
+    conn.reactor.advance(0.5)
+    assert b"*" in conn.take() and len(conn.reactor.getDelayedCalls()) == 1
+    conn.channel.connectionLost(Exception("gone"))
+    assert conn.reactor.getDelayedCalls() == []
+
+
+def test_absolute_form_request_target(conn: Conn) -> None:
+    """A request target in absolute form (as sent to a proxy) is served by its path."""
+    r = conn.get("http://example.test/get?a=1")
+    assert r.status == 200 and r.json()["url"] == "http://example.test/get?a=1"
+    assert conn.get("http://example.test").status == 200  # the index
+
+
+def test_chunked_body_over_cap_is_413() -> None:
+    """A chunked body is refused with 413 once its chunks pass --max-body."""
+    conn = Conn(max_body=10)
+    conn.send(b"POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.send(b"8\r\n12345678\r\n8\r\n12345678\r\n")
+    assert conn.take().startswith(b"HTTP/1.1 413")

@@ -131,6 +131,8 @@ def origin(request: Any) -> str:
 
 def url(request: Any) -> str:
     """The URL the client asked for, as it would type it."""
+    if request.uri.startswith((b"http://", b"https://")):  # absolute form, as to a proxy
+        return str(request.uri.decode("latin-1"))
     scheme = request.getHeader(b"x-forwarded-proto")
     if scheme:
         scheme_text = scheme.decode("latin-1")

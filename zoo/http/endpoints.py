@@ -180,7 +180,7 @@ class HTTPBin(resource.Resource):
         origin = request.getHeader(b"origin")
         request.setHeader(b"access-control-allow-origin", origin or b"*")
         request.setHeader(b"access-control-allow-credentials", b"true")
-        path = request.path.decode("latin-1")
+        path = _origin_form(request.path).decode("latin-1")
         segments = [unquote(s) for s in path.split("/")[1:]]
         route = self.routes.get(segments[0]) if segments else None
         if route is None:
@@ -495,7 +495,7 @@ class HTTPBin(resource.Resource):
             request.write(body)
             request.finish()
 
-        _later(self.clock, request, seconds, answer)
+        _Timer(self.clock, request).later(seconds, answer)
         return server.NOT_DONE_YET
 
     def drip(self, request: server.Request, rest: list[str]) -> bytes | int:
@@ -525,11 +525,12 @@ class HTTPBin(resource.Resource):
             request.write(b"*" * share)
             sent[0] += 1
             if sent[0] < ticks:
-                _later(self.clock, request, pause, tick)
+                timer.later(pause, tick)
             else:
                 request.finish()
 
-        _later(self.clock, request, first, tick)
+        timer = _Timer(self.clock, request)
+        timer.later(first, tick)
         return server.NOT_DONE_YET
 
     # -- caching ------------------------------------------------------------------------
@@ -788,12 +789,25 @@ def _chunk_size(request: server.Request) -> int:
         raise BadRequest("chunk_size must be a whole number") from None
 
 
-def _later(clock: IReactorTime, request: server.Request, seconds: float, f: Any) -> None:
-    """Call C{f} after C{seconds}, unless the client goes away first."""
-    call = clock.callLater(seconds, f)
+def _origin_form(path: bytes) -> bytes:
+    """The path of a request target, also in absolute form (C{GET http://host/get}, as to a proxy)."""
+    if path.startswith((b"http://", b"https://")):
+        parts = path.split(b"/", 3)
+        return b"/" + parts[3] if len(parts) == 4 else b"/"
+    return path
 
-    def gone(reason: Any) -> None:
-        if call.active():
-            call.cancel()
 
-    request.notifyFinish().addErrback(gone)
+class _Timer:
+    """One pending call for a request that answers later; cancelled if the client leaves."""
+
+    def __init__(self, clock: IReactorTime, request: server.Request) -> None:
+        self.clock = clock
+        self.call: Any = None
+        request.notifyFinish().addErrback(self.cancel)
+
+    def later(self, seconds: float, f: Callable[[], None]) -> None:
+        self.call = self.clock.callLater(seconds, f)
+
+    def cancel(self, reason: object = None) -> None:
+        if self.call is not None and self.call.active():
+            self.call.cancel()
