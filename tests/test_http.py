@@ -683,3 +683,21 @@ def test_chunked_body_over_cap_is_413() -> None:
     conn.send(b"POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
     conn.send(b"8\r\n12345678\r\n8\r\n12345678\r\n")
     assert conn.take().startswith(b"HTTP/1.1 413")
+
+
+def test_pipelined_answers_wait_for_a_backed_up_client() -> None:
+    """While the client reads no answers (the transport backed up), the next pipelined
+    request waits until the previous answer drains: one answer ahead, not hundreds."""
+    from zoo.testing import End
+
+    conn = Conn()
+    transport = End()  # pauses its producer past 64 KiB, as TCP does
+    conn.channel = conn.site.buildProtocol(None)
+    conn.channel.makeConnection(transport)
+    conn.channel.dataReceived(b"GET /bytes/102400 HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+    assert transport.value().count(b"HTTP/1.1 200") == 1
+    assert transport.producerState == "paused"
+    for _ in range(3):
+        transport.clear()
+        transport.drained()
+        assert transport.value().count(b"HTTP/1.1 200") == 1

@@ -443,3 +443,30 @@ def test_gzip_body_is_real_gzip(base: str) -> None:
         base64.b64decode("em9vLWh0dHA=")
         == urllib.request.urlopen(base + "/base64/em9vLWh0dHA=", timeout=10).read()
     )
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_client_that_never_reads_keeps_memory_bounded(zoo: TwistdProcess, base: str) -> None:
+    """20000 pipelined /bytes/102400 never read: the server grows by a few MB, not by GBs."""
+    assert zoo.proc is not None
+    before = _rss_kib(zoo.proc.pid)
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        request = b"GET /bytes/102400 HTTP/1.1\r\nHost: x\r\n\r\n"
+        for _ in range(20000):
+            try:
+                s.send(request)
+            except BlockingIOError:
+                time.sleep(0.001)
+        time.sleep(1)
+        grown = _rss_kib(zoo.proc.pid) - before
+    assert grown < 20 * 1024, f"grew by {grown} KiB"
+    assert requests.get(base + "/ip", timeout=10).status_code == 200

@@ -10,6 +10,10 @@ also refuses:
 - more than C{max_headers} headers, or more than C{max_header_bytes} of request
   line and headers, with twisted.web's C{400 Bad Request}.
 
+While a client reads none of its answers, the next pipelined request waits until
+the answer before it has drained (C{one_answer_ahead}): twisted.web would answer
+every request of a whole read at once, up to 100 KiB each.
+
 Each finished request is an C{http.request} event (method, path, status, bytes,
 duration) in the observatory.
 """
@@ -70,6 +74,7 @@ class HTTPChannel(LimitedChannel):
     """The bounded channel, answering over-long lines as HTTP says (414 or 431)."""
 
     site_clock: IReactorTime
+    one_answer_ahead = True
 
     def lineLengthExceeded(self, line: bytes) -> None:
         if not reading_request_line(self):
