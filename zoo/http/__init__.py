@@ -6,6 +6,7 @@ GET and the Host header, persistent connections, a form POST answered with
 C{302 Found}, HEAD, compression, Basic auth and cookies.
 
 - L{zoo.http.endpoints}: httpbin's endpoints (L{HTTPBin}) and their caps (L{Limits});
+- L{zoo.http.answers}: what several endpoints answer with (status extras, redirects);
 - L{zoo.http.echo}: a request described as httpbin's JSON;
 - L{zoo.http.site}: the bounded HTTP layer and the C{http.request} events;
 - L{zoo.http.pages}: the fixed documents.

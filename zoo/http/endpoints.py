@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip as _gzip
+import html
 import json
 import math
 import random
@@ -19,23 +20,39 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.web import http, resource, server
 
 from zoo.http import pages
+from zoo.http.answers import (
+    ANY,
+    BODY_KEYS,
+    EPOCH,
+    GET_KEYS,
+    HTML,
+    JSON,
+    OCTETS,
+    URLSAFE,
+    BadRequest,
+    NotFound,
+    Timer,
+    answer_json,
+    base_url,
+    byte_range,
+    chunk_size,
+    dump,
+    etags,
+    number,
+    origin_form,
+    parse_cookies,
+    path_int,
+    query_args,
+    redirect,
+    status_answer,
+)
 from zoo.http.echo import describe, flatten, query_pairs
-
-JSON = b"application/json"
-HTML = b"text/html; charset=utf-8"
-OCTETS = b"application/octet-stream"
-
-#: What a GET-like endpoint echoes (C{/get}, C{/cache}, C{/etag}).
-GET_KEYS = ("args", "headers", "origin", "url")
-#: What a body-carrying endpoint echoes (C{/post}, C{/put}, C{/patch}, C{/delete}).
-BODY_KEYS = ("args", "data", "files", "form", "headers", "json", "origin", "url")
-ANY = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"TRACE")
 
 
 @dataclass
@@ -56,50 +73,7 @@ class Limits:
     max_redirects: int = 100
 
 
-class BadRequest(Exception):
-    """The request's values are wrong: answer 400 with this message."""
-
-
-class NotFound(Exception):
-    """No such resource: answer 404."""
-
-
 Handler = Callable[[server.Request, list[str]], "bytes | int"]
-
-
-def dump(value: Any) -> bytes:
-    """JSON as httpbin prints it: indented, keys sorted, a final newline."""
-    return json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def answer_json(request: server.Request, value: Any, code: int = http.OK) -> bytes:
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", JSON)
-    return dump(value)
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise NotFound from None
-
-
-def _number(text: str | None, default: float, name: str) -> float:
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number, not {text!r}") from None
-    if not math.isfinite(value):
-        raise BadRequest(f"{name} must be a finite number")
-    return value
-
-
-def _args(request: server.Request) -> dict[str, str]:
-    """The query's values by lower-cased name (the last one wins)."""
-    return {k.lower(): v for k, v in query_pairs(request.uri)}
 
 
 class HTTPBin(resource.Resource):
@@ -180,7 +154,7 @@ class HTTPBin(resource.Resource):
         origin = request.getHeader(b"origin")
         request.setHeader(b"access-control-allow-origin", origin or b"*")
         request.setHeader(b"access-control-allow-credentials", b"true")
-        path = _origin_form(request.path).decode("latin-1")
+        path = origin_form(request.path).decode("latin-1")
         segments = [unquote(s) for s in path.split("/")[1:]]
         route = self.routes.get(segments[0]) if segments else None
         if route is None:
@@ -302,18 +276,20 @@ class HTTPBin(resource.Resource):
     def _hops(self, rest: list[str]) -> int:
         if len(rest) != 1:
             raise NotFound
-        n = _int(rest[0])
+        n = path_int(rest[0])
         if not 1 <= n <= self.limits.max_redirects:
             raise BadRequest(f"the number of redirects must be 1 to {self.limits.max_redirects}")
         return n
 
     def redirect(self, request: server.Request, rest: list[str]) -> bytes:
         n = self._hops(rest)
-        absolute = _args(request).get("absolute", "false").lower() == "true"
+        absolute = query_args(request).get("absolute", "false").lower() == "true"
         if n == 1:
-            return redirect(request, _base(request, absolute) + "/get", page=True)
+            return redirect(request, base_url(request, absolute) + "/get", page=True)
         kind = "absolute" if absolute else "relative"
-        return redirect(request, f"{_base(request, absolute)}/{kind}-redirect/{n - 1}", page=True)
+        return redirect(
+            request, f"{base_url(request, absolute)}/{kind}-redirect/{n - 1}", page=True
+        )
 
     def relative_redirect(self, request: server.Request, rest: list[str]) -> bytes:
         n = self._hops(rest)
@@ -321,12 +297,12 @@ class HTTPBin(resource.Resource):
 
     def absolute_redirect(self, request: server.Request, rest: list[str]) -> bytes:
         n = self._hops(rest)
-        base = _base(request, True)
+        base = base_url(request, True)
         target = f"{base}/get" if n == 1 else f"{base}/absolute-redirect/{n - 1}"
         return redirect(request, target, page=True)
 
     def redirect_to(self, request: server.Request, rest: list[str]) -> bytes:
-        args = _args(request)
+        args = query_args(request)
         if "url" not in args:
             raise BadRequest("redirect-to needs ?url=")
         code = http.FOUND
@@ -351,7 +327,7 @@ class HTTPBin(resource.Resource):
         elif rest[0] == "delete" and len(rest) == 1:
             for name, _ in query_pairs(request.uri):
                 request.addCookie(
-                    name.encode(), b"", path=b"/", max_age=b"0", expires=_EPOCH.encode()
+                    name.encode(), b"", path=b"/", max_age=b"0", expires=EPOCH.encode()
                 )
             return redirect(request, "/cookies", page=True)
         else:
@@ -419,7 +395,7 @@ class HTTPBin(resource.Resource):
     # -- generated bodies ---------------------------------------------------------------
 
     def _random(self, request: server.Request) -> random.Random:
-        seed = _args(request).get("seed")
+        seed = query_args(request).get("seed")
         if seed is None:
             return self.rng
         try:
@@ -430,7 +406,7 @@ class HTTPBin(resource.Resource):
     def _size(self, rest: list[str]) -> int:
         if len(rest) != 1:
             raise NotFound
-        return max(0, min(_int(rest[0]), self.limits.max_bytes))
+        return max(0, min(path_int(rest[0]), self.limits.max_bytes))
 
     def random_bytes(self, request: server.Request, rest: list[str]) -> bytes:
         n = self._size(rest)
@@ -439,7 +415,7 @@ class HTTPBin(resource.Resource):
 
     def stream_bytes(self, request: server.Request, rest: list[str]) -> int:
         n = self._size(rest)
-        chunk = _chunk_size(request)
+        chunk = chunk_size(request)
         data = self._random(request).randbytes(n)
         request.setHeader(b"content-type", OCTETS)
         for start in range(0, n, chunk):
@@ -450,7 +426,7 @@ class HTTPBin(resource.Resource):
     def stream_lines(self, request: server.Request, rest: list[str]) -> int:
         if len(rest) != 1:
             raise NotFound
-        n = max(0, min(_int(rest[0]), self.limits.max_lines))
+        n = max(0, min(path_int(rest[0]), self.limits.max_lines))
         shape = describe(request, "url", "args", "headers", "origin")
         request.setHeader(b"content-type", JSON)
         for i in range(n):
@@ -462,7 +438,7 @@ class HTTPBin(resource.Resource):
     def ranged(self, request: server.Request, rest: list[str]) -> bytes:
         if len(rest) != 1:
             raise NotFound
-        size = _int(rest[0])
+        size = path_int(rest[0])
         request.setHeader(b"etag", b"range%d" % size)
         request.setHeader(b"accept-ranges", b"bytes")
         if not 0 < size <= self.limits.max_bytes:
@@ -485,7 +461,7 @@ class HTTPBin(resource.Resource):
     def delay(self, request: server.Request, rest: list[str]) -> int:
         if len(rest) != 1:
             raise NotFound
-        seconds = max(0.0, min(_number(rest[0], 0, "delay"), self.limits.max_delay))
+        seconds = max(0.0, min(number(rest[0], 0, "delay"), self.limits.max_delay))
         shape = describe(request, "args", "data", "files", "form", "headers", "origin", "url")
 
         def answer() -> None:
@@ -495,18 +471,18 @@ class HTTPBin(resource.Resource):
             request.write(body)
             request.finish()
 
-        _Timer(self.clock, request).later(seconds, answer)
+        Timer(self.clock, request).later(seconds, answer)
         return server.NOT_DONE_YET
 
     def drip(self, request: server.Request, rest: list[str]) -> bytes | int:
         if rest:
             raise NotFound
-        args = _args(request)
+        args = query_args(request)
         cap = self.limits.max_drip_seconds
-        duration = max(0.0, min(_number(args.get("duration"), 2, "duration"), cap))
-        first = max(0.0, min(_number(args.get("delay"), 0, "delay"), cap))
-        numbytes = int(_number(args.get("numbytes"), 10, "numbytes"))
-        code = int(_number(args.get("code"), 200, "code"))
+        duration = max(0.0, min(number(args.get("duration"), 2, "duration"), cap))
+        first = max(0.0, min(number(args.get("delay"), 0, "delay"), cap))
+        numbytes = int(number(args.get("numbytes"), 10, "numbytes"))
+        code = int(number(args.get("code"), 200, "code"))
         if numbytes <= 0:
             raise BadRequest("numbytes must be positive")
         if not 200 <= code <= 599:
@@ -529,7 +505,7 @@ class HTTPBin(resource.Resource):
             else:
                 request.finish()
 
-        timer = _Timer(self.clock, request)
+        timer = Timer(self.clock, request)
         timer.later(first, tick)
         return server.NOT_DONE_YET
 
@@ -539,7 +515,7 @@ class HTTPBin(resource.Resource):
         if rest:
             if len(rest) != 1:
                 raise NotFound
-            seconds = _int(rest[0])
+            seconds = path_int(rest[0])
             request.setHeader(b"cache-control", b"public, max-age=%d" % seconds)
             return self.get(request, [])
         if request.getHeader(b"if-modified-since") or request.getHeader(b"if-none-match"):
@@ -585,7 +561,7 @@ class HTTPBin(resource.Resource):
             raise NotFound
         value = rest[0]
         try:
-            padded = (value + "=" * (-len(value) % 4)).translate(_URLSAFE)
+            padded = (value + "=" * (-len(value) % 4)).translate(URLSAFE)
             decoded = base64.b64decode(padded, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("not base64url data; try /base64/em9vLWh0dHA=") from None
@@ -630,184 +606,17 @@ class HTTPBin(resource.Resource):
         city, _, state = place.partition(",")
         if not city.strip():
             raise BadRequest("inputstring must name a city, like 'Atlanta, GA'")
-        from urllib.parse import urlencode
-
         query = urlencode({"CityName": city.strip(), "state": state.strip()})
         return redirect(request, f"/MapClick.php?{query}", page=True)
 
     def mapclick(self, request: server.Request, rest: list[str]) -> bytes:
-        args = _args(request)
+        args = query_args(request)
         city, state = args.get("cityname", "nowhere"), args.get("state", "")
         request.setHeader(b"content-type", HTML)
-        place = html_escape(f"{city}, {state}" if state else city)
+        place = html.escape(f"{city}, {state}" if state else city)
         return (
             "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
             f"<title>Forecast for {place}</title></head>\n"
             f"<body><h1>Forecast for {place}</h1>\n"
             "<p>Clear skies over the zoo; the forecast never changes.</p></body></html>\n"
         ).encode()
-
-
-# -- helpers shared by the endpoints ----------------------------------------------------
-
-_URLSAFE = str.maketrans("-_", "+/")
-_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
-
-
-def html_escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
-def _base(request: server.Request, absolute: bool) -> str:
-    if not absolute:
-        return ""
-    scheme = "https" if request.isSecure() else "http"
-    host = request.getHeader(b"host")
-    if host is None:
-        where: Any = request.getHost()
-        return f"{scheme}://{where.host}:{where.port}"
-    return f"{scheme}://{host.decode('latin-1')}"
-
-
-def redirect(
-    request: server.Request, location: str, code: int = http.FOUND, page: bool = False
-) -> bytes:
-    """Answer C{code} with C{Location: location} (and a short page if C{page})."""
-    request.setResponseCode(code)
-    request.setHeader(b"location", location.encode("utf-8"))
-    if not page:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        return b""
-    request.setHeader(b"content-type", HTML)
-    target = html_escape(location)
-    return (
-        "<!DOCTYPE html>\n<title>Redirecting</title>\n<h1>Redirecting</h1>\n"
-        f'<p>The answer is at <a href="{target}">{target}</a>.</p>\n'
-    ).encode()
-
-
-#: What some status codes carry besides the code (as httpbin sends).
-TEAPOT = b"""
-   I'm a teapot (RFC 2324).
-        (  )
-      .-'--'-.___
-     |        |_ )
-     '--------'
-"""
-
-
-def status_answer(request: server.Request, code: int) -> bytes:
-    """An answer with status C{code}, and what httpbin adds to some codes."""
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", b"text/html; charset=utf-8")
-    if code in (301, 302, 303, 305, 307):
-        request.setHeader(b"location", b"/redirect/1")
-    elif code == 401:
-        request.setHeader(b"www-authenticate", b'Basic realm="Fake Realm"')
-    elif code == 402:
-        request.setHeader(b"x-more-info", b"https://www.rfc-editor.org/rfc/rfc9110#section-15.5.3")
-        return b"Payment required: the zoo takes no money, but this is what asking looks like.\n"
-    elif code == 406:
-        request.setHeader(b"content-type", JSON)
-        return dump(
-            {
-                "accept": ["image/png", "image/svg+xml", "image/*"],
-                "message": "None of the media types the client accepts is served here.",
-            }
-        )
-    elif code == 407:
-        request.setHeader(b"proxy-authenticate", b'Basic realm="Fake Realm"')
-    elif code == 418:
-        request.setHeader(b"x-more-info", b"https://www.rfc-editor.org/rfc/rfc2324")
-        return TEAPOT
-    return b""
-
-
-def parse_cookies(request: server.Request) -> dict[str, str]:
-    """The C{Cookie:} headers' name=value pairs."""
-    out: dict[str, str] = {}
-    for header in request.requestHeaders.getRawHeaders(b"cookie") or []:
-        for item in header.decode("latin-1").split(";"):
-            name, eq, value = item.strip().partition("=")
-            if eq and name:
-                out[name] = value.strip('"')
-    return out
-
-
-def etags(header: bytes | None) -> list[str]:
-    """The entity tags of an C{If-Match}/C{If-None-Match} header, quotes and C{W/} removed."""
-    if not header:
-        return []
-    tags = []
-    for item in header.decode("latin-1").split(","):
-        tag = item.strip()
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        tags.append(tag.strip('"'))
-    return tags
-
-
-def byte_range(header: bytes | None, size: int) -> tuple[int | None, int | None]:
-    """The first and last byte of a C{Range: bytes=...} header for C{size} bytes.
-
-    No header (or one this parser does not understand) means the whole thing; a
-    range outside the resource gives C{(None, None)} (416).
-    """
-    if not header:
-        return 0, size - 1
-    unit, _, spec = header.decode("latin-1").partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return 0, size - 1
-    first_text, dash, last_text = spec.strip().partition("-")
-    try:
-        if not dash:
-            return 0, size - 1
-        if not first_text:  # a suffix: the last N bytes
-            n = int(last_text)
-            if n <= 0:
-                return None, None
-            return max(0, size - n), size - 1
-        first = int(first_text)
-        last = int(last_text) if last_text else size - 1
-    except ValueError:
-        return 0, size - 1
-    last = min(last, size - 1)
-    if first > last or first >= size:
-        return None, None
-    return first, last
-
-
-def _chunk_size(request: server.Request) -> int:
-    text = _args(request).get("chunk_size")
-    if text is None:
-        return 10 * 1024
-    try:
-        return max(1, int(text))
-    except ValueError:
-        raise BadRequest("chunk_size must be a whole number") from None
-
-
-def _origin_form(path: bytes) -> bytes:
-    """The path of a request target, also in absolute form (C{GET http://host/get}, as to a proxy)."""
-    if path.startswith((b"http://", b"https://")):
-        parts = path.split(b"/", 3)
-        return b"/" + parts[3] if len(parts) == 4 else b"/"
-    return path
-
-
-class _Timer:
-    """One pending call for a request that answers later; cancelled if the client leaves."""
-
-    def __init__(self, clock: IReactorTime, request: server.Request) -> None:
-        self.clock = clock
-        self.call: Any = None
-        request.notifyFinish().addErrback(self.cancel)
-
-    def later(self, seconds: float, f: Callable[[], None]) -> None:
-        self.call = self.clock.callLater(seconds, f)
-
-    def cancel(self, reason: object = None) -> None:
-        if self.call is not None and self.call.active():
-            self.call.cancel()
