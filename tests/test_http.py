@@ -19,8 +19,8 @@ from twisted.python import usage
 
 from zoo.events import Filter, Observatory
 from zoo.http import Limits, make_site
-from zoo.http.echo import flatten, header_dict, json_safe, parse_body
 from zoo.http.answers import byte_range, etags
+from zoo.http.echo import flatten, header_dict, json_safe, parse_body
 from zoo.tap import http as tap
 
 
