@@ -411,7 +411,7 @@ def test_tls(tmp_path: Path) -> None:
 
 
 def test_requests_appear_as_events(tmp_path: Path) -> None:
-    """Each request is an http.request event in the control plane, with its session."""
+    """Each request is an http.request event in the control plane, with its session's transcript."""
     with TwistdProcess(["zoo-http", "--port", "0", "--admin", "tcp:0"], tmp_path) as z:
         port = z.port("http")
         assert requests.get(f"http://127.0.0.1:{port}/status/418", timeout=10).status_code == 418
@@ -432,6 +432,13 @@ def test_requests_appear_as_events(tmp_path: Path) -> None:
         assert event["session"].startswith("http-")
         kinds = {e["kind"] for e in events}
         assert "session.opened" in kinds, kinds
+        transcript = urllib.request.Request(
+            f"{admin}/api/sessions/{event['session']}/transcript.txt",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(transcript, timeout=10) as answer:
+            text = answer.read().decode()
+        assert "GET /status/418 HTTP/1.1" in text and "418 I'm a teapot" in text, text
 
 
 def test_gzip_body_is_real_gzip(base: str) -> None:
