@@ -235,7 +235,9 @@ class HTTPBin(resource.Resource):
         return answer_json(request, describe(request, "origin"))
 
     def new_uuid(self, request: server.Request, rest: list[str]) -> bytes:
-        return answer_json(request, {"uuid": str(uuid.UUID(int=self.rng.getrandbits(128)))})
+        return answer_json(
+            request, {"uuid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
+        )
 
     def headers(self, request: server.Request, rest: list[str]) -> bytes:
         return answer_json(request, describe(request, "headers"))
@@ -521,7 +523,7 @@ class HTTPBin(resource.Resource):
         if request.getHeader(b"if-modified-since") or request.getHeader(b"if-none-match"):
             return status_answer(request, http.NOT_MODIFIED)
         request.setHeader(b"last-modified", http.datetimeToString(self.clock.seconds()))
-        request.setHeader(b"etag", uuid.UUID(int=self.rng.getrandbits(128)).hex.encode())
+        request.setHeader(b"etag", uuid.UUID(int=self.rng.getrandbits(128), version=4).hex.encode())
         return self.get(request, [])
 
     def etag(self, request: server.Request, rest: list[str]) -> bytes:
