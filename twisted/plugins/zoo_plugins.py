@@ -39,3 +39,6 @@ exercises = ServiceMaker(
 dns = ServiceMaker(
     "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
 )
+http = ServiceMaker(
+    "zoo-http", "zoo.tap.http", "HTTP test service in httpbin's image (FOPNP ch. 9).", "zoo-http"
+)
