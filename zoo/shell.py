@@ -31,6 +31,13 @@ SHELL = "/bin/sh"
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
+def home_of(base: Path | str, name: str) -> Path:
+    """User C{name}'s home folder, C{base/NAME} (created 0700 on first login)."""
+    home = Path(base) / name
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return home
+
+
 def login_environ(
     name: str, home: Path | str, term: str | None = None, **extra: str
 ) -> dict[str, str]:
@@ -109,6 +116,7 @@ __all__ = [
     "SHELL",
     "close_pty",
     "hang_up",
+    "home_of",
     "login_environ",
     "open_pty",
     "resize",

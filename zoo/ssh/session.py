@@ -36,7 +36,7 @@ from zope.interface import implementer
 
 from zoo.events import bounded_text, hub
 from zoo.flow import ReadGate
-from zoo.shell import SHELL, close_pty, hang_up, login_environ, open_pty, resize, spawn
+from zoo.shell import SHELL, close_pty, hang_up, home_of, login_environ, open_pty, resize, spawn
 from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
 
 log = Logger()
@@ -364,9 +364,7 @@ class Realm:
         self.reactor = reactor
 
     def root_of(self, name: str) -> Path:
-        root = self.base / name
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return root
+        return home_of(self.base, name)
 
     def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:
         if IConchUser not in interfaces:
