@@ -39,3 +39,9 @@ exercises = ServiceMaker(
 dns = ServiceMaker(
     "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
 )
+telnet = ServiceMaker(
+    "zoo-telnet",
+    "zoo.tap.telnet",
+    "Telnet login and shell, cleartext (FOPNP ch. 16).",
+    "zoo-telnet",
+)
