@@ -459,8 +459,8 @@ class TelnetServer(TelnetProtocol):
                 self._name(line)
             else:
                 self._password(line)
-        if data and self.state == "checking":
-            self.held += data  # typed ahead: waits for the verdict
+        if data:  # typed ahead: held for the verdict, or the shell's already
+            self.dataReceived(data)
 
     def _name(self, line: bytes) -> None:
         name = line.strip()
