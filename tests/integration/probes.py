@@ -256,6 +256,15 @@ def dns_service(entry: dict[str, Any]) -> None:
     assert ident == 0x2019 and flags & 0x8000 and qdcount == 1, reply
 
 
+def telnet(entry: dict[str, Any]) -> None:
+    """Options asked for and login: prompted; a blank name gets login: again (no guessing)."""
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        got = _recv_until(s, b"login: ")
+        assert b"\xff\xfd\x18" in got and got.endswith(b"login: "), got  # IAC DO TTYPE
+        s.sendall(b"\r\n")
+        assert _recv_until(s, b"login: ") == b"login: "
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "admin": admin,
     "lancelot": lancelot,
@@ -272,6 +281,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "imap": imap,
     "exercises": exercises,
     "dns": dns_service,
+    "telnet": telnet,
 }
 
 
