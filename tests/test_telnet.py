@@ -387,6 +387,13 @@ def test_interrupt_reaches_the_shell_and_hangup_on_close(conn: Conn):
     assert process.signals == ["HUP"] and process.lost
 
 
+def test_are_you_there_is_answered(conn: Conn):
+    """IAC AYT gets a short 'yes' at any time."""
+    conn.out()
+    conn.send(IAC + b"\xf6")
+    assert conn.out() == b"\r\n[zoo-telnet: yes]\r\n"
+
+
 def test_observatory_off_records_nothing(tmp_path: Path):
     """With the observatory off, a whole session records no event."""
     c = Conn(tmp_path, enabled=False)
