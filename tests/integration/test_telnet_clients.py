@@ -234,3 +234,11 @@ def test_non_reading_client_stays_bounded(zoo: TwistdProcess) -> None:
         s.close()
     assert grown < 16 * 1024, f"server grew by {grown} KiB"
     test_probe(zoo)
+
+
+def test_runner_starts_telnet_when_asked(tmp_path: Path) -> None:
+    """`twistd -n zoo --with telnet` serves it on loopback, and the probe passes."""
+    with TwistdProcess(["zoo", "--with", "telnet --port 0"], tmp_path) as z:
+        (entry,) = [e for e in z.listeners if e["service"] == "telnet"]
+        assert entry["host"] == "127.0.0.1"
+        probe(entry)
