@@ -387,6 +387,18 @@ def test_interrupt_reaches_the_shell_and_hangup_on_close(conn: Conn):
     assert process.signals == ["HUP"] and process.lost
 
 
+def test_shell_that_cannot_start_closes(conn: Conn):
+    """A shell that cannot start (no terminal left) gets a message and a close, not a hang."""
+
+    def fail(*args: Any) -> Any:
+        raise OSError(24, "Too many open files")
+
+    conn.factory.start_shell = fail  # type: ignore[method-assign]
+    out = conn.login()
+    assert out.endswith(b"zoo-telnet: the shell could not be started.\r\n")
+    assert conn.tcp.disconnecting
+
+
 def test_are_you_there_is_answered(conn: Conn):
     """IAC AYT gets a short 'yes' at any time."""
     conn.out()

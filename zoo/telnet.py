@@ -511,7 +511,14 @@ class TelnetServer(TelnetProtocol):
         term = self.term or DEFAULT_TERM
         self.user = name
         self.transport.write(WELCOME % name.encode("utf-8", "backslashreplace"))
-        self.process = self.factory.start_shell(_Shell(self), name, home, term, echo, self.window)
+        try:
+            self.process = self.factory.start_shell(
+                _Shell(self), name, home, term, echo, self.window
+            )
+        except OSError as e:  # out of terminals or processes
+            log.warn("telnet: cannot start a shell for {user}: {error}", user=name, error=e)
+            self._close(b"zoo-telnet: the shell could not be started.\r\n")
+            return
         self.process_gate = ReadGate(self.process)
         self.process_gate.hold(CONNECTION_BACKED_UP, bool(self.gate.reasons - {LOGIN_PENDING}))
         self.process.registerProducer(GateReason(self.gate, SHELL_INPUT), True)
