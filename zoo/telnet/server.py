@@ -1,66 +1,19 @@
-"""zoo-telnet: a telnet login and shell, on twisted.conch.telnet, for FOPNP's chapter 16.
+"""The login and the shell of zoo-telnet: one L{TelnetServer} per connection.
 
-FOPNP's C{telnet_login.py} (both editions) waits for C{login:}, sends a name, waits
-for C{assword:}, sends a password, then expects C{Login incorrect} or a C{$}; once
-in, it runs C{exec uptime}. C{telnet_codes.py} answers the server's option
-requests itself and sends the terminal type C{mypython}, which C{exec echo $TERM}
-prints. zoo-telnet serves both, and the Debian C{telnet} client:
-
-- B{options}: the server asks for C{WILL ECHO}, C{WILL SGA}, C{DO TTYPE} and
-  C{DO NAWS}. The terminal type (RFC 1091) becomes the shell's C{$TERM}
-  (lower-cased, as BSD telnetd does); the window size (RFC 1073) is the shell
-  terminal's, and follows later changes. Every request gets an answer; options
-  nobody here knows are refused.
-- B{login}: C{login: }, C{Password: } (nothing echoed while it is typed), then
-  C{Login incorrect} or the shell. Users, passwords and throttling are
-  L{zoo.cred}'s, as for every zoo service with logins: wrong passwords from one
-  address are answered more and more slowly, and a connection is closed after
-  C{--max-login-attempts} of them.
-- B{shell}: C{/bin/sh -i} on a pseudo-terminal, as the zoo's OS user, in the
-  user's home folder (L{zoo.shell}, shared with zoo-ssh), with the prompt C{$ }.
-  The terminal echoes what the client types if the client let the server echo
-  (C{DO ECHO}); a client that refused (telnetlib) sees no echo. When the shell
-  ends, the connection closes.
-
-B{Telnet is cleartext}: the name, the password and the whole session cross the
-network as they are typed. zoo-telnet listens on loopback unless told otherwise,
-and is not started by C{twistd -n zoo} unless asked for.
-
-Bad input: unknown telnet commands (C{IAC} and a byte that is no command) are
-dropped (Twisted's parser would raise), at most L{MAX_NEGOTIATIONS} option
-requests are answered per connection (then it is closed), subnegotiations are
-capped (Twisted's own 4096-byte cap), login lines are capped at L{MAX_LINE}, and a
-client that does not read is not read (L{zoo.flow.ReadGate}, and a shell whose
-terminal output would pile up is held).
-
-Layout: L{InputFilter}, L{LineEditor}, L{terminal_type} and L{window_size} are the
-pure parts; L{ZooTelnetTransport} (Twisted's C{TelnetTransport}, bounded) and
-L{TelnetServer} (the login and the shell) are the protocol.
+- L{LineEditor}: the login and password lines (erase keys, a length cap, echo);
+- L{HomeRealm}: a login's home folder, zoo-ssh's;
+- L{TelnetServer}: negotiation, the login through L{zoo.cred}, the shell through
+  L{zoo.shell}, and the events;
+- L{TelnetFactory}: the settings every connection shares, and how a shell starts.
 """
 
 from __future__ import annotations
 
-import struct
 import termios
 from pathlib import Path
 from typing import Any
 
-from twisted.conch.telnet import (
-    AYT,
-    BRK,
-    CR,
-    DO,
-    DONT,
-    ECHO,
-    IAC,
-    IP,
-    NAWS,
-    SGA,
-    WILL,
-    WONT,
-    TelnetProtocol,
-    TelnetTransport,
-)
+from twisted.conch.telnet import AYT, BRK, ECHO, IP, NAWS, SGA, TelnetProtocol
 from twisted.cred import credentials
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.interfaces import IReactorTime
@@ -74,17 +27,9 @@ from zoo.events import bounded_text, hub, session_of
 from zoo.flow import GateReason, ReadGate
 from zoo.policies import command_deadline_off, command_done, where
 from zoo.shell import SHELL, hang_up, home_of, login_environ, open_pty, resize, spawn
+from zoo.telnet.options import TTYPE, TTYPE_SEND, ZooTelnetTransport, terminal_type, window_size
 
 log = Logger()
-
-PORT = 2323
-#: Terminal type (RFC 1091); Twisted has no name for it.
-TTYPE = b"\x18"
-TTYPE_IS = b"\x00"
-TTYPE_SEND = b"\x01"
-#: The commands that may follow IAC (RFC 854, 885); Twisted raises on any other byte.
-_COMMANDS = frozenset(range(239, 256)) - {240}  # SE only ends a subnegotiation
-_NEGOTIATION = frozenset({WILL[0], WONT[0], DO[0], DONT[0]})
 
 BANNER = b"zoo-telnet. Telnet is cleartext: do not type a password you use anywhere else.\r\n"
 LOGIN_PROMPT = b"login: "
@@ -102,101 +47,12 @@ DEFAULT_TERM = "dumb"
 
 #: Longest login name or password line.
 MAX_LINE = 512
-#: Option requests (WILL, WONT, DO, DONT, subnegotiations, AYT) answered per connection.
-MAX_NEGOTIATIONS = 200
-#: Longest terminal type kept (RFC 1091 allows 40 characters).
-MAX_TERM = 40
 #: Longest shell line reported in a C{telnet.command} event.
 MAX_COMMAND = 256
 #: Read-gate reasons.
 LOGIN_PENDING = "login pending"
 SHELL_INPUT = "shell not reading"
 CONNECTION_BACKED_UP = "connection backed up"
-
-
-# -- pure parts ----------------------------------------------------------------------
-
-
-class InputFilter:
-    """Client bytes on their way to Twisted's telnet parser.
-
-    - C{IAC} followed by a byte that is no telnet command is dropped (Twisted's
-      parser raises C{ValueError("Stumped")} on it and loses the connection's state).
-    - Every CR ends a line at once: C{CR} becomes C{CR NUL}, which Twisted delivers
-      as a lone C{\\r}, and the C{LF} or C{NUL} that may follow is dropped. Twisted
-      would hold a CR until the next byte, and FOPNP's third edition sends
-      C{name\\r} and then waits for the password prompt.
-
-    A lone C{IAC} at the end of a read is held back until the next one.
-    """
-
-    def __init__(self) -> None:
-        self._state = "data"  # data, iac, option, sb, sb-iac
-        self._after_cr = False
-
-    def feed(self, data: bytes) -> bytes:
-        """The bytes to hand to Twisted's parser for C{data}."""
-        if self._state == "data" and not self._after_cr and IAC not in data and CR not in data:
-            return data
-        out = bytearray()
-        state = self._state
-        for b in data:
-            if state == "data":
-                if self._after_cr:
-                    self._after_cr = False
-                    if b in (10, 0):
-                        continue
-                if b == 255:
-                    state = "iac"
-                elif b == 13:
-                    out += b"\r\x00"
-                    self._after_cr = True
-                else:
-                    out.append(b)
-            elif state == "iac":
-                if b in _NEGOTIATION:
-                    out += bytes((255, b))
-                    state = "option"
-                elif b == 250:  # SB
-                    out += bytes((255, b))
-                    state = "sb"
-                elif b in _COMMANDS:  # IAC IAC, NOP, AYT, ...
-                    out += bytes((255, b))
-                    state = "data"
-                else:
-                    state = "data"  # garbage: dropped with its IAC
-            elif state == "option":
-                out.append(b)
-                state = "data"
-            elif state == "sb":
-                out.append(b)
-                if b == 255:
-                    state = "sb-iac"
-            else:  # sb-iac
-                out.append(b)
-                state = "data" if b == 240 else "sb"
-        self._state = state  # "iac": the command byte comes in the next read
-        return bytes(out)
-
-
-def terminal_type(payload: bytes) -> str | None:
-    """The terminal type of a C{TTYPE IS name} subnegotiation, lower-cased; else C{None}.
-
-    Only letters, digits and C{-_.+/} are kept, at most L{MAX_TERM} of them.
-    """
-    if not payload.startswith(TTYPE_IS):
-        return None
-    name = payload[1:].decode("ascii", "replace").lower()
-    kept = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "-_.+/"))
-    return kept[:MAX_TERM] or None
-
-
-def window_size(payload: bytes) -> tuple[int, int] | None:
-    """C{(columns, rows)} of a NAWS subnegotiation (RFC 1073), or C{None} if malformed."""
-    if len(payload) != 4:
-        return None
-    cols, rows = struct.unpack("!HH", payload)
-    return (cols, rows) if cols and rows else None
 
 
 class LineEditor:
@@ -268,60 +124,6 @@ class HomeRealm:
             raise NotImplementedError("only shell users")
         name = avatarId.decode("utf-8") if isinstance(avatarId, bytes) else avatarId
         return IShellUser, (name, home_of(self.base, name)), lambda: None
-
-
-# -- the protocol --------------------------------------------------------------------
-
-
-class ZooTelnetTransport(TelnetTransport):
-    """Twisted's telnet transport, with garbage dropped and option requests counted."""
-
-    protocol: Any
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.filter = InputFilter()
-        self.negotiations = 0
-        self.stopped = False
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.stopped:
-            return
-        super().dataReceived(self.filter.feed(data))
-
-    def _count(self) -> bool:
-        self.negotiations += 1
-        if self.negotiations <= MAX_NEGOTIATIONS:
-            return True
-        if not self.stopped:
-            self.stopped = True
-            self.protocol.too_many_options(self.negotiations - 1)
-        return False
-
-    def commandReceived(self, command: bytes, argument: Any) -> None:
-        if self.stopped:
-            return
-        if (command in (WILL, WONT, DO, DONT, AYT)) and not self._count():
-            return
-        super().commandReceived(command, argument)
-
-    def negotiate(self, data: list[bytes]) -> None:
-        if self.stopped or not data or not self._count():
-            return  # an empty subnegotiation (IAC SB IAC SE) would raise in Twisted
-        super().negotiate(data)
-
-    def applicationDataReceived(self, data: bytes) -> None:
-        if not self.stopped:
-            super().applicationDataReceived(data)
-
-    def write(self, data: bytes) -> None:
-        """Send C{data} with IAC doubled; line ends are the writer's (C{\\r\\n}).
-
-        Twisted's transport also turns every C{\\n} into C{\\r\\n}, which made the
-        terminal's own C{\\r\\n} a C{\\r\\r\\n}.
-        """
-        assert self.transport is not None
-        self.transport.write(data.replace(IAC, IAC + IAC))
 
 
 def _quiet(failure: Failure) -> None:
@@ -687,20 +489,18 @@ def make_factory(passwords: dict[str, str], home: Path, **kw: Any) -> TelnetFact
 
 __all__ = [
     "BANNER",
+    "LINE_TOO_LONG",
     "LOGIN_INCORRECT",
     "LOGIN_PROMPT",
     "MAX_LINE",
-    "MAX_NEGOTIATIONS",
     "PASSWORD_PROMPT",
-    "PORT",
+    "TOO_MANY",
+    "TOO_MANY_OPTIONS",
+    "WELCOME",
     "HomeRealm",
     "IShellUser",
-    "InputFilter",
     "LineEditor",
     "TelnetFactory",
     "TelnetServer",
-    "ZooTelnetTransport",
     "make_factory",
-    "terminal_type",
-    "window_size",
 ]
