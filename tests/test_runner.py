@@ -19,9 +19,13 @@ def parse(*args: str) -> runner.Options:
 
 class RunnerOptionTests(SynchronousTestCase):
     def test_defaults_every_service(self) -> None:
-        """With no arguments every registered service runs on its defaults."""
+        """With no arguments every registered service runs on its defaults, but those off by default."""
         o = parse()
-        self.assertEqual([name for name, _ in o.services], registry.names())
+        self.assertEqual([name for name, _ in o.services], registry.default_names())
+        self.assertEqual(
+            registry.default_names(),
+            [n for n in registry.names() if n not in registry.OFF_BY_DEFAULT],
+        )
 
     def test_with_subset(self) -> None:
         """--with picks services and passes each its own options."""

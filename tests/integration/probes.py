@@ -273,6 +273,15 @@ def http_service(entry: dict[str, Any]) -> None:
     assert b'"origin": "' in body, got
 
 
+def telnet(entry: dict[str, Any]) -> None:
+    """Options asked for and login: prompted; a blank name gets login: again (no guessing)."""
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        got = _recv_until(s, b"login: ")
+        assert b"\xff\xfd\x18" in got and got.endswith(b"login: "), got  # IAC DO TTYPE
+        s.sendall(b"\r\n")
+        assert _recv_until(s, b"login: ") == b"login: "
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "admin": admin,
     "lancelot": lancelot,
@@ -290,6 +299,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "exercises": exercises,
     "dns": dns_service,
     "http": http_service,
+    "telnet": telnet,
 }
 
 

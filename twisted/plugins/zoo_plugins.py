@@ -42,3 +42,9 @@ dns = ServiceMaker(
 http = ServiceMaker(
     "zoo-http", "zoo.tap.http", "HTTP test service in httpbin's image (FOPNP ch. 9).", "zoo-http"
 )
+telnet = ServiceMaker(
+    "zoo-telnet",
+    "zoo.tap.telnet",
+    "Telnet login and shell, cleartext (FOPNP ch. 16).",
+    "zoo-telnet",
+)

@@ -1,6 +1,7 @@
 """twistd zoo: run any set of zoo services in one process.
 
-- C{twistd -n zoo}: every service on its default loopback listener.
+- C{twistd -n zoo}: every service on its default loopback listener, but those
+  off by default (L{registry.OFF_BY_DEFAULT}: telnet), which need C{--with}.
 - C{twistd -n zoo --with 'lancelot --port 1060' --with 'echo --port 7007'}: just these,
   each with its own plugin options; the same service may appear several times.
 - C{twistd -n zoo --config zoo.toml}: the services a TOML file lists (see L{parse_config}).
@@ -130,8 +131,9 @@ class Options(OneLineUsage, AdminOptions):
     default_admin = "tcp:8900:interface=127.0.0.1"
     synopsis = "[--with 'NAME [OPTIONS]' ...] [--config zoo.toml]"
     longdesc = (
-        "Without --with or --config, runs every zoo service on its default listener. "
-        "Services: " + ", ".join(registry.names()) + "."
+        "Without --with or --config, runs every zoo service on its default listener "
+        "except " + ", ".join(sorted(registry.OFF_BY_DEFAULT)) + " (cleartext logins: ask "
+        "with --with). Services: " + ", ".join(registry.names()) + "."
     )
 
     optParameters: ClassVar[list[list[Any]]] = [
@@ -194,7 +196,7 @@ class Options(OneLineUsage, AdminOptions):
             specs.append((words[0], words[1:]))
         self.check_admin()
         if not specs:
-            specs = [(name, []) for name in registry.names()]
+            specs = [(name, []) for name in registry.default_names()]
         for name, args in specs:
             self.services.append((name, self._sub_options(name, args)))
 

@@ -24,13 +24,13 @@ import re
 from typing import Any
 
 from twisted.internet.address import UNIXAddress
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.logger import Logger
 from twisted.web import resource, server
 from zope.interface import implementer
 
 from zoo._twisted.web import HTTPChannelAdapter, escape
-from zoo.flow import REPLIES, ReadGate
+from zoo.flow import REPLIES, GateReason, ReadGate
 from zoo.policies import command_deadline_off, command_done, fast_writer
 from zoo.xmlrpc.methods import FAILURE, RPCError
 from zoo.xmlrpc.xmlcodec import dump_fault
@@ -92,7 +92,7 @@ class LimitedChannel(HTTPChannelAdapter):
         # own pausing (a request in hand) becomes the gate's REQUEST reason.
         self.transport.unregisterProducer()
         self.gate = ReadGate(self.transport).start()
-        self.network_producer = _GateReason(self.gate, REQUEST)
+        self.network_producer = GateReason(self.gate, REQUEST)
         self.gate.on_backed_up = self._replies_backed_up
         self._send = fast_writer(self.transport)
         self._host = None
@@ -230,30 +230,6 @@ class LimitedChannel(HTTPChannelAdapter):
 
     def writeConnectionLost(self) -> None:
         pass
-
-
-@implementer(IPushProducer)
-class _GateReason:
-    """What twisted.web's channel pauses as its network producer: one reason of the read gate."""
-
-    def __init__(self, gate: ReadGate, reason: str) -> None:
-        self.gate = gate
-        self.reason = reason
-
-    def pauseProducing(self) -> None:
-        self.gate.pause(self.reason)
-
-    def resumeProducing(self) -> None:
-        self.gate.resume(self.reason)
-
-    def stopProducing(self) -> None:
-        pass
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        pass  # the gate is registered already
-
-    def unregisterProducer(self) -> None:
-        pass  # the gate lets a pending close finish by itself
 
 
 _PLAIN = re.compile(rb"[ !#-\[\]-~]*")  # printable ASCII but for " and \\
