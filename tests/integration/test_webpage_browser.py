@@ -525,6 +525,11 @@ def test_events_view_filters_a_live_log(page: Page) -> None:
     )
     page.shot("events")
     page.one("#e-kind").clear()
+    # with all that traffic, the dashboard counts it and lists the RPC fault among the errors
+    page.go("dashboard")
+    page.text_in("#services tr[data-service='xmlrpc']", "rpc.called")
+    page.text_in("#errors li", "no_such_method")
+    page.shot("dashboard")
 
 
 def test_narrow_window_and_keyboard_only(page: Page) -> None:

@@ -74,10 +74,16 @@ function hexDump(data) {
   return lines.join("\n");
 }
 
-function visible(line) {
-  // control bytes shown as \xNN, so a learner sees every byte; CR and LF marked
-  return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\xff]/g, (c) =>
-    c === "\r" ? "\u240d" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+// Control and non-ASCII bytes as \r, \t or \xNN, so a learner sees every byte.
+function visible(text) {
+  return text.replace(/[\x00-\x1f\x7f-\xff]/g, (c) =>
+    ({ "\r": "\\r", "\t": "\\t", "\n": "\\n" })[c] || `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+// One line of a chunk as shown: its ending marked ↵ for CRLF, \n for a bare LF.
+function shownLine(line, ended) {
+  if (!ended) return visible(line);
+  return line.endsWith("\r") ? `${visible(line.slice(0, -1))}↵` : `${visible(line)}\\n`;
 }
 
 function transcript(root, id) {
@@ -131,7 +137,10 @@ function transcript(root, id) {
       item.append(side, h("pre", { class: "hex", text: hexDump(data) }));
     } else if (!lineBased(protocol)) {
       const explained = explainChunk(protocol, chunk);
-      item.append(side, h("pre", { class: "data", text: visible(data) }),
+      const parts = data.split("\n");
+      if (parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
+      const shown = parts.map((line, n) => shownLine(line, n < parts.length - 1 || data.endsWith("\n")));
+      item.append(side, h("pre", { class: "data", text: shown.join("\n") }),
         explained ? h("span", { class: "explain" }, h("b", { text: explained.token }), " ", explained.text) : "");
     } else {
       const parts = data.split("\n");
@@ -142,7 +151,7 @@ function transcript(root, id) {
         const explained = commands && (n === 0 || chunk.direction === "out" || chunk.command)
           ? explainLine(protocol, chunk.direction, line.replace(/\r$/, "")) : null;
         return h("div", { class: "line" },
-          h("code", { text: visible(line) + (n < parts.length - 1 || data.endsWith("\n") ? "↵" : "") }),
+          h("code", { text: shownLine(line, n < parts.length - 1 || data.endsWith("\n")) }),
           explained ? h("span", { class: "explain" }, h("b", { text: explained.token }), " ", explained.text) : "");
       });
       item.append(side, h("div", { class: "lines" }, rows));
