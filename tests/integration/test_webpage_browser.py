@@ -352,7 +352,8 @@ def test_transcript_grows_live_for_an_open_session(page: Page) -> None:
         session = opened[-1]["id"]
         page.driver.get(f"{page.zoo.base}/#/sessions/{session}")
         page.text_in("#transcript", "PING")
-        assert "ask for a PONG" in page.one("#transcript").text
+        text = page.one("#transcript").text
+        assert "ask for a PONG" in text and "+PONG" in text and "simple string" in text
         client.echo("live-echo-marker")
         page.text_in("#transcript", "live-echo-marker")
     finally:
@@ -429,6 +430,7 @@ def test_files_view_shows_ftp_and_sftp_uploads_live(page: Page, tmp_path: Path) 
     )  # fmt: skip
     row = page.text_in("#files li.file", "report.txt")
     assert "uploaded by alice over ftp" in row.text
+    ftp_session = row.find_element(By.CSS_SELECTOR, "a").text
     transport = paramiko.Transport(("127.0.0.1", page.zoo.port("ssh")))
     try:
         transport.connect(username="alice", password=PASSWORD)
@@ -461,6 +463,14 @@ def test_files_view_shows_ftp_and_sftp_uploads_live(page: Page, tmp_path: Path) 
         lambda d: not [t for t in page.texts("#files li.file") if "from-the-page" in t],
         "the row gone",
     )
+    # the uploading session's transcript: curl's FTP commands and the replies, explained
+    page.driver.get(f"{page.zoo.base}/#/sessions/{ftp_session}")
+    page.text_in("#transcript", "STOR report.txt")
+    text = page.one("#transcript").text
+    assert "PASS ***" in text and PASSWORD not in text
+    for explained in ("upload a file", "331 user name okay, need the password", "230 logged in",
+                      "226 transfer complete"):  # fmt: skip
+        assert explained in text, explained
 
 
 def test_pubsub_view_counts_tails_and_publishes(page: Page) -> None:
@@ -577,6 +587,54 @@ def test_narrow_window_and_keyboard_only(page: Page) -> None:
             assert unlabelled == [], f"{view}: {unlabelled}"
     finally:
         driver.set_window_size(*WIDE)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "direction", "line", "token", "meaning"),
+    [
+        ("smtp", "out", "354 End data with <CR><LF>.<CR><LF>", "354", "lone dot"),
+        ("smtp", "in", "RCPT TO:<a@example.com>", "RCPT", "recipient"),
+        ("pop3", "in", "RETR 1", "RETR", "fetch a message"),
+        ("pop3", "out", "-ERR no such message", "-ERR", "failure"),
+        ("imap", "in", "a2 SELECT INBOX", "SELECT", "open a mailbox"),
+        ("imap", "out", "a2 NO [TRYCREATE] no such mailbox", "NO", "failed"),
+        ("imap", "out", "* 3 EXISTS", "*", "untagged"),
+        ("ftp", "out", "227 Entering Passive Mode (127,0,0,1,4,1)", "227", "passive"),
+        ("ftp", "in", "RNFR old.txt", "RNFR", "rename from"),
+    ],
+)  # fmt: skip
+def test_line_explanations(
+    page: Page, protocol: str, direction: str, line: str, token: str, meaning: str
+) -> None:
+    """The page's own explanation module reads commands and replies of each line protocol."""
+    got = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/static/explain.js').then(m => done(m.explainLine(arguments[0], arguments[1], arguments[2])));",
+        protocol, direction, line,
+    )  # fmt: skip
+    assert got["token"] == token and meaning in got["text"]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "chunk", "token", "meaning"),
+    [
+        ("resp", {"command": "PUBLISH"}, "PUBLISH", "subscribers"),
+        ("resp", {"direction": "out", "data": ":1\r\n"}, ":", "integer"),
+        ("resp", {"direction": "out", "data": "-ERR unknown command\r\n"}, "-", "error"),
+        ("http", {"command": "POST"}, "POST", "XML-RPC"),
+        ("http", {"reply": 404}, "404", "not found"),
+    ],
+)
+def test_chunk_explanations(
+    page: Page, protocol: str, chunk: dict[str, str], token: str, meaning: str
+) -> None:
+    """RESP and HTTP chunks are explained from the command or reply the server recorded."""
+    got = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/static/explain.js').then(m => done(m.explainChunk(arguments[0], arguments[1])));",
+        protocol, chunk,
+    )  # fmt: skip
+    assert got["token"] == token and meaning in got["text"]
 
 
 def test_no_script_errors_or_policy_violations_in_the_page(page: Page) -> None:

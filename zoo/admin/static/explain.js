@@ -183,6 +183,11 @@ export function explainChunk(protocol, chunk) {
     const text = p.commands[String(chunk.command).toUpperCase()];
     return { token: String(chunk.command), text: text || "" };
   }
+  if (protocol === "resp" && chunk.direction === "out" && chunk.data && (chunk.reply === undefined || chunk.reply === null)) {
+    // the server's RESP answers carry no label: their type is their first byte
+    const type = String(chunk.data)[0];
+    return RESP_REPLIES[type] ? { token: type, text: RESP_REPLIES[type] } : null;
+  }
   if (chunk.reply !== undefined && chunk.reply !== null) {
     const reply = String(chunk.reply);
     let text = p.replies[reply];
