@@ -115,9 +115,11 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = os.environ.get("ZOO_SCREENSHOTS")
-    path = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    # a relative path is from where pytest was started (each test runs in its own folder)
+    start = request.config.invocation_params.dir
+    path = start / where if where else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -431,6 +433,11 @@ def test_files_view_shows_ftp_and_sftp_uploads_live(page: Page, tmp_path: Path) 
     row = page.text_in("#files li.file", "report.txt")
     assert "uploaded by alice over ftp" in row.text
     ftp_session = row.find_element(By.CSS_SELECTOR, "a").text
+    row.find_element(By.XPATH, ".//button[text()='Download']").click()
+    saved = page.driver.downloads / "report.txt"
+    page.until(
+        lambda d: saved.exists() and saved.read_text() == "quarterly numbers\n", "report.txt"
+    )
     transport = paramiko.Transport(("127.0.0.1", page.zoo.port("ssh")))
     try:
         transport.connect(username="alice", password=PASSWORD)
@@ -484,6 +491,9 @@ def test_pubsub_view_counts_tails_and_publishes(page: Page) -> None:
         assert sub.get_message(timeout=5)["type"] == "subscribe"
         row = page.text_in("#channels tr", "news")
         assert row.text.split()[-1] == "1"
+        sub.psubscribe("news.*")
+        assert sub.get_message(timeout=5)["type"] == "psubscribe"
+        assert page.text_in("#patterns tr", "news.*").text.split()[-1] == "1"
         subprocess.run(
             [require_tool("redis-cli"), "-p", str(page.zoo.port("pubsub")), "PUBLISH", "news", "from redis-cli"],
             check=True, timeout=30, capture_output=True,
@@ -554,6 +564,15 @@ def test_narrow_window_and_keyboard_only(page: Page) -> None:
                 "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{view} overflows by {overflow}px at 400px"
+            if view == "mail":  # a message open too: the panes stack
+                page.one("#messages a").click()
+                page.one("#m-subject")
+                page.one("#m-tab-html")
+                overflow = driver.execute_script(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, f"a message overflows by {overflow}px at 400px"
+                driver.execute_script("document.getElementById('m-subject').scrollIntoView()")
             if view in ("sessions", "mail"):
                 page.shot(f"narrow-{view}")
         # keyboard only: a view focuses its heading; Shift+Tab walks back into the
