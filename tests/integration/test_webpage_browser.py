@@ -452,6 +452,21 @@ def test_files_view_shows_ftp_and_sftp_uploads_live(page: Page, tmp_path: Path) 
     folder = page.text_in("section[data-root='ssh:home'] summary", "alice/")
     folder.send_keys(Keys.ENTER)
     page.text_in("#files li.file", "uploaded by alice over sftp")
+    # a later upload redraws the tree; alice's folder stays open and is listed once
+    transport = paramiko.Transport(("127.0.0.1", page.zoo.port("ssh")))
+    try:
+        transport.connect(username="alice", password=PASSWORD)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        with sftp.open("second.md", "w") as f:
+            f.write("# again\n")
+        sftp.close()
+    finally:
+        transport.close()
+    page.text_in("#files li.file", "second.md")
+    time.sleep(0.5)  # the toggle of the redrawn folder, had it listed it twice
+    names = [t.split()[0] for t in page.texts("section[data-root='ssh:home'] li.file")]
+    assert sorted(names) == ["notes.md", "second.md"], names
     page.shot("files")
     # upload through the page into alice's FTP home, then delete it there
     seed = tmp_path / "from-the-page.bin"

@@ -48,6 +48,7 @@ class RpcCaller:
         self.proxy = proxy or _default_proxy(reactor)
 
     def route(self) -> Route:
+        """The route the control plane serves this at."""
         return Route(
             "POST",
             "/api/rpc/call",
@@ -66,6 +67,11 @@ class RpcCaller:
         raise ApiError(409, "no plain-HTTP xmlrpc listener here (run zoo-xmlrpc without --tls)")
 
     def call(self, call: Call) -> defer.Deferred[dict[str, Any]]:
+        """Make the call the JSON body asks for; fire with its result or its fault.
+
+        @raise ApiError: 400 for a bad body, 409 without a listener to call; the
+            Deferred fails with a 502 when the call itself fails (refused, not XML-RPC).
+        """
         try:
             spec = json.loads(call.body or b"null")
         except ValueError as e:

@@ -39,7 +39,7 @@ export function render(root) {
       kinds.sort((a, b) => b[1] - a[1]);
       return h("tr", { "data-service": s.name },
         h("th", { scope: "row", text: s.name }),
-        h("td", { text: s.listeners.map((l) => `${l.tls ? "tls " : ""}${l.host}:${l.port ?? l.path}`).join(", ") }),
+        h("td", { text: s.listeners.map((l) => `${l.tls ? "tls " : ""}${l.port === null ? l.path : `${l.host}:${l.port}`}`).join(", ") }),
         h("td", { text: openBy[s.name] || 0 }),
         h("td", { text: total }),
         h("td", { text: kinds.slice(0, 3).map(([k, c]) => `${k} ${c}`).join(", ") }));

@@ -6,6 +6,7 @@ export function render(root) {
   const area = h("div", { id: "files" });
   root.append(title("Files"), area);
   const open = new Set(["/"]);
+  const blocks = new Map();
   let services = [];
 
   async function load() {
@@ -20,21 +21,33 @@ export function render(root) {
       area.replaceChildren(h("p", { class: "muted", text: "No file service runs (zoo-ftp, zoo-ssh)." }));
       return;
     }
-    const blocks = [];
+    const shown = [];
     for (const s of services) {
       let roots = [];
       try {
         roots = await api(`/api/${s.name}/roots`);
       } catch (e) {
-        blocks.push(errorBox(e));
+        shown.push(errorBox(e));
         continue;
       }
-      for (const r of roots) blocks.push(await rootBlock(s.name, r.name));
+      for (const r of roots) {
+        const key = `${s.name}:${r.name}`;
+        if (!blocks.has(key)) blocks.set(key, rootBlock(s.name, r.name));
+        const block = blocks.get(key);
+        // only the tree is redrawn: a file being chosen in the form stays chosen
+        const tree = h("ul", { class: "tree", role: "tree", "aria-label": `${s.name} ${r.name}` });
+        await folderInto(tree, s.name, r.name, "/");
+        block.tree.replaceWith(tree);
+        block.tree = tree;
+        shown.push(block.section);
+      }
     }
-    area.replaceChildren(...blocks);
+    if (shown.some((el, n) => area.children[n] !== el) || area.children.length !== shown.length) {
+      area.replaceChildren(...shown);
+    }
   }
 
-  async function rootBlock(service, rootName) {
+  function rootBlock(service, rootName) {
     const key = `${service}:${rootName}`;
     const id = key.replace(/[^A-Za-z0-9]/g, "-");
     const file = h("input", { type: "file", id: `up-${id}` });
@@ -55,10 +68,10 @@ export function render(root) {
       h("label", { for: `up-${id}`, text: "Upload a file" }), file,
       h("label", { for: `to-${id}`, text: "to folder" }), folder,
       h("button", { type: "submit", text: "Upload" }), note);
-    const tree = h("ul", { class: "tree", role: "tree", "aria-label": `${service} ${rootName}` });
-    await folderInto(tree, service, rootName, "/");
-    return h("section", { class: "root", "data-root": key },
+    const tree = h("ul", { class: "tree" });
+    const section = h("section", { class: "root", "data-root": key },
       h("h2", { text: `${service}: ${rootName}` }), form, tree);
+    return { section, tree };
   }
 
   async function folderInto(ul, service, rootName, path) {
@@ -76,14 +89,23 @@ export function render(root) {
       if (e.type === "dir") {
         const inner = h("ul", { role: "group" });
         const details = h("details", { open: open.has(key) }, h("summary", { text: `${e.name}/` }), inner);
-        details.addEventListener("toggle", async () => {
+        // listed once per opening (a details made open fires "toggle" too)
+        const fill = async () => {
+          if (inner.dataset.listed) return;
+          inner.dataset.listed = "yes";
+          await folderInto(inner, service, rootName, e.path);
+        };
+        details.addEventListener("toggle", () => {
           if (details.open) {
             open.add(key);
+            fill();
+          } else {
+            open.delete(key);
             inner.replaceChildren();
-            await folderInto(inner, service, rootName, e.path);
-          } else open.delete(key);
+            delete inner.dataset.listed;
+          }
         });
-        if (open.has(key)) await folderInto(inner, service, rootName, e.path);
+        if (open.has(key)) await fill();
         ul.append(h("li", { role: "treeitem" }, details));
         continue;
       }
