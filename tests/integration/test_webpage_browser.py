@@ -553,12 +553,12 @@ def test_events_view_filters_a_live_log(page: Page) -> None:
     page.go("events")
     page.zoo.api("/api/marks", "POST", {"name": "web-marker"})
     page.text_in("#events tr", "web-marker")
+    page.shot("events")
     page.one("#e-kind").send_keys("mark")
     page.until(
         lambda d: {r.get_attribute("data-kind") for r in page.css("#events tr")} == {"mark"},
         "only marks shown",
     )
-    page.shot("events")
     page.one("#e-kind").clear()
     # with all that traffic, the dashboard counts it and lists the RPC fault among the errors
     page.go("dashboard")
