@@ -38,11 +38,15 @@ class RawBody:
 
     C{data} may be an open binary file instead of bytes: it is streamed to the
     client (never read whole into memory) and closed when sent.
+
+    @ivar policy: the Content Security Policy to send them with, instead of the
+        control plane's default (a sandbox where nothing runs or loads).
     """
 
     data: bytes | BinaryIO
     content_type: str = "application/octet-stream"
     filename: str | None = None
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
