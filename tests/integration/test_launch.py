@@ -192,3 +192,30 @@ def test_temporary_folder_is_removed() -> None:
         state = running.state_dir
         assert (state / "admin-token").exists()
     assert not state.exists()
+
+
+def test_reset_takes_milliseconds(z: Zoo) -> None:
+    """A service's reset, with mail and files stored, takes well under 10 ms (printed)."""
+    took = {}
+    for name in ("smtp", "ftp"):
+        times = []
+        for n in range(15):
+            if name == "smtp":
+                z.smtp.seed_message(f"r{n}@example.com", "to forget", "x")
+            else:
+                z.ftp.put_file(f"/r{n}.txt", b"x")
+            began = time.perf_counter()
+            z.service(name).reset()
+            times.append(time.perf_counter() - began)
+        took[name] = sorted(times)[len(times) // 2] * 1000
+    print("median reset: " + ", ".join(f"{k} {v:.2f} ms" for k, v in took.items()))
+    assert all(v < 10 for v in took.values()), took
+
+
+def test_pop3_reset_empties_the_mail() -> None:
+    """A POP3 handle's reset also empties zoo-smtp's store, which POP3 reads."""
+    with zoo.run("pop3") as running:
+        assert running.services == ["pop3", "smtp"]
+        running.pop3.seed_message("frank@example.com", "old")
+        running.pop3.reset()
+        assert running.pop3.messages() == []
