@@ -158,9 +158,11 @@ def test_pop3_and_imap_bring_smtp(tmp_path: Path) -> None:
 
 
 def test_options_for_a_service_not_started() -> None:
-    """Options naming a service that is not started are an error, not ignored."""
-    with pytest.raises(ValueError, match="not started: ftp"):
+    """Options or TLS naming a service that is not started are an error, not ignored."""
+    with pytest.raises(ValueError, match="options for services not started: ftp"):
         Zoo(["smtp"], {"ftp": "--no-anonymous"})
+    with pytest.raises(ValueError, match="tls for services not started: imap"):
+        Zoo(["smtp"], tls=["imap"])
 
 
 def test_a_zoo_needs_a_service() -> None:

@@ -392,12 +392,13 @@ class Zoo:
             raise ValueError("name at least one service, as in zoo.run('smtp')")
         for name in list(wanted):
             wanted += [b for b in _BRINGS.get(name, ()) if b not in wanted]
-        unknown = sorted(set(options) - set(wanted))
-        if unknown:
-            raise ValueError(f"options for services not started: {', '.join(unknown)}")
+        self.tls_services = set(tls)
+        for what, names in (("options", set(options)), ("tls", self.tls_services)):
+            unknown = sorted(names - set(wanted))
+            if unknown:
+                raise ValueError(f"{what} for services not started: {', '.join(unknown)}")
         self.services = wanted
         self.options = {name: _words(options.get(name)) for name in wanted}
-        self.tls_services = set(tls)
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else None
         self.timeout = timeout

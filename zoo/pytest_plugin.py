@@ -146,6 +146,7 @@ class Zoos:
         self.timeout = float(config.getini("zoo_timeout"))
         self.planned: dict[Key, set[str]] = {}
         self.running: dict[Key, Zoo] = {}
+        self.failed: dict[Key, str] = {}
         self.workdirs: Any = None
 
     def configuration(self, item: pytest.Item) -> tuple[Key, set[str]]:
@@ -153,19 +154,22 @@ class Zoos:
         options = dict(self.base_options)
         tls = set(self.base_tls)
         services = set(self.always)
-        # Closest first: a function's marker wins over its module's.
+        # iter_markers gives the closest first: apply it last, so a function's marker
+        # wins over its module's.
         for marker in reversed(list(item.iter_markers("zoo"))):
             where = f"{item.nodeid}: @pytest.mark.zoo"
             for arg in marker.args:
                 services |= _names(arg, where)
             for name, value in marker.kwargs.items():
                 if name == "tls":
-                    tls |= _names(value, where)
+                    named = _names(value, where)
+                    tls |= named
+                    services |= named
                 elif name == "services":
                     services |= _names(value, where)
                 else:
                     options[name] = _options(value, f"{where}({name}=...)")
-        services |= set(options) | tls
+                    services.add(name)
         key: Key = (tuple(sorted(options.items())), tuple(sorted(tls)))
         return key, services
 
@@ -195,13 +199,18 @@ class Zoos:
             return current
         if current is not None:  # asked for a service not planned (getfixturevalue)
             current.stop()
-        options, tls = dict(key[0]), key[1]
+        if key in self.failed:  # do not wait for a zoo that cannot start once per test
+            pytest.fail(self.failed[key], pytrace=False)
+        # The ini's options and TLS apply to the services started, and start none.
+        options = {k: v for k, v in key[0] if k in wanted}
+        tls = [name for name in key[1] if name in wanted]
         workdir = self.workdirs.mktemp("zoo", numbered=True)
         made = Zoo(sorted(wanted), options, tls=tls, workdir=workdir, timeout=self.timeout)
         try:
             made.start()
         except Exception as e:
-            raise pytest.fail.Exception(f"zoo did not start: {e}", pytrace=False) from None
+            self.failed[key] = f"zoo did not start: {e}"
+            pytest.fail(self.failed[key], pytrace=False)
         self.running[key] = made
         return made
 

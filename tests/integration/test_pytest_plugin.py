@@ -62,7 +62,10 @@ def test_fixtures_reset_between_tests(pytester: pytest.Pytester) -> None:
 
 
 def test_marker_options_get_their_own_zoo(pytester: pytest.Pytester) -> None:
-    """A test marked with smtp options gets a zoo started with them; the others do not."""
+    """A test marked with smtp options gets a zoo started with them; the others do not.
+
+    A zoo whose options are wrong fails its tests at setup with twistd's message.
+    """
     pytester.makepyfile(
         test_marked="""
         import smtplib
@@ -83,9 +86,20 @@ def test_marker_options_get_their_own_zoo(pytester: pytest.Pytester) -> None:
         def test_whole_zoo(zoo):
             assert {"echo", "lancelot"} <= set(zoo.services)
             assert zoo.echo.port != zoo.lancelot.port
+
+        @pytest.mark.zoo(smtp="--no-such-option")
+        def test_bad_option(zoo_smtp):
+            pass
+
+        @pytest.mark.zoo(smtp="--no-such-option")
+        def test_bad_option_again(zoo_smtp):
+            pass
         """
     )
-    _run(pytester).assert_outcomes(passed=3)
+    result = _run(pytester, "-rE")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(["ERROR*test_bad_option - Failed: zoo did not start*"])
+    assert result.stdout.str().count("no-such-option") >= 2  # twistd's message, each time
 
 
 def test_ini_options(pytester: pytest.Pytester) -> None:
