@@ -74,9 +74,11 @@ _SCHEMES: dict[str, tuple[str, str]] = {
     "xmlrpc": ("http", "https"),
     "tls": ("tls", "tls"),
     "dns": ("dns", "dns"),
+    "http": ("http", "https"),
+    "telnet": ("telnet", "telnets"),
 }
 #: Services with logins (the others have no user or password).
-_LOGINS = frozenset({"smtp", "pop3", "imap", "ftp", "ssh"})
+_LOGINS = frozenset({"smtp", "pop3", "imap", "ftp", "ssh", "telnet"})
 #: Services storing files, and the root their files are listed from.
 _FILES = frozenset({"ftp", "ssh"})
 #: The mail services (their messages are zoo-smtp's inspector's).
@@ -568,7 +570,7 @@ def run(
 
     @param services: service names (C{smtp}, C{pop3}, C{imap}, C{ftp}, C{ssh},
         C{pubsub}, C{xmlrpc}, C{tls}, C{lancelot}, C{echo}, C{blocks}, C{time},
-        C{exercises}, C{dns}).
+        C{exercises}, C{dns}, C{http}, C{telnet}).
     @param tls: services to serve over TLS from the first byte.
     @param workdir: where the state directory and the log go (a temporary folder,
         removed at the end, if C{None}).

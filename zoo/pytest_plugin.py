@@ -52,6 +52,8 @@ FIXTURES: dict[str, str] = {
     "zoo_time": "time",
     "zoo_exercises": "exercises",
     "zoo_dns": "dns",
+    "zoo_http": "http",
+    "zoo_telnet": "telnet",
 }
 #: Sessions shown per failing test, and characters shown per session.
 REPORT_SESSIONS = 12
@@ -270,6 +272,8 @@ zoo_blocks = _fixture("zoo_blocks", "blocks")
 zoo_time = _fixture("zoo_time", "time")
 zoo_exercises = _fixture("zoo_exercises", "exercises")
 zoo_dns = _fixture("zoo_dns", "dns")
+zoo_http = _fixture("zoo_http", "http")
+zoo_telnet = _fixture("zoo_telnet", "telnet")
 
 
 # -- the failure report -------------------------------------------------------------------
