@@ -447,6 +447,21 @@ class Client:
         answer = self._json("POST", "/api/pubsub/publish", {"channel": channel, "message": message})
         return answer["receivers"]  # type: ignore[no-any-return]
 
+    def published(
+        self, channel: str | None = None, service: str = "pubsub"
+    ) -> list[dict[str, Any]]:
+        """Messages published (to C{channel}), oldest first: C{channel}, C{payload}, C{size}, ..."""
+        match = {"channel": channel} if channel is not None else None
+        return [e.fields for e in self.events(service, "pubsub.published", match=match)]
+
+    # -- RPC --------------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None, service: str = "xmlrpc") -> list[dict[str, Any]]:
+        """RPC calls answered (of C{method}), oldest first: C{method}, C{params}, C{result}
+        or C{fault}, C{protocol}, C{duration_ms}."""
+        match = {"method": method} if method is not None else None
+        return [e.fields for e in self.events(service, "rpc.called", match=match)]
+
 
 def _seg(value: str) -> str:
     """C{value} quoted as one path segment."""

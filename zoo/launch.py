@@ -322,8 +322,7 @@ class Service:
     def published(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages published (to C{channel}), oldest first: C{channel}, C{payload}, C{size}, ..."""
         self._needs(frozenset({"pubsub"}), "published messages")
-        match = {"channel": channel} if channel is not None else None
-        return [e.fields for e in self.api.events("pubsub", "pubsub.published", match=match)]
+        return self.api.published(channel)
 
     def wait_for_publish(
         self, channel: str, *, payload: str | None = None, timeout: float = 10.0, after: int = 0
@@ -347,8 +346,7 @@ class Service:
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """RPC calls answered (of C{method}), oldest first: C{method}, C{params}, C{result} or C{fault}."""
         self._needs(frozenset({"xmlrpc"}), "calls")
-        match = {"method": method} if method is not None else None
-        return [e.fields for e in self.api.events("xmlrpc", "rpc.called", match=match)]
+        return self.api.calls(method)
 
     def wait_for_call(self, method: str, *, timeout: float = 10.0, after: int = 0) -> Event:
         """The first answered call of C{method}."""
