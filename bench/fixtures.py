@@ -29,8 +29,8 @@ table gives, as medians over rounds:
 - wall: the whole pytest process, from exec to exit;
 - start-up: from exec to the end of the first test's setup (interpreter, plugins,
   collection, and starting the servers, which the first test's fixtures do);
-- per test: the median of setup + call + teardown over every test but the first
-  (and the same for the mail tests and the upload tests apart);
+- per test: the mean of setup + call + teardown over every test but the first,
+  and the median of the mail tests and of the upload tests apart;
 - reset: the median setup + teardown time over every test but the first (for zoo,
   the reset requests to the control plane; for the peers, clearing the list and the
   folders).
@@ -219,7 +219,7 @@ def run_suite(where: Path, name: str, workers: int, tests: int) -> dict[str, flo
     return {
         "wall": wall,
         "startup": first["end"] - began,
-        "per_test": statistics.median(per_test.values()),
+        "per_test": statistics.fmean(per_test.values()),
         "mail": statistics.median(v for k, v in per_test.items() if "::test_mail[" in k),
         "upload": statistics.median(v for k, v in per_test.items() if "::test_upload[" in k),
         "reset": statistics.median(resets.values()),
