@@ -147,7 +147,7 @@ class Zoos:
         self.base_tls = set(config.getini("zoo_tls"))
         self.timeout = float(config.getini("zoo_timeout"))
         self.planned: dict[Key, set[str]] = {}
-        self.running: dict[Key, Zoo] = {}
+        self.running: dict[Key, list[Zoo]] = {}
         self.failed: dict[Key, str] = {}
         self.workdirs: Any = None
 
@@ -183,25 +183,37 @@ class Zoos:
         self.planned.setdefault(key, set()).update(services, used)
 
     def zoo(self, item: pytest.Item, service: str | None) -> Zoo:
-        """The started zoo for this item, running C{service} (restarted with it if need be)."""
+        """The started zoo for this item that runs C{service} (any, if C{None}).
+
+        The first zoo of a configuration runs every service planned for it. A
+        service that was not planned (asked with C{request.getfixturevalue}) gets
+        a zoo of its own beside it, so the handles a test already holds stay good.
+        """
+        key, services = self.configuration(item)
+        planned = self.planned.setdefault(key, set())
+        planned |= services
+        started = self.running.setdefault(key, [])
+        if not started:
+            wanted = planned | ({service} if service else set())
+            if not wanted:
+                raise pytest.UsageError(
+                    "the zoo fixture needs services: name them in the zoo_services ini "
+                    "option or in @pytest.mark.zoo('smtp', ...), or use a zoo_* fixture"
+                )
+            started.append(self._start(key, wanted))
+        if service is None:
+            return started[0]
+        for made in started:
+            if service in made.services:
+                return made
+        made = self._start(key, {service})
+        started.append(made)
+        return made
+
+    def _start(self, key: Key, wanted: set[str]) -> Zoo:
         from zoo.launch import Zoo
 
-        key, services = self.configuration(item)
-        wanted = self.planned.setdefault(key, set())
-        wanted |= services
-        if service is not None:
-            wanted.add(service)
-        if not wanted:
-            raise pytest.UsageError(
-                "the zoo fixture needs services: name them in the zoo_services ini option "
-                "or in @pytest.mark.zoo('smtp', ...), or use a zoo_* fixture"
-            )
-        current = self.running.get(key)
-        if current is not None and wanted <= set(current.services):
-            return current
-        if current is not None:  # asked for a service not planned (getfixturevalue)
-            current.stop()
-        if key in self.failed:  # do not wait for a zoo that cannot start once per test
+        if key in self.failed:  # fail at once, not after a start timeout per test
             pytest.fail(self.failed[key], pytrace=False)
         # The ini's options and TLS apply to the services started, and start none.
         options = {k: v for k, v in key[0] if k in wanted}
@@ -213,12 +225,12 @@ class Zoos:
         except Exception as e:
             self.failed[key] = f"zoo did not start: {e}"
             pytest.fail(self.failed[key], pytrace=False)
-        self.running[key] = made
         return made
 
     def stop(self) -> None:
-        for made in self.running.values():
-            made.stop()
+        for started in self.running.values():
+            for made in started:
+                made.stop()
         self.running.clear()
 
 

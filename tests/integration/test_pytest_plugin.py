@@ -66,6 +66,7 @@ def test_fixtures_reset_between_tests(pytester: pytest.Pytester) -> None:
 def test_marker_options_get_their_own_zoo(pytester: pytest.Pytester) -> None:
     """A test marked with smtp options gets a zoo started with them; the others do not.
 
+    A service no test named at collection gets a zoo of its own beside the first.
     A zoo whose options are wrong fails its tests at setup with twistd's message.
     """
     pytester.makepyfile(
@@ -89,6 +90,11 @@ def test_marker_options_get_their_own_zoo(pytester: pytest.Pytester) -> None:
             assert {"echo", "lancelot"} <= set(zoo.services)
             assert zoo.echo.port != zoo.lancelot.port
 
+        def test_service_not_planned(zoo_smtp, request):
+            blocks = request.getfixturevalue("zoo_blocks")  # not seen at collection
+            assert mail_from(zoo_smtp) == 250  # the handle taken before still works
+            assert blocks.port != zoo_smtp.port and blocks.zoo is not zoo_smtp.zoo
+
         @pytest.mark.zoo(smtp="--no-such-option")
         def test_bad_option(zoo_smtp):
             pass
@@ -99,7 +105,7 @@ def test_marker_options_get_their_own_zoo(pytester: pytest.Pytester) -> None:
         """
     )
     result = _run(pytester, "-rE")
-    result.assert_outcomes(passed=3, errors=2)
+    result.assert_outcomes(passed=4, errors=2)
     result.stdout.fnmatch_lines(["ERROR*test_bad_option - Failed: zoo did not start*"])
     assert result.stdout.str().count("no-such-option") >= 2  # twistd's message, each time
 
