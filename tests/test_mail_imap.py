@@ -31,6 +31,16 @@ class Session:
         self.proto.makeConnection(self.transport)
         self.take()
 
+    def second(self) -> Session:
+        """Another connection to the same server (same factory, store and clock)."""
+        other = Session.__new__(Session)
+        other.__dict__.update(self.__dict__)
+        other.transport = TLSStringTransport()
+        other.proto = self.proto.factory.buildProtocol(None)
+        other.proto.makeConnection(other.transport)
+        other.take()
+        return other
+
     def take(self):
         out = self.transport.value().split(b"\r\n")[:-1]
         self.transport.clear()

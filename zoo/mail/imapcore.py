@@ -143,6 +143,9 @@ class IMAPSession:
         if b"+" in tag:
             yield _line(b"* BAD Command tag is not valid")
             return
+        if command.too_big:
+            yield _line(tag + b" NO [TOOBIG] Literal too large")
+            return
         try:
             name = tokens.atom().upper()
         except Syntax:
@@ -302,9 +305,11 @@ class IMAPSession:
     # -- authenticated ------------------------------------------------------------------
 
     def _mailbox(self, t: Tokens) -> str:
-        name = decode_mutf7(t.astring())
+        """A mailbox argument, checked to be modified UTF-7, kept in that form."""
+        raw = t.astring()
+        decode_mutf7(raw)
         assert self.account is not None
-        return self.account.canonical(name)
+        return self.account.canonical(raw.decode("ascii"))
 
     def do_enable(self, tag: bytes, t: Tokens) -> Reply:
         t.atom()
@@ -398,14 +403,14 @@ class IMAPSession:
         select_opts: list[bytes] = []
         if not lsub and t.peek() == b"(":
             select_opts = [o.upper() for o in t.paren_list()]
-        reference = decode_mutf7(t.astring())
+        reference = _checked(t.astring())
         patterns = []
         if t.peek() == b"(" and not lsub:
             t.expect(b"(")
             while not t.take(b")"):
-                patterns.append(decode_mutf7(t.list_mailbox()))
+                patterns.append(_checked(t.list_mailbox()))
         else:
-            patterns.append(decode_mutf7(t.list_mailbox()))
+            patterns.append(_checked(t.list_mailbox()))
         return_opts: list[bytes] = []
         if not t.at_end() and not lsub:
             if t.atom().upper() != b"RETURN":
@@ -442,7 +447,7 @@ class IMAPSession:
                 special = self.account.special_use(name)
                 if b"SPECIAL-USE" in select_opts and special is None:
                     continue
-                if exists:
+                if exists and not lsub:
                     kids = any(n.startswith(name + DELIMITER) for n in names)
                     attrs.append("\\HasChildren" if kids else "\\HasNoChildren")
                 if special and (lsub is False):
@@ -490,8 +495,6 @@ class IMAPSession:
             when = _parse_datetime(t.quoted())
         message = t.string()
         t.end()
-        if message == b"{TOOBIG}":
-            raise No("[TOOBIG] Message too large")
         assert self.account is not None
         if not self.account.exists(name):
             raise No("[TRYCREATE] Mailbox does not exist")
@@ -714,9 +717,13 @@ def _flags(words: list[bytes]) -> list[str]:
 
 
 def _wire_name(name: str) -> bytes:
-    from zoo.mail.imapwire import encode_mutf7
+    return name.encode("ascii")
 
-    return encode_mutf7(name)
+
+def _checked(raw: bytes) -> str:
+    """A name or pattern that must be modified UTF-7, kept in that form."""
+    decode_mutf7(raw)
+    return raw.decode("ascii")
 
 
 def _join(reference: str, pattern: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +104,10 @@ class Entry:
             return b""
 
 
-_states: weakref.WeakValueDictionary[str, FolderState] = weakref.WeakValueDictionary()
+#: The folders this process has opened, most recently used last. Kept while no session
+#: has them selected, so \\Recent is not forgotten between sessions; bounded.
+_states: OrderedDict[str, FolderState] = OrderedDict()
+MAX_STATES = 1000
 
 
 def folder_state(path: Path, clock: Any, validity: Callable[[], int]) -> FolderState:
@@ -114,6 +117,10 @@ def folder_state(path: Path, clock: Any, validity: Callable[[], int]) -> FolderS
     if state is None or not (path / "cur").is_dir():
         state = FolderState(path, clock, validity)
         _states[key] = state
+        while len(_states) > MAX_STATES:
+            _states.popitem(last=False)
+    else:
+        _states.move_to_end(key)
     return state
 
 

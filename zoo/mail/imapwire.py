@@ -35,6 +35,8 @@ class Command:
 
     pieces: list[bytes] = field(default_factory=list)
     literals: list[bytes] = field(default_factory=list)
+    #: A synchronising literal over the limit was announced (and never sent).
+    too_big: bool = False
 
     @property
     def line(self) -> bytes:
@@ -98,7 +100,7 @@ class Framer:
                 if not m.group(2):  # the client waits for "+": refuse, it sends nothing
                     self.current = Command()
                     self.line_bytes = 0
-                    done.append(Command([line[: m.start()] + b"{TOOBIG}"]))
+                    done.append(Command([line[: m.start()]], too_big=True))
                     continue
                 raise TooLong("literal")
             self.need = size
