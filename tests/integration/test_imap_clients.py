@@ -152,12 +152,16 @@ def test_thunderbird_shaped_session(mail):
     t.command(b"namespace")
     listed = t.command(b'list (SUBSCRIBED) "" "*" RETURN (SPECIAL-USE)')
     [trash] = [line for line in listed if line.endswith(b'"Trash"')]
-    assert set(trash[8 : trash.index(b")")].split()) == {b"\\HasNoChildren", b"\\Subscribed", b"\\Trash"}
+    assert set(trash[8 : trash.index(b")")].split()) == {
+        b"\\HasNoChildren",
+        b"\\Subscribed",
+        b"\\Trash",
+    }
     out = t.command(b'select "INBOX"')
     assert b"* 2 EXISTS" in out
     out = t.command(b"UID fetch 1:* (FLAGS)")
     assert out[:2] == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))", b"* 2 FETCH (UID 2 FLAGS (\\Recent))"]
-    headers = b"BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)]"  # noqa: E501
+    headers = b"BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)]"
     out = t.command(b"UID fetch 2:* (UID RFC822.SIZE FLAGS " + headers + b")")
     assert b"Subject: two" in out[0] and b"RFC822.SIZE " in out[0]
     t.n += 1
