@@ -274,7 +274,7 @@ def test_create_list_rename_delete_hierarchy(tmp_path):
 
 
 def test_status_subscribe_and_modified_utf7(tmp_path):
-    """STATUS counts a folder; names are modified UTF-7 on the wire and on disk; bad UTF-7 is BAD."""
+    """STATUS counts a folder; names are modified UTF-7 on the wire and on disk; a new name must be valid."""
     s = logged_in(tmp_path, select=None)
     name = encode_mutf7("Entwürfe & Co")
     assert name == b"Entw&APw-rfe &- Co"
@@ -286,8 +286,10 @@ def test_status_subscribe_and_modified_utf7(tmp_path):
     assert s.send(b"c STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT)\r\n")[0] == (
         b'* STATUS "INBOX" (MESSAGES 2 UNSEEN 2 UIDNEXT 3 RECENT 2)'
     )
-    assert s.send(b"c CREATE &Jjo\r\n")[0].startswith(b"c BAD")
-    assert s.send(b"c CREATE &AGE-\r\n")[0].startswith(b"c BAD")  # "a" must not be encoded
+    bad = b"c NO [CANNOT] Mailbox name is not valid modified UTF-7"
+    assert s.send(b"c CREATE &Jjo\r\n") == [bad]
+    assert s.send(b"c CREATE &AGE-\r\n") == [bad]  # "a" must not be encoded
+    assert s.send(b"c SELECT &Jjo\r\n") == [b"c NO [NONEXISTENT] Mailbox does not exist"]
 
 
 def test_uidvalidity_stable_and_new_after_recreate(tmp_path):
@@ -424,7 +426,7 @@ def test_framer_limits():
     with pytest.raises(TooLong):
         Framer(max_literal=10).feed(b"a APPEND x {11+}\r\n")
     with pytest.raises(TooLong):
-        Framer().feed(b"a" * 9000)
+        Framer().feed(b"a" * 70000)
 
 
 def test_append_too_big_refused_without_reading(tmp_path):
@@ -433,3 +435,34 @@ def test_append_too_big_refused_without_reading(tmp_path):
     s.proto.framer.max_literal = 100
     assert s.send(b"c APPEND INBOX {101}\r\n") == [b"c NO [TOOBIG] Literal too large"]
     assert s.send(b"d NOOP\r\n") == [b"d OK NOOP completed"]
+
+
+def test_bug7_sections_of_a_message_rfc822_message(tmp_path):
+    """A message whose own type is message/rfc822: BODY[1] is the attached message, 1.HEADER its header, 1.1 its body."""
+    s = Session(tmp_path, plaintext=True)
+    s.store.write(
+        ["a@x"],
+        b"From: a@x\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"From: sub@x\r\nSubject: submsg\r\n\r\nHello world\r\n",
+    )
+    s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    out = joined(s.send(b"c FETCH 3 (BODY.PEEK[1.HEADER] BODY.PEEK[1.1] BODY.PEEK[1.TEXT])\r\n"))
+    assert b"BODY[1.HEADER] {32}\r\nFrom: sub@x\r\nSubject: submsg\r\n\r\n" in out
+    assert b"BODY[1.1] {13}\r\nHello world\r\n" in out
+    assert b"BODY[1.TEXT] {13}\r\nHello world\r\n" in out
+    assert joined(s.send(b"d FETCH 3 (BODY.PEEK[1])\r\n")).startswith(
+        b"* 3 FETCH (BODY[1] {45}\r\nFrom: sub@x"
+    )
+
+
+def test_search_addresses_ignore_comments_and_find_comment_names(tmp_path):
+    """FROM matches an address written with comments inside it, and a name given as a comment."""
+    s = Session(tmp_path, plaintext=True)
+    s.store.write(["a@x"], b"From: <user-from (c)@ (c) domain.org>\r\n\r\n")
+    s.store.write(["a@x"], b"From: user-from@domain.org (RealFrom)\r\n\r\n")
+    s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    assert s.send(b"c SEARCH FROM user-from@domain.org\r\n")[0] == b"* SEARCH 3 4"
+    assert s.send(b"c SEARCH FROM realfrom\r\n")[0] == b"* SEARCH 4"
+    assert s.send(b"c FETCH 4 ENVELOPE\r\n")[0].endswith(
+        b'(("RealFrom" NIL "user-from" "domain.org")) NIL NIL NIL NIL NIL))'
+    )

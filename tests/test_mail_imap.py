@@ -87,7 +87,7 @@ def test_select_reports_uidnext_and_fetch_marks_seen(tmp_path):
 def test_over_long_line_closes(tmp_path):
     """A line over the limit gets BYE and the connection closes."""
     s = Session(tmp_path)
-    assert s.send(b"x" * 10000) == [b"* BYE Line too long"]
+    assert s.send(b"x" * 70000) == [b"* BYE Line too long"]
     assert s.transport.disconnecting
 
 

@@ -304,12 +304,20 @@ class IMAPSession:
 
     # -- authenticated ------------------------------------------------------------------
 
-    def _mailbox(self, t: Tokens) -> str:
-        """A mailbox argument, checked to be modified UTF-7, kept in that form."""
-        raw = t.astring()
-        decode_mutf7(raw)
+    def _mailbox(self, t: Tokens, new: bool = False) -> str:
+        """A mailbox argument, kept in its modified UTF-7 form.
+
+        8-bit bytes are a syntax error; a name being made (C{new}) must also be valid
+        modified UTF-7. Any other 7-bit name is looked up as it is (and not found).
+        """
+        raw = _checked(t.astring())
+        if new:
+            try:
+                decode_mutf7(raw.encode("ascii"))
+            except Syntax:
+                raise FolderError("Mailbox name is not valid modified UTF-7", "CANNOT") from None
         assert self.account is not None
-        return self.account.canonical(raw.decode("ascii"))
+        return self.account.canonical(raw)
 
     def do_enable(self, tag: bytes, t: Tokens) -> Reply:
         t.atom()
@@ -363,7 +371,7 @@ class IMAPSession:
         yield from self.do_select(tag, t, readonly=True)
 
     def do_create(self, tag: bytes, t: Tokens) -> Reply:
-        name = self._mailbox(t)
+        name = self._mailbox(t, new=True)
         t.end()
         assert self.account is not None
         self.account.create(name)
@@ -380,7 +388,7 @@ class IMAPSession:
 
     def do_rename(self, tag: bytes, t: Tokens) -> Reply:
         old = self._mailbox(t)
-        new = self._mailbox(t)
+        new = self._mailbox(t, new=True)
         t.end()
         assert self.account is not None
         self.account.rename(old, new)
@@ -721,8 +729,9 @@ def _wire_name(name: str) -> bytes:
 
 
 def _checked(raw: bytes) -> str:
-    """A name or pattern that must be modified UTF-7, kept in that form."""
-    decode_mutf7(raw)
+    """A name or pattern, which IMAP4rev1 writes in 7 bits."""
+    if not raw.isascii():
+        raise Syntax("Mailbox names are 7-bit (modified UTF-7)")
     return raw.decode("ascii")
 
 
@@ -942,6 +951,11 @@ class _Candidate:
     def header(self, name: str) -> str | None:
         return imapmime.header_text(self.tree, name)
 
+    def addresses(self, name: str) -> str | None:
+        """The addresses of header C{name}, comments and groups resolved."""
+        values = [v for k, v in self.tree.fields if k == name]
+        return ", ".join(imapmime.address_text(v) for v in values) if values else None
+
     def body_text(self) -> str:
         if self._text is None:
             self._text = imapmime.decoded_text(self.tree)
@@ -1033,10 +1047,13 @@ def _search_key(t: Tokens, view: View) -> Test:
         if op == b"ON":
             return lambda c: (w := when(c)) is not None and _day(w) == day
         return lambda c: (w := when(c)) is not None and _day(w) >= day
-    if word in (b"FROM", b"TO", b"CC", b"BCC", b"SUBJECT"):
+    if word == b"SUBJECT":
+        needle = t.astring().decode("utf-8", "replace")
+        return lambda c: _has(c.header("subject"), needle)
+    if word in (b"FROM", b"TO", b"CC", b"BCC"):
         needle = t.astring().decode("utf-8", "replace")
         field = word.decode().lower()
-        return lambda c: _has(c.header(field), needle)
+        return lambda c: _has(c.header(field), needle) or _has(c.addresses(field), needle)
     if word == b"HEADER":
         field = t.astring().decode("ascii", "replace").lower()
         needle = t.astring().decode("utf-8", "replace")

@@ -10,7 +10,6 @@ in a message makes L{parse}, L{bodystructure} or L{envelope} raise.
 from __future__ import annotations
 
 import email.header
-import email.policy
 import re
 from dataclasses import dataclass, field
 
@@ -159,25 +158,31 @@ def section(root: Part, spec: str, fields: list[str] | None = None) -> bytes:
         raise Syntax("bad section")
     if text == "MIME" and not numbers:
         raise Syntax("MIME needs a part number")
-    part: Part | None = root
-    message: Part | None = root  # the message whose HEADER/TEXT a suffix means
-    for n in numbers:
+    part: Part | None = None
+    for i, n in enumerate(numbers):
+        if i == 0:
+            container: Part = root  # the message itself: its parts, or its one body
+        else:
+            assert part is not None
+            if part.message is not None:  # inside a message/rfc822 part: its message
+                container = part.message
+            elif part.multipart:
+                container = part
+            else:
+                return b""  # a leaf has no parts
+        if container.multipart:
+            part = container.children[n - 1] if n <= len(container.children) else None
+        else:
+            part = container if n == 1 else None
         if part is None:
             return b""
-        if part.message is not None:  # numbers inside a message/rfc822 go to its body
-            part = part.message
-        if part.multipart:
-            part = part.children[n - 1] if n <= len(part.children) else None
-        elif n != 1:
-            part = None
-        message = part.message if part is not None else None
-    if part is None:
-        return b""
+    if part is None:  # no numbers: the message
+        part = root
     if text == "":
-        return part.body
+        return part.body if numbers else root.header + root.body
     if text == "MIME":
         return part.header
-    target = root if not numbers else message
+    target = root if not numbers else part.message
     if target is None:
         return b""
     if text == "TEXT":
@@ -193,38 +198,136 @@ def section(root: Part, spec: str, fields: list[str] | None = None) -> bytes:
 # -- ENVELOPE and BODYSTRUCTURE -------------------------------------------------------
 
 
+_SPECIALS = '()<>,;:@.\\"[]'
+_SPACE = " \t\r\n"
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """RFC 5322 tokens: C{(kind, text)}, kind one of atom, qs, comment, angle, or a special."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in _SPACE:
+            i += 1
+        elif c == '"':
+            j, buf = i + 1, []
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            out.append(("qs", "".join(buf)))
+            i = j + 1
+        elif c == "(":
+            depth, j, buf = 1, i + 1, []
+            while j < n:
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                elif text[j] == "(":
+                    depth += 1
+                elif text[j] == ")":
+                    depth -= 1
+                    if not depth:
+                        break
+                buf.append(text[j])
+                j += 1
+            out.append(("comment", "".join(buf).strip()))
+            i = j + 1
+        elif c == "<":
+            j = text.find(">", i)
+            j = n if j < 0 else j
+            out.append(("angle", text[i + 1 : j]))
+            i = j + 1
+        elif c in ",;:@.":
+            out.append((c, c))
+            i += 1
+        else:
+            j = i + 1
+            while j < n and text[j] not in _SPECIALS and text[j] not in _SPACE:
+                j += 1
+            out.append(("atom", text[i:j]))
+            i = j
+    return out
+
+
+def _addr_spec(text: str) -> tuple[str | None, str | None]:
+    local, at, host = text.strip().rpartition("@")
+    if not at:
+        return (text.strip() or None), None
+    return local.strip() or None, host.strip() or None
+
+
+def _mailbox(segment: list[tuple[str, str]]) -> list[str | None]:
+    """C{[name, route, mailbox, host]} of one mailbox's tokens."""
+    comments = [t[1] for t in segment if t[0] == "comment"]
+    angle = next((i for i, t in enumerate(segment) if t[0] == "angle"), None)
+    if angle is not None:
+        words = [t[1] for t in segment[:angle] if t[0] in ("atom", "qs")]
+        name = " ".join(words) if words else (comments[-1] if comments else None)
+        inner = re.sub(r"\s+", "", re.sub(r"\([^()]*\)", "", segment[angle][1]))
+        route = None
+        if inner.startswith("@") and ":" in inner:
+            route, _, inner = inner.partition(":")
+        return [name, route, *_addr_spec(inner)]
+    spec = "".join(t[1] for t in segment if t[0] != "comment")
+    return [comments[-1] if comments else None, None, *_addr_spec(spec)]
+
+
 def _addresses(value: bytes | None) -> bytes:
+    """An ENVELOPE address list (a group as start and end markers), or NIL."""
     if value is None:
         return b"NIL"
-    try:
-        header = email.policy.default.header_factory("to", value.decode("utf-8", "replace"))
-        groups = header.groups
-    except Exception:
-        return b"NIL"
-    out = []
-    for group in groups:
-        if group.display_name is not None:
-            out.append(b"(NIL NIL " + quote(_enc(group.display_name)) + b" NIL)")
-        for a in group.addresses:
-            name = _enc(a.display_name) if a.display_name else None
-            out.append(
-                b"("
-                + nstring(name)
-                + b" NIL "
-                + nstring(a.username.encode("utf-8") if a.username else None)
-                + b" "
-                + nstring(a.domain.encode("utf-8") if a.domain else None)
-                + b")"
-            )
-        if group.display_name is not None:
-            out.append(b"(NIL NIL NIL NIL)")
+    out: list[bytes] = []
+    segment: list[tuple[str, str]] = []
+    in_group = False
+
+    def flush() -> None:
+        if any(t[0] in ("atom", "qs", "angle") for t in segment):
+            fields = _mailbox(segment)
+            if fields[2] is not None or fields[3] is not None:
+                out.append(b"(" + b" ".join(nstring(_enc(f)) for f in fields) + b")")
+        segment.clear()
+
+    for kind, text in _tokens(value.decode("utf-8", "replace")):
+        if kind == ":" and not in_group:
+            name = " ".join(t[1] for t in segment if t[0] in ("atom", "qs"))
+            segment.clear()
+            out.append(b"(NIL NIL " + quote(name.encode("utf-8")) + b" NIL)")
+            in_group = True
+        elif kind == ",":
+            flush()
+        elif kind == ";":
+            flush()
+            if in_group:
+                out.append(b"(NIL NIL NIL NIL)")
+                in_group = False
+        else:
+            segment.append((kind, text))
+    flush()
+    if in_group:
+        out.append(b"(NIL NIL NIL NIL)")
     return b"(" + b"".join(out) + b")" if out else b"NIL"
 
 
-def _enc(text: str) -> bytes:
-    if text.isascii():
-        return text.encode()
-    return email.header.Header(text, "utf-8").encode().encode("ascii")
+def address_text(value: bytes) -> str:
+    """An address header as C{name <mailbox@host>, ...}, comments and groups resolved (for SEARCH)."""
+    out = []
+    segment: list[tuple[str, str]] = []
+    for kind, text in _tokens(value.decode("utf-8", "replace")) + [(",", ",")]:
+        if kind in (",", ";", ":"):
+            if kind != ":" and any(t[0] in ("atom", "qs", "angle") for t in segment):
+                name, _, local, host = _mailbox(segment)
+                spec = f"{local or ''}@{host}" if host else (local or "")
+                out.append(f"{name} <{spec}>" if name else spec)
+            segment = []
+        else:
+            segment.append((kind, text))
+    return ", ".join(out)
+
+
+def _enc(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8")
 
 
 def envelope(part: Part) -> bytes:

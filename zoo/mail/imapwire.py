@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-#: The longest command line (without its literals) the server reads.
-MAX_LINE = 8192
+#: The longest command line (without its literals) the server reads (Dovecot's
+#: default too: an ID command with its 30 fields of 1024 bytes needs most of it).
+MAX_LINE = 64 * 1024
 #: The largest literal (an APPEND's message) the server takes.
 MAX_LITERAL = 50 * 1024 * 1024
 
