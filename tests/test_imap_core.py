@@ -466,3 +466,37 @@ def test_search_addresses_ignore_comments_and_find_comment_names(tmp_path):
     assert s.send(b"c FETCH 4 ENVELOPE\r\n")[0].endswith(
         b'(("RealFrom" NIL "user-from" "domain.org")) NIL NIL NIL NIL NIL))'
     )
+
+
+def test_new_keywords_announced_before_use(tmp_path):
+    """A new keyword brings FLAGS and PERMANENTFLAGS before the FETCH that uses it, in both sessions."""
+    s = logged_in(tmp_path)
+    t = s.second()
+    t.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    out = s.send(b"c STORE 1 +FLAGS ($Forwarded)\r\n")
+    assert out[:3] == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded \\*)]"
+        b" Flags permitted",
+        b"* 1 FETCH (FLAGS ($Forwarded \\Recent))",
+    ]
+    out = t.send(b"d NOOP\r\n")
+    assert out[0].startswith(b"* FLAGS (") and out[2] == b"* 1 FETCH (FLAGS ($Forwarded))"
+    assert (s.store.path("a@x") / "zoo-keywords").read_text() == "$Forwarded\n"
+
+
+def test_messages_expunged_by_another_session(tmp_path):
+    """STORE still answers FETCH FLAGS for them; FETCH and COPY say NO [EXPUNGEISSUED]."""
+    s = logged_in(tmp_path)
+    t = s.second()
+    t.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    t.send(b"c STORE 2 +FLAGS (\\Deleted)\r\nd EXPUNGE\r\n")
+    assert s.send(b"e STORE 1:2 +FLAGS (\\Flagged)\r\n") == [
+        b"* 1 FETCH (FLAGS (\\Flagged \\Recent))",
+        b"* 2 FETCH (FLAGS (\\Flagged \\Recent))",  # what this session knew, plus the change
+        b"e OK STORE completed",
+    ]
+    gone = b" NO [EXPUNGEISSUED] Some of the requested messages no longer exist"
+    assert s.send(b"f FETCH 1:2 (UID)\r\n") == [b"* 1 FETCH (UID 1)", b"f" + gone]
+    assert s.send(b"g COPY 2 Trash\r\n") == [b"* 2 EXPUNGE", b"g" + gone]
+    assert s.send(b"h STATUS Trash (MESSAGES)\r\n")[0].endswith(b"(MESSAGES 0)")

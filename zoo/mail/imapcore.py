@@ -343,21 +343,15 @@ class IMAPSession:
             self.selected = ""
         state = self.account.folder(name)
         view = View(state, readonly)
-        flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-        keywords = " ".join(state.keywords).encode()
-        listed = flags + (b" " + keywords if keywords else b"")
-        yield _line(b"* FLAGS (" + listed + b")")
+        first, permanent = view.flag_lines()
+        yield _line(first)
         yield _line(b"* %d EXISTS" % len(view.uids))
         yield _line(b"* %d RECENT" % len(view.recent))
         for seq, u in enumerate(view.uids, 1):
             if "\\Seen" not in state.entries[u].flags:
                 yield _line(b"* OK [UNSEEN %d] First unseen" % seq)
                 break
-        if readonly:
-            yield _line(b"* OK [PERMANENTFLAGS ()] Read-only mailbox")
-        else:
-            more = b" \\*" if state.can_add_keywords() else b""
-            yield _line(b"* OK [PERMANENTFLAGS (" + listed + more + b")] Flags permitted")
+        yield _line(permanent)
         yield _line(b"* OK [UIDVALIDITY %d] UIDs valid" % state.uidvalidity)
         yield _line(b"* OK [UIDNEXT %d] predicted next UID" % state.uidnext)
         self.view = view
@@ -596,16 +590,20 @@ class IMAPSession:
         sets_seen = not view.readonly and any(
             i[0] in ("RFC822", "RFC822.TEXT") or (i[0] == "BODY[" and not i[4]) for i in items
         )
+        gone = 0
         for seq, u in messages:
             entry = view.state.entries.get(u)
             if entry is None:
-                continue  # expunged by another session; reported later
+                gone += 1  # expunged by another session; the EXPUNGE comes later
+                continue
             flags_changed = False
             if sets_seen and "\\Seen" not in entry.flags:
                 view.state.set_flags(u, entry.flags | {"\\Seen"})
                 flags_changed = True
             out = fetch_message(view, seq, u, items, flags_changed)
             yield b"* %d FETCH (" % seq + out + b")\r\n"
+        if gone:
+            raise No("[EXPUNGEISSUED] Some of the requested messages no longer exist")
         yield from self.done(tag, b"FETCH completed", expunge=uid)
 
     def do_store(self, tag: bytes, t: Tokens, uid: bool = False) -> Reply:
@@ -625,18 +623,22 @@ class IMAPSession:
         if view.readonly:
             raise No("Mailbox is read-only")
         wanted = frozenset(_flags(flags))
+        if m.group(1) != b"-":
+            view.state.add_keywords(wanted)
+            for line in view.keyword_news():
+                yield _line(line)
         for seq, u in messages:
             entry = view.state.entries.get(u)
-            if entry is None:
-                continue
+            old = entry.flags if entry is not None else view.told.get(u, frozenset())
             if m.group(1) == b"+":
-                new = entry.flags | wanted
+                new = old | wanted
             elif m.group(1) == b"-":
-                new = entry.flags - wanted
+                new = old - wanted
             else:
                 new = wanted
-            new = view.state.set_flags(u, frozenset(new))
-            view.told[u] = new
+            if entry is not None:  # else expunged by another session: answered all the same
+                new = view.state.set_flags(u, frozenset(new))
+            view.told[u] = frozenset(new)
             if not m.group(2):
                 shown = " ".join(view.flags(u)).encode()
                 uid_item = b"UID %d " % u if uid else b""
@@ -654,11 +656,12 @@ class IMAPSession:
         if move and view.readonly:
             raise No("Mailbox is read-only")
         target = self.account.folder(name)
+        view.state.refresh()
+        if any(u not in view.state.entries for _, u in messages):
+            raise No("[EXPUNGEISSUED] Some of the requested messages no longer exist")
         source_uids, new_uids = [], []
         for _, u in messages:
-            entry = view.state.entries.get(u)
-            if entry is None:
-                continue
+            entry = view.state.entries[u]
             data = entry.read()
             source_uids.append(u)
             new_uids.append(target.add(data, entry.flags, entry.internal_date()))

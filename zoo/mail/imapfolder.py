@@ -235,6 +235,11 @@ class FolderState:
             self._save()
         self._stamp = self._stamp_now()
 
+    def add_keywords(self, flags: frozenset[str]) -> None:
+        """Make sure every keyword in C{flags} has a letter (L{FolderError} C{LIMIT} if none is left)."""
+        for f in flags:
+            self._keyword(f)
+
     def _keyword(self, flag: str) -> None:
         if flag in LETTERS or flag in self.keywords:
             return
@@ -330,6 +335,7 @@ class View:
         state.refresh()
         self.uids: list[int] = list(state.entries)
         self.told: dict[int, frozenset[str]] = {u: e.flags for u, e in state.entries.items()}
+        self.keywords: list[str] = list(state.keywords)
         self.recent: set[int] = set(state.unclaimed_recent) & set(self.uids)
         if not readonly:
             state.unclaimed_recent -= self.recent
@@ -345,10 +351,29 @@ class View:
         flags = sorted(e.flags if e else self.told.get(uid, frozenset()))
         return flags + (["\\Recent"] if uid in self.recent else [])
 
+    def flag_lines(self) -> list[bytes]:
+        """C{FLAGS} and C{PERMANENTFLAGS} as SELECT sends them (and again when keywords are added)."""
+        self.keywords = list(self.state.keywords)
+        listed = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        if self.keywords:
+            listed += b" " + " ".join(self.keywords).encode()
+        lines = [b"* FLAGS (" + listed + b")"]
+        if self.readonly:
+            lines.append(b"* OK [PERMANENTFLAGS ()] Read-only mailbox")
+        else:
+            more = b" \\*" if self.state.can_add_keywords() else b""
+            lines.append(b"* OK [PERMANENTFLAGS (" + listed + more + b")] Flags permitted")
+        return lines
+
+    def keyword_news(self) -> list[bytes]:
+        """C{FLAGS}/C{PERMANENTFLAGS} again if the folder has keywords this session was not told of."""
+        return self.flag_lines() if self.keywords != self.state.keywords else []
+
     def sync(self, expunge: bool = True) -> Iterator[bytes]:
         """The untagged responses that bring the client up to date (without EXPUNGE if not allowed)."""
         state = self.state
         state.refresh()
+        yield from self.keyword_news()
         if expunge:
             gone = [u for u in self.uids if u not in state.entries]
             for uid in reversed(gone):
