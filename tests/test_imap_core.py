@@ -500,3 +500,10 @@ def test_messages_expunged_by_another_session(tmp_path):
     assert s.send(b"f FETCH 1:2 (UID)\r\n") == [b"* 1 FETCH (UID 1)", b"f" + gone]
     assert s.send(b"g COPY 2 Trash\r\n") == [b"* 2 EXPUNGE", b"g" + gone]
     assert s.send(b"h STATUS Trash (MESSAGES)\r\n")[0].endswith(b"(MESSAGES 0)")
+
+
+def test_star_set_in_an_empty_folder(tmp_path):
+    """FETCH 1:* in an empty folder answers OK with nothing; a number past the end is BAD."""
+    s = logged_in(tmp_path, select=b"Trash")
+    assert s.send(b"c FETCH 1:* FLAGS\r\n") == [b"c OK FETCH completed"]
+    assert s.send(b"d FETCH 1 FLAGS\r\n") == [b"d BAD Invalid message sequence number"]

@@ -574,6 +574,8 @@ class IMAPSession:
                 return []
             return out
         n = len(view.uids)
+        if n == 0 and seqset.has_star():
+            return []  # "1:*" in an empty folder: nothing, not an error
         numbers = list(seqset.numbers(n))
         for a, b in seqset.ranges:
             if (a or 0) > n or (b or 0) > n:
