@@ -178,3 +178,37 @@ def test_thunderbird_shaped_session(mail):
         b'* STATUS "Trash" (MESSAGES 1 UNSEEN 1)'
     )
     t.command(b"logout")
+
+
+def test_malformed_mime_planted_through_smtp(mail):
+    """Broken MIME sent through zoo-smtp: FETCH BODYSTRUCTURE/ENVELOPE/sections and SEARCH all answer OK."""
+    nasty = [
+        b'Content-Type: multipart/mixed; boundary="nowhere"\r\n\r\njust text\r\n',
+        b'Content-Type: multipart/mixed; boundary="b\r\n\r\n--b\r\nunterminated\r\n',
+        b"From: <<<@@@>>>\r\nTo: ((unbalanced\r\nSubject: =?bogus?Q?=ZZ?=\r\n\r\nx\r\n",
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",
+    ]
+    nested = b"leaf\r\n"
+    for i in range(300):
+        nested = (
+            b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n%s\r\n--b%d--\r\n'
+            % (
+                i,
+                i,
+                nested,
+                i,
+            )
+        )
+    with smtplib.SMTP("127.0.0.1", mail["smtp"], timeout=10) as s:
+        for raw in [*nasty, nested]:
+            s.sendmail("x@example.com", [USER], b"Subject: nasty\r\n" + raw)
+    c = imaplib.IMAP4_SSL(
+        "127.0.0.1", mail["tls"], ssl_context=ssl.create_default_context(cafile=mail["ca"])
+    )
+    c.login(USER, mail["password"])
+    c.select("INBOX")
+    typ, data = c.fetch("1:*", "(BODYSTRUCTURE ENVELOPE BODY.PEEK[1] BODY.PEEK[2.MIME])")
+    assert typ == "OK" and len([d for d in data if isinstance(d, tuple)]) >= 5
+    assert c.search(None, "TEXT", "leaf")[0] == "OK"
+    assert c.noop()[0] == "OK"
+    c.logout()
