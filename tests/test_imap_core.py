@@ -507,3 +507,16 @@ def test_star_set_in_an_empty_folder(tmp_path):
     s = logged_in(tmp_path, select=b"Trash")
     assert s.send(b"c FETCH 1:* FLAGS\r\n") == [b"c OK FETCH completed"]
     assert s.send(b"d FETCH 1 FLAGS\r\n") == [b"d BAD Invalid message sequence number"]
+
+
+def test_mail_deleted_only_for_messages_leaving_inbox(tmp_path):
+    """MOVE out of INBOX emits mail.deleted (as EXPUNGE does); removing a copy in Trash emits nothing."""
+    from zoo.events import Filter, Observatory
+
+    s = logged_in(tmp_path)
+    obs = s.proto.factory.observatory = Observatory(s.clock, enabled=True)
+    s.send(b"c COPY 1 Trash\r\nd MOVE 2 Trash\r\n")
+    [event] = obs.events(Filter.of(kind="mail.deleted"))
+    assert event.fields["mailbox"] == "a@x" and event.fields["via"] == "imap"
+    s.send(b"e SELECT Trash\r\nf STORE 1:* +FLAGS (\\Deleted)\r\ng EXPUNGE\r\nh DELETE Junk\r\n")
+    assert len(obs.events(Filter.of(kind="mail.deleted"))) == 1

@@ -19,7 +19,7 @@ NASTY = [
     b"Content-Type: message/rfc822\r\n\r\n",
     b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",
     b"Content-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain; charset=nonsense-42\r\n\r\n=ZZ=\r\n",
-    b"From: <<<@@@>>>\r\nTo: ((unbalanced comment\r\nCc: group: a@b, c@d\r\nBcc: \"unterminated\r\n\r\n",
+    b'From: <<<@@@>>>\r\nTo: ((unbalanced comment\r\nCc: group: a@b, c@d\r\nBcc: "unterminated\r\n\r\n',
     b"Subject: =?bogus?Q?=ZZ?= =?utf-8?B?!!!?=\r\nFrom: =?utf-8?q?caf=C3=A9?= <a@b>\r\n\r\n",
     b"Header without colon\r\n: empty name\r\n\r\nbody",
     b"Date: not a date at all\r\n\r\n",
@@ -32,9 +32,11 @@ def nested(depth: int) -> bytes:
     """A multipart nested C{depth} levels deep."""
     out = b"leaf\r\n"
     for i in range(depth):
-        out = (
-            b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n%s\r\n--b%d--\r\n'
-            % (i, i, out, i)
+        out = b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n%s\r\n--b%d--\r\n' % (
+            i,
+            i,
+            out,
+            i,
         )
     return out
 

@@ -539,9 +539,10 @@ class IMAPSession:
         yield from self.do_close(tag, t, expunge=False)
 
     def _remove(self, state: FolderState, uids: list[int]) -> None:
+        """Remove messages; those leaving INBOX (where zoo-smtp delivered them) are reported."""
         assert self.account is not None
         removed = state.remove(uids)
-        if removed and self.account.on_deleted is not None:
+        if removed and state.path == self.account.root and self.account.on_deleted is not None:
             self.account.on_deleted(removed)
 
     def do_expunge(self, tag: bytes, t: Tokens, uid: bool = False) -> Reply:
@@ -678,7 +679,7 @@ class IMAPSession:
         if move:
             if code:
                 yield _line(b"* OK " + code + b"Moved")
-            view.state.remove(source_uids)
+            self._remove(view.state, source_uids)
             yield from self.done(tag, verb + b" completed")
             return
         yield from self.done(tag, code + verb + b" completed")

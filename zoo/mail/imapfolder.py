@@ -499,11 +499,8 @@ class Account:
         if self.children(name):
             raise FolderError("Mailbox has children: delete them first", "INUSE")
         path = self.path(name)
-        files = list((path / "cur").iterdir()) + list((path / "new").iterdir())
         shutil.rmtree(path)
         _states.pop(str(path), None)
-        if files and self.on_deleted is not None:
-            self.on_deleted(files)
 
     def rename(self, old: str, new: str) -> None:
         old, new = self.canonical(old), self.canonical(new.rstrip(DELIMITER))
