@@ -5,7 +5,10 @@ every other folder is a Maildir++ subfolder beside it, C{<maildir>/.Name} (C{.Wo
 for C{Work.2026}: the hierarchy delimiter is C{.}, as in Maildir++ and Dovecot's default),
 named on disk by its modified UTF-7 IMAP name. Flags are the Maildir info letters
 (C{:2,FRST}, keywords C{a}-C{z} listed in C{zoo-keywords}); UIDVALIDITY, UIDNEXT and
-each message's UID are kept in C{<folder>/zoo-uids}, so they survive restarts.
+each message's UID are kept in C{<folder>/zoo-uids}, so they survive restarts. That
+file is replaced atomically but not fsynced, and messages stored by APPEND, COPY and
+MOVE are not fsynced either: IMAP's own writes are the user's copies, drafts and
+moves in a development server. zoo-smtp's deliveries into INBOX are fsynced.
 Subscriptions are C{<maildir>/subscriptions}, one name a line (the Courier/Dovecot file).
 
 L{FolderState} is a folder's messages, one per folder per process (shared by every
@@ -167,7 +170,9 @@ class FolderState:
     def _save(self) -> None:
         lines = [f"{self.uidvalidity} {self.uidnext}"]
         lines += [f"{e.uid} {e.base}" for e in self.entries.values()]
-        write_private(self.path / UID_FILE, ("\n".join(lines) + "\n").encode())
+        # Not fsynced (see the module docstring): every APPEND, EXPUNGE and new
+        # delivery seen rewrites it, and would otherwise cost an fsync each.
+        write_private(self.path / UID_FILE, ("\n".join(lines) + "\n").encode(), sync=False)
 
     def _flags_of(self, path: Path) -> frozenset[str]:
         _, sep, info = path.name.partition(":2,")
