@@ -322,7 +322,7 @@ def test_capabilities_advertised(tmp_path):
     caps = s.send(b"c CAPABILITY\r\n")[0].split()[2:]
     assert set(caps) == {
         b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS",
-        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE",
+        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH",
     }  # fmt: skip
 
 
@@ -520,3 +520,15 @@ def test_mail_deleted_only_for_messages_leaving_inbox(tmp_path):
     assert event.fields["mailbox"] == "a@x" and event.fields["via"] == "imap"
     s.send(b"e SELECT Trash\r\nf STORE 1:* +FLAGS (\\Deleted)\r\ng EXPUNGE\r\nh DELETE Junk\r\n")
     assert len(obs.events(Filter.of(kind="mail.deleted"))) == 1
+
+
+def test_esearch_return_options(tmp_path):
+    """SEARCH RETURN (MIN MAX COUNT ALL) answers ESEARCH; nothing found leaves out all but COUNT."""
+    s = logged_in(tmp_path)
+    s.send(b"c APPEND INBOX {4+}\r\nx\r\n\r\n")
+    assert s.send(b"d SEARCH RETURN (MIN MAX COUNT ALL) 1,3\r\n")[0] == (
+        b'* ESEARCH (TAG "d") MIN 1 MAX 3 COUNT 2 ALL 1,3'
+    )
+    assert s.send(b"e UID SEARCH RETURN () ALL\r\n")[0] == b'* ESEARCH (TAG "e") UID ALL 1:3'
+    assert s.send(b"f SEARCH RETURN (MIN COUNT) 1000\r\n")[0] == b'* ESEARCH (TAG "f") COUNT 0'
+    assert s.send(b"g SEARCH RETURN (SAVE) ALL\r\n")[0].startswith(b"g BAD")

@@ -114,7 +114,7 @@ class IMAPSession:
 
     def capabilities(self) -> bytes:
         caps = [b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE"]
-        caps += [b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE"]
+        caps += [b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH"]
         if self.state == "unauth":
             if self.tls and not self.secure:
                 caps.append(b"STARTTLS")
@@ -689,8 +689,17 @@ class IMAPSession:
 
     def do_search(self, tag: bytes, t: Tokens, uid: bool = False) -> Reply:
         view = self._view
+        returns: list[bytes] | None = None  # ESEARCH (RFC 4731) when given
         try:
-            if t.peek().upper() == b"C" and t.text[t.pos : t.pos + 8].upper() == b"CHARSET ":
+            if t.text[t.pos :].lstrip()[:7].upper() == b"RETURN ":
+                t.atom()
+                returns = [o.upper() for o in t.paren_list()] if t.peek() == b"(" else None
+                if returns is None:
+                    raise Syntax("RETURN needs a list")
+                if any(o not in (b"MIN", b"MAX", b"ALL", b"COUNT") for o in returns):
+                    raise Syntax("unknown RETURN option")
+                returns = returns or [b"ALL"]
+            if t.text[t.pos :].lstrip()[:8].upper() == b"CHARSET ":
                 t.atom()
                 charset = t.astring().upper()
                 if charset not in (b"US-ASCII", b"UTF-8"):
@@ -699,15 +708,27 @@ class IMAPSession:
             t.end()
         except Syntax:
             raise Bad("SEARCH key not supported or malformed") from None
-        found = []
+        found: list[int] = []
         largest_uid = view.uids[-1] if view.uids else 0
         for seq, u in enumerate(view.uids, 1):
             entry = view.state.entries.get(u)
             if entry is None:
                 continue
             if test(_Candidate(view, seq, u, entry, len(view.uids), largest_uid)):
-                found.append(b"%d" % (u if uid else seq))
-        yield _line(b"* SEARCH" + b"".join(b" " + f for f in found))
+                found.append(u if uid else seq)
+        if returns is None:
+            yield _line(b"* SEARCH" + b"".join(b" %d" % n for n in found))
+        else:
+            out = b'* ESEARCH (TAG "' + tag + b'")' + (b" UID" if uid else b"")
+            if found and b"MIN" in returns:
+                out += b" MIN %d" % found[0]
+            if found and b"MAX" in returns:
+                out += b" MAX %d" % found[-1]
+            if b"COUNT" in returns:
+                out += b" COUNT %d" % len(found)
+            if found and b"ALL" in returns:
+                out += b" ALL " + format_uid_set(found)
+            yield _line(out)
         yield from self.done(tag, b"SEARCH completed", expunge=uid)
 
 
