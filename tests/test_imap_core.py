@@ -322,7 +322,7 @@ def test_capabilities_advertised(tmp_path):
     caps = s.send(b"c CAPABILITY\r\n")[0].split()[2:]
     assert set(caps) == {
         b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS",
-        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH",
+        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT",
     }  # fmt: skip
 
 
@@ -532,3 +532,31 @@ def test_esearch_return_options(tmp_path):
     assert s.send(b"e UID SEARCH RETURN () ALL\r\n")[0] == b'* ESEARCH (TAG "e") UID ALL 1:3'
     assert s.send(b"f SEARCH RETURN (MIN COUNT) 1000\r\n")[0] == b'* ESEARCH (TAG "f") COUNT 0'
     assert s.send(b"g SEARCH RETURN (SAVE) ALL\r\n")[0].startswith(b"g BAD")
+
+
+def test_base_subject_rfc5256():
+    """Re:, Fwd:, [blob] leaders, (fwd) trailers and [fwd: ...] wrappers are stripped."""
+    from zoo.mail.imapmime import base_subject
+
+    assert base_subject(b"[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)") == "b"
+    assert base_subject(b"re: [fwd: [fwd: re: [fwd: babylon]]]") == "babylon"
+    assert base_subject(b"=?us-ascii?b?UmU6IGM=?=") == "c"
+    assert base_subject(b"[xyz]") == "[xyz]"  # a blob alone is the subject
+    assert base_subject(b"Ad: Re: x") == "Ad: Re: x"
+    assert base_subject(None) == ""
+
+
+def test_sort_keys_reverse_and_ties(tmp_path):
+    """SORT by SUBJECT, FROM (group name first), SIZE, REVERSE ARRIVAL; ties in sequence order."""
+    s = Session(tmp_path, plaintext=True)
+    s.store.write(["a@x"], b"From: zed@x\r\nSubject: Re: alpha\r\n\r\nlonger body here\r\n")
+    s.store.write(["a@x"], b"From: grp: bob@x;\r\nSubject: [list] beta\r\n\r\n")
+    s.send(b"a LOGIN a@x pw\r\nb SELECT INBOX\r\n")
+    # subjects: one, two, alpha, beta; senders: none, none, zed, grp
+    assert s.send(b"c SORT (SUBJECT) UTF-8 ALL\r\n")[0] == b"* SORT 3 4 1 2"
+    assert s.send(b"c SORT (FROM) US-ASCII ALL\r\n")[0] == b"* SORT 1 2 4 3"
+    assert s.send(b"c SORT (REVERSE FROM) US-ASCII ALL\r\n")[0] == b"* SORT 3 4 1 2"
+    assert s.send(b"c SORT (REVERSE SIZE) UTF-8 1:3\r\n")[0] == b"* SORT 3 1 2"
+    assert s.send(b"c UID SORT (SUBJECT) UTF-8 UID 2:4\r\n")[0] == b"* SORT 3 4 2"
+    assert s.send(b"c SORT (REVERSE) UTF-8 ALL\r\n")[0].startswith(b"c BAD")
+    assert s.send(b"c SORT (SUBJECT) KOI8-R ALL\r\n")[0].startswith(b"c NO [BADCHARSET")

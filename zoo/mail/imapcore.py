@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import calendar
 import email.utils
+import functools
 import re
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -115,6 +116,7 @@ class IMAPSession:
     def capabilities(self) -> bytes:
         caps = [b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE"]
         caps += [b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH"]
+        caps.append(b"SORT")
         if self.state == "unauth":
             if self.tls and not self.secure:
                 caps.append(b"STARTTLS")
@@ -158,7 +160,7 @@ class IMAPSession:
             except Syntax:
                 yield _line(tag + b" BAD UID needs a command")
                 return
-            if name not in (b"FETCH", b"STORE", b"COPY", b"MOVE", b"SEARCH", b"EXPUNGE"):
+            if name not in (b"FETCH", b"STORE", b"COPY", b"MOVE", b"SEARCH", b"EXPUNGE", b"SORT"):
                 yield _line(tag + b" BAD Unknown UID command")
                 return
             uid = True
@@ -732,12 +734,83 @@ class IMAPSession:
         yield from self.done(tag, b"SEARCH completed", expunge=uid)
 
 
+    def do_sort(self, tag: bytes, t: Tokens, uid: bool = False) -> Reply:
+        """SORT (RFC 5256): criteria, charset, search keys; ties in sequence order."""
+        view = self._view
+        try:
+            words = [w.upper() for w in t.paren_list()] if t.peek() == b"(" else None
+            if not words:
+                raise Syntax("SORT needs a list of criteria")
+            keys: list[tuple[bytes, bool]] = []
+            reverse = False
+            for w in words:
+                if w == b"REVERSE":
+                    reverse = True
+                    continue
+                if w not in _SORT_KEYS:
+                    raise Syntax("unknown SORT criterion")
+                keys.append((w, reverse))
+                reverse = False
+            if reverse or not keys:
+                raise Syntax("REVERSE needs a criterion")
+            charset = t.astring().upper()
+            if charset not in (b"US-ASCII", b"UTF-8"):
+                raise No("[BADCHARSET (US-ASCII UTF-8)] Unsupported charset")
+            test = _search_all(t, view)
+            t.end()
+        except Syntax:
+            raise Bad("SORT criteria or search keys not supported or malformed") from None
+        rows = []
+        largest_uid = view.uids[-1] if view.uids else 0
+        for seq, u in enumerate(view.uids, 1):
+            entry = view.state.entries.get(u)
+            if entry is None:
+                continue
+            c = _Candidate(view, seq, u, entry, len(view.uids), largest_uid)
+            if test(c):
+                rows.append(([_sort_value(c, k) for k, _ in keys], seq, u))
+
+        def order(a: Any, b: Any) -> int:
+            for (key, rev), x, y in zip(keys, a[0], b[0], strict=True):
+                if x != y:
+                    return (1 if x > y else -1) * (-1 if rev else 1)
+            return a[1] - b[1]
+
+        rows.sort(key=functools.cmp_to_key(order))
+        yield _line(b"* SORT" + b"".join(b" %d" % (r[2] if uid else r[1]) for r in rows))
+        yield from self.done(tag, b"SORT completed", expunge=uid)
+
+
+_SORT_KEYS = {b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO"}
+
+
+def _casemap(text: str) -> str:
+    """The i;ascii-casemap collation: ASCII letters upper-cased, nothing else touched."""
+    return text.translate(_UPPER)
+
+
+_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+
+
+def _sort_value(c: _Candidate, key: bytes) -> Any:
+    if key == b"ARRIVAL":
+        return c.entry.internal_date()
+    if key == b"SIZE":
+        return c.entry.size()
+    if key == b"DATE":
+        sent = c.sent(utc=True)
+        return c.entry.internal_date() if sent is None else sent
+    if key == b"SUBJECT":
+        return _casemap(imapmime.base_subject(c.tree.get("subject")))
+    return _casemap(imapmime.first_mailbox(c.tree.get(key.decode().lower())))
+
+
 class _NoEntry:
     flags: frozenset[str] = frozenset()
 
 
 _NO = _NoEntry()
-_NO_EXPUNGE = {b"FETCH", b"STORE", b"SEARCH"}
+_NO_EXPUNGE = {b"FETCH", b"STORE", b"SEARCH", b"SORT"}
 
 
 def _flags(words: list[bytes]) -> list[str]:
@@ -988,7 +1061,8 @@ class _Candidate:
             self._text = imapmime.decoded_text(self.tree)
         return self._text
 
-    def sent(self) -> float | None:
+    def sent(self, utc: bool = False) -> float | None:
+        """The Date: header's time: its wall clock (SENT* keys) or, with C{utc}, the instant."""
         value = self.tree.get("date")
         if value is None:
             return None
@@ -998,7 +1072,8 @@ class _Candidate:
             return None
         if parsed is None:
             return None
-        return calendar.timegm(parsed[:6] + (0, 0, 0))  # type: ignore[arg-type]
+        wall = calendar.timegm(parsed[:6] + (0, 0, 0))  # type: ignore[arg-type]
+        return wall - (parsed[9] or 0) if utc else wall
 
 
 Test = Callable[[_Candidate], bool]
@@ -1133,4 +1208,5 @@ COMMANDS: dict[bytes, tuple[Callable[..., Reply], tuple[str, ...]]] = {
     b"COPY": (IMAPSession.do_copy, ("select",)),
     b"MOVE": (IMAPSession.do_move, ("select",)),
     b"SEARCH": (IMAPSession.do_search, ("select",)),
+    b"SORT": (IMAPSession.do_sort, ("select",)),
 }

@@ -326,6 +326,54 @@ def address_text(value: bytes) -> str:
     return ", ".join(out)
 
 
+def first_mailbox(value: bytes | None) -> str:
+    """The mailbox (local part) of the first address in a header, or C{""} (a SORT key)."""
+    if value is None:
+        return ""
+    segment: list[tuple[str, str]] = []
+    for kind, text in _tokens(value.decode("utf-8", "replace")) + [(",", ",")]:
+        if kind == ":":  # a group comes first: its name is the mailbox, as in ENVELOPE
+            return " ".join(t[1] for t in segment if t[0] in ("atom", "qs"))
+        if kind in (",", ";"):
+            if any(t[0] in ("atom", "qs", "angle") for t in segment):
+                local = _mailbox(segment)[2]
+                if local:
+                    return local
+            segment = []
+        else:
+            segment.append((kind, text))
+    return ""
+
+
+def base_subject(value: bytes | None) -> str:
+    """The base subject of RFC 5256 2.1 (no Re:/Fwd:, blobs, "(fwd)" trailers)."""
+    if value is None:
+        return ""
+    text = re.sub(r"\s+", " ", _decode_header(value)).strip()
+    leader = re.compile(r"^(\[[^\[\]]*\]\s*)*(re|fwd?)\s*(\[[^\[\]]*\]\s*)?:\s*", re.I)
+    blob = re.compile(r"^\[[^\[\]]*\]\s*")
+    while True:
+        while True:  # 2: trailing "(fwd)"
+            cut = re.sub(r"\s*\(fwd\)\s*$", "", text, flags=re.I).rstrip()
+            if cut == text:
+                break
+            text = cut
+        while True:  # 3 and 4: leading "Re:", "Fwd: ", "[blob]"
+            m = leader.match(text)
+            if m:
+                text = text[m.end() :]
+                continue
+            m = blob.match(text)
+            if m and text[m.end() :]:
+                text = text[m.end() :]
+                continue
+            break
+        m = re.match(r"^\[fwd:(.*)\]$", text, re.I | re.S)  # 5: "[fwd: ...]"
+        if not m:
+            return text
+        text = m.group(1).strip()
+
+
 def _enc(text: str | None) -> bytes | None:
     return None if text is None else text.encode("utf-8")
 
