@@ -733,7 +733,6 @@ class IMAPSession:
             yield _line(out)
         yield from self.done(tag, b"SEARCH completed", expunge=uid)
 
-
     def do_sort(self, tag: bytes, t: Tokens, uid: bool = False) -> Reply:
         """SORT (RFC 5256): criteria, charset, search keys; ties in sequence order."""
         view = self._view
@@ -771,7 +770,7 @@ class IMAPSession:
                 rows.append(([_sort_value(c, k) for k, _ in keys], seq, u))
 
         def order(a: Any, b: Any) -> int:
-            for (key, rev), x, y in zip(keys, a[0], b[0], strict=True):
+            for (_key, rev), x, y in zip(keys, a[0], b[0], strict=True):
                 if x != y:
                     return (1 if x > y else -1) * (-1 if rev else 1)
             return a[1] - b[1]
