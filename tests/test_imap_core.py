@@ -560,3 +560,21 @@ def test_sort_keys_reverse_and_ties(tmp_path):
     assert s.send(b"c UID SORT (SUBJECT) UTF-8 UID 2:4\r\n")[0] == b"* SORT 3 4 2"
     assert s.send(b"c SORT (REVERSE) UTF-8 ALL\r\n")[0].startswith(b"c BAD")
     assert s.send(b"c SORT (SUBJECT) KOI8-R ALL\r\n")[0].startswith(b"c NO [BADCHARSET")
+
+
+def test_only_append_takes_big_literals(tmp_path):
+    """A LOGIN or SEARCH literal over 64 KiB is refused; an APPEND's may be larger."""
+    s = Session(tmp_path, plaintext=True)
+    assert s.send(b"a LOGIN {70000}\r\n") == [b"a NO [TOOBIG] Literal too large"]
+    assert Framer().feed(b"a APPEND INBOX {70000}\r\n")[1] == 1  # go ahead
+
+
+def test_disk_errors_are_a_no(tmp_path):
+    """An APPEND the disk refuses (here tmp/ is a file) gets NO [UNAVAILABLE]; the session goes on."""
+    s = logged_in(tmp_path, select=None)
+    tmp = s.store.path("a@x") / ".Sent" / "tmp"
+    tmp.rmdir()
+    tmp.write_bytes(b"")
+    out = s.send(b"c APPEND Sent {4+}\r\nx\r\n\r\n")
+    assert out[0].startswith(b"c NO [UNAVAILABLE] APPEND failed: ")
+    assert s.send(b"d NOOP\r\n") == [b"d OK NOOP completed"]

@@ -26,6 +26,7 @@ from twisted.cred import portal as _portal
 from twisted.cred.credentials import UsernamePassword
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import Interface, implementer
 
@@ -37,6 +38,8 @@ from zoo.mail.imapwire import Framer, TooLong
 from zoo.mail.maildir import MaildirStore
 from zoo.policies import command_deadline_off, command_done
 from zoo.tls import start_tls
+
+log = Logger()
 
 PORT = 8143
 #: How often an idling client's folder is looked at (seconds).
@@ -167,6 +170,12 @@ class ZooIMAP(Protocol, TimeoutMixin):
             if self._guard.exhausted:
                 self._too_many_failures()
             return
+        except Exception:  # a bug in the core: log it, tell the client in IMAP's words
+            log.failure("imap: command failed")
+            self.current = None
+            self.transport.write(b"* BYE Internal server error\r\n")
+            self.transport.loseConnection()
+            return
         self.value = None
         if isinstance(item, bytes):
             self.transport.write(item)
@@ -202,7 +211,7 @@ class ZooIMAP(Protocol, TimeoutMixin):
         d = self._guard.login(creds, None, IMailAccount)
 
         def answered(result: Any) -> None:
-            if self.transport.disconnecting:
+            if self.transport.disconnecting or self.current is None:
                 return
             self.awaiting = None
             self.value = result[1] if isinstance(result, tuple) else None

@@ -187,6 +187,9 @@ class IMAPSession:
         except FolderError as e:
             code = b"[" + e.code.encode() + b"] " if e.code else b""
             yield _line(tag + b" NO " + code + str(e).encode("ascii", "replace"))
+        except OSError as e:  # the disk: full, read-only, permissions
+            reason = (e.strerror or type(e).__name__).encode("ascii", "replace")
+            yield _line(tag + b" NO [UNAVAILABLE] " + name + b" failed: " + reason)
 
     def updates(self, expunge: bool = True) -> Iterator[bytes]:
         """Untagged news of the selected folder (before a tagged reply)."""

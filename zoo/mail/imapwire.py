@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 #: The longest command line (without its literals) the server reads (Dovecot's
 #: default too: an ID command with its 30 fields of 1024 bytes needs most of it).
 MAX_LINE = 64 * 1024
-#: The largest literal (an APPEND's message) the server takes.
+#: The largest literal (an APPEND's message) the server takes; other commands'
+#: literals (a password, a SEARCH string) may be L{MAX_LINE} long.
 MAX_LITERAL = 50 * 1024 * 1024
 
 _LITERAL_END = re.compile(rb"\{(\d{1,10})(\+?)\}$")
@@ -97,7 +98,9 @@ class Framer:
                 self.line_bytes = 0
                 continue
             size = int(m.group(1))
-            if size > self.max_literal:
+            words = self.current.pieces[0].split(None, 3)
+            appending = len(words) > 1 and words[1].upper() == b"APPEND"
+            if size > (self.max_literal if appending else MAX_LINE):
                 if not m.group(2):  # the client waits for "+": refuse, it sends nothing
                     self.current = Command()
                     self.line_bytes = 0
