@@ -322,7 +322,7 @@ def test_capabilities_advertised(tmp_path):
     caps = s.send(b"c CAPABILITY\r\n")[0].split()[2:]
     assert set(caps) == {
         b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS",
-        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT",
+        b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"LIST-EXTENDED",
     }  # fmt: skip
 
 
@@ -578,3 +578,28 @@ def test_disk_errors_are_a_no(tmp_path):
     out = s.send(b"c APPEND Sent {4+}\r\nx\r\n\r\n")
     assert out[0].startswith(b"c NO [UNAVAILABLE] APPEND failed: ")
     assert s.send(b"d NOOP\r\n") == [b"d OK NOOP completed"]
+
+
+def test_list_extended_subscribed_recursivematch(tmp_path):
+    """LIST (SUBSCRIBED) shows deleted-but-subscribed folders; RECURSIVEMATCH adds CHILDINFO parents."""
+    s = logged_in(tmp_path, select=None)
+    s.send(b"c CREATE a.b\r\nc CREATE a.c\r\nc CREATE gone\r\n")
+    s.send(b"c SUBSCRIBE a.b\r\nc SUBSCRIBE gone\r\nc DELETE gone\r\n")
+    assert s.send(b'd LIST (SUBSCRIBED) "" "*"\r\n')[-3:] == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "." "a.b"',
+        b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "." "gone"',
+        b"d OK LIST completed",
+    ]
+    assert s.send(b'e LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"\r\n')[-2:] == [
+        b'* LIST (\\HasChildren) "." "a" ("CHILDINFO" ("SUBSCRIBED"))',
+        b"e OK LIST completed",
+    ]
+    out = s.send(b'f LIST "" ("a" "a.%") RETURN (CHILDREN SUBSCRIBED)\r\n')
+    assert out == [
+        b'* LIST (\\HasChildren) "." "a"',
+        b'* LIST (\\HasNoChildren \\Subscribed) "." "a.b"',
+        b'* LIST (\\HasNoChildren) "." "a.c"',
+        b"f OK LIST completed",
+    ]
+    assert s.send(b'g LIST (RECURSIVEMATCH) "" "*"\r\n')[0].startswith(b"g BAD")
+    assert s.send(b'h LIST "" "*" RETURN (STATUS (MESSAGES))\r\n')[0].startswith(b"h BAD")

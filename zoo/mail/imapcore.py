@@ -116,7 +116,7 @@ class IMAPSession:
     def capabilities(self) -> bytes:
         caps = [b"IMAP4rev1", b"LITERAL+", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE"]
         caps += [b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH"]
-        caps.append(b"SORT")
+        caps += [b"SORT", b"LIST-EXTENDED"]
         if self.state == "unauth":
             if self.tls and not self.secure:
                 caps.append(b"STARTTLS")
@@ -424,54 +424,78 @@ class IMAPSession:
                 raise Syntax("RETURN expected")
             return_opts = [o.upper() for o in t.paren_list()]
         t.end()
-        for o in select_opts:
-            if o not in (b"SPECIAL-USE", b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH"):
-                raise Bad("Unsupported LIST selection option")
+        selection = set(select_opts)
+        if selection - {b"SPECIAL-USE", b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH"}:
+            raise Bad("Unsupported LIST selection option")
+        if b"RECURSIVEMATCH" in selection and not selection - {b"RECURSIVEMATCH", b"REMOTE"}:
+            raise Bad("RECURSIVEMATCH needs another selection option")
+        if set(return_opts) - {b"SUBSCRIBED", b"CHILDREN", b"SPECIAL-USE"}:
+            raise Bad("Unsupported LIST return option")
         verb = b"LSUB" if lsub else b"LIST"
         if patterns == [""]:
             yield _line(b"* " + verb + b' (\\Noselect) "' + DELIMITER.encode() + b'" ""')
             yield from self.done(tag, verb + b" completed")
             return
         names = self.account.names()
-        subscribed = set(self.account.subscriptions())
-        if lsub or b"SUBSCRIBED" in select_opts:
-            candidates = list(subscribed) if lsub else names
-            if b"SUBSCRIBED" in select_opts:
-                candidates = [n for n in names if n in subscribed]
-        else:
-            candidates = names
+        existing = set(names)
+        subscribed = self.account.subscriptions()
+        by_subscription = lsub or b"SUBSCRIBED" in selection
+        recursive = b"RECURSIVEMATCH" in selection
+        candidates = list(names)
+        if by_subscription:
+            candidates = [n for n in names if n in subscribed]
+            candidates += [n for n in subscribed if n not in existing]
+        if recursive:  # parents of subscribed folders may be listed with CHILDINFO
+            parents = {
+                DELIMITER.join(n.split(DELIMITER)[:i])
+                for n in subscribed
+                for i in range(1, n.count(DELIMITER) + 1)
+            }
+            candidates += sorted(p for p in parents if p not in candidates)
+        fulls = [_join(reference, p) for p in patterns]
         seen = set()
-        for pattern in patterns:
-            full = _join(reference, pattern)
-            for name in candidates:
-                if name in seen or not _list_match(full, name):
+        for name in candidates:
+            if name in seen or not any(_list_match(f, name) for f in fulls):
+                continue
+            seen.add(name)
+            extra = b""
+            if by_subscription and name not in subscribed:
+                # only with RECURSIVEMATCH: a parent whose subscribed descendant the
+                # patterns do not match themselves (RFC 5258 CHILDINFO)
+                below = [
+                    n
+                    for n in subscribed
+                    if n.startswith(name + DELIMITER) and not any(_list_match(f, n) for f in fulls)
+                ]
+                if not below:
                     continue
-                seen.add(name)
-                attrs = []
-                exists = name in names
-                if not exists:
-                    attrs.append("\\NonExistent" if not lsub else "\\Noselect")
-                special = self.account.special_use(name)
-                if b"SPECIAL-USE" in select_opts and special is None:
-                    continue
-                if exists and not lsub:
-                    kids = any(n.startswith(name + DELIMITER) for n in names)
-                    attrs.append("\\HasChildren" if kids else "\\HasNoChildren")
-                if special and (lsub is False):
+                extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
+            special = self.account.special_use(name)
+            if b"SPECIAL-USE" in selection and special is None:
+                continue
+            attrs = []
+            exists = name in existing
+            if not exists:
+                attrs.append("\\Noselect" if lsub else "\\NonExistent")
+            kids = any(n.startswith(name + DELIMITER) for n in names)
+            if not lsub:
+                attrs.append("\\HasChildren" if kids else "\\HasNoChildren")
+                if special:
                     attrs.append(special)
-                if b"SUBSCRIBED" in select_opts or b"SUBSCRIBED" in return_opts:
+                if by_subscription or b"SUBSCRIBED" in return_opts:
                     if name in subscribed:
                         attrs.append("\\Subscribed")
-                yield _line(
-                    b"* "
-                    + verb
-                    + b" ("
-                    + " ".join(attrs).encode()
-                    + b') "'
-                    + DELIMITER.encode()
-                    + b'" '
-                    + quote(_wire_name(name))
-                )
+            yield _line(
+                b"* "
+                + verb
+                + b" ("
+                + " ".join(attrs).encode()
+                + b') "'
+                + DELIMITER.encode()
+                + b'" '
+                + quote(_wire_name(name))
+                + extra
+            )
         yield from self.done(tag, verb + b" completed")
 
     def do_lsub(self, tag: bytes, t: Tokens) -> Reply:
