@@ -256,12 +256,7 @@ class IMAPSession:
         t.end()
         if not self.auth_allowed():
             raise Bad("[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS")
-        result = yield Login(user, password)
-        if isinstance(result, Account):
-            self._logged_in(result, user)
-            yield _line(tag + b" OK LOGIN succeeded")
-        else:
-            yield _line(tag + b" NO LOGIN failed")
+        yield from self._login(tag, user, password, b"LOGIN succeeded", b"LOGIN failed")
 
     def do_authenticate(self, tag: bytes, t: Tokens) -> Reply:
         mechanism = t.atom().upper()
@@ -294,18 +289,21 @@ class IMAPSession:
             user, password = answers
         else:
             raise No("Unsupported authentication mechanism")
-        result = yield Login(user, password)
-        if isinstance(result, Account):
-            self._logged_in(result, user)
-            yield _line(tag + b" OK Authentication succeeded")
-        else:
-            yield _line(tag + b" NO Authentication failed")
+        yield from self._login(
+            tag, user, password, b"Authentication succeeded", b"Authentication failed"
+        )
 
-    def _logged_in(self, account: Account, user: bytes) -> None:
-        self.account = account
+    def _login(self, tag: bytes, user: bytes, password: bytes, ok: bytes, no: bytes) -> Reply:
+        """Have the password checked (the L{Login} effect), then answer and enter "auth"."""
+        result = yield Login(user, password)
+        if not isinstance(result, Account):
+            yield _line(tag + b" NO " + no)
+            return
+        self.account = result
         self.user = user.decode("utf-8", "replace")
         self.state = "auth"
-        account.make_special_folders()
+        result.make_special_folders()
+        yield _line(tag + b" OK " + ok)
 
     # -- authenticated ------------------------------------------------------------------
 
