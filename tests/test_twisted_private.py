@@ -48,7 +48,7 @@ SNAKE_PRIVATES = frozenset(
         "_helo",  # smtp.SMTP: the HELO/EHLO argument and the peer
         "_from",  # smtp.SMTP: the envelope sender
         "_to",  # smtp.SMTP: the envelope recipients
-        "_unblock",  # pop3.POP3, imap4.IMAP4Server: run the commands held back
+        "_unblock",  # pop3.POP3: run the commands held back
         "_highest",  # pop3.POP3: the highest message retrieved
         "_escape",  # web.http: the access log's quoting
         "_getrealname",  # internet.tcp: a socket address as a tuple

@@ -36,8 +36,12 @@ def ensure_private_dir(path: Path | str) -> Path:
     return path
 
 
-def write_private(path: Path | str, data: bytes, mode: int = 0o600) -> None:
-    """Write C{data} to C{path} atomically, never visible with wider permissions than C{mode}."""
+def write_private(path: Path | str, data: bytes, mode: int = 0o600, sync: bool = True) -> None:
+    """Write C{data} to C{path} atomically, never visible with wider permissions than C{mode}.
+
+    @param sync: C{fsync} the data before the rename (C{False}: atomic for other
+        processes and across a process crash, not across an operating system crash).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -45,7 +49,8 @@ def write_private(path: Path | str, data: bytes, mode: int = 0o600) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -45,7 +45,13 @@ def test_imaplib_starttls_fetch_flags_expunge(mail):
         c.login("reader@example.com", mail["password"])
     c.starttls(ssl_context=ssl.create_default_context(cafile=mail["ca"]))
     c.login("reader@example.com", mail["password"])
-    assert c.list()[1] == [b'(\\HasNoChildren) "/" "INBOX"']
+    assert c.list()[1] == [
+        b'(\\HasNoChildren) "." "INBOX"',
+        b'(\\HasNoChildren \\Drafts) "." "Drafts"',
+        b'(\\HasNoChildren \\Junk) "." "Junk"',
+        b'(\\HasNoChildren \\Sent) "." "Sent"',
+        b'(\\HasNoChildren \\Trash) "." "Trash"',
+    ]
     typ, data = c.select("INBOX")
     assert data == [b"2"] and c.untagged_responses.get("UIDNEXT") == [b"3"]
     typ, data = c.fetch("1", "(BODY.PEEK[])")
@@ -102,7 +108,7 @@ def test_book_programs(mail, monkeypatch):
     out = run_book("open_imap.py", host, "book@example.com", stdin=creds)
     assert "Listing mailboxes:" in out.stdout and "INBOX" in out.stdout, out.stderr
     out = run_book("open_imaplib.py", host, "book@example.com", stdin=creds)
-    assert '\'(\\\\HasNoChildren) "/" "INBOX"\'' in out.stdout, out.stdout + out.stderr
+    assert '\'(\\\\HasNoChildren) "." "INBOX"\'' in out.stdout, out.stdout + out.stderr
     out = run_book("folder_info.py", host, "book@example.com", "INBOX", stdin=creds)
     assert "EXISTS: 2" in out.stdout and "UIDNEXT: 3" in out.stdout, out.stderr
     out = run_book("mailbox_summary.py", host, "book@example.com", "INBOX", stdin=creds)

@@ -49,7 +49,7 @@ L{lines} -- STARTTLS drops the plaintext a client pipelined (C{zoo.tls.start_tls
 and POP3 an over-long line:
     - empties C{LineOnlyReceiver._buffer}, which has no C{clearLineBuffer()}.
 
-L{mail} -- zoo-smtp, zoo-pop3 and zoo-imap change steps twisted.mail keeps private:
+L{mail} -- zoo-smtp and zoo-pop3 change steps twisted.mail keeps private:
     - C{ESMTP}: C{_helo}, C{_from}, C{_to} (the session and envelope, reset after
       STARTTLS and used by zoo's synchronous C{do_MAIL}/C{do_RCPT}) as C{helo},
       C{mail_from}, C{rcpt_to}; C{_cbFromValidate}, C{_ebFromValidate},
@@ -61,10 +61,8 @@ L{mail} -- zoo-smtp, zoo-pop3 and zoo-imap change steps twisted.mail keeps priva
       back), C{_sendMessageContent} (C{send_message_content}: the message file is
       closed however the transfer ends) with C{_getMessageFile}, C{_highest}
       (C{message_file}, C{highest_retrieved}), C{_ebMailbox} (C{mailbox_refused}: the
-      last failed login closes) and C{_userIs} (C{forget_user}, at STLS);
-    - C{IMAP4Server}: C{_unblock} (C{run_held_commands}), C{_cbSelectWork}
-      (C{mailbox_selected}: SELECT with UIDNEXT, UNSEEN and PERMANENTFLAGS),
-      C{_searchFilter} (C{search_matches}: SEARCH evaluated message by message).
+      last failed login closes) and C{_userIs} (C{forget_user}, at STLS).
+    (zoo-imap uses none: it has its own IMAP core, L{zoo.mail.imapcore}.)
 
 L{ssh} -- the SSH transport, user-auth service and SFTP server:
     - C{twisted.conch.ssh._kex.getSupportedKeyExchanges} (C{supported_key_exchanges}:

@@ -1,7 +1,7 @@
 """twisted.mail's servers with the private steps and state zoo changes under public names.
 
-zoo's SMTP, POP3 and IMAP servers change how Twisted answers a few things (a login
-throttled, a message file closed, a SELECT with every RFC 3501 response). Twisted
+zoo's SMTP and POP3 servers change how Twisted answers a few things (a login
+throttled, a message file closed). (zoo-imap has its own core: L{zoo.mail.imapcore}.) Twisted
 does those in private methods and keeps the state they need in private attributes.
 The classes here are the only code that names them: each private method Twisted calls
 hands over to a public one whose default is Twisted's own behaviour, and the private
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import defer
-from twisted.mail import imap4, pop3, smtp
+from twisted.mail import pop3, smtp
 from twisted.python.failure import Failure
 
 
@@ -135,31 +135,3 @@ class POP3Adapter(pop3.POP3):
     def forget_user(self) -> None:
         """Forget the name a C{USER} command gave (a C{PASS} must follow a new one)."""
         self._userIs = None
-
-
-class IMAP4ServerAdapter(imap4.IMAP4Server):
-    """Twisted's C{IMAP4Server} with its command queue, SELECT and SEARCH steps public."""
-
-    def _unblock(self) -> None:
-        self.run_held_commands()
-
-    def run_held_commands(self) -> None:
-        """Run the commands held in C{blocked}, until one holds the rest again."""
-        super()._unblock()
-
-    def _cbSelectWork(self, mbox: Any, cmdName: bytes, tag: bytes) -> None:
-        self.mailbox_selected(mbox, cmdName, tag)
-
-    def mailbox_selected(self, mbox: Any, command: bytes, tag: bytes) -> None:
-        """Answer a SELECT or EXAMINE of C{mbox} (C{None}: no such mailbox) and enter it."""
-        super()._cbSelectWork(mbox, command, tag)
-
-    def search_matches(
-        self, query: list[Any], seq: int, msg: Any, last_seq: int, last_uid: int
-    ) -> bool:
-        """Does message C{msg} (number C{seq}) match the parsed SEARCH C{query}?
-
-        C{query} is consumed. C{last_seq} and C{last_uid} are the mailbox's highest
-        sequence number and UID (what C{*} means).
-        """
-        return bool(self._searchFilter(query, seq, msg, last_seq, last_uid))
