@@ -39,3 +39,12 @@ exercises = ServiceMaker(
 dns = ServiceMaker(
     "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
 )
+zmq = ServiceMaker(
+    "zoo-zmq", "zoo.tap.zmq", "ZeroMQ (ZMTP 3.0/3.1) REP, PUB, PUSH, ROUTER, zerorpc.", "zoo-zmq"
+)
+msgpackrpc = ServiceMaker(
+    "zoo-msgpackrpc",
+    "zoo.tap.msgpackrpc",
+    "MessagePack-RPC over TCP (the RPC methods).",
+    "zoo-msgpackrpc",
+)

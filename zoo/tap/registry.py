@@ -24,6 +24,8 @@ SERVICES: dict[str, str] = {
     "imap": "zoo.tap.imap",
     "exercises": "zoo.tap.exercises",
     "dns": "zoo.tap.dns",
+    "zmq": "zoo.tap.zmq",
+    "msgpackrpc": "zoo.tap.msgpackrpc",
 }
 
 
