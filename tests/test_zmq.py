@@ -226,3 +226,15 @@ def test_feeds_publish_and_push() -> None:
     fountain()
     [[word]] = pull.received()
     assert word.decode() in books.builtin_words() and word.islower()
+
+
+def test_router_knows_the_peer_when_ready_and_message_come_together() -> None:
+    """READY and the first message in one read: the reply still reaches the peer (zerorpc's case)."""
+    router = Router(lambda rid, parts: router.send(rid, [b"", b"back"]))
+    proto = ZMTPFactory(router).buildProtocol(None)
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    transport.clear()
+    proto.dataReceived(codec.greeting(1) + codec.ready(b"DEALER") + codec.message([b"", b"hi"]))
+    items = Decoder().feed(transport.value())
+    assert items[-1] == (False, [b"", b"back"])

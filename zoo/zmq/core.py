@@ -73,6 +73,9 @@ class Connection:
         self._greeting = b""
         #: The socket's view of this connection (a L{zoo.zmq.sockets.Pipe}), set by its owner.
         self.pipe: Any = None
+        #: Called once READY has been checked, before any message that follows it in
+        #: the same read is handed on (a ROUTER must know the peer's routing id first).
+        self.on_ready: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Send our greeting (the whole 64 bytes at once; libzmq peers accept that)."""
@@ -172,6 +175,8 @@ class Connection:
         self.identity = props.get(b"identity", b"")
         self.properties = props
         self.state = TRAFFIC
+        if self.on_ready is not None:
+            self.on_ready()
 
     def _message(self, parts: list[bytes]) -> None:
         if self.socket_type == b"PUB":

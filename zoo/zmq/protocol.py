@@ -46,6 +46,7 @@ class ZMTPProtocol(Protocol, Pipe):
             f.max_parts,
         )
         self.conn.pipe = self
+        self.conn.on_ready = self._attach
         self.gate = ReadGate(self.transport).start()
         self.gate.on_backed_up = self._backed_up
         self.conn.start()
@@ -54,12 +55,13 @@ class ZMTPProtocol(Protocol, Pipe):
         self.gate.ready()
         conn = self.conn
         conn.receive(data)
-        if conn.ready and not self.attached and conn.state != "closed":
-            self.attached = True
-            self.factory.socket.attach(self)
-            self.factory.connected(self)
         if not conn.decoder.pending:
             command_done(self.transport)
+
+    def _attach(self) -> None:
+        self.attached = True
+        self.factory.socket.attach(self)
+        self.factory.connected(self)
 
     def _close(self, reason: str) -> None:
         log.info(
