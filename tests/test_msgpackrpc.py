@@ -96,9 +96,14 @@ def test_oversized_and_garbage_input_close_the_connection() -> None:
     proto, transport = server(methods(), max_message=1000)
     proto.dataReceived(msgpack.packb([0, 1, "double", ["x" * 5000]]))
     assert transport.disconnecting and transport.value() == b""
-    proto, transport = server(methods())
-    proto.dataReceived(b"\xc1" * 10)  # 0xc1 is never used in msgpack
-    assert transport.disconnecting
+    for garbage in (
+        b"\xc1" * 10,  # 0xc1 is never used in msgpack
+        b"\x81\x91\x01\x02",  # a map whose key is an array: unhashable
+        b"\x91" * 100_000,  # nested past msgpack's stack
+    ):
+        proto, transport = server(methods())
+        proto.dataReceived(garbage)
+        assert transport.disconnecting, garbage[:8]
 
 
 class Dealer:

@@ -73,22 +73,28 @@ class MsgpackRPCProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
+        unpacker = self.unpacker
         try:
-            self.unpacker.feed(data)
-            for item in self.unpacker:
-                self.handle(item)
-        except (
-            msgpack.BufferFull,
-            ValueError,
-            msgpack.ExtraData,
-            msgpack.FormatError,
-            msgpack.StackError,
-        ) as e:
-            log.info("msgpack-rpc: closing {peer}: {why}", peer=self.transport.getPeer(), why=e)
-            self.transport.loseConnection()
-            self.dataReceived = lambda data: None  # type: ignore[method-assign]
+            unpacker.feed(data)
+        except msgpack.BufferFull:
+            self._refuse(f"a message over {self.factory.max_message} bytes")
             return
+        while True:
+            try:
+                item = next(unpacker)
+            except StopIteration:
+                break
+            except Exception as e:  # garbage: msgpack raises ValueError, TypeError (a map
+                # with an unhashable key), StackError, FormatError...
+                self._refuse(f"not MessagePack ({type(e).__name__}: {e})")
+                return
+            self.handle(item)
         command_done(self.transport)
+
+    def _refuse(self, why: str) -> None:
+        log.info("msgpack-rpc: closing {peer}: {why}", peer=self.transport.getPeer(), why=why)
+        self.transport.loseConnection()
+        self.dataReceived = lambda data: None  # type: ignore[method-assign]
 
     def handle(self, item: Any) -> None:
         if not isinstance(item, list) or not item:
