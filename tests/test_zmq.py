@@ -238,3 +238,20 @@ def test_router_knows_the_peer_when_ready_and_message_come_together() -> None:
     proto.dataReceived(codec.greeting(1) + codec.ready(b"DEALER") + codec.message([b"", b"hi"]))
     items = Decoder().feed(transport.value())
     assert items[-1] == (False, [b"", b"back"])
+
+
+def test_rep_handler_failures_get_an_error_reply() -> None:
+    """A handler that raises, or returns something that is not frames, still answers (and logs)."""
+    answers = iter([ValueError("boom"), 42, b"fine"])
+
+    def handler(parts: list[bytes]) -> Any:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    req = Peer(ZMTPFactory(Replier(handler)), b"REQ")
+    for _ in range(3):
+        req.send(b"", b"x")
+    error = [b"", b"error: the server could not answer this request"]
+    assert req.received() == [error, error, [b"", b"fine"]]

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.logger import Logger
 
 from zoo.zmq.core import Connection
@@ -180,15 +180,34 @@ class Replier(Socket):
         except ValueError:
             return  # no envelope delimiter: libzmq's REP drops such messages too
         envelope, body = parts[:split], parts[split:]
-        self._record(pipe, "in", body)
+        if self.observatory.enabled:
+            self._record(pipe, "in", body)
+        if not pipe.owed:
+            # The common case: nothing owed before, and a handler that answers at
+            # once. No Deferred, no slot: the reply goes out now.
+            try:
+                reply = self.handler(body)
+            except Exception:
+                reply = fail()  # the exception being handled
+            if not isinstance(reply, Deferred):
+                try:
+                    reply = _as_parts(reply)
+                except TypeError:
+                    reply = fail()  # the exception being handled
+                else:
+                    if self.observatory.enabled:
+                        self._record(pipe, "out", reply)
+                    pipe.send(envelope + reply)
+                    return
+        else:
+            reply = maybeDeferred(self.handler, body)
         slot: list[Any] = [envelope, None]
         pipe.owed.append(slot)
         if len(pipe.owed) >= MAX_PENDING:
             pipe.hold_reading(True)
-        d = maybeDeferred(self.handler, body)
-        d.addCallback(_as_parts)
-        d.addErrback(self._failed, body)
-        d.addCallback(self._answered, pipe, slot)
+        reply.addCallback(_as_parts)
+        reply.addErrback(self._failed, body)
+        reply.addCallback(self._answered, pipe, slot)
 
     def _failed(self, failure: Any, body: list[bytes]) -> list[bytes]:
         log.failure(
