@@ -33,7 +33,7 @@ from twisted.logger import Logger
 
 from zoo.events import session_of
 from zoo.flow import ReadGate
-from zoo.policies import command_done
+from zoo.policies import command_done, fast_writer
 from zoo.xmlrpc.methods import RPCError, error_from_exception
 
 log = Logger()
@@ -69,6 +69,7 @@ class MsgpackRPCProtocol(Protocol):
         )
         self.session = session_of(self.transport)
         self.gate = ReadGate(self.transport).start()
+        self.write = fast_writer(self.transport)  # answers go out at once
         self.pending = 0
 
     def dataReceived(self, data: bytes) -> None:
@@ -148,7 +149,7 @@ class MsgpackRPCProtocol(Protocol):
             data = pack([RESPONSE, msgid, error, result])
         except (TypeError, ValueError, OverflowError) as e:
             data = pack([RESPONSE, msgid, [8002, f"cannot send the result: {e}"], None])
-        self.transport.write(data)
+        self.write(data)
 
 
 class MsgpackRPCFactory(Factory):

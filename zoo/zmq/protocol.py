@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 
 from zoo.events import session_of
 from zoo.flow import ReadGate
-from zoo.policies import command_done
+from zoo.policies import command_done, fast_writer
 from zoo.zmq import codec
 from zoo.zmq.core import Connection
 from zoo.zmq.sockets import Pipe, Socket
@@ -37,9 +37,13 @@ class ZMTPProtocol(Protocol, Pipe):
     def connectionMade(self) -> None:
         f = self.factory
         self.session = session_of(self.transport)
+        # Replies go out at once (one syscall each, no reactor turn of latency);
+        # a publisher's messages are left to Twisted to gather into fewer writes.
+        replies = f.socket.kind in (b"REP", b"ROUTER")
+        write = fast_writer(self.transport) if replies else self.transport.write
         self.conn = Connection(
             f.socket.kind,
-            self.transport.write,
+            write,
             self._close,
             f.socket,
             f.max_message,
