@@ -262,3 +262,47 @@ def test_zerorpc_client(zoo: TwistdProcess) -> None:
 def test_no_traceback_in_the_log(zoo: TwistdProcess) -> None:
     """After everything above, the log holds no traceback."""
     assert "Traceback" not in zoo.output, zoo.output
+
+
+def test_events_sessions_and_transcripts_with_the_control_plane(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With --admin: zmq.message and rpc.called (zerorpc, msgpack-rpc) events, sessions and
+    transcripts of the ZMTP bytes, through the control plane's API."""
+    import json
+    import urllib.request
+
+    args = [
+        "zoo", "--admin", "0",
+        "--with", "zmq --port 0 --endpoint reply --endpoint zerorpc",
+        "--with", "msgpackrpc --port 0",
+    ]  # fmt: skip
+    with TwistdProcess(args, tmp_path_factory.mktemp("zmq-observed")) as z:
+        base, token = z.admin()
+
+        def events(query: str) -> list[dict[str, object]]:
+            request = urllib.request.Request(
+                f"{base}/api/events?{query}", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())["events"]  # type: ignore[no-any-return]
+
+        run_book("zmq_client.py", {"ZOO_PORT": str(z.port("zmq", "TCP", 0))})
+        run_book("zerorpc_client.py", {"ZOO_PORT": str(z.port("zmq", "TCP", 1))})
+        run_book("msgpack_client.py", {"ZOO_PORT": str(z.port("msgpackrpc"))})
+        time.sleep(0.5)
+        messages = events("service=zmq&kind=zmq.message&match.endpoint=reply")
+        assert [e["fields"]["parts"] for e in messages][:2] == [  # type: ignore[index]
+            ["message #1"],
+            ["Stop saying: message #1"],
+        ]
+        calls = events("kind=rpc.called")
+        assert {(e["service"], e["fields"]["protocol"]) for e in calls} == {  # type: ignore[index]
+            ("zmq", "zerorpc"),
+            ("msgpackrpc", "msgpack-rpc"),
+        }
+        assert all(e["fields"]["result"] == 2 * e["fields"]["params"][0] for e in calls)  # type: ignore[index]
+        session = messages[0]["session"]
+        assert session and events(f"session={session}&kind=session.opened")
+        wire = events(f"session={session}&kind=wire.")
+        assert wire and any("Stop saying" in json.dumps(e["fields"]) for e in wire), wire
