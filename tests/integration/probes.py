@@ -281,8 +281,8 @@ def zmq(entry: dict[str, Any]) -> None:
     """ZMTP 3.1 by hand: greet, read the endpoint's READY, then speak to its socket type.
 
     REP answers a request; PUSH sends a word; ROUTER answers a zerorpc call of double(7);
-    PUB accepts a subscription (the bridge publishes only what zoo-pubsub gets, so a
-    message is not awaited)."""
+    PUB sends two-frame messages once subscribed (the bridge only when zoo-pubsub gets
+    some, so silence for 2 s is accepted there)."""
     greeting = b"\xff" + b"\x00" * 8 + b"\x7f\x03\x01" + b"NULL".ljust(20, b"\x00") + b"\x00" * 32
 
     def ready(kind: bytes) -> bytes:
@@ -313,7 +313,13 @@ def zmq(entry: dict[str, Any]) -> None:
             header, name, args = msgpack.unpackb(frames[1][1])
             assert (name, args) == ("OK", [14]), (name, args)
         else:
-            s.sendall(b"\x04\x0a\x09SUBSCRIBE")  # everything (3.1 command); stays open
+            s.sendall(b"\x04\x0a\x09SUBSCRIBE")  # everything (3.1 command)
+            s.settimeout(2)
+            try:
+                frames = _zmtp_frames(s, 2)
+            except TimeoutError:
+                return  # the bridge publishes only what zoo-pubsub gets
+            assert frames[0][0] == 0x01 and frames[1][0] == 0x00, frames  # [topic, value]
 
 
 def msgpackrpc(entry: dict[str, Any]) -> None:
