@@ -177,3 +177,19 @@ def test_zerorpc_heartbeats_while_a_call_runs() -> None:
     table.slow[0].callback(42)  # type: ignore[attr-defined]
     clock.advance(HEARTBEAT)
     assert [(e[1], e[2]) for e in client.events()] == [("OK", [42])]
+
+
+def test_zerorpc_introspection() -> None:
+    """_zerorpc_list, _zerorpc_ping and _zerorpc_inspect answer as zerorpc's own server does."""
+    client, _, _ = zerorpc()
+    client.call(b"a", "_zerorpc_list", [])
+    client.call(b"b", "_zerorpc_ping", [])
+    client.call(b"c", "_zerorpc_inspect", [])
+    client.call(b"d", "_zerorpc_help", ["nope"])
+    listed, ping, inspected, unknown = [(e[1], e[2]) for e in client.events()]
+    assert (
+        listed[0] == "OK" and "double" in listed[1][0] and "system.listMethods" not in listed[1][0]
+    )
+    assert ping == ("OK", [["pong", "zoo"]])
+    assert inspected[1][0]["methods"]["double"]["args"] == [{"name": "num"}]
+    assert unknown[0] == "ERR"

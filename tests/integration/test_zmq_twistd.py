@@ -259,6 +259,19 @@ def test_zerorpc_client(zoo: TwistdProcess) -> None:
     assert out == "Double 7 is 14\n"
 
 
+def test_zerorpc_command_lists_the_methods(zoo: TwistdProcess) -> None:
+    """zerorpc's own command, given only the address, lists the methods (_zerorpc_inspect)."""
+    command = Path(sys.executable).parent / "zerorpc"
+    out = subprocess.run(
+        [str(command), f"tcp://127.0.0.1:{port(zoo, 'zerorpc')}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "[zoo]" in out.stdout and "double      Return twice `num`" in out.stdout, out.stdout
+
+
 def test_no_traceback_in_the_log(zoo: TwistdProcess) -> None:
     """After everything above, the log holds no traceback."""
     assert "Traceback" not in zoo.output, zoo.output

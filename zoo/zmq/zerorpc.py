@@ -15,6 +15,7 @@ JSON-RPC, and reported as C{rpc.called} with C{protocol} C{zerorpc}.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -31,6 +32,9 @@ log = Logger()
 HEARTBEAT = 5.0
 #: Calls running at once for one client before more are refused.
 MAX_CALLS = 64
+
+#: What C{_zerorpc_name} answers.
+NAME = "zoo"
 
 _ERROR_NAMES = {NOT_FOUND: "NameError", BAD_PARAMS: "TypeError"}
 
@@ -50,6 +54,30 @@ class ZeroRPC:
         self._counter = 0
         #: (routing id, channel id) -> the channel's heartbeat timer.
         self.channels: dict[tuple[bytes, str], Any] = {}
+
+    @property
+    def _builtins(self) -> dict[str, Any]:
+        """zerorpc's introspection, as its own server answers it (the C{zerorpc} command uses it)."""
+        return {
+            "_zerorpc_list": self._list,
+            "_zerorpc_name": lambda: NAME,
+            "_zerorpc_ping": lambda: ["pong", NAME],
+            "_zerorpc_help": lambda m: self.methods.method_help(m),
+            "_zerorpc_args": lambda m: _args(self.methods.lookup(m)),
+            "_zerorpc_inspect": self._inspect,
+        }
+
+    def _list(self) -> list[str]:
+        return [m for m in self.methods.list_methods() if not m.startswith("system.")]
+
+    def _inspect(self) -> dict[str, Any]:
+        return {
+            "name": NAME,
+            "methods": {
+                m: {"args": _args(self.methods.lookup(m)), "doc": self.methods.method_help(m)}
+                for m in self._list()
+            },
+        }
 
     def _msgid(self) -> bytes:
         self._counter += 1
@@ -74,6 +102,13 @@ class ZeroRPC:
             return
         if not isinstance(args, list | tuple):
             args = [args]
+        builtin = self._builtins.get(name)
+        if builtin is not None:
+            try:
+                self._ok(routing_id, envelope, msgid, builtin(*args))
+            except Exception as e:  # a wrong argument count, an unknown method name
+                self._reply(routing_id, envelope, msgid, "ERR", (type(e).__name__, str(e), ""))
+            return
         session = self.router.session_of(routing_id)
         try:
             result = self.methods.call_observed(
@@ -138,3 +173,18 @@ class ZeroRPC:
 
 def _err(e: RPCError) -> tuple[str, str, str]:
     return (_ERROR_NAMES.get(e.code, "RemoteError"), e.message, "")
+
+
+def _args(func: Any) -> list[dict[str, Any]]:
+    """A function's arguments as zerorpc's inspection lists them: C{[{"name": ..., "default": ...}]}."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    out = []
+    for p in params:
+        arg: dict[str, Any] = {"name": p.name}
+        if p.default is not p.empty:
+            arg["default"] = p.default
+        out.append(arg)
+    return out
