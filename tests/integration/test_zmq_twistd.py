@@ -253,6 +253,26 @@ def test_msgpack_client(zoo: TwistdProcess) -> None:
     assert out == "Double 8 is 16\n"
 
 
+def test_msgpack_rpc_python_client(
+    zoo: TwistdProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The book's own library, msgpack-rpc-python 0.4.1 (old raw strings, tornado 4), prints
+    'Double 8 is 16'. It needs msgpack-python 0.5, whose `msgpack` module would replace
+    zoo's, so pip installs it (from PyPI) into a folder of its own for this one program."""
+    legacy = tmp_path_factory.mktemp("msgpack-rpc-python")
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--target", str(legacy),
+         "msgpack-rpc-python==0.4.1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr
+    out = run_book(
+        "msgpack_client_book.py",
+        {"ZOO_PORT": str(zoo.port("msgpackrpc")), "PYTHONPATH": str(legacy)},
+    )
+    assert out == "Double 8 is 16\n"
+
+
 def test_zerorpc_client(zoo: TwistdProcess) -> None:
     """zerorpc_client.py (the real zerorpc, on gevent and pyzmq) prints 'Double 7 is 14'."""
     out = run_book("zerorpc_client.py", {"ZOO_PORT": str(port(zoo, "zerorpc"))})

@@ -1,9 +1,10 @@
 # Introducing Python, example 17-16, msgpack_client.py. The book's library,
 # msgpack-rpc-python, installs on Python 3.11 but needs msgpack-python 0.5 (and
 # tornado 4), which installs the same `msgpack` module as msgpack 1.x and so cannot
-# live beside zoo. This is the same client written against the raw protocol
-# (msgpack-rpc's spec) with msgpack, sending strings the old way (raw, as
-# msgpack-rpc-python does). The port comes from ZOO_PORT (the book's 6789).
+# live beside zoo (msgpack_client_book.py runs it from a folder of its own). This is
+# the same client written against the raw protocol (msgpack-rpc's spec) with
+# msgpack, sending strings the old way (raw, as msgpack-rpc-python does). The port
+# comes from ZOO_PORT (the book's 6789).
 import os
 import socket
 import msgpack
