@@ -255,3 +255,26 @@ def test_rep_handler_failures_get_an_error_reply() -> None:
         req.send(b"", b"x")
     error = [b"", b"error: the server could not answer this request"]
     assert req.received() == [error, error, [b"", b"fine"]]
+
+
+def test_tap_options() -> None:
+    """--port 0 frees every endpoint's port, --NAME-port off drops one, --endpoint picks some;
+    a fixed --port, an unknown endpoint and a bad bridge URL are usage errors."""
+    import pytest
+    from twisted.python import usage
+
+    from zoo.tap import zmq as tap
+    from zoo.tap._service import _groups
+
+    options = tap.Options()
+    options.parseOptions(["--port", "0", "--time-port", "off", "--bridge-redis", "off"])
+    assert "time" not in options["endpoint"] and len(options["endpoint"]) == 8
+    assert {options[f"{n}-port"] for n in options["endpoint"]} == {0}
+    root = tap.makeService(options)
+    assert len(_groups(root)) == 8
+    options = tap.Options()
+    options.parseOptions(["--endpoint", "reply", "--endpoint", "zerorpc"])
+    assert options["endpoint"] == ["reply", "zerorpc"] and options["reply-port"] == 6780
+    for bad in (["--port", "6789"], ["--endpoint", "nope"], ["--bridge-redis", "http://x"]):
+        with pytest.raises(usage.UsageError):
+            tap.Options().parseOptions(bad)
