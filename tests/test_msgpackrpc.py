@@ -193,3 +193,11 @@ def test_zerorpc_introspection() -> None:
     assert ping == ("OK", [["pong", "zoo"]])
     assert inspected[1][0]["methods"]["double"]["args"] == [{"name": "num"}]
     assert unknown[0] == "ERR"
+
+
+def test_what_is_not_a_request_is_answered_or_dropped() -> None:
+    """A response sent to the server gets an error with its msgid; a non-array is dropped."""
+    proto, transport = server(methods())
+    proto.dataReceived(msgpack.packb([1, 5, None, 1]) + msgpack.packb("hello"))
+    assert answers(transport) == [[1, 5, [8003, "not a request or a notification"], None]]
+    assert not transport.disconnecting

@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from zoo.events import session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
-from zoo.xmlrpc.methods import RPCError, error_from_exception
+from zoo.xmlrpc.methods import BAD_PARAMS, RPCError, error_from_exception
 
 log = Logger()
 
@@ -108,7 +108,8 @@ class MsgpackRPCProtocol(Protocol):
             _, method, params = item
             self.call(None, method, params)
         elif len(item) == 4 and isinstance(item[1], int):
-            self.respond(item[1], [RPCError(8003, "not a request").code, "not a request"], None)
+            # A response, or a request of the wrong length: it has a msgid to answer.
+            self.respond(item[1], [BAD_PARAMS, "not a request or a notification"], None)
 
     def call(self, msgid: Any, method: Any, params: Any) -> None:
         if isinstance(method, bytes):  # a bin method name from a modern client
