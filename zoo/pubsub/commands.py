@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import __version__
-from zoo.events import bounded_text, hub
+from zoo.events import EVENT_OVERHEAD, bounded_text, hub
 from zoo.pubsub import codec
 from zoo.pubsub.core import Broker, Client
 
@@ -75,8 +75,8 @@ def emit_published(
     The channel and payload are kept as the bytes they are and decoded when the
     event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
     """
-    observatory.record(
-        "pubsub", "pubsub.published", session, _published, channel, payload, receivers
+    observatory.recorder("pubsub", "pubsub.published", _published)(
+        session, EVENT_OVERHEAD + len(channel) + len(payload), channel, payload, receivers
     )
 
 
@@ -114,6 +114,7 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
+        self._published = self.observatory.recorder("pubsub", "pubsub.published", _published)
 
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
@@ -129,7 +130,13 @@ class Session:
             n = self.publish(argv[1], argv[2])
             client.reply(b":%d\r\n" % n)
             if self.observatory.enabled:
-                emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
+                self._published(
+                    self.session_id,
+                    EVENT_OVERHEAD + len(argv[1]) + len(argv[2]),
+                    argv[1],
+                    argv[2],
+                    n,
+                )
             return
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
@@ -174,6 +181,27 @@ class Session:
             self.session_id,
             **{name_field: bounded_text(name, 256), "subscriptions": count},
         )
+
+    def gone(self) -> None:
+        """The client disconnected: C{pubsub.unsubscribed} for each name it still had.
+
+        Its subscriptions themselves are dropped by the broker (L{Broker.drop}); the
+        events carry C{disconnected: true}.
+        """
+        if not self.observatory.enabled:
+            return
+        client = self.client
+        left = len(client.channels) + len(client.patterns)
+        for field, names in (("channel", client.channels), ("pattern", client.patterns)):
+            for name in list(names):
+                left -= 1
+                self.observatory.emit(
+                    "pubsub",
+                    "pubsub.unsubscribed",
+                    self.session_id,
+                    **{field: bounded_text(name, 256), "subscriptions": left},
+                    disconnected=True,
+                )
 
     def subscribe(self, argv: list[bytes]) -> None:
         for channel in argv[1:]:
