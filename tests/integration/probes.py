@@ -282,6 +282,89 @@ def telnet(entry: dict[str, Any]) -> None:
         assert _recv_until(s, b"login: ") == b"login: "
 
 
+def _zmtp_frames(s: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """Read C{count} ZMTP frames as (flags, body)."""
+    frames = []
+    for _ in range(count):
+        head = _recv_exact(s, 2)
+        size = head[1]
+        if head[0] & 0x02:
+            size = int.from_bytes(head[1:] + _recv_exact(s, 7), "big")
+        frames.append((head[0], _recv_exact(s, size)))
+    return frames
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        assert chunk, f"closed after {len(out)} of {n} bytes"
+        out += chunk
+    return out
+
+
+def zmq(entry: dict[str, Any]) -> None:
+    """ZMTP 3.1 by hand: greet, read the endpoint's READY, then speak to its socket type.
+
+    REP answers a request; PUSH sends a word; ROUTER answers a zerorpc call of double(7);
+    PUB sends two-frame messages once subscribed (the bridge only when zoo-pubsub gets
+    some, so silence for 2 s is accepted there)."""
+    greeting = b"\xff" + b"\x00" * 8 + b"\x7f\x03\x01" + b"NULL".ljust(20, b"\x00") + b"\x00" * 32
+
+    def ready(kind: bytes) -> bytes:
+        body = b"\x05READY\x0bSocket-Type" + len(kind).to_bytes(4, "big") + kind
+        return bytes((0x04, len(body))) + body
+
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(greeting)
+        assert _recv_exact(s, 64)[:1] == b"\xff"
+        [(flags, body)] = _zmtp_frames(s, 1)
+        assert flags == 0x04 and body.startswith(b"\x05READY"), body
+        kind = body.split(b"Socket-Type", 1)[1][4:]
+        peer = {b"REP": b"REQ", b"PUB": b"SUB", b"PUSH": b"PULL", b"ROUTER": b"DEALER"}[kind]
+        s.sendall(ready(peer))
+        if kind == b"REP":
+            s.sendall(b"\x01\x00\x00\x04time")
+            frames = _zmtp_frames(s, 2)
+            assert frames[0] == (0x01, b"") and frames[1][1], frames
+        elif kind == b"PUSH":
+            [(flags, word)] = _zmtp_frames(s, 1)
+            assert flags == 0 and word.replace(b"_", b"").isalnum(), word
+        elif kind == b"ROUTER":
+            import msgpack
+
+            call = msgpack.packb(({"message_id": b"probe", "v": 3}, "double", [7]))
+            s.sendall(b"\x01\x00" + bytes((0, len(call))) + call)
+            frames = _zmtp_frames(s, 2)
+            header, name, args = msgpack.unpackb(frames[1][1])
+            assert (name, args) == ("OK", [14]), (name, args)
+        else:
+            s.sendall(b"\x04\x0a\x09SUBSCRIBE")  # everything (3.1 command)
+            s.settimeout(2)
+            try:
+                frames = _zmtp_frames(s, 2)
+            except TimeoutError:
+                return  # the bridge publishes only what zoo-pubsub gets
+            assert frames[0][0] == 0x01 and frames[1][0] == 0x00, frames  # [topic, value]
+
+
+def msgpackrpc(entry: dict[str, Any]) -> None:
+    """A MessagePack-RPC request for double(8) gets [1, msgid, nil, 16]."""
+    import msgpack
+
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        s.sendall(msgpack.packb([0, 42, "double", [8]]))
+        unpacker = msgpack.Unpacker()
+        while True:
+            chunk = s.recv(4096)
+            assert chunk, "closed without an answer"
+            unpacker.feed(chunk)
+            answers = list(unpacker)
+            if answers:
+                break
+    assert answers == [[1, 42, None, 16]], answers
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "admin": admin,
     "lancelot": lancelot,
@@ -300,6 +383,8 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "dns": dns_service,
     "http": http_service,
     "telnet": telnet,
+    "zmq": zmq,
+    "msgpackrpc": msgpackrpc,
 }
 
 

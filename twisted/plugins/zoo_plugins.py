@@ -48,3 +48,12 @@ telnet = ServiceMaker(
     "Telnet login and shell, cleartext (FOPNP ch. 16).",
     "zoo-telnet",
 )
+zmq = ServiceMaker(
+    "zoo-zmq", "zoo.tap.zmq", "ZeroMQ (ZMTP 3.0/3.1) REP, PUB, PUSH, ROUTER, zerorpc.", "zoo-zmq"
+)
+msgpackrpc = ServiceMaker(
+    "zoo-msgpackrpc",
+    "zoo.tap.msgpackrpc",
+    "MessagePack-RPC over TCP (the RPC methods).",
+    "zoo-msgpackrpc",
+)

@@ -26,6 +26,8 @@ SERVICES: dict[str, str] = {
     "dns": "zoo.tap.dns",
     "http": "zoo.tap.http",
     "telnet": "zoo.tap.telnet",
+    "zmq": "zoo.tap.zmq",
+    "msgpackrpc": "zoo.tap.msgpackrpc",
 }
 
 #: Services C{twistd -n zoo} starts only when asked (C{--with NAME} or a config

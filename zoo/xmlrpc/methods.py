@@ -223,10 +223,12 @@ class Methods:
         name: Any,
         args: Any = (),
         kwargs: dict[str, Any] | None = None,
+        service: str = "xmlrpc",
     ) -> Any:
         """L{call}, reported as C{rpc.called} (method, params, result or fault, duration).
 
-        @param protocol: C{"xmlrpc"} or C{"jsonrpc"}.
+        @param protocol: C{"xmlrpc"}, C{"jsonrpc"}, C{"msgpack-rpc"} or C{"zerorpc"}.
+        @param service: the service the event belongs to (the one serving the call).
         """
         observatory = self.observatory
         if not observatory.enabled:
@@ -236,7 +238,7 @@ class Methods:
 
         def report(outcome: dict[str, Any]) -> None:
             observatory.emit(
-                "xmlrpc",
+                service,
                 "rpc.called",
                 session,
                 protocol=protocol,
