@@ -39,3 +39,9 @@ exercises = ServiceMaker(
 dns = ServiceMaker(
     "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
 )
+memcached = ServiceMaker(
+    "zoo-memcached",
+    "zoo.tap.memcached",
+    "memcached's text protocol (FOPNP squares.py).",
+    "zoo-memcached",
+)

@@ -24,6 +24,7 @@ SERVICES: dict[str, str] = {
     "imap": "zoo.tap.imap",
     "exercises": "zoo.tap.exercises",
     "dns": "zoo.tap.dns",
+    "memcached": "zoo.tap.memcached",
 }
 
 
