@@ -349,6 +349,41 @@ SESSION3: list[tuple[int, bytes]] = [
     (1, b"HELLO 3\r\nSUBSCRIBE c\r\nPUBLISH c me\r\nQUIT\r\n"),
 ]
 
+# Lists (exercise 17.4): pushes, pops, blocking pops served in order, timeouts, errors.
+SESSION_LISTS: list[tuple[int, bytes]] = [
+    (0, b"DEL a b\r\nRPUSH a x y z\r\nLPUSH a w v\r\nLRANGE a 0 -1\r\nLLEN a\r\nLLEN nope\r\n"),
+    (0, b"EXISTS a a nope\r\nLPOP a\r\nRPOP a 2\r\nLPOP a 0\r\nLPOP a -1\r\nLPOP a x\r\n"),
+    (0, b"LPOP nope\r\nLPOP nope 2\r\nLPOP nope 0\r\nRPOP a 10\r\nEXISTS a\r\nLPOP a 1\r\n"),
+    (0, b"RPUSH\r\nRPUSH a\r\nLPOP\r\nLPOP a 1 2\r\nLRANGE a 0\r\nLRANGE a x 1\r\n"),
+    (0, b"LRANGE nope 0 -1\r\nBLPOP a\r\nBLPOP a x\r\nBLPOP a -1\r\nBLPOP a nan\r\n"),
+    (0, b'BLPOP a 1e400\r\nBLPOP a inf\r\nBLPOP a 1e5000\r\nBLPOP a 1_0\r\nBLPOP a " 1"\r\n'),
+    (0, b"BLPOP a 0.01\r\nBRPOP a 1e-2\r\nBLPOP a 0x1p-6\r\nBRPOP a .02\r\n"),
+    (0, b"LPOP a 99999999999999999999\r\nLRANGE a 0 99999999999999999999\r\nDEL\r\nEXISTS\r\n"),
+    (0, b"RPUSH l 1 2 3 4 5\r\nLRANGE l -100 100\r\nLRANGE l 2 1\r\nLRANGE l -2 -1\r\n"),
+    (0, b"LRANGE l 5 10\r\nLRANGE l -3 -4\r\nBLPOP nope l 0\r\nBRPOP l 0\r\nDEL l l\r\n"),
+    (1, b"BLPOP k 0\r\nPING\r\nLLEN k\r\n"),
+    (2, b"BRPOP j k 0\r\n"),
+    (3, b"BLPOP k j 0\r\n"),
+    (0, b"RPUSH k 1 2\r\nLRANGE k 0 -1\r\nEXISTS k\r\n"),
+    (0, b"LPUSH j a b\r\nRPUSH k 3 4\r\nLLEN k\r\n"),
+    (4, b"BLPOP t 0.05\r\nECHO after\r\n"),
+    (5, b"SUBSCRIBE c\r\nRPUSH a 1\r\nLLEN a\r\nBLPOP a 0\r\nRESET\r\nRPUSH a 1\r\n"),
+    (
+        6,
+        b"*3\r\n$5\r\nRPUSH\r\n$3\r\n\x00\xff \r\n$0\r\n\r\n*2\r\n$4\r\nLPOP\r\n$3\r\n\x00\xff \r\n",
+    ),
+    (7, b"BLPOP q 0\r\nQUIT\r\n"),
+    (0, b"rpush q 1\r\nLLEN q\r\n"),
+]
+
+# The same lists with RESP3, as redis-py 8 speaks by default.
+SESSION_LISTS3: list[tuple[int, bytes]] = [
+    (0, b"HELLO 3\r\nLPOP nope\r\nLPOP nope 2\r\nBLPOP nope 0.01\r\nRPUSH a 1\r\n"),
+    (0, b"LPOP a 5\r\nLRANGE a 0 -1\r\nRPUSH a 1\r\nBLPOP a 0\r\nEXISTS a\r\n"),
+    (1, b"HELLO 3\r\nBRPOP a 0\r\nPING\r\n"),
+    (0, b"RPUSH a x\r\nSUBSCRIBE c\r\nRPUSH a y\r\nLLEN a\r\n"),
+]
+
 
 def record(port: int, session: list[tuple[int, bytes]] = SESSION) -> list[list[bytes]]:
     """Play SESSION against the server on PORT; return what each step made each connection receive."""
@@ -380,7 +415,11 @@ def record(port: int, session: list[tuple[int, bytes]] = SESSION) -> list[list[b
     return steps
 
 
-@pytest.mark.parametrize("session", [SESSION, SESSION3], ids=["resp2", "resp3"])
+@pytest.mark.parametrize(
+    "session",
+    [SESSION, SESSION3, SESSION_LISTS, SESSION_LISTS3],
+    ids=["resp2", "resp3", "lists-resp2", "lists-resp3"],
+)
 def test_byte_identical_to_redis(
     zoo: TwistdProcess, workdir: Path, session: list[tuple[int, bytes]]
 ) -> None:
@@ -390,7 +429,11 @@ def test_byte_identical_to_redis(
     got = record(zoo.port("pubsub"), session)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
         assert g == w, f"step {i} {session[i]!r}"
-    assert any(b"message" in b"".join(step) for step in want)  # the session did deliver
+    delivered = (
+        b"message",
+        b"*2\r\n$1\r\n",
+    )  # a published message, a (blocking) pop's [key, value]
+    assert any(d in b"".join(step) for step in want for d in delivered)  # the session did deliver
 
 
 # Slow consumers ---------------------------------------------------------------------------
