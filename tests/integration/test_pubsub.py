@@ -180,6 +180,82 @@ def test_book_redis_pub_sub(zoo: TwistdProcess, workdir: Path) -> None:
         sub.wait()
 
 
+BOOKS = Path(__file__).parent / "books"
+LUCY = re.compile(r"Lucy got a b'(\w+)' at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ , only (\d+) left")
+
+
+def test_book_lucy_gets_every_chocolate_once_in_order(zoo: TwistdProcess) -> None:
+    """Exercise 17.4: Lucy (BLPOP, 0.5 s a piece) gets each piece once, in order, as the backlog shrinks."""
+    import redis
+
+    port = zoo.port("pubsub")
+    env = {**os.environ, "ZOO_PORT": str(port)}
+    lucy = subprocess.Popen(
+        [sys.executable, "-u", str(BOOKS / "redis_lucy.py")], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        conn = redis.Redis(port=port)
+        pieces = ["truffle", "cherry", "caramel", "nougat", "cherry", "truffle"]
+        conn.rpush("chocolates", *pieces[:2])  # the belt outruns Lucy at once...
+        time.sleep(0.2)
+        conn.rpush("chocolates", *pieces[2:])  # ...and again
+        lines = read_lines(lucy.stdout, len(pieces), timeout=20)
+        got = [LUCY.fullmatch(line) for line in lines]
+        assert all(got), lines
+        assert [m.group(1) for m in got] == pieces  # FIFO, exactly once
+        remaining = [int(m.group(2)) for m in got]
+        assert remaining[-1] == 0 and remaining == sorted(remaining, reverse=True), remaining
+        assert conn.llen("chocolates") == 0
+    finally:
+        lucy.kill()
+        lucy.wait()
+
+
+def test_book_chocolate_supply_feeds_lucy(zoo: TwistdProcess) -> None:
+    """The book's conveyor belt and Lucy run together: she prints pieces of its varieties."""
+    env = {**os.environ, "ZOO_PORT": str(zoo.port("pubsub"))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-u", str(BOOKS / name)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for name in ("redis_lucy.py", "redis_choc_supply.py")
+    ]
+    try:
+        lines = read_lines(procs[0].stdout, 3, timeout=20)
+        for line in lines:
+            m = LUCY.fullmatch(line)
+            assert m and m.group(1) in ("truffle", "cherry", "caramel", "nougat"), line
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_blocked_clients_fifo_timeout_and_disconnect(zoo: TwistdProcess) -> None:
+    """redis-py BLPOP times out with None; a blocked client that hangs up is not served."""
+    import redis
+
+    port = zoo.port("pubsub")
+    conn = redis.Redis(port=port)
+    started = time.monotonic()
+    assert conn.blpop("belt", 0.3) is None
+    assert 0.25 < time.monotonic() - started < 5
+    gone = socket.create_connection(("127.0.0.1", port))
+    gone.sendall(b"BLPOP belt 0\r\n")
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)
+    time.sleep(0.1)
+    first.sendall(b"BLPOP belt 0\r\n")
+    time.sleep(0.1)
+    gone.close()
+    time.sleep(0.2)
+    assert conn.rpush("belt", "a", "b") == 2
+    want = b"*2\r\n$4\r\nbelt\r\n$1\r\na\r\n"
+    assert recv_exactly(first, len(want)) == want
+    assert conn.lrange("belt", 0, -1) == [b"b"]
+    first.close()
+
+
 def test_redis_cli_publish_subscribe(zoo: TwistdProcess) -> None:
     """redis-cli subscribes (to a name with a space) and publishes; PUBLISH counts the receiver."""
     cli = require_tool("redis-cli")
