@@ -293,3 +293,42 @@ def test_garbage_and_long_line(zoo: TwistdProcess) -> None:
     assert got.endswith(b"CLIENT_ERROR line too long\r\n") and got.startswith(b"ERROR\r\n")
     probe_memcached({"host": "127.0.0.1", "port": port})
     assert "Traceback" not in zoo.output
+
+
+# The control plane ---------------------------------------------------------------------------
+
+
+def test_control_plane_keys_item_events_and_reset(workdir: Path) -> None:
+    """With --admin: keys and one item are listed, commands are events, a reset empties the cache."""
+    import json
+    import urllib.request
+
+    from pymemcache.client.base import Client
+
+    with TwistdProcess(["zoo-memcached", "--port", "0", "--admin", "tcp:0"], workdir) as z:
+        base, token = z.admin()
+
+        def call(path: str, method: str = "GET") -> object:
+            request = urllib.request.Request(
+                base + path, headers={"Authorization": f"Bearer {token}"}, method=method
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.load(answer)
+
+        c = Client(("127.0.0.1", z.port("memcached")), timeout=5)
+        c.set("sq:42", b"1764", noreply=False)
+        c.set("user:19", b"Lancelot", noreply=False)
+        assert c.get("nope") is None
+        keys = call("/api/memcached/keys?prefix=sq:")
+        assert [k["key"] for k in keys["keys"]] == ["sq:42"]  # type: ignore[index]
+        assert call("/api/memcached/keys/user:19")["text"] == "Lancelot"  # type: ignore[index]
+        events = call("/api/events?service=memcached")["events"]  # type: ignore[index]
+        seen = {
+            (e["fields"]["command"], e["fields"]["key"], e["fields"]["result"])
+            for e in events
+            if e["kind"] == "memcached.command"
+        }
+        assert {("set", "sq:42", "STORED"), ("get", "nope", "miss")} <= seen
+        call("/api/reset", "POST")
+        assert c.get("sq:42") is None
+        assert call("/api/memcached/keys")["count"] == 0  # type: ignore[index]
