@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import select
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import wirecompare
 from conftest import require_tool
 from probes import memcached as probe_memcached
 from slowclients import flood_without_reading, pipeline_then_read, rss_kib
@@ -199,34 +199,10 @@ SESSION: list[tuple[int, bytes]] = [
 
 
 def record(port: int) -> list[list[bytes]]:
-    """Play SESSION against the server on PORT; return what each step made each connection receive."""
-    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
-    for c in conns:
-        c.setblocking(False)
-    steps = []
-    live = list(conns)
-    try:
-        for who, data in SESSION:
-            conns[who].setblocking(True)
-            conns[who].sendall(data)
-            conns[who].setblocking(False)
-            got = [b""] * len(conns)
-            quiet_since = time.monotonic()
-            while time.monotonic() - quiet_since < 0.15:
-                for c in select.select(live, [], [], 0.02)[0]:
-                    try:
-                        chunk = c.recv(1 << 20)
-                    except OSError:
-                        chunk = b""
-                    got[conns.index(c)] += chunk or b"<EOF>"
-                    if not chunk:
-                        live.remove(c)
-                    quiet_since = time.monotonic()
-            steps.append([re.sub(rb"(VALUE \S+ \d+ \d+) \d+\r\n", rb"\1 CAS\r\n", g) for g in got])
-    finally:
-        for c in conns:
-            c.close()
-    return steps
+    """Play SESSION on five connections; CAS values (counted server-wide) become CAS."""
+    return wirecompare.record(
+        port, SESSION, 5, lambda got: re.sub(rb"(VALUE \S+ \d+ \d+) \d+\r\n", rb"\1 CAS\r\n", got)
+    )
 
 
 def test_byte_identical_to_memcached(zoo: TwistdProcess) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wirecompare
 from conftest import require_tool
 from probes import pubsub as probe_pubsub
 
@@ -462,33 +463,10 @@ SESSION_LISTS3: list[tuple[int, bytes]] = [
 
 
 def record(port: int, session: list[tuple[int, bytes]] = SESSION) -> list[list[bytes]]:
-    """Play SESSION against the server on PORT; return what each step made each connection receive."""
-    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
-    for c in conns:
-        c.setblocking(False)
-    steps = []
-    live = list(conns)
-    try:
-        for who, data in session:
-            conns[who].sendall(data)
-            got = [b""] * len(conns)
-            quiet_since = time.monotonic()
-            while time.monotonic() - quiet_since < 0.15:
-                for c in select.select(live, [], [], 0.02)[0]:
-                    try:
-                        chunk = c.recv(65536)
-                    except OSError:
-                        chunk = b""
-                    got[conns.index(c)] += chunk or b"<EOF>"
-                    if not chunk:
-                        live.remove(c)
-                    quiet_since = time.monotonic()
-            # Client ids count connections, which differ between the two servers.
-            steps.append([re.sub(rb"(\$2\r\nid\r\n):\d+", rb"\1:ID", g) for g in got])
-    finally:
-        for c in conns:
-            c.close()
-    return steps
+    """Play a session on eight connections; client ids (which count connections) become ID."""
+    return wirecompare.record(
+        port, session, 8, lambda got: re.sub(rb"(\$2\r\nid\r\n):\d+", rb"\1:ID", got)
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import base64
 from typing import Any
 
 from zoo.events import hub
-from zoo.inspect import ApiError, Call, Route
+from zoo.inspect import ApiError, Call, Route, query_limit
 from zoo.memcached.store import Store
 
 #: Keys listed when the request gives no C{limit}; and the most it may ask for.
@@ -63,13 +63,7 @@ class MemcachedInspector:
         ]
 
     def keys(self, call: Call) -> dict[str, Any]:
-        text = call.query.get("limit", str(DEFAULT_LIMIT))
-        try:
-            limit = int(text)
-        except ValueError:
-            raise ApiError(400, f"limit must be a whole number, not {text[:40]!r}") from None
-        if limit < 0:
-            raise ApiError(400, "limit must not be negative")
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
         prefix = call.query.get("prefix", "").encode("utf-8", "surrogateescape")
         found = [(k, i) for k, i in self._live() if k.startswith(prefix)]
         return {
@@ -82,7 +76,7 @@ class MemcachedInspector:
                     "expires": item.expires or None,
                     "cas": item.cas,
                 }
-                for k, item in found[: min(limit, MAX_LIMIT)]
+                for k, item in found[:limit]
             ],
         }
 

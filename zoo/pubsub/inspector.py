@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from zoo.events import Filter, hub
-from zoo.inspect import ApiError, Call, Route
+from zoo.inspect import ApiError, Call, Route, query_limit
 from zoo.pubsub.commands import emit_published
 from zoo.pubsub.core import Broker
 
@@ -31,18 +31,6 @@ MAX_MESSAGE = 512 * 1024 * 1024
 
 def _name(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
-
-
-def _limit(call: Call) -> int:
-    """The request's C{limit}: L{DEFAULT_LIMIT} if none, at most L{MAX_LIMIT}."""
-    text = call.query.get("limit", str(DEFAULT_LIMIT))
-    try:
-        limit = int(text)
-    except ValueError:
-        raise ApiError(400, f"limit must be a whole number, not {text[:40]!r}") from None
-    if limit < 0:
-        raise ApiError(400, "limit must not be negative")
-    return min(limit, MAX_LIMIT)
 
 
 class PubSubInspector:
@@ -133,7 +121,7 @@ class PubSubInspector:
         key = call.params["key"].encode("utf-8", "surrogateescape")
         if key not in self.broker.keyspace.lists:
             raise ApiError(404, f"no list {call.params['key'][:256]!r}")
-        limit = _limit(call)
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
         items = self.broker.keyspace.range(key, 0, limit - 1) if limit else []
         return {
             "key": call.params["key"],
@@ -146,7 +134,7 @@ class PubSubInspector:
         self.broker.keyspace.clear()
 
     def messages(self, call: Call) -> list[dict[str, Any]]:
-        limit = _limit(call)
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
         channel = call.query.get("channel")
         match = {"channel": channel} if channel is not None else None
         events = self.observatory.events(Filter.of("pubsub", "pubsub.published", match=match))
