@@ -374,3 +374,50 @@ def test_inspector_lists_gets_and_resets():
     obs.reset("memcached")
     assert inspector.describe()["items"] == 0
     assert isinstance(obs.inspectors["memcached"], MemcachedInspector)
+
+
+# -- the quick path ----------------------------------------------------------------------
+
+QUICK_CASES = [
+    b"get sq:42\r\n",
+    b"get nope\r\n",
+    b"get sq:42 nope\r\n",
+    b"get \r\n",
+    b"get a\r\r\n",
+    b"get a\n\r\n",
+    b"get " + b"k" * 251 + b"\r\n",
+    b"set sq:42 5 0 3\r\nabc\r\n",
+    b"set sq:42 5 0 3\r\nabcd\r\n",
+    b"set sq:42 5 0 3\r\nab\r\n",
+    b"set a\nb 0 0 1\r\nx\r\n",
+    b"set sq:42 4294967297 0 1\r\nx\r\n",
+    b"set sq:42 0 100 1\r\nx\r\n",
+    b"set sq:42 0 0 1 noreply\r\nx\r\n",
+    b"set  sq:42 0 0 1\r\nx\r\n",
+    b"set sq:42 0 0 1048576\r\n" + b"x" * 1048576 + b"\r\n",
+    b"get sq:42\r\nget sq:42\r\n",
+]
+
+
+@pytest.mark.parametrize("data", QUICK_CASES)
+def test_quick_path_answers_as_the_general_path(data: bytes):
+    """Whatever the quick path answers, the general path answers the same, with the same effect."""
+    quick, general = session(), session()
+    for s in (quick, general):
+        talk(s, b"set sq:42 1 0 4\r\n1764\r\n")
+    reply = quick.quick(data)
+    want = talk(general, data)
+    if reply is not None:
+        assert reply == want
+    else:
+        assert talk(quick, data) == want
+    after = b"get sq:42 a\r\n"
+    assert talk(quick, after) == talk(general, after)
+
+
+def test_quick_path_is_taken_for_plain_get_and_set():
+    """A plain get or set is answered by the quick path (it is there at all)."""
+    s = session()
+    assert s.quick(b"set k 0 0 1\r\nx\r\n") == b"STORED\r\n"
+    assert s.quick(b"get k\r\n") == b"VALUE k 0 1\r\nx\r\nEND\r\n"
+    assert s.quick(b"delete k\r\n") is None

@@ -47,7 +47,14 @@ class MemcachedProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.gate.ready()
-        self.session.feed(data)
+        session = self.session
+        if not self._backed_up:
+            reply = session.quick(data)
+            if reply is not None:
+                self._write(reply)
+                command_done(self.transport)
+                return
+        session.feed(data)
         self._pump()
 
     def _pump(self) -> None:

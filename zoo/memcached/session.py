@@ -171,6 +171,57 @@ class Session:
                 size += len(reply)
         return b"".join(out)
 
+    def quick(self, data: bytes) -> bytes | None:
+        """The reply when C{data} is exactly one plain C{get KEY} or C{set}; else C{None}.
+
+        Most reads of a client waiting for each answer are one such command, and this
+        answers it without the general path's buffering and tokenizing, with the same
+        reply. Anything else (several commands, a part of one, noreply, another
+        command, an observed session) returns C{None}: L{feed} and L{run} then.
+        """
+        if (
+            self._buffer
+            or self._fetching is not None
+            or self._block is not None
+            or self._swallow
+            or self.observatory.enabled
+            or not data.endswith(b"\r\n")
+        ):
+            return None
+        head = data[:4]
+        if head == b"get ":
+            key = data[4:-2]
+            if not key or len(key) > KEY_MAX or b" " in key or b"\n" in key:
+                return None
+            item = self.store.get(key)
+            if item is None:
+                return END
+            value = item.value
+            return b"VALUE %b %d %d\r\n%b\r\nEND\r\n" % (key, item.flags, len(value), value)
+        if head == b"set ":
+            end = data.find(b"\r\n")
+            line = data[4:end]
+            words = line.split(b" ")
+            if len(words) != 4 or b"\n" in line:
+                return None
+            key, flags, exptime, length = words
+            if not (
+                key
+                and len(key) <= KEY_MAX
+                and flags.isdigit()
+                and len(flags) <= 10
+                and exptime.isdigit()
+                and len(exptime) <= 9
+                and length.isdigit()
+                and len(data) == end + 4 + int(length)
+                and st.item_size(key, b"") + int(length) <= self.store.item_max
+            ):
+                return None
+            value = data[end + 2 : -2]
+            self.store.store("set", key, int(flags) % _U32, int(exptime), value)
+            return b"STORED\r\n"
+        return None
+
     # -- dispatch --------------------------------------------------------------------
 
     def _command(self, line: bytes, out: list[bytes]) -> bytes:

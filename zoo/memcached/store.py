@@ -144,7 +144,9 @@ class Store:
         item = self.items.get(key)
         if item is None:
             return None
-        if not self._live(key, item, self.clock.seconds()):
+        if (item.expires or self._flush_at is not None) and not self._live(
+            key, item, self.clock.seconds()
+        ):
             return None
         self.items.move_to_end(key)
         return item
