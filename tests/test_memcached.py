@@ -421,3 +421,15 @@ def test_quick_path_is_taken_for_plain_get_and_set():
     assert s.quick(b"set k 0 0 1\r\nx\r\n") == b"STORED\r\n"
     assert s.quick(b"get k\r\n") == b"VALUE k 0 1\r\nx\r\nEND\r\n"
     assert s.quick(b"delete k\r\n") is None
+
+
+def test_between_commands():
+    """The session is between commands only once a command and its data block are read whole."""
+    s = session()
+    assert s.between_commands
+    talk(s, b"set k 0 0 5\r\nab")
+    assert not s.between_commands
+    talk(s, b"cde\r\n")
+    assert s.between_commands
+    talk(s, b"get k")
+    assert not s.between_commands

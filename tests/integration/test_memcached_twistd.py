@@ -308,3 +308,23 @@ def test_control_plane_keys_item_events_and_reset(workdir: Path) -> None:
         call("/api/reset", "POST")
         assert c.get("sq:42") is None
         assert call("/api/memcached/keys")["count"] == 0  # type: ignore[index]
+
+
+def test_noreply_commands_keep_the_command_clock_reset(workdir: Path) -> None:
+    """A client sending only noreply sets (pymemcache's default) is not cut off by the command deadline."""
+    from pymemcache.client.base import Client
+
+    args = ["zoo-memcached", "--port", "0", "--command-timeout", "1"]
+    with TwistdProcess(args, workdir) as z:
+        c = Client(("127.0.0.1", z.port("memcached")), timeout=5)
+        deadline = time.monotonic() + 2.5
+        n = 0
+        while time.monotonic() < deadline:
+            c.set(f"k{n}", b"v")  # noreply: nothing comes back
+            n += 1
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", z.port("memcached")), timeout=5) as s:
+            s.sendall(b"set half 0 0 5\r\nab")  # an unfinished block is still timed
+            assert s.recv(100) == b""
+        assert c.get(f"k{n - 1}") == b"v"  # the same connection, still open
+        assert int(c.stats()[b"total_connections"]) == 2

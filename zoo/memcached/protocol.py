@@ -61,9 +61,10 @@ class MemcachedProtocol(Protocol):
         session = self.session
         while not self._backed_up and session.busy:
             out = session.run(BUDGET)
+            if session.between_commands:  # even with nothing said (noreply)
+                command_done(self.transport)
             if out:
                 self._write(out)
-                command_done(self.transport)
             if session.closing:
                 if out.endswith(b"line too long\r\n"):
                     log.info("closing {peer}: command line too long", peer=self.transport.getPeer())

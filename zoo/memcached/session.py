@@ -131,6 +131,11 @@ class Session:
             return len(buffer) >= self._want
         return b"\n" in buffer or len(buffer) > _line_max(buffer)
 
+    @property
+    def between_commands(self) -> bool:
+        """Whether every byte received so far belongs to a command already read whole."""
+        return not self._buffer and self._block is None and not self._swallow
+
     def run(self, budget: int = 256 * 1024) -> bytes:
         """Execute buffered commands until about C{budget} bytes of replies are ready."""
         out: list[bytes] = []
