@@ -679,3 +679,19 @@ def test_redis_cli_over_tls(workdir: Path) -> None:
             [*args, "publish", "x", "y"], capture_output=True, text=True, timeout=10
         )
         assert out.stdout.strip() == "0", out.stderr
+
+
+def test_list_caps_from_the_command_line(workdir: Path) -> None:
+    """--max-keys and --max-list-memory hold: redis-py gets Redis's OOM error, nothing changes."""
+    import redis
+
+    args = ["zoo-pubsub", "--port", "0", "--max-keys", "2", "--max-list-memory", "1kb"]
+    with TwistdProcess(args, workdir / "zoo") as z:
+        conn = redis.Redis(port=z.port("pubsub"))
+        conn.rpush("a", "x")
+        conn.rpush("b", "y")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            conn.rpush("c", "z")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            conn.rpush("a", "x" * 1024)
+        assert conn.exists("a", "b", "c") == 2 and conn.llen("a") == 1
