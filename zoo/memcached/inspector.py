@@ -82,18 +82,18 @@ class MemcachedInspector:
 
     def item(self, call: Call) -> dict[str, Any]:
         key = call.params["key"].encode("utf-8", "surrogateescape")
-        for k, item in self._live():
-            if k == key:
-                return {
-                    "key": call.params["key"],
-                    "flags": item.flags,
-                    "size": len(item.value),
-                    "expires": item.expires or None,
-                    "cas": item.cas,
-                    "text": _text(item.value[:65536]),
-                    "base64": base64.b64encode(item.value).decode(),
-                }
-        raise ApiError(404, f"no item {call.params['key'][:250]!r}")
+        item = self.store.items.get(key)
+        if item is None or (item.expires and item.expires <= self.store.clock.seconds()):
+            raise ApiError(404, f"no item {call.params['key'][:250]!r}")
+        return {
+            "key": call.params["key"],
+            "flags": item.flags,
+            "size": len(item.value),
+            "expires": item.expires or None,
+            "cas": item.cas,
+            "text": _text(item.value[:65536]),
+            "base64": base64.b64encode(item.value).decode(),
+        }
 
     def reset(self) -> None:
         """Empty the cache and zero its counters."""

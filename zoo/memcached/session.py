@@ -14,6 +14,7 @@ ignored), this is too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -442,7 +443,7 @@ class Session:
         now = store.clock.seconds()
         current, total = self.connections()
         head = [
-            ("pid", b"%d" % _pid()),
+            ("pid", b"%d" % os.getpid()),
             ("uptime", b"%d" % (now - store.started)),
             ("time", b"%d" % now),
             ("version", VERSION),
@@ -467,12 +468,6 @@ class Session:
         self.observatory.record(
             "memcached", "memcached.command", self.session_id, _fields, command, key, result, size
         )
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 _HANDLERS: dict[bytes, Callable[[Session, list[bytes]], bytes]] = {
