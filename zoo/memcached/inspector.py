@@ -56,11 +56,7 @@ class MemcachedInspector:
 
     def _live(self) -> list[tuple[bytes, Any]]:
         now = self.store.clock.seconds()
-        return [
-            (k, item)
-            for k, item in self.store.items.items()
-            if not (item.expires and item.expires <= now)
-        ]
+        return [(k, item) for k, item in self.store.items.items() if not self.store.gone(item, now)]
 
     def keys(self, call: Call) -> dict[str, Any]:
         limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
@@ -83,7 +79,7 @@ class MemcachedInspector:
     def item(self, call: Call) -> dict[str, Any]:
         key = call.params["key"].encode("utf-8", "surrogateescape")
         item = self.store.items.get(key)
-        if item is None or (item.expires and item.expires <= self.store.clock.seconds()):
+        if item is None or self.store.gone(item, self.store.clock.seconds()):
             raise ApiError(404, f"no item {call.params['key'][:250]!r}")
         return {
             "key": call.params["key"],

@@ -128,13 +128,16 @@ class Store:
             return float(exptime) if exptime > self.started else now - 1
         return now + exptime
 
+    def gone(self, item: Item, now: float) -> bool:
+        """Whether C{item} has expired or been flushed by C{now} (it is left where it is)."""
+        if item.expires and item.expires <= now:
+            return True
+        flush_at = self._flush_at
+        return flush_at is not None and flush_at <= now and item.stored <= flush_at
+
     def _live(self, key: bytes, item: Item, now: float) -> bool:
         """Whether C{item} still counts; an expired or flushed one is removed."""
-        if item.expires and item.expires <= now:
-            self._remove(key, item)
-            return False
-        flush_at = self._flush_at
-        if flush_at is not None and flush_at <= now and item.stored <= flush_at:
+        if self.gone(item, now):
             self._remove(key, item)
             return False
         return True
