@@ -415,6 +415,19 @@ def test_quick_path_answers_as_the_general_path(data: bytes):
     assert talk(quick, after) == talk(general, after)
 
 
+def test_quick_path_reports_the_same_events():
+    """Observed, the quick path records the events the general path would."""
+    quick, general = session(), session()
+    for s in (quick, general):
+        s.observatory.enabled = True
+    data = [b"set k 3 0 1\r\nx\r\n", b"get k\r\n", b"get nope\r\n"]
+    assert all(quick.quick(d) is not None for d in data)
+    for d in data:
+        talk(general, d)
+    fields = [[(e.kind, e.fields) for e in s.observatory.events()] for s in (quick, general)]
+    assert fields[0] == fields[1] and len(fields[0]) == 3
+
+
 def test_quick_path_is_taken_for_plain_get_and_set():
     """A plain get or set is answered by the quick path (it is there at all)."""
     s = session()

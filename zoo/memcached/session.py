@@ -182,15 +182,14 @@ class Session:
 
         Most reads of a client waiting for each answer are one such command, and this
         answers it without the general path's buffering and tokenizing, with the same
-        reply. Anything else (several commands, a part of one, noreply, another
-        command, an observed session) returns C{None}: L{feed} and L{run} then.
+        reply and the same events. Anything else (several commands, a part of one,
+        noreply, another command) returns C{None}: L{feed} and L{run} then.
         """
         if (
             self._buffer
             or self._fetching is not None
             or self._block is not None
             or self._swallow
-            or self.observatory.enabled
             or not data.endswith(b"\r\n")
         ):
             return None
@@ -200,6 +199,8 @@ class Session:
             if not key or len(key) > KEY_MAX or b" " in key or b"\n" in key:
                 return None
             item = self.store.get(key)
+            if self.observatory.enabled:
+                self._record("get", key, "hit" if item is not None else "miss")
             if item is None:
                 return END
             value = item.value
@@ -224,8 +225,10 @@ class Session:
             ):
                 return None
             value = data[end + 2 : -2]
-            self.store.store("set", key, int(flags) % _U32, int(exptime), value)
-            return b"STORED\r\n"
+            result = self.store.store("set", key, int(flags) % _U32, int(exptime), value)
+            if self.observatory.enabled:
+                self._record("set", key, result, len(value))
+            return _RESULTS[result]
         return None
 
     # -- dispatch --------------------------------------------------------------------
