@@ -158,6 +158,19 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
 
 
+def cpus(spec: str) -> list[str]:
+    """The CPU numbers of a taskset list (C{"1"}, C{"0,1"}, C{"0-3"})."""
+    out: list[str] = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        out += [str(n) for n in range(int(low), int(high or low) + 1)]
+    return out
+
+
+def _on(ticks: dict[str, int], spec: str) -> int:
+    return sum(ticks.get(cpu, 0) for cpu in cpus(spec))
+
+
 def cpu_stat_ticks() -> dict[str, int]:
     """Per-CPU time spent in processes (user + nice + system), from /proc/stat.
 
@@ -370,9 +383,12 @@ def run_loadgen(
 
     server_pct = percent(end.server_ticks - start.server_ticks)
     loadgen_pct = percent(end.loadgen_ticks - start.loadgen_ticks)
-    on_server_cpu = percent(end.cpu_ticks[SERVER_CPU] - start.cpu_ticks[SERVER_CPU])
-    on_loadgen_cpu = percent(end.cpu_ticks[LOADGEN_CPU] - start.cpu_ticks[LOADGEN_CPU])
-    other = max(on_server_cpu - server_pct, on_loadgen_cpu - loadgen_pct, 0.0)
+    on_server_cpu = percent(_on(end.cpu_ticks, SERVER_CPU) - _on(start.cpu_ticks, SERVER_CPU))
+    on_loadgen_cpu = percent(_on(end.cpu_ticks, LOADGEN_CPU) - _on(start.cpu_ticks, LOADGEN_CPU))
+    if SERVER_CPU == LOADGEN_CPU:  # one set of CPUs for both (bench/workers.py)
+        other = max(on_server_cpu - server_pct - loadgen_pct, 0.0)
+    else:
+        other = max(on_server_cpu - server_pct, on_loadgen_cpu - loadgen_pct, 0.0)
     return result, server_pct, other
 
 

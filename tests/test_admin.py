@@ -631,3 +631,18 @@ def test_a_handler_value_error_is_a_500_not_a_400(zoo: Plane) -> None:
     zoo.hub.inspectors["broken"] = Broken()
     answer = zoo.request("/api/broken/v")
     assert answer.status == 500 and answer.json() == {"error": "internal error: ValueError"}
+
+
+def test_admin_request_keeps_at_most_the_cap_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body past MAX_BODY is counted and dropped as it arrives, in memory, never spooled to disk."""
+    from twisted.web.test.requesthelper import DummyChannel
+
+    import zoo.admin.web as web
+
+    monkeypatch.setattr(web, "MAX_BODY", 10)
+    request = web.AdminRequest(DummyChannel())
+    request.gotLength(10_000_000)  # twisted.web would open a temporary file for this
+    assert isinstance(request.content, io.BytesIO)
+    for _ in range(1000):
+        request.handleContentChunk(b"x" * 7)
+    assert request.content.getvalue() == b"x" * 11  # the cap and one byte: enough to answer 413

@@ -197,14 +197,18 @@ def test_forget_returns_to_a_new_observatorys_state() -> None:
 
 
 def test_transcript_chunks_get_a_quarter_of_the_byte_budget() -> None:
-    """A service's wire.* chunks stay within max_bytes / 4; its other events keep the whole budget."""
+    """A service's wire.* chunks stay within max_bytes / 4; its other events keep the whole budget.
+
+    A store over its budget is cut to seven eighths of it, so what is kept lies
+    between that (less one event) and the budget.
+    """
     hub, _ = _hub(max_bytes=40_000)
     for _ in range(100):
         hub.emit("imap", "wire.out", "imap-1", data="x" * 1000)
         hub.emit("imap", "mail.read", data="y" * 300)
     stats = hub.stats()["imap"]
-    assert 9_000 <= stats["wire_bytes"] <= 10_000
-    assert 30_000 <= stats["bytes"] <= 40_000
+    assert 10_000 * 7 // 8 - 1_400 <= stats["wire_bytes"] <= 10_000
+    assert 40_000 * 7 // 8 - 700 <= stats["bytes"] <= 40_000
 
 
 def test_recorded_events_build_their_fields_only_when_read() -> None:
@@ -216,9 +220,10 @@ def test_recorded_events_build_their_fields_only_when_read() -> None:
         built.append(question)
         return {"question": question.decode(), "answer": answer.decode()}
 
-    event = hub.record("lancelot", "lancelot.answered", "l-1", build, b"Quest?", b"Grail.")
-    assert event is not None and built == []
-    assert event.size == 320 + 6 + 6
+    hub.record("lancelot", "lancelot.answered", "l-1", build, b"Quest?", b"Grail.")
+    [event] = hub.events()
+    assert built == []  # read, but not its fields
+    assert event.size == 320 + 6 + 6 and event.kind == "lancelot.answered"
     [found] = hub.events(Filter.of(match={"answer": "Grail."}))
     assert found.fields == {"question": "Quest?", "answer": "Grail."}
     assert found.to_json()["fields"]["question"] == "Quest?"
@@ -237,3 +242,61 @@ def test_recorded_events_reach_subscribers_and_waits_built() -> None:
     assert seen == [{"n": 1}, {"n": 2}]
     assert got and got[0] is not None and got[0].fields == {"n": 2}
     assert Observatory(Clock()).record("x", "y", None, dict) is None  # off: nothing kept
+
+
+def test_recorder_events_interleave_with_emitted_ones_in_order() -> None:
+    """Raw recorder events and emitted events read back as one sequence, oldest first, with fields."""
+    hub, _ = _hub()
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda q: {"q": q.decode()})
+    rec("l-1", 330, b"a")
+    hub.emit("lancelot", "session.opened", "l-2")
+    rec("l-2", 330, b"b")
+    rec("l-2", 330, b"c")
+    events = hub.events(Filter.of(service="lancelot"))
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.fields.get("q") for e in events] == ["a", None, "b", "c"]
+    assert [e.session for e in events] == ["l-1", "l-2", "l-2", "l-2"]
+    assert hub.last_seq == 4
+    assert hub.counts[("lancelot", "lancelot.answered")] == 3
+
+
+def test_recorder_respects_the_budgets_and_reset() -> None:
+    """Recorder events count against max_events and max_bytes, and reset forgets them and their counts."""
+    hub, _ = _hub(max_events=100, max_bytes=1_000_000)
+    rec = hub.recorder("pubsub", "pubsub.published", lambda n: {"n": n})
+    for n in range(1000):
+        rec(None, 400, n)
+    kept = hub.events()
+    assert 100 * 7 // 8 <= len(kept) <= 100
+    assert kept[-1].fields == {"n": 999}  # the newest stay, the oldest go
+    assert hub.stats()["pubsub"]["dropped"] == 1000 - len(kept)
+    assert hub.stats()["pubsub"]["bytes"] == 400 * len(kept)
+    hub.reset("pubsub")
+    assert hub.events() == [] and ("pubsub", "pubsub.published") not in hub.counts
+    rec(None, 400, 1)  # the recorder still works after a reset
+    assert [e.fields for e in hub.events()] == [{"n": 1}]
+
+
+def test_recorder_delivers_at_once_to_a_waiting_client() -> None:
+    """While someone waits or is subscribed, a recorder event is built and delivered at once."""
+    hub, _ = _hub()
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda q: {"q": q})
+    got: list[Event | None] = []
+    hub.wait(Filter.of(match={"q": "grail"})).addCallback(got.append)
+    assert hub.live
+    rec("l-1", 330, "holy")
+    rec("l-1", 330, "grail")
+    assert got and got[0] is not None and got[0].fields == {"q": "grail"}
+    assert not hub.live  # the wait is over: back to raw recording
+
+
+def test_forget_keeps_handed_out_recorders_working() -> None:
+    """After forget() a recorder obtained earlier records into the emptied observatory."""
+    hub, _ = _hub()
+    rec = hub.recorder("echo", "echo.closed", lambda n: {"n": n})
+    rec(None, 330, 1)
+    hub.forget()
+    assert hub.events() == []
+    hub.enable()
+    rec(None, 330, 2)
+    assert [e.fields for e in hub.events()] == [{"n": 2}]

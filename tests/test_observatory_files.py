@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 from zoo.events import Filter, Observatory
 from zoo.files import FilesInspector, Root, register
 from zoo.ftp import User
-from zoo.inspect import ApiError, Call, RawBody
+from zoo.inspect import ApiError, Call
 
 
 def observatory(enabled: bool = True) -> Observatory:
@@ -155,7 +155,9 @@ def test_download_upload_delete(files):
     """GET gives the bytes; PUT stores (making folders) and emits; DELETE removes and emits."""
     inspector, obs, tmp = files
     body = inspector.download(Call(query={"path": "/docs/a.txt"}))
-    assert body == RawBody(b"alpha", "text/plain", "a.txt")
+    assert (body.content_type, body.filename) == ("text/plain", "a.txt")
+    with body.data as f:  # an open file, streamed by the control plane
+        assert not isinstance(f, bytes) and f.read() == b"alpha"
     done = inspector.upload(Call(query={"root": "bob", "path": "/new/deep/x.bin"}, body=b"\0\1"))
     assert done == {"root": "bob", "path": "/new/deep/x.bin", "size": 2}
     assert (tmp / "bob" / "new" / "deep" / "x.bin").read_bytes() == b"\0\1"

@@ -73,6 +73,19 @@ def test_reset_command_reports_every_unsubscription():
     assert [e.fields.get("channel", e.fields.get("pattern")) for e in gone] == ["a", "b", "c*"]
 
 
+def test_a_disconnecting_subscriber_reports_what_it_left():
+    """A subscriber that disconnects gives pubsub.unsubscribed for each name, marked disconnected."""
+    zoo = Zoo()
+    sub, _ = zoo.connect("s")
+    sub.dataReceived(command(b"SUBSCRIBE", b"a", b"b") + command(b"PSUBSCRIBE", b"c*"))
+    sub.connectionLost(None)
+    gone = zoo.obs.events(Filter.of(kind="pubsub.unsubscribed"))
+    assert [
+        (e.fields.get("channel", e.fields.get("pattern")), e.fields["subscriptions"]) for e in gone
+    ] == [("a", 2), ("b", 1), ("c*", 0)]
+    assert all(e.fields["disconnected"] and e.session == "s" for e in gone)
+
+
 def test_published_payload_is_bounded_and_binary_safe():
     """A big or binary payload is kept as its first 1 KiB of text, marked truncated."""
     zoo = Zoo()

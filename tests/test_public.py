@@ -28,12 +28,13 @@ class ExportTests(SynchronousTestCase):
     def test_exported_names(self) -> None:
         """The public modules export exactly these names, and each one resolves."""
         expected = {
-            zoo: ["Bound", "ZooRoot", "__version__", "compose", "root", "serve"],
+            zoo: ["Bound", "ZooRoot", "__version__", "compose", "root", "run", "serve"],
             zoo.service: ["Bound", "ZooRoot", "compose", "root", "serve"],
             zoo.testing: [
                 "End",
                 "Network",
                 "TLSPair",
+                "TWISTD",
                 "TwistdError",
                 "TwistdProcess",
                 "Wire",

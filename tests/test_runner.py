@@ -19,9 +19,13 @@ def parse(*args: str) -> runner.Options:
 
 class RunnerOptionTests(SynchronousTestCase):
     def test_defaults_every_service(self) -> None:
-        """With no arguments every registered service runs on its defaults."""
+        """With no arguments every registered service runs on its defaults, but those off by default."""
         o = parse()
-        self.assertEqual([name for name, _ in o.services], registry.names())
+        self.assertEqual([name for name, _ in o.services], registry.default_names())
+        self.assertEqual(
+            registry.default_names(),
+            [n for n in registry.names() if n not in registry.OFF_BY_DEFAULT],
+        )
 
     def test_with_subset(self) -> None:
         """--with picks services and passes each its own options."""
@@ -104,3 +108,36 @@ class ConfigTests(SynchronousTestCase):
         """Unknown services in a config file are usage errors too."""
         with self.assertRaises(usage.UsageError):
             runner.Options()._sub_options("gopher", [])
+
+
+class ZooTableTests(SynchronousTestCase):
+    def test_observatory_options_from_the_zoo_table(self) -> None:
+        """The [zoo] table sets the control plane's options, parsed as on the command line."""
+        path = Path(self.mktemp())
+        path.write_text(
+            "[zoo]\nevents-max = 500\nevents-max-bytes = 65536\ntranscripts = false\n"
+            'admin = "tcp:0"\n[lancelot]\nport = 0\n'
+        )
+        o = parse("--config", str(path))
+        self.assertEqual((o["events-max"], o["events-max-bytes"]), (500, 65536))
+        self.assertIs(o["transcripts"], False)
+        self.assertIn("tcp:0", o["admin"])
+
+    def test_command_line_wins_over_the_zoo_table(self) -> None:
+        """An option given on the command line overrides the same key in [zoo]."""
+        path = Path(self.mktemp())
+        path.write_text("[zoo]\nevents-max = 500\n[lancelot]\nport = 0\n")
+        o = parse("--config", str(path), "--events-max", "7")
+        self.assertEqual(o["events-max"], 7)
+
+    def test_bad_zoo_table_values_and_keys(self) -> None:
+        """A bad value is the option's own usage error; an unknown key names the known ones."""
+        path = Path(self.mktemp())
+        path.write_text("[zoo]\nevents-max = -3\n")
+        with self.assertRaises(usage.UsageError) as e:
+            parse("--config", str(path))
+        self.assertIn("--events-max", str(e.exception))
+        path.write_text("[zoo]\nevents = 3\n")
+        with self.assertRaises(usage.UsageError) as e:
+            parse("--config", str(path))
+        self.assertIn("unknown [zoo] option 'events'", str(e.exception))

@@ -564,3 +564,37 @@ def test_control_plane_listener_is_not_observed(
     echo_group = next(s for s in root if not isinstance(s, AdminGroup))
     assert hub.enabled
     assert admin.factory.observed is False and echo_group.factory.observed is True
+
+
+def test_telnet_password_hidden_user_reported(tmp_path: Path) -> None:
+    """Telnet: a wrong and a right password (split across reads) are hidden; the login reported."""
+    from twisted.cred.portal import Portal
+
+    from zoo import telnet
+    from zoo.cred import LoginThrottle, PasswordChecker
+
+    class Shell:
+        """A shell process that takes everything and says nothing."""
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: None
+
+    class Factory(telnet.TelnetFactory):
+        def start_shell(self, proto: Any, *args: Any) -> Any:
+            return Shell()
+
+    net, throttled = Network(), Clock()  # the throttle's delays on a clock of their own
+    portal = Portal(telnet.HomeRealm(tmp_path), [PasswordChecker({"eve": "s3cr3t"})])
+    factory = Factory(portal, reactor=net.clock, throttle=LoginThrottle(throttled))
+    rig = Rig(factory, "telnet", net=net)
+    rig.send(b"eve\r\nwrong-one\r\n")
+    throttled.advance(1)
+    net.flush()
+    assert b"Login incorrect" in rig.peer.take()
+    rig.send(b"eve\r\ns3c")
+    rig.send(b"r3t\r\n")
+    seen = rig.text("wire.in")
+    assert "wrong-one" not in seen and "s3c" not in seen and "r3t" not in seen
+    assert seen.count("eve") == 2
+    assert "logged in as eve" in rig.text("wire.out")
+    assert rig.one("session.user") == {"user": "eve"}

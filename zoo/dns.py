@@ -14,6 +14,10 @@ TXT) for one zone, over UDP and TCP, from records given as zone-file lines.
 - L{DNSDatagram} is Twisted's UDP protocol, made to log one line, never a
   traceback, for a datagram it cannot parse.
 
+Each reply is reported to the observatory as one C{dns.query} event
+(L{query_fields}): the name and type asked, the reply's rcode, its answers as
+text and the transport (C{udp} or C{tcp}).
+
 Twisted's own C{BindAuthority} is not used: it cannot read a parenthesised SOA
 record, the first line of most zone files.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,7 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.names import authority, client, dns, server
 
+from zoo.events import bounded_text, hub, session_of
 from zoo.policies import command_done
 
 log = Logger()
@@ -50,6 +56,9 @@ DEFAULT_RECORDS = (
 )
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA")
+
+#: Answers listed in one C{dns.query} event at most (the count is always whole).
+MAX_EVENT_ANSWERS = 16
 
 
 class ZoneError(ValueError):
@@ -236,6 +245,60 @@ class DNSDatagram(dns.DNSDatagramProtocol):
             )
 
 
+def rdata_text(payload: Any) -> str:
+    """A record's data as a zone file writes it: C{127.0.0.1}, C{10 mail.zoo.test}, ..."""
+    kind = getattr(payload, "TYPE", None)
+    if kind == dns.A:
+        return str(payload.dottedQuad())
+    if kind == dns.AAAA:
+        return socket.inet_ntop(socket.AF_INET6, payload.address)
+    if kind in (dns.CNAME, dns.NS):
+        return bytes(payload.name.name).decode("ascii", "replace")
+    if kind == dns.MX:
+        return f"{payload.preference} {payload.name.name.decode('ascii', 'replace')}"
+    if kind == dns.TXT:
+        return " ".join('"' + bytes(d).decode("utf-8", "replace") + '"' for d in payload.data)
+    return str(payload)
+
+
+def query_fields(message: Any, transport: str, peer: Any) -> dict[str, Any]:
+    """The fields of a C{dns.query} event for the reply C{message}, built when it is read."""
+    query = message.queries[0] if message.queries else None
+    answers = [
+        bounded_text(
+            f"{r.name.name.decode('ascii', 'replace')} "
+            f"{dns.QUERY_TYPES.get(r.type, r.type)} {rdata_text(r.payload)}",
+            256,
+        )
+        for r in message.answers[:MAX_EVENT_ANSWERS]
+    ]
+    fields: dict[str, Any] = {
+        "name": query.name.name.decode("ascii", "replace") if query is not None else None,
+        "type": (
+            dns.QUERY_TYPES.get(query.type, dns.EXT_QUERIES.get(query.type, str(query.type)))
+            if query is not None
+            else None
+        ),
+        "rcode": _RCODES.get(message.rCode, str(message.rCode)),
+        "answers": answers,
+        "answer_count": len(message.answers),
+        "transport": transport,
+    }
+    if peer is not None:
+        fields["peer"] = f"{peer[0]}:{peer[1]}"
+    return fields
+
+
+_RCODES = {
+    dns.OK: "NOERROR",
+    dns.EFORMAT: "FORMERR",
+    dns.ESERVER: "SERVFAIL",
+    dns.ENAME: "NXDOMAIN",
+    dns.ENOTIMP: "NOTIMP",
+    dns.EREFUSED: "REFUSED",
+}
+
+
 class ZoneServerFactory(server.DNSServerFactory):
     """Twisted's DNS server, with the answer section holding what was asked for.
 
@@ -254,6 +317,24 @@ class ZoneServerFactory(server.DNSServerFactory):
     """
 
     noisy = False
+    #: Where C{dns.query} events go (L{zoo.events.hub} unless a test gives its own).
+    observatory: Any = hub
+
+    def sendReply(self, protocol: Any, message: Any, address: Any) -> None:
+        """Send the reply, and report it as one C{dns.query} event."""
+        super().sendReply(protocol, message, address)
+        observatory = self.observatory
+        if observatory.enabled:
+            tcp = address is None
+            observatory.record(
+                "dns",
+                "dns.query",
+                session_of(protocol.transport) if tcp else None,
+                query_fields,
+                message,
+                "tcp" if tcp else "udp",
+                address,
+            )
 
     def messageReceived(self, message: Any, proto: Any, address: Any = None) -> None:
         if address is None and proto.transport is not None:  # TCP: one whole message
@@ -301,7 +382,10 @@ class ZoneServerFactory(server.DNSServerFactory):
 
 
 def server_factory(
-    zone: Zone, forward: list[tuple[str, int]] | None = None, reactor: Any = None
+    zone: Zone,
+    forward: list[tuple[str, int]] | None = None,
+    reactor: Any = None,
+    observatory: Any = None,
 ) -> ZoneServerFactory:
     """A L{ZoneServerFactory} authoritative for C{zone}, forwarding other names to C{forward}.
 
@@ -312,7 +396,10 @@ def server_factory(
     if forward:
         kw = {} if reactor is None else {"reactor": reactor}
         clients.append(client.Resolver(servers=forward, **kw))
-    return ZoneServerFactory(authorities=[ZoneAuthority(zone)], clients=clients)
+    factory = ZoneServerFactory(authorities=[ZoneAuthority(zone)], clients=clients)
+    if observatory is not None:
+        factory.observatory = observatory
+    return factory
 
 
 __all__ = [
@@ -326,5 +413,7 @@ __all__ = [
     "ZoneError",
     "ZoneServerFactory",
     "default_zone",
+    "query_fields",
+    "rdata_text",
     "server_factory",
 ]

@@ -29,7 +29,7 @@ import os
 import reprlib
 import socket
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,8 +195,10 @@ def _equal(value: Any, want: Any) -> bool:
 
 
 _FLAT = (str, int, float, bool, type(None))
-#: What an event and its dict take in memory beside their text (measured with tracemalloc).
-_BASE = 320
+#: What an event and its dict take in memory beside their text (measured with tracemalloc):
+#: what a L{Recorder}'s caller adds to the size of the raw values it keeps.
+EVENT_OVERHEAD = 320
+_BASE = EVENT_OVERHEAD
 
 
 def _estimate(fields: Mapping[str, Any]) -> int:
@@ -219,6 +221,80 @@ def _measure(fields: Mapping[str, Any]) -> int:
     except (TypeError, ValueError, RecursionError):
         # Too deep to serialise (a client's 20,000 nested arrays): what reprlib shows.
         return len(reprlib.repr(fields))
+
+
+class _Store:
+    """The events kept for one service (or one service's transcript chunks).
+
+    C{items} holds L{Event}s and, for events recorded on hot paths, raw tuples
+    C{(seq, time, recorder, session, raw, size)} that become L{LazyEvent}s only when
+    somebody reads them (L{Observatory._settle}).
+    """
+
+    __slots__ = ("items", "bytes", "dropped", "budget", "fresh")
+
+    def __init__(self, budget: int) -> None:
+        self.items: deque[Any] = deque()
+        self.bytes = 0
+        self.dropped = 0
+        self.budget = budget
+        #: Raw tuples appended since the last settle (they are all among the newest).
+        self.fresh = 0
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.bytes = self.dropped = self.fresh = 0
+
+
+class Recorder:
+    """Records one kind of event of one service on a hot path (see L{Observatory.recorder}).
+
+    Calling it costs a tuple appended to a deque: no L{Event}, no fields, no
+    notifications while nobody is subscribed or waiting. When somebody is (the
+    control plane's stream, a wait-for), the event is built and delivered at once.
+    """
+
+    __slots__ = ("observatory", "service", "kind", "build", "store", "count")
+
+    def __init__(
+        self,
+        observatory: Observatory,
+        service: str,
+        kind: str,
+        build: Callable[..., dict[str, Any]],
+        store: _Store,
+    ) -> None:
+        self.observatory = observatory
+        self.service = service
+        self.kind = kind
+        self.build = build
+        self.store = store
+        #: How many events this recorder recorded since the last reset.
+        self.count = 0
+
+    def __call__(self, session: str | None, size: int, *raw: Any) -> None:
+        """Record an event of C{session} whose fields are C{build(*raw)}, about C{size} bytes.
+
+        The caller checks L{Observatory.enabled} first (that is what keeps emission free
+        when nobody observes).
+        """
+        obs = self.observatory
+        if obs.live:
+            obs.add(
+                LazyEvent(
+                    obs.now(), self.service, self.kind, session, obs.node, size, (self.build, raw)
+                )
+            )
+            return
+        store = self.store
+        seq = obs.last_seq = obs.last_seq + 1
+        items = store.items
+        items.append((seq, obs.now(), self, session, raw, size))
+        self.count += 1
+        store.fresh += 1
+        store.bytes += size
+        if store.bytes > store.budget or len(items) > obs.max_events:
+            obs._trim(store)
 
 
 class _Waiter:
@@ -253,16 +329,16 @@ class Observatory:
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
-        self._seq = itertools.count(1)
+        #: The newest event's sequence number: a cursor for "what comes after now".
         self.last_seq = 0
-        self._kept: dict[str, deque[Event]] = {}
-        self._bytes: dict[str, int] = {}
-        self.dropped: dict[str, int] = {}
-        self.counts: dict[tuple[str, str], int] = {}
+        self._stores: dict[str, _Store] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._recorders: dict[tuple[str, str, Any], Recorder] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._waiters: list[_Waiter] = []
+        #: Whether anyone is subscribed or waiting: then events are built at once.
+        self.live = False
         self._resetters: dict[str, list[Callable[[], None]]] = {}
-        self._wire_keys: dict[str, str] = {}
         #: Whether services record transcripts ("wire." events); needs L{enabled} too.
         self.transcripts = False
         #: Per service, the object that answers the control plane's questions about
@@ -284,6 +360,11 @@ class Observatory:
         assert self._clock is not None
         return self._clock
 
+    def now(self) -> float:
+        """The clock's time (replaced by the clock's own C{seconds} on first use)."""
+        self.now = self.clock.seconds  # type: ignore[method-assign]
+        return self.now()
+
     def enable(
         self,
         max_events: int | None = None,
@@ -297,6 +378,8 @@ class Observatory:
             self.max_events = max_events
         if max_bytes is not None:
             self.max_bytes = max_bytes
+            for where, store in self._stores.items():
+                store.budget = self._budget(where)
         self.enabled = True
 
     def session_id(self, service: str) -> str:
@@ -309,10 +392,46 @@ class Observatory:
 
     def services(self) -> list[str]:
         """The services that have events, a reset hook or an inspector."""
-        names = {k.removesuffix(WIRE_SUFFIX) for k in self._kept}
+        names = {k.removesuffix(WIRE_SUFFIX) for k, store in self._stores.items() if store.items}
         return sorted(names | set(self._resetters) | set(self.inspectors))
 
+    @property
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Events recorded per (service, kind) since the last reset (retention aside)."""
+        counts = dict(self._counts)
+        for recorder in self._recorders.values():
+            if recorder.count:
+                key = (recorder.service, recorder.kind)
+                counts[key] = counts.get(key, 0) + recorder.count
+        return counts
+
     # -- emission -------------------------------------------------------------------------
+
+    def _budget(self, where: str) -> int:
+        return self.max_bytes // WIRE_SHARE if where.endswith(WIRE_SUFFIX) else self.max_bytes
+
+    def _store(self, service: str, kind: str) -> _Store:
+        # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
+        # session's bytes never push a service's other events out.
+        where = service + WIRE_SUFFIX if kind.startswith("wire.") else service
+        store = self._stores.get(where)
+        if store is None:
+            store = self._stores[where] = _Store(self._budget(where))
+        return store
+
+    def recorder(self, service: str, kind: str, build: Callable[..., dict[str, Any]]) -> Recorder:
+        """A L{Recorder} for C{kind} events of C{service} whose fields are C{build(*raw)}.
+
+        For hot paths (an answer, a published message, a transcript chunk): get it once,
+        then C{recorder(session, size, *raw)} for each event while L{enabled}. The same
+        arguments give the same recorder.
+        """
+        key = (service, kind, build)
+        recorder = self._recorders.get(key)
+        if recorder is None:
+            recorder = Recorder(self, service, kind, build, self._store(service, kind))
+            self._recorders[key] = recorder
+        return recorder
 
     def emit(
         self, service: str, kind: str, session: str | None = None, **fields: Any
@@ -320,7 +439,7 @@ class Observatory:
         """Record that C{kind} happened in C{service}; return the event (C{None} if off)."""
         if not self.enabled:
             return None
-        return self.add(Event(0, self.clock.seconds(), service, kind, session, fields, self.node))
+        return self.add(Event(0, self.now(), service, kind, session, fields, self.node))
 
     def record(
         self,
@@ -329,48 +448,32 @@ class Observatory:
         session: str | None,
         build: Callable[..., dict[str, Any]],
         *raw: Any,
-    ) -> Event | None:
+    ) -> None:
         """Like L{emit}, but the fields are C{build(*raw)}, built only when read.
 
-        For events on hot paths: C{raw} is what the protocol already holds (bytes,
-        numbers), and C{build} turns it into the event's fields later. The size kept
-        against the budget is estimated from C{raw}.
+        C{raw} is what the protocol already holds (bytes, numbers), and C{build} turns
+        it into the event's fields later. The size kept against the budget is
+        estimated from C{raw}. (L{recorder} is the same, looked up once.)
         """
         if not self.enabled:
-            return None
+            return
         size = _BASE
         for value in raw:
             size += len(value) if isinstance(value, bytes | str) else 12
-        return self.add(
-            LazyEvent(self.clock.seconds(), service, kind, session, self.node, size, (build, raw))
-        )
+        self.recorder(service, kind, build)(session, size, *raw)
 
     def add(self, event: Event) -> Event:
         """Keep C{event} (numbering it anew in this process) and tell the observers."""
-        event.seq = self.last_seq = next(self._seq)
+        event.seq = self.last_seq = self.last_seq + 1
         if not event.size:  # an emitter may size its event itself (transcript chunks do)
             event.size = _estimate(event.fields)
-        # Transcript chunks ("wire." kinds) have a budget of their own, so a busy
-        # session's bytes never push a service's other events out.
-        where = event.service
-        budget = self.max_bytes
-        if event.kind.startswith("wire."):
-            where = self._wire_keys.get(where) or self._wire_keys.setdefault(
-                where, where + WIRE_SUFFIX
-            )
-            budget //= WIRE_SHARE
-        kept = self._kept.get(where)
-        if kept is None:
-            kept = self._kept[where] = deque()
-            self._bytes[where] = 0
-        kept.append(event)
-        self._bytes[where] += event.size
+        store = self._store(event.service, event.kind)
+        store.items.append(event)
+        store.bytes += event.size
         key = (event.service, event.kind)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        while len(kept) > self.max_events or (self._bytes[where] > budget and len(kept) > 1):
-            old = kept.popleft()
-            self._bytes[where] -= old.size
-            self.dropped[where] = self.dropped.get(where, 0) + 1
+        self._counts[key] = self._counts.get(key, 0) + 1
+        if store.bytes > store.budget or len(store.items) > self.max_events:
+            self._trim(store)
         if self._subscribers:
             for subscriber in list(self._subscribers):
                 try:
@@ -383,6 +486,50 @@ class Observatory:
                 self._finish(waiter, event)
         return event
 
+    def _trim(self, store: _Store) -> None:
+        """Drop C{store}'s oldest events: it is over its count or byte budget.
+
+        It is cut to seven eighths of both, so that a busy service trims once every
+        few hundred events rather than at every one.
+        """
+        items = store.items
+        count = self.max_events - (self.max_events >> 3)
+        budget = store.budget - (store.budget >> 3)
+        while len(items) > count or (store.bytes > budget and len(items) > 1):
+            old = items.popleft()
+            if type(old) is tuple:
+                store.bytes -= old[5]
+                store.fresh -= 1
+            else:
+                store.bytes -= old.size
+            store.dropped += 1
+
+    def _settle(self, store: _Store) -> deque[Event]:
+        """Turn the raw tuples C{store} holds into L{LazyEvent}s, in place; its events."""
+        fresh = store.fresh
+        if fresh:
+            store.fresh = 0
+            items = store.items
+            i = len(items)
+            while fresh and i:  # the raw tuples are among the newest: look from the end
+                i -= 1
+                item = items[i]
+                if type(item) is tuple:
+                    fresh -= 1
+                    seq, when, recorder, session, raw, size = item
+                    event = LazyEvent(
+                        when,
+                        recorder.service,
+                        recorder.kind,
+                        session,
+                        self.node,
+                        size,
+                        (recorder.build, raw),
+                    )
+                    event.seq = seq
+                    items[i] = event
+        return store.items
+
     # -- reading --------------------------------------------------------------------------
 
     def events(
@@ -391,15 +538,17 @@ class Observatory:
         """The kept events that C{wanted} matches with C{seq > after}, oldest first."""
         wanted = wanted or Filter()
         if wanted.service is not None:
-            sources: Iterable[deque[Event]] = [
-                self._kept.get(wanted.service, deque()),
-                self._kept.get(wanted.service + WIRE_SUFFIX, deque()),
+            stores = [
+                self._stores.get(wanted.service),
+                self._stores.get(wanted.service + WIRE_SUFFIX),
             ]
         else:
-            sources = self._kept.values()
+            stores = list(self._stores.values())
         found: list[Event] = []
-        for kept in sources:
-            for event in reversed(kept):
+        for store in stores:
+            if store is None:
+                continue
+            for event in reversed(self._settle(store)):
                 if event.seq <= after:
                     break
                 if wanted(event):
@@ -407,14 +556,19 @@ class Observatory:
         found.sort(key=lambda e: e.seq)
         return found[:limit] if limit is not None else found
 
+    def _listening(self) -> None:
+        self.live = bool(self._subscribers or self._waiters)
+
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         """Call C{subscriber(event)} for every new event; returns the unsubscribe call."""
         self._subscribers.append(subscriber)
+        self._listening()
         return lambda: self.unsubscribe(subscriber)
 
     def unsubscribe(self, subscriber: Callable[[Event], None]) -> None:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
+        self._listening()
 
     def wait(
         self, wanted: Filter, after: int = 0, timeout: float = 30.0
@@ -436,11 +590,13 @@ class Observatory:
         waiter = _Waiter(wanted, d)
         waiter.timer = self.clock.callLater(max(timeout, 0.0), self._finish, waiter, None)
         self._waiters.append(waiter)
+        self._listening()
         return d
 
     def _drop(self, waiter: _Waiter) -> None:
         if waiter in self._waiters:
             self._waiters.remove(waiter)
+        self._listening()
         if waiter.timer is not None and waiter.timer.active():
             waiter.timer.cancel()
 
@@ -459,11 +615,14 @@ class Observatory:
         names = [service] if service is not None else self.services()
         for name in names:
             for where in (name, name + WIRE_SUFFIX):
-                self._kept.pop(where, None)
-                self._bytes.pop(where, None)
-                self.dropped.pop(where, None)
-            for key in [k for k in self.counts if k[0] == name]:
-                del self.counts[key]
+                store = self._stores.get(where)
+                if store is not None:
+                    store.clear()
+            for key in [k for k in self._counts if k[0] == name]:
+                del self._counts[key]
+            for recorder in self._recorders.values():
+                if recorder.service == name:
+                    recorder.count = 0
             for reset in self._resetters.get(name, []):
                 reset()
         return names
@@ -471,32 +630,38 @@ class Observatory:
     def forget(self) -> None:
         """Back to a new observatory's state: off, nothing kept, no hooks, no inspectors.
 
-        For test suites that share the process-wide L{hub} between tests.
+        For test suites that share the process-wide L{hub} between tests. (Recorders
+        handed out stay valid: their stores are emptied, not replaced.)
         """
         for waiter in list(self._waiters):
             self._drop(waiter)
         self.enabled = self.transcripts = False
-        self._kept.clear()
-        self._bytes.clear()
-        self.dropped.clear()
-        self.counts.clear()
+        for store in self._stores.values():
+            store.clear()
+        self._counts.clear()
+        for recorder in self._recorders.values():
+            recorder.count = 0
         self._subscribers.clear()
+        self._listening()
         self._resetters.clear()
         self.inspectors.clear()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per service: events kept, bytes kept, events dropped by retention."""
-        return {
-            name: {
-                "kept": len(self._kept.get(name, ())),
-                "bytes": self._bytes.get(name, 0),
-                "dropped": self.dropped.get(name, 0),
-                "wire_kept": len(self._kept.get(name + WIRE_SUFFIX, ())),
-                "wire_bytes": self._bytes.get(name + WIRE_SUFFIX, 0),
-                "wire_dropped": self.dropped.get(name + WIRE_SUFFIX, 0),
+        empty = _Store(0)
+        out = {}
+        for name in self.services():
+            store = self._stores.get(name, empty)
+            wire = self._stores.get(name + WIRE_SUFFIX, empty)
+            out[name] = {
+                "kept": len(store.items),
+                "bytes": store.bytes,
+                "dropped": store.dropped,
+                "wire_kept": len(wire.items),
+                "wire_bytes": wire.bytes,
+                "wire_dropped": wire.dropped,
             }
-            for name in self.services()
-        }
+        return out
 
 
 #: The process's observatory: the services use it unless given another.
@@ -534,11 +699,13 @@ def bounded_text(data: bytes | str, limit: int = 1024) -> str:
 
 
 __all__ = [
+    "EVENT_OVERHEAD",
     "BadFilter",
     "Event",
     "Filter",
     "LazyEvent",
     "Observatory",
+    "Recorder",
     "bounded_text",
     "hub",
     "session_of",

@@ -25,6 +25,10 @@ wrong in the book's own words in the log, and keeps memory per client bounded.
 
 Layout: L{Dropper}, L{FixedLength} and L{Sink} are the pure cores (plain values in,
 plain values out); the C{Protocol} and C{DatagramProtocol} classes are thin adapters.
+
+Each exchange is reported to the observatory as one C{exercise.exchange} event
+(L{exchange_fields}): the mode, the transport, the bytes in and out, and for
+datagrams the sender and whether the datagram was dropped on purpose.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo.events import hub, session_of
 from zoo.policies import command_deadline_off, command_done, where
 
 log = Logger()
@@ -60,6 +65,57 @@ MAX_DATAGRAM = 65535
 
 #: Bytes of a streamed message kept for the log; the rest is counted, not kept.
 DEFAULT_MAX_KEPT = 64 * 1024
+
+
+def exchange_fields(
+    mode: str,
+    transport: str,
+    bytes_in: int,
+    bytes_out: int,
+    peer: Any = None,
+    dropped: bool = False,
+) -> dict[str, Any]:
+    """The fields of an C{exercise.exchange} event, built when it is read.
+
+    @param mode: C{hey}, C{length}, C{sixteen} or C{streamer}.
+    @param transport: C{tcp} or C{udp}.
+    @param peer: a datagram's sender C{(host, port)}; TCP sessions carry theirs.
+    """
+    fields: dict[str, Any] = {
+        "mode": mode,
+        "transport": transport,
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+    }
+    if peer is not None:
+        fields["peer"] = f"{peer[0]}:{peer[1]}"
+    if mode == "length":
+        fields["dropped"] = dropped
+    return fields
+
+
+def _report(
+    observatory: Any, mode: str, transport: Any, bytes_in: int, bytes_out: int, **more: Any
+) -> None:
+    """Record one C{exercise.exchange} (nothing if the observatory is off)."""
+    if observatory.enabled:
+        kind = "udp" if more.get("peer") is not None else "tcp"
+        observatory.record(
+            "exercises",
+            "exercise.exchange",
+            None if kind == "udp" else session_of(transport),
+            exchange_fields,
+            mode,
+            kind,
+            bytes_in,
+            bytes_out,
+            more.get("peer"),
+            more.get("dropped", False),
+        )
+
+
+def _observatory(protocol: Any) -> Any:
+    return getattr(getattr(protocol, "factory", None), "observatory", hub)
 
 
 def length_reply(size: int) -> bytes:
@@ -175,6 +231,7 @@ class HeyServer(Protocol):
         assert self.transport is not None
         command_done(self.transport)
         self.transport.write(HEY_REPLY)
+        _report(_observatory(self), "hey", self.transport, len(data), len(HEY_REPLY))
         self.transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -201,12 +258,14 @@ class HeyDatagram(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self) -> None:
+    def __init__(self, observatory: Any = None) -> None:
         self.answered = 0
+        self.observatory = observatory if observatory is not None else hub
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.answered += 1
         cast(IUDPTransport, self.transport).write(HEY_REPLY, addr)
+        _report(self.observatory, "hey", self.transport, len(data), len(HEY_REPLY), peer=addr)
 
 
 class LengthDatagram(DatagramProtocol):
@@ -217,16 +276,22 @@ class LengthDatagram(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self, dropper: Dropper | None = None) -> None:
+    def __init__(self, dropper: Dropper | None = None, observatory: Any = None) -> None:
         self.dropper = dropper if dropper is not None else Dropper()
         self.answered = 0
+        self.observatory = observatory if observatory is not None else hub
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         if self.dropper.drop():
             log.info("Pretending to drop packet from {addr}", addr=addr)  # the book's words
+            _report(
+                self.observatory, "length", self.transport, len(data), 0, peer=addr, dropped=True
+            )
             return
         self.answered += 1
-        cast(IUDPTransport, self.transport).write(length_reply(len(data)), addr)
+        reply = length_reply(len(data))
+        cast(IUDPTransport, self.transport).write(reply, addr)
+        _report(self.observatory, "length", self.transport, len(data), len(reply), peer=addr)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -244,6 +309,7 @@ class SixteenServer(Protocol):
         command_done(self.transport)
         log.info("The incoming sixteen-octet message says {message!r}", message=message)
         self.transport.write(FAREWELL)
+        _report(_observatory(self), "sixteen", self.transport, len(message), len(FAREWELL))
         self.transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -292,6 +358,7 @@ class StreamerSink(Protocol):
     def readConnectionLost(self) -> None:
         self.finished = True
         log.info("{report}", report=self.sink.report())
+        _report(_observatory(self), "streamer", self.transport, self.sink.total, 0)
         assert self.transport is not None
         self.transport.loseConnection()
 
@@ -314,9 +381,10 @@ class StreamerSink(Protocol):
 class ExerciseFactory(Factory):
     """Builds one exercise's stream protocol (L{HeyServer}, L{SixteenServer}, L{StreamerSink})."""
 
-    def __init__(self, protocol: type[Protocol], **kwargs: Any) -> None:
+    def __init__(self, protocol: type[Protocol], observatory: Any = None, **kwargs: Any) -> None:
         self.kind = protocol
         self.kwargs = kwargs
+        self.observatory = observatory if observatory is not None else hub
 
     def buildProtocol(self, addr: Any) -> Protocol:
         p = self.kind(**self.kwargs)
@@ -342,5 +410,6 @@ __all__ = [
     "Sink",
     "SixteenServer",
     "StreamerSink",
+    "exchange_fields",
     "length_reply",
 ]

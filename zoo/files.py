@@ -227,12 +227,11 @@ class FilesInspector:
         if os.path.isdir(real):
             raise ApiError(409, f"{jail.virtual(segs)} is a folder")
         try:
-            with open(real, "rb") as f:
-                data = f.read()
+            f = open(real, "rb")  # streamed and closed by the control plane
         except FileNotFoundError:
             raise ApiError(404, f"no file {jail.virtual(segs)}") from None
         kind = mimetypes.guess_type(segs[-1])[0] or "application/octet-stream"
-        return RawBody(data, kind, segs[-1])
+        return RawBody(f, kind, segs[-1])
 
     def upload(self, call: Call) -> dict[str, Any]:
         root, box, segs = self._where(call)

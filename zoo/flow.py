@@ -229,6 +229,35 @@ class ReadGate:
         return f"<ReadGate {state}{'' if self.registered else ', unregistered'}>"
 
 
+@implementer(IPushProducer)
+class GateReason:
+    """A producer standing for one reason of a L{ReadGate}, to register on another consumer.
+
+    Where a connection's input goes on to a second consumer (twisted.web's channel,
+    a shell process's stdin), that consumer pauses this producer when its buffer
+    backs up: the gate stops reading the connection for C{reason} until it drains.
+    """
+
+    def __init__(self, gate: ReadGate, reason: str) -> None:
+        self.gate = gate
+        self.reason = reason
+
+    def pauseProducing(self) -> None:
+        self.gate.pause(self.reason)
+
+    def resumeProducing(self) -> None:
+        self.gate.resume(self.reason)
+
+    def stopProducing(self) -> None:
+        pass
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        pass  # the gate is registered already
+
+    def unregisterProducer(self) -> None:
+        pass  # the gate lets a pending close finish by itself
+
+
 class GatedStream(Protocol):
     """A byte-stream protocol whose reading waits for its writes (echo, blocks).
 
@@ -275,4 +304,4 @@ class GatedStream(Protocol):
         transport.loseConnection()
 
 
-__all__ = ["REPLIES", "GatedStream", "ReadGate"]
+__all__ = ["REPLIES", "GateReason", "GatedStream", "ReadGate"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class ApiError(Exception):
@@ -34,11 +34,19 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class RawBody:
-    """Bytes to send as they are (a message's raw source, a file, an attachment)."""
+    """Bytes to send as they are (a message's raw source, a file, an attachment).
 
-    data: bytes
+    C{data} may be an open binary file instead of bytes: it is streamed to the
+    client (never read whole into memory) and closed when sent.
+
+    @ivar policy: the Content Security Policy to send them with, instead of the
+        control plane's default (a sandbox where nothing runs or loads).
+    """
+
+    data: bytes | BinaryIO
     content_type: str = "application/octet-stream"
     filename: str | None = None
+    policy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.events import bounded_text, hub, session_of
+from zoo.events import EVENT_OVERHEAD, Recorder, bounded_text, hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
 
@@ -72,7 +72,16 @@ class Session:
     @ivar closing: C{True} once the client exceeded C{max_length} without a C{?}.
     """
 
-    __slots__ = ("_answers", "_unknown", "_max", "_buffer", "closing", "answered", "exchanges")
+    __slots__ = (
+        "_answers",
+        "_unknown",
+        "_max",
+        "_buffer",
+        "closing",
+        "answered",
+        "observe",
+        "observed_as",
+    )
 
     def __init__(
         self,
@@ -86,8 +95,10 @@ class Session:
         self._buffer = b""
         self.closing = False
         self.answered = 0
-        #: When a list, L{feed} adds each (question, answer) to it (for the observatory).
-        self.exchanges: list[tuple[bytes, bytes]] | None = None
+        #: When set (a L{zoo.events.Recorder}), L{feed} records each question and its
+        #: answer with it, as session L{observed_as}.
+        self.observe: Recorder | None = None
+        self.observed_as: str | None = None
 
     @property
     def pending(self) -> bytes:
@@ -115,8 +126,11 @@ class Session:
                 a = answers.get(q.strip(_WS), unknown)
             out.append(a)
         self.answered += len(out)
-        if self.exchanges is not None:
-            self.exchanges.extend(zip(questions, out, strict=True))
+        observe = self.observe
+        if observe is not None:
+            session = self.observed_as
+            for q, a in zip(questions, out, strict=True):
+                observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
         self._buffer = rest
         if len(rest) > self._max:
             out.append(self._too_long())
@@ -151,9 +165,14 @@ class LancelotServer(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self.observatory.enabled:
-            reply = self._observed_feed(data)
-        else:
-            reply = self.session.feed(data)
+            if self.session.observe is None:
+                self.session.observed_as = session_of(self.transport)
+                self.session.observe = self.observatory.recorder(
+                    "lancelot", "lancelot.answered", _answered
+                )
+        elif self.session.observe is not None:
+            self.session.observe = None
+        reply = self.session.feed(data)
         if reply:
             command_done(self.transport)  # a question was completed
             self._write(reply)
@@ -163,20 +182,6 @@ class LancelotServer(Protocol):
                 "closing {peer}: question longer than the limit", peer=self.transport.getPeer()
             )
             self.transport.loseConnection()
-
-    def _observed_feed(self, data: bytes) -> bytes:
-        """L{Session.feed}, each question and its answer reported as C{lancelot.answered}."""
-        exchanges = self.session.exchanges = []
-        try:
-            reply = self.session.feed(data)
-        finally:
-            self.session.exchanges = None
-        session = session_of(self.transport)
-        for question, answer in exchanges:
-            self.observatory.record(
-                "lancelot", "lancelot.answered", session, _answered, question, answer
-            )
-        return reply
 
     def command_timed_out(self) -> None:
         """The shared command deadline passed in the middle of a question."""

@@ -516,17 +516,13 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
     if not isinstance(counter, _Watched):
         return _fastwrite.fast_writer(transport, counter)
     # Observed: every write is counted (and recorded) once, here, whichever way it goes.
-    inner = _fastwrite.fast_writer(
-        transport, counter, slow=ZooProtocolWrapper.write.__get__(counter)
-    )
     watch = counter.watch
+    slow = ZooProtocolWrapper.write.__get__(counter)
     if watch.transcript is None:
-
-        def count(data: bytes) -> None:
-            watch.bytes_out += len(data)
-            inner(data)
-
-        return count
+        if _fastwrite.tcp_connection(transport) is None:
+            return counter.write  # counts (and would record) the bytes itself
+        return _fastwrite.fast_writer(transport, counter, slow=slow, tally=watch)
+    inner = _fastwrite.fast_writer(transport, counter, slow=slow)
     sent = watch.sent
 
     def record(data: bytes) -> None:

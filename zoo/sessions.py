@@ -30,17 +30,16 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
-from zoo.events import Event, Observatory
-from zoo.transcript import Transcriber, transcriber
-
-#: Bytes an event's bookkeeping is counted as, besides its data.
-_OVERHEAD = 320  # what an Event and its dict take beside the text (tracemalloc)
+from zoo.events import EVENT_OVERHEAD, Observatory
+from zoo.transcript import LIMIT, Transcriber, transcriber
 
 
 def where(addr: Any) -> str:
     """C{host:port} of an address (a UNIX path as it is)."""
     if hasattr(addr, "port"):
         return f"{addr.host}:{addr.port}"
+    if isinstance(addr, tuple) and len(addr) >= 2:  # a datagram's (host, port)
+        return f"{addr[0]}:{addr[1]}"
     name = getattr(addr, "name", None)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
@@ -71,6 +70,12 @@ class Session:
     @ivar bytes_in: bytes the client sent (after TLS); @ivar bytes_out: bytes sent to it.
     @ivar why: why the connection is closing, when the layer knows better than the
         close reason (C{"idle timeout"}, C{"server closed"}, ...).
+    @ivar peer: the client's address; @ivar listener: the server's (address objects,
+        formatted by L{where} only when an event is read).
+
+    C{session.opened} and C{session.closed}, one each per connection, are recorded
+    raw (L{zoo.events.Recorder}): a connection costs no event objects while nobody
+    reads them.
     """
 
     __slots__ = (
@@ -86,23 +91,32 @@ class Session:
         "listener",
         "opened",
         "closed",
+        "_wire_in",
+        "_wire_out",
     )
 
     def __init__(self, observatory: Observatory, service: str) -> None:
         self.observatory = observatory
         self.service = service
         self.id = observatory.session_id(service)
-        self.started = observatory.clock.seconds()
+        self.started = observatory.now()
         self.bytes_in = 0
         self.bytes_out = 0
         self.transcript: Transcriber | None = (
             transcriber(service) if observatory.transcripts else None
         )
         self.why: str | None = None
-        self.peer = ""
-        self.listener = ""
+        self.peer: Any = ""
+        self.listener: Any = ""
         self.opened = False
         self.closed = False
+        if self.transcript is not None:
+            if type(self.transcript) is Transcriber:  # a byte stream: nothing to recognise
+                self._wire_in = observatory.recorder(service, "wire.in", _plain)
+                self._wire_out = observatory.recorder(service, "wire.out", _plain)
+            else:
+                self._wire_in = observatory.recorder(service, "wire.in", _wire_in)
+                self._wire_out = observatory.recorder(service, "wire.out", _wire_out)
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.observatory.emit(self.service, kind, self.id, **fields)
@@ -110,8 +124,8 @@ class Session:
     def connected(self, transport: Any) -> None:
         """Remember the connection's addresses."""
         try:
-            self.peer = where(transport.getPeer())
-            self.listener = where(transport.getHost())
+            self.peer = transport.getPeer()
+            self.listener = transport.getHost()
         except Exception:
             pass
 
@@ -119,7 +133,11 @@ class Session:
         """Emit C{session.opened} (once)."""
         if not self.opened:
             self.opened = True
-            self._emit("session.opened", peer=self.peer, listener=self.listener, tls=tls)
+            obs = self.observatory
+            if obs.enabled:
+                obs.recorder(self.service, "session.opened", _opened)(
+                    self.id, _SESSION_EVENT, self.peer, self.listener, tls
+                )
 
     def handshake_done(self, handle: Any) -> None:
         """A TLS handshake finished: the implicit one, or STARTTLS's."""
@@ -145,13 +163,16 @@ class Session:
                 why = "client closed"
             else:
                 why = f"connection lost: {reason.getErrorMessage()}"
-        self._emit(
-            "session.closed",
-            bytes_in=self.bytes_in,
-            bytes_out=self.bytes_out,
-            duration=round(self.observatory.clock.seconds() - self.started, 6),
-            reason=why,
-        )
+        obs = self.observatory
+        if obs.enabled:
+            obs.recorder(self.service, "session.closed", _closed)(
+                self.id,
+                _SESSION_EVENT,
+                self.bytes_in,
+                self.bytes_out,
+                round(obs.now() - self.started, 6),
+                why,
+            )
 
     def data_connection(self, received: int, sent: int, tls: bool, active: bool) -> None:
         """An FTP data connection of this session ended: one C{wire.data} summary.
@@ -184,28 +205,64 @@ class Session:
     def record_in(self, data: bytes) -> None:
         """Record C{data}, sent by the client, in the transcript (which there is)."""
         assert self.transcript is not None
-        self._chunk("wire.in", "command", self.transcript.client(data), len(data))
+        if self.observatory.enabled and data:
+            if type(self.transcript) is Transcriber:  # kept as it is, up to LIMIT
+                shown = data[:LIMIT]
+                self._wire_in(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
+                return
+            chunk = self.transcript.client(data)
+            self._wire_in(self.id, EVENT_OVERHEAD + len(chunk.shown), chunk, len(data))
 
     def sent(self, data: bytes) -> None:
         """The server sent C{data}."""
         self.bytes_out += len(data)
-        if self.transcript is not None:
-            self._chunk("wire.out", "reply", self.transcript.server(data), len(data))
+        if self.transcript is not None and self.observatory.enabled and data:
+            if type(self.transcript) is Transcriber:
+                shown = data[:LIMIT]
+                self._wire_out(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
+                return
+            chunk = self.transcript.server(data)
+            self._wire_out(self.id, EVENT_OVERHEAD + len(chunk.shown), chunk, len(data))
 
-    def _chunk(self, kind: str, name: str, chunk: Any, size: int) -> None:
-        obs = self.observatory
-        if not obs.enabled or not size:
-            return
-        fields: dict[str, Any] = {
-            "data": chunk.shown.decode("latin-1"),
-            "size": size,
-            "redacted": chunk.redacted,
-        }
-        if chunk.label is not None:
-            fields[name] = chunk.label
-        event = Event(0, obs.clock.seconds(), self.service, kind, self.id, fields, obs.node)
-        event.size = _OVERHEAD + len(chunk.shown)  # no JSON estimate per chunk
-        obs.add(event)
+
+#: What a C{session.opened} or C{session.closed} event is counted as.
+_SESSION_EVENT = EVENT_OVERHEAD + 64
+
+
+def _opened(peer: Any, listener: Any, tls: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of a C{session.opened} event (built when read)."""
+    return {"peer": where(peer), "listener": where(listener), "tls": tls}
+
+
+def _closed(bytes_in: int, bytes_out: int, duration: float, reason: str) -> dict[str, Any]:
+    """The fields of a C{session.closed} event (built when read)."""
+    return {"bytes_in": bytes_in, "bytes_out": bytes_out, "duration": duration, "reason": reason}
+
+
+def _chunk_fields(chunk: Any, size: int, name: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "data": chunk.shown.decode("latin-1"),
+        "size": size,
+        "redacted": chunk.redacted,
+    }
+    if chunk.label is not None:
+        fields[name] = chunk.label
+    return fields
+
+
+def _plain(shown: bytes, size: int) -> dict[str, Any]:
+    """A C{wire.*} event's fields from a byte stream's chunk (no commands to recognise)."""
+    return {"data": shown.decode("latin-1"), "size": size, "redacted": False}
+
+
+def _wire_in(chunk: Any, size: int) -> dict[str, Any]:
+    """The fields of a C{wire.in} event, from its transcript chunk (built when read)."""
+    return _chunk_fields(chunk, size, "command")
+
+
+def _wire_out(chunk: Any, size: int) -> dict[str, Any]:
+    """The fields of a C{wire.out} event, from its transcript chunk (built when read)."""
+    return _chunk_fields(chunk, size, "reply")
 
 
 class _Recorder:
@@ -254,10 +311,10 @@ class DatagramSessions(DatagramProtocol):
             self.protocol.datagramReceived(data, addr)
             return
         session = Session(self.observatory, self.service)
-        session.peer = where(addr)
+        session.peer = addr
         port: Any = self.transport
         try:
-            session.listener = where(port.getHost())
+            session.listener = port.getHost()
         except Exception:
             pass
         session.open()

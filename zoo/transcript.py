@@ -20,6 +20,8 @@ deals with transcripts:
   multibulk or inline);
 - C{ssh}: the version lines only; after them a chunk is encrypted and kept as its
   size alone (C{redacted}, empty data);
+- C{telnet}: until the server says the login succeeded, every second non-empty
+  client line (the answer to C{Password:}) is hidden, telnet commands skipped;
 - the rest (lancelot, echo, blocks, time, tls): bounded only.
 
 Transcribers are fed every byte in order, so a secret split across two reads (C{PA},
@@ -528,6 +530,94 @@ class Resp(Transcriber):
         return Chunk(data[:LIMIT], False, None)
 
 
+class Telnet(Transcriber):
+    """Telnet logins: the password lines hidden, until the server says the login succeeded.
+
+    A login is a name line then a password line (a blank name line is asked again),
+    in turn until the server writes L{LOGGED_IN}; client lines are counted, so a
+    password typed ahead of its prompt is hidden too. Telnet commands (C{IAC ...})
+    are shown and skipped; CR LF and CR NUL end one line, as a lone CR or LF does.
+    """
+
+    #: The start of zoo-telnet's line once a login succeeded (L{zoo.telnet.WELCOME}).
+    LOGGED_IN = b"zoo-telnet: logged in as "
+
+    def __init__(self) -> None:
+        self._phase = "name"  # name, password, shell
+        self._state = "data"  # data, iac, option, sb, sb-iac
+        self._after_cr = False
+        self._name = bytearray()  # the name line so far, edited as zoo-telnet edits it
+
+    def client(self, data: bytes) -> Chunk:
+        if self._phase == "shell":
+            return Chunk(data[:LIMIT], False, None)
+        out = bytearray()
+        hidden = masking = False
+        state = self._state
+        for b in data:
+            if state == "data":
+                if self._after_cr:
+                    self._after_cr = False
+                    if b in (0, 10):
+                        out.append(b)
+                        continue
+                if b == 255:
+                    state = "iac"  # shown with the byte after it
+                    continue
+                if b in (10, 13):
+                    self._after_cr = b == 13
+                    if self._phase == "password":
+                        self._phase = "name"
+                    elif self._name.strip():
+                        self._phase = "password"
+                    self._name.clear()
+                    masking = False
+                    out.append(b)
+                elif self._phase == "password":
+                    if not masking:
+                        out += MARK
+                        masking = hidden = True
+                else:
+                    self._edit(b)
+                    out.append(b)
+                continue
+            if state == "iac":
+                state = "option" if 251 <= b <= 254 else "sb" if b == 250 else "data"
+                if b == 255:  # IAC IAC: a data byte 255
+                    if self._phase == "password":
+                        if not masking:
+                            out += MARK
+                            masking = hidden = True
+                        continue
+                    self._edit(b)
+                out += bytes((255, b))
+                continue
+            out.append(b)
+            if state == "option":
+                state = "data"
+            elif state == "sb":
+                state = "sb-iac" if b == 255 else "sb"
+            else:
+                state = "data" if b == 240 else "sb"
+        self._state = state
+        return Chunk(bytes(out[:LIMIT]), hidden, None)
+
+    def _edit(self, b: int) -> None:
+        """Apply one name-line byte as zoo-telnet's line editor does (BS, DEL, ^U)."""
+        if b in (8, 127):
+            if self._name:
+                del self._name[-1]
+        elif b == 21:
+            self._name.clear()
+        elif b >= 32 and len(self._name) < _HEAD:
+            self._name.append(b)
+
+    def server(self, data: bytes) -> Chunk:
+        if self._phase != "shell" and self.LOGGED_IN in data:
+            self._phase = "shell"
+        return Chunk(data[:LIMIT], False, None)
+
+
 _PLUS = (b"+ ", b"+\r\n", b"+\n")
 
 #: Per service: how its transcript is made. Services not listed are bounded only.
@@ -548,6 +638,7 @@ TABLE: dict[str, Callable[[], Transcriber]] = {
     "xmlrpc": Http,
     "pubsub": Resp,
     "ssh": Opaque,
+    "telnet": Telnet,
 }
 
 

@@ -256,6 +256,32 @@ def dns_service(entry: dict[str, Any]) -> None:
     assert ident == 0x2019 and flags & 0x8000 and qdcount == 1, reply
 
 
+def http_service(entry: dict[str, Any]) -> None:
+    """FOPNP's 3rd-edition session: GET /ip answers httpbin's JSON with the origin."""
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        if entry.get("tls"):
+            import ssl
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            s = context.wrap_socket(s)
+        s.sendall(b"GET /ip HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        got = _recv_until(s, b"\x00never")
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK"), got
+    assert b'"origin": "' in body, got
+
+
+def telnet(entry: dict[str, Any]) -> None:
+    """Options asked for and login: prompted; a blank name gets login: again (no guessing)."""
+    with socket.create_connection((entry["host"], entry["port"]), timeout=5) as s:
+        got = _recv_until(s, b"login: ")
+        assert b"\xff\xfd\x18" in got and got.endswith(b"login: "), got  # IAC DO TTYPE
+        s.sendall(b"\r\n")
+        assert _recv_until(s, b"login: ") == b"login: "
+
+
 def memcached(entry: dict[str, Any]) -> None:
     """set, get (the value and its flags come back) and delete of a key of the probe's own."""
     import os
@@ -290,6 +316,8 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "imap": imap,
     "exercises": exercises,
     "dns": dns_service,
+    "http": http_service,
+    "telnet": telnet,
     "memcached": memcached,
 }
 

@@ -260,3 +260,32 @@ def test_two_processes_share_events_through_redis(tmp_path: Path) -> None:
             assert names == ["after-reset"]
             for z in (a, b):
                 assert "Traceback" not in z.output, z.output
+
+
+def test_big_files_stream_out_and_big_bodies_are_refused(tmp_path: Path) -> None:
+    """A 20 MB file under the FTP root comes back byte-identical; a body over the cap gets 413 JSON."""
+    with TwistdProcess(["zoo", "--with", "ftp --port 0"], tmp_path) as zoo:
+        plane = Admin(zoo)
+        root = Path(zoo.env["ZOO_STATE_DIR"]) / "ftp"
+        data = bytes(range(256)) * (20 * 4096)
+        (root / "big.bin").write_bytes(data)
+        headers = {"Authorization": f"Bearer {plane.token}"}
+        request = urllib.request.Request(plane.base + "/api/ftp/file?path=/big.bin", None, headers)
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert int(answer.headers["Content-Length"]) == len(data)
+            assert answer.read() == data
+        from zoo.admin.web import MAX_BODY
+
+        conn = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=60)
+        conn.putrequest("PUT", "/api/ftp/file?path=/huge.bin")
+        conn.putheader("Authorization", f"Bearer {plane.token}")
+        conn.putheader("Content-Length", str(MAX_BODY + 1024 * 1024))
+        conn.endheaders()
+        chunk = b"z" * (1024 * 1024)
+        for _ in range((MAX_BODY + 1024 * 1024) // len(chunk)):
+            conn.send(chunk)
+        answer = conn.getresponse()
+        assert answer.status == 413
+        assert "larger than" in json.loads(answer.read())["error"]
+        assert not (root / "huge.bin").exists()
+        assert "Traceback" not in zoo.output, zoo.output

@@ -183,10 +183,11 @@ def test_thousand_concurrent_clients(workdir: Path) -> None:
 
 
 def test_runner_defaults(workdir: Path) -> None:
-    """`twistd -n zoo` starts every service on its default listener and prints a table."""
+    """`twistd -n zoo` starts every service but those off by default, and prints a table."""
     with TwistdProcess(["zoo"], workdir) as zoo:
         services = {entry["service"] for entry in zoo.listeners}
-        assert services == set(registry.names()) | {"admin"}
+        assert services == set(registry.default_names()) | {"admin"}
+        assert "telnet" not in services  # cleartext logins: only with --with telnet
         assert "zoo:" in zoo.output and "listeners" in zoo.output
         if "lancelot" in services:
             assert zoo.port("lancelot") == 1060

@@ -39,6 +39,15 @@ exercises = ServiceMaker(
 dns = ServiceMaker(
     "zoo-dns", "zoo.tap.dns", "Authoritative DNS for one zone (FOPNP dns_basic.py).", "zoo-dns"
 )
+http = ServiceMaker(
+    "zoo-http", "zoo.tap.http", "HTTP test service in httpbin's image (FOPNP ch. 9).", "zoo-http"
+)
+telnet = ServiceMaker(
+    "zoo-telnet",
+    "zoo.tap.telnet",
+    "Telnet login and shell, cleartext (FOPNP ch. 16).",
+    "zoo-telnet",
+)
 memcached = ServiceMaker(
     "zoo-memcached",
     "zoo.tap.memcached",

@@ -76,11 +76,13 @@ L{ssh} -- the SSH transport, user-auth service and SFTP server:
       C{status_ok}) and C{_ebStatus} (C{status_failed}: more errnos mapped, without
       a traceback).
 
-L{web} -- the XML-RPC/JSON-RPC channel:
+L{web} -- the XML-RPC/JSON-RPC channel, and zoo-http's (which builds on it):
     - C{HTTPChannel._networkProducer} (C{network_producer}: the read gate takes the
       place of what the channel pauses around a request in hand);
     - C{HTTPChannel._handlingRequest} (C{handling_request}: a client that half-closes
       still gets its answer);
     - C{twisted.web.http._escape} (C{escape}: the access line quoted exactly as
-      twisted.web does).
+      twisted.web does);
+    - C{HTTPChannel._command}, read for presence only (C{reading_request_line}:
+      zoo-http answers an over-long request line with 414, a header line with 431).
 """

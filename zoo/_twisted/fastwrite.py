@@ -48,7 +48,10 @@ def set_nodelay(transport: Any) -> None:
 
 
 def fast_writer(
-    transport: Any, counter: Any = None, slow: Callable[[bytes], None] | None = None
+    transport: Any,
+    counter: Any = None,
+    slow: Callable[[bytes], None] | None = None,
+    tally: Any = None,
 ) -> Callable[[bytes], None]:
     """Return a C{write(data)} for C{transport} that sends at once when it can.
 
@@ -60,6 +63,8 @@ def fast_writer(
         idle sweep's wrapper), or C{None}.
     @param slow: what sends when the socket cannot take the bytes now (default
         C{transport.write}).
+    @param tally: an object whose C{bytes_out} goes up by the size of every write
+        (an observed session's), or C{None}.
     @return: C{transport.write} itself where no raw TCP socket can be used (TLS from
         the start, UNIX, in-memory), else the fast writer.
     """
@@ -73,6 +78,8 @@ def fast_writer(
     def write(data: bytes) -> None:
         if counter is not None:
             counter.activity += 1
+        if tally is not None:
+            tally.bytes_out += len(data)
         if (
             conn.connected
             and not conn.disconnecting

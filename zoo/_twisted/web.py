@@ -3,7 +3,10 @@
 zoo's RPC channel puts its read gate where twisted.web pauses and resumes reading
 around a request in hand (C{_networkProducer}), answers a client that half-closes
 while a request is being handled (C{_handlingRequest}), and writes the access log
-line with twisted.web's own quoting (C{http._escape}). Listed in L{zoo._twisted}.
+line with twisted.web's own quoting (C{http._escape}). zoo-http tells an over-long
+request line (414) from an over-long header line (431) by whether the channel has
+parsed the request line yet (C{HTTPChannel._command}, set from the first line until
+the request is complete). Listed in L{zoo._twisted}.
 """
 
 from __future__ import annotations
@@ -34,3 +37,8 @@ class HTTPChannelAdapter(http.HTTPChannel):
 def escape(value: bytes | str) -> str:
     """A value quoted for an access log line, exactly as twisted.web's own log does."""
     return str(http._escape(value))
+
+
+def reading_request_line(channel: http.HTTPChannel) -> bool:
+    """Is C{channel} still reading a request line (rather than headers or a body)?"""
+    return not hasattr(channel, "_command")

@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet import defer
 
 from zoo.admin import metrics, query
+from zoo.admin.rpc import RpcCaller
 from zoo.admin.sessions import chunks, sessions, transcript_text
 from zoo.events import Event, Filter, Observatory
 from zoo.inspect import ApiError, Call, RawBody, Route
@@ -65,6 +66,8 @@ class ControlPlane:
         #: The Redis relay (L{zoo.admin.relay.EventRelay}) that shares resets, if any.
         self.relay: Any = None
         self.registry = metrics.registry(hub, lambda: self.listeners())
+        #: Calls XML-RPC methods for the web page (L{zoo.admin.rpc}).
+        self.rpc = RpcCaller(lambda: self.listeners())
 
     def routes(self) -> list[Route]:
         """Every operation, with the path it is served at (absolute here)."""
@@ -132,6 +135,7 @@ class ControlPlane:
                 self.transcript_txt,
                 "A session's transcript as a plain-text C:/S: dialogue.",
             ),
+            self.rpc.route(),
         ]
 
     # -- health ---------------------------------------------------------------------------

@@ -8,25 +8,34 @@ L{zoo.inspect}). Errors are JSON (C{{"error": "..."}}) with a 400, 401, 404, 405
 408 status; an unexpected exception is a 500 with a short message and one log line,
 never a traceback. No CORS header is ever sent, and requests are not access-logged
 (a C{?token=} would end up in the log).
+
+C{/} and C{/static/...} are the web page (L{zoo.admin.page}): files shipped in the
+package, served without the token (they hold no data and no token; the page asks
+for the token and sends it with every API call) under a strict Content Security
+Policy.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import json
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.resource import Resource
 from zope.interface import implementer
 
+from zoo.admin import page
 from zoo.admin.api import ControlPlane, EventStream
 from zoo.admin.openapi import document
 from zoo.events import BadFilter, Event
@@ -38,6 +47,9 @@ log = Logger()
 MAX_BODY = 64 * 1024 * 1024
 #: Paths answered without the token.
 OPEN_PATHS = frozenset({"/livez"})
+#: The Content Security Policy of every API answer: opened in a browser (a file, an
+#: attachment, a message's source), nothing in it runs, loads or submits.
+API_POLICY = "sandbox; default-src 'none'"
 
 
 def _split(path: str) -> list[str]:
@@ -106,6 +118,10 @@ class AdminResource(Resource):
     def render(self, request: server.Request) -> Any:
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-content-type-options", b"nosniff")
+        if page.is_page_path(request.path):
+            return self._page(request)
+        request.setHeader(b"content-security-policy", API_POLICY.encode("ascii"))
+        request.setHeader(b"referrer-policy", b"no-referrer")
         try:
             route, call = self._call(request)
         except _MethodNotAllowed as e:
@@ -168,6 +184,20 @@ class AdminResource(Resource):
             raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
         return data
 
+    def _page(self, request: server.Request) -> bytes:
+        """Serve one of the page's files, with its security headers; no token needed."""
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            return self._error(request, 405, "method not allowed (allowed: GET, HEAD)")
+        found = page.asset(request.path)
+        if found is None:
+            return self._error(request, 404, "no such file")
+        data, content_type = found
+        for name, value in page.HEADERS.items():
+            request.setHeader(name.encode("ascii"), value.encode("ascii"))
+        request.setHeader(b"content-type", content_type.encode("ascii"))
+        return data
+
     # -- answers --------------------------------------------------------------------------
 
     def _answer(self, request: server.Request, result: Any) -> Any:
@@ -189,10 +219,15 @@ class AdminResource(Resource):
             return server.NOT_DONE_YET
         if isinstance(result, RawBody):
             request.setHeader(b"content-type", result.content_type.encode("latin-1"))
+            if result.policy is not None:
+                request.setHeader(b"content-security-policy", result.policy.encode("ascii"))
             if result.filename is not None:
                 safe = "".join(c for c in result.filename if c.isprintable() and c not in '"\\')
                 request.setHeader(b"content-disposition", f'attachment; filename="{safe}"'.encode())
-            return result.data
+            if isinstance(result.data, bytes):
+                return result.data
+            _send_file(request, result.data)
+            return server.NOT_DONE_YET
         return self._json(request, 200, result)
 
     def _late(self, request: server.Request, value: Any, gone: list[bool]) -> None:
@@ -314,10 +349,58 @@ class _Stream:
             self.ticker.stop()
 
 
+def _send_file(request: server.Request, f: BinaryIO) -> None:
+    """Stream the open file C{f} as C{request}'s body, then finish and close it."""
+    try:
+        request.setHeader(b"content-length", b"%d" % os.fstat(f.fileno()).st_size)
+    except (OSError, ValueError):
+        pass
+    if request.method == b"HEAD":
+        f.close()
+        request.finish()
+        return
+
+    gone: list[bool] = []
+
+    def done(_: Any) -> None:
+        f.close()
+        if not gone and not request.finished:
+            request.finish()
+
+    def lost(_: Any) -> None:
+        gone.append(True)  # the client went away mid-file
+        f.close()
+
+    request.notifyFinish().addErrback(lost)
+    FileSender().beginFileTransfer(f, request).addBoth(done)
+
+
+class AdminRequest(server.Request):
+    """A request whose body is kept in memory, and only up to L{MAX_BODY} + 1 bytes.
+
+    twisted.web spools a large body to a temporary file, without limit, before the
+    resource sees it; here the bytes past the cap are counted and dropped, and the
+    resource answers 413 (L{AdminResource._body}).
+    """
+
+    _received = 0
+    content: Any
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        room = MAX_BODY + 1 - self._received
+        self._received += len(data)
+        if room > 0:
+            self.content.write(data[:room])
+
+
 class AdminSite(server.Site):
     """A site that keeps no access log (a C{?token=} query would be written to it)."""
 
     noisy = False
+    requestFactory = AdminRequest
 
     def log(self, request: Any) -> None:
         pass

@@ -177,6 +177,11 @@ def parse(data: bytes) -> EmailMessage:
     return msg
 
 
+#: The policy a message's HTML is served with: a sandbox (no script, no forms, no
+#: same origin), its own inline styles, and images only from C{data:} URLs.
+HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
 def _content(part: Message) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
@@ -338,6 +343,14 @@ class MailInspector:
             Route("GET", "/messages/{id}/raw", self.raw, "The message's source (message/rfc822)."),
             Route(
                 "GET",
+                "/messages/{id}/html",
+                self.html,
+                "The HTML part alone, for a sandboxed frame: its Content Security Policy lets "
+                "nothing run and nothing load (remote images only with images=1).",
+                {"images": "1: let the frame load remote images (http and https)"},
+            ),
+            Route(
+                "GET",
                 "/messages/{id}/attachments/{index}",
                 self.attachment,
                 "One attachment, with its type and file name.",
@@ -439,6 +452,17 @@ class MailInspector:
             ],
             "defects": [type(d).__name__ for d in getattr(msg, "defects", [])],
         }
+
+    def html(self, call: Call) -> RawBody:
+        images = call.query.get("images", "0")
+        if images not in ("0", "1"):
+            raise ApiError(400, f"images must be 0 or 1, not {images[:40]!r}")
+        _, data = self._read(call.params["id"])
+        _, html, _ = parts(parse(data))
+        if html is None:
+            raise ApiError(404, "the message has no HTML part")
+        policy = HTML_POLICY + (" http: https:" if images == "1" else "")
+        return RawBody(_content(html).encode("utf-8"), "text/html; charset=utf-8", policy=policy)
 
     def raw(self, call: Call) -> RawBody:
         path, data = self._read(call.params["id"])

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import __version__
-from zoo.events import bounded_text, hub
+from zoo.events import EVENT_OVERHEAD, bounded_text, hub
 from zoo.pubsub import codec
 from zoo.pubsub import list_commands as lists
 from zoo.pubsub.core import Broker, Client
@@ -79,8 +79,8 @@ def emit_published(
     The channel and payload are kept as the bytes they are and decoded when the
     event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
     """
-    observatory.record(
-        "pubsub", "pubsub.published", session, _published, channel, payload, receivers
+    observatory.recorder("pubsub", "pubsub.published", _published)(
+        session, EVENT_OVERHEAD + len(channel) + len(payload), channel, payload, receivers
     )
 
 
@@ -118,6 +118,7 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
+        self._published = self.observatory.recorder("pubsub", "pubsub.published", _published)
         #: Commands sent while the client is blocked (BLPOP), run once it is not.
         self.pending: deque[list[bytes]] = deque()
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
@@ -142,7 +143,13 @@ class Session:
             n = self.publish(argv[1], argv[2])
             client.reply(b":%d\r\n" % n)
             if self.observatory.enabled:
-                emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
+                self._published(
+                    self.session_id,
+                    EVENT_OVERHEAD + len(argv[1]) + len(argv[2]),
+                    argv[1],
+                    argv[2],
+                    n,
+                )
             return
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
@@ -196,6 +203,27 @@ class Session:
             self.session_id,
             **{name_field: bounded_text(name, 256), "subscriptions": count},
         )
+
+    def gone(self) -> None:
+        """The client disconnected: C{pubsub.unsubscribed} for each name it still had.
+
+        Its subscriptions themselves are dropped by the broker (L{Broker.drop}); the
+        events carry C{disconnected: true}.
+        """
+        if not self.observatory.enabled:
+            return
+        client = self.client
+        left = len(client.channels) + len(client.patterns)
+        for field, names in (("channel", client.channels), ("pattern", client.patterns)):
+            for name in list(names):
+                left -= 1
+                self.observatory.emit(
+                    "pubsub",
+                    "pubsub.unsubscribed",
+                    self.session_id,
+                    **{field: bounded_text(name, 256), "subscriptions": left},
+                    disconnected=True,
+                )
 
     def subscribe(self, argv: list[bytes]) -> None:
         for channel in argv[1:]:

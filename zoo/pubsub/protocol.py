@@ -117,6 +117,7 @@ class PubSubProtocol(Protocol):
         if client is not None:
             client.killed = True
             client.drain()
+            self.session.gone()
             self.factory.broker.drop(client)
 
 

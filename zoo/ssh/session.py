@@ -17,10 +17,7 @@ C{execCommand} crashes conch's own client).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import struct
-import termios
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +28,6 @@ from twisted.conch.error import ConchError
 from twisted.conch.interfaces import IConchUser, ISession, ISFTPServer
 from twisted.conch.ssh import connection, forwarding, session
 from twisted.cred.portal import IRealm
-from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.interfaces import IProcessTransport
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
@@ -40,12 +36,10 @@ from zope.interface import implementer
 
 from zoo.events import bounded_text, hub
 from zoo.flow import ReadGate
+from zoo.shell import SHELL, close_pty, hang_up, home_of, login_environ, open_pty, resize, spawn
 from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
 
 log = Logger()
-
-SHELL = "/bin/sh"
-PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Session channel window: conch's default of 128 KiB halves upload speed on loopback.
 WINDOW = 2 * 1024 * 1024
 MAX_PACKET = 32768
@@ -252,42 +246,26 @@ class ProcessSession:
         return reactor
 
     def _environ(self) -> dict[str, str]:
-        root = str(self.avatar.root)
-        env = {
-            "PATH": PATH,
-            "HOME": root,
-            "USER": self.avatar.username,
-            "LOGNAME": self.avatar.username,
-            "SHELL": SHELL,
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-        }
+        extra = {}
         conn = getattr(self.avatar, "conn", None)
         if conn is not None:
             peer, host = conn.transport.transport.getPeer(), conn.transport.transport.getHost()
-            env["SSH_CLIENT"] = f"{peer.host} {peer.port} {host.port}"
+            extra["SSH_CLIENT"] = f"{peer.host} {peer.port} {host.port}"
         if self.pty is not None:
-            env["TERM"] = self.term
-            env["SSH_TTY"] = self.pty[2]
-        return env
+            extra["SSH_TTY"] = self.pty[2]
+        term = self.term if self.pty is not None else None
+        return login_environ(self.avatar.username, self.avatar.root, term, **extra)
 
     def getPty(self, term: bytes, windowSize: Any, modes: Any) -> None:
         if not (self.avatar.features.shell or self.avatar.features.exec):
             raise RefusedError("no terminals in SFTP-only mode")
-        import pty
-
-        master, slave = pty.openpty()
-        self.pty = (master, slave, os.ttyname(slave))
+        self.pty = open_pty()
         self.term = term.decode("ascii", "replace") or "dumb"
         self.window = windowSize
 
     def _spawn(self, proto: Any, argv: list[str]) -> None:
-        self.process = self._reactor().spawnProcess(
-            proto,
-            SHELL,
-            argv,
-            self._environ(),
-            str(self.avatar.root),
-            usePTY=self.pty or False,
+        self.process = spawn(
+            self._reactor(), proto, argv, self._environ(), self.avatar.root, self.pty or False
         )
         if self.pty is not None and self.window is not None:
             self.windowChanged(self.window)
@@ -321,11 +299,7 @@ class ProcessSession:
         self.window = newWindowSize
         if self.process is not None and self.pty is not None:
             rows, cols, xpixel, ypixel = newWindowSize
-            fcntl.ioctl(
-                self.process.fileno(),
-                termios.TIOCSWINSZ,
-                struct.pack("4H", rows, cols, xpixel, ypixel),
-            )
+            resize(self.process, rows, cols, xpixel, ypixel)
 
     def eofReceived(self) -> None:
         if self.process is not None:
@@ -333,18 +307,10 @@ class ProcessSession:
 
     def closed(self) -> None:
         if self.process is not None:
-            try:
-                self.process.signalProcess("HUP")
-            except (OSError, ProcessExitedAlready):
-                pass
-            self.process.loseConnection()
+            hang_up(self.process)
             self.process = None
         elif self.pty is not None:
-            for fd in self.pty[:2]:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            close_pty(self.pty)
         self.pty = None
 
 
@@ -398,9 +364,7 @@ class Realm:
         self.reactor = reactor
 
     def root_of(self, name: str) -> Path:
-        root = self.base / name
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return root
+        return home_of(self.base, name)
 
     def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:
         if IConchUser not in interfaces:

@@ -8,7 +8,8 @@ C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
 C{--state-dir}, the TLS
 options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name},
 and the control plane's (L{AdminOptions}, shared with the runner): C{--admin},
-C{--events-max}, C{--events-max-bytes}, C{--transcripts}, C{--events-redis}.
+C{--events-max}, C{--events-max-bytes}, C{--transcripts}, C{--events-redis},
+and C{--workers} (L{zoo.tap._workers}).
 
 Parsing does no network I/O. Under twistd a bad value prints one line and exits
 with status 2; called from Python (tests, .tac files, the runner) it raises
@@ -193,7 +194,19 @@ class AdminOptions(usage.Options):
             "With the control plane: share events with other zoo processes through this "
             "Redis (redis://HOST[:PORT]), so any process's API answers for all.",
         ],
+        [
+            "workers",
+            None,
+            None,
+            "Serve the TCP listeners from this many processes (SO_REUSEPORT), e.g. one per "
+            "core [default: 1]. With the control plane it needs --events-redis.",
+            named("--workers", positive_int),
+        ],
     ]
+
+    def workers(self) -> int:
+        """How many processes serve (C{--workers}, 1 unless given)."""
+        return int(self["workers"] or 1)
 
     def check_admin(self, interface: str = "127.0.0.1") -> None:
         """Normalise C{--admin} into an endpoint string, or C{None} when off."""
@@ -205,6 +218,11 @@ class AdminOptions(usage.Options):
             if self["events-redis"]:
                 raise usage.UsageError("--events-redis needs the control plane (--admin)")
             return
+        if self.workers() > 1 and not self["events-redis"]:
+            raise usage.UsageError(
+                "--workers with the control plane needs --events-redis redis://HOST:PORT, so "
+                "that it sees every worker's events (or --admin off)"
+            )
         if self["events-redis"]:
             from zoo.pubsub.bridge import parse_redis_url
 

@@ -26,6 +26,7 @@ from twisted.logger import Logger
 
 from zoo.policies import ZooPolicyFactory
 from zoo.state import ensure_private_dir, write_public
+from zoo.tap import _workers
 from zoo.tap._options import ServerOptions
 from zoo.tap._tls import tls_context
 
@@ -82,9 +83,11 @@ class _Listener(service.Service):
 
     port: Any = None
     bound: Bound | None = None
+    #: Left to worker 0 (under C{--workers}, a listener that cannot be shared).
+    skipped = False
 
     def startService(self) -> None:
-        if self.port is None:
+        if self.port is None and not self.skipped:
             self.privilegedStartService()
         service.Service.startService(self)
 
@@ -109,12 +112,14 @@ class _StreamListener(_Listener):
         from twisted.internet.endpoints import serverFromString
 
         service.Service.privilegedStartService(self)
-        endpoint = serverFromString(self.group.reactor, with_backlog(self.desc))
         tls = self.desc.startswith(("ssl:", "tls:"))
         factory = self.group.factory
         if self.group.tls is not None and self.desc.startswith(("tcp:", "tcp6:")):
             factory = self.group.tls_factory()
             tls = True
+        if _workers.sharing and self._listen_shared(factory, tls):
+            return
+        endpoint = serverFromString(self.group.reactor, with_backlog(self.desc))
         d = endpoint.listen(factory)
         result: list[Any] = []
         d.addBoth(result.append)
@@ -134,6 +139,29 @@ class _StreamListener(_Listener):
             where=self.bound.where(),
             tls=" (TLS)" if tls else "",
         )
+
+    def _listen_shared(self, factory: Any, tls: bool) -> bool:
+        """Under C{--workers}: bind with SO_REUSEPORT; C{False} to listen as usual.
+
+        In a worker other than worker 0, a listener that cannot be shared is left
+        to worker 0 (and C{True} returned: nothing more to do).
+        """
+        if _workers.tcp_address(self.desc) is None:
+            if _workers.worker() is None:
+                return False
+            self.skipped = True
+            return True
+        port = _workers.shared_ports.get(_workers.key(str(self.group.name), self.desc))
+        try:
+            self.port = _workers.listen_shared(
+                self.group.reactor, with_backlog(self.desc), factory, port
+            )
+        except OSError as e:
+            raise ListenError(
+                f"{self.group.name}: cannot listen on {self.desc}: {e.strerror or e}"
+            ) from None
+        self.bound = _bound_from(str(self.group.name), self.desc, self.port.getHost(), tls)
+        return True
 
 
 class _UDPListener(_Listener):
@@ -159,6 +187,9 @@ class _UDPListener(_Listener):
         from twisted.internet.error import CannotListenError
 
         service.Service.privilegedStartService(self)
+        if _workers.worker() is not None:
+            self.skipped = True  # datagrams are worker 0's alone
+            return
         from zoo.sessions import DatagramSessions
 
         served = DatagramSessions(
@@ -277,12 +308,18 @@ class ZooRoot(service.MultiService):
     """
 
     def __init__(
-        self, ready_file: str | None = None, table: bool = False, lean_poll: bool = False
+        self,
+        ready_file: str | None = None,
+        table: bool = False,
+        lean_poll: bool = False,
+        workers: int = 1,
     ) -> None:
         super().__init__()
         self.ready_file = ready_file
         self.table = table
         self.lean_poll = lean_poll
+        #: Processes serving the TCP listeners (C{--workers}; see L{zoo.tap._workers}).
+        self.workers = workers
 
     @property
     def outermost(self) -> bool:
@@ -304,7 +341,7 @@ class ZooRoot(service.MultiService):
             f"{g.name} {getattr(s, 'desc', None) or getattr(s, 'udp_port', '')}"
             for g in _groups(self)
             for s in g
-            if isinstance(s, _Listener) and s.bound is None
+            if isinstance(s, _Listener) and s.bound is None and not s.skipped
         ]
 
     def privilegedStartService(self) -> None:
@@ -315,6 +352,13 @@ class ZooRoot(service.MultiService):
             for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
                 if tune(reactor):
                     log.info("zoo: lean epoll poll loop (set ZOO_TWISTED_POLL=1 for Twisted's own)")
+        worker = _workers.worker() if outermost else None
+        if worker is not None:
+            _workers.sharing = True
+            _workers.shared_ports = _workers.read_shared_ports()
+            _workers.die_with_parent()
+        elif outermost and self.workers > 1:
+            _workers.sharing = True
         try:
             super().privilegedStartService()
         except ListenError as e:
@@ -328,11 +372,28 @@ class ZooRoot(service.MultiService):
                 if getattr(listener, "port", None) is not None:
                     listener.port.stopListening()
             raise SystemExit(1) from None
+        if outermost and worker is None and self.workers > 1:
+            ports = {
+                _workers.key(str(g.name), s.desc): s.bound.port
+                for g in _groups(self)
+                for s in g
+                if isinstance(s, _StreamListener) and s.bound is not None and s.bound.port
+            }
+            _workers.Workers(self.workers, ports).setServiceParent(self)
 
     def startService(self) -> None:
         super().startService()
         if not self.outermost:
             return  # the outermost root announces for everybody
+        worker = _workers.worker()
+        if worker is not None:
+            log.info(
+                "zoo: worker {i} of {n} serving {count} shared listeners",
+                i=worker[0],
+                n=worker[1],
+                count=len(self.bound()),
+            )
+            return
         bound = self.bound()
         if self.table:
             log.info("{table}", table=format_table(bound))
@@ -401,7 +462,7 @@ def plugin_root(options: ServerOptions, *groups: ListenerGroup) -> ZooRoot:
     poll loop; inside another root (the runner's, or a C{.tac}'s from
     L{zoo.service.root}) the outermost root decides.
     """
-    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True)
+    root = ZooRoot(ready_file=options["ready-file"], lean_poll=True, workers=options.workers())
     for group in groups:
         group.setServiceParent(root)
     serve_admin(root, options)
@@ -417,9 +478,15 @@ def serve_admin(root: service.MultiService, options: Any) -> None:
         return
     from zoo.admin.service import add_admin
 
+    endpoint = options["admin"]
+    if _workers.worker() is not None:
+        if not options["events-redis"]:
+            return
+        # A worker's control plane only relays its events: a private loopback port.
+        endpoint = "tcp:0:interface=127.0.0.1"
     add_admin(
         root,
-        options["admin"],
+        endpoint,
         options.state_dir(),
         max_events=options["events-max"],
         max_bytes=options["events-max-bytes"],

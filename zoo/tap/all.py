@@ -1,6 +1,7 @@
 """twistd zoo: run any set of zoo services in one process.
 
-- C{twistd -n zoo}: every service on its default loopback listener.
+- C{twistd -n zoo}: every service on its default loopback listener, but those
+  off by default (L{registry.OFF_BY_DEFAULT}: telnet), which need C{--with}.
 - C{twistd -n zoo --with 'lancelot --port 1060' --with 'echo --port 7007'}: just these,
   each with its own plugin options; the same service may appear several times.
 - C{twistd -n zoo --config zoo.toml}: the services a TOML file lists (see L{parse_config}).
@@ -27,7 +28,7 @@ from zoo.tap._options import AdminOptions, OneLineUsage
 from zoo.tap._service import ZooRoot, serve_admin
 
 #: Options the runner passes to every sub-service that does not set them itself.
-_INHERITED = ("state-dir",)
+_INHERITED = ("state-dir", "workers")
 
 
 def _config_args(name: str, table: dict[str, Any]) -> list[str]:
@@ -80,13 +81,59 @@ def parse_config(text: str, source: str = "config") -> list[tuple[str, list[str]
     return out
 
 
+#: The keys a config file's C{[zoo]} table may hold: the runner's own options.
+ZOO_TABLE_KEYS = (
+    "state-dir",
+    "ready-file",
+    "admin",
+    "events-max",
+    "events-max-bytes",
+    "transcripts",
+    "events-redis",
+    "workers",
+)
+
+
+def _zoo_table_args(argv: list[str]) -> list[str]:
+    """The options a C{--config} file's C{[zoo]} table sets, as command-line words.
+
+    A file that cannot be read or parsed gives none here: L{Options.postOptions}
+    reports it when it reads the services.
+    """
+    given = None
+    for i, word in enumerate(argv):
+        if word in ("--config", "-c") and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif word.startswith("--config="):
+            given = word.split("=", 1)[1]
+    if given is None:
+        return []
+    try:
+        table = tomllib.loads(Path(given).expanduser().read_text(encoding="utf-8")).get("zoo", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    if not isinstance(table, dict):
+        raise usage.UsageError(f"{given}: [zoo] must be a table of options")
+    words: list[str] = []
+    for key, value in table.items():
+        if key not in ZOO_TABLE_KEYS:
+            raise usage.UsageError(
+                f"{given}: unknown [zoo] option {key!r}; known: {', '.join(ZOO_TABLE_KEYS)}"
+            )
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        words += [f"--{key}", str(value)]
+    return words
+
+
 class Options(OneLineUsage, AdminOptions):
     cli_name = "zoo"
     default_admin = "tcp:8900:interface=127.0.0.1"
     synopsis = "[--with 'NAME [OPTIONS]' ...] [--config zoo.toml]"
     longdesc = (
-        "Without --with or --config, runs every zoo service on its default listener. "
-        "Services: " + ", ".join(registry.names()) + "."
+        "Without --with or --config, runs every zoo service on its default listener "
+        "except " + ", ".join(sorted(registry.OFF_BY_DEFAULT)) + " (cleartext logins: ask "
+        "with --with). Services: " + ", ".join(registry.names()) + "."
     )
 
     optParameters: ClassVar[list[list[Any]]] = [
@@ -119,6 +166,17 @@ class Options(OneLineUsage, AdminOptions):
             print(f"{name:10} {doc}")
         raise SystemExit(0)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse C{options}, with the C{[zoo]} table of a C{--config} file before them.
+
+        The table's keys become the runner's options (C{state-dir = "/x"} is
+        C{--state-dir /x}), parsed and checked like them; the command line wins.
+        """
+        import sys
+
+        argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(_zoo_table_args(argv) + argv)
+
     def postOptions(self) -> None:
         specs: list[tuple[str, list[str]]] = []
         if self["config"]:
@@ -128,10 +186,6 @@ class Options(OneLineUsage, AdminOptions):
             except OSError as e:
                 raise usage.UsageError(f"--config: cannot read {path}: {e.strerror}") from None
             specs += parse_config(text, str(path))
-            zoo_table = tomllib.loads(text).get("zoo", {})
-            for key in ("state-dir", "ready-file", "admin"):
-                if key in zoo_table and self[key] is None:
-                    self[key] = str(zoo_table[key])
         for spec in self["with"]:
             try:
                 words = shlex.split(spec)
@@ -142,7 +196,7 @@ class Options(OneLineUsage, AdminOptions):
             specs.append((words[0], words[1:]))
         self.check_admin()
         if not specs:
-            specs = [(name, []) for name in registry.names()]
+            specs = [(name, []) for name in registry.default_names()]
         for name, args in specs:
             self.services.append((name, self._sub_options(name, args)))
 
@@ -155,7 +209,7 @@ class Options(OneLineUsage, AdminOptions):
         sub = module.Options()
         for key in _INHERITED:
             if self[key] is not None and f"--{key}" not in " ".join(args):
-                args = [f"--{key}", self[key], *args]
+                args = [f"--{key}", str(self[key]), *args]
         try:
             sub.parseOptions(args)
         except usage.UsageError as e:
@@ -169,7 +223,9 @@ def services(options: Options) -> list[IService]:
 
 
 def makeService(options: Options) -> IService:
-    root = ZooRoot(ready_file=options["ready-file"], table=True, lean_poll=True)
+    root = ZooRoot(
+        ready_file=options["ready-file"], table=True, lean_poll=True, workers=options.workers()
+    )
     for svc in services(options):
         svc.setServiceParent(root)
     serve_admin(root, options)

@@ -125,6 +125,11 @@ class Options(ServerOptions):
             raise usage.UsageError("--max-bulk: must be at least 1 byte")
         if self["output-soft-limit"] > self["output-hard-limit"]:
             raise usage.UsageError("--output-soft-limit must not be above --output-hard-limit")
+        if self.workers() > 1 and not self["redis"]:
+            raise usage.UsageError(
+                "--workers needs --redis redis://HOST:PORT: the workers share channels "
+                "through it, so every subscriber gets each message once"
+            )
 
 
 def makeService(options: Options) -> IService:

@@ -24,12 +24,23 @@ SERVICES: dict[str, str] = {
     "imap": "zoo.tap.imap",
     "exercises": "zoo.tap.exercises",
     "dns": "zoo.tap.dns",
+    "http": "zoo.tap.http",
+    "telnet": "zoo.tap.telnet",
     "memcached": "zoo.tap.memcached",
 }
+
+#: Services C{twistd -n zoo} starts only when asked (C{--with NAME} or a config
+#: table): zoo-telnet sends passwords in cleartext.
+OFF_BY_DEFAULT: frozenset[str] = frozenset({"telnet"})
 
 
 def names() -> list[str]:
     return list(SERVICES)
+
+
+def default_names() -> list[str]:
+    """The services C{twistd -n zoo} runs when none is named: all but L{OFF_BY_DEFAULT}."""
+    return [name for name in SERVICES if name not in OFF_BY_DEFAULT]
 
 
 def load(name: str) -> ModuleType:
