@@ -104,6 +104,7 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         self.session_id = session
         self.connections = connections
+        self._command_event = self.observatory.recorder("memcached", "memcached.command", _fields)
         self.closing = False
         self._buffer = b""
         #: A storage command waiting for its data block: (handler args) and bytes wanted.
@@ -468,9 +469,8 @@ class Session:
     # -- events ----------------------------------------------------------------------
 
     def _record(self, command: str, key: bytes, result: str, size: int = -1) -> None:
-        self.observatory.record(
-            "memcached", "memcached.command", self.session_id, _fields, command, key, result, size
-        )
+        """A C{memcached.command} event (the caller checks C{observatory.enabled})."""
+        self._command_event(self.session_id, 64 + len(key), command, key, result, size)
 
 
 _HANDLERS: dict[bytes, Callable[[Session, list[bytes]], bytes]] = {
