@@ -94,6 +94,23 @@ class Inspector(Protocol):
         """The operations mounted under C{/api/<service>}."""
 
 
+def query_limit(call: Call, default: int, most: int) -> int:
+    """The request's C{limit} query parameter: C{default} if absent, at most C{most}.
+
+    @raise ApiError: 400 for a limit that is not a whole number or is negative.
+    """
+    text = call.query.get("limit")
+    if text is None:
+        return default
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ApiError(400, f"limit must be a whole number, not {text[:40]!r}") from None
+    if limit < 0:
+        raise ApiError(400, "limit must not be negative")
+    return min(limit, most)
+
+
 def register(observatory: Any, name: str, inspector: Any) -> None:
     """Register C{inspector} as C{name} on C{observatory}, with its C{reset()} (if any).
 
@@ -112,4 +129,4 @@ def register(observatory: Any, name: str, inspector: Any) -> None:
         observatory.on_reset(name, reset)
 
 
-__all__ = ["ApiError", "Call", "Inspector", "RawBody", "Route", "register"]
+__all__ = ["ApiError", "Call", "Inspector", "RawBody", "Route", "query_limit", "register"]

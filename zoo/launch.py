@@ -568,7 +568,7 @@ def run(
 
     @param services: service names (C{smtp}, C{pop3}, C{imap}, C{ftp}, C{ssh},
         C{pubsub}, C{xmlrpc}, C{tls}, C{lancelot}, C{echo}, C{blocks}, C{time},
-        C{exercises}, C{dns}, C{http}, C{telnet}).
+        C{exercises}, C{dns}, C{http}, C{telnet}, C{memcached}).
     @param tls: services to serve over TLS from the first byte.
     @param workdir: where the state directory and the log go (a temporary folder,
         removed at the end, if C{None}).

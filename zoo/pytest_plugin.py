@@ -54,6 +54,7 @@ FIXTURES: dict[str, str] = {
     "zoo_dns": "dns",
     "zoo_http": "http",
     "zoo_telnet": "telnet",
+    "zoo_memcached": "memcached",
 }
 #: Sessions shown per failing test, and characters shown per session.
 REPORT_SESSIONS = 12
@@ -286,6 +287,7 @@ zoo_exercises = _fixture("zoo_exercises", "exercises")
 zoo_dns = _fixture("zoo_dns", "dns")
 zoo_http = _fixture("zoo_http", "http")
 zoo_telnet = _fixture("zoo_telnet", "telnet")
+zoo_memcached = _fixture("zoo_memcached", "memcached")
 
 
 # -- the failure report -------------------------------------------------------------------

@@ -365,6 +365,24 @@ def msgpackrpc(entry: dict[str, Any]) -> None:
     assert answers == [[1, 42, None, 16]], answers
 
 
+def memcached(entry: dict[str, Any]) -> None:
+    """set, get (the value and its flags come back) and delete of a key of the probe's own."""
+    import os
+    import ssl
+
+    key = b"zoo-probe:%d:%s" % (os.getpid(), os.urandom(4).hex().encode())
+    s = socket.create_connection((entry["host"], entry["port"]), timeout=5)
+    if entry.get("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the probe has no CA path
+        s = ctx.wrap_socket(s, server_hostname="localhost")
+    with s:
+        s.sendall(b"set %b 7 0 5\r\nhello\r\nget %b\r\ndelete %b\r\n" % (key, key, key))
+        got = _recv_until(s, b"DELETED\r\n")
+    assert got == b"STORED\r\nVALUE %b 7 5\r\nhello\r\nEND\r\nDELETED\r\n" % key, got
+
+
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "admin": admin,
     "lancelot": lancelot,
@@ -385,6 +403,7 @@ PROBES: dict[str, Callable[[dict[str, Any]], None]] = {
     "telnet": telnet,
     "zmq": zmq,
     "msgpackrpc": msgpackrpc,
+    "memcached": memcached,
 }
 
 

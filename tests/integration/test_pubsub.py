@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wirecompare
 from conftest import require_tool
 from probes import pubsub as probe_pubsub
 
@@ -178,6 +179,82 @@ def test_book_redis_pub_sub(zoo: TwistdProcess, workdir: Path) -> None:
     finally:
         sub.kill()
         sub.wait()
+
+
+BOOKS = Path(__file__).parent / "books"
+LUCY = re.compile(r"Lucy got a b'(\w+)' at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ , only (\d+) left")
+
+
+def test_book_lucy_gets_every_chocolate_once_in_order(zoo: TwistdProcess) -> None:
+    """Exercise 17.4: Lucy (BLPOP, 0.5 s a piece) gets each piece once, in order, as the backlog shrinks."""
+    import redis
+
+    port = zoo.port("pubsub")
+    env = {**os.environ, "ZOO_PORT": str(port)}
+    lucy = subprocess.Popen(
+        [sys.executable, "-u", str(BOOKS / "redis_lucy.py")], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        conn = redis.Redis(port=port)
+        pieces = ["truffle", "cherry", "caramel", "nougat", "cherry", "truffle"]
+        conn.rpush("chocolates", *pieces[:2])  # the belt outruns Lucy at once...
+        time.sleep(0.2)
+        conn.rpush("chocolates", *pieces[2:])  # ...and again
+        lines = read_lines(lucy.stdout, len(pieces), timeout=20)
+        got = [LUCY.fullmatch(line) for line in lines]
+        assert all(got), lines
+        assert [m.group(1) for m in got] == pieces  # FIFO, exactly once
+        remaining = [int(m.group(2)) for m in got]
+        assert remaining[-1] == 0 and remaining == sorted(remaining, reverse=True), remaining
+        assert conn.llen("chocolates") == 0
+    finally:
+        lucy.kill()
+        lucy.wait()
+
+
+def test_book_chocolate_supply_feeds_lucy(zoo: TwistdProcess) -> None:
+    """The book's conveyor belt and Lucy run together: she prints pieces of its varieties."""
+    env = {**os.environ, "ZOO_PORT": str(zoo.port("pubsub"))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-u", str(BOOKS / name)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for name in ("redis_lucy.py", "redis_choc_supply.py")
+    ]
+    try:
+        lines = read_lines(procs[0].stdout, 3, timeout=20)
+        for line in lines:
+            m = LUCY.fullmatch(line)
+            assert m and m.group(1) in ("truffle", "cherry", "caramel", "nougat"), line
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_blocked_clients_fifo_timeout_and_disconnect(zoo: TwistdProcess) -> None:
+    """redis-py BLPOP times out with None; a blocked client that hangs up is not served."""
+    import redis
+
+    port = zoo.port("pubsub")
+    conn = redis.Redis(port=port)
+    started = time.monotonic()
+    assert conn.blpop("belt", 0.3) is None
+    assert 0.25 < time.monotonic() - started < 5
+    gone = socket.create_connection(("127.0.0.1", port))
+    gone.sendall(b"BLPOP belt 0\r\n")
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)
+    time.sleep(0.1)
+    first.sendall(b"BLPOP belt 0\r\n")
+    time.sleep(0.1)
+    gone.close()
+    time.sleep(0.2)
+    assert conn.rpush("belt", "a", "b") == 2
+    want = b"*2\r\n$4\r\nbelt\r\n$1\r\na\r\n"
+    assert recv_exactly(first, len(want)) == want
+    assert conn.lrange("belt", 0, -1) == [b"b"]
+    first.close()
 
 
 def test_redis_cli_publish_subscribe(zoo: TwistdProcess) -> None:
@@ -349,38 +426,54 @@ SESSION3: list[tuple[int, bytes]] = [
     (1, b"HELLO 3\r\nSUBSCRIBE c\r\nPUBLISH c me\r\nQUIT\r\n"),
 ]
 
+# Lists (exercise 17.4): pushes, pops, blocking pops served in order, timeouts, errors.
+SESSION_LISTS: list[tuple[int, bytes]] = [
+    (0, b"DEL a b\r\nRPUSH a x y z\r\nLPUSH a w v\r\nLRANGE a 0 -1\r\nLLEN a\r\nLLEN nope\r\n"),
+    (0, b"EXISTS a a nope\r\nLPOP a\r\nRPOP a 2\r\nLPOP a 0\r\nLPOP a -1\r\nLPOP a x\r\n"),
+    (0, b"LPOP nope\r\nLPOP nope 2\r\nLPOP nope 0\r\nRPOP a 10\r\nEXISTS a\r\nLPOP a 1\r\n"),
+    (0, b"RPUSH\r\nRPUSH a\r\nLPOP\r\nLPOP a 1 2\r\nLRANGE a 0\r\nLRANGE a x 1\r\n"),
+    (0, b"LRANGE nope 0 -1\r\nBLPOP a\r\nBLPOP a x\r\nBLPOP a -1\r\nBLPOP a nan\r\n"),
+    (0, b'BLPOP a 1e400\r\nBLPOP a inf\r\nBLPOP a 1e5000\r\nBLPOP a 1_0\r\nBLPOP a " 1"\r\n'),
+    (0, b"BLPOP a 0.01\r\nBRPOP a 1e-2\r\nBLPOP a 0x1p-6\r\nBRPOP a .02\r\n"),
+    (0, b"LPOP a 99999999999999999999\r\nLRANGE a 0 99999999999999999999\r\nDEL\r\nEXISTS\r\n"),
+    (0, b"RPUSH l 1 2 3 4 5\r\nLRANGE l -100 100\r\nLRANGE l 2 1\r\nLRANGE l -2 -1\r\n"),
+    (0, b"LRANGE l 5 10\r\nLRANGE l -3 -4\r\nBLPOP nope l 0\r\nBRPOP l 0\r\nDEL l l\r\n"),
+    (1, b"BLPOP k 0\r\nPING\r\nLLEN k\r\n"),
+    (2, b"BRPOP j k 0\r\n"),
+    (3, b"BLPOP k j 0\r\n"),
+    (0, b"RPUSH k 1 2\r\nLRANGE k 0 -1\r\nEXISTS k\r\n"),
+    (0, b"LPUSH j a b\r\nRPUSH k 3 4\r\nLLEN k\r\n"),
+    (4, b"BLPOP t 0.05\r\nECHO after\r\n"),
+    (5, b"SUBSCRIBE c\r\nRPUSH a 1\r\nLLEN a\r\nBLPOP a 0\r\nRESET\r\nRPUSH a 1\r\n"),
+    (
+        6,
+        b"*3\r\n$5\r\nRPUSH\r\n$3\r\n\x00\xff \r\n$0\r\n\r\n*2\r\n$4\r\nLPOP\r\n$3\r\n\x00\xff \r\n",
+    ),
+    (7, b"BLPOP q 0\r\nQUIT\r\n"),
+    (0, b"rpush q 1\r\nLLEN q\r\n"),
+]
+
+# The same lists with RESP3, as redis-py 8 speaks by default.
+SESSION_LISTS3: list[tuple[int, bytes]] = [
+    (0, b"HELLO 3\r\nLPOP nope\r\nLPOP nope 2\r\nBLPOP nope 0.01\r\nRPUSH a 1\r\n"),
+    (0, b"LPOP a 5\r\nLRANGE a 0 -1\r\nRPUSH a 1\r\nBLPOP a 0\r\nEXISTS a\r\n"),
+    (1, b"HELLO 3\r\nBRPOP a 0\r\nPING\r\n"),
+    (0, b"RPUSH a x\r\nSUBSCRIBE c\r\nRPUSH a y\r\nLLEN a\r\n"),
+]
+
 
 def record(port: int, session: list[tuple[int, bytes]] = SESSION) -> list[list[bytes]]:
-    """Play SESSION against the server on PORT; return what each step made each connection receive."""
-    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
-    for c in conns:
-        c.setblocking(False)
-    steps = []
-    live = list(conns)
-    try:
-        for who, data in session:
-            conns[who].sendall(data)
-            got = [b""] * len(conns)
-            quiet_since = time.monotonic()
-            while time.monotonic() - quiet_since < 0.15:
-                for c in select.select(live, [], [], 0.02)[0]:
-                    try:
-                        chunk = c.recv(65536)
-                    except OSError:
-                        chunk = b""
-                    got[conns.index(c)] += chunk or b"<EOF>"
-                    if not chunk:
-                        live.remove(c)
-                    quiet_since = time.monotonic()
-            # Client ids count connections, which differ between the two servers.
-            steps.append([re.sub(rb"(\$2\r\nid\r\n):\d+", rb"\1:ID", g) for g in got])
-    finally:
-        for c in conns:
-            c.close()
-    return steps
+    """Play a session on eight connections; client ids (which count connections) become ID."""
+    return wirecompare.record(
+        port, session, 8, lambda got: re.sub(rb"(\$2\r\nid\r\n):\d+", rb"\1:ID", got)
+    )
 
 
-@pytest.mark.parametrize("session", [SESSION, SESSION3], ids=["resp2", "resp3"])
+@pytest.mark.parametrize(
+    "session",
+    [SESSION, SESSION3, SESSION_LISTS, SESSION_LISTS3],
+    ids=["resp2", "resp3", "lists-resp2", "lists-resp3"],
+)
 def test_byte_identical_to_redis(
     zoo: TwistdProcess, workdir: Path, session: list[tuple[int, bytes]]
 ) -> None:
@@ -390,7 +483,11 @@ def test_byte_identical_to_redis(
     got = record(zoo.port("pubsub"), session)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
         assert g == w, f"step {i} {session[i]!r}"
-    assert any(b"message" in b"".join(step) for step in want)  # the session did deliver
+    delivered = (
+        b"message",
+        b"*2\r\n$1\r\n",
+    )  # a published message, a (blocking) pop's [key, value]
+    assert any(d in b"".join(step) for step in want for d in delivered)  # the session did deliver
 
 
 # Slow consumers ---------------------------------------------------------------------------
@@ -582,3 +679,19 @@ def test_redis_cli_over_tls(workdir: Path) -> None:
             [*args, "publish", "x", "y"], capture_output=True, text=True, timeout=10
         )
         assert out.stdout.strip() == "0", out.stderr
+
+
+def test_list_caps_from_the_command_line(workdir: Path) -> None:
+    """--max-keys and --max-list-memory hold: redis-py gets Redis's OOM error, nothing changes."""
+    import redis
+
+    args = ["zoo-pubsub", "--port", "0", "--max-keys", "2", "--max-list-memory", "1kb"]
+    with TwistdProcess(args, workdir / "zoo") as z:
+        conn = redis.Redis(port=z.port("pubsub"))
+        conn.rpush("a", "x")
+        conn.rpush("b", "y")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            conn.rpush("c", "z")
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            conn.rpush("a", "x" * 1024)
+        assert conn.exists("a", "b", "c") == 2 and conn.llen("a") == 1

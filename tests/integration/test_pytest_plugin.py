@@ -48,9 +48,10 @@ def test_fixtures_reset_between_tests(pytester: pytest.Pytester) -> None:
         def test_every_small_service_answers(zoo_lancelot, zoo_echo, zoo_blocks, zoo_time,
                                              zoo_exercises, zoo_dns, zoo_xmlrpc, zoo_pubsub,
                                              zoo_sftp, zoo_tls, zoo_pop3, zoo_imap, zoo_http,
-                                             zoo_telnet):
+                                             zoo_telnet, zoo_memcached):
             handles = [zoo_lancelot, zoo_echo, zoo_blocks, zoo_time, zoo_exercises, zoo_xmlrpc,
-                       zoo_pubsub, zoo_sftp, zoo_tls, zoo_pop3, zoo_imap, zoo_http, zoo_telnet]
+                       zoo_pubsub, zoo_sftp, zoo_tls, zoo_pop3, zoo_imap, zoo_http, zoo_telnet,
+                       zoo_memcached]
             for handle in handles:
                 socket.create_connection((handle.host, handle.port), timeout=5).close()
             assert zoo_sftp.name == "ssh" and zoo_sftp.user == "zoo"

@@ -57,3 +57,9 @@ msgpackrpc = ServiceMaker(
     "MessagePack-RPC over TCP (the RPC methods).",
     "zoo-msgpackrpc",
 )
+memcached = ServiceMaker(
+    "zoo-memcached",
+    "zoo.tap.memcached",
+    "memcached's text protocol (FOPNP squares.py).",
+    "zoo-memcached",
+)

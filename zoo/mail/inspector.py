@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.events import hub
-from zoo.inspect import ApiError, Call, RawBody, Route
+from zoo.inspect import ApiError, Call, RawBody, Route, query_limit
 from zoo.mail.maildir import MaildirStore, Writer, arrival_order, mailbox_name, wire_size
 
 #: Messages listed when the request gives no C{limit}; and the most it may ask for.
@@ -155,19 +155,6 @@ def _flags(path: Path) -> list[str]:
     info = path.name.partition(":")[2]
     names = {"S": "seen", "R": "answered", "F": "flagged", "T": "deleted", "D": "draft"}
     return [names.get(c, c) for c in info.partition(",")[2]] if info.startswith("2,") else []
-
-
-def _limit(query: Any) -> int:
-    text = query.get("limit")
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        n = int(text)
-    except ValueError:
-        raise ApiError(400, f"limit must be a whole number, not {text[:40]!r}") from None
-    if n < 0:
-        raise ApiError(400, "limit must not be negative")
-    return min(n, MAX_LIMIT)
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -370,7 +357,7 @@ class MailInspector:
         return [{"mailbox": b, "messages": len(self._files(b))} for b in self.store.mailboxes()]
 
     def messages(self, call: Call) -> list[dict[str, Any]]:
-        limit = _limit(call.query)
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
         wanted = self._mailbox_param(call)
         q = (call.query.get("q") or "").lower()
         existing = self.store.mailboxes()

@@ -3,7 +3,8 @@
 The book's C{redis_pub.py} and C{redis_sub.py} ("Introducing Python", chapter 17),
 C{redis-cli}, every Redis client library and C{nc} (inline commands) work against it
 unchanged, only the port differs (6380 instead of Redis's 6379). With C{--redis}
-several nodes share their channels through a real Redis server.
+several nodes share their channels through a real Redis server. Lists (RPUSH,
+BLPOP ...) serve exercise 17.4, Lucy's chocolate factory.
 
 The parts, each readable on its own:
 
@@ -11,6 +12,8 @@ The parts, each readable on its own:
 - L{zoo.pubsub.core}: the broker (channels, patterns, fan-out, slow-consumer policy), no I/O;
 - L{zoo.pubsub.codec}: RESP requests (multibulk and inline) and replies;
 - L{zoo.pubsub.commands}: the commands and Redis's replies and errors;
+- L{zoo.pubsub.lists}: the lists and the clients blocked on them, no I/O;
+- L{zoo.pubsub.list_commands}: the list commands, with Redis's replies and errors;
 - L{zoo.pubsub.protocol}: the thin Twisted Protocol and Factory;
 - L{zoo.pubsub.bridge}: scale-out through Redis with txredisapi.
 """

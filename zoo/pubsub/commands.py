@@ -4,7 +4,9 @@ L{Session} runs parsed commands (lists of C{bytes}) for one L{Client}: it change
 broker and queues the reply bytes on the client. It never touches a socket.
 
 Supported: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PING, ECHO,
-PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB/HELP, QUIT, RESET, and what
+PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB/HELP, QUIT, RESET, the list
+commands of L{zoo.pubsub.list_commands} (DEL, EXISTS, RPUSH, LPUSH, LPOP, RPOP, BLPOP,
+BRPOP, LLEN, LRANGE), and what
 client libraries send when they connect: HELLO (2 or 3: redis-py 8 asks for RESP3 and
 does not fall back, so RESP3's push frames, maps and nulls are spoken too), CLIENT SETINFO/SETNAME/GETNAME/ID, SELECT (pub/sub
 ignores the database, as in Redis), AUTH (no password is configured), INFO.
@@ -13,12 +15,14 @@ Anything else is C{-ERR unknown command ...}, worded as Redis 7 words it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from zoo import __version__
 from zoo.events import EVENT_OVERHEAD, bounded_text, hub
 from zoo.pubsub import codec
+from zoo.pubsub import list_commands as lists
 from zoo.pubsub.core import Broker, Client
 
 #: What INFO and HELLO report as the server version: the Redis release whose replies
@@ -115,10 +119,19 @@ class Session:
         #: The connection's session id, for its events.
         self.session_id = session
         self._published = self.observatory.recorder("pubsub", "pubsub.published", _published)
+        #: Commands sent while the client is blocked (BLPOP), run once it is not.
+        self.pending: deque[list[bytes]] = deque()
+        #: Called with C{True} when too many commands wait (stop reading), C{False} after.
+        self.on_hold: Callable[[bool], None] | None = None
 
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
         client = self.client
+        if client.blocked is not None:
+            self.pending.append(argv)
+            if len(self.pending) == lists.MAX_PENDING and self.on_hold is not None:
+                self.on_hold(True)
+            return
         # PUBLISH goes first, without the table lookup, lower() and arity checks: it is
         # nearly all a publisher sends. Same checks, same reply as the general path
         # below; a subscribed RESP2 client falls through to get its error there.
@@ -171,6 +184,15 @@ class Session:
             return
         assert cmd.handler is not None
         cmd.handler(self, argv)
+
+    def resume(self) -> None:
+        """Run the commands sent while blocked, until blocked again, closing, or done."""
+        pending = self.pending
+        held = len(pending) >= lists.MAX_PENDING
+        while pending and self.client.blocked is None and not self.closing:
+            self.execute(pending.popleft())
+        if held and len(pending) < lists.MAX_PENDING and self.on_hold is not None:
+            self.on_hold(False)
 
     # Pub/sub -------------------------------------------------------------------------
 
@@ -455,6 +477,16 @@ def _table() -> dict[bytes, _Command]:
         _Command("info", S.info, -1),
         _Command("pubsub", None, -2, subcommands=pubsub),
         _Command("client", None, -2, subcommands=client),
+        _Command("del", lists.del_, -2),
+        _Command("exists", lists.exists, -2),
+        _Command("rpush", lists.rpush, -3),
+        _Command("lpush", lists.lpush, -3),
+        _Command("lpop", lists.lpop, -2),
+        _Command("rpop", lists.rpop, -2),
+        _Command("blpop", lists.blpop, -3),
+        _Command("brpop", lists.brpop, -3),
+        _Command("llen", lists.llen, 2),
+        _Command("lrange", lists.lrange, 4),
     ]
     return {c.name.encode(): c for c in commands}
 

@@ -1,5 +1,7 @@
 """The broker without any I/O: channels, patterns, fan-out and the slow-consumer policy.
 
+The lists, a separate concern, are in L{zoo.pubsub.lists}; the broker holds them.
+
 A L{Client} is one connection's pub-sub state: the channels and patterns it subscribed
 to, the bytes waiting to be sent to it, and its output limits. The L{Broker} maps
 channel names and patterns to clients and fans a published message out to them.
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 from zoo.pubsub import codec
 from zoo.pubsub.glob import compile_glob
+from zoo.pubsub.lists import Block, Keyspace
 
 #: Bytes handed to the transport at once when a paused client resumes.
 RESUME_CHUNK = 256 * 1024
@@ -85,6 +88,8 @@ class Client:
         "name",
         "id",
         "resp",
+        "blocked",
+        "on_resume",
         "_soft_timer",
         "__weakref__",
     )
@@ -115,6 +120,10 @@ class Client:
         self.id = broker.next_id()
         #: The protocol version chosen with HELLO: 2 (the default) or 3.
         self.resp = 2
+        #: What the client waits for in BLPOP/BRPOP, or C{None}.
+        self.blocked: Block | None = None
+        #: Called once the client is no longer blocked, to run what it sent meanwhile.
+        self.on_resume: Callable[[], None] | None = None
         self._soft_timer: Any = None
 
     @property
@@ -216,8 +225,10 @@ class Broker:
         local subscriber (the Redis bridge subscribes in Redis accordingly).
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, keyspace: Keyspace | None = None) -> None:
         self.limits = limits or Limits()
+        #: The lists (RPUSH, BLPOP ...) and the clients blocked on them.
+        self.keyspace = keyspace if keyspace is not None else Keyspace()
         self.channels: dict[bytes, dict[Client, list[bytes]]] = {}
         self.patterns: dict[bytes, dict[Client, list[bytes]]] = {}
         self.listener: InterestListener | None = None
@@ -297,6 +308,7 @@ class Broker:
             self.unsubscribe(client, channel)
         for pattern in list(client.patterns):
             self.punsubscribe(client, pattern)
+        self.keyspace.unblock(client)
         self._dirty.pop(client, None)
 
     def _tell(self, kind: bytes, name: bytes, wanted: bool) -> None:

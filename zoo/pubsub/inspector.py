@@ -6,8 +6,10 @@ observatory's C{pubsub.published} events (so they are there only while observing
 within its retention). Publishing here goes through the same path as a client's
 PUBLISH (the Redis bridge's when there is one) and is reported the same way.
 
-The broker keeps no message history of its own, so a reset of C{"pubsub"} forgets
-only the events (the observatory does that); subscribers stay connected.
+The lists (RPUSH, BLPOP ...) are listed with their lengths and the clients blocked
+on them, and one list's elements can be read. The broker keeps no message history
+of its own, so a reset of C{"pubsub"} forgets the events (the observatory does that)
+and empties the lists; subscribers stay connected and blocked clients keep waiting.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from typing import Any
 
 from zoo.events import Filter, hub
-from zoo.inspect import ApiError, Call, Route
+from zoo.inspect import ApiError, Call, Route, query_limit
 from zoo.pubsub.commands import emit_published
 from zoo.pubsub.core import Broker
 
@@ -49,6 +51,7 @@ class PubSubInspector:
             "channels": len(self.broker.channels),
             "patterns": len(self.broker.patterns),
             "published": self.broker.published,
+            "lists": len(self.broker.keyspace.lists),
         }
 
     def routes(self) -> list[Route]:
@@ -65,6 +68,19 @@ class PubSubInspector:
                     "channel": "only this channel",
                     "limit": f"the most to list (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
                 },
+            ),
+            Route(
+                "GET",
+                "/lists",
+                self.lists,
+                "Lists, with their lengths and the clients blocked on each key.",
+            ),
+            Route(
+                "GET",
+                "/lists/{key}",
+                self.list_items,
+                "One list's elements, first to last.",
+                {"limit": f"the most to list (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})"},
             ),
             Route(
                 "POST",
@@ -86,18 +102,43 @@ class PubSubInspector:
             ],
         }
 
+    def lists(self, call: Call) -> dict[str, Any]:
+        keyspace = self.broker.keyspace
+        keys = sorted(set(keyspace.lists) | set(keyspace.waiting))
+        return {
+            "lists": [
+                {
+                    "key": _name(k),
+                    "length": keyspace.length(k),
+                    "blocked": len(keyspace.waiting.get(k, ())),
+                }
+                for k in keys
+            ],
+            "bytes": keyspace.used,
+        }
+
+    def list_items(self, call: Call) -> dict[str, Any]:
+        key = call.params["key"].encode("utf-8", "surrogateescape")
+        if key not in self.broker.keyspace.lists:
+            raise ApiError(404, f"no list {call.params['key'][:256]!r}")
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
+        items = self.broker.keyspace.range(key, 0, limit - 1) if limit else []
+        return {
+            "key": call.params["key"],
+            "length": self.broker.keyspace.length(key),
+            "items": [_name(v) for v in items],
+        }
+
+    def reset(self) -> None:
+        """Empty the lists (the events are the observatory's to forget)."""
+        self.broker.keyspace.clear()
+
     def messages(self, call: Call) -> list[dict[str, Any]]:
-        text = call.query.get("limit", str(DEFAULT_LIMIT))
-        try:
-            limit = int(text)
-        except ValueError:
-            raise ApiError(400, f"limit must be a whole number, not {text[:40]!r}") from None
-        if limit < 0:
-            raise ApiError(400, "limit must not be negative")
+        limit = query_limit(call, DEFAULT_LIMIT, MAX_LIMIT)
         channel = call.query.get("channel")
         match = {"channel": channel} if channel is not None else None
         events = self.observatory.events(Filter.of("pubsub", "pubsub.published", match=match))
-        newest = events[::-1][: min(limit, MAX_LIMIT)]
+        newest = events[::-1][:limit]
         return [{"seq": e.seq, "time": e.time, "session": e.session, **e.fields} for e in newest]
 
     def publish(self, call: Call) -> dict[str, Any]:

@@ -41,7 +41,23 @@ class PubSubProtocol(Protocol):
         self.session = Session(
             f.broker, self.client, f.publish, f.observatory, session_of(self.transport)
         )
+        self.session.on_hold = self._hold
+        self.client.on_resume = self._resume
         self.transport.registerProducer(self, True)
+
+    def _resume(self) -> None:
+        """The client was blocked (BLPOP) and is not now: run what it sent meanwhile."""
+        session = self.session
+        session.resume()
+        if session.closing:
+            self._close()
+
+    def _hold(self, hold: bool) -> None:
+        """Stop reading a blocked client with too many commands waiting; read again after."""
+        if hold:
+            self.transport.pauseProducing()
+        elif not self.transport.disconnecting:
+            self.transport.resumeProducing()
 
     def dataReceived(self, data: bytes) -> None:
         parser = self.parser

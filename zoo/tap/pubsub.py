@@ -45,7 +45,8 @@ class Options(ServerOptions):
     synopsis = "[--port 6380] [--redis redis://HOST:PORT] [--output-hard-limit 32mb] ..."
     longdesc = (
         "A publish/subscribe broker speaking Redis's protocol: redis-cli, redis-py and nc "
-        "work unchanged. With --redis, several brokers share channels through a Redis server."
+        "work unchanged. With --redis, several brokers share channels through a Redis server. "
+        "Lists too (RPUSH, BLPOP ...), kept in this process."
     )
 
     optParameters: ClassVar[list[list[Any]]] = [
@@ -100,10 +101,24 @@ class Options(ServerOptions):
             "Most arguments in one command.",
             named("--max-args", positive_int),
         ],
+        [
+            "max-keys",
+            None,
+            100_000,
+            "Most lists at once (RPUSH past it: Redis's OOM error).",
+            named("--max-keys", positive_int),
+        ],
+        [
+            "max-list-memory",
+            None,
+            "64mb",
+            "Most bytes held in lists (RPUSH past it: Redis's OOM error).",
+            named("--max-list-memory", memory_size),
+        ],
     ]
 
     def check(self) -> None:
-        for flag in ("output-hard-limit", "output-soft-limit", "max-bulk"):
+        for flag in ("output-hard-limit", "output-soft-limit", "max-bulk", "max-list-memory"):
             if isinstance(self[flag], str):  # a default, not yet converted
                 self[flag] = memory_size(self[flag])
         if self["max-bulk"] < 1:
@@ -119,12 +134,13 @@ class Options(ServerOptions):
 
 def makeService(options: Options) -> IService:
     from zoo.pubsub.core import Broker, Limits
+    from zoo.pubsub.lists import Keyspace
     from zoo.pubsub.protocol import PubSubFactory
 
     limits = Limits(
         options["output-hard-limit"], options["output-soft-limit"], options["output-soft-seconds"]
     )
-    broker = Broker(limits)
+    broker = Broker(limits, Keyspace(options["max-keys"], options["max-list-memory"]))
     bridge = None
     if options["redis"]:
         from zoo.pubsub.bridge import RedisBridge, parse_redis_url

@@ -28,6 +28,7 @@ SERVICES: dict[str, str] = {
     "telnet": "zoo.tap.telnet",
     "zmq": "zoo.tap.zmq",
     "msgpackrpc": "zoo.tap.msgpackrpc",
+    "memcached": "zoo.tap.memcached",
 }
 
 #: Services C{twistd -n zoo} starts only when asked (C{--with NAME} or a config
