@@ -603,3 +603,16 @@ def test_list_extended_subscribed_recursivematch(tmp_path):
     ]
     assert s.send(b'g LIST (RECURSIVEMATCH) "" "*"\r\n')[0].startswith(b"g BAD")
     assert s.send(b'h LIST "" "*" RETURN (STATUS (MESSAGES))\r\n')[0].startswith(b"h BAD")
+
+
+def test_lsub_percent_shows_an_unsubscribed_parent_as_noselect(tmp_path):
+    """LSUB with % lists the unsubscribed parent of a subscribed folder as \\Noselect (RFC 3501 6.3.9)."""
+    s = logged_in(tmp_path, select=None)
+    for name in (b"box", b"box.a", b"box.b", b"box.b.c"):
+        s.send(b"c CREATE " + name + b"\r\n")
+    s.send(b"c SUBSCRIBE box.a\r\n")
+    s.send(b"c SUBSCRIBE box.b.c\r\n")
+    got = s.send(b'c LSUB "" box.%\r\n')
+    assert b'* LSUB () "." "box.a"' in got
+    assert b'* LSUB (\\Noselect) "." "box.b"' in got
+    assert not any(b"box.b.c" in line for line in got)

@@ -443,7 +443,7 @@ class IMAPSession:
         if by_subscription:
             candidates = [n for n in names if n in subscribed]
             candidates += [n for n in subscribed if n not in existing]
-        if recursive:  # parents of subscribed folders may be listed with CHILDINFO
+        if recursive or lsub:  # parents of subscribed folders may be listed (below)
             parents = {
                 DELIMITER.join(n.split(DELIMITER)[:i])
                 for n in subscribed
@@ -466,6 +466,16 @@ class IMAPSession:
                     if n.startswith(name + DELIMITER) and not any(_list_match(f, n) for f in fulls)
                 ]
                 if not below:
+                    continue
+                if lsub:
+                    # RFC 3501 6.3.9: LSUB % shows an unsubscribed parent of a
+                    # subscribed folder as \Noselect, in place of the folder.
+                    yield _line(
+                        b'* LSUB (\\Noselect) "'
+                        + DELIMITER.encode()
+                        + b'" '
+                        + quote(_wire_name(name))
+                    )
                     continue
                 extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
             special = self.account.special_use(name)
