@@ -93,6 +93,8 @@ class Session:
         "closed",
         "_wire_in",
         "_wire_out",
+        "_plain_in",
+        "_plain_out",
     )
 
     def __init__(self, observatory: Observatory, service: str) -> None:
@@ -110,13 +112,19 @@ class Session:
         self.listener: Any = ""
         self.opened = False
         self.closed = False
+        # A side whose transcriber recognises nothing (a byte stream; a RESP server's
+        # replies) is kept as the bytes themselves, without a Chunk.
+        self._plain_in = self._plain_out = False
         if self.transcript is not None:
-            if type(self.transcript) is Transcriber:  # a byte stream: nothing to recognise
-                self._wire_in = observatory.recorder(service, "wire.in", _plain)
-                self._wire_out = observatory.recorder(service, "wire.out", _plain)
-            else:
-                self._wire_in = observatory.recorder(service, "wire.in", _wire_in)
-                self._wire_out = observatory.recorder(service, "wire.out", _wire_out)
+            kind = type(self.transcript)
+            self._plain_in = kind.client is Transcriber.client
+            self._plain_out = kind.server is Transcriber.server
+            self._wire_in = observatory.recorder(
+                service, "wire.in", _plain if self._plain_in else _wire_in
+            )
+            self._wire_out = observatory.recorder(
+                service, "wire.out", _plain if self._plain_out else _wire_out
+            )
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.observatory.emit(self.service, kind, self.id, **fields)
@@ -206,7 +214,7 @@ class Session:
         """Record C{data}, sent by the client, in the transcript (which there is)."""
         assert self.transcript is not None
         if self.observatory.enabled and data:
-            if type(self.transcript) is Transcriber:  # kept as it is, up to LIMIT
+            if self._plain_in:  # kept as it is, up to LIMIT
                 shown = data[:LIMIT]
                 self._wire_in(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
                 return
@@ -217,7 +225,7 @@ class Session:
         """The server sent C{data}."""
         self.bytes_out += len(data)
         if self.transcript is not None and self.observatory.enabled and data:
-            if type(self.transcript) is Transcriber:
+            if self._plain_out:
                 shown = data[:LIMIT]
                 self._wire_out(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
                 return

@@ -526,8 +526,7 @@ class Resp(Transcriber):
             return None
         return _NONE
 
-    def server(self, data: bytes) -> Chunk:
-        return Chunk(data[:LIMIT], False, None)
+    # The server's replies are shown as they are: Transcriber.server.
 
 
 class Telnet(Transcriber):
