@@ -410,20 +410,6 @@ def test_fired_is_an_event_of_the_session() -> None:
     assert fired[0].fields["spec"] == "tcp:close=2" and fired[0].fields["bytes_out"] == 2
 
 
-def test_fast_writer_goes_through_the_layer() -> None:
-    """zoo's fast writer does not write around a fault layer."""
-    from zoo.policies import fast_writer
-
-    clock = Clock()
-    reg = Registry(Observatory(Clock()))
-    reg.add("tcp:latency=1")
-    p, app, t = connect(reg, clock=clock)
-    fast_writer(app.transport)(b"x")
-    assert t.value() == b""
-    clock.advance(1)
-    assert t.value() == b"x"
-
-
 # -- datagrams --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,274 @@
+"""Faults seen by real clients: set from the TOML config, from --fault and from the control plane."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require_tool
+
+from zoo.faults import parse
+from zoo.testing import TwistdProcess
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+[smtp]
+port = 0
+fault = ["smtp:RCPT=451 first=1"]
+
+[ftp]
+port = 0
+root = "{root}"
+user = "alice:pw:{home}"
+
+[xmlrpc]
+port = 0
+
+[[echo]]
+port = 0
+udp = 0
+
+[[echo]]
+port = 0
+tls = true
+"""
+
+
+class Zoo:
+    """The running zoo and a small client for its control plane."""
+
+    def __init__(self, zoo: TwistdProcess, work: Path) -> None:
+        self.zoo = zoo
+        self.work = work
+        self.base, self.token = zoo.admin()
+
+    def call(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        headers = {"Authorization": f"Bearer {self.token}"}
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def fault(self, spec: str, service: str) -> dict[str, Any]:
+        status, body = self.call("/api/faults", "POST", {"spec": spec, "service": service})
+        assert status == 200, body
+        return dict(body["fault"])
+
+    def delete(self, fault_id: str) -> dict[str, Any]:
+        status, body = self.call(f"/api/faults/{fault_id}", "DELETE")
+        assert status == 200, body
+        return dict(body["deleted"])
+
+    def port(self, service: str, type: str = "TCP", index: int = 0) -> int:
+        return self.zoo.port(service, type, index)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
+    work = tmp_path_factory.mktemp("faults")
+    root, home = work / "root", work / "alice"
+    root.mkdir()
+    home.mkdir()
+    (home / "big.bin").write_bytes(bytes(range(256)) * 1024)
+    config = work / "zoo.toml"
+    config.write_text(CONFIG.format(root=root, home=home))
+    pubsub = "pubsub --port 0 --fault 'resp:DELIVER=drop first=1 channel=news'"
+    with TwistdProcess(["zoo", "--config", str(config), "--with", pubsub], work) as z:
+        yield Zoo(z, work)
+
+
+def test_smtplib_sees_451_then_retries(zoo: Zoo) -> None:
+    """smtplib gets the configured 451 on RCPT; its retry succeeds (first=1)."""
+    port = zoo.port("smtp")
+    message = "Subject: retry\r\n\r\nagain\r\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail("a@example.com", ["bob@example.com"], message)
+        assert refused.value.recipients["bob@example.com"][0] == 451
+        assert client.sendmail("a@example.com", ["bob@example.com"], message) == {}
+    status, body = zoo.call("/api/faults")
+    (listed,) = [f for f in body["faults"] if f["point"] == "smtp.RCPT"]
+    assert (listed["seen"], listed["fired"]) == (2, 1)
+    status, events = zoo.call("/api/events?service=smtp&kind=fault.fired")
+    (event,) = events["events"]
+    assert event["fields"]["fault"] == listed["id"]
+    request = urllib.request.Request(
+        f"{zoo.base}/api/sessions/{event['session']}/transcript.txt",
+        headers={"Authorization": f"Bearer {zoo.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
+    rcpt = text.index("C: rcpt TO:<bob@example.com>")
+    fired = text.index(f"-- fault {listed['id']} fired: smtp:RCPT=451 first=1 --")
+    assert rcpt < fired < text.index("S: 451 ")
+
+
+def test_curl_sees_a_reset(zoo: Zoo) -> None:
+    """curl sees the connection reset by peer; with first=1 its next request works."""
+    curl = require_tool("curl")
+    url = f"http://127.0.0.1:{zoo.port('xmlrpc')}/"
+    f = zoo.fault("tcp:reset first=1", "xmlrpc")
+    try:
+        first = subprocess.run([curl, "-sS", url], capture_output=True, text=True, timeout=30)
+        second = subprocess.run([curl, "-sS", url], capture_output=True, text=True, timeout=30)
+    finally:
+        zoo.delete(f["id"])
+    assert first.returncode in (52, 56), first
+    assert "reset" in first.stderr.lower() or "empty reply" in first.stderr.lower(), first.stderr
+    assert second.returncode == 0, second.stderr
+
+
+def test_curl_ftp_stor_452_then_normal(zoo: Zoo) -> None:
+    """curl's FTP upload fails with the injected 452; deleted, the next upload works."""
+    curl = require_tool("curl")
+    src = zoo.work / "up.txt"
+    src.write_bytes(b"payload\n")
+    url = f"ftp://alice:pw@127.0.0.1:{zoo.port('ftp')}/up.txt"
+    f = zoo.fault("ftp:STOR='452 Insufficient storage space'", "ftp")
+    try:
+        failed = subprocess.run([curl, "-sS", "-T", str(src), url], capture_output=True, text=True)
+    finally:
+        deleted = zoo.delete(f["id"])
+    assert failed.returncode == 25, failed
+    assert "452" in failed.stderr
+    assert deleted["fired"] == 1
+    ok = subprocess.run([curl, "-sS", "-T", str(src), url], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (zoo.work / "alice" / "up.txt").read_bytes() == b"payload\n"
+
+
+def test_redis_py_misses_a_dropped_delivery(zoo: Zoo) -> None:
+    """redis-py's subscriber never gets the message whose delivery the fault dropped."""
+    import redis
+
+    port = zoo.port("pubsub")
+    sub = redis.Redis(port=port, socket_timeout=10).pubsub(ignore_subscribe_messages=True)
+    sub.subscribe("news")
+    pub = redis.Redis(port=port, socket_timeout=10)
+    assert pub.publish("news", "lost") == 1  # the publisher cannot tell
+    assert pub.publish("news", "kept") == 1
+    got = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(got) < 1:
+        m = sub.get_message(timeout=0.5)
+        if m is not None:
+            got.append(m["data"])
+    assert got == [b"kept"]
+    assert sub.get_message(timeout=0.3) is None
+    sub.close()
+    pub.close()
+
+
+def test_xmlrpc_client_sees_a_fault(zoo: Zoo) -> None:
+    """xmlrpc.client raises the injected Fault for the chosen method only, until deleted."""
+    proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{zoo.port('xmlrpc')}/")
+    f = zoo.fault("rpc:double='fault 42 server busy'", "xmlrpc")
+    try:
+        with pytest.raises(xmlrpc.client.Fault) as fault:
+            proxy.double(2)
+        assert (fault.value.faultCode, fault.value.faultString) == (42, "server busy")
+        assert proxy.quadratic(1, -3, 2) in ([1, 2], [2, 1], [1.0, 2.0], [2.0, 1.0])
+    finally:
+        zoo.delete(f["id"])
+    assert proxy.double(2) == 4
+
+
+def _udp_answers(port: int, n: int) -> list[bool]:
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.25)
+        for i in range(n):
+            s.sendto(b"%d" % i, ("127.0.0.1", port))
+            try:
+                out.append(s.recv(100) == b"%d" % i)
+            except TimeoutError:
+                out.append(False)
+    return out
+
+
+def test_udp_loss_follows_the_seed(zoo: Zoo) -> None:
+    """A UDP client loses exactly the datagrams the seed says, run after run."""
+    spec = "udp:loss p=0.4 seed=11"
+    model = parse(spec)
+    expected = [not model.decide() for _ in range(16)]
+    port = zoo.port("echo", "UDP")
+    runs = []
+    for _ in range(2):
+        f = zoo.fault(spec, "echo")
+        try:
+            runs.append(_udp_answers(port, 16))
+        finally:
+            zoo.delete(f["id"])
+    assert runs == [expected, expected]
+    assert 0 < expected.count(False) < 16
+
+
+def test_api_fault_deleted_service_back_at_once(zoo: Zoo) -> None:
+    """A hang created over the API stops the echo; deleted, the next connection echoes."""
+    port = zoo.port("echo")
+    f = zoo.fault("tcp:hang", "echo")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"ping")
+            with pytest.raises(TimeoutError):
+                s.recv(10)
+        assert zoo.call(f"/api/faults/{f['id']}")[1]["fault"]["fired"] == 1
+    finally:
+        zoo.delete(f["id"])
+    assert zoo.call("/api/faults")[1]["faults"] == [
+        x for x in zoo.call("/api/faults")[1]["faults"] if x["id"] != f["id"]
+    ]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"ping")
+        assert s.recv(10) == b"ping"
+
+
+def test_close_after_n_bytes_under_tls(zoo: Zoo) -> None:
+    """Under TLS the byte fault counts plaintext: the client reads 5 bytes and a clean close."""
+    port = zoo.port("echo", index=1)
+    f = zoo.fault(f"tcp:close=5 listener={port}", "echo")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(b"hello world")
+                got = b""
+                while True:
+                    chunk = s.recv(100)
+                    if not chunk:
+                        break
+                    got += chunk
+    finally:
+        zoo.delete(f["id"])
+    assert got == b"hello"
+
+
+def test_latency_holds_the_greeting(zoo: Zoo) -> None:
+    """Latency delays even replies zoo's fast writer sends straight to the socket (SMTP's)."""
+    port = zoo.port("smtp")
+    f = zoo.fault("tcp:latency=0.4", "smtp")
+    try:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            assert s.recv(100).startswith(b"220 ")
+            waited = time.monotonic() - started
+    finally:
+        zoo.delete(f["id"])
+    assert waited >= 0.4
