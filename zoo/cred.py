@@ -495,6 +495,8 @@ class LoginGuard:
         self.observatory = logins.observatory
         self.key = throttle_key(host)
         self.failures = 0
+        #: Who logged in on this connection (as shown in events), or C{None} yet.
+        self.user: str | None = None
         #: The login being checked or answered (the protocol holds later commands).
         self.pending: defer.Deferred[Any] | None = None
         self._told = False
@@ -571,10 +573,11 @@ class LoginGuard:
         """Report the login: C{login.succeeded}, and the session's user (L{zoo.sessions})."""
         from zoo.policies import watch_of
 
+        name = getattr(creds, "username", None)
+        self.user = _shown(name) if name else "anonymous"
         watch = watch_of(self.transport)
         if watch is not None:
-            name = getattr(creds, "username", None)
-            watch.user(_shown(name) if name else "anonymous")
+            watch.user(self.user)
         if self.observatory.enabled:
             self.observatory.emit(
                 self.logins.protocol,

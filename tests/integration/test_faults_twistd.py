@@ -43,7 +43,20 @@ udp = 0
 [[echo]]
 port = 0
 tls = true
+
+[pop3]
+port = 0
+allow-plaintext-auth = true
+
+[imap]
+port = 0
+allow-plaintext-auth = true
+
+[ssh]
+port = 0
+user = "zoo:{password}"
 """
+PASSWORD = "fault-tolerant-0"
 
 
 class Zoo:
@@ -86,7 +99,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
     home.mkdir()
     (home / "big.bin").write_bytes(bytes(range(256)) * 1024)
     config = work / "zoo.toml"
-    config.write_text(CONFIG.format(root=root, home=home))
+    config.write_text(CONFIG.format(root=root, home=home, password=PASSWORD))
     pubsub = "pubsub --port 0 --fault 'resp:DELIVER=drop first=1 channel=news'"
     with TwistdProcess(["zoo", "--config", str(config), "--with", pubsub], work) as z:
         yield Zoo(z, work)
@@ -122,14 +135,14 @@ def test_curl_sees_a_reset(zoo: Zoo) -> None:
     """curl sees the connection reset by peer; with first=1 its next request works."""
     curl = require_tool("curl")
     url = f"http://127.0.0.1:{zoo.port('xmlrpc')}/"
-    f = zoo.fault("tcp:reset first=1", "xmlrpc")
+    f = zoo.fault("tcp:reset=1 dir=in first=1", "xmlrpc")  # once the request starts
     try:
         first = subprocess.run([curl, "-sS", url], capture_output=True, text=True, timeout=30)
         second = subprocess.run([curl, "-sS", url], capture_output=True, text=True, timeout=30)
     finally:
         zoo.delete(f["id"])
-    assert first.returncode in (52, 56), first
-    assert "reset" in first.stderr.lower() or "empty reply" in first.stderr.lower(), first.stderr
+    assert first.returncode == 56, first
+    assert "reset by peer" in first.stderr, first.stderr
     assert second.returncode == 0, second.stderr
 
 
@@ -189,16 +202,27 @@ def test_xmlrpc_client_sees_a_fault(zoo: Zoo) -> None:
 
 
 def _udp_answers(port: int, n: int) -> list[bool]:
-    out = []
+    """Send n numbered datagrams, one after the other's answer or a wait; which were answered."""
+    answered: set[bytes] = set()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.25)
         for i in range(n):
             s.sendto(b"%d" % i, ("127.0.0.1", port))
+            s.settimeout(0.3)
             try:
-                out.append(s.recv(100) == b"%d" % i)
+                while True:  # late answers to earlier datagrams count for them
+                    got = s.recv(100)
+                    answered.add(got)
+                    if got == b"%d" % i:
+                        break
             except TimeoutError:
-                out.append(False)
-    return out
+                pass
+        s.settimeout(1.0)
+        try:
+            while True:
+                answered.add(s.recv(100))
+        except TimeoutError:
+            pass
+    return [b"%d" % i in answered for i in range(n)]
 
 
 def test_udp_loss_follows_the_seed(zoo: Zoo) -> None:
@@ -272,3 +296,94 @@ def test_latency_holds_the_greeting(zoo: Zoo) -> None:
     finally:
         zoo.delete(f["id"])
     assert waited >= 0.4
+
+
+def _generated(zoo: Zoo) -> str:
+    return (zoo.work / "state" / "generated-password").read_text().strip().partition(":")[2]
+
+
+def test_poplib_sees_err_on_retr(zoo: Zoo) -> None:
+    """poplib gets the injected -ERR for RETR, in POP3's words; other commands answer."""
+    import poplib
+
+    f = zoo.fault("pop3:RETR='-ERR [SYS/TEMP] mailbox busy'", "pop3")
+    try:
+        client = poplib.POP3("127.0.0.1", zoo.port("pop3"), timeout=10)
+        client.user("carol@example.com")
+        client.pass_(_generated(zoo))
+        assert client.stat()[0] >= 0
+        with pytest.raises(poplib.error_proto, match="mailbox busy"):
+            client.retr(1)
+        client.quit()
+    finally:
+        zoo.delete(f["id"])
+
+
+def test_imaplib_sees_no(zoo: Zoo) -> None:
+    """imaplib gets the injected NO for APPEND, and for SELECT once (first=1), then OK."""
+    import imaplib
+
+    append = zoo.fault("imap:APPEND='NO [OVERQUOTA] quota exceeded'", "imap")
+    select = zoo.fault("imap:SELECT='NO [UNAVAILABLE] try later' first=1", "imap")
+    try:
+        client = imaplib.IMAP4("127.0.0.1", zoo.port("imap"), timeout=10)
+        client.login("carol@example.com", _generated(zoo))
+        got = client.append("INBOX", None, None, b"Subject: hi\r\n\r\nbody\r\n")
+        assert got == ("NO", [b"[OVERQUOTA] quota exceeded"])
+        assert client.select("INBOX") == ("NO", [b"[UNAVAILABLE] try later"])
+        assert client.select("INBOX")[0] == "OK"
+        client.logout()
+    finally:
+        zoo.delete(append["id"])
+        zoo.delete(select["id"])
+
+
+def _paramiko(zoo: Zoo) -> Any:
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(
+        "127.0.0.1",
+        port=zoo.port("ssh"),
+        username="zoo",
+        password=PASSWORD,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    return client
+
+
+def test_paramiko_sees_a_truncated_sftp_read(zoo: Zoo, tmp_path: Path) -> None:
+    """paramiko's SFTP read ends early, short of the stat size (first=1); the next is whole."""
+    data = bytes(range(256)) * 400
+    f = zoo.fault("sftp:READ=1000 first=1", "ssh")
+    try:
+        client = _paramiko(zoo)
+        sftp = client.open_sftp()
+        with sftp.open("whole.bin", "wb") as out:
+            out.write(data)
+        assert sftp.stat("whole.bin").st_size == len(data)
+        sftp.get("whole.bin", str(tmp_path / "cut.bin"))  # paramiko does not compare
+        assert (tmp_path / "cut.bin").read_bytes() == data[:1000]
+        sftp.get("whole.bin", str(tmp_path / "whole.bin"))
+        assert (tmp_path / "whole.bin").read_bytes() == data
+        client.close()
+    finally:
+        zoo.delete(f["id"])
+
+
+def test_paramiko_exec_gets_the_injected_exit_status(zoo: Zoo) -> None:
+    """An exec hits the injected exit status and message instead of running."""
+    f = zoo.fault("ssh:exec='3 quota exceeded' mailbox=touch", "ssh")
+    try:
+        client = _paramiko(zoo)
+        _, out, err = client.exec_command("touch ran.txt")
+        assert out.channel.recv_exit_status() == 3
+        assert err.read() == b"quota exceeded\n"
+        _, out, err = client.exec_command("echo fine")
+        assert out.read() == b"fine\n" and out.channel.recv_exit_status() == 0
+        client.close()
+    finally:
+        zoo.delete(f["id"])

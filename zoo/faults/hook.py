@@ -64,6 +64,7 @@ def at(
     mailbox: str | None = None,
     user: str | None = None,
     service: str | None = None,
+    session: str | None = None,
     faults: Registry | None = None,
     **detail: Any,
 ) -> Hit | None:
@@ -75,6 +76,7 @@ def at(
         an RPC method's first parameter) for C{mailbox=} scopes.
     @param user: the logged-in user, for C{user=} scopes.
     @param service: the service name when the transport does not tell it.
+    @param session: the session id when the transport does not tell it (SSH channels).
     @param detail: more fields for the C{fault.fired} event.
     """
     reg = faults if faults is not None else registry
@@ -85,7 +87,8 @@ def at(
     candidates = reg.points.get(f"{family}.{command}")
     if not candidates:
         return None
-    session = session_of(transport) if transport is not None else None
+    if session is None and transport is not None:
+        session = session_of(transport)
     listener = client = None
     if transport is not None:
         if service is None:
