@@ -607,3 +607,20 @@ def test_transcript_shows_where_a_fault_fired() -> None:
     ]
     text = transcript_text({"id": "s", "service": "smtp"}, events)
     assert "C: RCPT TO:<a@b>\n-- fault f1 fired: smtp:RCPT=451 --\nS: 451 no" in text
+
+
+def test_deleted_fault_stops_on_open_connections() -> None:
+    """Deleting a byte fault stops it on connections already open, keeping the order."""
+    clock = Clock()
+    reg = Registry(Observatory(Clock()))
+    slow = reg.add("tcp:latency=5")
+    limit = reg.add("tcp:close=100")
+    p, app, t = connect(reg, b"a", clock)
+    reg.remove(slow.id)
+    reg.remove(limit.id)
+    app.transport.write(b"b" * 200)  # type: ignore[union-attr]
+    assert t.value() == b""  # behind the byte still queued
+    clock.advance(5)
+    assert t.value() == b"a" + b"b" * 200 and not t.disconnecting
+    app.transport.write(b"c")  # type: ignore[union-attr]
+    assert t.value().endswith(b"c")

@@ -44,6 +44,13 @@ udp = 0
 port = 0
 tls = true
 
+[[echo]]
+port = {upstream}
+
+[tls]
+port = 0
+connect = "127.0.0.1:{upstream}"
+
 [pop3]
 port = 0
 allow-plaintext-auth = true
@@ -99,7 +106,10 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoo]:
     home.mkdir()
     (home / "big.bin").write_bytes(bytes(range(256)) * 1024)
     config = work / "zoo.toml"
-    config.write_text(CONFIG.format(root=root, home=home, password=PASSWORD))
+    with socket.socket() as probe:  # a free port for the echo behind zoo-tls
+        probe.bind(("127.0.0.1", 0))
+        upstream = probe.getsockname()[1]
+    config.write_text(CONFIG.format(root=root, home=home, password=PASSWORD, upstream=upstream))
     pubsub = "pubsub --port 0 --fault 'resp:DELIVER=drop first=1 channel=news'"
     with TwistdProcess(["zoo", "--config", str(config), "--with", pubsub], work) as z:
         yield Zoo(z, work)
@@ -262,23 +272,39 @@ def test_api_fault_deleted_service_back_at_once(zoo: Zoo) -> None:
         assert s.recv(10) == b"ping"
 
 
+def _tls_echo(port: int, data: bytes) -> bytes:
+    """Send C{data} over TLS and read until the server closes."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(data)
+            got = b""
+            while True:
+                chunk = s.recv(100)
+                if not chunk:
+                    return got
+                got += chunk
+
+
 def test_close_after_n_bytes_under_tls(zoo: Zoo) -> None:
     """Under TLS the byte fault counts plaintext: the client reads 5 bytes and a clean close."""
     port = zoo.port("echo", index=1)
     f = zoo.fault(f"tcp:close=5 listener={port}", "echo")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="localhost") as s:
-                s.sendall(b"hello world")
-                got = b""
-                while True:
-                    chunk = s.recv(100)
-                    if not chunk:
-                        break
-                    got += chunk
+        got = _tls_echo(port, b"hello world")
+    finally:
+        zoo.delete(f["id"])
+    assert got == b"hello"
+
+
+def test_zoo_tls_client_side_plaintext(zoo: Zoo) -> None:
+    """On zoo-tls the byte fault acts on the client's plaintext, in front of the upstream."""
+    port = zoo.port("tls")
+    f = zoo.fault("tcp:close=5", "tls")
+    try:
+        got = _tls_echo(port, b"hello world")
     finally:
         zoo.delete(f["id"])
     assert got == b"hello"

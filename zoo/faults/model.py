@@ -284,6 +284,8 @@ class Registry:
         self._by_id: dict[str, Fault] = {}
         #: The faults at each point (C{"tcp"}, C{"smtp.RCPT"}...): empty when none.
         self.points: dict[str, list[Fault]] = {}
+        #: Goes up whenever a fault is removed (byte layers then drop what is gone).
+        self.removals = 0
         self._ids = itertools.count(1)
 
     def add(self, fault: Fault | str, service: str | None = None) -> Fault:
@@ -306,6 +308,7 @@ class Registry:
         """Take a fault out of force at once; return it (C{None} if there was none)."""
         fault = self._by_id.pop(fault_id, None)
         if fault is not None:
+            self.removals += 1
             at = self.points[fault.point]
             at.remove(fault)
             if not at:
@@ -314,6 +317,7 @@ class Registry:
 
     def clear(self) -> None:
         """No faults at all."""
+        self.removals += 1
         self._by_id.clear()
         self.points.clear()
 

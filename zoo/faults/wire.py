@@ -151,6 +151,7 @@ class FaultLayer(ProtocolWrapper):
         self.slow_close: Fault | None = None
         self.hung = False
         self.dead = False
+        self.removals = registry.removals
         self.session: str | None = None
         self._closing = False
 
@@ -194,27 +195,54 @@ class FaultLayer(ProtocolWrapper):
             elif kind == "slow-close":
                 self.slow_close = f
 
+    def _prune(self) -> None:
+        """Faults were removed from the registry: stop those of this connection at once.
+
+        Delays, pacing, byte limits and a slow close stop; what is queued still goes
+        out, in order. A connection already hung stays hung (what it dropped is gone).
+        """
+        self.removals = self.registry.removals
+        alive = [f for f in self.active if self.registry.get(f.id) is f]
+        if len(alive) == len(self.active):
+            return
+        self.active = alive
+        self.limits = {d: v for d, v in self.limits.items() if v[1] in alive}
+        if self.slow_close not in alive:
+            self.slow_close = None
+        for direction in ("out", "in"):
+            pipe = self.out if direction == "out" else self.inp
+            if pipe is None:
+                continue
+            pipe.latency = pipe.jitter = pipe.spacing = 0.0
+            pipe.piece = 0
+            for f in alive:
+                if f.direction == direction and f.kind in ("latency", "bandwidth", "slice"):
+                    self._tune(pipe, f)
+
     def _pipe(self, f: Fault) -> None:
-        old = self.out if f.direction == "out" else self.inp
-        latency = jitter = spacing = 0.0
-        piece = 0
-        if old is not None:
-            latency, jitter, piece, spacing = old.latency, old.jitter, old.piece, old.spacing
+        pipe = self.out if f.direction == "out" else self.inp
+        if pipe is None:
+            deliver = self._to_wire if f.direction == "out" else self._to_app
+            pipe = _Pipe(self.clock, deliver, 0.0, 0.0, f.rng, 0, 0.0)
+            if f.direction == "out":
+                self.out = pipe
+            else:
+                self.inp = pipe
+        self._tune(pipe, f)
+
+    @staticmethod
+    def _tune(pipe: _Pipe, f: Fault) -> None:
+        """Add fault C{f}'s delay, slicing or pacing to C{pipe}."""
         if f.kind == "latency":
-            latency, jitter = float(f.value), f.jitter
+            pipe.latency, pipe.jitter, pipe.rng = float(f.value), f.jitter, f.rng
         elif f.kind == "slice":
-            piece = min(piece or int(f.value), int(f.value)) or 1
-            spacing = max(spacing, f.delay)
+            pipe.piece = min(pipe.piece or int(f.value), int(f.value)) or 1
+            pipe.spacing = max(pipe.spacing, f.delay)
         else:  # bandwidth, in bytes per second: a piece every 50 ms or so
             rate = max(int(f.value), 1)
-            piece = min(piece or max(rate // 20, 1), max(rate // 20, 1))
-            spacing = max(spacing, piece / rate)
-        deliver = self._to_wire if f.direction == "out" else self._to_app
-        pipe = _Pipe(self.clock, deliver, latency, jitter, f.rng, piece, spacing)
-        if f.direction == "out":
-            self.out = pipe
-        else:
-            self.inp = pipe
+            step = max(rate // 20, 1)
+            pipe.piece = min(pipe.piece or step, step)
+            pipe.spacing = max(pipe.spacing, pipe.piece / rate)
 
     def _start(self) -> None:
         for limit, f in list(self.limits.values()):
@@ -282,6 +310,8 @@ class FaultLayer(ProtocolWrapper):
     def write(self, data: bytes) -> None:
         if not data:
             return
+        if self.removals != self.registry.removals:
+            self._prune()
         if self.out is not None:
             self.out.push(data)
         else:
@@ -291,6 +321,8 @@ class FaultLayer(ProtocolWrapper):
         self.write(b"".join(data))
 
     def dataReceived(self, data: bytes) -> None:
+        if self.removals != self.registry.removals:
+            self._prune()
         if self.inp is not None:
             self.inp.push(data)
         else:
@@ -301,6 +333,8 @@ class FaultLayer(ProtocolWrapper):
     def loseConnection(self) -> None:
         if self._closing or self.dead:
             return
+        if self.removals != self.registry.removals:
+            self._prune()
         self._closing = True
         if self.out is not None:
             self.out.after(self._close_now)
