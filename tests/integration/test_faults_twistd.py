@@ -413,3 +413,49 @@ def test_paramiko_exec_gets_the_injected_exit_status(zoo: Zoo) -> None:
         client.close()
     finally:
         zoo.delete(f["id"])
+
+
+def test_redis_py_gets_a_delayed_delivery_late(zoo: Zoo) -> None:
+    """A delivery delayed on a channel arrives that much later; other channels at once."""
+    import redis
+
+    f = zoo.fault("resp:DELIVER=0.6 channel=slow", "pubsub")
+    port = zoo.port("pubsub")
+    try:
+        sub = redis.Redis(port=port, socket_timeout=10).pubsub(ignore_subscribe_messages=True)
+        sub.subscribe("slow", "fast")
+        pub = redis.Redis(port=port, socket_timeout=10)
+        started = time.monotonic()
+        pub.publish("slow", "late")
+        pub.publish("fast", "now")
+        got = []
+        while len(got) < 2 and time.monotonic() - started < 5:
+            m = sub.get_message(timeout=0.1)
+            if m is not None:
+                got.append((m["data"], time.monotonic() - started))
+        sub.close()
+        pub.close()
+    finally:
+        zoo.delete(f["id"])
+    assert [data for data, _ in got] == [b"now", b"late"]
+    assert got[0][1] < 0.5 <= got[1][1]
+
+
+def test_ftplib_login_refused_then_delayed(zoo: Zoo) -> None:
+    """ftplib's first login is refused (530), the next is answered half a second late."""
+    import ftplib
+
+    refused = zoo.fault("ftp:LOGIN=fail first=1", "ftp")
+    slow = zoo.fault("ftp:LOGIN=0.5", "ftp")
+    try:
+        client = ftplib.FTP()
+        client.connect("127.0.0.1", zoo.port("ftp"), timeout=10)
+        with pytest.raises(ftplib.error_perm, match="530"):
+            client.login("alice", "pw")
+        started = time.monotonic()
+        assert client.login("alice", "pw").startswith("230")
+        assert time.monotonic() - started >= 0.5
+        client.quit()
+    finally:
+        zoo.delete(refused["id"])
+        zoo.delete(slow["id"])

@@ -206,15 +206,32 @@ class Session:
         name = argv[0].decode("latin-1")
         arg = argv[1].decode("latin-1") if len(argv) > 1 else None
         if name.upper() in ("PUBLISH", "SPUBLISH") and len(argv) == 3:
-            lost = at(self.transport, "resp", "DELIVER", mailbox=arg, service="pubsub")
-            if lost is not None:  # lost on the way: the publisher hears the usual count
+            late = at(self.transport, "resp", "DELIVER", mailbox=arg, service="pubsub")
+            if late is not None:  # the publisher hears the usual count either way
                 self.client.reply(codec.integer(self.broker.numsub(argv[1])))
+                self._deliver_late(late, argv[1], argv[2])
                 return True
         hit = at(self.transport, "resp", name, mailbox=arg, service="pubsub")
         if hit is None:
             return False
         hit.perform(self.transport, self._fault_reply)
         return True
+
+    def _deliver_late(self, hit: Any, channel: bytes, payload: bytes) -> None:
+        """C{resp:DELIVER}: C{drop} loses the message; a number of seconds delays it."""
+        try:
+            seconds = float(hit.value or "drop")
+        except ValueError:
+            return  # dropped on the way
+        clock = self.client.clock
+        if clock is None:
+            from twisted.internet import reactor as clock
+
+        def deliver() -> None:
+            self.publish(channel, payload)
+            self.broker.flush()
+
+        clock.callLater(max(seconds, 0.0), deliver)
 
     def _fault_reply(self, value: str | None) -> None:
         text = value or "ERR fault injected by zoo"
