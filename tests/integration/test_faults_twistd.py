@@ -459,3 +459,19 @@ def test_ftplib_login_refused_then_delayed(zoo: Zoo) -> None:
     finally:
         zoo.delete(refused["id"])
         zoo.delete(slow["id"])
+
+
+def test_curl_ftp_download_cut_mid_transfer(zoo: Zoo) -> None:
+    """curl's FTP download is cut after 1000 bytes (first=1); the next one is whole."""
+    curl = require_tool("curl")
+    url = f"ftp://alice:pw@127.0.0.1:{zoo.port('ftp')}/big.bin"
+    whole = (zoo.work / "alice" / "big.bin").read_bytes()
+    f = zoo.fault("ftp:DATA=1000 first=1", "ftp")
+    try:
+        cut = subprocess.run([curl, "-sS", url], capture_output=True, timeout=30)
+        again = subprocess.run([curl, "-sS", url], capture_output=True, timeout=30)
+    finally:
+        zoo.delete(f["id"])
+    assert cut.returncode in (18, 56), cut
+    assert cut.stdout == whole[:1000]
+    assert again.returncode == 0 and again.stdout == whole

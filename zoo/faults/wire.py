@@ -383,4 +383,24 @@ def wrap(app: Any, faults: list[Fault], registry: Registry, service: str, clock:
     return cls(app, faults, registry, service, clock)
 
 
-__all__ = ["FaultLayer", "rst", "wrap"]
+def cut(app: Any, value: str | None, clock: Any = None) -> FaultLayer:
+    """C{app} under a layer that cuts its connection (a protocol fault's effect on a stream).
+
+    For a data stream a protocol opens itself (an FTP data connection): C{value} C{N}
+    closes the connection after N bytes either way (a partial transfer); C{drop},
+    C{reset} (an RST) or C{hang} do that at once. The protocol's hook has reported the
+    fault already.
+    """
+    from zoo.events import Observatory
+    from zoo.faults.model import parse
+
+    text = (value or "reset").strip().lower()
+    kind, n = ("close", int(text)) if text.isdigit() else ({"drop": "close"}.get(text, text), 0)
+    if kind not in ("reset", "close", "hang"):
+        kind = "reset"
+    quiet = Registry(Observatory())  # its own, silent: nothing here is reported twice
+    faults = [quiet.add(parse(f"tcp:{kind}={n} dir={d}")) for d in ("in", "out")]
+    return wrap(app, faults, quiet, "", clock)
+
+
+__all__ = ["FaultLayer", "cut", "rst", "wrap"]
