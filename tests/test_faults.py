@@ -624,3 +624,41 @@ def test_deleted_fault_stops_on_open_connections() -> None:
     assert t.value() == b"a" + b"b" * 200 and not t.disconnecting
     app.transport.write(b"c")  # type: ignore[union-attr]
     assert t.value().endswith(b"c")
+
+
+class Gate:
+    """A stand-in read gate: records its holds."""
+
+    def __init__(self) -> None:
+        self.holds: list[tuple[str, bool]] = []
+
+    def hold(self, reason: str, holds: bool) -> None:
+        self.holds.append((reason, holds))
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def test_paced_output_stops_the_protocol_while_queued() -> None:
+    """A paced connection holds the protocol's read gate past 64 KiB queued, until drained."""
+    from zoo.faults.wire import FAULT_QUEUE
+
+    clock = Clock()
+    reg = Registry(Observatory(Clock()))
+    reg.add("tcp:bandwidth=100000")
+    p, app, t = connect(reg, clock=clock)
+    gate = Gate()
+    app.transport.registerProducer(gate, True)  # type: ignore[union-attr]
+    app.transport.write(b"x" * 60_000)  # type: ignore[union-attr]
+    assert gate.holds == []
+    app.transport.write(b"x" * 60_000)  # type: ignore[union-attr]
+    assert gate.holds == [(FAULT_QUEUE, True)]
+    clock.pump([0.05] * 40)
+    assert gate.holds == [(FAULT_QUEUE, True), (FAULT_QUEUE, False)]
+    assert len(t.value()) == 120_000

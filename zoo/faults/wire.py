@@ -59,6 +59,10 @@ class _Pipe:
         self.piece = piece
         self.spacing = spacing
         self.queue: deque[tuple[float, bytes]] = deque()
+        #: Bytes waiting in the queue.
+        self.queued = 0
+        #: Called after bytes left the queue (the layer's back-pressure check).
+        self.drained: Callable[[], None] | None = None
         self.next_free = 0.0
         self.timer: Any = None
         self.then: list[Callable[[], None]] = []
@@ -79,6 +83,7 @@ class _Pipe:
         for piece in pieces:
             self.queue.append((due, piece))
             due += self.spacing
+        self.queued += len(data)
         self.next_free = due if self.spacing else max(self.next_free, due)
         if self.timer is None:
             self._run()
@@ -94,8 +99,14 @@ class _Pipe:
         self.timer = None
         now = self.clock.seconds()
         queue = self.queue
+        sent = False
         while queue and queue[0][0] <= now:
-            self.deliver(queue.popleft()[1])
+            data = queue.popleft()[1]
+            self.queued -= len(data)
+            sent = True
+            self.deliver(data)
+        if sent and self.drained is not None:
+            self.drained()
         if queue:
             self.timer = self.clock.callLater(queue[0][0] - now, self._run)
         elif self.then:
@@ -105,6 +116,7 @@ class _Pipe:
 
     def stop(self) -> None:
         self.queue.clear()
+        self.queued = 0
         self.then = []
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
@@ -123,6 +135,13 @@ def rst(transport: Any) -> None:
     except Exception:  # not a socket (a test's transport, a UNIX one...): a plain abort
         pass
     bottom.abortConnection()
+
+
+#: Bytes a paced or delayed direction holds before the protocol is asked to stop
+#: producing (its read gate, with the reason L{FAULT_QUEUE}, or its push producer).
+HIGH_WATER = 64 * 1024
+#: The read gate's pause reason while the fault layer's queue is full.
+FAULT_QUEUE = "fault queue"
 
 
 @implementer(IHandshakeListener)
@@ -154,6 +173,8 @@ class FaultLayer(ProtocolWrapper):
         self.removals = registry.removals
         self.session: str | None = None
         self._closing = False
+        self._producer: Any = None
+        self._held = False
 
     # -- the plan -------------------------------------------------------------------------
 
@@ -225,6 +246,7 @@ class FaultLayer(ProtocolWrapper):
             deliver = self._to_wire if f.direction == "out" else self._to_app
             pipe = _Pipe(self.clock, deliver, 0.0, 0.0, f.rng, 0, 0.0)
             if f.direction == "out":
+                pipe.drained = self._backpressure
                 self.out = pipe
             else:
                 self.inp = pipe
@@ -314,8 +336,37 @@ class FaultLayer(ProtocolWrapper):
             self._prune()
         if self.out is not None:
             self.out.push(data)
+            self._backpressure()
         else:
             self._to_wire(data)
+
+    # -- back-pressure ----------------------------------------------------------------------
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self._producer = producer if streaming else None
+        self._held = False
+        self.transport.registerProducer(producer, streaming)  # type: ignore[union-attr]
+
+    def unregisterProducer(self) -> None:
+        self._producer = None
+        self.transport.unregisterProducer()  # type: ignore[union-attr]
+
+    def _backpressure(self) -> None:
+        """Stop the protocol producing while this layer holds more than L{HIGH_WATER}."""
+        producer, pipe = self._producer, self.out
+        if producer is None or pipe is None:
+            return
+        full = pipe.queued > HIGH_WATER
+        if full == self._held:
+            return
+        self._held = full
+        hold = getattr(producer, "hold", None)
+        if hold is not None:  # a read gate: a pause reason of its own
+            hold(FAULT_QUEUE, full)
+        elif full:
+            producer.pauseProducing()
+        else:
+            producer.resumeProducing()
 
     def writeSequence(self, data: Any) -> None:
         self.write(b"".join(data))
@@ -403,4 +454,4 @@ def cut(app: Any, value: str | None, clock: Any = None) -> FaultLayer:
     return wrap(app, faults, quiet, "", clock)
 
 
-__all__ = ["FaultLayer", "cut", "rst", "wrap"]
+__all__ = ["FAULT_QUEUE", "HIGH_WATER", "FaultLayer", "cut", "rst", "wrap"]
