@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo.events import session_of
-from zoo.faults.model import Fault, Registry, registry
+from zoo.faults.model import CASELESS, Fault, Registry, registry
 from zoo.policies import service_of
 from zoo.sessions import where
 
@@ -82,7 +82,7 @@ def at(
     reg = faults if faults is not None else registry
     if not reg.points:
         return None
-    if family in ("smtp", "pop3", "imap", "ftp", "resp"):
+    if family in CASELESS:
         command = command.upper()
     candidates = reg.points.get(f"{family}.{command}")
     if not candidates:

@@ -73,7 +73,7 @@ FAMILIES = {
     "sftp": "ssh",
 }
 #: Families whose command names are matched without regard to case.
-_CASELESS = {"smtp", "pop3", "imap", "ftp", "resp"}
+CASELESS = {"smtp", "pop3", "imap", "ftp", "resp"}
 #: Protocol fault values that are not replies.
 ACTIONS = ("drop", "reset", "hang")
 _SCOPES = ("service", "listener", "client", "user", "mailbox", "session")
@@ -229,7 +229,7 @@ def parse(spec: str, service: str | None = None, id: str = "") -> Fault:
     elif family in FAMILIES:
         if not name:
             raise FaultError(f"{head!r}: which command?")
-        if family in _CASELESS:
+        if family in CASELESS:
             name = name.upper()
         fields["value"] = given if given else None
     else:
