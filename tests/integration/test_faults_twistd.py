@@ -51,6 +51,9 @@ port = {upstream}
 port = 0
 connect = "127.0.0.1:{upstream}"
 
+[http]
+port = 0
+
 [pop3]
 port = 0
 allow-plaintext-auth = true
@@ -475,3 +478,17 @@ def test_curl_ftp_download_cut_mid_transfer(zoo: Zoo) -> None:
     assert cut.returncode in (18, 56), cut
     assert cut.stdout == whole[:1000]
     assert again.returncode == 0 and again.stdout == whole
+
+
+def test_urllib_sees_an_http_503_then_200(zoo: Zoo) -> None:
+    """An HTTP client gets the injected 503 for one endpoint once (first=1), then the real one."""
+    url = f"http://127.0.0.1:{zoo.port('http')}/get"
+    f = zoo.fault("http:get='503 try later' first=1", "http")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(url, timeout=10)
+        assert e.value.code == 503 and e.value.read() == b"503 try later\n"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["url"].endswith("/get")
+    finally:
+        zoo.delete(f["id"])

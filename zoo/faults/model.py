@@ -21,8 +21,8 @@ Datagram faults (C{udp:KIND}, on every UDP service): C{loss}, C{delay=S} (with
 C{jitter}), C{duplicate[=N]}, C{reorder} (held until the next datagram has passed).
 I{When} counts datagrams.
 
-Protocol faults (C{smtp}, C{pop3}, C{imap}, C{ftp}, C{resp}, C{rpc}, C{ssh}, C{sftp},
-then a command, method or point): the value is the answer in the protocol's words
+Protocol faults (C{smtp}, C{pop3}, C{imap}, C{ftp}, C{resp}, C{rpc}, C{http}, C{ssh},
+C{sftp}, then a command, method, endpoint or point): the value is the answer in the protocol's words
 (C{smtp:RCPT=451}, C{ftp:STOR='452 Disk full'}, C{resp:GET=ERR}, C{rpc:add=fault},
 C{ssh:exec=3}), or C{drop} (close the connection there), C{reset} (abort it), C{hang}
 (never answer). I{When} counts the commands that reach that point in scope.
@@ -69,6 +69,7 @@ FAMILIES = {
     "ftp": "ftp",
     "resp": "pubsub",
     "rpc": "xmlrpc",
+    "http": "http",
     "ssh": "ssh",
     "sftp": "ssh",
 }
