@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 CONFIG = """
 [smtp]
 port = 0
-fault = ["smtp:RCPT=451 first=1"]
+fault = ["smtp:RCPT=451 first=1 mailbox=bob@"]
 
 [ftp]
 port = 0
@@ -140,7 +140,7 @@ def test_smtplib_sees_451_then_retries(zoo: Zoo) -> None:
     with urllib.request.urlopen(request, timeout=10) as answer:
         text = answer.read().decode()
     rcpt = text.index("C: rcpt TO:<bob@example.com>")
-    fired = text.index(f"-- fault {listed['id']} fired: smtp:RCPT=451 first=1 --")
+    fired = text.index(f"-- fault {listed['id']} fired: smtp:RCPT=451 first=1 mailbox=bob@ --")
     assert rcpt < fired < text.index("S: 451 ")
 
 
@@ -490,5 +490,58 @@ def test_urllib_sees_an_http_503_then_200(zoo: Zoo) -> None:
         assert e.value.code == 503 and e.value.read() == b"503 try later\n"
         with urllib.request.urlopen(url, timeout=10) as answer:
             assert answer.status == 200 and json.loads(answer.read())["url"].endswith("/get")
+    finally:
+        zoo.delete(f["id"])
+
+
+def test_smtplib_sees_552_after_the_data(zoo: Zoo) -> None:
+    """smtp:BODY answers after DATA's data, instead of storing, for the recipient in scope."""
+    port = zoo.port("smtp")
+    f = zoo.fault("smtp:BODY='552 5.3.4 message too fat' mailbox=fat@", "smtp")
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                client.sendmail("a@example.com", ["fat@example.com"], "Subject: x\r\n\r\nx\r\n")
+            assert e.value.smtp_code == 552 and b"too fat" in e.value.smtp_error
+            assert (
+                client.sendmail("a@example.com", ["thin@example.com"], "Subject: y\r\n\r\n") == {}
+            )
+    finally:
+        assert zoo.delete(f["id"])["fired"] == 1
+
+
+def test_json_rpc_error_from_a_fault(zoo: Zoo) -> None:
+    """A JSON-RPC call gets the injected error: its text, with JSON-RPC's server-error code."""
+    f = zoo.fault("rpc:double='fault 42 busy'", "xmlrpc")
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "double", "params": [3]}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{zoo.port('xmlrpc')}/jsonrpc",
+        body,
+        {"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            got = json.loads(answer.read())
+    finally:
+        zoo.delete(f["id"])
+    assert got["error"] == {"code": -32000, "message": "busy"}  # as any method's failure
+
+
+def test_user_scope_follows_the_login(zoo: Zoo) -> None:
+    """A fault scoped to one user hits that user's session only (POP3 logins)."""
+    import poplib
+
+    f = zoo.fault("pop3:STAT='-ERR not you' user=dave@example.com", "pop3")
+    try:
+        for name, fails in (("carol@example.com", False), ("dave@example.com", True)):
+            client = poplib.POP3("127.0.0.1", zoo.port("pop3"), timeout=10)
+            client.user(name)
+            client.pass_(_generated(zoo))
+            if fails:
+                with pytest.raises(poplib.error_proto, match="not you"):
+                    client.stat()
+            else:
+                assert client.stat()[0] >= 0
+            client.quit()
     finally:
         zoo.delete(f["id"])
