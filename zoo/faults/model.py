@@ -61,17 +61,17 @@ UDP_KINDS: dict[str, tuple[type | None, Any]] = {
     "duplicate": (int, 1),
     "reorder": (None, None),
 }
-#: Protocol families and the service (plugin) each belongs to.
-FAMILIES = {
-    "smtp": "smtp",
-    "pop3": "pop3",
-    "imap": "imap",
-    "ftp": "ftp",
-    "resp": "pubsub",
-    "rpc": "xmlrpc",
-    "http": "http",
-    "ssh": "ssh",
-    "sftp": "ssh",
+#: Protocol families and the services (plugins) that speak each.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "smtp": ("smtp",),
+    "pop3": ("pop3",),
+    "imap": ("imap",),
+    "ftp": ("ftp",),
+    "resp": ("pubsub",),
+    "rpc": ("xmlrpc", "msgpackrpc", "zmq"),
+    "http": ("http",),
+    "ssh": ("ssh",),
+    "sftp": ("ssh",),
 }
 #: Families whose command names are matched without regard to case.
 CASELESS = {"smtp", "pop3", "imap", "ftp", "resp"}

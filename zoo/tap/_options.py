@@ -403,11 +403,11 @@ class ServerOptions(OneLineUsage, AdminOptions):
                 fault = parse(spec, self.name)
             except FaultError as e:
                 raise usage.UsageError(f"--fault: {e}") from None
-            owner = FAMILIES.get(fault.family)
-            if owner is not None and owner != self.name:
+            owners = FAMILIES.get(fault.family)
+            if owners is not None and self.name not in owners:
                 raise usage.UsageError(
-                    f"--fault {spec!r}: {fault.family} faults belong to zoo-{owner}, "
-                    f"not zoo-{self.name}"
+                    f"--fault {spec!r}: {fault.family} faults belong to "
+                    f"{' and '.join('zoo-' + o for o in owners)}, not zoo-{self.name}"
                 )
             self.faults.append(fault)
 

@@ -135,9 +135,11 @@ def call_one(
         if name == "system.multicall":
             raise RPCError(NOT_FOUND, "JSON-RPC has batches instead of system.multicall")
         if isinstance(params, dict):
-            result = methods.call_observed("jsonrpc", session, name, (), params, transport)
+            result = methods.call_observed(
+                "jsonrpc", session, name, (), params, transport=transport
+            )
         else:
-            result = methods.call_observed("jsonrpc", session, name, params, None, transport)
+            result = methods.call_observed("jsonrpc", session, name, params, transport=transport)
     except RPCError as e:
         return None if notification else _from_rpc_error(e, id_, v2)
     if isinstance(result, Deferred):

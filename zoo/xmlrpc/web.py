@@ -100,7 +100,7 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
             name, params = parse_call(_body(request, self.max_body))
             session = session_of(request.transport)
             result = self.methods.call_observed(
-                "xmlrpc", session, name, params, None, request.transport
+                "xmlrpc", session, name, params, transport=request.transport
             )
         except RPCError as e:
             return dump_fault(e)
