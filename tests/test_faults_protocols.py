@@ -112,3 +112,14 @@ def test_injected_error_forms() -> None:
     assert injected_error("fault").code == INJECTED
     assert (injected_error("7").code, injected_error("busy").message) == (7, "busy")
     assert injected_error("-32000 overloaded").code == -32000
+
+
+def test_rpc_fault_scoped_to_the_serving_service() -> None:
+    """An rpc: fault scoped to msgpackrpc fires on its calls, not on XML-RPC's."""
+    methods = Methods()
+    methods.register(lambda x: x * 2, name="double")
+    registry.add("rpc:double=7", "msgpackrpc")
+    assert methods.call_observed("xmlrpc", None, "double", [2]) == 4
+    with pytest.raises(RPCError) as e:
+        methods.call_observed("msgpack-rpc", None, "double", [2], service="msgpackrpc")
+    assert e.value.code == 7
