@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-__all__ = ["Client", "Event", "ZooError", "ZooTimeout"]
+__all__ = ["Client", "Event", "Fault", "ZooError", "ZooTimeout"]
 
 #: Seconds a request may take beyond the wait it asks the server for.
 _SLACK = 10.0
@@ -461,6 +461,67 @@ class Client:
         or C{fault}, C{protocol}, C{duration_ms}."""
         match = {"method": method} if method is not None else None
         return [e.fields for e in self.events(service, "rpc.called", match=match)]
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults in force, with their counters (C{seen}, C{fired}); see docs/faults.rst."""
+        return self.call("GET", "/api/faults")["faults"]  # type: ignore[no-any-return]
+
+    def add_fault(self, spec: str, service: str | None = None) -> Fault:
+        """Put a fault in force (C{"smtp:RCPT=451 first=2"}), scoped to C{service} if given.
+
+        @raise ZooError: a bad spec (400, the message names the word).
+        """
+        value: dict[str, Any] = {"spec": spec}
+        if service is not None:
+            value["service"] = service
+        made = self._json("POST", "/api/faults", value)["fault"]
+        return Fault(self, made["id"], made["spec"])
+
+    def delete_fault(self, fault_id: str) -> dict[str, Any]:
+        """Take a fault out of force at once; return it with its final counters."""
+        return self.call("DELETE", f"/api/faults/{_seg(fault_id)}")["deleted"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Fault:
+    """A fault in force in a running zoo; a context manager that deletes it at exit.
+
+    @ivar id: its id on the control plane; @ivar spec: its spec.
+    """
+
+    client: Client = field(repr=False)
+    id: str
+    spec: str
+
+    def counters(self) -> dict[str, Any]:
+        """The fault as the control plane lists it now (C{seen}, C{fired}, C{seed}...)."""
+        return self.client.call("GET", f"/api/faults/{_seg(self.id)}")["fault"]  # type: ignore[no-any-return]
+
+    @property
+    def fired(self) -> int:
+        """How often it has fired so far."""
+        return int(self.counters()["fired"])
+
+    @property
+    def seen(self) -> int:
+        """How many occurrences in its scope it has seen so far."""
+        return int(self.counters()["seen"])
+
+    def delete(self) -> None:
+        """Take it out of force (nothing if it is gone already)."""
+        try:
+            self.client.delete_fault(self.id)
+        except ZooError as e:
+            if e.status != 404:
+                raise
+
+    def __enter__(self) -> Fault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.delete()
 
 
 def _seg(value: str) -> str:

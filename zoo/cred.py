@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zoo.events import session_of
+from zoo.faults.model import registry as fault_registry
 from zoo.state import write_private
 
 log = Logger()
@@ -495,6 +496,8 @@ class LoginGuard:
         self.observatory = logins.observatory
         self.key = throttle_key(host)
         self.failures = 0
+        #: Who logged in on this connection (as shown in events), or C{None} yet.
+        self.user: str | None = None
         #: The login being checked or answered (the protocol holds later commands).
         self.pending: defer.Deferred[Any] | None = None
         self._told = False
@@ -521,8 +524,37 @@ class LoginGuard:
         if self.exhausted:
             self._refuse_unchecked(creds)
             return defer.fail(error.UnauthorizedLogin("too many failed logins"))
+        if fault_registry.points:
+            from zoo.faults.hook import at
+
+            name = getattr(creds, "username", None)
+            hit = at(self.transport, self.logins.protocol, "LOGIN", user=_shown(name or b""))
+            if hit is not None:
+                d = self.pending = self._faulted(hit, portal, creds, mind, interfaces)
+                return d.addBoth(self._settled, d)
         d = self.pending = self._login(portal, creds, mind, interfaces)
         return d.addBoth(self._settled, d)  # clears pending at once if already answered
+
+    def _faulted(
+        self, hit: Any, portal: Any, creds: Any, mind: Any, interfaces: Any
+    ) -> defer.Deferred[Any]:
+        """A fault at C{PROTOCOL:LOGIN} fired (L{zoo.faults}): what the login does instead.
+
+        A number of seconds checks the password that much later; C{fail} refuses it
+        (as bad credentials, not counted against the connection); C{drop}, C{reset}
+        and C{hang} do that to the connection and never answer.
+        """
+        value = (hit.value or "fail").strip().lower()
+        if value == "fail":
+            return defer.fail(error.UnauthorizedLogin("login refused (zoo fault)"))
+        try:
+            seconds = max(float(value), 0.0)
+        except ValueError:
+            hit.perform(self.transport, lambda v: None)
+            return defer.Deferred()
+        later: defer.Deferred[None] = defer.Deferred()
+        self.logins.throttle.clock.callLater(seconds, later.callback, None)
+        return later.addCallback(lambda _: self._login(portal, creds, mind, interfaces))
 
     def _settled(self, result: Any, d: defer.Deferred[Any]) -> Any:
         if self.pending is d:
@@ -571,10 +603,11 @@ class LoginGuard:
         """Report the login: C{login.succeeded}, and the session's user (L{zoo.sessions})."""
         from zoo.policies import watch_of
 
+        name = getattr(creds, "username", None)
+        self.user = _shown(name) if name else "anonymous"
         watch = watch_of(self.transport)
         if watch is not None:
-            name = getattr(creds, "username", None)
-            watch.user(_shown(name) if name else "anonymous")
+            watch.user(self.user)
         if self.observatory.enabled:
             self.observatory.emit(
                 self.logins.protocol,

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from zoo.client import Client, Event
+from zoo.client import Client, Event, Fault
 from zoo.process import TwistdError, TwistdProcess
 from zoo.state import ensure_private_dir, write_private
 
@@ -163,6 +163,7 @@ class Service:
         self.user: str | None = login[0] if login else None
         self.password: str | None = login[1] if login else None
         self.resets = _RESETS.get(name, (name,))
+        self._faults: list[Fault] = []
 
     def __repr__(self) -> str:
         return f"<zoo {self.name} at {self.url}>"
@@ -187,6 +188,22 @@ class Service:
         """Forget this service's events and stored data (a POP3/IMAP reset empties the mail too)."""
         for name in self.resets:
             self.api.reset(name)
+
+    def fault(self, spec: str) -> Fault:
+        """Put a fault in force on this service (C{"smtp:RCPT=451 first=2"}, docs/faults.rst).
+
+        The pytest fixtures delete it when the test ends; use it as a context manager
+        (or call C{delete()}) to end it sooner. Its C{fired} and C{seen} read the counters.
+        """
+        made = self.api.add_fault(spec, self.name)
+        self._faults.append(made)
+        return made
+
+    def clear_faults(self) -> None:
+        """Delete the faults put in force through this handle (the fixtures do it after a test)."""
+        made, self._faults = self._faults, []
+        for f in made:
+            f.delete()
 
     def events(self, kind: str | None = None, *, after: int = 0, **match: Any) -> list[Event]:
         """This service's kept events, oldest first; C{match} names field values."""

@@ -118,7 +118,12 @@ class MsgpackRPCProtocol(Protocol):
             params = [params]
         try:
             result = self.factory.methods.call_observed(
-                "msgpack-rpc", self.session, method, tuple(params), service="msgpackrpc"
+                "msgpack-rpc",
+                self.session,
+                method,
+                tuple(params),
+                service="msgpackrpc",
+                transport=self.transport,
             )
         except RPCError as e:
             self.respond(msgid, error_value(e), None)

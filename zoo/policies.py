@@ -46,6 +46,8 @@ from zoo._twisted import fastwrite as _fastwrite
 from zoo._twisted.fastwrite import set_nodelay
 from zoo._twisted.tlslayer import HalfCloseTLSFactory
 from zoo.events import Observatory, hub
+from zoo.faults.model import Fault, Registry
+from zoo.faults.model import registry as fault_registry
 from zoo.sessions import Session
 
 log = Logger()
@@ -284,6 +286,9 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         C{None}); checked once per connection, when it is built.
     @param observed: C{False} for a listener whose connections are never sessions
         (the control plane's own: observing it would record the observer).
+    @param faults: the faults in force (L{zoo.faults.registry} if C{None}): when byte
+        faults exist for this service as a connection is built, a
+        L{zoo.faults.wire.FaultLayer} goes right above its protocol; otherwise none.
     """
 
     protocol = ZooProtocolWrapper
@@ -299,9 +304,11 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
         command_timeout: float | None = None,
         observatory: Observatory | None = None,
         observed: bool = True,
+        faults: Registry | None = None,
     ) -> None:
         super().__init__(wrappedFactory)
         self.observatory = observatory if observatory is not None else hub
+        self.faults = faults if faults is not None else fault_registry
         self.observed = observed
         wrappedFactory.noisy = False  # the listener logs one line of its own
         self.max_connections = max_connections
@@ -350,9 +357,18 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                     n=self.refused,
                 )
             return None
+        byte = None
+        if self.faults.points:  # any fault at all in force: are there byte faults here?
+            byte = self.faults.byte_faults(self.name) or None
         if self.observatory.enabled and self.observed:
-            return self._build_watched(addr)
-        wrapped = self.wrappedFactory.buildProtocol(addr)
+            return self._build_watched(addr, byte)
+        if byte is None:
+            wrapped = self.wrappedFactory.buildProtocol(addr)
+        elif isinstance(self.wrappedFactory, HalfCloseTLSFactory):
+            app = self._app(self.wrappedFactory.wrappedFactory, addr, byte)
+            wrapped = None if app is None else self.wrappedFactory.wrap(app)
+        else:
+            wrapped = self._app(self.wrappedFactory, addr, byte)
         if wrapped is None:
             return None
         cls: Callable[..., ZooProtocolWrapper] = self.protocol
@@ -363,13 +379,28 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
             p.command_sweeps = None  # armed: the clock starts with the first byte
         return p
 
-    def _build_watched(self, addr: Any) -> ZooProtocolWrapper | None:
+    def _app(self, factory: Any, addr: Any, byte: list[Fault] | None) -> Any:
+        """The protocol for C{addr}, under a byte fault layer when C{byte} faults apply."""
+        app = factory.buildProtocol(addr)
+        if app is None or not byte:
+            return app
+        from zoo.faults.wire import wrap
+
+        if self._clock is None:
+            from twisted.internet import reactor
+
+            self._clock = reactor  # type: ignore[assignment]
+        return wrap(app, byte, self.faults, self.name, self._clock)
+
+    def _build_watched(
+        self, addr: Any, byte: list[Fault] | None = None
+    ) -> ZooProtocolWrapper | None:
         """An observed connection: a session, and a layer that sees the plaintext."""
         inner = self.wrappedFactory
         watch: Session | None = None
         cls: type[_Watching]
         if isinstance(inner, HalfCloseTLSFactory):  # zoo's implicit TLS (--tls)
-            app = inner.wrappedFactory.buildProtocol(addr)
+            app = self._app(inner.wrappedFactory, addr, byte)
             if app is None:
                 return None
             watch = Session(self.observatory, self.name)
@@ -380,7 +411,7 @@ class ZooPolicyFactory(WrappingFactory[ZooProtocolWrapper]):
                 wrapped = inner.wrap(_Plaintext(app, watch))
                 cls = _UnderTLS
         else:
-            wrapped = inner.buildProtocol(addr)
+            wrapped = self._app(inner, addr, byte)
             if wrapped is None:
                 return None
             watch = Session(self.observatory, self.name)
@@ -492,6 +523,13 @@ def watch_of(thing: Any) -> Session | None:
     return p.watch if p is not None else None
 
 
+def service_of(transport: Any) -> str | None:
+    """The service name (the listener group's) of the connection on C{transport}, or C{None}."""
+    p = _policy_wrapper(transport)
+    name = getattr(getattr(p, "factory", None), "name", None)
+    return name if isinstance(name, str) else None
+
+
 def where(addr: Any) -> str:
     """C{host:port} of an address, for logs."""
     return f"{getattr(addr, 'host', addr)}:{getattr(addr, 'port', '')}"
@@ -538,6 +576,7 @@ __all__ = [
     "command_done",
     "ZooProtocolWrapper",
     "fast_writer",
+    "service_of",
     "set_nodelay",
     "watch_of",
     "where",

@@ -18,6 +18,8 @@ How it works (see docs/testing-with-zoo.rst):
   shared by every test asking for the same;
 - each C{zoo_*} fixture resets its service (events, stored mail, files) before the
   test; the C{zoo} fixture resets the whole zoo;
+- faults set with a handle's C{fault(SPEC)} (docs/faults.rst) are deleted when the
+  test ends;
 - a failing test's report has a section with the transcripts of the sessions its
   services saw.
 
@@ -250,6 +252,7 @@ def _handle(request: pytest.FixtureRequest, zoos: Zoos, service: str) -> Service
     handle = zoos.zoo(request.node, service).service(service)
     handle.reset()
     request.node.stash.setdefault(_used_key, []).append(handle)
+    request.addfinalizer(handle.clear_faults)  # faults set with handle.fault() end with the test
     return handle
 
 
@@ -258,7 +261,10 @@ def zoo(request: pytest.FixtureRequest, zoo_session: Zoos) -> Zoo:
     """This test's zoo, every service reset (C{zoo.smtp}, C{zoo["ftp"]}, C{zoo.api})."""
     made = zoo_session.zoo(request.node, None)
     made.reset()
-    request.node.stash.setdefault(_used_key, []).extend(made.service(n) for n in made.services)
+    handles = [made.service(n) for n in made.services]
+    request.node.stash.setdefault(_used_key, []).extend(handles)
+    for handle in handles:
+        request.addfinalizer(handle.clear_faults)
     return made
 
 

@@ -31,6 +31,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
 from zoo.events import EVENT_OVERHEAD, Observatory
+from zoo.faults.model import Registry
+from zoo.faults.model import registry as fault_registry
 from zoo.transcript import LIMIT, Transcriber, transcriber
 
 
@@ -291,6 +293,9 @@ class _Recorder:
 class DatagramSessions(DatagramProtocol):
     """Runs a UDP service's protocol; when observing, each datagram is a session.
 
+    Datagram faults (C{udp:...}, L{zoo.faults.datagram}) are applied here, before
+    anything else, while any are in force.
+
     Off, each datagram costs one attribute check more. On, a datagram and the
     replies sent while it is handled are one session: opened, C{wire.in},
     C{wire.out}, closed (C{"answered"}).
@@ -298,10 +303,18 @@ class DatagramSessions(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self, protocol: Any, service: str, observatory: Observatory) -> None:
+    def __init__(
+        self,
+        protocol: Any,
+        service: str,
+        observatory: Observatory,
+        faults: Registry | None = None,
+    ) -> None:
         self.protocol = protocol
         self.service = service
         self.observatory = observatory
+        self.faults = faults if faults is not None else fault_registry
+        self._faulted: Any = None
 
     def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)
@@ -315,6 +328,27 @@ class DatagramSessions(DatagramProtocol):
         self.protocol.connectionRefused()
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
+        if self.faults.points and "udp" in self.faults.points:
+            self._through_faults(data, addr)
+            return
+        self.handle(data, addr)
+
+    def _through_faults(self, data: bytes, addr: Any) -> None:
+        """Datagram faults are in force: L{zoo.faults.datagram} decides what to handle."""
+        if self._faulted is None:
+            from zoo.faults.datagram import DatagramFaults
+
+            self._faulted = DatagramFaults(self.faults, self.service)
+        try:
+            listener: str | None = where(self.transport.getHost())  # type: ignore[union-attr]
+        except Exception:
+            listener = None
+        self._faulted.receive(data, addr, listener, self.handle)
+
+    def handle(self, data: bytes, addr: Any) -> None:
+        """Handle one datagram (in a session of its own when observing)."""
+        if self.transport is None:  # a delayed datagram after the port closed
+            return
         if not self.observatory.enabled:
             self.protocol.datagramReceived(data, addr)
             return

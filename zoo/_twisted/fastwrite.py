@@ -25,12 +25,12 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 def tcp_connection(transport: Any) -> Any:
     """Find the plain TCP connection under any protocol wrappers, or C{None}.
 
-    C{None} under a TLS layer (bytes must go through it) and on UNIX, in-memory and
-    other transports.
+    C{None} under a TLS layer or a wrapper marked C{zoo_opaque} (bytes must go through
+    it) and on UNIX, in-memory and other transports.
     """
     while isinstance(transport, ProtocolWrapper):
-        if isinstance(transport, TLSMemoryBIOProtocol):
-            return None
+        if isinstance(transport, TLSMemoryBIOProtocol) or getattr(transport, "zoo_opaque", False):
+            return None  # bytes must go through it (TLS, zoo.faults' byte layer)
         transport = transport.transport
     if isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False):
         return transport

@@ -1,4 +1,4 @@
-"""The control plane's own operations: health, services, events, wait-for, sessions, reset.
+"""The control plane's own operations: health, services, events, wait-for, sessions, reset, faults.
 
 They are L{zoo.inspect.Route}s like the ones services offer, so one adapter
 (L{zoo.admin.web}) serves both and one generator (L{zoo.admin.openapi}) describes
@@ -17,9 +17,13 @@ from typing import Any
 from twisted.internet import defer
 
 from zoo.admin import metrics, query
+from zoo.admin.faults import FaultRoutes
 from zoo.admin.rpc import RpcCaller
 from zoo.admin.sessions import chunks, sessions, transcript_text
+from zoo.admin.sessions import faults as fired_faults
 from zoo.events import Event, Filter, Observatory
+from zoo.faults.model import Registry
+from zoo.faults.model import registry as fault_registry
 from zoo.inspect import ApiError, Call, RawBody, Route
 
 #: The service name of the control plane (its listeners and its marks).
@@ -59,8 +63,10 @@ class ControlPlane:
         hub: Observatory,
         listeners: Callable[[], list[Any]] = _no_bound,
         pending: Callable[[], list[str]] = list,
+        faults: Registry | None = None,
     ) -> None:
         self.hub = hub
+        self.faults = FaultRoutes(faults if faults is not None else fault_registry)
         self.listeners = listeners
         self.pending = pending
         #: The Redis relay (L{zoo.admin.relay.EventRelay}) that shares resets, if any.
@@ -136,6 +142,7 @@ class ControlPlane:
                 "A session's transcript as a plain-text C:/S: dialogue.",
             ),
             self.rpc.route(),
+            *self.faults.routes(),
         ]
 
     # -- health ---------------------------------------------------------------------------
@@ -305,7 +312,7 @@ class ControlPlane:
 
     def transcript(self, call: Call) -> dict[str, Any]:
         record, events = self._session(call.params["id"])
-        return {"session": record, "chunks": chunks(events)}
+        return {"session": record, "chunks": chunks(events), "faults": fired_faults(events)}
 
     def transcript_txt(self, call: Call) -> RawBody:
         record, events = self._session(call.params["id"])

@@ -77,6 +77,17 @@ def chunks(events: Iterable[Event]) -> list[dict[str, Any]]:
     return out
 
 
+def faults(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """The C{fault.fired} events among C{events}, as JSON objects (seq, time, fields)."""
+    return [{"seq": e.seq, "time": e.time, **e.fields} for e in events if e.kind == "fault.fired"]
+
+
+def fault_line(event: Event) -> str:
+    """A transcript's line for a C{fault.fired} event: where it falls in the dialogue."""
+    fields = event.fields
+    return f"-- fault {fields.get('fault')} fired: {escape(str(fields.get('spec', '')))} --"
+
+
 def _escape_char(c: str) -> str:
     if c == "\\":
         return "\\\\"
@@ -100,8 +111,8 @@ def transcript_text(record: dict[str, Any], events: Iterable[Event]) -> str:
     Each chunk is cut at its line feeds; a line ending in CRLF or LF is shown without
     its ending, any other control or non-ASCII byte as C{\\xNN} (a lone CR as C{\\r}),
     and a chunk that ends mid-line is shown with a trailing C{\\} so a reader sees
-    that the next chunk continues it. A line marks where TLS started, and redacted
-    chunks say so.
+    that the next chunk continues it. A line marks where TLS started, a line where
+    each fault fired (C{fault.fired}), and redacted chunks say so.
     """
     head = [f"# session {record['id']} ({record['service']})"]
     for key in ("peer", "listener", "user", "node"):
@@ -110,7 +121,11 @@ def transcript_text(record: dict[str, Any], events: Iterable[Event]) -> str:
     lines = head + [""]
     tls_at = record.get("tls_started")
     tls_shown = False
+    events = list(events)
+    faults = [e for e in events if e.kind == "fault.fired"]
     for chunk in chunks(events):
+        while faults and faults[0].seq < chunk["seq"]:
+            lines.append(fault_line(faults.pop(0)))
         if tls_at is not None and not tls_shown and chunk["seq"] > tls_at:
             tls = record.get("tls") or {}
             detail = ", ".join(str(tls[k]) for k in ("version", "cipher") if tls.get(k))
@@ -127,6 +142,7 @@ def transcript_text(record: dict[str, Any], events: Iterable[Event]) -> str:
             shown = escape(part.removesuffix("\r") if not last else part)
             more = " \\" if last else ""
             lines.append(f"{who}: {shown}{more}{note}")
+    lines += [fault_line(e) for e in faults]
     if tls_at is not None and not tls_shown:
         lines.append("-- TLS started --")
     if not record.get("open", True):

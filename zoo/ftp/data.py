@@ -32,6 +32,9 @@ from zoo._twisted.sendfile import (
     SendfileSender,
     can_sendfile,
 )
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
+from zoo.faults.wire import cut
 from zoo.policies import set_nodelay, watch_of
 
 #: Bytes read from disk per write to the data connection.
@@ -269,6 +272,17 @@ class DataChannel(protocol.Protocol):
         return self.when_lost()
 
 
+def _faulted(session: Any, channel: DataChannel) -> Any:
+    """The data channel, under a cut if a fault at C{ftp:DATA} fires (a mid-transfer drop)."""
+    if not fault_registry.points:
+        return channel
+    user = getattr(session, "username", None)
+    hit = at(session.transport, "ftp", "DATA", user=user)
+    if hit is None:
+        return channel
+    return cut(channel, hit.value, getattr(session, "reactor", None))
+
+
 class TransferAborted(Exception):
     """The data connection closed before the transfer was complete."""
 
@@ -287,7 +301,7 @@ class PassiveFactory(protocol.ServerFactory):
         if self.used or _plain(getattr(addr, "host", "")) != _plain(self.peer_host):
             return None  # port theft: someone other than our client connected first
         self.used = True
-        return DataChannel(self.session, self.session.data_tls())
+        return _faulted(self.session, DataChannel(self.session, self.session.data_tls()))
 
 
 class ActiveFactory(protocol.ClientFactory):
@@ -298,8 +312,10 @@ class ActiveFactory(protocol.ClientFactory):
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def buildProtocol(self, addr: Any) -> DataChannel:
-        return DataChannel(self.session, self.session.data_tls(), dialled_out=True)
+    def buildProtocol(self, addr: Any) -> Any:
+        return _faulted(
+            self.session, DataChannel(self.session, self.session.data_tls(), dialled_out=True)
+        )
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.session.data_failed(reason)

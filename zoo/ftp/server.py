@@ -47,6 +47,8 @@ from zope.interface import Interface, implementer
 
 from zoo.cred import Logins, LoginThrottle, PasswordChecker, shared_throttle
 from zoo.events import hub
+from zoo.faults.hook import at, reply_code
+from zoo.faults.model import registry as fault_registry
 from zoo.files import emit as emit_file_event
 from zoo.flow import ReadGate
 from zoo.ftp.data import (
@@ -241,6 +243,12 @@ class _Lines(ftp.FTP):
         if arg is None:
             self.respond("501 Syntax error: the argument is not UTF-8.")
             return
+        if fault_registry.points:
+            user = getattr(self, "username", None)
+            hit = at(self.transport, "ftp", _ALIASES.get(cmd, cmd), mailbox=arg, user=user)
+            if hit is not None:
+                hit.perform(self.transport, self._fault_reply)
+                return
         try:
             result = self.dispatch(cmd, arg)
         except FTPFileError as e:
@@ -250,6 +258,10 @@ class _Lines(ftp.FTP):
             return
         self._busy = result
         result.addBoth(self._finished)
+
+    def _fault_reply(self, value: str | None) -> None:
+        code, text = reply_code(value, 451, "Requested action aborted (zoo fault).")
+        self.sendLine(f"{code} {text}")
 
     def _finished(self, result: Any) -> None:
         self._busy = None

@@ -25,6 +25,8 @@ from urllib.parse import unquote, urlencode
 from twisted.internet.interfaces import IReactorTime
 from twisted.web import http, resource, server
 
+from zoo.faults.hook import at, reply_code
+from zoo.faults.model import registry as fault_registry
 from zoo.http import pages
 from zoo.http.answers import (
     ANY,
@@ -160,6 +162,10 @@ class HTTPBin(resource.Resource):
         if route is None:
             return self.not_found(request)
         methods, handler = route
+        if fault_registry.points:
+            hit = at(request.transport, "http", segments[0], mailbox=path)
+            if hit is not None:
+                return self._faulted(request, hit)
         if request.method == b"OPTIONS":
             return self.options(request, methods)
         if request.method not in methods:
@@ -184,6 +190,16 @@ class HTTPBin(resource.Resource):
             request.setResponseCode(http.BAD_REQUEST)
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return f"400 Bad Request: {e}\n".encode()
+
+    def _faulted(self, request: server.Request, hit: Any) -> bytes | int:
+        """A fault at C{http:ENDPOINT} (L{zoo.faults.hook}): a status, or no answer."""
+        if hit.action == "reply":
+            code, text = reply_code(hit.value, 503, "Service Unavailable (zoo fault)")
+            request.setResponseCode(code)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return f"{code} {text}\n".encode()
+        hit.perform(request.transport, lambda value: None)
+        return server.NOT_DONE_YET  # hang, or the connection is gone
 
     def not_found(self, request: server.Request) -> bytes:
         request.setResponseCode(http.NOT_FOUND)

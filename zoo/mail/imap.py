@@ -30,6 +30,8 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import Interface, implementer
 
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 from zoo.flow import ReadGate
 from zoo.mail._reader import MAX_QUEUED, QUEUE_FULL, ReaderFactory
 from zoo.mail.imapcore import Idle, IMAPSession, Login, Logout, ReadLine, StartTLS
@@ -149,7 +151,10 @@ class ZooIMAP(Protocol, TimeoutMixin):
                 if self.current is None:
                     if not self.queue:
                         return
-                    self.current = self.session.handle(self.queue.popleft())
+                    command = self.queue.popleft()
+                    if fault_registry.points and self._faulted(command):
+                        continue
+                    self.current = self.session.handle(command)
                     self.value = None
                 elif self.awaiting in ("line", "idle"):
                     if not self.queue:
@@ -161,6 +166,29 @@ class ZooIMAP(Protocol, TimeoutMixin):
             self._running = False
             if not self.transport.disconnecting:
                 self.gate.hold(QUEUE_FULL, len(self.queue) >= MAX_QUEUED)
+
+    def _faulted(self, command: Any) -> bool:
+        """Whether a fault at C{imap:NAME} (L{zoo.faults.hook}) answers this command."""
+        words = command.line.split(b" ", 2)
+        if len(words) < 2:
+            return False
+        tag, name = words[0], words[1].upper()
+        rest = words[2] if len(words) > 2 else b""
+        if name == b"UID" and rest:  # UID FETCH is imap:FETCH
+            name, _, rest = rest.partition(b" ")
+        arg = rest.decode("latin-1")
+        hit = at(self.transport, "imap", name.decode("latin-1"), mailbox=arg, user=self._guard.user)
+        if hit is None:
+            return False
+        hit.perform(self.transport, lambda value: self._fault_reply(tag, value))
+        return True
+
+    def _fault_reply(self, tag: bytes, value: str | None) -> None:
+        word, _, text = (value or "NO").partition(" ")
+        if word.upper() not in ("NO", "BAD"):
+            word, text = "NO", value or ""
+        message = text or "Fault injected by zoo"
+        self.transport.write(tag + f" {word.upper()} {message}\r\n".encode("utf-8", "replace"))
 
     def _step(self) -> None:
         try:

@@ -35,6 +35,8 @@ from zope.interface import implementer
 
 from zoo._twisted.lines import clear_line_buffer
 from zoo._twisted.mail import POP3Adapter
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 from zoo.flow import ReadGate
 from zoo.mail._reader import QUEUE_FULL, ReaderFactory, queue_full
 from zoo.mail.maildir import MaildirStore, arrival_order, wire_size
@@ -169,9 +171,20 @@ class _POP3Base(POP3Adapter):
         super().connectionLost(reason)
 
     def processCommand(self, command: bytes, *args: bytes) -> Any:
+        if fault_registry.points and self.blocked is None:  # (a held command: when it runs)
+            name = command.decode("latin-1")
+            arg = b" ".join(args).decode("latin-1")
+            hit = at(self.transport, "pop3", name, mailbox=arg, user=self._guard.user)
+            if hit is not None:
+                hit.perform(self.transport, self._fault_reply)
+                return None
         result = super().processCommand(command, *args)
         self._hold_for_login()
         return result
+
+    def _fault_reply(self, value: str | None) -> None:
+        text = (value or "").removeprefix("-ERR").strip() or "Fault injected by zoo"
+        self.failResponse(text.encode("utf-8", "replace"))
 
     def state_AUTH(self, line: bytes) -> None:
         super().state_AUTH(line)

@@ -40,6 +40,8 @@ from zope.interface import implementer
 from zoo._twisted.mail import ESMTPAdapter
 from zoo.cred import DEFAULT_MAX_LOGIN_ATTEMPTS, Logins, LoginThrottle, shared_throttle
 from zoo.events import hub, session_of
+from zoo.faults.hook import at, reply_code
+from zoo.faults.model import registry as fault_registry
 from zoo.flow import ReadGate
 from zoo.mail.body import Body
 from zoo.mail.inspector import emit_stored
@@ -300,7 +302,26 @@ class _ZooESMTPBase(ESMTPAdapter):
         # which drops the connection with a traceback: not ASCII is simply unknown.
         if not command.isascii():
             return None
-        return super().lookupMethod(command)
+        method = super().lookupMethod(command)
+        if method is not None and fault_registry.points:
+            return self._faulted(command.decode("ascii"), method)
+        return method
+
+    def _faulted(self, name: str, method: Any) -> Any:
+        """C{method}, unless a fault at C{smtp:NAME} fires (L{zoo.faults.hook})."""
+
+        def run(rest: bytes) -> Any:
+            hit = at(self.transport, "smtp", name, mailbox=rest.decode("latin-1"), user=self.user)
+            if hit is None:
+                return method(rest)
+            hit.perform(self.transport, self._fault_reply)
+            return None
+
+        return run
+
+    def _fault_reply(self, value: str | None) -> None:
+        code, text = reply_code(value, 451, "4.3.0 Requested action aborted (zoo fault)")
+        self.sendCode(code, text.encode("utf-8", "replace"))
 
     def do_UNKNOWN(self, rest: bytes) -> None:
         self.sendCode(500, b"Command unrecognized")
@@ -454,6 +475,11 @@ class _ZooESMTPBase(ESMTPAdapter):
         if body.too_big:
             self.sendCode(552, b"Message size exceeds fixed maximum message size")
             return
+        if fault_registry.points:
+            hit = at(self.transport, "smtp", "BODY", mailbox=" ".join(mailboxes), user=self.user)
+            if hit is not None:  # after DATA's data: a reply instead of storing, or a drop
+                hit.perform(self.transport, self._fault_reply)
+                return
         data = body.message(self._trace(helo, origin, mailboxes))
         self._paused = True
         self.gate.pause(_DELIVERY)

@@ -21,6 +21,8 @@ from typing import Any
 
 from zoo import __version__
 from zoo.events import EVENT_OVERHEAD, bounded_text, hub
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 from zoo.pubsub import codec
 from zoo.pubsub import list_commands as lists
 from zoo.pubsub.core import Broker, Client
@@ -124,6 +126,9 @@ class Session:
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
         self.on_hold: Callable[[bool], None] | None = None
 
+    #: The connection's transport, for fault scopes (L{zoo.faults.hook}); C{None} in tests.
+    transport: Any = None
+
     def execute(self, argv: list[bytes]) -> None:
         """Run one command; its reply is queued on the client."""
         client = self.client
@@ -131,6 +136,8 @@ class Session:
             self.pending.append(argv)
             if len(self.pending) == lists.MAX_PENDING and self.on_hold is not None:
                 self.on_hold(True)
+            return
+        if fault_registry.points and self._faulted(argv):
             return
         # PUBLISH goes first, without the table lookup, lower() and arity checks: it is
         # nearly all a publisher sends. Same checks, same reply as the general path
@@ -193,6 +200,44 @@ class Session:
             self.execute(pending.popleft())
         if held and len(pending) < lists.MAX_PENDING and self.on_hold is not None:
             self.on_hold(False)
+
+    def _faulted(self, argv: list[bytes]) -> bool:
+        """Whether a fault took this command (C{resp:NAME}, or C{resp:DELIVER} for a publish)."""
+        name = argv[0].decode("latin-1")
+        arg = argv[1].decode("latin-1") if len(argv) > 1 else None
+        if name.upper() in ("PUBLISH", "SPUBLISH") and len(argv) == 3:
+            late = at(self.transport, "resp", "DELIVER", mailbox=arg, service="pubsub")
+            if late is not None:  # the publisher hears the usual count either way
+                self.client.reply(codec.integer(self.broker.numsub(argv[1])))
+                self._deliver_late(late, argv[1], argv[2])
+                return True
+        hit = at(self.transport, "resp", name, mailbox=arg, service="pubsub")
+        if hit is None:
+            return False
+        hit.perform(self.transport, self._fault_reply)
+        return True
+
+    def _deliver_late(self, hit: Any, channel: bytes, payload: bytes) -> None:
+        """C{resp:DELIVER}: C{drop} loses the message; a number of seconds delays it."""
+        try:
+            seconds = float(hit.value or "drop")
+        except ValueError:
+            return  # dropped on the way
+        clock = self.client.clock
+        if clock is None:
+            from twisted.internet import reactor as clock
+
+        def deliver() -> None:
+            self.publish(channel, payload)
+            self.broker.flush()
+
+        clock.callLater(max(seconds, 0.0), deliver)
+
+    def _fault_reply(self, value: str | None) -> None:
+        text = value or "ERR fault injected by zoo"
+        if not text.startswith("-") and text.split(" ")[0].isupper():
+            text = "-" + text  # a code of its own (ERR, BUSY, LOADING ...)
+        self.client.reply(codec.error(text))
 
     # Pub/sub -------------------------------------------------------------------------
 

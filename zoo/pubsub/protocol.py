@@ -43,6 +43,7 @@ class PubSubProtocol(Protocol):
         )
         self.session.on_hold = self._hold
         self.client.on_resume = self._resume
+        self.session.transport = self.transport
         self.transport.registerProducer(self, True)
 
     def _resume(self) -> None:

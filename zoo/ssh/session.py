@@ -17,6 +17,7 @@ C{execCommand} crashes conch's own client).
 
 from __future__ import annotations
 
+import shlex
 import struct
 from collections import deque
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from twisted.python import components
 from zope.interface import implementer
 
 from zoo.events import bounded_text, hub
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 from zoo.flow import ReadGate
 from zoo.shell import SHELL, close_pty, hang_up, home_of, login_environ, open_pty, resize, spawn
 from zoo.ssh.sftp import RootedSFTPServer, SFTPProtocol
@@ -293,7 +296,41 @@ class ProcessSession:
         text = command.decode("utf-8", "surrogateescape")
         if self.avatar.observatory.enabled:
             proto = _ReportExit(proto, self.avatar, bounded_text(command, 1024))
+        if fault_registry.points:
+            text = self._faulted(proto, text)
         self._spawn(proto, [SHELL, "-c", text])
+
+    def _faulted(self, proto: Any, text: str) -> str:
+        """The command to run: C{text}, or what a fault at C{ssh:exec} puts instead.
+
+        A value C{N [message]} exits with status N (the message on stderr) without
+        running the command; C{hang} never ends; C{drop} and C{reset} close the
+        connection.
+        """
+        avatar = self.avatar
+        hit = at(
+            None,
+            "ssh",
+            "exec",
+            mailbox=text,
+            user=avatar.username,
+            service="ssh",
+            session=avatar.session_id,
+        )
+        if hit is None:
+            return text
+        if hit.action == "hang":
+            return "exec sleep 2147483647"
+        if hit.action != "reply":
+            conn = getattr(avatar, "conn", None)
+            if conn is not None and conn.transport is not None:
+                hit.perform(conn.transport, lambda v: None)
+            return "exec sleep 2147483647"
+        status, _, message = (hit.value or "1").partition(" ")
+        if not status.isdigit():
+            status, message = "1", hit.value or ""
+        said = f"printf '%s\\n' {shlex.quote(message)} >&2; " if message else ""
+        return f"{said}exit {int(status) % 256}"
 
     def windowChanged(self, newWindowSize: Any) -> None:
         self.window = newWindowSize

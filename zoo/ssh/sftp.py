@@ -39,6 +39,8 @@ from zope.interface import implementer
 
 from zoo import jail
 from zoo._twisted.ssh import FileTransferServerAdapter
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 from zoo.files import emit as emit_file_event
 from zoo.jail import virtual
 
@@ -98,6 +100,9 @@ def _open_flags(flags: int) -> int:
 class RootedFile:
     """An open file: positioned reads and writes on one descriptor."""
 
+    #: A fault at C{sftp:READ} that fired when the file was opened (L{zoo.faults.hook}).
+    fault: Any = None
+
     def __init__(self, server: RootedSFTPServer, fd: int, path: str | None = None) -> None:
         self.server = server
         self.fd = fd
@@ -105,10 +110,26 @@ class RootedFile:
         self.path = path
         self.read = self.written = 0
 
-    def readChunk(self, offset: int, length: int) -> bytes:
-        data = os.pread(self.fd, min(length, MAX_IO), offset)
+    def readChunk(self, offset: int, length: int) -> bytes | defer.Deferred[bytes]:
+        length = min(length, MAX_IO)
+        if self.fault is not None:
+            if self.fault.action == "hang":
+                return defer.Deferred()  # never answered: the client's timeout is tested
+            length = self._faulted(offset, length)
+        data = os.pread(self.fd, length, offset)
         self.read += len(data)
         return data
+
+    def _faulted(self, offset: int, length: int) -> int:
+        """The fault's effect on a read: the file ends early (C{N}), or the connection goes."""
+        value = self.fault.value or "0"
+        if value.isdigit():  # the file seems to end after N bytes: the read is truncated
+            return max(0, min(length, int(value) - offset))
+        conn = getattr(self.server.avatar, "conn", None)
+        transport = getattr(conn, "transport", None)
+        if transport is not None:
+            self.fault.perform(transport, lambda v: None)
+        return 0
 
     def writeChunk(self, offset: int, data: bytes) -> None:
         self.written += len(data)
@@ -265,6 +286,17 @@ class RootedSFTPServer:
             self.handles -= 1
             raise
         f = RootedFile(self, fd, self._virtual(filename) if self._observed() else None)
+        if fault_registry.points and not flags & filetransfer.FXF_WRITE:
+            avatar = self.avatar
+            f.fault = at(
+                None,
+                "sftp",
+                "READ",
+                mailbox=self._virtual(filename),
+                user=getattr(avatar, "username", None),
+                service="ssh",
+                session=getattr(avatar, "session_id", None),
+            )
         rest = {k: v for k, v in attrs.items() if k != "permissions"}
         if rest and flags & filetransfer.FXF_CREAT:
             _set_attrs(rest, fd)

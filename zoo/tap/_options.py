@@ -5,7 +5,7 @@ and adds its own C{optParameters}/C{optFlags} (Twisted merges them along the MRO
 
 Shared options: C{--port}, C{--listen} (repeatable endpoint strings), C{--interface},
 C{--max-connections}, C{--idle-timeout}, C{--command-timeout}, C{--ready-file},
-C{--state-dir}, the TLS
+C{--state-dir}, C{--fault} (repeatable; L{zoo.faults}), the TLS
 options C{--tls}, C{--tls-cert}, C{--tls-key}, C{--tls-client-ca}, C{--tls-name},
 and the control plane's (L{AdminOptions}, shared with the runner): C{--admin},
 C{--events-max}, C{--events-max-bytes}, C{--transcripts}, C{--events-redis},
@@ -349,6 +349,9 @@ class ServerOptions(OneLineUsage, AdminOptions):
         super().__init__()
         self["listen"] = []
         self["tls-names"] = []
+        self["fault"] = []
+        #: The parsed C{--fault} specs (L{zoo.faults.Fault}), scoped to this service.
+        self.faults: list[Any] = []
         self.endpoints: list[str] = []
         #: The server TLS context, once built (see L{zoo.tap._tls.tls_context}).
         self.chosen_tls: Any = None
@@ -360,6 +363,10 @@ class ServerOptions(OneLineUsage, AdminOptions):
     def opt_tls_name(self, name: str) -> None:
         """Extra DNS name or IP for the development certificate (repeatable)."""
         self["tls-names"].append(name)
+
+    def opt_fault(self, spec: str) -> None:
+        """Inject a fault (repeatable), e.g. 'smtp:RCPT=451 first=2' or 'tcp:latency=0.2'; see docs/faults.rst."""
+        self["fault"].append(spec)
 
     def postOptions(self) -> None:
         interface = self["interface"]
@@ -380,10 +387,29 @@ class ServerOptions(OneLineUsage, AdminOptions):
         self.check_admin()
         self._check_command_timeout()
         self._check_tls()
+        self._check_faults()
         self.check()
 
     def check(self) -> None:
         """Hook for subclasses: validate protocol options, raise L{usage.UsageError}."""
+
+    def _check_faults(self) -> None:
+        """Parse each C{--fault} now, so a bad one is a usage error naming it."""
+        from zoo.faults.model import FAMILIES, FaultError, parse
+
+        self.faults = []
+        for spec in self["fault"]:
+            try:
+                fault = parse(spec, self.name)
+            except FaultError as e:
+                raise usage.UsageError(f"--fault: {e}") from None
+            owners = FAMILIES.get(fault.family)
+            if owners is not None and self.name not in owners:
+                raise usage.UsageError(
+                    f"--fault {spec!r}: {fault.family} faults belong to "
+                    f"{' and '.join('zoo-' + o for o in owners)}, not zoo-{self.name}"
+                )
+            self.faults.append(fault)
 
     def _check_command_timeout(self) -> None:
         given = self["command-timeout"]

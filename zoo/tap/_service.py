@@ -465,8 +465,50 @@ def plugin_root(options: ServerOptions, *groups: ListenerGroup) -> ZooRoot:
     root = ZooRoot(ready_file=options["ready-file"], lean_poll=True, workers=options.workers())
     for group in groups:
         group.setServiceParent(root)
+    if getattr(options, "faults", None):
+        FaultsInForce(options.faults).setServiceParent(root)
     serve_admin(root, options)
     return root
+
+
+class FaultsInForce(service.Service):
+    """A plugin's C{--fault}s: in the process's fault registry while the plugin runs.
+
+    @param faults: parsed L{zoo.faults.Fault}s; added at start with fresh counters,
+        removed at stop.
+    """
+
+    def __init__(self, faults: list[Any], registry: Any = None) -> None:
+        self.faults = faults
+        self.registry = registry
+        self.added: list[Any] = []
+
+    def startService(self) -> None:
+        from zoo.faults.model import parse
+        from zoo.faults.model import registry as default
+
+        service.Service.startService(self)
+        reg = self.registry if self.registry is not None else default
+        for f in self.faults:
+            fresh = parse(f.spec, f.scope.get("service"))
+            fresh.id = f.id
+            self.added.append(reg.add(fresh))
+            log.info(
+                "{service}: fault {id} in force: {spec}",
+                service=f.scope.get("service"),
+                id=fresh.id,
+                spec=f.spec,
+            )
+
+    def stopService(self) -> Any:
+        from zoo.faults.model import registry as default
+
+        service.Service.stopService(self)
+        reg = self.registry if self.registry is not None else default
+        for f in self.added:
+            reg.remove(f.id)
+        self.added = []
+        return None
 
 
 def serve_admin(root: service.MultiService, options: Any) -> None:

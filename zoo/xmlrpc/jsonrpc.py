@@ -108,7 +108,9 @@ def _answer(result: Any, id_: Any, v2: bool) -> dict[str, Any]:
     return {"result": result, "error": None, "id": id_}
 
 
-def call_one(methods: Methods, request: Any, session: str | None = None) -> Any:
+def call_one(
+    methods: Methods, request: Any, session: str | None = None, transport: Any = None
+) -> Any:
     """Run one request object; return its response object, C{None}, or a Deferred of either."""
     if not isinstance(request, dict):
         return _error(INVALID_REQUEST, "a request must be a JSON object")
@@ -133,9 +135,11 @@ def call_one(methods: Methods, request: Any, session: str | None = None) -> Any:
         if name == "system.multicall":
             raise RPCError(NOT_FOUND, "JSON-RPC has batches instead of system.multicall")
         if isinstance(params, dict):
-            result = methods.call_observed("jsonrpc", session, name, (), params)
+            result = methods.call_observed(
+                "jsonrpc", session, name, (), params, transport=transport
+            )
         else:
-            result = methods.call_observed("jsonrpc", session, name, params)
+            result = methods.call_observed("jsonrpc", session, name, params, transport=transport)
     except RPCError as e:
         return None if notification else _from_rpc_error(e, id_, v2)
     if isinstance(result, Deferred):
@@ -178,9 +182,12 @@ def _unsendable(response: Any, e: Exception) -> dict[str, Any]:
 
 
 def handle(
-    methods: Methods, body: bytes, session: str | None = None
+    methods: Methods, body: bytes, session: str | None = None, transport: Any = None
 ) -> bytes | None | Deferred[bytes | None]:
-    """Answer one JSON-RPC HTTP body (a request or a batch); C{session} names the connection."""
+    """Answer one JSON-RPC HTTP body (a request or a batch); C{session} names the connection.
+
+    @param transport: the connection, for the faults' scopes (L{zoo.faults.hook}).
+    """
     try:
         request = _decode(body.decode("utf-8"))
     except (ValueError, RecursionError) as e:
@@ -190,12 +197,12 @@ def handle(
             return _serialize(_error(INVALID_REQUEST, "an empty batch"))
         if len(request) > MAX_BATCH:
             return _serialize(_error(INVALID_REQUEST, f"a batch holds at most {MAX_BATCH} calls"))
-        answers = [call_one(methods, r, session) for r in request]
+        answers = [call_one(methods, r, session, transport) for r in request]
         if any(isinstance(a, Deferred) for a in answers):
             d = gatherResults([a if isinstance(a, Deferred) else _done(a) for a in answers])
             return d.addCallback(lambda got: _serialize([a for a in got if a is not None]))
         return _serialize([a for a in answers if a is not None])
-    answer = call_one(methods, request, session)
+    answer = call_one(methods, request, session, transport)
     if isinstance(answer, Deferred):
         return answer.addCallback(_serialize)
     return _serialize(answer)

@@ -28,6 +28,8 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger, LogLevel
 
 from zoo.events import bounded_text
+from zoo.faults.hook import at
+from zoo.faults.model import registry as fault_registry
 
 log = Logger()
 
@@ -224,12 +226,24 @@ class Methods:
         args: Any = (),
         kwargs: dict[str, Any] | None = None,
         service: str = "xmlrpc",
+        transport: Any = None,
     ) -> Any:
         """L{call}, reported as C{rpc.called} (method, params, result or fault, duration).
 
+        A fault at C{rpc:METHOD} (L{zoo.faults.hook}) answers instead: a fault
+        (L{RPCError}), or a Deferred that never fires (C{hang}, or after C{drop}).
+
         @param protocol: C{"xmlrpc"}, C{"jsonrpc"}, C{"msgpack-rpc"} or C{"zerorpc"}.
         @param service: the service the event belongs to (the one serving the call).
+        @param transport: the request's connection, for the faults' scopes.
         """
+        if fault_registry.points:
+            hit = at(transport, "rpc", str(name), service=service, protocol=protocol)
+            if hit is not None:
+                if hit.action == "reply":
+                    raise injected_error(hit.value)
+                hit.perform(transport, lambda value: None)
+                return Deferred()  # no answer: the client's timeout is what is tested
         observatory = self.observatory
         if not observatory.enabled:
             return self.call(name, args, kwargs)
@@ -362,6 +376,21 @@ def _kwargs_error(name: str, func: Callable[..., Any], kwargs: dict[str, Any]) -
     except (TypeError, ValueError) as e:
         return f"{name}: {e}"
     return None
+
+
+#: The fault code of an injected fault whose spec names none (XML-RPC's "application error").
+INJECTED = -32500
+
+
+def injected_error(value: str | None) -> RPCError:
+    """The fault a spec's value describes: C{fault}, C{42}, C{fault 42 busy}, C{busy}."""
+    text = (value or "").strip()
+    if text.lower().startswith("fault"):
+        text = text[5:].strip()
+    head, _, rest = text.partition(" ")
+    if head.lstrip("-").isdigit():
+        return RPCError(int(head), rest or "fault injected by zoo")
+    return RPCError(INJECTED, text or "fault injected by zoo")
 
 
 def fault_struct(e: RPCError) -> dict[str, Any]:

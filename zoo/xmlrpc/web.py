@@ -99,7 +99,9 @@ class XMLRPCResource(_txmlrpc.XMLRPC):
         try:
             name, params = parse_call(_body(request, self.max_body))
             session = session_of(request.transport)
-            result = self.methods.call_observed("xmlrpc", session, name, params)
+            result = self.methods.call_observed(
+                "xmlrpc", session, name, params, transport=request.transport
+            )
         except RPCError as e:
             return dump_fault(e)
         if isinstance(result, Deferred):
@@ -135,7 +137,9 @@ class JSONRPCResource(resource.Resource):
             request.setResponseCode(http.BAD_REQUEST)
             request.setHeader(b"content-type", _JSON)
             return jsonrpc._serialize(jsonrpc._error(jsonrpc.INVALID_REQUEST, e.message)) or b""
-        answer = jsonrpc.handle(self.methods, body, session_of(request.transport))
+        answer = jsonrpc.handle(
+            self.methods, body, session_of(request.transport), request.transport
+        )
         if isinstance(answer, Deferred):
             answer.addCallback(lambda out: _json_reply(request, out))
             _finish_later(request, answer)
