@@ -1,6 +1,6 @@
 """Benchmark: zoo-http against Debian's httpbin under gunicorn (one sync worker), with wrk.
 
-    .venv/bin/python bench/http.py [--rounds 3] [--seconds 5] [--connections 50]
+    .venv/bin/python bench/httpbench.py [--rounds 3] [--seconds 5] [--connections 50]
 
 Both servers run pinned to CPU 0 and wrk (one thread, keep-alive) to CPU 1. Each
 round runs every server on ``/get`` and ``/bytes/1024``; rounds are interleaved and
@@ -158,10 +158,10 @@ def main() -> None:
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
-            sys.exit(f"bench/http.py needs {tool} (apt-get install wrk util-linux)")
+            sys.exit(f"bench/httpbench.py needs {tool} (apt-get install wrk util-linux)")
     check = subprocess.run([SYSTEM_PYTHON, "-c", "import gunicorn, httpbin"], capture_output=True)
     if check.returncode != 0:
-        sys.exit("bench/http.py needs gunicorn and python3-httpbin (apt-get install both)")
+        sys.exit("bench/httpbench.py needs gunicorn and python3-httpbin (apt-get install both)")
     grid = servers()
     names = [s.name for s in grid]
     results = {(s.name, p): Cell() for s in grid for p in PATHS}
