@@ -220,12 +220,13 @@ def commands_per_second(out: str, secs: int) -> float:
     the sum of the total counts over the run's seconds.
     """
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, 0, -1):
-        if lines[i - 1].lstrip().startswith("Totals:"):
-            counts = (
-                [int(x) for x in re.findall(r"\d+", lines[i + 1])] if i + 1 < len(lines) else []
-            )
-            return sum(counts) / secs if counts else 0.0
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].lstrip().startswith("Totals:"):
+            # Totals:, the command names, one or two rows of percentages, the counts.
+            for row in lines[i + 2 :]:
+                if "%" not in row and re.fullmatch(r"[\d\s]+", row.strip()):
+                    return sum(int(x) for x in row.split()) / secs
+            return 0.0
     rows = [ln for ln in lines if re.fullmatch(r"[\d\s/%]+", ln.strip())]
     counts = [sum(int(x) for x in re.findall(r"\d+", r.split("/")[0])) for r in rows]
     return sum(counts) / secs if counts else 0.0
@@ -292,6 +293,8 @@ def main() -> None:
                     rate, errors, out = stress(imaptest, port, args.clients, args.secs)
                 (tmp / f"{name}.out").write_text(out)
                 print(f"{name}: {rate:.0f} commands/s, {errors} error lines", flush=True)
+                for line in [ln for ln in out.splitlines() if "Error:" in ln][:5]:
+                    print(f"  {name}: {line.strip()}", file=sys.stderr, flush=True)
                 rates[name].append(rate if errors == 0 else float("nan"))
         table = ["| server | commands/s (median) | vs dovecot |", "|---|---:|---:|"]
         base = statistics.median(rates["dovecot"]) if rates.get("dovecot") else None

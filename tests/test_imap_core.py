@@ -616,3 +616,16 @@ def test_lsub_percent_shows_an_unsubscribed_parent_as_noselect(tmp_path):
     assert b'* LSUB () "." "box.a"' in got
     assert b'* LSUB (\\Noselect) "." "box.b"' in got
     assert not any(b"box.b.c" in line for line in got)
+
+
+def test_fetch_announces_a_keyword_another_session_made_before_using_it(tmp_path):
+    """A keyword set by another session reaches FETCH only after a FLAGS response naming it (imaptest)."""
+    one = logged_in(tmp_path)
+    two = Session(tmp_path, plaintext=True)
+    two.send(b"a LOGIN a@x pw\r\n")
+    two.send(b"b SELECT INBOX\r\n")
+    one.send(b"c STORE 1 +FLAGS ($Label3)\r\n")
+    out = two.send(b"d FETCH 1 (FLAGS)\r\n")
+    flags = next(i for i, line in enumerate(out) if line.startswith(b"* FLAGS ("))
+    fetch = next(i for i, line in enumerate(out) if b"FETCH" in line and b"$Label3" in line)
+    assert b"$Label3" in out[flags] and flags < fetch

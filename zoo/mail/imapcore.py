@@ -640,6 +640,9 @@ class IMAPSession:
             if sets_seen and "\\Seen" not in entry.flags:
                 view.state.set_flags(u, entry.flags | {"\\Seen"})
                 flags_changed = True
+            # Keywords another session made since this one was told: FLAGS first.
+            for line in view.keyword_news():
+                yield _line(line)
             out = fetch_message(view, seq, u, items, flags_changed)
             yield b"* %d FETCH (" % seq + out + b")\r\n"
         if gone:
