@@ -319,7 +319,7 @@ def test_garbage_never_raises_and_login_still_works(conn: Conn):
 
 
 def test_long_subnegotiation_closes(conn: Conn):
-    """A subnegotiation past Twisted's 4096-byte cap closes the connection."""
+    """A subnegotiation past MAX_SUBNEGOTIATION closes the connection, whatever Twisted's own cap."""
     conn.send(IAC + SB + TTYPE + b"x" * 5000)
     assert conn.tcp.disconnecting
 

@@ -22,6 +22,8 @@ TTYPE_SEND = b"\x01"
 _COMMANDS = frozenset(range(239, 256)) - {240}  # SE only ends a subnegotiation
 _NEGOTIATION = frozenset({WILL[0], WONT[0], DO[0], DONT[0]})
 
+#: The longest subnegotiation (TTYPE, NAWS, ...) taken; a longer one closes the connection.
+MAX_SUBNEGOTIATION = 4096
 #: Option requests (WILL, WONT, DO, DONT, subnegotiations, AYT) answered per connection.
 MAX_NEGOTIATIONS = 200
 #: Longest terminal type kept (RFC 1091 allows 40 characters).
@@ -44,6 +46,9 @@ class InputFilter:
     def __init__(self) -> None:
         self._state = "data"  # data, iac, option, sb, sb-iac
         self._after_cr = False
+        self._sb = 0  # bytes of the subnegotiation in progress
+        #: Set once a subnegotiation ran past L{MAX_SUBNEGOTIATION}: close the connection.
+        self.overflow = False
 
     def feed(self, data: bytes) -> bytes:
         """The bytes to hand to Twisted's parser for C{data}."""
@@ -71,6 +76,7 @@ class InputFilter:
                 elif b == 250:  # SB
                     out += bytes((255, b))
                     state = "sb"
+                    self._sb = 0
                 elif b in _COMMANDS:  # IAC IAC, NOP, AYT, ...
                     out += bytes((255, b))
                     state = "data"
@@ -80,6 +86,10 @@ class InputFilter:
                 out.append(b)
                 state = "data"
             elif state == "sb":
+                self._sb += 1
+                if self._sb > MAX_SUBNEGOTIATION:  # whatever Twisted's own cap is
+                    self.overflow = True
+                    break
                 out.append(b)
                 if b == 255:
                     state = "sb-iac"
@@ -124,7 +134,13 @@ class ZooTelnetTransport(TelnetTransport):
     def dataReceived(self, data: bytes) -> None:
         if self.stopped:
             return
-        super().dataReceived(self.filter.feed(data))
+        fed = self.filter.feed(data)
+        if self.filter.overflow:
+            self.stopped = True
+            assert self.transport is not None
+            self.transport.loseConnection()
+            return
+        super().dataReceived(fed)
 
     def _count(self) -> bool:
         self.negotiations += 1
