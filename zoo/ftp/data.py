@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, cast
 from twisted.internet import defer, protocol, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
+    IHandshakeListener,
     IPullProducer,
     ITCPTransport,
     ITLSTransport,
@@ -123,6 +124,7 @@ def _size(f: Any) -> int | None:
         return None
 
 
+@implementer(IHandshakeListener)
 class DataChannel(protocol.Protocol):
     """The protocol on one data connection.
 
@@ -135,6 +137,9 @@ class DataChannel(protocol.Protocol):
     received = 0
     sent = 0
     _sender: Any = None
+    #: Under TLS: the handshake is done; a close asked for before it waits for it.
+    _handshaken = False
+    _close_pending = False
 
     def __init__(self, session: Any, tls_context: Any = None, dialled_out: bool = False) -> None:
         self.session = session
@@ -184,6 +189,26 @@ class DataChannel(protocol.Protocol):
             sent = self._sender.sent if self._sender is not None else self.sent
             watch.data_connection(self.received, sent, self.tls, self.dialled_out)
 
+    def handshakeCompleted(self) -> None:
+        self._handshaken = True
+        if self._close_pending:
+            self._close_pending = False
+            assert self.transport is not None
+            self.transport.loseConnection()
+
+    def _close_after_write(self) -> None:
+        """Close once what was written is sent; under TLS, not before the handshake.
+
+        Closing a TLS data connection whose handshake has not finished (an empty
+        listing, an empty file) reset it, and the client saw an error instead of
+        nothing.
+        """
+        if self.tls and not self._handshaken:
+            self._close_pending = True
+            return
+        assert self.transport is not None
+        self.transport.loseConnection()
+
     def when_lost(self) -> defer.Deferred[None]:
         """A Deferred that fires once the connection has closed (see L{reason})."""
         d: defer.Deferred[None] = defer.Deferred()
@@ -210,7 +235,7 @@ class DataChannel(protocol.Protocol):
         assert transport is not None  # transfers run on a connected channel
         self.sent = len(data)
         transport.write(data)
-        transport.loseConnection()
+        self._close_after_write()
         return self.when_lost()
 
     def send_file(self, f: BinaryIO, ascii: bool) -> defer.Deferred[int]:
@@ -253,7 +278,7 @@ class DataChannel(protocol.Protocol):
         assert transport is not None  # transfers run on a connected channel
         self.sent = len(data)
         transport.write(data)
-        transport.loseConnection()
+        self._close_after_write()
 
         def closed(_: None) -> int:
             if self.reason is not None and not self.reason.check(ConnectionDone):
