@@ -629,3 +629,10 @@ def test_fetch_announces_a_keyword_another_session_made_before_using_it(tmp_path
     flags = next(i for i, line in enumerate(out) if line.startswith(b"* FLAGS ("))
     fetch = next(i for i, line in enumerate(out) if b"FETCH" in line and b"$Label3" in line)
     assert b"$Label3" in out[flags] and flags < fetch
+
+
+def test_search_with_an_unknown_charset_is_badcharset(tmp_path):
+    """SEARCH CHARSET names one zoo cannot search in: NO [BADCHARSET ...]; UTF-8 is searched."""
+    s = logged_in(tmp_path)
+    assert s.send(b"c SEARCH CHARSET KOI8-R ALL\r\n")[-1].startswith(b"c NO [BADCHARSET")
+    assert s.send(b"d SEARCH CHARSET UTF-8 ALL\r\n")[-1] == b"d OK SEARCH completed"

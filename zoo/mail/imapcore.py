@@ -741,9 +741,7 @@ class IMAPSession:
                 returns = returns or [b"ALL"]
             if t.text[t.pos :].lstrip()[:8].upper() == b"CHARSET ":
                 t.atom()
-                charset = t.astring().upper()
-                if charset not in (b"US-ASCII", b"UTF-8"):
-                    raise No("[BADCHARSET (US-ASCII UTF-8)] Unsupported charset")
+                _charset(t)
             test = _search_all(t, view)
             t.end()
         except Syntax:
@@ -790,9 +788,7 @@ class IMAPSession:
                 reverse = False
             if reverse or not keys:
                 raise Syntax("REVERSE needs a criterion")
-            charset = t.astring().upper()
-            if charset not in (b"US-ASCII", b"UTF-8"):
-                raise No("[BADCHARSET (US-ASCII UTF-8)] Unsupported charset")
+            _charset(t)
             test = _search_all(t, view)
             t.end()
         except Syntax:
@@ -1011,6 +1007,12 @@ def _fetch_item(t: Tokens) -> Item:
 def _check_spec(spec: str) -> None:
     root = imapmime.Part(b"", b"", [])
     imapmime.section(root, spec, [])  # raises Syntax for a malformed one
+
+
+def _charset(t: Tokens) -> None:
+    """Read a SEARCH or SORT charset; one zoo does not search in is NO [BADCHARSET]."""
+    if t.astring().upper() not in (b"US-ASCII", b"UTF-8"):
+        raise No("[BADCHARSET (US-ASCII UTF-8)] Unsupported charset")
 
 
 def fetch_message(view: View, seq: int, uid: int, items: list[Item], flags_changed: bool) -> bytes:

@@ -365,16 +365,27 @@ class Session:
             return b""
         return b"DELETED\r\n" if found else b"NOT_FOUND\r\n"
 
-    def incr(self, tokens: list[bytes]) -> bytes:
+    @staticmethod
+    def _key_and_number(
+        tokens: list[bytes], parse: Callable[[bytes], int | None], bad: bytes
+    ) -> tuple[bytes, int, bool] | bytes:
+        """C{COMMAND KEY NUMBER [noreply]} (incr, decr, touch): C{(key, number, noreply)},
+        or the error line to answer (C{bad} for a number C{parse} refuses)."""
         if not 3 <= len(tokens) <= 4:
             return ERROR
         key = tokens[1]
         if len(key) > KEY_MAX:
             return BAD_FORMAT
-        noreply = tokens[-1] == b"noreply"
-        delta = _unsigned(tokens[2])
-        if delta is None:
-            return BAD_DELTA
+        number = parse(tokens[2])
+        if number is None:
+            return bad
+        return key, number, tokens[-1] == b"noreply"
+
+    def incr(self, tokens: list[bytes]) -> bytes:
+        parsed = self._key_and_number(tokens, _unsigned, BAD_DELTA)
+        if isinstance(parsed, bytes):
+            return parsed
+        key, delta, noreply = parsed
         command = tokens[0].decode()
         result = self.store.incr(key, delta, decr=command == "decr")
         if self.observatory.enabled:
@@ -386,15 +397,10 @@ class Session:
         return b"NOT_FOUND\r\n" if result == st.NOT_FOUND else NON_NUMERIC
 
     def touch(self, tokens: list[bytes]) -> bytes:
-        if not 3 <= len(tokens) <= 4:
-            return ERROR
-        key = tokens[1]
-        if len(key) > KEY_MAX:
-            return BAD_FORMAT
-        noreply = tokens[-1] == b"noreply"
-        exptime = _signed32(tokens[2])
-        if exptime is None:
-            return BAD_EXPTIME
+        parsed = self._key_and_number(tokens, _signed32, BAD_EXPTIME)
+        if isinstance(parsed, bytes):
+            return parsed
+        key, exptime, noreply = parsed
         found = self.store.touch(key, exptime) is not None
         if self.observatory.enabled:
             self._record("touch", key, "TOUCHED" if found else st.NOT_FOUND)
