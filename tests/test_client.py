@@ -142,6 +142,18 @@ def test_ftp_gets_a_user_unless_given(tmp_path: Path) -> None:
     assert "--users-file" not in _args(given)["ftp"]
 
 
+def test_ftp_gets_a_short_upload_grace(tmp_path: Path) -> None:
+    """zoo-ftp publishes uploads after 2 ms under zoo.run; the caller's --upload-grace wins."""
+    from zoo.tap.ftp import Options
+
+    args = _args(Zoo(["ftp"], workdir=tmp_path))["ftp"]
+    assert args[:2] == ["--upload-grace", "0.002"]
+    given = _args(Zoo(["ftp"], {"ftp": "--upload-grace 0.5"}, workdir=tmp_path))["ftp"]
+    o = Options()
+    o.parseOptions(given)
+    assert o["upload-grace"] == 0.5
+
+
 def test_tls_wrapper_gets_a_backend(tmp_path: Path) -> None:
     """tls forwards to an echo of its own on the port chosen; --tls adds --tls to a service."""
     made = Zoo(["tls", "smtp"], tls=["smtp"], workdir=tmp_path)

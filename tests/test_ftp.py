@@ -702,6 +702,7 @@ def test_quit(root: Path) -> None:
         (["--passive-address", "example.com"], "--passive-address"),
         (["--anonymous-upload", "../up"], "inside the root"),
         (["--users-file", "/nonexistent/users"], "--users-file"),
+        (["--upload-grace", "-1"], "--upload-grace"),
     ],
 )
 def test_bad_options(args: list[str], message: str) -> None:
@@ -726,6 +727,7 @@ def test_options_users_file_and_defaults(tmp_path: Path) -> None:
     assert o["passive-ports"] == range(50000, 50010)
     assert o.endpoints == ["tcp:2121:interface=127.0.0.1"]
     assert not o["no-anonymous"]
+    assert o["upload-grace"] == 0.02
 
 
 def test_make_service_creates_root_with_readme(tmp_path: Path) -> None:

@@ -225,9 +225,11 @@ def test_resume_past_end_is_554(tmp_path: Path) -> None:
 class Session:
     """A logged-in in-memory session with a passive data connection mid-STOR."""
 
-    def __init__(self, root: Path, home: Path, command: str = "STOR f") -> None:
+    def __init__(
+        self, root: Path, home: Path, command: str = "STOR f", upload_grace: float = 0.02
+    ) -> None:
         self.reactor = MemoryReactorClock()
-        config = FTPConfig(root=root, users={"alice": User("pw", home)})
+        config = FTPConfig(root=root, users={"alice": User("pw", home)}, upload_grace=upload_grace)
         self.factory = FTPFactory(config, self.reactor)
         self.proto = self.factory.buildProtocol(CLIENT)
         self.transport = StringTransport(hostAddress=SERVER, peerAddress=CLIENT)
@@ -296,21 +298,41 @@ def test_start_sweeps_where_users_write(tmp_path: Path) -> None:
 
 
 def test_publish_waits_for_the_grace(dirs: tuple[Path, Path]) -> None:
-    """The end of the data is not published at once, but PUBLISH_GRACE later, with the 226."""
+    """The end of the data is not published at once, but the upload grace later, with the 226."""
     s = Session(*dirs)
     s.data.connectionLost(Failure(ConnectionDone()))
     s.reactor.advance(0)
     assert "f" not in os.listdir(dirs[1]) and s.transport.value() == b""
-    s.reactor.advance(s.proto.PUBLISH_GRACE)
+    s.reactor.advance(s.proto.config.upload_grace)
     assert s.transport.value() == b"226 Transfer complete.\r\n"
     assert os.listdir(dirs[1]) == ["f"]
+
+
+@pytest.mark.parametrize("grace", [0.002, 0.5])
+def test_publish_waits_for_the_configured_grace(dirs: tuple[Path, Path], grace: float) -> None:
+    """--upload-grace sets the wait: nothing before it, the 226 and the file at it."""
+    s = Session(*dirs, upload_grace=grace)
+    s.data.connectionLost(Failure(ConnectionDone()))
+    s.reactor.advance(grace * 0.9)
+    assert "f" not in os.listdir(dirs[1]) and s.transport.value() == b""
+    s.reactor.advance(grace * 0.1)
+    assert s.transport.value() == b"226 Transfer complete.\r\n"
+
+
+def test_zero_grace_still_waits_one_turn(dirs: tuple[Path, Path]) -> None:
+    """With --upload-grace 0 a control close in the same reactor turn still discards the upload."""
+    s = Session(*dirs, upload_grace=0.0)
+    s.data.connectionLost(Failure(ConnectionDone()))
+    s.proto.connectionLost(Failure(ConnectionDone()))
+    s.reactor.advance(0)
+    assert os.listdir(dirs[1]) == []
 
 
 def test_killed_client_control_close_after_data(dirs: tuple[Path, Path]) -> None:
     """A control close that follows the data's end within the grace publishes nothing."""
     s = Session(*dirs)
     s.data.connectionLost(Failure(ConnectionDone()))
-    s.reactor.advance(s.proto.PUBLISH_GRACE / 2)
+    s.reactor.advance(s.proto.config.upload_grace / 2)
     s.proto.connectionLost(Failure(ConnectionDone()))
     s.reactor.advance(1)
     assert os.listdir(dirs[1]) == []

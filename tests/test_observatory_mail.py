@@ -332,6 +332,23 @@ def test_reset_empties_mailboxes_and_keeps_folders(tmp_path):
     assert (store.root / "a@x" / "new").is_dir()
 
 
+def test_reset_clears_cur_new_and_tmp_of_maildirs_only(tmp_path):
+    """A reset empties new/, cur/ and tmp/ of every Maildir; a folder without cur/ is left alone."""
+    obs = observatory()
+    store = MaildirStore(tmp_path / "mail", fsync=False)
+    register(store, SyncWriter(store), observatory=obs)
+    box = store.ensure("a@x")
+    for name in ("cur/1.x:2,S", "new/2.x", "tmp/3.x"):
+        (box / name).write_bytes(b"x")
+    (box / ".Sent" / "cur").mkdir(parents=True)  # a subfolder: not a message
+    other = tmp_path / "mail" / "notes" / "new"
+    other.mkdir(parents=True)
+    (other / "keep").write_bytes(b"x")
+    obs.reset("smtp")
+    assert [list((box / sub).iterdir()) for sub in ("cur", "new", "tmp")] == [[], [], []]
+    assert (box / ".Sent" / "cur").is_dir() and (other / "keep").exists()
+
+
 def test_pop3_quit_after_dele_emits_mail_deleted(tmp_path):
     """POP3 DELE then QUIT removes the file and emits mail.deleted from "pop3"; RSET-ed ones do not."""
     from test_mail_pop3 import Session as POP3Session

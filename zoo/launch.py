@@ -56,7 +56,9 @@ USER = "zoo"
 #: The generated password's file in the state directory (as L{zoo.cred}).
 PASSWORD_FILE = "generated-password"
 #: Options every instance of a service gets, before the caller's.
-DEFAULTS: dict[str, list[str]] = {"smtp": ["--no-fsync"]}
+#: (A test's FTP clients are not killed mid-upload: a short grace, see zoo-ftp's
+#: --upload-grace.)
+DEFAULTS: dict[str, list[str]] = {"smtp": ["--no-fsync"], "ftp": ["--upload-grace", "0.002"]}
 #: Options that put the service's other listeners on port 0 too.
 _ZERO_PORTS: dict[str, list[str]] = {"time": ["--rfc868-port", "0", "--daytime-port", "0"]}
 #: Services that need another to be useful, started with them.

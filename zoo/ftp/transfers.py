@@ -59,10 +59,6 @@ class TransferCommands:
     _data_error: Failure | None
     #: The upload in progress, if any (discarded when the data connection is closed early).
     _upload: Upload | None = None
-    #: Seconds between the end of an upload's data and its publication (and 226). A
-    #: killed client's control connection closes just after its data connection: 0.05
-    #: to 2.5 ms later on a loaded two-core machine; this waits 8 times the longest.
-    PUBLISH_GRACE = 0.02
 
     if TYPE_CHECKING:
         # Provided by FTPSession (and its base, for sendLine).
@@ -339,11 +335,11 @@ class TransferCommands:
 
         def settle(channel: DataChannel) -> defer.Deferred[None]:
             # A client that is killed closes both connections, the data one often
-            # first; give the control connection's close PUBLISH_GRACE to arrive
+            # first; give the control connection's close the config's upload_grace to arrive
             # (connectionLost then discards the upload), so a killed upload is never
             # published.
             d: defer.Deferred[None] = defer.Deferred()
-            self.reactor.callLater(self.PUBLISH_GRACE, d.callback, None)
+            self.reactor.callLater(self.config.upload_grace, d.callback, None)
             return d.addCallback(lambda _: commit(channel))
 
         def commit(channel: DataChannel) -> None:

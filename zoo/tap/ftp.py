@@ -95,6 +95,15 @@ class Options(LoginOptions, ServerOptions):
             "Seconds to wait for the client's data connection.",
             named("--data-timeout", nonnegative_float),
         ],
+        [
+            "upload-grace",
+            None,
+            0.02,
+            "Seconds an upload waits after its data ends before it is published (and 226 "
+            "sent), so that a killed client's upload is never published; zoo.run and the "
+            "pytest plugin use 0.002.",
+            named("--upload-grace", nonnegative_float),
+        ],
     ]
     optFlags: ClassVar[list[list[Any]]] = [
         ["no-anonymous", None, "Refuse anonymous logins."],
@@ -183,5 +192,6 @@ def makeService(options: Options) -> IService:
         max_login_attempts=options["max-login-attempts"],
         max_per_address=options["max-per-address"],
         data_timeout=options["data-timeout"],
+        upload_grace=options["upload-grace"],
     )
     return build(options, FTPFactory(config, reactor), reactor=reactor)
