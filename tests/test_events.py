@@ -300,3 +300,36 @@ def test_forget_keeps_handed_out_recorders_working() -> None:
     hub.enable()
     rec(None, 330, 2)
     assert [e.fields for e in hub.events()] == [{"n": 2}]
+
+
+def test_recorder_accounts_are_folded_before_every_read() -> None:
+    """Counts, stats and events include what a recorder holds unfolded (fewer than FOLD events)."""
+    from zoo.events import FOLD
+
+    hub, _ = _hub()
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda n: {"n": n})
+    for n in range(FOLD + 5):  # one fold, and five events past it
+        rec.record("l-1", 400, n)
+    assert hub.counts[("lancelot", "lancelot.answered")] == FOLD + 5
+    assert hub.stats()["lancelot"]["bytes"] == 400 * (FOLD + 5)
+    assert [e.fields["n"] for e in hub.events()] == list(range(FOLD + 5))
+    hub.reset("lancelot")  # with nothing pending, then with three
+    for n in range(3):
+        rec.record("l-1", 400, n)
+    hub.reset("lancelot")
+    rec.record("l-1", 400, 7)
+    assert hub.counts[("lancelot", "lancelot.answered")] == 1
+    assert [e.fields for e in hub.events()] == [{"n": 7}]
+    assert hub.stats()["lancelot"]["bytes"] == 400
+
+
+def test_recorder_memory_stays_within_fold_of_the_limits_between_reads() -> None:
+    """Without any read, a store holds at most FOLD events more than max_events."""
+    from zoo.events import FOLD
+
+    hub, _ = _hub(max_events=100)
+    rec = hub.recorder("pubsub", "pubsub.published", lambda n: {"n": n})
+    for n in range(5000):
+        rec.record(None, 400, n)
+        assert len(hub._stores["pubsub"].items) <= 100 + FOLD
+    assert hub.stats()["pubsub"]["kept"] + hub.stats()["pubsub"]["dropped"] == 5000

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zoo.transcript import LIMIT, MARK, TABLE, transcriber
 
@@ -171,3 +173,50 @@ def test_big_chunk_is_bounded_everywhere() -> None:
         if service != "ssh":
             t = transcriber(service)
             assert len(t.client(b"x" * (3 * LIMIT)).shown) <= LIMIT
+
+
+def _resp_command(words: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
+_RESP_PARTS = [
+    _resp_command([b"PUBLISH", b"news", b"hello"]),
+    _resp_command([b"publish", b"c", b"x\r\n*2\r\n$4\r\nAUTH"]),  # a payload that looks like RESP
+    _resp_command([b"AUTH", b"sekrit"]),
+    _resp_command([b"auth", b"bob", b"sekrit"]),
+    _resp_command([b"HELLO", b"3", b"AUTH", b"bob", b"sekrit"]),
+    _resp_command([b"SUBSCRIBE", b"a", b"b"]),
+    _resp_command([b"A" * 40, b"long command name"]),
+    b"*0\r\n",
+    b"*-1\r\n",
+    b"AUTH sekrit\r\n",
+    b"PING\r\n",
+    b"*2\r\n$4\r\nPING\r\n",  # a count larger than what follows
+    b"$3\r\nxyz\r\n",
+    b"*x\r\n",
+    b"*1\r\n$-1\r\n",
+    b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nabc\r\n$1\r\nx\r\n",  # a length that is wrong
+    b"*3\r\n$7\r\nPUBLISH\r\n$x\r\n",
+    b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$6\r\npublic\r\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(_RESP_PARTS), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+)
+def test_resp_fast_path_matches_the_full_parser(parts: list[bytes], cuts: list[int]) -> None:
+    """RESP's pipelining fast path shows, hides and names exactly what the full parser does."""
+    from zoo.transcript import Resp
+
+    data = b"".join(parts)
+    bounds = sorted({c % len(data) for c in cuts} - {0})
+    chunks = [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)], strict=True)]
+    fast, full = Resp(), Resp()
+    shown = b""
+    for chunk in chunks:
+        seen = fast.client(chunk)
+        assert seen == full._parse(chunk), (parts, bounds, chunk)
+        shown += seen.shown
+    assert b"sekrit" not in shown

@@ -246,15 +246,36 @@ class _Store:
         self.bytes = self.dropped = self.fresh = 0
 
 
+#: How many events a L{Recorder} records between two settlings of its accounts
+#: (L{Recorder.fold}): a store may hold this many more than its limits per recorder.
+FOLD = 64
+
+
 class Recorder:
     """Records one kind of event of one service on a hot path (see L{Observatory.recorder}).
 
-    Calling it costs a tuple appended to a deque: no L{Event}, no fields, no
+    C{recorder.record(session, size, *raw)} (or calling the recorder, a little
+    slower) costs a tuple appended to the store: no L{Event}, no fields, no
     notifications while nobody is subscribed or waiting. When somebody is (the
     control plane's stream, a wait-for), the event is built and delivered at once.
+
+    The store's accounts (events not yet settled, bytes, the per-kind count) and its
+    limits are brought up to date every L{FOLD} events and before anything reads the
+    store (L{fold}), not at every event. C{record}, C{fold} and C{forget} are
+    closures over that state: a closure's call costs about two thirds of a method's.
     """
 
-    __slots__ = ("observatory", "service", "kind", "build", "store", "count")
+    __slots__ = (
+        "observatory",
+        "service",
+        "kind",
+        "build",
+        "store",
+        "count",
+        "record",
+        "fold",
+        "forget",
+    )
 
     def __init__(
         self,
@@ -269,32 +290,63 @@ class Recorder:
         self.kind = kind
         self.build = build
         self.store = store
-        #: How many events this recorder recorded since the last reset.
+        #: How many events this recorder recorded since the last reset (after L{fold}).
         self.count = 0
+        obs = observatory
+        append = store.items.append  # the store's deque is emptied, never replaced
+        obs.now()  # (resolves the clock once)
+        now = obs.now
+        node = obs.node
+        me = self
+        left = FOLD  # events before the next fold
+        pending = 0  # bytes recorded since the last fold
+
+        def record(session: str | None, size: int, *raw: Any) -> None:
+            """Record an event of C{session} whose fields are C{build(*raw)}, about C{size} bytes.
+
+            The caller checks L{Observatory.enabled} first (that is what keeps
+            emission free when nobody observes).
+            """
+            nonlocal left, pending
+            if obs.live:
+                fold()
+                obs.add(LazyEvent(now(), service, kind, session, node, size, (build, raw)))
+                return
+            seq = obs.last_seq = obs.last_seq + 1
+            append((seq, now(), me, session, raw, size))
+            pending += size
+            left -= 1
+            if not left:
+                fold()
+
+        def fold() -> None:
+            """Bring the store's accounts up to date with what was recorded since; trim it."""
+            nonlocal left, pending
+            n = FOLD - left
+            if not n:
+                return
+            left = FOLD
+            store.fresh += n
+            me.count += n
+            store.bytes += pending
+            pending = 0
+            if store.bytes > store.budget or len(store.items) > obs.max_events:
+                obs._trim(store)
+
+        def forget() -> None:
+            """The store was emptied: nothing recorded since the last fold is left either."""
+            nonlocal left, pending
+            left = FOLD
+            pending = 0
+            me.count = 0
+
+        self.record = record
+        self.fold = fold
+        self.forget = forget
 
     def __call__(self, session: str | None, size: int, *raw: Any) -> None:
-        """Record an event of C{session} whose fields are C{build(*raw)}, about C{size} bytes.
-
-        The caller checks L{Observatory.enabled} first (that is what keeps emission free
-        when nobody observes).
-        """
-        obs = self.observatory
-        if obs.live:
-            obs.add(
-                LazyEvent(
-                    obs.now(), self.service, self.kind, session, obs.node, size, (self.build, raw)
-                )
-            )
-            return
-        store = self.store
-        seq = obs.last_seq = obs.last_seq + 1
-        items = store.items
-        items.append((seq, obs.now(), self, session, raw, size))
-        self.count += 1
-        store.fresh += 1
-        store.bytes += size
-        if store.bytes > store.budget or len(items) > obs.max_events:
-            obs._trim(store)
+        """L{record}."""
+        self.record(session, size, *raw)
 
 
 class _Waiter:
@@ -398,6 +450,7 @@ class Observatory:
     @property
     def counts(self) -> dict[tuple[str, str], int]:
         """Events recorded per (service, kind) since the last reset (retention aside)."""
+        self._fold()
         counts = dict(self._counts)
         for recorder in self._recorders.values():
             if recorder.count:
@@ -493,19 +546,39 @@ class Observatory:
         few hundred events rather than at every one.
         """
         items = store.items
+        popleft = items.popleft
         count = self.max_events - (self.max_events >> 3)
         budget = store.budget - (store.budget >> 3)
-        while len(items) > count or (store.bytes > budget and len(items) > 1):
-            old = items.popleft()
+        held = store.bytes
+        raw = dropped = 0
+        for _ in range(len(items) - count):
+            old = popleft()
             if type(old) is tuple:
-                store.bytes -= old[5]
-                store.fresh -= 1
+                held -= old[5]
+                raw += 1
             else:
-                store.bytes -= old.size
-            store.dropped += 1
+                held -= old.size
+            dropped += 1
+        while held > budget and len(items) > 1:
+            old = popleft()
+            if type(old) is tuple:
+                held -= old[5]
+                raw += 1
+            else:
+                held -= old.size
+            dropped += 1
+        store.bytes = held
+        store.fresh -= raw
+        store.dropped += dropped
+
+    def _fold(self) -> None:
+        """Settle every recorder's accounts (before anything reads the stores)."""
+        for recorder in self._recorders.values():
+            recorder.fold()
 
     def _settle(self, store: _Store) -> deque[Event]:
         """Turn the raw tuples C{store} holds into L{LazyEvent}s, in place; its events."""
+        self._fold()
         fresh = store.fresh
         if fresh:
             store.fresh = 0
@@ -622,7 +695,7 @@ class Observatory:
                 del self._counts[key]
             for recorder in self._recorders.values():
                 if recorder.service == name:
-                    recorder.count = 0
+                    recorder.forget()
             for reset in self._resetters.get(name, []):
                 reset()
         return names
@@ -640,7 +713,7 @@ class Observatory:
             store.clear()
         self._counts.clear()
         for recorder in self._recorders.values():
-            recorder.count = 0
+            recorder.forget()
         self._subscribers.clear()
         self._listening()
         self._resetters.clear()
@@ -648,6 +721,7 @@ class Observatory:
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per service: events kept, bytes kept, events dropped by retention."""
+        self._fold()
         empty = _Store(0)
         out = {}
         for name in self.services():

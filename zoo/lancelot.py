@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail
@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.events import EVENT_OVERHEAD, Recorder, bounded_text, hub, session_of
+from zoo.events import EVENT_OVERHEAD, bounded_text, hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
 
@@ -97,7 +97,7 @@ class Session:
         self.answered = 0
         #: When set (a L{zoo.events.Recorder}), L{feed} records each question and its
         #: answer with it, as session L{observed_as}.
-        self.observe: Recorder | None = None
+        self.observe: Callable[..., None] | None = None
         self.observed_as: str | None = None
 
     @property
@@ -129,8 +129,11 @@ class Session:
         observe = self.observe
         if observe is not None:
             session = self.observed_as
-            for q, a in zip(questions, out, strict=True):
-                observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
+            if len(out) == 1:  # the usual case: one question a read
+                observe(session, EVENT_OVERHEAD + len(data) + len(out[0]), questions[0], out[0])
+            else:
+                for q, a in zip(questions, out, strict=True):
+                    observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
         self._buffer = rest
         if len(rest) > self._max:
             out.append(self._too_long())
@@ -169,7 +172,7 @@ class LancelotServer(Protocol):
                 self.session.observed_as = session_of(self.transport)
                 self.session.observe = self.observatory.recorder(
                     "lancelot", "lancelot.answered", _answered
-                )
+                ).record
         elif self.session.observe is not None:
             self.session.observe = None
         reply = self.session.feed(data)

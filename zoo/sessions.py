@@ -123,10 +123,10 @@ class Session:
             self._plain_out = kind.server is Transcriber.server
             self._wire_in = observatory.recorder(
                 service, "wire.in", _plain if self._plain_in else _wire_in
-            )
+            ).record
             self._wire_out = observatory.recorder(
                 service, "wire.out", _plain if self._plain_out else _wire_out
-            )
+            ).record
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.observatory.emit(self.service, kind, self.id, **fields)
@@ -145,7 +145,7 @@ class Session:
             self.opened = True
             obs = self.observatory
             if obs.enabled:
-                obs.recorder(self.service, "session.opened", _opened)(
+                obs.recorder(self.service, "session.opened", _opened).record(
                     self.id, _SESSION_EVENT, self.peer, self.listener, tls
                 )
 
@@ -175,7 +175,7 @@ class Session:
                 why = f"connection lost: {reason.getErrorMessage()}"
         obs = self.observatory
         if obs.enabled:
-            obs.recorder(self.service, "session.closed", _closed)(
+            obs.recorder(self.service, "session.closed", _closed).record(
                 self.id,
                 _SESSION_EVENT,
                 self.bytes_in,

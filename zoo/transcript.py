@@ -418,6 +418,10 @@ class Http(_LineEngine):
         return None
 
 
+#: How a PUBLISH starts, as clients spell it (up to its channel's length).
+_PUBLISH_HEADS = (b"*3\r\n$7\r\nPUBLISH\r\n$", b"*3\r\n$7\r\npublish\r\n$")
+
+
 class Resp(Transcriber):
     """RESP (pub-sub): the command name; AUTH's arguments and HELLO's after AUTH hidden."""
 
@@ -433,6 +437,98 @@ class Resp(Transcriber):
         self._inline_keep: int | None = None
 
     def client(self, data: bytes) -> Chunk:
+        if self._bulk or self._line or self._inline_keep is not None:
+            return self._parse(data)  # in the middle of something: the full parser
+        done, label = self._skim(data)
+        if done == len(data):
+            return Chunk(data[:LIMIT], False, label)
+        rest = self._parse(data[done:] if done else data)
+        if not done:
+            return rest
+        return Chunk((data[:done] + rest.shown)[:LIMIT], rest.redacted, label or rest.label)
+
+    def _skim(self, data: bytes) -> tuple[int, Label]:
+        """How many bytes at the start of C{data} are whole commands with nothing to hide.
+
+        The fast path for a client that pipelines (PUBLISH after PUBLISH): each
+        multibulk is stepped over by its lengths, the command name alone looked at.
+        It stops before anything else (an inline command, AUTH, HELLO, a command cut
+        by the end of the read, anything malformed), which L{_parse} then takes from
+        a command's start, as it would have. The state it leaves is the one L{_parse}
+        would: after a whole command, nothing to hide and nothing pending.
+        """
+        pos, n = 0, len(data)
+        label: Label = None
+        find = data.find
+        while pos < n and data[pos] == 42:  # b"*"
+            if data.startswith(_PUBLISH_HEADS, pos):  # the usual command: two lengths
+                eol = find(b"\r\n", pos + 18, pos + 40)
+                if eol < 0:
+                    break
+                try:
+                    size = int(data[pos + 18 : eol])
+                except ValueError:
+                    break
+                at = eol + 2 + size + 2
+                if size < 0 or at >= n or data[at - 2 : at + 1] != b"\r\n$":
+                    break
+                eol = find(b"\r\n", at + 1, at + 22)
+                if eol < 0:
+                    break
+                try:
+                    size = int(data[at + 1 : eol])
+                except ValueError:
+                    break
+                at = eol + 2 + size + 2
+                if size < 0 or at > n or data[at - 2 : at] != b"\r\n":
+                    break
+                if label is None:
+                    label = "PUBLISH"
+                self._command, self._index, self._hiding = b"PUBLISH", 3, False
+                pos = at
+                continue
+            eol = find(b"\r\n", pos)
+            if eol < 0:
+                break
+            try:
+                count = int(data[pos + 1 : eol])
+            except ValueError:
+                break
+            if count < 0 or count > 1024:
+                break
+            at = eol + 2
+            word = b""
+            for i in range(count):
+                if at >= n or data[at] != 36:  # b"$"
+                    break
+                eol = find(b"\r\n", at)
+                if eol < 0:
+                    break
+                try:
+                    size = int(data[at + 1 : eol])
+                except ValueError:
+                    break
+                if size < 0:
+                    break
+                start = eol + 2
+                at = start + size + 2
+                if at > n or data[at - 2 : at] != b"\r\n":
+                    break
+                if i == 0:
+                    word = data[start : min(at, start + 16)].rstrip(b"\r\n").upper()
+                    if word == b"AUTH" or word == b"HELLO":
+                        break
+            else:
+                if label is None and count:
+                    label = word.decode("ascii", "replace")
+                if count:
+                    self._command, self._index, self._hiding = word, count, False
+                pos = at
+                continue
+            break
+        return pos, label
+
+    def _parse(self, data: bytes) -> Chunk:
         out: list[bytes] = []
         hidden = False
         label: Label = None

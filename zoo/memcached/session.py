@@ -104,7 +104,9 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         self.session_id = session
         self.connections = connections
-        self._command_event = self.observatory.recorder("memcached", "memcached.command", _fields)
+        self._command_event = self.observatory.recorder(
+            "memcached", "memcached.command", _fields
+        ).record
         self.closing = False
         self._buffer = b""
         #: A storage command waiting for its data block: (handler args) and bytes wanted.

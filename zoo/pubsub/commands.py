@@ -81,7 +81,7 @@ def emit_published(
     The channel and payload are kept as the bytes they are and decoded when the
     event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
     """
-    observatory.recorder("pubsub", "pubsub.published", _published)(
+    observatory.recorder("pubsub", "pubsub.published", _published).record(
         session, EVENT_OVERHEAD + len(channel) + len(payload), channel, payload, receivers
     )
 
@@ -120,7 +120,9 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
-        self._published = self.observatory.recorder("pubsub", "pubsub.published", _published)
+        self._published = self.observatory.recorder(
+            "pubsub", "pubsub.published", _published
+        ).record
         #: Commands sent while the client is blocked (BLPOP), run once it is not.
         self.pending: deque[list[bytes]] = deque()
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
