@@ -122,14 +122,17 @@ def part_command(part: Part, quick: bool, json_path: Path) -> list[str]:
     return [sys.executable, str(BENCH / part.script), *options, "--json", str(json_path)]
 
 
-def _output(argv: list[str]) -> str | None:
-    """The first line a command prints (stdout, else stderr), or None if it cannot run."""
+def _output(argv: list[str], containing: str = "") -> str | None:
+    """The first line a command prints (stdout, else stderr) with C{containing} in it.
+
+    None if the command cannot run or prints no such line.
+    """
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (done.stdout.strip() or done.stderr.strip()).splitlines()
-    return text[0].strip() if text else None
+    return next((line.strip() for line in text if containing in line), None)
 
 
 def _distribution(name: str) -> str | None:
@@ -167,7 +170,7 @@ def git_state() -> dict[str, object]:
 
 def versions() -> dict[str, str | None]:
     """Every version that can be asked: the Python side, then each peer."""
-    stunnel = _output(["stunnel4", "-version"]) or ""
+    curl = _output(["curl", "--version"])
     return {
         "python": platform.python_version(),
         "twisted": _distribution("twisted"),
@@ -176,10 +179,10 @@ def versions() -> dict[str, str | None]:
         "aiosmtpd": _distribution("aiosmtpd"),
         "pyftpdlib": _distribution("pyftpdlib"),
         "redis-server": _output(["redis-server", "--version"]),
-        "stunnel": next((ln for ln in stunnel.splitlines() if "stunnel" in ln), stunnel) or None,
+        "stunnel": _output(["stunnel4", "-version"], "stunnel "),
         "openssh": _output(["ssh", "-V"]),
         "openssl": _output(["openssl", "version"]),
-        "curl": _output(["curl", "--version"]),
+        "curl": " ".join(curl.split()[:2]) if curl else None,
         "gcc": _output(["gcc", "--version"]),
     }
 

@@ -126,7 +126,7 @@ def s_time(port: int, seconds: float) -> dict[str, float]:
     before = os.times()
     out = subprocess.run(
         ["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-new", "-connect", f"127.0.0.1:{port}"]
-        + ["-time", str(int(seconds))],
+        + ["-time", str(max(1, round(seconds)))],  # whole seconds, at least 1
         capture_output=True,
         text=True,
         timeout=seconds + 30,
