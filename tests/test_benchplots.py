@@ -141,7 +141,8 @@ def test_page_states_run_machine_and_commit(tmp_path: Path) -> None:
     assert "2 × Test CPU 9000" in text and "6.1.0" in text
     assert "0123abcd" * 5 in text and "uncommitted changes" in text
     assert "smoke run" not in text
-    assert "0.44x" in text and "1.00x" in text  # zoo / uvloop, and its target
+    assert "**0.44x** (1.00x)" in text  # zoo / uvloop, and its target
+    assert "**1.25x**\n" in text  # zoo / asyncio: no target
     assert '<img src="img/lancelot.png"' in text
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,7 +405,7 @@ def plot(result: FamilyResult, path: Path, smoke: bool = False) -> None:
     family = result.family
     n = len(result.peers)
     width = 0.8 / n
-    figure, axes = plt.subplots(figsize=(7.5, 3.2), dpi=100)
+    figure, axes = plt.subplots(figsize=(8, 3.4), dpi=100)
     top = 1.2
     target_label = "target"
     for i, peer in enumerate(result.peers):
@@ -429,7 +430,8 @@ def plot(result: FamilyResult, path: Path, smoke: bool = False) -> None:
                 top = max(top, goal * 1.15)
         axes.bar(xs, heights, width * 0.95, label=f"zoo / {peer}")
     axes.axhline(1.0, color="black", linewidth=0.8)
-    axes.set_xticks(range(len(result.workloads)), result.workloads, fontsize=8)
+    labels = [textwrap.fill(w, 16) for w in result.workloads]  # long TLS/SMTP names wrap
+    axes.set_xticks(range(len(result.workloads)), labels, fontsize=7)
     axes.set_ylim(0, top)
     axes.set_ylabel("zoo / peer (higher: zoo faster)", fontsize=8)
     title = family.title + (" (SMOKE RUN: these figures mean nothing)" if smoke else "")
@@ -462,7 +464,7 @@ def _server_cpu(cell: Cell | None) -> str:
     return "—" if cell is None or cell.server_cpu is None else f"{cell.server_cpu:.0f}%"
 
 
-def _figure(cell: Cell | None) -> str:
+def _figure(cell: Cell | None, unit: bool = True) -> str:
     if cell is None:
         return "—"
     if cell.value is None:
@@ -470,7 +472,7 @@ def _figure(cell: Cell | None) -> str:
     spread = ""
     if cell.rounds > 1 and cell.low is not None and cell.high is not None:
         spread = f" ({_num(cell.low)}–{_num(cell.high)})"
-    return f"{_num(cell.value)} {cell.unit}{spread}"
+    return f"{_num(cell.value)}{' ' + cell.unit if unit else ''}{spread}"
 
 
 def _rounds(mine: Cell | None, theirs: Cell | None) -> str:
@@ -494,12 +496,10 @@ def table(result: FamilyResult) -> list[str]:
         "   * - workload",
         "     - zoo",
         "     - peer",
-        "     - peer's figure",
-        "     - ratio",
-        "     - target",
-        "     - load generator CPU (zoo / peer)",
-        "     - server CPU (zoo / peer)",
-        "     - rounds (zoo / peer)",
+        "     - ratio (target)",
+        "     - load generator CPU, zoo / peer",
+        "     - server CPU, zoo / peer",
+        "     - rounds, zoo / peer",
     ]
     for workload in result.workloads:
         mine = result.cells.get((workload, family.zoo))
@@ -507,13 +507,12 @@ def table(result: FamilyResult) -> list[str]:
             theirs = result.cells.get((workload, peer))
             value = result.ratio(workload, peer)
             goal = family.target(peer, workload)
+            shown = "—" if value is None else f"**{value:.2f}x**"
             lines += [
                 f"   * - {workload}",
                 f"     - {_figure(mine)}",
-                f"     - {peer}",
-                f"     - {_figure(theirs)}",
-                f"     - {'—' if value is None else f'{value:.2f}x'}",
-                f"     - {'—' if goal is None else f'{goal:.2f}x'}",
+                f"     - {peer}: {_figure(theirs, unit=False)}",
+                f"     - {shown}" + ("" if goal is None else f" ({goal:.2f}x)"),
                 f"     - {_cpu(mine)} / {_cpu(theirs)}",
                 f"     - {_server_cpu(mine)} / {_server_cpu(theirs)}",
                 f"     - {_rounds(mine, theirs)}",
