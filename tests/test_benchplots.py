@@ -213,3 +213,40 @@ def test_directive_builds_the_page(tmp_path: Path) -> None:
     assert '<img src="_benchplots/20261206T100000Z-smoke-lancelot.png"' in html
     assert (tmp_path / "out" / "_benchplots" / "20261206T100000Z-smoke-pubsub.png").is_file()
     assert not list(src.rglob("*.png"))
+
+
+def test_figures_that_did_not_reproduce_are_named(tmp_path: Path) -> None:
+    """A figure whose rounds lie more than 10% apart is named under its table; steady ones not."""
+    run = benchplots.load_run(write_run(tmp_path, "20261206T100000Z"))
+    lancelot = results(run)["lancelot"]
+    assert lancelot is not None
+    # zoo: 90-110 around 100 (20%); uvloop: 200-250 around 225 (22%); asyncio: one round
+    assert benchplots.unsteady(lancelot) == [
+        "zoo-lancelot at c=100 (20%)",
+        "asyncio+uvloop at c=100 (22%)",
+    ]
+    text = "\n".join(benchplots.render(run, "img/")[0])
+    assert "**Did not reproduce within the run**" in text
+    steady = benchplots.Cell(100.0, None, None, None, 3, 3, 96.0, 104.0, "requests/s")
+    assert benchplots.spread(steady) == pytest.approx(0.08)
+
+
+def test_echo_and_blocks_come_apart(tmp_path: Path) -> None:
+    """echo.json holds both sections: each family reads only its own section's runs."""
+    path = write_run(tmp_path, "20261206T100000Z")
+    echo = [
+        {**loadgen_run("zoo", "c=100", 1, 50.0), "section": "echo64"},
+        {**loadgen_run("asyncio+uvloop", "c=100", 1, 100.0), "section": "echo64"},
+        {**loadgen_run("zoo", "c=100", 1, 30.0), "section": "blocks4k"},
+        {**loadgen_run("asyncio+uvloop", "c=100", 1, 20.0), "section": "blocks4k"},
+        {**loadgen_run("epoll (C)", "c=100", 1, 40.0), "section": "blocks4k"},
+    ]
+    (path / "echo.json").write_text(json.dumps(echo))
+    found = results(benchplots.load_run(path))
+    echo64, blocks = found["echo"], found["blocks"]
+    assert echo64 is not None and blocks is not None
+    assert echo64.peers == ["asyncio+uvloop"]
+    assert echo64.ratio("c=100", "asyncio+uvloop") == pytest.approx(0.5)
+    assert blocks.peers == ["asyncio+uvloop", "epoll (C)"]
+    assert blocks.ratio("c=100", "asyncio+uvloop") == pytest.approx(1.5)
+    assert blocks.ratio("c=100", "epoll (C)") == pytest.approx(0.75)

@@ -29,6 +29,7 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 IMAGE_DIR = "_benchplots"
+SPREAD = 0.10  # rounds further apart than this, relative to their median, did not reproduce
 UVLOOP = "asyncio+uvloop"
 
 
@@ -349,6 +350,26 @@ def summarize(samples: Iterable[Sample]) -> dict[tuple[str, str], Cell]:
     return cells
 
 
+def spread(cell: Cell) -> float | None:
+    """How far apart the rounds were: (largest - smallest) / median, None for one round."""
+    if cell.rounds < 2 or not cell.value or cell.low is None or cell.high is None:
+        return None
+    return (cell.high - cell.low) / cell.value
+
+
+def unsteady(result: FamilyResult) -> list[str]:
+    """The figures whose rounds spread more than L{SPREAD}: they did not reproduce."""
+    out = []
+    servers = [result.family.zoo, *result.peers]
+    for workload in result.workloads:
+        for server in servers:
+            cell = result.cells.get((workload, server))
+            width = spread(cell) if cell else None
+            if width is not None and width > SPREAD:
+                out.append(f"{server} at {workload} ({width:.0%})")
+    return out
+
+
 def ratio(cells: dict[tuple[str, str], Cell], workload: str, zoo: str, peer: str) -> float | None:
     """zoo's median over the peer's at one workload (above 1: zoo is faster)."""
     mine, theirs = cells.get((workload, zoo)), cells.get((workload, peer))
@@ -595,6 +616,14 @@ def render(run: Run, image_prefix: str) -> tuple[list[str], list[FamilyResult]]:
             *table(result),
             "",
         ]
+        wide = unsteady(result)
+        if wide:
+            lines += [
+                f"**Did not reproduce within the run** (rounds more than {SPREAD:.0%} apart, "
+                "relative to their median): " + ", ".join(wide) + ". Take the run again on a "
+                "quiet machine and replace it; do not keep the best run.",
+                "",
+            ]
         if part.get("returncode"):
             lines += [f"The part exited with status {part['returncode']}: see its log.", ""]
     return lines, plotted
