@@ -1,4 +1,4 @@
-"""Echo and blocks benchmark: zoo-echo and zoo-blocks against asyncio (and socat) in one run.
+"""Echo and blocks benchmark: zoo-echo and zoo-blocks against asyncio, uvloop and C in one run.
 
 Three sections, each a table with ratios against the asyncio echo server
 (bench/servers/asyncio_echo.py, which is also a correct blocks echo: a frame
@@ -8,7 +8,10 @@ echoed byte for byte is the same frame):
 - echo1m:  1 MiB request/response on one connection: streaming throughput (MB/s),
            with a minimal C epoll echo server (bench/servers/epoll_echo.c) as the C
            reference (socat's PIPE address stalls on 1 MiB and forks per connection);
-- blocks4k: 4 KiB blocks (zoo-blocks --mode echo), 1 and 100 connections.
+- blocks4k: 4 KiB blocks (zoo-blocks --mode echo), 1 and 100 connections, the C echo
+            server too (a frame echoed byte for byte is the frame).
+
+--conns replaces every section's connection counts; --servers picks servers by key.
 
 "asyncio+uvloop" is the same asyncio server on uvloop's event loop (--servers uvloop;
 the bench extra installs uvloop, and without it the default list leaves it out).
