@@ -43,6 +43,7 @@ servers, curl and gcc.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -195,6 +196,7 @@ def main() -> int:
         help="1 MiB transfers in the concurrent workload (default 3 x --concurrent)",
     )
     ap.add_argument("--only", default="download,upload,small,concurrent")
+    ap.add_argument("--json", type=Path, help="write every raw measurement here as JSON")
     ap.add_argument(
         "--no-prime",
         dest="prime",
@@ -246,6 +248,7 @@ def run(opts: argparse.Namespace, memory_note: str) -> int:
         servers.append((Server(name, argv, env), port, upload))
 
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    raw: list[dict] = []  # every measurement, for --json
     noise: list[float] = []
     names = [w for w in opts.only.split(",") if w]
     try:
@@ -285,10 +288,25 @@ def run(opts: argparse.Namespace, memory_note: str) -> int:
                     except RuntimeError as e:
                         print(f"{server.name} {workload}: {str(e)[-300:]}", file=sys.stderr)
                         results.setdefault((server.name, workload), []).append(FAILED)
+                        raw.append(
+                            {"server": server.name, "workload": workload, "round": rnd + 1,
+                             "failure": str(e)[-300:]}
+                        )  # fmt: skip
                         continue
                     server_cpu = (cpu_ticks(server.proc.pid) - before) / TICKS
                     results.setdefault((server.name, workload), []).append(
                         (amount / wall, 100 * server_cpu / wall, 100 * client_cpu / wall)
+                    )
+                    raw.append(
+                        {
+                            "server": server.name,
+                            "workload": workload,
+                            "round": rnd + 1,
+                            "value": amount / wall,
+                            "unit": workloads(port, files, opts)[workload][2],
+                            "server_cpu_pct": 100 * server_cpu / wall,
+                            "client_cpu_pct": 100 * client_cpu / wall,
+                        }
                     )
                     print(
                         f"  {workload:10} {server.name:24} {amount / wall:9,.0f} "
@@ -304,6 +322,8 @@ def run(opts: argparse.Namespace, memory_note: str) -> int:
                 server.proc.terminate()
                 server.proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+        if opts.json:
+            opts.json.write_text(json.dumps(raw, indent=1) + "\n")
 
     print(report(results, [s.name for s, _, _ in servers], names, opts))
     print(

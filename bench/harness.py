@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -754,6 +755,39 @@ def _cpu_model() -> str:
 def write_json(runs: Sequence[Run], path: Path) -> None:
     """Keep every raw run, for later analysis."""
     path.write_text(json.dumps([asdict(run) for run in runs], indent=1) + "\n")
+
+
+def uvloop_missing() -> str | None:
+    """Why the uvloop reference cannot run here, or None when it can."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "uvloop is not installed (pip install -e '.[bench]')"
+    return None
+
+
+def server_choice(spec: str | None, choices: Iterable[str], parser: Any) -> list[str]:
+    """The server keys a C{--servers} option names, in the order given.
+
+    Without the option every server is chosen, except "uvloop" when uvloop is not
+    installed (said on stderr). Asking for it by name without uvloop is an error,
+    as is an unknown name (C{parser.error} exits).
+    """
+    known = list(choices)
+    if spec is None:
+        chosen = known
+        missing = uvloop_missing() if "uvloop" in known else None
+        if missing:
+            print(f"{missing}: the uvloop reference is left out", file=sys.stderr)
+            chosen = [name for name in known if name != "uvloop"]
+        return chosen
+    chosen = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        parser.error(f"unknown servers {unknown}; choose from {', '.join(known)}")
+    if "uvloop" in chosen and (missing := uvloop_missing()):
+        parser.error(missing)
+    return chosen
 
 
 def check_tools() -> None:

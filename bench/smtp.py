@@ -2,7 +2,7 @@
 
     python bench/smtp.py                       # 3 interleaved rounds, ~2 min
     python bench/smtp.py --rounds 1 --servers zoo,aiosmtpd-sink,aiosmtpd
-    python bench/smtp.py --out smtp.md
+    python bench/smtp.py --out smtp.md --json smtp.json
 
 Every server stores each message in a Maildir with the same durability: written to
 tmp/, fsynced, renamed into new/, new/ fsynced, before the 250 (--no-fsync drops the
@@ -23,6 +23,7 @@ and unpacks the package into bench/build/postfix, then runs smtp-source from the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import harness  # bench/ is this script's folder: the shared helpers
@@ -56,6 +57,7 @@ class Result:
     server_cpu: float  # fraction of one CPU
     load_cpu: float
     stored: int
+    round: int = 0
     rate: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -202,6 +204,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-fsync", action="store_true", help="all servers skip fsync")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--json", type=Path, help="write every raw run here as JSON")
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the messages per run (0.1: a smoke test)"
     )
@@ -226,6 +229,8 @@ def main() -> int:
             server.tmp.cleanup()
         os.sync()
         CLEANED.write_text(str(time.time()))
+        if args.json:  # every run, with its round; load_cpu is smtp-source's share of a core
+            args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
     if len(results) < args.rounds * len(CELLS) * len(servers):
         return 1
     durability = "no fsync" if args.no_fsync else "fsync before 250"
@@ -261,6 +266,7 @@ def run_rounds(
                     r = run_cell(server, cell, source)
                 finally:
                     server.stop()
+                r.round = round_ + 1
                 print(
                     f"round {round_ + 1} {name:9} {r.cell:17} {r.rate:8,.0f} msg/s "
                     f"server {r.server_cpu:4.0%} smtp-source {r.load_cpu:4.0%} "

@@ -180,7 +180,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--exec-seconds", type=float, default=5.0)
-    parser.add_argument("--json", help="also write the medians here")
+    parser.add_argument(
+        "--json", help="also write the medians and every round here ({medians, runs})"
+    )
     args = parser.parse_args()
     for tool in ("ssh", "sftp", "ssh-keygen", "taskset", SSHD):
         if not shutil.which(tool):
@@ -243,7 +245,7 @@ def main() -> None:
         )
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(medians, indent=2))
+        Path(args.json).write_text(json.dumps({"medians": medians, "runs": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Scenarios:
 - bulk MB/s: one TLS connection streaming 64 KiB blocks for the whole run, from
   a C source backend to the client (down) and from the client into a C sink (up).
 
-Usage: .venv/bin/python bench/tls.py [--seconds 3] [--rounds 3]
+Usage: .venv/bin/python bench/tls.py [--seconds 3] [--rounds 3] [--json tls.json]
 The machine is shared and noisy: treat differences under ~10 % as noise.
 """
 
@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -126,7 +126,7 @@ def s_time(port: int, seconds: float) -> dict[str, float]:
     before = os.times()
     out = subprocess.run(
         ["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-new", "-connect", f"127.0.0.1:{port}"]
-        + ["-time", str(int(seconds))],
+        + ["-time", str(max(1, round(seconds)))],  # whole seconds, at least 1
         capture_output=True,
         text=True,
         timeout=seconds + 30,
@@ -165,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write every raw measurement here as JSON")
     args = parser.parse_args(argv)
     if not shutil.which("stunnel4"):
         sys.exit("stunnel4 is not installed (apt-get install stunnel4)")
@@ -234,6 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
     print(render(results, args))
     shutil.rmtree(work, ignore_errors=True)
+    if args.json:  # list position = round; CPU in CPU-seconds per second of run
+        raw = [
+            {"scenario": scenario, "server": server, "round": n + 1, **asdict(r)}
+            for (scenario, server), rs in results.items()
+            for n, r in enumerate(rs)
+        ]
+        args.json.write_text(json.dumps(raw, indent=1) + "\n")
     return 0
 
 

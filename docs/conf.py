@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))  # benchplots: the benchmark page
 
 project = "zoo"
 author = "the zoo developers"
 copyright = "2026, the zoo developers"
-extensions = ["sphinx.ext.autodoc"]
+extensions = ["sphinx.ext.autodoc", "benchplots"]
 exclude_patterns = ["_build", "examples"]
 html_theme = "alabaster"
 html_static_path: list[str] = []

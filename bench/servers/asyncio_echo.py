@@ -4,15 +4,16 @@ It writes back every byte it reads.  A length-prefixed frame (``!I`` length +
 payload) echoed byte for byte is the same frame, so this server is also the
 reference for the ``blocks`` benchmark.
 
-    python bench/servers/asyncio_echo.py --port 7
+    python bench/servers/asyncio_echo.py --port 7 [--uvloop]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from typing import cast
 
-from _ready import announce, parse_args
+from _ready import announce, serve
 
 
 class Echo(asyncio.Protocol):
@@ -25,8 +26,7 @@ class Echo(asyncio.Protocol):
         self.transport.write(data)
 
 
-async def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Echo, args.host, args.port, backlog=1024)
     host, port = server.sockets[0].getsockname()[:2]
@@ -36,4 +36,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve(__doc__.splitlines()[0], main)

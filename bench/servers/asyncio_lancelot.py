@@ -4,15 +4,16 @@ Questions end with ``?``; each gets one answer ending with ``.``.  A question
 may arrive split over several reads, and several questions may arrive in one
 read (pipelining); both are handled by buffering up to the next ``?``.
 
-    python bench/servers/asyncio_lancelot.py --port 1060
+    python bench/servers/asyncio_lancelot.py --port 1060 [--uvloop]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from typing import cast
 
-from _ready import announce, parse_args
+from _ready import announce, serve
 
 ANSWERS = {
     b"What is your name?": b"My name is Sir Lancelot of Camelot.",
@@ -39,8 +40,7 @@ class Lancelot(asyncio.Protocol):
             self.transport.close()
 
 
-async def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Lancelot, args.host, args.port, backlog=1024)
     host, port = server.sockets[0].getsockname()[:2]
@@ -50,4 +50,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve(__doc__.splitlines()[0], main)

@@ -1,0 +1,105 @@
+"""bench/suite.py and the uvloop reference: the plumbing of the benchmark page's runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path[:0] = [str(BENCH), str(BENCH / "servers")]
+
+import _ready  # noqa: E402
+import harness  # noqa: E402
+import suite  # noqa: E402
+
+
+def loop_name(argv: list[str]) -> str:
+    """The event loop class a reference server gets from _ready.serve with these options."""
+    seen: list[str] = []
+
+    async def main(args: argparse.Namespace) -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__)
+
+    _ready.serve("test", main, argv)
+    return seen[0]
+
+
+def test_uvloop_flag_switches_the_loop() -> None:
+    """--uvloop runs the same server coroutine on uvloop's loop; without it, on asyncio's."""
+    assert loop_name([]).startswith("asyncio")
+    assert loop_name(["--uvloop"]).startswith("uvloop")
+
+
+class Exit(Exception):
+    """argparse's parser.error, caught."""
+
+
+class Parser:
+    def error(self, message: str) -> None:
+        raise Exit(message)
+
+
+def test_server_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All servers by default; uvloop dropped by default when missing, an error when asked for."""
+    choices = ["zoo", "asyncio", "uvloop"]
+    monkeypatch.setattr(harness, "uvloop_missing", lambda: None)
+    assert harness.server_choice(None, choices, Parser()) == choices
+    assert harness.server_choice("uvloop, zoo", choices, Parser()) == ["uvloop", "zoo"]
+    with pytest.raises(Exit, match="unknown servers"):
+        harness.server_choice("zoo,nginx", choices, Parser())
+    monkeypatch.setattr(harness, "uvloop_missing", lambda: "uvloop is not installed")
+    assert harness.server_choice(None, choices, Parser()) == ["zoo", "asyncio"]
+    with pytest.raises(Exit, match="uvloop is not installed"):
+        harness.server_choice("zoo,uvloop", choices, Parser())
+
+
+def test_suite_parts_and_commands(tmp_path: Path) -> None:
+    """Each part runs its script with --json into the run directory; --quick uses short options."""
+    args = suite.parse_args(["--only", "lancelot,pubsub"])
+    assert [p.name for p in args.parts] == ["lancelot", "pubsub"]
+    lancelot = suite.BY_NAME["lancelot"]
+    full = suite.part_command(lancelot, False, tmp_path / "lancelot.json")
+    quick = suite.part_command(lancelot, True, tmp_path / "lancelot.json")
+    assert full[:2] == [sys.executable, str(BENCH / "lancelot.py")]
+    assert full[-2:] == ["--json", str(tmp_path / "lancelot.json")]
+    assert "zoo,asyncio,uvloop" in full and "100,1000" in full
+    assert full[full.index("--rounds") + 1] == "3" and quick[quick.index("--rounds") + 1] == "1"
+    with pytest.raises(SystemExit):
+        suite.parse_args(["--only", "lancelot,gopher"])
+
+
+def test_every_issue_peer_is_in_the_suite() -> None:
+    """The suite's parts cover the issue's peers: uvloop, redis, aiosmtpd, pyftpdlib, sshd, stunnel."""
+    commands = {p.name: " ".join(p.full) for p in suite.PARTS}
+    assert "uvloop" in commands["lancelot"] and "uvloop" in commands["echo"]
+    assert "echo64,blocks4k" in commands["echo"] and "1,10" in commands["pubsub"]
+    assert "aiosmtpd" in commands["smtp"] and "--no-fsync" not in commands["smtp"]
+    assert {"ftp", "ssh", "tls"} <= set(commands)
+
+
+def test_run_name_and_meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run directory is named by its UTC start (-smoke for --quick) and meta.json says it all."""
+    assert suite.run_name(0.0, False) == "19700101T000000Z"
+    assert suite.run_name(0.0, True) == "19700101T000000Z-smoke"
+    monkeypatch.setattr(suite, "PARTS", [suite.Part("noop", "noop.py", (), (), 0.1)])
+    monkeypatch.setattr(suite, "BY_NAME", {"noop": suite.PARTS[0]})
+    monkeypatch.setattr(suite, "BENCH", tmp_path)
+    (tmp_path / "noop.py").write_text(
+        "import sys\nopen(sys.argv[sys.argv.index('--json') + 1], 'w').write('[]')\nprint('# ok')\n"
+    )
+    assert suite.main(["--quick", "--runs", str(tmp_path / "runs")]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.endswith("-smoke")
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["kind"] == "smoke"
+    assert meta["started"] <= meta["ended"]
+    assert len(meta["git"]["commit"]) == 40 and isinstance(meta["git"]["dirty"], bool)
+    assert meta["machine"]["cpus"] >= 1 and meta["machine"]["kernel"]
+    assert meta["versions"]["python"] and meta["versions"]["twisted"]
+    assert meta["parts"]["noop"]["returncode"] == 0 and meta["parts"]["noop"]["json"] == "noop.json"
+    assert (run / "noop.md").read_text() == "# ok\n"
