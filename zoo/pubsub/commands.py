@@ -120,9 +120,7 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
-        self._published = self.observatory.recorder(
-            "pubsub", "pubsub.published", _published
-        ).record
+        self._published = self.observatory.recorder("pubsub", "pubsub.published", _published).record
         #: Commands sent while the client is blocked (BLPOP), run once it is not.
         self.pending: deque[list[bytes]] = deque()
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
