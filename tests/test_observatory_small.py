@@ -31,12 +31,14 @@ def test_lancelot_reports_each_question_and_answer():
     proto, out = connect(LancelotFactory(observatory=obs))
     proto.dataReceived(b"What is your name?What is your q")
     proto.dataReceived(b"uest?  Bogus ?")
-    assert out.value().count(b".") >= 3
+    proto.dataReceived(b"What is your favorite color?")  # one whole question: the fast path
+    assert out.value().endswith(b"Blue.")
     events = obs.events()
     assert [e.fields["question"] for e in events] == [
         "What is your name?",
         "What is your quest?",
         "Bogus?",
+        "What is your favorite color?",
     ]
     assert events[0].fields["answer"].startswith("My name is")
     assert all(e.kind == "lancelot.answered" and e.session == "s-1" for e in events)

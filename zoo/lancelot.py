@@ -111,6 +111,16 @@ class Session:
             return b""
         if self._buffer:
             data = self._buffer + data
+        elif data[-1:] == b"?" and data.count(b"?") == 1:
+            # The usual read: one whole question. No split, no list, no join.
+            q = data[:-1]
+            a = self._answers.get(q)
+            if a is None:
+                a = self._answers.get(q.strip(_WS), self._unknown)
+            self.answered += 1
+            if self.observe is not None:
+                self.observe(self.observed_as, EVENT_OVERHEAD + len(data) + len(a), q, a)
+            return a
         if b"?" not in data:
             self._buffer = data
             if len(data) > self._max:
@@ -129,11 +139,8 @@ class Session:
         observe = self.observe
         if observe is not None:
             session = self.observed_as
-            if len(out) == 1:  # the usual case: one question a read
-                observe(session, EVENT_OVERHEAD + len(data) + len(out[0]), questions[0], out[0])
-            else:
-                for q, a in zip(questions, out, strict=True):
-                    observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
+            for q, a in zip(questions, out, strict=True):
+                observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
         self._buffer = rest
         if len(rest) > self._max:
             out.append(self._too_long())
