@@ -250,3 +250,23 @@ def test_echo_and_blocks_come_apart(tmp_path: Path) -> None:
     assert blocks.peers == ["asyncio+uvloop", "epoll (C)"]
     assert blocks.ratio("c=100", "asyncio+uvloop") == pytest.approx(1.5)
     assert blocks.ratio("c=100", "epoll (C)") == pytest.approx(0.75)
+
+
+def test_client_errors_are_named_under_the_table(tmp_path: Path) -> None:
+    """Rounds in which the load generator saw errors (timeouts) are summed and named per figure."""
+    path = write_run(tmp_path, "20261206T100000Z")
+    runs = json.loads((path / "lancelot.json").read_text())
+    runs[3]["result"]["errors"] = 5
+    runs[3]["result"]["first_error"] = "conn 7: timeout after 2.0 s"
+    runs[5]["result"]["errors"] = 2
+    (path / "lancelot.json").write_text(json.dumps(runs))
+    run = benchplots.load_run(path)
+    lancelot = results(run)["lancelot"]
+    assert lancelot is not None
+    assert benchplots.erring(lancelot) == [
+        "asyncio+uvloop at c=100: 7 over the rounds; first: conn 7: timeout after 2.0 s"
+    ]
+    text = "\n".join(benchplots.render(run, "img/")[0])
+    assert "**Errors seen by the load generator**" in text
+    clean = benchplots.load_run(write_run(tmp_path, "20261206T110000Z"))
+    assert "Errors seen" not in "\n".join(benchplots.render(clean, "img/")[0])

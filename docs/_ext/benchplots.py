@@ -53,6 +53,8 @@ class Sample:
     loadgen_busy: float | None = None  # loadgen's share of time spent on events
     server_cpu: float | None = None
     unit: str = ""
+    errors: int = 0  # the client's measured-phase errors (timeouts, resets, wrong bytes)
+    first_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ def harness_samples(runs: list[dict[str, Any]], section: str | None = None) -> l
                 loadgen_busy=result.get("busy_pct") if result else None,
                 server_cpu=run.get("server_cpu_pct"),
                 unit="requests/s",
+                errors=int(result.get("errors") or 0) if result else 0,
+                first_error=str(result.get("first_error") or "") if result else "",
             )
         )
     return out
@@ -320,6 +324,8 @@ class Cell:
     low: float | None  # the smallest and largest round, to show the spread
     high: float | None
     unit: str
+    errors: int = 0  # summed over the rounds
+    first_error: str = ""
 
 
 def _median(values: Iterable[float | None]) -> float | None:
@@ -346,6 +352,8 @@ def summarize(samples: Iterable[Sample]) -> dict[tuple[str, str], Cell]:
             low=min(values) if values else None,
             high=max(values) if values else None,
             unit=group[0].unit,
+            errors=sum(s.errors for s in group),
+            first_error=next((s.first_error for s in group if s.first_error), ""),
         )
     return cells
 
@@ -580,6 +588,18 @@ def header(run: Run) -> list[str]:
     return lines
 
 
+def erring(result: FamilyResult) -> list[str]:
+    """The figures whose client saw errors (a request unanswered in time counts)."""
+    out = []
+    for workload in result.workloads:
+        for server in [result.family.zoo, *result.peers]:
+            cell = result.cells.get((workload, server))
+            if cell is not None and cell.errors:
+                first = f"; first: {cell.first_error}" if cell.first_error else ""
+                out.append(f"{server} at {workload}: {cell.errors} over the rounds{first}")
+    return out
+
+
 def render(run: Run, image_prefix: str) -> tuple[list[str], list[FamilyResult]]:
     """The page's reST for a run, and the families to plot (image C{prefix}KEY.png)."""
     lines = header(run)
@@ -622,6 +642,13 @@ def render(run: Run, image_prefix: str) -> tuple[list[str], list[FamilyResult]]:
                 f"**Did not reproduce within the run** (rounds more than {SPREAD:.0%} apart, "
                 "relative to their median): " + ", ".join(wide) + ". Take the run again on a "
                 "quiet machine and replace it; do not keep the best run.",
+                "",
+            ]
+        errors = erring(result)
+        if errors:
+            lines += [
+                "**Errors seen by the load generator** in the measured phase (each counted "
+                "request is excluded from the figure): " + "; ".join(errors) + ".",
                 "",
             ]
         if part.get("returncode"):
