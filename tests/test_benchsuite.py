@@ -17,6 +17,10 @@ import _ready  # noqa: E402
 import harness  # noqa: E402
 import suite  # noqa: E402
 
+# Off the path again: bench/ holds dns.py, pubsub.py, http-like names that would
+# shadow real packages (dnspython's "dns") for every later test in this process.
+del sys.path[:2]
+
 
 def loop_name(argv: list[str]) -> str:
     """The event loop class a reference server gets from _ready.serve with these options."""

@@ -130,6 +130,7 @@ def test_client_that_never_reads(mail, listener):
     before = rss_kib(mail["pid"])
     flood_without_reading(mail[listener], b"a NOOP\r\n", ca=ca)
     grown = rss_kib(mail["pid"]) - before
+    print(f"GROWN {grown} KiB")
     assert grown < 16 * 1024, f"server grew by {grown} KiB"
     if ca is None:
         c = imaplib.IMAP4("127.0.0.1", mail[listener], timeout=10)
@@ -175,4 +176,8 @@ def test_fetch_all_bodies_never_read(mail):
     grown = rss_kib(mail["pid"]) - before
     for c in clients:
         c.close()
-    assert grown < 16 * 1024, f"server grew by {grown} KiB"
+    # Whole replies in memory would be 10 clients x 20 x 500 KiB, about 100 MiB. Streamed,
+    # each client holds the message being sent and its TLS buffers: 16.6-17.3 MiB in
+    # all here (2026-12-06, on this and on the earlier tree alike), so a third of the
+    # whole-reply figure is the bound.
+    assert grown < 32 * 1024, f"server grew by {grown} KiB"
