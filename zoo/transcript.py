@@ -422,6 +422,25 @@ class Http(_LineEngine):
 _PUBLISH_HEADS = (b"*3\r\n$7\r\nPUBLISH\r\n$", b"*3\r\n$7\r\npublish\r\n$")
 
 
+def _bulk(data: bytes, at: int, n: int) -> tuple[int, int] | None:
+    """Where the RESP bulk string whose C{$} is at C{at} starts, and where it ends (after
+    its CRLF); C{None} if it is cut by the end of C{data} or malformed."""
+    if at >= n or data[at] != 36:  # b"$"
+        return None
+    eol = data.find(b"\r\n", at, at + 24)
+    if eol < 0:
+        return None
+    try:
+        size = int(data[at + 1 : eol])
+    except ValueError:
+        return None
+    start = eol + 2
+    end = start + size + 2
+    if size < 0 or end > n or data[end - 2 : end] != b"\r\n":
+        return None
+    return start, end
+
+
 class Resp(Transcriber):
     """RESP (pub-sub): the command name; AUTH's arguments and HELLO's after AUTH hidden."""
 
@@ -462,30 +481,14 @@ class Resp(Transcriber):
         find = data.find
         while pos < n and data[pos] == 42:  # b"*"
             if data.startswith(_PUBLISH_HEADS, pos):  # the usual command: two lengths
-                eol = find(b"\r\n", pos + 18, pos + 40)
-                if eol < 0:
-                    break
-                try:
-                    size = int(data[pos + 18 : eol])
-                except ValueError:
-                    break
-                at = eol + 2 + size + 2
-                if size < 0 or at >= n or data[at - 2 : at + 1] != b"\r\n$":
-                    break
-                eol = find(b"\r\n", at + 1, at + 22)
-                if eol < 0:
-                    break
-                try:
-                    size = int(data[at + 1 : eol])
-                except ValueError:
-                    break
-                at = eol + 2 + size + 2
-                if size < 0 or at > n or data[at - 2 : at] != b"\r\n":
+                channel = _bulk(data, pos + 17, n)
+                payload = channel and _bulk(data, channel[1], n)
+                if not payload:
                     break
                 if label is None:
                     label = "PUBLISH"
                 self._command, self._index, self._hiding = b"PUBLISH", 3, False
-                pos = at
+                pos = payload[1]
                 continue
             eol = find(b"\r\n", pos)
             if eol < 0:
@@ -499,21 +502,10 @@ class Resp(Transcriber):
             at = eol + 2
             word = b""
             for i in range(count):
-                if at >= n or data[at] != 36:  # b"$"
+                found = _bulk(data, at, n)
+                if found is None:
                     break
-                eol = find(b"\r\n", at)
-                if eol < 0:
-                    break
-                try:
-                    size = int(data[at + 1 : eol])
-                except ValueError:
-                    break
-                if size < 0:
-                    break
-                start = eol + 2
-                at = start + size + 2
-                if at > n or data[at - 2 : at] != b"\r\n":
-                    break
+                start, at = found
                 if i == 0:
                     word = data[start : min(at, start + 16)].rstrip(b"\r\n").upper()
                     if word == b"AUTH" or word == b"HELLO":
@@ -521,8 +513,8 @@ class Resp(Transcriber):
             else:
                 if label is None and count:
                     label = word.decode("ascii", "replace")
-                if count:
-                    self._command, self._index, self._hiding = word, count, False
+                # As _parse leaves it after a whole command (for *0: no command yet).
+                self._command, self._index, self._hiding = word, count, False
                 pos = at
                 continue
             break
