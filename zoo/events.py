@@ -551,15 +551,7 @@ class Observatory:
         budget = store.budget - (store.budget >> 3)
         held = store.bytes
         raw = dropped = 0
-        for _ in range(len(items) - count):
-            old = popleft()
-            if type(old) is tuple:
-                held -= old[5]
-                raw += 1
-            else:
-                held -= old.size
-            dropped += 1
-        while held > budget and len(items) > 1:
+        while len(items) > count or (held > budget and len(items) > 1):
             old = popleft()
             if type(old) is tuple:
                 held -= old[5]

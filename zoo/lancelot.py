@@ -95,8 +95,8 @@ class Session:
         self._buffer = b""
         self.closing = False
         self.answered = 0
-        #: When set (a L{zoo.events.Recorder}), L{feed} records each question and its
-        #: answer with it, as session L{observed_as}.
+        #: When set (a L{zoo.events.Recorder}'s C{record}), L{feed} records each
+        #: question and its answer with it, as session L{observed_as}.
         self.observe: Callable[..., None] | None = None
         self.observed_as: str | None = None
 
