@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from zoo.events import Event, Filter, Observatory
+from zoo.events import EVENT_OVERHEAD, Event, Filter, Observatory
 
 
 def _hub(**kw) -> tuple[Observatory, Clock]:
@@ -265,12 +265,12 @@ def test_recorder_respects_the_budgets_and_reset() -> None:
     hub, _ = _hub(max_events=100, max_bytes=1_000_000)
     rec = hub.recorder("pubsub", "pubsub.published", lambda n: {"n": n})
     for n in range(1000):
-        rec(None, 400, n)
+        rec(None, 80, n)  # 80 bytes of raw values, and the event's own overhead
     kept = hub.events()
     assert 100 * 7 // 8 <= len(kept) <= 100
     assert kept[-1].fields == {"n": 999}  # the newest stay, the oldest go
     assert hub.stats()["pubsub"]["dropped"] == 1000 - len(kept)
-    assert hub.stats()["pubsub"]["bytes"] == 400 * len(kept)
+    assert hub.stats()["pubsub"]["bytes"] == (80 + EVENT_OVERHEAD) * len(kept)
     hub.reset("pubsub")
     assert hub.events() == [] and ("pubsub", "pubsub.published") not in hub.counts
     rec(None, 400, 1)  # the recorder still works after a reset
@@ -311,7 +311,7 @@ def test_recorder_accounts_are_folded_before_every_read() -> None:
     for n in range(FOLD + 5):  # one fold, and five events past it
         rec.record("l-1", 400, n)
     assert hub.counts[("lancelot", "lancelot.answered")] == FOLD + 5
-    assert hub.stats()["lancelot"]["bytes"] == 400 * (FOLD + 5)
+    assert hub.stats()["lancelot"]["bytes"] == (400 + EVENT_OVERHEAD) * (FOLD + 5)
     assert [e.fields["n"] for e in hub.events()] == list(range(FOLD + 5))
     hub.reset("lancelot")  # with nothing pending, then with three
     for n in range(3):
@@ -320,7 +320,7 @@ def test_recorder_accounts_are_folded_before_every_read() -> None:
     rec.record("l-1", 400, 7)
     assert hub.counts[("lancelot", "lancelot.answered")] == 1
     assert [e.fields for e in hub.events()] == [{"n": 7}]
-    assert hub.stats()["lancelot"]["bytes"] == 400
+    assert hub.stats()["lancelot"]["bytes"] == 400 + EVENT_OVERHEAD
 
 
 def test_recorder_memory_stays_within_fold_of_the_limits_between_reads() -> None:
@@ -333,3 +333,39 @@ def test_recorder_memory_stays_within_fold_of_the_limits_between_reads() -> None
         rec.record(None, 400, n)
         assert len(hub._stores["pubsub"].items) <= 100 + FOLD
     assert hub.stats()["pubsub"]["kept"] + hub.stats()["pubsub"]["dropped"] == 5000
+
+
+def test_trimming_keeps_exact_accounts_of_emitted_and_recorded_events() -> None:
+    """Retention drops the oldest entries of both sorts and keeps exact byte accounts.
+
+    Emitted events and recorded ones share a store; whichever limit binds (the count
+    or the bytes, with sizes from tiny to large), what is kept is the newest run of
+    events, the byte account equals the sum of their sizes, and kept + dropped equals
+    everything that went in.
+    """
+    import random
+
+    from zoo.events import FOLD
+
+    rng = random.Random(1406)
+    for max_events, max_bytes in ((50, 10**9), (10**6, 40_000), (80, 30_000)):
+        hub, _ = _hub(max_events=max_events, max_bytes=max_bytes)
+        rec = hub.recorder("smtp", "smtp.recorded", lambda n, pad: {"n": n})
+        sizes: dict[int, int] = {}
+        for n in range(3000):
+            if rng.random() < 0.3:
+                event = hub.emit("smtp", "mail.stored", None, n=n, pad="x" * rng.randrange(0, 2000))
+                assert event is not None
+                sizes[event.seq] = event.size
+            else:
+                pad = rng.randrange(0, 3000)
+                rec(None, pad, n, pad)
+                sizes[hub.last_seq] = pad + EVENT_OVERHEAD
+            store = hub._stores["smtp"]
+            assert len(store.items) <= max_events + FOLD  # bounded between reads too
+        kept = hub.events(Filter.of(service="smtp"))
+        stats = hub.stats()["smtp"]
+        assert [e.fields["n"] for e in kept] == list(range(3000 - len(kept), 3000))
+        assert stats["bytes"] == sum(sizes[e.seq] for e in kept)
+        assert stats["kept"] == len(kept) and stats["kept"] + stats["dropped"] == 3000
+        assert len(kept) <= max_events and stats["bytes"] <= max_bytes

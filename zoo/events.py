@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import os
 import reprlib
 import socket
@@ -195,8 +196,12 @@ def _equal(value: Any, want: Any) -> bool:
 
 
 _FLAT = (str, int, float, bool, type(None))
+#: An entry's size (see L{_Store}).
+_SIZE = operator.itemgetter(5)
+#: Runs an iterator to its end, keeping nothing (a deque of no length).
+_drain: Callable[[Any], None] = deque(maxlen=0).extend
 #: What an event and its dict take in memory beside their text (measured with tracemalloc):
-#: what a L{Recorder}'s caller adds to the size of the raw values it keeps.
+#: what a L{Recorder} adds to the size of the raw values its caller keeps.
 EVENT_OVERHEAD = 320
 _BASE = EVENT_OVERHEAD
 
@@ -226,19 +231,25 @@ def _measure(fields: Mapping[str, Any]) -> int:
 class _Store:
     """The events kept for one service (or one service's transcript chunks).
 
-    C{items} holds L{Event}s and, for events recorded on hot paths, raw tuples
-    C{(seq, time, recorder, session, raw, size)} that become L{LazyEvent}s only when
-    somebody reads them (L{Observatory._settle}).
+    C{items} holds one tuple per event, C{(seq, time, recorder, session, what, size)}:
+    for an event recorded on a hot path C{recorder} is its L{Recorder} and C{what} the
+    raw values its fields are built from (it becomes a L{LazyEvent} only when
+    somebody reads it, L{Observatory._settle}); for any other event C{recorder} is
+    C{None} and C{what} the L{Event}. C{size} is the event's estimated size less
+    L{EVENT_OVERHEAD} (most often a small number, which Python does not allocate).
+    Every entry being a tuple lets retention drop the oldest ones and add up their
+    sizes in C (L{Observatory._trim}).
     """
 
     __slots__ = ("items", "bytes", "dropped", "budget", "fresh")
 
     def __init__(self, budget: int) -> None:
-        self.items: deque[Any] = deque()
+        self.items: deque[tuple[Any, ...]] = deque()
         self.bytes = 0
         self.dropped = 0
         self.budget = budget
-        #: Raw tuples appended since the last settle (they are all among the newest).
+        #: At least the number of raw entries appended since the last settle (they
+        #: are all among the newest).
         self.fresh = 0
 
     def clear(self) -> None:
@@ -256,7 +267,9 @@ class Recorder:
 
     C{recorder.record(session, size, *raw)} (or calling the recorder, a little
     slower) costs a tuple appended to the store: no L{Event}, no fields, no
-    notifications while nobody is subscribed or waiting. When somebody is (the
+    notifications while nobody is subscribed or waiting. C{size} is what C{raw}
+    holds, in bytes (the lengths of its bytes and strings); the recorder adds
+    L{EVENT_OVERHEAD} for the event itself. When somebody is (the
     control plane's stream, a wait-for), the event is built and delivered at once.
 
     The store's accounts (events not yet settled, bytes, the per-kind count) and its
@@ -302,7 +315,9 @@ class Recorder:
         pending = 0  # bytes recorded since the last fold
 
         def record(session: str | None, size: int, *raw: Any) -> None:
-            """Record an event of C{session} whose fields are C{build(*raw)}, about C{size} bytes.
+            """Record an event of C{session} whose fields are C{build(*raw)}.
+
+            C{size}: the bytes C{raw} holds (L{EVENT_OVERHEAD} is added here).
 
             The caller checks L{Observatory.enabled} first (that is what keeps
             emission free when nobody observes).
@@ -310,7 +325,7 @@ class Recorder:
             nonlocal left, pending
             if obs.live:
                 fold()
-                obs.add(LazyEvent(now(), service, kind, session, node, size, (build, raw)))
+                obs.add(LazyEvent(now(), service, kind, session, node, _BASE + size, (build, raw)))
                 return
             seq = obs.last_seq = obs.last_seq + 1
             append((seq, now(), me, session, raw, size))
@@ -328,7 +343,7 @@ class Recorder:
             left = FOLD
             store.fresh += n
             me.count += n
-            store.bytes += pending
+            store.bytes += pending + n * _BASE
             pending = 0
             if store.bytes > store.budget or len(store.items) > obs.max_events:
                 obs._trim(store)
@@ -510,7 +525,7 @@ class Observatory:
         """
         if not self.enabled:
             return
-        size = _BASE
+        size = 0
         for value in raw:
             size += len(value) if isinstance(value, bytes | str) else 12
         self.recorder(service, kind, build)(session, size, *raw)
@@ -521,7 +536,7 @@ class Observatory:
         if not event.size:  # an emitter may size its event itself (transcript chunks do)
             event.size = _estimate(event.fields)
         store = self._store(event.service, event.kind)
-        store.items.append(event)
+        store.items.append((event.seq, event.time, None, event.session, event, event.size - _BASE))
         store.bytes += event.size
         key = (event.service, event.kind)
         self._counts[key] = self._counts.get(key, 0) + 1
@@ -543,57 +558,61 @@ class Observatory:
         """Drop C{store}'s oldest events: it is over its count or byte budget.
 
         It is cut to seven eighths of both, so that a busy service trims once every
-        few hundred events rather than at every one.
+        few hundred events rather than at every one. The count and the sizes of
+        what goes are worked out, and the entries dropped, by C loops
+        (L{itertools}): a Python loop here cost as much as recording.
         """
         items = store.items
-        popleft = items.popleft
         count = self.max_events - (self.max_events >> 3)
         budget = store.budget - (store.budget >> 3)
-        held = store.bytes
-        raw = dropped = 0
-        while len(items) > count or (held > budget and len(items) > 1):
-            old = popleft()
-            if type(old) is tuple:
-                held -= old[5]
-                raw += 1
-            else:
-                held -= old.size
-            dropped += 1
-        store.bytes = held
-        store.fresh -= raw
-        store.dropped += dropped
+        n = max(len(items) - count, 0)  # to drop for the count
+        gone = sum(map(_SIZE, itertools.islice(items, n))) + n * _BASE if n else 0
+        over = store.bytes - gone - budget
+        if over > 0:  # and more for the bytes, keeping the newest event at least
+            for size in map(_SIZE, itertools.islice(items, n, len(items) - 1)):
+                n += 1
+                gone += size + _BASE
+                over -= size + _BASE
+                if over <= 0:
+                    break
+        _drain(itertools.starmap(items.popleft, itertools.repeat((), n)))
+        store.bytes -= gone
+        store.dropped += n
+        store.fresh = min(store.fresh, len(items))
 
     def _fold(self) -> None:
         """Settle every recorder's accounts (before anything reads the stores)."""
         for recorder in self._recorders.values():
             recorder.fold()
 
-    def _settle(self, store: _Store) -> deque[Event]:
-        """Turn the raw tuples C{store} holds into L{LazyEvent}s, in place; its events."""
+    def _settle(self, store: _Store) -> deque[tuple[Any, ...]]:
+        """Turn the raw entries C{store} holds into L{LazyEvent}s, in place; its entries.
+
+        Afterwards every entry's C{what} (C{entry[4]}) is its L{Event}.
+        """
         self._fold()
         fresh = store.fresh
+        items = store.items
         if fresh:
             store.fresh = 0
-            items = store.items
             i = len(items)
-            while fresh and i:  # the raw tuples are among the newest: look from the end
+            while fresh and i:  # the raw entries are among the newest: look from the end
                 i -= 1
-                item = items[i]
-                if type(item) is tuple:
+                seq, when, recorder, session, raw, size = items[i]
+                if recorder is not None:
                     fresh -= 1
-                    seq, when, recorder, session, raw, size = item
                     event = LazyEvent(
                         when,
                         recorder.service,
                         recorder.kind,
                         session,
                         self.node,
-                        size,
+                        _BASE + size,
                         (recorder.build, raw),
                     )
                     event.seq = seq
-                    items[i] = event
-        return store.items
+                    items[i] = (seq, when, None, session, event, size)
+        return items
 
     # -- reading --------------------------------------------------------------------------
 
@@ -613,9 +632,10 @@ class Observatory:
         for store in stores:
             if store is None:
                 continue
-            for event in reversed(self._settle(store)):
-                if event.seq <= after:
+            for entry in reversed(self._settle(store)):
+                if entry[0] <= after:
                     break
+                event = entry[4]
                 if wanted(event):
                     found.append(event)
         found.sort(key=lambda e: e.seq)

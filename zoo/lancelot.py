@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from zoo.events import EVENT_OVERHEAD, bounded_text, hub, session_of
+from zoo.events import bounded_text, hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
 
@@ -119,7 +119,7 @@ class Session:
                 a = self._answers.get(q.strip(_WS), self._unknown)
             self.answered += 1
             if self.observe is not None:
-                self.observe(self.observed_as, EVENT_OVERHEAD + len(data) + len(a), q, a)
+                self.observe(self.observed_as, len(data) + len(a), q, a)
             return a
         if b"?" not in data:
             self._buffer = data
@@ -140,7 +140,7 @@ class Session:
         if observe is not None:
             session = self.observed_as
             for q, a in zip(questions, out, strict=True):
-                observe(session, EVENT_OVERHEAD + len(q) + len(a), q, a)
+                observe(session, len(q) + len(a), q, a)
         self._buffer = rest
         if len(rest) > self._max:
             out.append(self._too_long())

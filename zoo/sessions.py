@@ -30,7 +30,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
-from zoo.events import EVENT_OVERHEAD, Observatory
+from zoo.events import Observatory
 from zoo.faults.model import Registry
 from zoo.faults.model import registry as fault_registry
 from zoo.transcript import LIMIT, Transcriber, transcriber
@@ -218,10 +218,10 @@ class Session:
         if self.observatory.enabled and data:
             if self._plain_in:  # kept as it is, up to LIMIT
                 shown = data[:LIMIT]
-                self._wire_in(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
+                self._wire_in(self.id, len(shown), shown, len(data))
                 return
             chunk = self.transcript.client(data)
-            self._wire_in(self.id, EVENT_OVERHEAD + len(chunk.shown), chunk, len(data))
+            self._wire_in(self.id, len(chunk.shown), chunk, len(data))
 
     def sent(self, data: bytes) -> None:
         """The server sent C{data}."""
@@ -229,14 +229,14 @@ class Session:
         if self.transcript is not None and self.observatory.enabled and data:
             if self._plain_out:
                 shown = data[:LIMIT]
-                self._wire_out(self.id, EVENT_OVERHEAD + len(shown), shown, len(data))
+                self._wire_out(self.id, len(shown), shown, len(data))
                 return
             chunk = self.transcript.server(data)
-            self._wire_out(self.id, EVENT_OVERHEAD + len(chunk.shown), chunk, len(data))
+            self._wire_out(self.id, len(chunk.shown), chunk, len(data))
 
 
-#: What a C{session.opened} or C{session.closed} event is counted as.
-_SESSION_EVENT = EVENT_OVERHEAD + 64
+#: What a C{session.opened} or C{session.closed} event holds, counted as bytes (L{zoo.events.Recorder} adds its overhead).
+_SESSION_EVENT = 64
 
 
 def _opened(peer: Any, listener: Any, tls: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import __version__
-from zoo.events import EVENT_OVERHEAD, bounded_text, hub
+from zoo.events import bounded_text, hub
 from zoo.faults.hook import at
 from zoo.faults.model import registry as fault_registry
 from zoo.pubsub import codec
@@ -82,7 +82,7 @@ def emit_published(
     event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
     """
     observatory.recorder("pubsub", "pubsub.published", _published).record(
-        session, EVENT_OVERHEAD + len(channel) + len(payload), channel, payload, receivers
+        session, len(channel) + len(payload), channel, payload, receivers
     )
 
 
@@ -152,7 +152,7 @@ class Session:
             if self.observatory.enabled:
                 self._published(
                     self.session_id,
-                    EVENT_OVERHEAD + len(argv[1]) + len(argv[2]),
+                    len(argv[1]) + len(argv[2]),
                     argv[1],
                     argv[2],
                     n,
