@@ -197,7 +197,7 @@ def _equal(value: Any, want: Any) -> bool:
 
 _FLAT = (str, int, float, bool, type(None))
 #: An entry's size (see L{_Store}).
-_SIZE = operator.itemgetter(5)
+_SIZE = operator.itemgetter(4)
 #: Runs an iterator to its end, keeping nothing (a deque of no length).
 _drain: Callable[[Any], None] = deque(maxlen=0).extend
 #: What an event and its dict take in memory beside their text (measured with tracemalloc):
@@ -231,12 +231,14 @@ def _measure(fields: Mapping[str, Any]) -> int:
 class _Store:
     """The events kept for one service (or one service's transcript chunks).
 
-    C{items} holds one tuple per event, C{(seq, time, recorder, session, what, size)}:
+    C{items} holds one tuple per event, C{(seq, time, recorder, session, size, *what)}:
     for an event recorded on a hot path C{recorder} is its L{Recorder} and C{what} the
-    raw values its fields are built from (it becomes a L{LazyEvent} only when
-    somebody reads it, L{Observatory._settle}); for any other event C{recorder} is
-    C{None} and C{what} the L{Event}. C{size} is the event's estimated size less
-    L{EVENT_OVERHEAD} (most often a small number, which Python does not allocate).
+    raw values its fields are built from, in the same tuple (it becomes a
+    L{LazyEvent} only when somebody reads it, L{Observatory._settle}); for any other
+    event C{recorder} is C{None} and C{what} the L{Event}. C{size} is the event's
+    estimated size less L{EVENT_OVERHEAD} (most often a small number, which Python
+    does not allocate). One tuple an event, with no tuple of raw values inside it,
+    is one object fewer to allocate, keep and free.
     Every entry being a tuple lets retention drop the oldest ones and add up their
     sizes in C (L{Observatory._trim}).
     """
@@ -328,7 +330,7 @@ class Recorder:
                 obs.add(LazyEvent(now(), service, kind, session, node, _BASE + size, (build, raw)))
                 return
             seq = obs.last_seq = obs.last_seq + 1
-            append((seq, now(), me, session, raw, size))
+            append((seq, now(), me, session, size) + raw)
             pending += size
             left -= 1
             if not left:
@@ -536,7 +538,7 @@ class Observatory:
         if not event.size:  # an emitter may size its event itself (transcript chunks do)
             event.size = _estimate(event.fields)
         store = self._store(event.service, event.kind)
-        store.items.append((event.seq, event.time, None, event.session, event, event.size - _BASE))
+        store.items.append((event.seq, event.time, None, event.session, event.size - _BASE, event))
         store.bytes += event.size
         key = (event.service, event.kind)
         self._counts[key] = self._counts.get(key, 0) + 1
@@ -588,7 +590,7 @@ class Observatory:
     def _settle(self, store: _Store) -> deque[tuple[Any, ...]]:
         """Turn the raw entries C{store} holds into L{LazyEvent}s, in place; its entries.
 
-        Afterwards every entry's C{what} (C{entry[4]}) is its L{Event}.
+        Afterwards every entry's last item (C{entry[5]}) is its L{Event}.
         """
         self._fold()
         fresh = store.fresh
@@ -598,8 +600,10 @@ class Observatory:
             i = len(items)
             while fresh and i:  # the raw entries are among the newest: look from the end
                 i -= 1
-                seq, when, recorder, session, raw, size = items[i]
+                entry = items[i]
+                recorder = entry[2]
                 if recorder is not None:
+                    seq, when, _, session, size = entry[:5]
                     fresh -= 1
                     event = LazyEvent(
                         when,
@@ -608,10 +612,10 @@ class Observatory:
                         session,
                         self.node,
                         _BASE + size,
-                        (recorder.build, raw),
+                        (recorder.build, entry[5:]),
                     )
                     event.seq = seq
-                    items[i] = (seq, when, None, session, event, size)
+                    items[i] = (seq, when, None, session, size, event)
         return items
 
     # -- reading --------------------------------------------------------------------------
@@ -635,7 +639,7 @@ class Observatory:
             for entry in reversed(self._settle(store)):
                 if entry[0] <= after:
                     break
-                event = entry[4]
+                event = entry[5]
                 if wanted(event):
                     found.append(event)
         found.sort(key=lambda e: e.seq)
