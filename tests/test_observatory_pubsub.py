@@ -178,3 +178,57 @@ def test_reset_forgets_recent_messages_and_keeps_subscribers():
     zoo.obs.reset("pubsub")
     assert zoo.obs.inspectors["pubsub"].messages(Call()) == []
     assert zoo.factory.broker.numsub(b"news") == 1
+
+
+def test_pipelined_publishes_are_events_in_command_order():
+    """A read of many PUBLISHes (one record_many) gives one event each, in order, with
+    another command's event between them where that command came, and seqs that
+    number them all; a wait sees them too."""
+    zoo = Zoo()
+    sub, _ = zoo.connect("pubsub-1")
+    sub.dataReceived(command(b"SUBSCRIBE", b"c1"))
+    pub, out = zoo.connect("pubsub-2")
+    got: list = []
+    pipeline = b"".join(command(b"PUBLISH", b"c%d" % (i % 2), b"m%d" % i) for i in range(100))
+    pipeline += command(b"RPUSH", b"jobs", b"j")
+    pipeline += b"".join(command(b"PUBLISH", b"c1", b"late%d" % i) for i in range(3))
+    pub.dataReceived(pipeline)
+    events = zoo.obs.events(Filter.of(session="pubsub-2"))
+    assert [e.kind for e in events] == ["pubsub.published"] * 100 + ["pubsub.pushed"] + [
+        "pubsub.published"
+    ] * 3
+    assert [e.fields["payload"] for e in events[:100]] == [f"m{i}" for i in range(100)]
+    assert [e.fields["receivers"] for e in events[:4]] == [0, 1, 0, 1]
+    assert events[-1].fields == {
+        "channel": "c1",
+        "size": 5,
+        "receivers": 1,
+        "payload": "late2",
+        "truncated": False,
+    }
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) == zoo.obs.last_seq - 1
+    assert zoo.obs.counts[("pubsub", "pubsub.published")] == 103
+    # While somebody waits, the same pipeline's events are built and delivered at once.
+    zoo.obs.wait(Filter.of(kind="pubsub.published", match={"payload": "w7"})).addCallback(
+        got.append
+    )
+    pub.dataReceived(b"".join(command(b"PUBLISH", b"c1", b"w%d" % i) for i in range(10)))
+    assert got and got[0].fields["payload"] == "w7" and got[0].session == "pubsub-2"
+
+
+def test_record_many_makes_the_entries_record_would():
+    """record_many's events equal record's one at a time: fields, sessions, sizes, counts."""
+    one, many = Observatory(Clock(), enabled=True), Observatory(Clock(), enabled=True)
+    build = lambda a, b: {"a": a, "b": b}  # noqa: E731
+    rows = [(b"x" * i, i) for i in range(150)]  # more than a FOLD in one call
+    for a, b in rows:
+        one.recorder("s", "s.k", build).record("s-1", len(a), a, b)
+    many.recorder("s", "s.k", build).record_many(
+        "s-1", [len(a) for a, _ in rows], [a for a, _ in rows], [b for _, b in rows]
+    )
+    for obs in (one, many):
+        assert obs.counts[("s", "s.k")] == 150 and obs.last_seq == 150
+    shape = lambda obs: [(e.seq, e.session, e.fields) for e in obs.events()]  # noqa: E731
+    assert shape(one) == shape(many)
+    assert one.stats() == many.stats()

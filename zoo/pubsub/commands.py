@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import add, itemgetter
 from typing import Any
 
 from zoo import __version__
@@ -33,6 +34,8 @@ REDIS_VERSION = b"7.0.15"
 
 #: PUBLISH as clients spell it; anything else (PuBlIsH) takes the general path.
 _PUBLISH_NAMES = frozenset(codec.PUBLISH_NAMES)
+_CHANNEL = itemgetter(1)
+_PAYLOAD = itemgetter(2)
 
 _PUBSUB_CONTEXT = (
     "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
@@ -120,7 +123,13 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
-        self._published = self.observatory.recorder("pubsub", "pubsub.published", _published).record
+        #: The fast path's PUBLISHes (their argv, their receivers) since the last
+        #: L{record_published}: recorded together, one C{record_many} a read.
+        self._published_argv: list[list[bytes]] = []
+        self._published_n: list[int] = []
+        self._published_many = self.observatory.recorder(
+            "pubsub", "pubsub.published", _published
+        ).record_many
         #: Commands sent while the client is blocked (BLPOP), run once it is not.
         self.pending: deque[list[bytes]] = deque()
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
@@ -137,8 +146,10 @@ class Session:
             if len(self.pending) == lists.MAX_PENDING and self.on_hold is not None:
                 self.on_hold(True)
             return
-        if fault_registry.points and self._faulted(argv):
-            return
+        if fault_registry.points:
+            self.record_published()  # what came before, before any fault's event
+            if self._faulted(argv):
+                return
         # PUBLISH goes first, without the table lookup, lower() and arity checks: it is
         # nearly all a publisher sends. Same checks, same reply as the general path
         # below; a subscribed RESP2 client falls through to get its error there.
@@ -150,14 +161,11 @@ class Session:
             n = self.publish(argv[1], argv[2])
             client.reply(b":%d\r\n" % n)
             if self.observatory.enabled:
-                self._published(
-                    self.session_id,
-                    len(argv[1]) + len(argv[2]),
-                    argv[1],
-                    argv[2],
-                    n,
-                )
+                self._published_argv.append(argv)
+                self._published_n.append(n)
             return
+        if self._published_argv:  # the events in the order the commands came
+            self.record_published()
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
         if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
@@ -198,8 +206,26 @@ class Session:
         held = len(pending) >= lists.MAX_PENDING
         while pending and self.client.blocked is None and not self.closing:
             self.execute(pending.popleft())
+        self.record_published()
         if held and len(pending) < lists.MAX_PENDING and self.on_hold is not None:
             self.on_hold(False)
+
+    def record_published(self) -> None:
+        """Record the C{pubsub.published} events of the PUBLISHes run since the last call.
+
+        The fast path keeps each PUBLISH's argv and receiver count; the protocol calls
+        this once the read's commands have run (and L{execute} before any other
+        command), so a pipeline of PUBLISHes costs one C{record_many}, not a call each.
+        """
+        argvs = self._published_argv
+        if argvs:
+            counts = self._published_n
+            self._published_argv = []
+            self._published_n = []
+            channels = list(map(_CHANNEL, argvs))
+            payloads = list(map(_PAYLOAD, argvs))
+            sizes = list(map(add, map(len, channels), map(len, payloads)))
+            self._published_many(self.session_id, sizes, channels, payloads, counts)
 
     def _faulted(self, argv: list[bytes]) -> bool:
         """Whether a fault took this command (C{resp:NAME}, or C{resp:DELIVER} for a publish)."""

@@ -72,6 +72,7 @@ class PubSubProtocol(Protocol):
                 break
         if done:
             command_done(self.transport)
+            session.record_published()
         if parser.error is not None and not session.closing:
             self.client.reply(codec.error(f"Protocol error: {parser.error}"))
             log.info(
