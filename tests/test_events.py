@@ -369,3 +369,33 @@ def test_trimming_keeps_exact_accounts_of_emitted_and_recorded_events() -> None:
         assert stats["bytes"] == sum(sizes[e.seq] for e in kept)
         assert stats["kept"] == len(kept) and stats["kept"] + stats["dropped"] == 3000
         assert len(kept) <= max_events and stats["bytes"] <= max_bytes
+
+
+def test_a_new_max_events_keeps_the_newest_and_the_accounts() -> None:
+    """enable(max_events=...) after events were kept: the newest stay, bytes stay exact,
+    and recorders handed out earlier keep recording into the resized store."""
+    hub, _ = _hub(max_events=1000)
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda n: {"n": n})
+    for n in range(500):
+        rec(None, n % 50, n)
+    hub.enable(max_events=100)
+    assert [e.fields["n"] for e in hub.events()] == list(range(400, 500))
+    assert hub.stats()["lancelot"]["bytes"] == sum(n % 50 + EVENT_OVERHEAD for n in range(400, 500))
+    for n in range(500, 650):
+        rec(None, n % 50, n)
+    assert [e.fields["n"] for e in hub.events()] == list(range(550, 650))
+    stats = hub.stats()["lancelot"]
+    assert stats["bytes"] == sum(n % 50 + EVENT_OVERHEAD for n in range(550, 650))
+    assert stats["kept"] + stats["dropped"] == 650
+
+
+def test_record_many_larger_than_the_store_keeps_its_newest() -> None:
+    """A batch bigger than max_events leaves its own newest events and exact accounts."""
+    hub, _ = _hub(max_events=50)
+    rec = hub.recorder("pubsub", "pubsub.published", lambda n: {"n": n})
+    rec.record(None, 7, -1)
+    rec.record_many(None, [n % 9 for n in range(120)], list(range(120)))
+    assert [e.fields["n"] for e in hub.events()] == list(range(70, 120))
+    stats = hub.stats()["pubsub"]
+    assert stats["bytes"] == sum(n % 9 + EVENT_OVERHEAD for n in range(70, 120))
+    assert stats["dropped"] == 71 and hub.counts[("pubsub", "pubsub.published")] == 121

@@ -239,24 +239,40 @@ class _Store:
     estimated size less L{EVENT_OVERHEAD} (most often a small number, which Python
     does not allocate). One tuple an event, with no tuple of raw values inside it,
     is one object fewer to allocate, keep and free.
-    Every entry being a tuple lets retention drop the oldest ones and add up their
-    sizes in C (L{Observatory._trim}).
+    Every entry being a tuple lets retention add up the sizes of what it drops in C.
+
+    C{items} is bounded (C{maxlen}, the observatory's C{max_events}): appending to
+    a full store drops its oldest entry then and there, in C, while that memory is
+    about to be reused for the new one. Whoever appends first adds the oldest
+    entry's size to what it has dropped. The byte budget is kept by
+    L{Observatory._trim}.
     """
 
-    __slots__ = ("items", "bytes", "dropped", "budget", "fresh")
+    __slots__ = ("items", "bytes", "appended", "budget", "fresh")
 
-    def __init__(self, budget: int) -> None:
-        self.items: deque[tuple[Any, ...]] = deque()
+    def __init__(self, budget: int, cap: int) -> None:
+        self.items: deque[tuple[Any, ...]] = deque(maxlen=cap)
         self.bytes = 0
-        self.dropped = 0
+        #: Entries appended since the last clear (the kept ones and the dropped).
+        self.appended = 0
         self.budget = budget
         #: At least the number of raw entries appended since the last settle (they
         #: are all among the newest).
         self.fresh = 0
 
+    @property
+    def dropped(self) -> int:
+        """Entries dropped by retention since the last clear."""
+        return self.appended - len(self.items)
+
     def clear(self) -> None:
         self.items.clear()
-        self.bytes = self.dropped = self.fresh = 0
+        self.bytes = self.appended = self.fresh = 0
+
+    def resize(self, cap: int) -> None:
+        """Keep at most C{cap} entries from now on (the newest, if there are more)."""
+        self.items = deque(self.items, maxlen=cap)
+        self.bytes = sum(map(_SIZE, self.items)) + len(self.items) * _BASE
 
 
 #: How many events a L{Recorder} records between two settlings of its accounts
@@ -315,16 +331,29 @@ class Recorder:
         self.store = store
         #: How many events this recorder recorded since the last reset (after L{fold}).
         self.count = 0
-        obs = observatory
-        append = store.items.append  # the store's deque is emptied, never replaced
-        extend = store.items.extend
+        self._bind()
+
+    def _bind(self) -> None:
+        """Make C{record}, C{record_many}, C{fold} and C{forget} for the store as it is.
+
+        Called again when the store's deque is replaced (a new C{max_events}), after
+        a fold, so nothing unsettled is lost.
+        """
+        obs = self.observatory
+        service, kind, build, store = self.service, self.kind, self.build, self.store
+        items = store.items
+        cap = items.maxlen
+        append = items.append
+        extend = items.extend
         repeat = itertools.repeat
+        islice = itertools.islice
         obs.now()  # (resolves the clock once)
         now = obs.now
         node = obs.node
         me = self
         left = FOLD  # events before the next fold
         pending = 0  # bytes recorded since the last fold
+        gone = 0  # bytes (with their overhead) of the entries appending has pushed out
 
         def record(session: str | None, size: int, *raw: Any) -> None:
             """Record an event of C{session} whose fields are C{build(*raw)}.
@@ -334,12 +363,14 @@ class Recorder:
             The caller checks L{Observatory.enabled} first (that is what keeps
             emission free when nobody observes).
             """
-            nonlocal left, pending
+            nonlocal left, pending, gone
             if obs.live:
                 fold()
                 obs.add(LazyEvent(now(), service, kind, session, node, _BASE + size, (build, raw)))
                 return
             seq = obs.last_seq = obs.last_seq + 1
+            if len(items) == cap:  # the append drops the oldest entry: count its bytes
+                gone += items[0][4] + _BASE
             append((seq, now(), me, session, size) + raw)
             pending += size
             left -= 1
@@ -350,7 +381,7 @@ class Recorder:
             """Record C{len(sizes)} events of C{session}: the I{j}th one's fields are
             C{build(columns[0][j], columns[1][j], ...)}, and its raw values hold
             C{sizes[j]} bytes. The caller checks L{Observatory.enabled} first."""
-            nonlocal left, pending
+            nonlocal left, pending, gone
             k = len(sizes)
             if not k:
                 return
@@ -364,6 +395,13 @@ class Recorder:
                         )
                     )
                 return
+            assert cap is not None
+            out = len(items) + k - cap  # entries the extend pushes out, oldest first
+            if out > 0:
+                old = min(out, len(items))
+                gone += sum(map(_SIZE, islice(items, old))) + old * _BASE
+                if out > old:  # more than the store holds: this batch's first ones too
+                    gone += sum(sizes[: out - old]) + (out - old) * _BASE
             first = obs.last_seq + 1
             obs.last_seq += k
             extend(
@@ -384,23 +422,24 @@ class Recorder:
 
         def fold() -> None:
             """Bring the store's accounts up to date with what was recorded since; trim it."""
-            nonlocal left, pending
+            nonlocal left, pending, gone
             n = FOLD - left
-            if not n:
+            if not n and not gone:
                 return
             left = FOLD
             store.fresh += n
+            store.appended += n
             me.count += n
-            store.bytes += pending + n * _BASE
-            pending = 0
-            if store.bytes > store.budget or len(store.items) > obs.max_events:
+            store.bytes += pending + n * _BASE - gone
+            pending = gone = 0
+            if store.bytes > store.budget:
                 obs._trim(store)
 
         def forget() -> None:
             """The store was emptied: nothing recorded since the last fold is left either."""
-            nonlocal left, pending
+            nonlocal left, pending, gone
             left = FOLD
-            pending = 0
+            pending = gone = 0
             me.count = 0
 
         self.record = record
@@ -490,8 +529,13 @@ class Observatory:
         """Start keeping events (the control plane calls this when it starts)."""
         if transcripts is not None:
             self.transcripts = transcripts
-        if max_events is not None:
+        if max_events is not None and max_events != self.max_events:
+            self._fold()  # settle every recorder before the deques they append to change
             self.max_events = max_events
+            for store in self._stores.values():
+                store.resize(max_events)
+            for recorder in self._recorders.values():
+                recorder._bind()
         if max_bytes is not None:
             self.max_bytes = max_bytes
             for where, store in self._stores.items():
@@ -533,7 +577,7 @@ class Observatory:
         where = service + WIRE_SUFFIX if kind.startswith("wire.") else service
         store = self._stores.get(where)
         if store is None:
-            store = self._stores[where] = _Store(self._budget(where))
+            store = self._stores[where] = _Store(self._budget(where), self.max_events)
         return store
 
     def recorder(self, service: str, kind: str, build: Callable[..., dict[str, Any]]) -> Recorder:
@@ -585,11 +629,15 @@ class Observatory:
         if not event.size:  # an emitter may size its event itself (transcript chunks do)
             event.size = _estimate(event.fields)
         store = self._store(event.service, event.kind)
-        store.items.append((event.seq, event.time, None, event.session, event.size - _BASE, event))
+        items = store.items
+        if len(items) == items.maxlen:  # the append drops the oldest entry
+            store.bytes -= items[0][4] + _BASE
+        items.append((event.seq, event.time, None, event.session, event.size - _BASE, event))
+        store.appended += 1
         store.bytes += event.size
         key = (event.service, event.kind)
         self._counts[key] = self._counts.get(key, 0) + 1
-        if store.bytes > store.budget or len(store.items) > self.max_events:
+        if store.bytes > store.budget:
             self._trim(store)
         if self._subscribers:
             for subscriber in list(self._subscribers):
@@ -604,29 +652,24 @@ class Observatory:
         return event
 
     def _trim(self, store: _Store) -> None:
-        """Drop C{store}'s oldest events: it is over its count or byte budget.
+        """Drop C{store}'s oldest events: it is over its byte budget.
 
-        It is cut to seven eighths of both, so that a busy service trims once every
-        few hundred events rather than at every one. The count and the sizes of
-        what goes are worked out, and the entries dropped, by C loops
-        (L{itertools}): a Python loop here cost as much as recording.
+        (The count needs no trimming: the store's deque is bounded.) It is cut to
+        seven eighths of the budget, so that a busy service trims once every few
+        hundred events rather than at every one; the newest event always stays.
+        The entries are dropped by a C loop (L{itertools}).
         """
         items = store.items
-        count = self.max_events - (self.max_events >> 3)
-        budget = store.budget - (store.budget >> 3)
-        n = max(len(items) - count, 0)  # to drop for the count
-        gone = sum(map(_SIZE, itertools.islice(items, n))) + n * _BASE if n else 0
-        over = store.bytes - gone - budget
-        if over > 0:  # and more for the bytes, keeping the newest event at least
-            for size in map(_SIZE, itertools.islice(items, n, len(items) - 1)):
-                n += 1
-                gone += size + _BASE
-                over -= size + _BASE
-                if over <= 0:
-                    break
+        over = store.bytes - (store.budget - (store.budget >> 3))
+        n = gone = 0
+        for size in map(_SIZE, itertools.islice(items, 0, len(items) - 1)):
+            n += 1
+            gone += size + _BASE
+            over -= size + _BASE
+            if over <= 0:
+                break
         _drain(itertools.starmap(items.popleft, itertools.repeat((), n)))
         store.bytes -= gone
-        store.dropped += n
         store.fresh = min(store.fresh, len(items))
 
     def _fold(self) -> None:
@@ -785,7 +828,7 @@ class Observatory:
     def stats(self) -> dict[str, dict[str, int]]:
         """Per service: events kept, bytes kept, events dropped by retention."""
         self._fold()
-        empty = _Store(0)
+        empty = _Store(0, 1)
         out = {}
         for name in self.services():
             store = self._stores.get(name, empty)
