@@ -57,7 +57,7 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
     runs = harness.run_benchmark(
         servers, levels, base, rounds=args.rounds, duration=args.duration, warmup=args.warmup
     )
-    return harness.render_markdown(
+    table = harness.render_markdown(
         runs,
         list(LEVELS),
         ["c=100"],
@@ -66,6 +66,41 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
         command=f"loadgen {' '.join(base)} -c 100 -d {args.duration:g}",
         rounds=args.rounds,
     )
+    per_round: dict[str, list[tuple[float, float] | None]] = {
+        level: [None] * args.rounds for level in LEVELS
+    }
+    for run in runs:
+        if run.result and run.result.get("rps") and run.server_cpu_pct:
+            rate = run.result["rps"]
+            cpu_us = run.server_cpu_pct / 100 / rate * 1e6
+            per_round[run.server][run.round - 1] = (rate, cpu_us)
+    return table + "\n" + _paired(per_round) + "\n"
+
+
+def _paired(results: dict[str, list[tuple[float, float] | None]]) -> str:
+    """Each level's ratio to "off" in the same round, then the median over rounds.
+
+    The machine's speed drifts between rounds (other tenants of the host); the three
+    levels of one round run within seconds of each other, so their ratio shows the
+    cost of observing better than a ratio of medians taken over all the rounds.
+    """
+    base = results["off"]
+    lines = [
+        "Paired by round (median over rounds of level / off in the same round; "
+        "throughput, and server CPU per unit of work as off / level):",
+        "",
+        "| --observe | throughput ratio | CPU ratio | rounds |",
+        "|---|---|---|---|",
+    ]
+    for level in LEVELS:
+        pairs = [(x, b) for x, b in zip(results[level], base, strict=True) if x and b]
+        if not pairs:
+            continue
+        rate = statistics.median(x[0] / b[0] for x, b in pairs)
+        cpu = statistics.median(b[1] / x[1] for x, b in pairs if x[1])
+        each = " ".join(f"{x[0] / b[0]:.2f}" for x, b in pairs)
+        lines.append(f"| {level} | {rate:.3f} | {cpu:.3f} | {each} |")
+    return "\n".join(lines) + "\n"
 
 
 def smtp_workload(args: argparse.Namespace) -> str:
@@ -102,7 +137,7 @@ def pubsub_workload(args: argparse.Namespace) -> str:
     import pubsub  # bench/pubsub.py: the C client and one measured run
 
     pubsub.build_client()
-    results: dict[str, list[tuple[float, float]]] = {level: [] for level in LEVELS}
+    results: dict[str, list[tuple[float, float] | None]] = {level: [] for level in LEVELS}
     running = {
         level: harness.RunningServer(_zoo(level, "zoo-pubsub"), f"observe-pubsub-{level}")
         for level in LEVELS
@@ -113,6 +148,7 @@ def pubsub_workload(args: argparse.Namespace) -> str:
                 res = pubsub.run_client(running[level], 10, "channel", 64, args.duration)
                 if "error" in res:
                     print(f"pubsub {level}: {res['error']}", file=sys.stderr)
+                    results[level].append(None)  # keeps the rounds aligned for _paired
                     continue
                 results[level].append((res["delivered_per_s"], res["server_us_per_msg"]))
             print(f"pubsub: round {r + 1}/{args.rounds} done", file=sys.stderr)
@@ -129,11 +165,11 @@ def pubsub_workload(args: argparse.Namespace) -> str:
 def _table(
     title: str,
     unit: str,
-    results: dict[str, list[tuple[float, float]]],
+    results: dict[str, list[tuple[float, float] | None]],
     extra: dict[str, str] | None = None,
 ) -> str:
     def med(level: str, i: int) -> float:
-        values = [x[i] for x in results[level]]
+        values = [x[i] for x in results[level] if x]
         return statistics.median(values) if values else float("nan")
 
     lines = [f"**{title}**", "", f"| --observe | {unit} | vs off | server CPU µs each |"]
@@ -143,7 +179,7 @@ def _table(
         rate = med(level, 0)
         note = f" ({extra[level]})" if extra else ""
         lines.append(f"| {level} | {rate:,.0f}{note} | {rate / base:.3f} | {med(level, 1):.2f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + _paired(results)
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ sys.path[:0] = [str(BENCH), str(BENCH / "servers")]
 
 import _ready  # noqa: E402
 import harness  # noqa: E402
+import observe  # noqa: E402
 import suite  # noqa: E402
 
 # Off the path again: bench/ holds dns.py, pubsub.py, http-like names that would
@@ -107,3 +108,25 @@ def test_run_name_and_meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert meta["versions"]["python"] and meta["versions"]["twisted"]
     assert meta["parts"]["noop"]["returncode"] == 0 and meta["parts"]["noop"]["json"] == "noop.json"
     assert (run / "noop.md").read_text() == "# ok\n"
+
+
+def test_observe_pairs_each_level_with_off_in_the_same_round() -> None:
+    """The paired ratio divides within a round, skips a round a level lost, and takes the median.
+
+    Off is fast in round 1 and slow in round 2 (the host drifted); events cost 10% in
+    each. Ratios of medians would say 0.80; the paired figure says 0.90.
+    """
+    results = {
+        "off": [(100.0, 10.0), (60.0, 16.0), (80.0, 12.5)],
+        "events": [(90.0, 11.0), (54.0, 17.6), None],
+        "transcripts": [(70.0, 14.0), None, (56.0, 18.0)],
+    }
+    text = observe._paired(results)
+    rows = {
+        line.split(" | ")[0].strip("| "): line
+        for line in text.splitlines()
+        if line.startswith("| ")
+    }
+    assert "| 0.900 | 0.909 | 0.90 0.90 |" in rows["events"]
+    assert "| 0.700 | " in rows["transcripts"] and rows["transcripts"].endswith("| 0.70 0.70 |")
+    assert "| 1.000 | 1.000 | 1.00 1.00 1.00 |" in rows["off"]
