@@ -206,6 +206,13 @@ _RESP_PARTS = [
     parts=[_RESP_PARTS[0], b"*0\r\n", b"$3\r\nxyz\r\n", _RESP_PARTS[0]],
     cuts=[len(_RESP_PARTS[0]) + 4],  # the second read starts at the stray bulk
 )
+@example(  # a run of PUBLISHes stopped by a wrong length in its third command
+    parts=[_RESP_PARTS[0], _RESP_PARTS[1], _RESP_PARTS[15], _RESP_PARTS[0]], cuts=[]
+)
+@example(  # a run cut just after its second command's channel, then an AUTH
+    parts=[_RESP_PARTS[0], _RESP_PARTS[17], _RESP_PARTS[2]],
+    cuts=[len(_RESP_PARTS[0]) + 25],
+)
 @given(
     parts=st.lists(st.sampled_from(_RESP_PARTS), min_size=1, max_size=8),
     cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
