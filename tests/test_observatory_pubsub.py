@@ -232,3 +232,37 @@ def test_record_many_makes_the_entries_record_would():
     shape = lambda obs: [(e.seq, e.session, e.fields) for e in obs.events()]  # noqa: E731
     assert shape(one) == shape(many)
     assert one.stats() == many.stats()
+
+
+def test_publishes_run_after_a_block_are_recorded_at_once():
+    """PUBLISHes queued behind a BLPOP and run when another client unblocks it are
+    events as soon as they run, not at the blocked client's next read."""
+    zoo = Zoo()
+    waiter, out = zoo.connect("pubsub-1")
+    pusher, _ = zoo.connect("pubsub-2")
+    waiter.dataReceived(command(b"BLPOP", b"jobs", b"0") + command(b"PUBLISH", b"c", b"after"))
+    assert zoo.obs.events(Filter.of(kind="pubsub.published")) == []  # still queued
+    pusher.dataReceived(command(b"RPUSH", b"jobs", b"j1"))
+    published = zoo.obs.events(Filter.of(kind="pubsub.published"))
+    assert [(e.session, e.fields["payload"]) for e in published] == [("pubsub-1", "after")]
+    assert out.value().endswith(b":0\r\n")  # the PUBLISH did run
+
+
+def test_a_fault_event_comes_after_the_publishes_before_it(monkeypatch):
+    """A fault firing on a command comes after the events of the PUBLISHes sent before it
+    in the same read."""
+    from zoo.faults import registry
+
+    zoo = Zoo()
+    monkeypatch.setattr(registry, "observatory", zoo.obs)
+    registry.add("resp:PING='BUSY try later' first=1", "pubsub")
+    try:
+        pub, out = zoo.connect("pubsub-1")
+        pub.dataReceived(
+            command(b"PUBLISH", b"c", b"one") + command(b"PUBLISH", b"c", b"two") + command(b"PING")
+        )
+    finally:
+        registry.clear()
+    kinds = [e.kind for e in zoo.obs.events(Filter.of(session="pubsub-1"))]
+    assert kinds[-3:] == ["pubsub.published", "pubsub.published", "fault.fired"]
+    assert out.value().endswith(b"-BUSY try later\r\n")

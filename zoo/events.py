@@ -238,14 +238,14 @@ class _Store:
     event C{recorder} is C{None} and C{what} the L{Event}. C{size} is the event's
     estimated size less L{EVENT_OVERHEAD} (most often a small number, which Python
     does not allocate). One tuple an event, with no tuple of raw values inside it,
-    is one object fewer to allocate, keep and free.
-    Every entry being a tuple lets retention add up the sizes of what it drops in C.
+    is one object fewer to allocate, keep and free; and every entry being a tuple
+    lets retention add up the sizes of what it drops in C.
 
     C{items} is bounded (C{maxlen}, the observatory's C{max_events}): appending to
     a full store drops its oldest entry then and there, in C, while that memory is
-    about to be reused for the new one. Whoever appends first adds the oldest
-    entry's size to what it has dropped. The byte budget is kept by
-    L{Observatory._trim}.
+    about to be reused for the new one. Whoever appends to a full store first
+    takes the oldest entry's size off the store's bytes (a recorder at its next
+    fold). The byte budget is kept by L{Observatory._trim}.
     """
 
     __slots__ = ("items", "bytes", "appended", "budget", "fresh")
@@ -256,8 +256,9 @@ class _Store:
         #: Entries appended since the last clear (the kept ones and the dropped).
         self.appended = 0
         self.budget = budget
-        #: At least the number of raw entries appended since the last settle (they
-        #: are all among the newest).
+        #: Raw entries appended since the last settle, as of the recorders' last
+        #: folds: at least as many as the store still holds (they are all among the
+        #: newest; some may have been dropped since).
         self.fresh = 0
 
     @property

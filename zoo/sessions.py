@@ -235,7 +235,8 @@ class Session:
             self._wire_out(self.id, len(chunk.shown), chunk, len(data))
 
 
-#: What a C{session.opened} or C{session.closed} event holds, counted as bytes (L{zoo.events.Recorder} adds its overhead).
+#: What a C{session.opened} or C{session.closed} event holds, counted as bytes
+#: (L{zoo.events.Recorder} adds the event's own overhead).
 _SESSION_EVENT = 64
 
 
