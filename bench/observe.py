@@ -66,7 +66,7 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
         command=f"loadgen {' '.join(base)} -c 100 -d {args.duration:g}",
         rounds=args.rounds,
     )
-    per_round: dict[str, list[tuple[float, float] | None]] = {
+    per_round: dict[str, list[tuple[float, ...] | None]] = {
         level: [None] * args.rounds for level in LEVELS
     }
     for run in runs:
@@ -77,7 +77,7 @@ def loadgen_workload(name: str, args: argparse.Namespace) -> str:
     return table + "\n" + _paired(per_round) + "\n"
 
 
-def _paired(results: dict[str, list[tuple[float, float] | None]]) -> str:
+def _paired(results: dict[str, list[tuple[float, ...] | None]]) -> str:
     """Each level's ratio to "off" in the same round, then the median over rounds.
 
     The machine's speed drifts between rounds (other tenants of the host); the three
@@ -123,7 +123,7 @@ def smtp_workload(args: argparse.Namespace) -> str:
         "SMTP, smtp-source, 1 KiB messages, 20 sessions",
         "messages/s",
         {
-            level: [(x.rate, 1e6 * x.server_cpu * x.seconds / x.messages) for x in runs]
+            level: [(x.rate, 1e6 * x.server_cpu * x.seconds / x.messages, x.load_cpu) for x in runs]
             for level, runs in results.items()
         },
         extra={
@@ -137,7 +137,7 @@ def pubsub_workload(args: argparse.Namespace) -> str:
     import pubsub  # bench/pubsub.py: the C client and one measured run
 
     pubsub.build_client()
-    results: dict[str, list[tuple[float, float] | None]] = {level: [] for level in LEVELS}
+    results: dict[str, list[tuple[float, ...] | None]] = {level: [] for level in LEVELS}
     running = {
         level: harness.RunningServer(_zoo(level, "zoo-pubsub"), f"observe-pubsub-{level}")
         for level in LEVELS
@@ -150,7 +150,9 @@ def pubsub_workload(args: argparse.Namespace) -> str:
                     print(f"pubsub {level}: {res['error']}", file=sys.stderr)
                     results[level].append(None)  # keeps the rounds aligned for _paired
                     continue
-                results[level].append((res["delivered_per_s"], res["server_us_per_msg"]))
+                results[level].append(
+                    (res["delivered_per_s"], res["server_us_per_msg"], res["client_cpu"])
+                )
             print(f"pubsub: round {r + 1}/{args.rounds} done", file=sys.stderr)
     finally:
         for server in running.values():
@@ -165,20 +167,27 @@ def pubsub_workload(args: argparse.Namespace) -> str:
 def _table(
     title: str,
     unit: str,
-    results: dict[str, list[tuple[float, float] | None]],
+    results: dict[str, list[tuple[float, ...] | None]],
     extra: dict[str, str] | None = None,
 ) -> str:
     def med(level: str, i: int) -> float:
         values = [x[i] for x in results[level] if x]
         return statistics.median(values) if values else float("nan")
 
-    lines = [f"**{title}**", "", f"| --observe | {unit} | vs off | server CPU µs each |"]
-    lines.append("|---|---|---|---|")
+    lines = [
+        f"**{title}**",
+        "",
+        f"| --observe | {unit} | vs off | server CPU µs each | load generator CPU |",
+        "|---|---|---|---|---|",
+    ]
     base = med("off", 0)
     for level in LEVELS:
         rate = med(level, 0)
         note = f" ({extra[level]})" if extra else ""
-        lines.append(f"| {level} | {rate:,.0f}{note} | {rate / base:.3f} | {med(level, 1):.2f} |")
+        lines.append(
+            f"| {level} | {rate:,.0f}{note} | {rate / base:.3f} | {med(level, 1):.2f}"
+            f" | {med(level, 2):.0%} |"
+        )
     return "\n".join(lines) + "\n\n" + _paired(results)
 
 

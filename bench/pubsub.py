@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import socket
 import statistics
 import subprocess
@@ -91,6 +92,7 @@ def servers(with_fakeredis: bool, write_ab: bool) -> list[Server]:
 
 def run_client(server: RunningServer, k: int, mode: str, window: int, seconds: float) -> dict:
     before = cpu_ticks(server.pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     argv = [
         str(CLIENT),
@@ -113,6 +115,9 @@ def run_client(server: RunningServer, k: int, mode: str, window: int, seconds: f
     delivered = result["delivered_per_s"] * wall
     result["server_cpu"] = used / wall
     result["server_us_per_msg"] = 1e6 * used / delivered if delivered else 0.0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    result["client_cpu"] = client / wall  # the C client's share of one core
     return result
 
 
