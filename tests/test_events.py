@@ -399,3 +399,33 @@ def test_record_many_larger_than_the_store_keeps_its_newest() -> None:
     stats = hub.stats()["pubsub"]
     assert stats["bytes"] == sum(n % 9 + EVENT_OVERHEAD for n in range(70, 120))
     assert stats["dropped"] == 71 and hub.counts[("pubsub", "pubsub.published")] == 121
+
+
+def test_a_two_value_recorder_keeps_what_the_general_one_keeps() -> None:
+    """record for a build of two values (its own closure) gives the same entries,
+    events, accounts and live deliveries as the general record, under both limits."""
+
+    def pair(a: bytes, b: bytes) -> dict[str, str]:
+        return {"q": a.decode(), "a": b.decode()}
+
+    def general(a: bytes, b: bytes, *rest: bytes) -> dict[str, str]:
+        return pair(a, b)
+
+    results = []
+    for build in (pair, general):
+        hub, clock = _hub(max_events=40, max_bytes=40 * (EVENT_OVERHEAD + 9))
+        rec = hub.recorder("lancelot", "lancelot.answered", build)
+        assert (rec.record.__name__ == "record_pair") == (build is pair)
+        for n in range(100):
+            rec.record(f"lancelot-{n % 3}", 2 + n % 11, b"q%d" % n, b"a")
+            clock.advance(1)
+        live: list[object] = []
+        hub.subscribe(live.append)
+        rec.record("lancelot-9", 3, b"qq", b"a")
+        kept = [(e.seq, e.time, e.session, e.fields) for e in hub.events()]
+        stats = hub.stats()["lancelot"]
+        results.append((kept, stats, [(e.seq, e.fields) for e in live]))  # type: ignore[attr-defined]
+    assert results[0] == results[1]
+    kept, stats, live = results[0]
+    assert live == [(101, {"q": "qq", "a": "a"})]
+    assert kept[-1][3] == {"q": "qq", "a": "a"} and stats["dropped"] > 0

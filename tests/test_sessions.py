@@ -255,6 +255,29 @@ def test_pubsub_auth_hidden_commands_named() -> None:
     assert "PUBLISH" in chunks[1]["data"]
 
 
+def test_pubsub_transcript_follows_the_parser_and_hides_a_split_secret() -> None:
+    """Pub-sub's transcript takes whole reads on the server parser's word (no second
+    parse), and a HELLO cut inside its AUTH still has its password hidden."""
+    from zoo.pubsub.protocol import PubSubFactory
+
+    rig = Rig(PubSubFactory(clock=Clock()), "pubsub")
+    assert rig.server.watch.transcript._following  # the protocol attached it
+    stepped: list[bytes] = []
+    catch_up = rig.server.watch.transcript._catch_up
+    rig.server.watch.transcript._catch_up = lambda data: (stepped.append(data), catch_up(data))
+    pub = b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2\r\nhi\r\n"
+    rig.send(pub * 3)
+    hello = b"*5\r\n$5\r\nHELLO\r\n$1\r\n2\r\n$4\r\nAUTH\r\n$3\r\nbob\r\n$7\r\nhunter2\r\n"
+    cut = hello.index(b"UTH")
+    rig.send(pub + hello[:cut])
+    assert stepped == []  # the first read ended between commands: never stepped through
+    rig.send(hello[cut:])
+    assert stepped == [pub + hello[:cut]]
+    chunks = rig.chunks("wire.in")
+    assert [c.get("command") for c in chunks] == ["PUBLISH", "PUBLISH", None]
+    assert "hunter2" not in rig.text("wire.in") and chunks[2]["redacted"]
+
+
 def test_ssh_only_version_lines_and_sizes(tmp_path: Path) -> None:
     """SSH: the version lines in clear; every later chunk only as its size."""
     from zoo.ssh import Features, Users, make_factory

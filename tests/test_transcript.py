@@ -198,6 +198,7 @@ _RESP_PARTS = [
     b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nabc\r\n$1\r\nx\r\n",  # a length that is wrong
     b"*3\r\n$7\r\nPUBLISH\r\n$x\r\n",
     b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$6\r\npublic\r\n",
+    _resp_command([b"PUBLISH", b"c", b"*1\r\n$4\r\nPING\r\n"]),  # a payload that is a command
 ]
 
 
@@ -231,3 +232,85 @@ def test_resp_fast_path_matches_the_full_parser(parts: list[bytes], cuts: list[i
         assert seen == full._parse(chunk), (parts, bounds, chunk)
         shown += seen.shown
     assert b"sekrit" not in shown
+
+
+def _follow(chunks: list[bytes]) -> tuple[list[object], list[object]]:
+    """Each chunk as a follower (told by a real RESP parser) and as the full parser show it.
+
+    The follower is fed as zoo's pub-sub server feeds it: each read before the parser
+    sees it, the parser's word after; after a protocol error the server stops reading
+    and says nothing more.
+    """
+    from zoo.pubsub.codec import RequestParser
+    from zoo.transcript import Resp
+
+    follower, full, parser = Resp(), Resp(), RequestParser()
+    parsed = follower.follow()
+    seen, expected = [], []
+    for chunk in chunks:
+        seen.append(follower.client(chunk))
+        expected.append(full._parse(chunk))
+        if parser.error is None:
+            parser.feed(chunk)
+            parsed(parser.at_boundary)
+    return seen, expected
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = sorted({c % len(data) for c in cuts} - {0})
+    return [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)], strict=True)]
+
+
+@settings(max_examples=400, deadline=None)
+@example(  # a HELLO cut just inside "AUTH": the next read is stepped through, and hidden
+    parts=[_RESP_PARTS[0], _RESP_PARTS[4]], cuts=[len(_RESP_PARTS[0]) + 26]
+)
+@example(  # a read cut where a payload looks like a command: not taken as one
+    parts=[_RESP_PARTS[0], _RESP_PARTS[18], _RESP_PARTS[0]],
+    cuts=[len(_RESP_PARTS[0]) + 29, len(_RESP_PARTS[0]) + len(_RESP_PARTS[18])],
+)
+@example(  # a stray bulk after whole commands: the last read is stepped through first
+    parts=[_RESP_PARTS[0], _RESP_PARTS[12], _RESP_PARTS[0]], cuts=[len(_RESP_PARTS[0])]
+)
+@given(
+    parts=st.lists(st.sampled_from(_RESP_PARTS), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+)
+def test_resp_follower_matches_the_full_parser(parts: list[bytes], cuts: list[int]) -> None:
+    """Reads taken whole on the server parser's word show, hide and name what the full
+    parser does, for any commands and any split (a mismatch names the reads)."""
+    chunks = _cut(b"".join(parts), cuts)
+    seen, expected = _follow(chunks)
+    for chunk, a, b in zip(chunks, seen, expected, strict=True):
+        assert a == b, (chunks, chunk)
+    assert b"sekrit" not in b"".join(c.shown for c in seen)  # type: ignore[attr-defined]
+
+
+def test_resp_follower_takes_pipelined_reads_whole() -> None:
+    """A run of whole PUBLISH reads is never stepped through; a cut read is, once."""
+    from zoo.pubsub.codec import RequestParser
+    from zoo.transcript import Resp
+
+    stepped: list[bytes] = []
+
+    class Counting(Resp):
+        def _catch_up(self, data: bytes) -> None:
+            stepped.append(data)
+            super()._catch_up(data)
+
+    follower, parser = Counting(), RequestParser()
+    parsed = follower.follow()
+    read = _resp_command([b"PUBLISH", b"news", b"hello"]) * 64
+    for _ in range(3):
+        assert follower.client(read).label == "PUBLISH"
+        parser.feed(read)
+        parsed(parser.at_boundary)
+    assert stepped == []
+    cut = read[:-5]
+    follower.client(cut)
+    parser.feed(cut)
+    parsed(parser.at_boundary)
+    rest = read[-5:] + _resp_command([b"AUTH", b"sekrit"])
+    chunk = follower.client(rest)
+    assert stepped == [cut]
+    assert chunk.redacted and b"sekrit" not in chunk.shown

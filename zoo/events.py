@@ -23,6 +23,7 @@ each kind are listed in C{docs/observatory.rst}.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import operator
@@ -281,6 +282,18 @@ class _Store:
 FOLD = 64
 
 
+def _pair(build: Callable[..., Any]) -> bool:
+    """Whether C{build} takes exactly two positional values (see C{record_pair})."""
+    try:
+        params = list(inspect.signature(build).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 2 and all(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        for p in params
+    )
+
+
 class Recorder:
     """Records one kind of event of one service on a hot path (see L{Observatory.recorder}).
 
@@ -295,7 +308,8 @@ class Recorder:
     limits are brought up to date every L{FOLD} events and before anything reads the
     store (L{fold}), not at every event. C{record}, C{record_many}, C{fold} and
     C{forget} are closures over that state: a closure's call costs about two thirds
-    of a method's.
+    of a method's. For a C{build} of exactly two values (most hot paths) C{record}
+    is a closure that takes those two by name and builds the entry in one step.
 
     C{recorder.record_many(session, sizes, *columns)} records C{len(sizes)} events at
     once, for a protocol that handles many of one kind in one read (a pipelined
@@ -378,6 +392,29 @@ class Recorder:
             if not left:
                 fold()
 
+        def record_pair(session: str | None, size: int, first: Any, second: Any) -> None:
+            """L{record} for a C{build} of two values, the hot paths' shape (a question
+            and its answer, a transcript chunk and its size): the entry is one tuple
+            built at once, with no tuple of the raw values to pack and concatenate
+            (about a sixth of L{record}'s cost in a loop)."""
+            nonlocal left, pending, gone
+            if obs.live:
+                fold()
+                obs.add(
+                    LazyEvent(
+                        now(), service, kind, session, node, _BASE + size, (build, (first, second))
+                    )
+                )
+                return
+            seq = obs.last_seq = obs.last_seq + 1
+            if len(items) == cap:
+                gone += items[0][4] + _BASE
+            append((seq, now(), me, session, size, first, second))
+            pending += size
+            left -= 1
+            if not left:
+                fold()
+
         def record_many(session: str | None, sizes: Sequence[int], *columns: Any) -> None:
             """Record C{len(sizes)} events of C{session}: the I{j}th one's fields are
             C{build(columns[0][j], columns[1][j], ...)}, and its raw values hold
@@ -443,7 +480,7 @@ class Recorder:
             pending = gone = 0
             me.count = 0
 
-        self.record = record
+        self.record: Callable[..., None] = record_pair if _pair(build) else record
         self.record_many = record_many
         self.fold = fold
         self.forget = forget

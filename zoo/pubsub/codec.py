@@ -75,6 +75,11 @@ class RequestParser:
         """Bytes received but not yet part of a complete command."""
         return len(self._buf) + sum(map(len, self._args or ()))
 
+    @property
+    def at_boundary(self) -> bool:
+        """Whether everything received so far was whole commands (and no error)."""
+        return self._args is None and not self._buf and self.error is None
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Take bytes from the client; return the commands they complete, in order."""
         if self.error is not None:

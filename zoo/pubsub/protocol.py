@@ -16,10 +16,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from zoo.events import hub, session_of
-from zoo.policies import command_done, fast_writer
+from zoo.policies import command_done, fast_writer, watch_of
 from zoo.pubsub import codec
 from zoo.pubsub.commands import Session
 from zoo.pubsub.core import Broker, Client, Limits
+from zoo.transcript import Resp
 
 log = Logger()
 
@@ -32,6 +33,8 @@ class PubSubProtocol(Protocol):
     transport: Any  # a TCP, TLS or UNIX transport under zoo's policy wrapper
     client: Client
     session: Session
+    #: L{zoo.transcript.Resp.parsed} when this connection's transcript follows the parser.
+    _parsed: Any = None
 
     def connectionMade(self) -> None:
         f = self.factory
@@ -45,6 +48,11 @@ class PubSubProtocol(Protocol):
         self.client.on_resume = self._resume
         self.session.transport = self.transport
         self.transport.registerProducer(self, True)
+        # With transcripts on, the RESP transcriber takes this connection's reads
+        # whole on the word of this parser (L{zoo.transcript.Resp.follow}).
+        watch = watch_of(self.transport)
+        transcript = watch.transcript if watch is not None else None
+        self._parsed = transcript.follow() if isinstance(transcript, Resp) else None
 
     def _resume(self) -> None:
         """The client was blocked (BLPOP) and is not now: run what it sent meanwhile."""
@@ -70,6 +78,8 @@ class PubSubProtocol(Protocol):
             execute(argv)
             if session.closing:
                 break
+        if self._parsed is not None:
+            self._parsed(parser.at_boundary)
         if done:
             command_done(self.transport)
             session.record_published()
