@@ -171,7 +171,7 @@ class _Watched(_Watching):
     def dataReceived(self, data: bytes) -> None:
         watch = self.watch
         watch.bytes_in += len(data)  # Session.received, without a call when not recording
-        if watch.transcript is not None:
+        if watch.record_in is not None:
             watch.record_in(data)
         self.activity += 1
         if self.command_sweeps is None:
@@ -561,10 +561,12 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
             return counter.write  # counts (and would record) the bytes itself
         return _fastwrite.fast_writer(transport, counter, slow=slow, tally=watch)
     inner = _fastwrite.fast_writer(transport, counter, slow=slow)
-    sent = watch.sent
+    record_out = watch.record_out
+    assert record_out is not None
 
     def record(data: bytes) -> None:
-        sent(data)
+        watch.bytes_out += len(data)  # Session.sent, one call fewer
+        record_out(data)
         inner(data)
 
     return record

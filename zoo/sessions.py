@@ -24,6 +24,7 @@ datagram answered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ConnectionDone
@@ -93,10 +94,8 @@ class Session:
         "listener",
         "opened",
         "closed",
-        "_wire_in",
-        "_wire_out",
-        "_plain_in",
-        "_plain_out",
+        "record_in",
+        "record_out",
     )
 
     def __init__(self, observatory: Observatory, service: str) -> None:
@@ -114,19 +113,51 @@ class Session:
         self.listener: Any = ""
         self.opened = False
         self.closed = False
-        # A side whose transcriber recognises nothing (a byte stream; a RESP server's
-        # replies) is kept as the bytes themselves, without a Chunk.
-        self._plain_in = self._plain_out = False
+        #: With transcripts on: C{record_in(data)} records what the client sent in the
+        #: transcript, C{record_out(data)} what the server sent (neither counts it).
+        self.record_in: Callable[[bytes], None] | None = None
+        self.record_out: Callable[[bytes], None] | None = None
         if self.transcript is not None:
             kind = type(self.transcript)
-            self._plain_in = kind.client is Transcriber.client
-            self._plain_out = kind.server is Transcriber.server
-            self._wire_in = observatory.recorder(
-                service, "wire.in", _plain if self._plain_in else _wire_in
-            ).record
-            self._wire_out = observatory.recorder(
-                service, "wire.out", _plain if self._plain_out else _wire_out
-            ).record
+            self.record_in = self._side(
+                "wire.in", kind.client is Transcriber.client, self.transcript.client, _wire_in
+            )
+            self.record_out = self._side(
+                "wire.out", kind.server is Transcriber.server, self.transcript.server, _wire_out
+            )
+
+    def _side(
+        self,
+        kind: str,
+        plain: bool,
+        transcribe: Callable[[bytes], Any],
+        build: Callable[..., dict[str, Any]],
+    ) -> Callable[[bytes], None]:
+        """What records one side's chunks (a closure: one call a chunk, on hot paths).
+
+        A side whose transcriber recognises nothing (a byte stream; a RESP server's
+        replies) is kept as the bytes themselves, without a Chunk.
+        """
+        obs, sid = self.observatory, self.id
+        record = obs.recorder(self.service, kind, _plain if plain else build).record
+        if plain:
+
+            def plain_chunk(data: bytes) -> None:
+                if obs.enabled and data:
+                    n = len(data)
+                    if n <= LIMIT:
+                        record(sid, n, data, n)
+                    else:
+                        record(sid, LIMIT, data[:LIMIT], n)
+
+            return plain_chunk
+
+        def chunk(data: bytes) -> None:
+            if obs.enabled and data:
+                seen = transcribe(data)
+                record(sid, len(seen.shown), seen, len(data))
+
+        return chunk
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.observatory.emit(self.service, kind, self.id, **fields)
@@ -209,30 +240,14 @@ class Session:
     def received(self, data: bytes) -> None:
         """The client sent C{data}."""
         self.bytes_in += len(data)
-        if self.transcript is not None:
+        if self.record_in is not None:
             self.record_in(data)
-
-    def record_in(self, data: bytes) -> None:
-        """Record C{data}, sent by the client, in the transcript (which there is)."""
-        assert self.transcript is not None
-        if self.observatory.enabled and data:
-            if self._plain_in:  # kept as it is, up to LIMIT
-                shown = data[:LIMIT]
-                self._wire_in(self.id, len(shown), shown, len(data))
-                return
-            chunk = self.transcript.client(data)
-            self._wire_in(self.id, len(chunk.shown), chunk, len(data))
 
     def sent(self, data: bytes) -> None:
         """The server sent C{data}."""
         self.bytes_out += len(data)
-        if self.transcript is not None and self.observatory.enabled and data:
-            if self._plain_out:
-                shown = data[:LIMIT]
-                self._wire_out(self.id, len(shown), shown, len(data))
-                return
-            chunk = self.transcript.server(data)
-            self._wire_out(self.id, len(chunk.shown), chunk, len(data))
+        if self.record_out is not None:
+            self.record_out(data)
 
 
 #: What a C{session.opened} or C{session.closed} event holds, counted as bytes
