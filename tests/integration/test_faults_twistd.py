@@ -511,20 +511,26 @@ def test_smtplib_sees_552_after_the_data(zoo: Zoo) -> None:
 
 
 def test_json_rpc_error_from_a_fault(zoo: Zoo) -> None:
-    """A JSON-RPC call gets the injected error: its text, with JSON-RPC's server-error code."""
-    f = zoo.fault("rpc:double='fault 42 busy'", "xmlrpc")
+    """A JSON-RPC call gets the injected error: its code and text when the fault names
+    a code, else JSON-RPC's server-error code, as for any method's failure."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "double", "params": [3]}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{zoo.port('xmlrpc')}/jsonrpc",
-        body,
-        {"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            got = json.loads(answer.read())
-    finally:
-        zoo.delete(f["id"])
-    assert got["error"] == {"code": -32000, "message": "busy"}  # as any method's failure
+    got = []
+    for spec in ("rpc:double='fault 42 busy'", "rpc:double='fault'"):
+        f = zoo.fault(spec, "xmlrpc")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{zoo.port('xmlrpc')}/jsonrpc",
+            body,
+            {"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                got.append(json.loads(answer.read())["error"])
+        finally:
+            zoo.delete(f["id"])
+    assert got == [
+        {"code": 42, "message": "busy"},
+        {"code": -32000, "message": "fault injected by zoo"},
+    ]
 
 
 def test_user_scope_follows_the_login(zoo: Zoo) -> None:

@@ -12,6 +12,9 @@ it when a method answered with one. Error objects use the spec's codes:
 -32000      the method raised (message: the exception, as XML-RPC reports it)
 ==========  =====================================================
 
+An injected fault that names its code (C{rpc:double='fault 42 busy'}) answers with
+that code (42), as XML-RPC does; one that names none answers -32000.
+
 A request without C{"jsonrpc": "2.0"} is answered as JSON-RPC 1.0 (C{result},
 C{error} and C{id} always present), which older clients such as the book's
 C{lovely.jsonrpc} proxy speak; such a request is always answered, with or without
@@ -98,6 +101,8 @@ def _error(code: int, message: str, id_: Any = None, v2: bool = True) -> dict[st
 
 
 def _from_rpc_error(e: RPCError, id_: Any, v2: bool) -> dict[str, Any]:
+    if e.chosen:  # an injected fault's own code
+        return _error(e.code, e.message, id_, v2)
     code = {NOT_FOUND: METHOD_NOT_FOUND, BAD_PARAMS: INVALID_PARAMS}.get(e.code, SERVER_ERROR)
     return _error(code, e.message, id_, v2)
 

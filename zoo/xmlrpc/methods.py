@@ -43,12 +43,18 @@ APPLICATION = 1
 
 
 class RPCError(Exception):
-    """A call that failed; becomes an XML-RPC fault or a JSON-RPC error object."""
+    """A call that failed; becomes an XML-RPC fault or a JSON-RPC error object.
 
-    def __init__(self, code: int, message: str) -> None:
+    @param chosen: the code was chosen by the user (an injected fault that names
+        one), so every wire sends it as it is, JSON-RPC included (which otherwise
+        answers a failed method with its server-error code).
+    """
+
+    def __init__(self, code: int, message: str, chosen: bool = False) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.chosen = chosen
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -389,7 +395,7 @@ def injected_error(value: str | None) -> RPCError:
         text = text[5:].strip()
     head, _, rest = text.partition(" ")
     if head.lstrip("-").isdigit():
-        return RPCError(int(head), rest or "fault injected by zoo")
+        return RPCError(int(head), rest or "fault injected by zoo", chosen=True)
     return RPCError(INJECTED, text or "fault injected by zoo")
 
 
