@@ -429,3 +429,26 @@ def test_a_two_value_recorder_keeps_what_the_general_one_keeps() -> None:
     kept, stats, live = results[0]
     assert live == [(101, {"q": "qq", "a": "a"})]
     assert kept[-1][3] == {"q": "qq", "a": "a"} and stats["dropped"] > 0
+
+
+def test_recorded_events_take_the_time_of_their_turn_only_when_shared() -> None:
+    """Unshared, each recorded event takes the clock's time; sharing a turn cell, the
+    events until the cell is emptied take the first one's time (the same float)."""
+    hub, clock = _hub()
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda q, a: {"q": q})
+    rec.record(None, 1, "a", "x")
+    clock.advance(1)
+    rec.record(None, 1, "b", "x")
+    turn: list[float | None] = [None]
+    hub.share_turns(turn)
+    clock.advance(1)
+    rec.record(None, 1, "c", "x")
+    clock.advance(1)
+    rec.record(None, 1, "d", "x")
+    turn[0] = None  # the loop starts a new turn
+    clock.advance(1)
+    rec.record(None, 1, "e", "x")
+    events = hub.events()
+    start = 1_700_000_000
+    assert [e.time - start for e in events] == [0, 1, 2, 2, 4]
+    assert events[2].time is events[3].time

@@ -364,6 +364,13 @@ class Recorder:
         islice = itertools.islice
         obs.now()  # (resolves the clock once)
         now = obs.now
+        # The time of a reactor turn, shared by the events recorded in it (see
+        # Observatory.share_turns): the first takes the time, the others reuse that
+        # float. Unshared, every event takes its own: the time is written to a slot
+        # nobody reads, so turn[0] stays None.
+        shared = obs.turns is not None
+        turn: list[float | None] = obs.turns if shared else [None, None]  # type: ignore[assignment]
+        slot = 0 if shared else 1
         node = obs.node
         me = self
         left = FOLD  # events before the next fold
@@ -386,7 +393,10 @@ class Recorder:
             seq = obs.last_seq = obs.last_seq + 1
             if len(items) == cap:  # the append drops the oldest entry: count its bytes
                 gone += items[0][4] + _BASE
-            append((seq, now(), me, session, size) + raw)
+            when = turn[0]
+            if when is None:
+                when = turn[slot] = now()
+            append((seq, when, me, session, size) + raw)
             pending += size
             left -= 1
             if not left:
@@ -409,7 +419,10 @@ class Recorder:
             seq = obs.last_seq = obs.last_seq + 1
             if len(items) == cap:
                 gone += items[0][4] + _BASE
-            append((seq, now(), me, session, size, first, second))
+            when = turn[0]
+            if when is None:
+                when = turn[slot] = now()
+            append((seq, when, me, session, size, first, second))
             pending += size
             left -= 1
             if not left:
@@ -423,16 +436,19 @@ class Recorder:
             k = len(sizes)
             if not k:
                 return
-            when = now()
             if obs.live:
                 fold()
+                at = now()
                 for size, *raw in zip(sizes, *columns, strict=True):
                     obs.add(
                         LazyEvent(
-                            when, service, kind, session, node, _BASE + size, (build, tuple(raw))
+                            at, service, kind, session, node, _BASE + size, (build, tuple(raw))
                         )
                     )
                 return
+            when = turn[0]
+            if when is None:
+                when = turn[slot] = now()
             assert cap is not None
             out = len(items) + k - cap  # entries the extend pushes out, oldest first
             if out > 0:
@@ -524,6 +540,8 @@ class Observatory:
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         #: The newest event's sequence number: a cursor for "what comes after now".
         self.last_seq = 0
+        #: A reactor turn's time, shared by its events (L{share_turns}), or C{None}.
+        self.turns: list[float | None] | None = None
         self._stores: dict[str, _Store] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._recorders: dict[tuple[str, str, Any], Recorder] = {}
@@ -579,6 +597,23 @@ class Observatory:
             for where, store in self._stores.items():
                 store.budget = self._budget(where)
         self.enabled = True
+
+    def share_turns(self, turns: list[float | None]) -> None:
+        """Let the events recorded in one reactor turn share one timestamp.
+
+        C{turns} is a one-item list that the reactor's loop sets to C{None} as each
+        turn begins and ends (L{zoo._twisted.poll}); the first event recorded in a
+        turn puts the time there and the others take it. A turn handles every socket
+        ready at once, so those events differ in time by at most the turn's length
+        (well under a millisecond at 100 busy connections), and each keeps no float
+        of its own: at three events a request that is about 4% of a Lancelot
+        server's throughput with transcripts on. Events delivered live (a stream, a
+        wait-for) take their own time still.
+        """
+        self._fold()
+        self.turns = turns
+        for recorder in self._recorders.values():
+            recorder._bind()
 
     def session_id(self, service: str) -> str:
         """A new session id, unique in this process: C{"smtp-12"} (and L{session_suffix})."""

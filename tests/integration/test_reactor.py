@@ -1,17 +1,25 @@
-"""zoo's lean epoll poll loop behaves like Twisted's: errors logged, bad readers dropped."""
+"""zoo's lean epoll poll loop behaves like Twisted's: errors logged, bad readers dropped,
+accepted connections read in place, and a turn's events sharing its time."""
 
 from __future__ import annotations
 
 import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from twisted.internet import main
+from twisted.internet import main, tcp
 from twisted.internet.epollreactor import EPollReactor
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.testing import MemoryReactor
 from twisted.python import log
+from twisted.python.failure import Failure
 
-from zoo._twisted.poll import tune
+from zoo._twisted.poll import TURN, tune
+from zoo.events import Observatory
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +105,110 @@ def test_connection_done_disconnects() -> None:
     assert reader.lost.check(ConnectionDone)
     a.close()
     b.close()
+
+
+class _Recording(Protocol):
+    """Records two events per read (as Lancelot with transcripts does three)."""
+
+    def __init__(self, hub: Any, lost: list[Failure]) -> None:
+        self.rec = hub.recorder("t", "t.read", lambda data, n: {"data": data.decode()})
+        self.lost = lost
+
+    def connectionMade(self) -> None:
+        self.factory.made += 1  # type: ignore[attr-defined]
+
+    def dataReceived(self, data: bytes) -> None:
+        if data == b"raise":
+            raise RuntimeError("a protocol's bug")
+        self.rec.record(None, len(data), data, 1)
+        self.rec.record(None, len(data), data, 2)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.append(reason)
+
+
+def _serve(r: EPollReactor, hub: Any) -> tuple[Any, list[Failure], int]:
+    lost: list[Failure] = []
+    factory = Factory.forProtocol(lambda: _Recording(hub, lost))
+    factory.made = 0  # type: ignore[attr-defined]
+    port = r.listenTCP(0, factory, interface="127.0.0.1")
+    return factory, lost, port.getHost().port
+
+
+def _spin(r: EPollReactor, until: Callable[[], bool]) -> None:
+    for _ in range(200):
+        r.doIteration(0.05)
+        r.runUntilCurrent()
+        if until():
+            return
+    raise AssertionError("nothing happened")
+
+
+def test_accepted_connections_are_read_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop reads a tcp.Server itself: data and an orderly close without its
+    doRead; a reset and a protocol's exception end as Twisted's loop ends them."""
+
+    called: list[object] = []
+    do_read = tcp.Server.doRead
+
+    def counted(self: Any) -> Any:
+        called.append(self)
+        return do_read(self)
+
+    monkeypatch.setattr(tcp.Server, "doRead", counted)
+    r = EPollReactor()
+    tune(r)
+    hub = Observatory(clock=r, enabled=True, node="t")
+    factory, lost, port = _serve(r, hub)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    _spin(r, lambda: factory.made == 3)
+    clients[0].sendall(b"hello")
+    _spin(r, lambda: len(hub.events()) == 2)
+    assert [e.fields["data"] for e in hub.events()] == ["hello", "hello"]
+    clients[0].close()  # orderly: ConnectionDone
+    _spin(r, lambda: len(lost) == 1)
+    assert lost[0].check(ConnectionDone)
+    assert called == []  # a read and an orderly close: both done in place
+    clients[1].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    clients[1].close()  # a reset (an error event: Twisted's own path), ConnectionLost
+    _spin(r, lambda: len(lost) == 2)
+    assert lost[1].check(ConnectionLost)
+    errors: list[dict[str, Any]] = []
+    log.addObserver(errors.append)
+    try:
+        clients[2].sendall(b"raise")
+        _spin(r, lambda: len(lost) == 3)
+    finally:
+        log.removeObserver(errors.append)
+    assert any(e.get("isError") for e in errors)  # logged, and that connection dropped
+    assert not [c for c in r.getReaders() if isinstance(c, tcp.Server)]
+    r.removeAll()
+
+
+def test_events_of_one_turn_share_its_time() -> None:
+    """With the observatory sharing the loop's turns, the events of one turn hold one
+    float; the next turn takes a new time; between turns no time is left over."""
+    r = EPollReactor()
+    tune(r)
+    hub = Observatory(clock=r, enabled=True, node="t")
+    hub.share_turns(TURN)
+    factory, lost, port = _serve(r, hub)
+    client = socket.create_connection(("127.0.0.1", port))
+    _spin(r, lambda: factory.made == 1)
+    client.sendall(b"one")
+    _spin(r, lambda: len(hub.events()) == 2)
+    assert TURN == [None]
+    # a timed call's event, run between turns, takes a time the next turn does not keep
+    timer = hub.recorder("t", "t.timer", lambda data, n: {"data": data.decode()})
+    r.callLater(0, timer.record, None, 5, b"timer", 0)
+    r.runUntilCurrent()
+    time.sleep(0.01)
+    client.sendall(b"two")
+    _spin(r, lambda: len(hub.events()) == 5)
+    events = hub.events()
+    times = [e.time for e in events]
+    assert [e.fields["data"] for e in events] == ["one", "one", "timer", "two", "two"]
+    assert times[0] is times[1] and times[3] is times[4]  # one float a turn
+    assert times[3] - times[2] >= 0.01 and times[2] - times[0] > 0
+    client.close()
+    r.removeAll()

@@ -37,7 +37,10 @@ L{tlslayer} -- Twisted's TLS layer with half-close and batched records:
 
 L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
     - replaces C{EPollReactor.doPoll}/C{doIteration} on one instance; uses
-      C{_poller}, C{_selectables}, C{_doReadOrWrite}, C{_disconnectSelectable}.
+      C{_poller}, C{_selectables}, C{_doReadOrWrite}, C{_disconnectSelectable};
+    - reads an accepted connection in place of C{tcp.Connection.doRead} and
+      C{_dataReceived} (while C{tcp.Server} has those two unchanged), with its
+      C{socket}, C{bufferSize} and C{protocol}.
 
 L{sendfile} -- C{os.sendfile} for FTP downloads (Twisted has none):
     - C{tcp.Connection.socket} and C{startWriting()}.

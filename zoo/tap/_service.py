@@ -24,6 +24,7 @@ from twisted.application import service
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from zoo.events import hub
 from zoo.policies import ZooPolicyFactory
 from zoo.state import ensure_private_dir, write_public
 from zoo.tap import _workers
@@ -347,11 +348,13 @@ class ZooRoot(service.MultiService):
     def privilegedStartService(self) -> None:
         outermost = self.outermost
         if outermost and self.lean_poll:
-            from zoo._twisted.poll import tune
+            from zoo._twisted.poll import TURN, tune
 
             for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
                 if tune(reactor):
                     log.info("zoo: lean epoll poll loop (set ZOO_TWISTED_POLL=1 for Twisted's own)")
+                    if hub.clock is reactor:  # its turns are the observatory's
+                        hub.share_turns(TURN)
         worker = _workers.worker() if outermost else None
         if worker is not None:
             _workers.sharing = True
