@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.task import Clock
 
 from zoo.events import EVENT_OVERHEAD, Event, Filter, Observatory
@@ -439,7 +441,7 @@ def test_recorded_events_take_the_time_of_their_turn_only_when_shared() -> None:
     rec.record(None, 1, "a", "x")
     clock.advance(1)
     rec.record(None, 1, "b", "x")
-    turn: list[float | None] = [None]
+    turn: list[Any] = [None]
     hub.share_turns(turn)
     clock.advance(1)
     rec.record(None, 1, "c", "x")
@@ -452,3 +454,35 @@ def test_recorded_events_take_the_time_of_their_turn_only_when_shared() -> None:
     start = 1_700_000_000
     assert [e.time - start for e in events] == [0, 1, 2, 2, 4]
     assert events[2].time is events[3].time
+
+
+def test_a_long_turn_numbers_every_event_once_in_order() -> None:
+    """In one shared turn, events recorded one at a time, in pairs, in batches and
+    emitted get consecutive sequence numbers in the order they came, past the
+    offsets a turn's first number can carry, and keep their fields and time."""
+    hub, clock = _hub(max_events=5000)
+    turn: list[Any] = [None]
+    hub.share_turns(turn)
+    pair = hub.recorder("t", "t.pair", lambda n, _: {"n": n})
+    three = hub.recorder("t", "t.three", lambda n, _a, _b: {"n": n})
+    batch = hub.recorder("t", "t.batch", lambda n: {"n": n})
+    n = 0
+    for _ in range(4):
+        for _ in range(150):
+            n += 1
+            pair.record("s", 1, n, 0)
+            n += 1
+            three.record("s", 1, n, 0, 0)
+        ns = list(range(n + 1, n + 201))
+        batch.record_many("s", [1] * 200, ns)
+        n += 200
+        n += 1
+        hub.emit("t", "t.emitted", "s", n=n)
+    clock.advance(5)
+    turn[0] = None  # a new turn
+    n += 1
+    pair.record("s", 1, n, 0)
+    events = hub.events()
+    assert [e.seq for e in events] == list(range(1, n + 1)) == [e.fields["n"] for e in events]
+    assert {e.time for e in events[:-1]} == {1_700_000_000} and events[-1].time == 1_700_000_005
+    assert hub.last_seq == n

@@ -46,9 +46,9 @@ def _reads_as_twisted(cls: type) -> bool:
     )
 
 
-#: The time of the turn in progress, for L{zoo.events.Observatory.share_turns}:
-#: C{None} as each turn begins and ends; the first event recorded in it sets it.
-TURN: list[float | None] = [None]
+#: The turn in progress, for L{zoo.events.Observatory.share_turns}: C{None} as each
+#: turn begins and ends; the first event recorded in it sets it.
+TURN: list[Any] = [None]
 
 #: The class whose reads the loop does itself (C{None}: none, Twisted changed them).
 _INLINE: type | None = tcp.Server if _reads_as_twisted(tcp.Server) else None

@@ -1,0 +1,130 @@
+"""Two zoo servers measured at the same moment: their cost ratio, to within a percent.
+
+    python bench/together.py --a "zoo-lancelot" --b "zoo-lancelot --admin tcp:0"
+    python bench/together.py --before HEAD~1 --a "zoo-lancelot"       # a commit's effect
+    python bench/together.py --a "zoo-echo" --b "zoo-echo" -m echo    # A/A: the method's bias
+
+On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
+next, so two servers measured one after the other (even interleaved, bench/ab.py)
+differ by more than most changes worth measuring. Here both servers run pinned to
+the same CPU and two load generators, pinned to the other CPU, load them at the same
+time: whatever the host does, it does to both. Each round starts the two load
+generators in the other order. The figure is the ratio of B to A, throughput and
+server CPU per request, per round and as the median over the rounds; an A/A run
+(the same server twice) measured within 0.5% here.
+
+What it measures is the ratio of the two servers' costs per request when they share
+a core. That is the right figure for comparing two versions of the same code path.
+It is not the figure to report as one server's cost: two processes taking turns on a
+core share its caches, so memory a server keeps (events retained, say) costs it more
+here than alone (bench/observe.py measures observation one server at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import threading
+from pathlib import Path
+
+import harness
+from ab import checkout
+
+
+def zoo_server(name: str, spec: str, tree: Path | None) -> harness.Server:
+    twistd = str(Path(sys.executable).parent / "twistd")
+    plugin, *options = shlex.split(spec)
+    argv = [twistd, "-n", "--pidfile=", plugin, "--port", "0", *options]
+    pythonpath = str(tree if tree is not None else harness.REPO_DIR)
+    return harness.Server(
+        name, [*argv, "--ready-file", harness.READY_FILE], env={"PYTHONPATH": pythonpath}
+    )
+
+
+def one_round(
+    running: list[harness.RunningServer], loadgen_args: list[str], order: list[int]
+) -> list[tuple[float, float | None]]:
+    """Load both servers at once; (requests/s, server CPU µs per request) of each."""
+    out: list[tuple[dict, float | None, float | None] | BaseException | None] = [None, None]
+
+    def load(i: int) -> None:
+        try:
+            out[i] = harness.run_loadgen(
+                loadgen_args, running[i].port, running[i].pid, timeout=120.0
+            )
+        except BaseException as e:  # reported below, in the main thread
+            out[i] = e
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in order]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    figures = []
+    for got in out:
+        if not isinstance(got, tuple):
+            raise harness.BenchError(f"a load generator failed: {got}")
+        result, cpu_pct, _ = got
+        rps = float(result["rps"])
+        cost = cpu_pct / 100.0 * 1e6 / rps if cpu_pct is not None and rps else None
+        figures.append((rps, cost))
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--a", required=True, help="server A: a zoo plugin and its options")
+    ap.add_argument("--b", help="server B (default: A's options, on the tree as it is)")
+    ap.add_argument("--before", help="run A from this earlier commit (a git revision)")
+    ap.add_argument("-m", "--mode", default="lancelot", help="loadgen's mode (lancelot, echo)")
+    ap.add_argument("--size", help="loadgen's -s (message size)")
+    ap.add_argument("-c", "--conns", type=int, default=50, help="connections per server")
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    args = ap.parse_args()
+    harness.check_tools()
+    a_tree = checkout(args.before) if args.before else None
+    servers = [
+        zoo_server(f"A{'@' + args.before if args.before else ''}", args.a, a_tree),
+        zoo_server("B", args.b or args.a, None),
+    ]
+    loadgen_args = ["-m", args.mode, "-c", str(args.conns), "-d", str(args.duration)]
+    loadgen_args += ["-w", str(args.warmup)] + (["-s", args.size] if args.size else [])
+    print(harness.environment_note())
+    print(f"A: {args.a}{f' (at {args.before})' if args.before else ''}")
+    print(f"B: {args.b or args.a}")
+    print(f"loadgen {' '.join(loadgen_args)}, one per server, both at once\n")
+    rps_ratios: list[float] = []
+    cost_ratios: list[float] = []
+    with harness.RunningServer(servers[0], "together-A") as a, harness.RunningServer(
+        servers[1], "together-B"
+    ) as b:
+        prime = ["-m", args.mode, "-c", str(args.conns), "-d", "0.5", "-w", "0"]
+        one_round([a, b], prime + (["-s", args.size] if args.size else []), [0, 1])
+        for r in range(1, args.rounds + 1):
+            (a_rps, a_cost), (b_rps, b_cost) = one_round(
+                [a, b], loadgen_args, [0, 1] if r % 2 else [1, 0]
+            )
+            rps_ratios.append(b_rps / a_rps)
+            line = f"round {r}: A {a_rps:,.0f}/s  B {b_rps:,.0f}/s  B/A {b_rps / a_rps:.3f}"
+            if a_cost and b_cost:
+                cost_ratios.append(a_cost / b_cost)
+                line += f"  CPU per request A {a_cost:.2f} µs  B {b_cost:.2f} µs"
+            print(line, flush=True)
+    print(
+        f"\nB/A throughput: median {statistics.median(rps_ratios):.3f} "
+        f"(rounds {min(rps_ratios):.3f}-{max(rps_ratios):.3f})"
+    )
+    if cost_ratios:
+        print(
+            f"A/B CPU per request: median {statistics.median(cost_ratios):.3f} "
+            f"(rounds {min(cost_ratios):.3f}-{max(cost_ratios):.3f})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
