@@ -486,3 +486,16 @@ def test_a_long_turn_numbers_every_event_once_in_order() -> None:
     assert [e.seq for e in events] == list(range(1, n + 1)) == [e.fields["n"] for e in events]
     assert {e.time for e in events[:-1]} == {1_700_000_000} and events[-1].time == 1_700_000_005
     assert hub.last_seq == n
+
+
+def test_forget_stops_sharing_turns() -> None:
+    """After forget, recorded events take their own time again, as in a new observatory."""
+    hub, clock = _hub()
+    rec = hub.recorder("lancelot", "lancelot.answered", lambda q, a: {"q": q})
+    hub.share_turns([None])
+    hub.forget()
+    hub.enable()
+    rec.record(None, 1, "a", "x")
+    clock.advance(1)
+    rec.record(None, 1, "b", "x")
+    assert [e.time for e in hub.events()] == [1_700_000_000, 1_700_000_001]

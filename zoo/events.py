@@ -904,6 +904,10 @@ class Observatory:
         self._counts.clear()
         for recorder in self._recorders.values():
             recorder.forget()
+        if self.turns is not None:  # each event its own time again
+            self.turns = None
+            for recorder in self._recorders.values():
+                recorder._bind()
         self._subscribers.clear()
         self._listening()
         self._resetters.clear()

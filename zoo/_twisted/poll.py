@@ -15,7 +15,9 @@ to C{doRead} without C{_doReadOrWrite}'s C{fileno()} sanity call. For an accepte
 TCP connection (C{tcp.Server}) the loop does what C{tcp.Connection.doRead} and
 C{_dataReceived} do, in place: C{recv}, then the protocol's C{dataReceived}, or the
 reason the connection ended; two Python calls fewer per read (only while those two
-are Twisted's own, as L{tune} checks). Only Twisted's own C{EPollReactor} is tuned;
+are Twisted's own, as this module checks when imported). What C{dataReceived} returns
+is ignored, as Twisted 26.10 ignores it (26.4 disconnected on a value other than
+C{None}, deprecated since Twisted 11.0). Only Twisted's own C{EPollReactor} is tuned;
 other reactors chosen with C{--reactor} are left alone. Set C{ZOO_TWISTED_POLL=1} in
 the environment to keep Twisted's loop unchanged.
 """
