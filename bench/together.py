@@ -13,7 +13,8 @@ generators in the other order. Two processes of the same server can differ by a
 percent or two for as long as they run (where their memory landed), so the rounds
 are split over fresh pairs of processes (--pairs), started in turn. The figure is
 the ratio of B to A, throughput and server CPU per request, per round, per pair
-and as the median over all rounds. A/A runs (the same server twice) measured
+and as the median over all rounds, with each load generator's busy share (the two
+share a CPU: near 100% would mean they, not the servers, set the figures). A/A runs (the same server twice) measured
 within 0.5% with one pair, and 0.982 once: read a difference under 2% as noise.
 
 What it measures is the ratio of the two servers' costs per request when they share
@@ -48,8 +49,9 @@ def zoo_server(name: str, spec: str, tree: Path | None) -> harness.Server:
 
 def one_round(
     running: list[harness.RunningServer], loadgen_args: list[str], order: list[int]
-) -> list[tuple[float, float | None]]:
-    """Load both servers at once; (requests/s, server CPU µs per request) of each."""
+) -> list[tuple[float, float | None, float | None]]:
+    """Load both servers at once; (requests/s, server CPU µs per request, the load
+    generator's busy share in %) of each."""
     out: list[tuple[dict, float | None, float | None] | BaseException | None] = [None, None]
 
     def load(i: int) -> None:
@@ -72,7 +74,8 @@ def one_round(
         result, cpu_pct, _ = got
         rps = float(result["rps"])
         cost = cpu_pct / 100.0 * 1e6 / rps if cpu_pct is not None and rps else None
-        figures.append((rps, cost))
+        busy = result.get("busy_pct")
+        figures.append((rps, cost, float(busy) if busy is not None else None))
     return figures
 
 
@@ -124,7 +127,7 @@ def main() -> int:
             pair_ratios = []
             for _ in range(args.rounds // args.pairs + (pair < args.rounds % args.pairs)):
                 r += 1
-                (a_rps, a_cost), (b_rps, b_cost) = one_round(
+                (a_rps, a_cost, a_busy), (b_rps, b_cost, b_busy) = one_round(
                     [a, b], loadgen_args, [0, 1] if r % 2 else [1, 0]
                 )
                 rps_ratios.append(b_rps / a_rps)
@@ -134,6 +137,8 @@ def main() -> int:
                 if a_cost and b_cost:
                     cost_ratios.append(a_cost / b_cost)
                     line += f"  CPU per request A {a_cost:.2f} µs  B {b_cost:.2f} µs"
+                if a_busy is not None and b_busy is not None:
+                    line += f"  loadgen busy A {a_busy:.0f}%  B {b_busy:.0f}%"
                 print(line, flush=True)
             print(f"pair {pair + 1}: B/A median {statistics.median(pair_ratios):.3f}", flush=True)
     print(
