@@ -3,6 +3,7 @@
     python bench/together.py --a "zoo-lancelot" --b "zoo-lancelot --admin tcp:0"
     python bench/together.py --before HEAD~1 --a "zoo-lancelot"       # a commit's effect
     python bench/together.py --a "zoo-echo" --b "zoo-echo" -m echo    # A/A: the method's bias
+    python bench/together.py --a "ZOO_NO_SPEEDUPS=1 zoo-echo" --b "zoo-echo" -m echo
 
 On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
 next, so two servers measured one after the other (even interleaved, bench/ab.py)
@@ -39,12 +40,14 @@ from ab import checkout
 
 def zoo_server(name: str, spec: str, tree: Path | None) -> harness.Server:
     twistd = str(Path(sys.executable).parent / "twistd")
-    plugin, *options = shlex.split(spec)
+    words = shlex.split(spec)
+    env = {"PYTHONPATH": str(tree if tree is not None else harness.REPO_DIR)}
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        key, value = words.pop(0).split("=", 1)  # "ZOO_NO_SPEEDUPS=1 zoo-echo": its environment
+        env[key] = value
+    plugin, *options = words
     argv = [twistd, "-n", "--pidfile=", plugin, "--port", "0", *options]
-    pythonpath = str(tree if tree is not None else harness.REPO_DIR)
-    return harness.Server(
-        name, [*argv, "--ready-file", harness.READY_FILE], env={"PYTHONPATH": pythonpath}
-    )
+    return harness.Server(name, [*argv, "--ready-file", harness.READY_FILE], env=env)
 
 
 def one_round(

@@ -1,5 +1,8 @@
 """zoo's lean epoll poll loop behaves like Twisted's: errors logged, bad readers dropped,
-accepted connections read in place, and a turn's events sharing its time."""
+accepted connections read in place, and a turn's events sharing its time.
+
+Every test runs twice: with the loop's Python dispatch (the reference) and with the C
+one of C{zoo._twisted._speedups}."""
 
 from __future__ import annotations
 
@@ -18,10 +21,23 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import log
 from twisted.python.failure import Failure
 
+from zoo._twisted import poll, speedups
 from zoo._twisted.poll import TURN, tune
 from zoo.events import Observatory
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def dispatch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test with the Python dispatch, then with the C one."""
+    if request.param == "c":
+        if speedups.built is None:
+            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
+        monkeypatch.setattr(poll, "DISPATCH", speedups.built.dispatch)
+    else:
+        monkeypatch.setattr(poll, "DISPATCH", poll._dispatch)
+    return str(request.param)
 
 
 class _Reader:
@@ -210,5 +226,54 @@ def test_events_of_one_turn_share_its_time() -> None:
     assert [e.fields["data"] for e in events] == ["one", "one", "timer", "two", "two"]
     assert times[0] is times[1] and times[3] is times[4]  # one float a turn
     assert times[3] - times[2] >= 0.01 and times[2] - times[0] > 0
+    client.close()
+    r.removeAll()
+
+
+class _Inner(Protocol):
+    def __init__(self) -> None:
+        self.got: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.got.append(data)
+
+
+def test_policy_wrapper_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under zoo's policy wrapper a read counts as activity, starts the command clock
+    and reaches the protocol (the C dispatch does the wrapper's steps in place); a
+    wrapper whose dataReceived was replaced is called as it is."""
+    from zoo.policies import ZooPolicyFactory, ZooProtocolWrapper
+
+    r = EPollReactor()
+    tune(r)
+    inners: list[_Inner] = []
+
+    def build() -> _Inner:
+        inners.append(_Inner())
+        return inners[-1]
+
+    policy = ZooPolicyFactory(Factory.forProtocol(build), clock=r, observed=False)
+    port = r.listenTCP(0, policy, interface="127.0.0.1").getHost().port
+    client = socket.create_connection(("127.0.0.1", port))
+    _spin(r, lambda: len(inners) == 1)
+    wrapper = next(c.protocol for c in r.getReaders() if isinstance(c, tcp.Server))
+    assert type(wrapper).__name__ in ("ZooProtocolWrapper", "_HalfClosingWrapper")
+    wrapper.command_sweeps = None  # waiting for a command
+    before = wrapper.activity
+    client.sendall(b"first")
+    _spin(r, lambda: inners[0].got == [b"first"])
+    assert wrapper.activity == before + 1 and wrapper.command_sweeps == 0
+
+    seen: list[bytes] = []
+    original = ZooProtocolWrapper.dataReceived
+
+    def replaced(self: Any, data: bytes) -> None:
+        seen.append(data)
+        original(self, data)
+
+    monkeypatch.setattr(ZooProtocolWrapper, "dataReceived", replaced)
+    client.sendall(b"second")
+    _spin(r, lambda: len(inners[0].got) == 2)
+    assert seen == [b"second"] and wrapper.activity == before + 2
     client.close()
     r.removeAll()

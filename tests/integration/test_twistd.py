@@ -259,3 +259,5 @@ def test_plugins_get_the_lean_poll_loop(workdir: Path) -> None:
         with TwistdProcess(args, workdir / args[0]) as zoo:
             zoo.port()
         assert "lean epoll poll loop" in zoo.output
+        if os.environ.get("ZOO_REQUIRE_SPEEDUPS"):  # CI: the C dispatch and writer in use
+            assert "lean epoll poll loop, C speedups on" in zoo.output

@@ -42,6 +42,12 @@ L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
       C{_dataReceived} (while C{tcp.Server} has those two unchanged), with its
       C{socket}, C{bufferSize} and C{protocol}.
 
+L{speedups} -- C twins of the poll loop's dispatch and the fast writer
+(C{_speedups.c}, optional, limited API): read the same names as L{poll} and
+L{fastwrite} (C{bufferSize}, C{protocol}, C{doRead}; C{connected}, C{disconnecting},
+C{TLS}, C{_tempDataBuffer}, C{offset}, C{dataBuffer}, C{_writeDisconnected}), by
+name from C, and call C{recv()}/C{send()} on the socket's descriptor.
+
 L{sendfile} -- C{os.sendfile} for FTP downloads (Twisted has none):
     - C{tcp.Connection.socket} and C{startWriting()}.
 

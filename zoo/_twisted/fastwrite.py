@@ -21,6 +21,8 @@ from twisted.internet import tcp
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
+from zoo._twisted.speedups import speedups as _speedups
+
 
 def tcp_connection(transport: Any) -> Any:
     """Find the plain TCP connection under any protocol wrappers, or C{None}.
@@ -52,6 +54,7 @@ def fast_writer(
     counter: Any = None,
     slow: Callable[[bytes], None] | None = None,
     tally: Any = None,
+    speedups: bool = True,
 ) -> Callable[[bytes], None]:
     """Return a C{write(data)} for C{transport} that sends at once when it can.
 
@@ -65,6 +68,8 @@ def fast_writer(
         C{transport.write}).
     @param tally: an object whose C{bytes_out} goes up by the size of every write
         (an observed session's), or C{None}.
+    @param speedups: use the C writer (C{_speedups.Writer}) when it is built; C{False}
+        for this function's own Python closure, its reference.
     @return: C{transport.write} itself where no raw TCP socket can be used (TLS from
         the start, UNIX, in-memory), else the fast writer.
     """
@@ -74,6 +79,8 @@ def fast_writer(
     if conn is None:
         return slow
     sock = conn.socket
+    if speedups and _speedups is not None:
+        return _speedups.Writer(conn, sock.fileno(), counter, slow, tally)  # type: ignore[no-any-return]
 
     def write(data: bytes) -> None:
         if counter is not None:

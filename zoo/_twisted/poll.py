@@ -27,12 +27,14 @@ from __future__ import annotations
 import errno
 import os
 import select
-import sys
 from types import MethodType
 from typing import Any
 
 from twisted.internet import main, tcp
 from twisted.python import log
+from twisted.python.failure import Failure
+
+from zoo._twisted.speedups import speedups as _speedups
 
 ENV_OPT_OUT = "ZOO_TWISTED_POLL"
 _READABLE = select.EPOLLIN
@@ -56,19 +58,33 @@ TURN: list[Any] = [None]
 _INLINE: type | None = tcp.Server if _reads_as_twisted(tcp.Server) else None
 
 
-def _lean_do_poll(self: Any, timeout: float | None) -> None:
-    if timeout is None:
-        timeout = -1
-    try:
-        events = self._poller.poll(timeout, len(self._selectables))
-    except OSError as err:
-        if err.errno == errno.EINTR:
-            return
-        raise
-    TURN[0] = None  # a new turn: its events take a new time
-    selectables = self._selectables
-    handle = self._doReadOrWrite
-    inline: Any = _INLINE
+def _read_failed(exc: BaseException) -> None:
+    """A read handler raised C{exc}: logged as C{_doReadOrWrite} logs it."""
+    log.err(Failure(exc))
+
+
+def _poll_failed(exc: BaseException) -> None:
+    log.err(Failure(exc), "Unhandled error in poll loop")
+
+
+def _dispatch(
+    events: list[tuple[int, int]],
+    selectables: dict[int, Any],
+    inline: Any,
+    handle: Any,
+    disconnect: Any,
+    done: Any,
+    lost: Any,
+    read_failed: Any,
+    poll_failed: Any,
+) -> None:
+    """Run the handlers of one turn's C{events}; the C{dispatch} of C{_speedups}, in Python.
+
+    C{inline}: the class whose reads are done here (C{_INLINE}); C{handle}: the
+    reactor's C{_doReadOrWrite}; C{disconnect}: its C{_disconnectSelectable}; C{done}
+    and C{lost}: the reasons for a clean and a lost connection; C{read_failed(exc)}
+    and C{poll_failed(exc)} log what a handler raised.
+    """
     selectable: Any
     why: Any
     for fd, event in events:
@@ -83,25 +99,53 @@ def _lean_do_poll(self: Any, timeout: float | None) -> None:
                     try:
                         data = selectable.socket.recv(selectable.bufferSize)
                     except OSError as e:
-                        why = None if e.args[0] == _AGAIN else _LOST
+                        why = None if e.args[0] == _AGAIN else lost
                     else:
                         if data:
                             selectable.protocol.dataReceived(data)
                             why = None
                         else:
-                            why = _DONE
+                            why = done
                 else:
                     why = selectable.doRead()
-            except BaseException:
-                why = sys.exc_info()[1]
-                log.err()
+            except BaseException as e:
+                why = e
+                read_failed(e)
             if why:
-                self._disconnectSelectable(selectable, why, True)
+                disconnect(selectable, why, True)
             continue
         try:
             handle(selectable, fd, event)
-        except BaseException:
-            log.err(None, "Unhandled error in poll loop")
+        except BaseException as e:
+            poll_failed(e)
+
+
+#: The dispatch in use: C{_speedups.dispatch} when it is built (and not turned off
+#: with C{ZOO_NO_SPEEDUPS=1}), else L{_dispatch}.
+DISPATCH: Any = _speedups.dispatch if _speedups is not None else _dispatch
+
+
+def _lean_do_poll(self: Any, timeout: float | None) -> None:
+    if timeout is None:
+        timeout = -1
+    try:
+        events = self._poller.poll(timeout, len(self._selectables))
+    except OSError as err:
+        if err.errno == errno.EINTR:
+            return
+        raise
+    TURN[0] = None  # a new turn: its events take a new time
+    DISPATCH(
+        events,
+        self._selectables,
+        _INLINE,
+        self._doReadOrWrite,
+        self._disconnectSelectable,
+        _DONE,
+        _LOST,
+        _read_failed,
+        _poll_failed,
+    )
     TURN[0] = None  # the timed calls run next take their own
 
 

@@ -349,10 +349,15 @@ class ZooRoot(service.MultiService):
         outermost = self.outermost
         if outermost and self.lean_poll:
             from zoo._twisted.poll import TURN, tune
+            from zoo._twisted.speedups import describe
 
             for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
                 if tune(reactor):
-                    log.info("zoo: lean epoll poll loop (set ZOO_TWISTED_POLL=1 for Twisted's own)")
+                    log.info(
+                        "zoo: lean epoll poll loop, {speedups} (set ZOO_TWISTED_POLL=1 for"
+                        " Twisted's own loop, ZOO_NO_SPEEDUPS=1 for the Python one)",
+                        speedups=describe(),
+                    )
                     if hub.clock is reactor:  # its turns are the observatory's
                         hub.share_turns(TURN)
         worker = _workers.worker() if outermost else None

@@ -1,0 +1,189 @@
+"""The C writer (C{zoo._twisted._speedups.Writer}) does what the Python closure does.
+
+Every test runs against both: the Python closure of L{fast_writer} is the reference,
+and C{zoo._twisted._speedups} must match it step for step. In CI
+(C{ZOO_REQUIRE_SPEEDUPS=1}, set by scripts/test) the extension must be built; on a
+machine without a C compiler only the Python half runs, and that is said in the
+skip reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import pytest
+from twisted.internet import tcp
+
+from zoo._twisted import fastwrite, speedups
+
+IMPLEMENTATIONS = ["python", "c"]
+
+
+def test_built_where_required() -> None:
+    """CI builds the extension: a wheel or install that silently lost it fails here."""
+    if os.environ.get("ZOO_REQUIRE_SPEEDUPS"):
+        assert speedups.built is not None, "zoo._twisted._speedups was not built"
+    if speedups.built is not None and not os.environ.get(speedups.ENV_OPT_OUT):
+        assert speedups.speedups is speedups.built
+        assert speedups.describe() == "C speedups on"
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "c":
+        if speedups.built is None:
+            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
+        monkeypatch.setattr(fastwrite, "_speedups", speedups.built)
+    else:
+        monkeypatch.setattr(fastwrite, "_speedups", None)
+    return str(request.param)
+
+
+class _Counter:
+    activity = 0
+
+
+class _Tally:
+    bytes_out = 0
+
+
+def _conn(sock: socket.socket) -> Any:
+    """An accepted connection with empty buffers, as fast_writer finds one."""
+    conn = object.__new__(tcp.Server)
+    conn.socket = sock
+    conn.connected, conn.disconnecting, conn.TLS = True, False, False
+    conn._tempDataBuffer, conn.dataBuffer, conn.offset = [], b"", 0
+    conn._writeDisconnected = False
+    return conn
+
+
+@pytest.fixture
+def pair() -> Any:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def _writer(conn: Any, impl: str, **kw: Any) -> tuple[Any, list[bytes]]:
+    slow: list[bytes] = []
+    write = fastwrite.fast_writer(conn, slow=slow.append, **kw)
+    assert (type(write).__name__ == "Writer") is (impl == "c")
+    return write, slow
+
+
+def test_sends_at_once(impl: str, pair: Any) -> None:
+    ours, theirs = pair
+    counter, tally = _Counter(), _Tally()
+    write, slow = _writer(_conn(ours), impl, counter=counter, tally=tally)
+    write(b"hello")
+    write(memoryview(b"there"))
+    write(bytearray(b"!"))
+    assert theirs.recv(100) == b"hellothere!"
+    assert slow == []
+    assert counter.activity == 3 and tally.bytes_out == 11
+
+
+@pytest.mark.parametrize(
+    "attr, value",
+    [
+        ("connected", False),
+        ("disconnecting", True),
+        ("TLS", True),
+        ("_tempDataBuffer", [b"queued"]),
+        ("offset", 1),  # Twisted's buffer not yet all sent
+        ("dataBuffer", b"queued"),
+        ("_writeDisconnected", True),
+    ],
+)
+def test_anything_queued_or_in_the_way_goes_through_twisted(
+    impl: str, pair: Any, attr: str, value: object
+) -> None:
+    ours, theirs = pair
+    conn = _conn(ours)
+    counter = _Counter()
+    write, slow = _writer(conn, impl, counter=counter)
+    setattr(conn, attr, value)  # checked on every write (TLS: after STARTTLS)
+    write(b"later")
+    assert slow == [b"later"] and counter.activity == 1
+    with pytest.raises(BlockingIOError):
+        theirs.recv(100)
+
+
+def test_a_full_socket_hands_over_the_rest(impl: str, pair: Any) -> None:
+    """A partial send gives Twisted exactly the unsent tail; then all of a write."""
+    ours, theirs = pair
+    write, slow = _writer(_conn(ours), impl)
+    payload = bytes(range(256)) * 8192  # 2 MiB: more than a socketpair holds
+    write(payload)
+    assert len(slow) == 1 and 0 < len(slow[0]) < len(payload)
+    got = b""
+    while True:
+        try:
+            got += theirs.recv(1 << 20)
+        except BlockingIOError:
+            break
+    assert got + slow[0] == payload
+    while True:  # full again: a write sends nothing, and all of it waits
+        try:
+            ours.send(b"z" * 65536)
+        except BlockingIOError:
+            break
+    slow.clear()
+    write(b"y")
+    assert slow == [b"y"]
+
+
+def test_an_error_is_left_to_twisted(impl: str, pair: Any) -> None:
+    ours, theirs = pair
+    theirs.close()
+    write, slow = _writer(_conn(ours), impl)
+    write(b"into the void")  # EPIPE: Twisted's write notices and reports it
+    assert slow == [b"into the void"]
+
+
+def test_not_bytes(impl: str, pair: Any) -> None:
+    ours, _ = pair
+    write, _slow = _writer(_conn(ours), impl)
+    with pytest.raises(TypeError):
+        write("text")
+
+
+def test_c_writer_call_shape(pair: Any) -> None:
+    if speedups.built is None:
+        pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
+    ours, _ = pair
+    write = speedups.built.Writer(_conn(ours), ours.fileno(), None, print)
+    with pytest.raises(TypeError):
+        write()
+    with pytest.raises(TypeError):
+        write(b"a", b"b")
+    with pytest.raises(TypeError):
+        write(data=b"a")
+
+
+def test_the_relayed_wrapper_method_is_what_the_c_twin_does() -> None:
+    """The C dispatch does ZooProtocolWrapper.dataReceived's steps itself
+    (relay_in_place in zoo/_twisted/_speedups.c). If this method changes, change the C
+    twin as well, then this text."""
+    import inspect
+    import textwrap
+
+    from zoo.policies import ZooProtocolWrapper
+
+    code = [
+        line.strip()
+        for line in textwrap.dedent(inspect.getsource(ZooProtocolWrapper.dataReceived)).splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert code == [
+        "def dataReceived(self, data: bytes) -> None:",
+        "self.activity += 1",
+        "if self.command_sweeps is None:",
+        "self.command_sweeps = 0  # the first byte of a command: its clock starts",
+        "self.wrappedProtocol.dataReceived(data)",
+    ]

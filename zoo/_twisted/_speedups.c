@@ -1,0 +1,625 @@
+/*
+ * zoo._twisted._speedups: the two hottest loops of zoo's connection layer, in C.
+ *
+ * What each function does is what its Python twin does, step for step; the Python
+ * twins stay the reference and the fallback (zoo._twisted.poll._dispatch and
+ * zoo._twisted.fastwrite's write closure). Profiles of zoo-lancelot and zoo-blocks
+ * under load showed the server's own Python code at about a fifth of its CPU, and a
+ * half of that in these two loops and in the socket module around recv() and send().
+ * Here they cost no Python frame, and recv()/send() are called on the descriptor.
+ *
+ * Twisted attributes read here (all listed in zoo/_twisted/__init__.py):
+ *   dispatch: the selectable's bufferSize and protocol (tcp.Connection), its doRead;
+ *   Writer:   tcp.Connection's connected, disconnecting, TLS, _tempDataBuffer,
+ *             offset, dataBuffer and _writeDisconnected.
+ *
+ * Built with the limited API of CPython 3.11 (one abi3 wheel serves 3.11 and later).
+ * The GIL is kept across recv() and send(): the sockets are non-blocking, and the
+ * one read buffer is shared by every call.
+ */
+#define Py_LIMITED_API 0x030B0000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#define READ_SIZE 65536
+
+static char read_buffer[READ_SIZE];
+
+static PyObject *s_bufferSize, *s_protocol, *s_dataReceived, *s_doRead;
+static PyObject *s_connected, *s_disconnecting, *s_TLS, *s_tempDataBuffer;
+static PyObject *s_offset, *s_dataBuffer, *s_writeDisconnected;
+static PyObject *s_activity, *s_bytes_out;
+static PyObject *one, *zero;
+static PyObject *s_command_sweeps, *s_wrappedProtocol;
+
+/* The wrapper classes whose dataReceived is done in place (zoo.policies'
+ * ZooProtocolWrapper and its subclasses that keep its method), and that method as
+ * it was when relay() named them. */
+#define RELAY_MAX 4
+static PyObject *relay_types[RELAY_MAX];
+static int relay_count;
+static PyObject *relay_method;
+
+/* The exception being raised, as one value with its traceback (or NULL). */
+static PyObject *
+take_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    if (value == NULL) {
+        Py_INCREF(Py_None);
+        value = Py_None;
+    }
+    return value;
+}
+
+/* Report the exception being raised through report(exc); returns a new reference to
+ * the exception (the reason the connection ends), or NULL if report itself failed. */
+static PyObject *
+report_exception(PyObject *report)
+{
+    PyObject *exc = take_exception();
+    PyObject *res;
+    if (exc == NULL)
+        return NULL;
+    res = PyObject_CallFunctionObjArgs(report, exc, NULL);
+    if (res == NULL) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    Py_DECREF(res);
+    return exc;
+}
+
+static int add_to(PyObject *obj, PyObject *name, PyObject *amount);
+
+/* 1 if tp is one of relay_types and its dataReceived is still the one relay() saw,
+ * 0 if not, -1 on error. */
+static int
+relayed(PyObject *tp)
+{
+    PyObject *now;
+    int i;
+    for (i = 0; i < relay_count && relay_types[i] != tp; i++)
+        ;
+    if (i == relay_count)
+        return 0;
+    now = PyObject_GetAttr(tp, s_dataReceived);
+    if (now == NULL)
+        return -1;
+    Py_DECREF(now);
+    return now == relay_method;
+}
+
+/* ZooProtocolWrapper.dataReceived up to its last line, in place: count the read,
+ * start the command clock, and put the wrapped protocol in *protocol. */
+static int
+relay_in_place(PyObject **protocol)
+{
+    PyObject *wrapper = *protocol, *sweeps, *inner;
+    if (add_to(wrapper, s_activity, one) < 0)
+        return -1;
+    sweeps = PyObject_GetAttr(wrapper, s_command_sweeps);
+    if (sweeps == NULL)
+        return -1;
+    Py_DECREF(sweeps);
+    if (sweeps == Py_None && PyObject_SetAttr(wrapper, s_command_sweeps, zero) < 0)
+        return -1;
+    inner = PyObject_GetAttr(wrapper, s_wrappedProtocol);
+    if (inner == NULL)
+        return -1;
+    *protocol = inner;
+    Py_DECREF(wrapper);
+    return 0;
+}
+
+PyDoc_STRVAR(relay_doc,
+"relay(method, *classes)\n"
+"\n"
+"Do method (zoo.policies.ZooProtocolWrapper.dataReceived) in place when dispatch\n"
+"reads for an instance of exactly one of classes (at most 4) whose dataReceived is\n"
+"still that method: activity += 1; command_sweeps = 0 if it is None; then\n"
+"wrappedProtocol.dataReceived(data). relay(None) forgets them.");
+
+static PyObject *
+relay(PyObject *module, PyObject *args)
+{
+    Py_ssize_t n = PyTuple_Size(args), i;
+    PyObject *method;
+    if (n < 1 || n - 1 > RELAY_MAX) {
+        PyErr_SetString(PyExc_TypeError, "relay(method, *classes): 1 to 4 classes");
+        return NULL;
+    }
+    for (i = 1; i < n; i++) {
+        if (!PyType_Check(PyTuple_GetItem(args, i))) {
+            PyErr_SetString(PyExc_TypeError, "relay(): not a class");
+            return NULL;
+        }
+    }
+    for (i = 0; i < relay_count; i++)
+        Py_CLEAR(relay_types[i]);
+    relay_count = 0;
+    Py_CLEAR(relay_method);
+    method = PyTuple_GetItem(args, 0);
+    if (method == Py_None)
+        Py_RETURN_NONE;
+    Py_INCREF(method);
+    relay_method = method;
+    for (i = 1; i < n; i++) {
+        relay_types[relay_count] = PyTuple_GetItem(args, i);
+        Py_INCREF(relay_types[relay_count]);
+        relay_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+/* recv() on an accepted connection, then its protocol's dataReceived: what
+ * tcp.Connection.doRead and _dataReceived do. Returns the reason the connection
+ * ended (new reference, Py_None while it goes on), or NULL with an exception set. */
+static PyObject *
+read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
+{
+    PyObject *size_obj, *data, *protocol, *res;
+    Py_ssize_t want, got;
+
+    size_obj = PyObject_GetAttr(selectable, s_bufferSize);
+    if (size_obj == NULL)
+        return NULL;
+    want = PyLong_AsSsize_t(size_obj);
+    Py_DECREF(size_obj);
+    if (want == -1 && PyErr_Occurred())
+        return NULL;
+    if (want > READ_SIZE || want <= 0)
+        want = READ_SIZE; /* recv() may always return less than asked */
+    for (;;) {
+        got = recv(fd, read_buffer, (size_t)want, 0);
+        if (got >= 0 || errno != EINTR)
+            break;
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+    }
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            Py_INCREF(Py_None);
+            return Py_None;
+        }
+        Py_INCREF(lost);
+        return lost;
+    }
+    if (got == 0) {
+        Py_INCREF(done);
+        return done;
+    }
+    data = PyBytes_FromStringAndSize(read_buffer, got);
+    if (data == NULL)
+        return NULL;
+    protocol = PyObject_GetAttr(selectable, s_protocol);
+    if (protocol == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    if (relay_count) {
+        int same = relayed((PyObject *)Py_TYPE(protocol));
+        if (same < 0 || (same && relay_in_place(&protocol) < 0)) {
+            Py_DECREF(protocol);
+            Py_DECREF(data);
+            return NULL;
+        }
+    }
+    res = PyObject_CallMethodObjArgs(protocol, s_dataReceived, data, NULL);
+    Py_DECREF(protocol);
+    Py_DECREF(data);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res); /* what dataReceived returns is ignored */
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
+PyDoc_STRVAR(dispatch_doc,
+"dispatch(events, selectables, inline, handle, disconnect, done, lost,\n"
+"         read_failed, poll_failed)\n"
+"\n"
+"Run the handlers of one epoll turn: zoo._twisted.poll._dispatch, in C.");
+
+static PyObject *
+dispatch(PyObject *module, PyObject *args)
+{
+    PyObject *events, *selectables, *inline_type, *handle, *disconnect;
+    PyObject *done, *lost, *read_failed, *poll_failed;
+    Py_ssize_t i, n;
+
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO", &events, &selectables, &inline_type, &handle,
+                          &disconnect, &done, &lost, &read_failed, &poll_failed))
+        return NULL;
+    if (!PyList_Check(events) || !PyDict_Check(selectables)) {
+        PyErr_SetString(PyExc_TypeError, "dispatch(): events must be a list, selectables a dict");
+        return NULL;
+    }
+    n = PyList_Size(events);
+    for (i = 0; i < n; i++) {
+        PyObject *pair = PyList_GetItem(events, i); /* borrowed */
+        PyObject *fd_obj, *ev_obj, *selectable, *why, *res;
+        long fd, event;
+
+        if (pair == NULL || !PyTuple_Check(pair) || PyTuple_Size(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "dispatch(): an event is not (fd, mask)");
+            return NULL;
+        }
+        fd_obj = PyTuple_GetItem(pair, 0);
+        ev_obj = PyTuple_GetItem(pair, 1);
+        selectable = PyDict_GetItemWithError(selectables, fd_obj);
+        if (selectable == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            continue; /* gone since the poll */
+        }
+        Py_INCREF(selectable); /* a handler may drop it from the dict */
+        event = PyLong_AsLong(ev_obj);
+        fd = PyLong_AsLong(fd_obj);
+        if ((event == -1 || fd == -1) && PyErr_Occurred()) {
+            Py_DECREF(selectable);
+            return NULL;
+        }
+        if (event == EPOLLIN) {
+            if ((PyObject *)Py_TYPE(selectable) == inline_type)
+                why = read_in_place(selectable, (int)fd, done, lost);
+            else
+                why = PyObject_CallMethodObjArgs(selectable, s_doRead, NULL);
+            if (why == NULL) {
+                why = report_exception(read_failed);
+                if (why == NULL) {
+                    Py_DECREF(selectable);
+                    return NULL;
+                }
+            }
+            if (why != Py_None) {
+                int truth = PyObject_IsTrue(why);
+                if (truth < 0) {
+                    Py_DECREF(why);
+                    Py_DECREF(selectable);
+                    return NULL;
+                }
+                if (truth) {
+                    res = PyObject_CallFunctionObjArgs(disconnect, selectable, why, Py_True,
+                                                       NULL);
+                    if (res == NULL) {
+                        Py_DECREF(why);
+                        Py_DECREF(selectable);
+                        return NULL;
+                    }
+                    Py_DECREF(res);
+                }
+            }
+            Py_DECREF(why);
+        }
+        else {
+            res = PyObject_CallFunctionObjArgs(handle, selectable, fd_obj, ev_obj, NULL);
+            if (res == NULL) {
+                res = report_exception(poll_failed);
+                if (res == NULL) {
+                    Py_DECREF(selectable);
+                    return NULL;
+                }
+            }
+            Py_DECREF(res);
+        }
+        Py_DECREF(selectable);
+        /* The list is the poller's own: nothing changes it, but stay safe. */
+        if (PyList_Size(events) < n)
+            n = PyList_Size(events);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- Writer ---------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *conn;    /* the tcp.Connection */
+    int fd;            /* its socket's descriptor */
+    PyObject *counter; /* its activity goes up by one per write, or NULL */
+    PyObject *slow;    /* what sends when the socket cannot take it now */
+    PyObject *tally;   /* its bytes_out goes up by each write's size, or NULL */
+} WriterObject;
+
+static int
+Writer_traverse(WriterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->conn);
+    Py_VISIT(self->counter);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->tally);
+    return 0;
+}
+
+static int
+Writer_clear(WriterObject *self)
+{
+    Py_CLEAR(self->conn);
+    Py_CLEAR(self->counter);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->tally);
+    return 0;
+}
+
+static void
+Writer_dealloc(WriterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Writer_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"conn", "fd", "counter", "slow", "tally", NULL};
+    PyObject *conn, *counter = Py_None, *slow, *tally = Py_None;
+    int fd;
+    WriterObject *self;
+    allocfunc alloc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OiOO|O", kwlist, &conn, &fd, &counter, &slow,
+                                     &tally))
+        return NULL;
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (WriterObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(conn);
+    self->conn = conn;
+    self->fd = fd;
+    if (counter != Py_None) {
+        Py_INCREF(counter);
+        self->counter = counter;
+    }
+    Py_INCREF(slow);
+    self->slow = slow;
+    if (tally != Py_None) {
+        Py_INCREF(tally);
+        self->tally = tally;
+    }
+    return (PyObject *)self;
+}
+
+/* obj.name += amount */
+static int
+add_to(PyObject *obj, PyObject *name, PyObject *amount)
+{
+    PyObject *old = PyObject_GetAttr(obj, name), *new;
+    int rc;
+    if (old == NULL)
+        return -1;
+    new = PyNumber_Add(old, amount);
+    Py_DECREF(old);
+    if (new == NULL)
+        return -1;
+    rc = PyObject_SetAttr(obj, name, new);
+    Py_DECREF(new);
+    return rc;
+}
+
+/* 1 if obj.name is true, 0 if false, -1 on error. */
+static int
+attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    int truth;
+    if (v == NULL)
+        return -1;
+    truth = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return truth;
+}
+
+/* 1 if nothing is queued or in the way and send() may be called now, 0 if not. */
+static int
+can_send_now(PyObject *conn)
+{
+    PyObject *offset, *buffer;
+    Py_ssize_t queued;
+    int t, same;
+
+    if ((t = attr_true(conn, s_connected)) <= 0)
+        return t;
+    if ((t = attr_true(conn, s_disconnecting)) != 0)
+        return t < 0 ? t : 0;
+    if ((t = attr_true(conn, s_TLS)) != 0)
+        return t < 0 ? t : 0;
+    if ((t = attr_true(conn, s_tempDataBuffer)) != 0)
+        return t < 0 ? t : 0;
+    buffer = PyObject_GetAttr(conn, s_dataBuffer);
+    if (buffer == NULL)
+        return -1;
+    queued = PyObject_Size(buffer);
+    Py_DECREF(buffer);
+    if (queued < 0)
+        return -1;
+    offset = PyObject_GetAttr(conn, s_offset);
+    if (offset == NULL)
+        return -1;
+    {
+        PyObject *q = PyLong_FromSsize_t(queued);
+        if (q == NULL) {
+            Py_DECREF(offset);
+            return -1;
+        }
+        same = PyObject_RichCompareBool(offset, q, Py_EQ);
+        Py_DECREF(q);
+    }
+    Py_DECREF(offset);
+    if (same <= 0)
+        return same;
+    if ((t = attr_true(conn, s_writeDisconnected)) != 0)
+        return t < 0 ? t : 0;
+    return 1;
+}
+
+static PyObject *
+call_slow(WriterObject *self, PyObject *data)
+{
+    PyObject *res = PyObject_CallFunctionObjArgs(self->slow, data, NULL);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Writer_call(WriterObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *data, *rest, *res;
+    Py_buffer view;
+    Py_ssize_t sent;
+    int ok;
+
+    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "write() takes exactly one argument (data)");
+        return NULL;
+    }
+    data = PyTuple_GetItem(args, 0);
+    if (self->counter != NULL && add_to(self->counter, s_activity, one) < 0)
+        return NULL;
+    if (self->tally != NULL) {
+        Py_ssize_t size = PyObject_Size(data);
+        PyObject *size_obj;
+        if (size < 0)
+            return NULL;
+        size_obj = PyLong_FromSsize_t(size);
+        if (size_obj == NULL)
+            return NULL;
+        ok = add_to(self->tally, s_bytes_out, size_obj);
+        Py_DECREF(size_obj);
+        if (ok < 0)
+            return NULL;
+    }
+    ok = can_send_now(self->conn);
+    if (ok < 0)
+        return NULL;
+    if (!ok)
+        return call_slow(self, data);
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    for (;;) {
+        sent = send(self->fd, view.buf, (size_t)view.len, 0);
+        if (sent >= 0 || errno != EINTR)
+            break;
+        if (PyErr_CheckSignals() < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    if (sent < 0) {
+        /* EAGAIN: nothing went, all of it waits; another error: Twisted notices
+         * and reports it in its usual way. */
+        PyBuffer_Release(&view);
+        return call_slow(self, data);
+    }
+    if (sent == view.len) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    rest = PyBytes_FromStringAndSize((const char *)view.buf + sent, view.len - sent);
+    PyBuffer_Release(&view);
+    if (rest == NULL)
+        return NULL;
+    res = call_slow(self, rest);
+    Py_DECREF(rest);
+    return res;
+}
+
+static PyType_Slot Writer_slots[] = {
+    {Py_tp_doc, "Writer(conn, fd, counter, slow, tally=None): a fast write(data), in C.\n\n"
+                "zoo._twisted.fastwrite.fast_writer's closure, step for step."},
+    {Py_tp_new, Writer_new},
+    {Py_tp_dealloc, Writer_dealloc},
+    {Py_tp_traverse, Writer_traverse},
+    {Py_tp_clear, Writer_clear},
+    {Py_tp_call, Writer_call},
+    {0, NULL},
+};
+
+static PyType_Spec Writer_spec = {
+    "zoo._twisted._speedups.Writer",
+    sizeof(WriterObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Writer_slots,
+};
+
+static PyMethodDef methods[] = {
+    {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
+    {"relay", relay, METH_VARARGS, relay_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "zoo._twisted._speedups",
+    "The poll loop's dispatch and the fast writer, in C (see zoo._twisted.poll).",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+#define INTERN(var, text)                                                                   \
+    if ((var = PyUnicode_InternFromString(text)) == NULL)                                   \
+        return NULL;
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    PyObject *m, *writer;
+
+    INTERN(s_bufferSize, "bufferSize");
+    INTERN(s_protocol, "protocol");
+    INTERN(s_dataReceived, "dataReceived");
+    INTERN(s_doRead, "doRead");
+    INTERN(s_connected, "connected");
+    INTERN(s_disconnecting, "disconnecting");
+    INTERN(s_TLS, "TLS");
+    INTERN(s_tempDataBuffer, "_tempDataBuffer");
+    INTERN(s_offset, "offset");
+    INTERN(s_dataBuffer, "dataBuffer");
+    INTERN(s_writeDisconnected, "_writeDisconnected");
+    INTERN(s_activity, "activity");
+    INTERN(s_bytes_out, "bytes_out");
+    INTERN(s_command_sweeps, "command_sweeps");
+    INTERN(s_wrappedProtocol, "wrappedProtocol");
+    if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
+        return NULL;
+    m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    writer = PyType_FromSpec(&Writer_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Writer", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
+    if (PyModule_AddIntConstant(m, "READ_SIZE", READ_SIZE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
