@@ -4,6 +4,7 @@
     python bench/together.py --before HEAD~1 --a "zoo-lancelot"       # a commit's effect
     python bench/together.py --a "zoo-echo" --b "zoo-echo" -m echo    # A/A: the method's bias
     python bench/together.py --a "ZOO_NO_SPEEDUPS=1 zoo-echo" --b "zoo-echo" -m echo
+    python bench/together.py --a "peer:asyncio_lancelot.py --uvloop" --b zoo-lancelot
 
 On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
 next, so two servers measured one after the other (even interleaved, bench/ab.py)
@@ -39,6 +40,11 @@ from ab import checkout
 
 
 def zoo_server(name: str, spec: str, tree: Path | None) -> harness.Server:
+    """A zoo plugin with its options, or "peer:SCRIPT OPTIONS" for a reference server
+    of bench/servers/ ("peer:asyncio_lancelot.py --uvloop")."""
+    if spec.startswith("peer:"):
+        script, *extra = shlex.split(spec[len("peer:") :])
+        return harness.python_server(name, script, *extra)
     twistd = str(Path(sys.executable).parent / "twistd")
     words = shlex.split(spec)
     env = {"PYTHONPATH": str(tree if tree is not None else harness.REPO_DIR)}
@@ -84,7 +90,11 @@ def one_round(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--a", required=True, help="server A: a zoo plugin and its options")
+    ap.add_argument(
+        "--a",
+        required=True,
+        help="server A: a zoo plugin and its options, or peer:SCRIPT OPTIONS (bench/servers/)",
+    )
     ap.add_argument("--b", help="server B (default: A's options, on the tree as it is)")
     ap.add_argument("--before", help="run A from this earlier commit (a git revision)")
     ap.add_argument("-m", "--mode", default="lancelot", help="loadgen's mode (lancelot, echo)")

@@ -277,3 +277,33 @@ def test_policy_wrapper_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen == [b"second"] and wrapper.activity == before + 2
     client.close()
     r.removeAll()
+
+
+class _Big(Protocol):
+    """Asks for reads of 256 KiB, as zoo.flow.GatedStream does for a stream."""
+
+    def __init__(self, reads: list[int]) -> None:
+        self.reads = reads
+
+    def connectionMade(self) -> None:
+        self.transport.bufferSize = 1 << 18  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.reads.append(len(data))
+
+
+def test_reads_as_much_as_the_connection_asks() -> None:
+    """A connection whose bufferSize is 256 KiB gets reads larger than Twisted's 64 KiB."""
+    r = EPollReactor()
+    tune(r)
+    reads: list[int] = []
+    port = r.listenTCP(0, Factory.forProtocol(lambda: _Big(reads)), interface="127.0.0.1")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
+    client.sendall(b"x" * 200_000)
+    time.sleep(0.2)  # all of it in the server's receive buffer before the read
+    _spin(r, lambda: sum(reads) == 200_000)
+    assert max(reads) > 65536, reads
+    client.close()
+    r.removeAll()

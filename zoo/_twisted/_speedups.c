@@ -25,7 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#define READ_SIZE 65536
+#define READ_SIZE (1 << 18) /* 256 KiB: zoo.flow.GatedStream's stream_read_size */
 
 static char read_buffer[READ_SIZE];
 
