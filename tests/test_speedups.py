@@ -187,3 +187,28 @@ def test_the_relayed_wrapper_method_is_what_the_c_twin_does() -> None:
         "self.command_sweeps = 0  # the first byte of a command: its clock starts",
         "self.wrappedProtocol.dataReceived(data)",
     ]
+
+
+def test_the_relayed_observed_wrapper_method_is_what_the_c_twin_does() -> None:
+    """The same for the observed wrapper, _Watched.dataReceived."""
+    import inspect
+    import textwrap
+
+    from zoo.policies import _Watched
+
+    code = [
+        line.strip()
+        for line in textwrap.dedent(inspect.getsource(_Watched.dataReceived)).splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert code == [
+        "def dataReceived(self, data: bytes) -> None:",
+        "watch = self.watch",
+        "watch.bytes_in += len(data)  # Session.received, without a call when not recording",
+        "if watch.record_in is not None:",
+        "watch.record_in(data)",
+        "self.activity += 1",
+        "if self.command_sweeps is None:",
+        "self.command_sweeps = 0",
+        "self.wrappedProtocol.dataReceived(data)",
+    ]

@@ -129,12 +129,6 @@ class _HalfClosingWrapper(ZooProtocolWrapper):
     """
 
 
-# The poll loop's C dispatch reads for these two wrappers without a call to their
-# dataReceived (the same steps, in C), while that method is still theirs.
-if _speedups is not None:
-    _speedups.relay(ZooProtocolWrapper.dataReceived, ZooProtocolWrapper, _HalfClosingWrapper)
-
-
 class _Watching(ZooProtocolWrapper):
     """A wrapper whose connection is observed: session events, and why it closed."""
 
@@ -178,6 +172,8 @@ class _Watched(_Watching):
     """
 
     def dataReceived(self, data: bytes) -> None:
+        # The C dispatch does these steps in place (relay_in_place in
+        # zoo/_twisted/_speedups.c): change both, or neither.
         watch = self.watch
         watch.bytes_in += len(data)  # Session.received, without a call when not recording
         if watch.record_in is not None:
@@ -207,6 +203,13 @@ class _Watched(_Watching):
 @implementer(IHalfCloseableProtocol)
 class _WatchedHalfClosing(_Watched):
     pass
+
+
+# The poll loop's C dispatch reads for these wrappers without a call to their
+# dataReceived (the same steps, in C), while that method is still theirs.
+if _speedups is not None:
+    _speedups.relay(ZooProtocolWrapper.dataReceived, False, ZooProtocolWrapper, _HalfClosingWrapper)
+    _speedups.relay(_Watched.dataReceived, True, _Watched, _WatchedHalfClosing)
 
 
 class _UnderTLS(_Watching):

@@ -307,3 +307,38 @@ def test_reads_as_much_as_the_connection_asks() -> None:
     assert max(reads) > 65536, reads
     client.close()
     r.removeAll()
+
+
+@pytest.mark.parametrize("transcripts", [False, True])
+def test_observed_wrapper_reads(transcripts: bool) -> None:
+    """Under the observed wrapper a read is counted on its session, goes into the
+    transcript when transcripts are on, counts as activity and reaches the protocol
+    (the C dispatch does _Watched's steps in place)."""
+    from zoo.policies import ZooPolicyFactory
+
+    r = EPollReactor()
+    tune(r)
+    hub = Observatory(clock=r, enabled=True, node="t")
+    hub.transcripts = transcripts
+    inners: list[_Inner] = []
+
+    def build() -> _Inner:
+        inners.append(_Inner())
+        return inners[-1]
+
+    policy = ZooPolicyFactory(Factory.forProtocol(build), clock=r, observatory=hub, name="t")
+    port = r.listenTCP(0, policy, interface="127.0.0.1").getHost().port
+    client = socket.create_connection(("127.0.0.1", port))
+    _spin(r, lambda: len(inners) == 1)
+    wrapper = next(c.protocol for c in r.getReaders() if isinstance(c, tcp.Server))
+    assert type(wrapper).__name__ in ("_Watched", "_WatchedHalfClosing")
+    wrapper.command_sweeps = None
+    before = wrapper.activity
+    client.sendall(b"hello")
+    _spin(r, lambda: inners[0].got == [b"hello"])
+    assert wrapper.watch.bytes_in == 5
+    assert wrapper.activity == before + 1 and wrapper.command_sweeps == 0
+    wire = [e for e in hub.events() if e.kind == "wire.in"]
+    assert len(wire) == (1 if transcripts else 0)
+    client.close()
+    r.removeAll()

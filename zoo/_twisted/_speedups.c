@@ -34,15 +34,19 @@ static PyObject *s_connected, *s_disconnecting, *s_TLS, *s_tempDataBuffer;
 static PyObject *s_offset, *s_dataBuffer, *s_writeDisconnected;
 static PyObject *s_activity, *s_bytes_out;
 static PyObject *one, *zero;
-static PyObject *s_command_sweeps, *s_wrappedProtocol;
+static PyObject *s_command_sweeps, *s_wrappedProtocol, *s_watch, *s_bytes_in, *s_record_in;
 
 /* The wrapper classes whose dataReceived is done in place (zoo.policies'
- * ZooProtocolWrapper and its subclasses that keep its method), and that method as
- * it was when relay() named them. */
-#define RELAY_MAX 4
-static PyObject *relay_types[RELAY_MAX];
+ * ZooProtocolWrapper, its observed _Watched, and their half-closing subclasses),
+ * each with that method as it was when relay() named it, and whether it is the
+ * observed kind (which counts the bytes on its session first). */
+#define RELAY_MAX 8
+static struct {
+    PyObject *type;
+    PyObject *method;
+    int watched;
+} relays[RELAY_MAX];
 static int relay_count;
-static PyObject *relay_method;
 
 /* The exception being raised, as one value with its traceback (or NULL). */
 static PyObject *
@@ -84,30 +88,54 @@ report_exception(PyObject *report)
 
 static int add_to(PyObject *obj, PyObject *name, PyObject *amount);
 
-/* 1 if tp is one of relay_types and its dataReceived is still the one relay() saw,
- * 0 if not, -1 on error. */
+/* The index of tp in relays if its dataReceived is still the one relay() saw, -1 if
+ * it is not relayed, -2 on error. */
 static int
 relayed(PyObject *tp)
 {
     PyObject *now;
     int i;
-    for (i = 0; i < relay_count && relay_types[i] != tp; i++)
+    for (i = 0; i < relay_count && relays[i].type != tp; i++)
         ;
     if (i == relay_count)
-        return 0;
+        return -1;
     now = PyObject_GetAttr(tp, s_dataReceived);
     if (now == NULL)
-        return -1;
+        return -2;
     Py_DECREF(now);
-    return now == relay_method;
+    return now == relays[i].method ? i : -1;
 }
 
 /* ZooProtocolWrapper.dataReceived up to its last line, in place: count the read,
- * start the command clock, and put the wrapped protocol in *protocol. */
+ * start the command clock, and put the wrapped protocol in *protocol. For the
+ * observed kind (_Watched.dataReceived), first count the bytes on the session
+ * (watch.bytes_in) and hand them to its transcript (watch.record_in), if any. */
 static int
-relay_in_place(PyObject **protocol)
+relay_in_place(PyObject **protocol, int watched, PyObject *data, Py_ssize_t size)
 {
     PyObject *wrapper = *protocol, *sweeps, *inner;
+    if (watched) {
+        PyObject *watch = PyObject_GetAttr(wrapper, s_watch), *n, *record;
+        int rc;
+        if (watch == NULL)
+            return -1;
+        n = PyLong_FromSsize_t(size);
+        rc = n == NULL ? -1 : add_to(watch, s_bytes_in, n);
+        Py_XDECREF(n);
+        record = rc < 0 ? NULL : PyObject_GetAttr(watch, s_record_in);
+        Py_DECREF(watch);
+        if (record == NULL)
+            return -1;
+        if (record != Py_None) {
+            PyObject *res = PyObject_CallFunctionObjArgs(record, data, NULL);
+            if (res == NULL) {
+                Py_DECREF(record);
+                return -1;
+            }
+            Py_DECREF(res);
+        }
+        Py_DECREF(record);
+    }
     if (add_to(wrapper, s_activity, one) < 0)
         return -1;
     sweeps = PyObject_GetAttr(wrapper, s_command_sweeps);
@@ -125,40 +153,53 @@ relay_in_place(PyObject **protocol)
 }
 
 PyDoc_STRVAR(relay_doc,
-"relay(method, *classes)\n"
+"relay(method, watched, *classes)\n"
 "\n"
-"Do method (zoo.policies.ZooProtocolWrapper.dataReceived) in place when dispatch\n"
-"reads for an instance of exactly one of classes (at most 4) whose dataReceived is\n"
-"still that method: activity += 1; command_sweeps = 0 if it is None; then\n"
-"wrappedProtocol.dataReceived(data). relay(None) forgets them.");
+"Do method in place when dispatch reads for an instance of exactly one of classes\n"
+"whose dataReceived is still that method: zoo.policies.ZooProtocolWrapper's\n"
+"(activity += 1; command_sweeps = 0 if it is None; wrappedProtocol.dataReceived),\n"
+"and with watched true _Watched's (watch.bytes_in += len(data), then\n"
+"watch.record_in(data) unless it is None, then the same). At most 8 classes in\n"
+"all; relay(None, False) forgets them all.");
 
 static PyObject *
 relay(PyObject *module, PyObject *args)
 {
     Py_ssize_t n = PyTuple_Size(args), i;
     PyObject *method;
-    if (n < 1 || n - 1 > RELAY_MAX) {
-        PyErr_SetString(PyExc_TypeError, "relay(method, *classes): 1 to 4 classes");
+    int watched;
+    if (n < 2) {
+        PyErr_SetString(PyExc_TypeError, "relay(method, watched, *classes)");
         return NULL;
     }
-    for (i = 1; i < n; i++) {
+    method = PyTuple_GetItem(args, 0);
+    watched = PyObject_IsTrue(PyTuple_GetItem(args, 1));
+    if (watched < 0)
+        return NULL;
+    if (method == Py_None) {
+        for (i = 0; i < relay_count; i++) {
+            Py_CLEAR(relays[i].type);
+            Py_CLEAR(relays[i].method);
+        }
+        relay_count = 0;
+        Py_RETURN_NONE;
+    }
+    if (relay_count + n - 2 > RELAY_MAX) {
+        PyErr_SetString(PyExc_ValueError, "relay(): at most 8 classes");
+        return NULL;
+    }
+    for (i = 2; i < n; i++) {
         if (!PyType_Check(PyTuple_GetItem(args, i))) {
             PyErr_SetString(PyExc_TypeError, "relay(): not a class");
             return NULL;
         }
     }
-    for (i = 0; i < relay_count; i++)
-        Py_CLEAR(relay_types[i]);
-    relay_count = 0;
-    Py_CLEAR(relay_method);
-    method = PyTuple_GetItem(args, 0);
-    if (method == Py_None)
-        Py_RETURN_NONE;
-    Py_INCREF(method);
-    relay_method = method;
-    for (i = 1; i < n; i++) {
-        relay_types[relay_count] = PyTuple_GetItem(args, i);
-        Py_INCREF(relay_types[relay_count]);
+    for (i = 2; i < n; i++) {
+        relays[relay_count].type = PyTuple_GetItem(args, i);
+        Py_INCREF(relays[relay_count].type);
+        relays[relay_count].method = method;
+        Py_INCREF(method);
+        relays[relay_count].watched = watched;
         relay_count++;
     }
     Py_RETURN_NONE;
@@ -210,8 +251,8 @@ read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
         return NULL;
     }
     if (relay_count) {
-        int same = relayed((PyObject *)Py_TYPE(protocol));
-        if (same < 0 || (same && relay_in_place(&protocol) < 0)) {
+        int at = relayed((PyObject *)Py_TYPE(protocol));
+        if (at == -2 || (at >= 0 && relay_in_place(&protocol, relays[at].watched, data, got) < 0)) {
             Py_DECREF(protocol);
             Py_DECREF(data);
             return NULL;
@@ -605,6 +646,9 @@ PyInit__speedups(void)
     INTERN(s_bytes_out, "bytes_out");
     INTERN(s_command_sweeps, "command_sweeps");
     INTERN(s_wrappedProtocol, "wrappedProtocol");
+    INTERN(s_watch, "watch");
+    INTERN(s_bytes_in, "bytes_in");
+    INTERN(s_record_in, "record_in");
     if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     m = PyModule_Create(&module);
