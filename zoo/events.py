@@ -39,6 +39,8 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from zoo._twisted.speedups import speedups as _speedups
+
 log = Logger()
 
 #: Events kept per service unless configured otherwise.
@@ -301,6 +303,17 @@ def _pair(build: Callable[..., Any]) -> bool:
     )
 
 
+class _Counts:
+    """A recorder's shared counters, in Python (see L{Recorder._bind})."""
+
+    __slots__ = ("left", "pending", "gone")
+
+    def __init__(self) -> None:
+        self.left = FOLD
+        self.pending = 0
+        self.gone = 0
+
+
 class Recorder:
     """Records one kind of event of one service on a hot path (see L{Observatory.recorder}).
 
@@ -316,7 +329,10 @@ class Recorder:
     store (L{fold}), not at every event. C{record}, C{record_many}, C{fold} and
     C{forget} are closures over that state: a closure's call costs about two thirds
     of a method's. For a C{build} of exactly two values (most hot paths) C{record}
-    is a closure that takes those two by name and builds the entry in one step.
+    takes those two by name and builds the entry in one step: the closure
+    C{record_pair}, or where zoo's C speedups are built its C twin
+    (C{zoo._twisted._speedups.Pair}, about half its cost), which holds the counters
+    the closures share and calls C{record_pair} for a live delivery.
 
     C{recorder.record_many(session, sizes, *columns)} records C{len(sizes)} events at
     once, for a protocol that handles many of one kind in one read (a pipelined
@@ -381,9 +397,11 @@ class Recorder:
         slot = 0 if shared else 1
         node = obs.node
         me = self
-        left = FOLD  # events before the next fold
-        pending = 0  # bytes recorded since the last fold
-        gone = 0  # bytes (with their overhead) of the entries appending has pushed out
+        # The counters the four closures share: events before the next fold (left),
+        # bytes recorded since it (pending), bytes with their overhead of the entries
+        # appending has pushed out (gone). On an object, not in cells, so that the C
+        # record_pair (_speedups.Pair) can hold them: it is that object when used.
+        c: Any = _Counts()
 
         def record(session: str | None, size: int, *raw: Any) -> None:
             """Record an event of C{session} whose fields are C{build(*raw)}.
@@ -393,21 +411,20 @@ class Recorder:
             The caller checks L{Observatory.enabled} first (that is what keeps
             emission free when nobody observes).
             """
-            nonlocal left, pending, gone
             if obs.live:
                 fold()
                 obs.add(LazyEvent(now(), service, kind, session, node, _BASE + size, (build, raw)))
                 return
             seq = obs.last_seq = obs.last_seq + 1
             if len(items) == cap:  # the append drops the oldest entry: count its bytes
-                gone += items[0][4] + _BASE
+                c.gone += items[0][4] + _BASE
             at = turn[0]
             if at is None or seq - at[1] > _OFFSETS:
                 at = turn[slot] = (now(), seq - 1)
             append((at, seq - at[1], me, session, size) + raw)
-            pending += size
-            left -= 1
-            if not left:
+            c.pending += size
+            c.left -= 1
+            if not c.left:
                 fold()
 
         def record_pair(session: str | None, size: int, first: Any, second: Any) -> None:
@@ -415,7 +432,6 @@ class Recorder:
             and its answer, a transcript chunk and its size): the entry is one tuple
             built at once, with no tuple of the raw values to pack and concatenate
             (about a sixth of L{record}'s cost in a loop)."""
-            nonlocal left, pending, gone
             if obs.live:
                 fold()
                 obs.add(
@@ -426,21 +442,20 @@ class Recorder:
                 return
             seq = obs.last_seq = obs.last_seq + 1
             if len(items) == cap:
-                gone += items[0][4] + _BASE
+                c.gone += items[0][4] + _BASE
             at = turn[0]
             if at is None or seq - at[1] > _OFFSETS:
                 at = turn[slot] = (now(), seq - 1)
             append((at, seq - at[1], me, session, size, first, second))
-            pending += size
-            left -= 1
-            if not left:
+            c.pending += size
+            c.left -= 1
+            if not c.left:
                 fold()
 
         def record_many(session: str | None, sizes: Sequence[int], *columns: Any) -> None:
             """Record C{len(sizes)} events of C{session}: the I{j}th one's fields are
             C{build(columns[0][j], columns[1][j], ...)}, and its raw values hold
             C{sizes[j]} bytes. The caller checks L{Observatory.enabled} first."""
-            nonlocal left, pending, gone
             k = len(sizes)
             if not k:
                 return
@@ -458,9 +473,9 @@ class Recorder:
             out = len(items) + k - cap  # entries the extend pushes out, oldest first
             if out > 0:
                 old = min(out, len(items))
-                gone += sum(map(_SIZE, islice(items, old))) + old * _BASE
+                c.gone += sum(map(_SIZE, islice(items, old))) + old * _BASE
                 if out > old:  # more than the store holds: this batch's first ones too
-                    gone += sum(sizes[: out - old]) + (out - old) * _BASE
+                    c.gone += sum(sizes[: out - old]) + (out - old) * _BASE
             first = obs.last_seq + 1
             obs.last_seq += k
             at = turn[0]
@@ -477,34 +492,38 @@ class Recorder:
                     strict=False,  # the repeats never end: the range bounds it
                 )
             )
-            pending += sum(sizes)
-            left -= k
-            if left <= 0:
+            c.pending += sum(sizes)
+            c.left -= k
+            if c.left <= 0:
                 fold()
 
         def fold() -> None:
             """Bring the store's accounts up to date with what was recorded since; trim it."""
-            nonlocal left, pending, gone
-            n = FOLD - left
-            if not n and not gone:
+            n = FOLD - c.left
+            if not n and not c.gone:
                 return
-            left = FOLD
+            c.left = FOLD
             store.fresh += n
             store.appended += n
             me.count += n
-            store.bytes += pending + n * _BASE - gone
-            pending = gone = 0
+            store.bytes += c.pending + n * _BASE - c.gone
+            c.pending = c.gone = 0
             if store.bytes > store.budget:
                 obs._trim(store)
 
         def forget() -> None:
             """The store was emptied: nothing recorded since the last fold is left either."""
-            nonlocal left, pending, gone
-            left = FOLD
-            pending = gone = 0
+            c.left = FOLD
+            c.pending = c.gone = 0
             me.count = 0
 
-        self.record: Callable[..., None] = record_pair if _pair(build) else record
+        if not _pair(build):
+            self.record: Callable[..., None] = record
+        elif _speedups is not None:  # the same steps in C; the Python one delivers live
+            c = _speedups.Pair(obs, items, cap, turn, slot, now, me, record_pair, fold, FOLD)
+            self.record = c
+        else:
+            self.record = record_pair
         self.record_many = record_many
         self.fold = fold
         self.forget = forget

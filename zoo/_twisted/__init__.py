@@ -42,7 +42,8 @@ L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
       C{_dataReceived} (while C{tcp.Server} has those two unchanged), with its
       C{socket}, C{bufferSize} and C{protocol}.
 
-L{speedups} -- C twins of the poll loop's dispatch and the fast writer
+L{speedups} -- C twins of the poll loop's dispatch and the fast writer (and of
+two zoo steps: the policy wrappers' read and the observatory's two-value record)
 (C{_speedups.c}, optional, limited API): read the same names as L{poll} and
 L{fastwrite} (C{bufferSize}, C{protocol}, C{doRead}; C{connected}, C{disconnecting},
 C{TLS}, C{_tempDataBuffer}, C{offset}, C{dataBuffer}, C{_writeDisconnected}), by

@@ -1,9 +1,10 @@
 /*
- * zoo._twisted._speedups: the two hottest loops of zoo's connection layer, in C.
+ * zoo._twisted._speedups: the hottest loops of zoo's connection layer, in C.
  *
  * What each function does is what its Python twin does, step for step; the Python
- * twins stay the reference and the fallback (zoo._twisted.poll._dispatch and
- * zoo._twisted.fastwrite's write closure). Profiles of zoo-lancelot and zoo-blocks
+ * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
+ * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure, and
+ * zoo.events.Recorder's record_pair closure). Profiles of zoo-lancelot and zoo-blocks
  * under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
  * Here they cost no Python frame, and recv()/send() are called on the descriptor.
@@ -20,6 +21,8 @@
 #define Py_LIMITED_API 0x030B0000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 
 #include <errno.h>
 #include <sys/epoll.h>
@@ -604,6 +607,275 @@ static PyType_Spec Writer_spec = {
     Writer_slots,
 };
 
+
+/* ---- Pair: a recorder's record_pair ---------------------------------------- */
+
+/* zoo.events.Recorder's record_pair closure, step for step, for the hot paths'
+ * two-value events (a question and its answer, a transcript chunk and its size).
+ * It holds the recorder's counters (left, pending, gone), which the Python
+ * closures that share them (record, record_many, fold, forget) read and set as
+ * attributes. While somebody is live (a stream, a wait-for), it calls the Python
+ * record_pair, which builds and delivers the event at once. */
+
+#define ENTRY_OVERHEAD 320 /* zoo.events.EVENT_OVERHEAD */
+#define OFFSETS 255        /* zoo.events._OFFSETS */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *obs;    /* the Observatory: live, last_seq */
+    PyObject *items;  /* the store's deque */
+    Py_ssize_t cap;   /* its maxlen */
+    PyObject *append; /* items.append */
+    PyObject *turn;   /* the shared turn cell (a list), or a private [None, None] */
+    Py_ssize_t slot;  /* where a new turn is written: 0 shared, 1 private */
+    PyObject *now;    /* the clock */
+    PyObject *me;     /* the Recorder */
+    PyObject *live;   /* the Python record_pair, for live delivery */
+    PyObject *fold;   /* the recorder's fold */
+    Py_ssize_t left, pending, gone;
+} PairObject;
+
+static PyObject *s_live, *s_last_seq;
+
+static int
+Pair_traverse(PairObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->obs);
+    Py_VISIT(self->items);
+    Py_VISIT(self->append);
+    Py_VISIT(self->turn);
+    Py_VISIT(self->now);
+    Py_VISIT(self->me);
+    Py_VISIT(self->live);
+    Py_VISIT(self->fold);
+    return 0;
+}
+
+static int
+Pair_clear(PairObject *self)
+{
+    Py_CLEAR(self->obs);
+    Py_CLEAR(self->items);
+    Py_CLEAR(self->append);
+    Py_CLEAR(self->turn);
+    Py_CLEAR(self->now);
+    Py_CLEAR(self->me);
+    Py_CLEAR(self->live);
+    Py_CLEAR(self->fold);
+    return 0;
+}
+
+static void
+Pair_dealloc(PairObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Pair_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Pair_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"obs", "items", "cap", "turn", "slot", "now", "me", "live",
+                             "fold", "left", NULL};
+    PyObject *obs, *items, *turn, *now, *me, *live, *fold, *append;
+    Py_ssize_t cap, slot, left;
+    PairObject *self;
+    allocfunc alloc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnOnOOOOn", kwlist, &obs, &items, &cap,
+                                     &turn, &slot, &now, &me, &live, &fold, &left))
+        return NULL;
+    if (!PyList_Check(turn) || slot < 0 || slot >= PyList_Size(turn) || cap <= 0) {
+        PyErr_SetString(PyExc_ValueError, "Pair(): turn must be a list holding slot, cap > 0");
+        return NULL;
+    }
+    append = PyObject_GetAttrString(items, "append");
+    if (append == NULL)
+        return NULL;
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (PairObject *)alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(append);
+        return NULL;
+    }
+    Py_INCREF(obs);
+    self->obs = obs;
+    Py_INCREF(items);
+    self->items = items;
+    self->cap = cap;
+    self->append = append;
+    Py_INCREF(turn);
+    self->turn = turn;
+    self->slot = slot;
+    Py_INCREF(now);
+    self->now = now;
+    Py_INCREF(me);
+    self->me = me;
+    Py_INCREF(live);
+    self->live = live;
+    Py_INCREF(fold);
+    self->fold = fold;
+    self->left = left;
+    return (PyObject *)self;
+}
+
+static PyObject *
+Pair_call(PairObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *session, *size_obj, *first, *second, *flag, *last, *seq_obj, *at, *offset,
+        *entry, *res;
+    Py_ssize_t size, seq, base, n;
+    int truth;
+
+    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 4) {
+        PyErr_SetString(PyExc_TypeError, "record(session, size, first, second)");
+        return NULL;
+    }
+    session = PyTuple_GetItem(args, 0);
+    size_obj = PyTuple_GetItem(args, 1);
+    first = PyTuple_GetItem(args, 2);
+    second = PyTuple_GetItem(args, 3);
+    flag = PyObject_GetAttr(self->obs, s_live);
+    if (flag == NULL)
+        return NULL;
+    truth = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    if (truth < 0)
+        return NULL;
+    if (truth)
+        return PyObject_Call(self->live, args, NULL);
+    size = PyLong_AsSsize_t(size_obj);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    /* seq = obs.last_seq = obs.last_seq + 1 */
+    last = PyObject_GetAttr(self->obs, s_last_seq);
+    if (last == NULL)
+        return NULL;
+    seq = PyLong_AsSsize_t(last);
+    Py_DECREF(last);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    seq += 1;
+    seq_obj = PyLong_FromSsize_t(seq);
+    if (seq_obj == NULL)
+        return NULL;
+    truth = PyObject_SetAttr(self->obs, s_last_seq, seq_obj);
+    Py_DECREF(seq_obj);
+    if (truth < 0)
+        return NULL;
+    /* a full store: the append drops the oldest entry, count its bytes */
+    n = PyObject_Size(self->items);
+    if (n < 0)
+        return NULL;
+    if (n == self->cap) {
+        PyObject *oldest = PySequence_GetItem(self->items, 0), *old_size;
+        Py_ssize_t was;
+        if (oldest == NULL)
+            return NULL;
+        old_size = PySequence_GetItem(oldest, 4);
+        Py_DECREF(oldest);
+        if (old_size == NULL)
+            return NULL;
+        was = PyLong_AsSsize_t(old_size);
+        Py_DECREF(old_size);
+        if (was == -1 && PyErr_Occurred())
+            return NULL;
+        self->gone += was + ENTRY_OVERHEAD;
+    }
+    /* the turn's (time, base), or a new one */
+    at = PyList_GetItem(self->turn, 0); /* borrowed */
+    if (at == NULL)
+        return NULL;
+    base = -1;
+    if (at != Py_None) {
+        PyObject *b = PyTuple_GetItem(at, 1);
+        if (b == NULL)
+            return NULL;
+        base = PyLong_AsSsize_t(b);
+        if (base == -1 && PyErr_Occurred())
+            return NULL;
+        Py_INCREF(at);
+    }
+    if (at == Py_None || seq - base > OFFSETS) {
+        PyObject *t, *b;
+        if (at != Py_None)
+            Py_DECREF(at);
+        t = PyObject_CallFunctionObjArgs(self->now, NULL);
+        if (t == NULL)
+            return NULL;
+        base = seq - 1;
+        b = PyLong_FromSsize_t(base);
+        if (b == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        at = PyTuple_Pack(2, t, b);
+        Py_DECREF(t);
+        Py_DECREF(b);
+        if (at == NULL)
+            return NULL;
+        Py_INCREF(at);
+        if (PyList_SetItem(self->turn, self->slot, at) < 0) { /* steals one */
+            Py_DECREF(at);
+            return NULL;
+        }
+    }
+    offset = PyLong_FromSsize_t(seq - base);
+    if (offset == NULL) {
+        Py_DECREF(at);
+        return NULL;
+    }
+    entry = PyTuple_Pack(7, at, offset, self->me, session, size_obj, first, second);
+    Py_DECREF(at);
+    Py_DECREF(offset);
+    if (entry == NULL)
+        return NULL;
+    res = PyObject_CallFunctionObjArgs(self->append, entry, NULL);
+    Py_DECREF(entry);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    self->pending += size;
+    self->left -= 1;
+    if (!self->left)
+        return PyObject_CallFunctionObjArgs(self->fold, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyMemberDef Pair_members[] = {
+    {"left", T_PYSSIZET, offsetof(PairObject, left), 0, "events before the next fold"},
+    {"pending", T_PYSSIZET, offsetof(PairObject, pending), 0,
+     "bytes recorded since the last fold"},
+    {"gone", T_PYSSIZET, offsetof(PairObject, gone), 0,
+     "bytes (with their overhead) of the entries appending pushed out"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Pair_slots[] = {
+    {Py_tp_doc, "Pair(obs, items, cap, turn, slot, now, me, live, fold, left): a recorder's\n"
+                "record_pair(session, size, first, second), in C (zoo.events.Recorder)."},
+    {Py_tp_new, Pair_new},
+    {Py_tp_dealloc, Pair_dealloc},
+    {Py_tp_traverse, Pair_traverse},
+    {Py_tp_clear, Pair_clear},
+    {Py_tp_call, Pair_call},
+    {Py_tp_members, Pair_members},
+    {0, NULL},
+};
+
+static PyType_Spec Pair_spec = {
+    "zoo._twisted._speedups.Pair",
+    sizeof(PairObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Pair_slots,
+};
+
 static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
@@ -654,8 +926,17 @@ PyInit__speedups(void)
     m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    INTERN(s_live, "live");
+    INTERN(s_last_seq, "last_seq");
     writer = PyType_FromSpec(&Writer_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Writer", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
+    writer = PyType_FromSpec(&Pair_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Pair", writer) < 0) {
         Py_XDECREF(writer);
         Py_DECREF(m);
         return NULL;

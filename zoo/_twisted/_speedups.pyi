@@ -23,3 +23,22 @@ class Writer:
     def __call__(self, data: bytes, /) -> None: ...
 
 def relay(method: Callable[..., object] | None, watched: bool, /, *classes: type) -> None: ...
+
+class Pair:
+    left: int
+    pending: int
+    gone: int
+    def __init__(
+        self,
+        obs: Any,
+        items: Any,
+        cap: int,
+        turn: list[Any],
+        slot: int,
+        now: Callable[[], float],
+        me: Any,
+        live: Callable[[str | None, int, Any, Any], None],
+        fold: Callable[[], None],
+        left: int,
+    ) -> None: ...
+    def __call__(self, session: str | None, size: int, first: Any, second: Any, /) -> None: ...

@@ -1,10 +1,12 @@
 """zoo's C speedups: whether they are built, and whether they are used.
 
-C{zoo._twisted._speedups} is C twins of the two loops every small request goes
-through: the lean poll loop's dispatch (L{zoo._twisted.poll}) and the fast writer
-(L{zoo._twisted.fastwrite}). The Python versions are the reference: the unit tests
-run both, and zoo falls back to Python where the extension was not built (an install
-without a C compiler; it is optional in C{setup.py}).
+C{zoo._twisted._speedups} is C twins of the loops every small request goes
+through: the lean poll loop's dispatch (L{zoo._twisted.poll}) with the policy
+wrappers' read step (L{zoo.policies}), the fast writer (L{zoo._twisted.fastwrite})
+and the observatory's two-value recorder (L{zoo.events.Recorder}). The Python
+versions are the reference: the unit tests run both, and zoo falls back to Python
+where the extension was not built (an install without a C compiler; it is optional
+in C{setup.py}).
 
 Set C{ZOO_NO_SPEEDUPS=1} in the environment to run the Python versions although the
 extension is there (to compare them, or to rule the C code out of a problem).
