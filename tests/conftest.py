@@ -52,3 +52,20 @@ def _quiet_hub():
     hub.forget()
     yield
     hub.forget()
+
+
+def use_implementation(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, target, name, python, c
+) -> str:
+    """For a fixture with params ["python", "c"]: set C{target.name} to C{python}, or
+    to C{c(module)} with zoo's built C speedups module (skipped where none was built;
+    CI builds it and fails a build that lost it, tests/test_speedups.py)."""
+    from zoo._twisted import speedups
+
+    if request.param == "c":
+        if speedups.built is None:
+            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
+        monkeypatch.setattr(target, name, c(speedups.built))
+    else:
+        monkeypatch.setattr(target, name, python)
+    return str(request.param)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import use_implementation
 from twisted.internet.task import Clock
 
 from zoo import events
-from zoo._twisted import speedups
 from zoo.events import EVENT_OVERHEAD, Event, Filter, Observatory
 
 
@@ -16,13 +16,7 @@ from zoo.events import EVENT_OVERHEAD, Event, Filter, Observatory
 def recorder_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test twice: with the two-value recorder in Python (the reference), and
     with its C twin (zoo._twisted._speedups.Pair)."""
-    if request.param == "c":
-        if speedups.built is None:
-            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
-        monkeypatch.setattr(events, "_speedups", speedups.built)
-    else:
-        monkeypatch.setattr(events, "_speedups", None)
-    return str(request.param)
+    return use_implementation(request, monkeypatch, events, "_speedups", None, lambda c: c)
 
 
 def _hub(**kw) -> tuple[Observatory, Clock]:

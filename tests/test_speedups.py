@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 import pytest
+from conftest import use_implementation
 from twisted.internet import tcp
 
 from zoo._twisted import fastwrite, speedups
@@ -32,13 +33,7 @@ def test_built_where_required() -> None:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "c":
-        if speedups.built is None:
-            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
-        monkeypatch.setattr(fastwrite, "_speedups", speedups.built)
-    else:
-        monkeypatch.setattr(fastwrite, "_speedups", None)
-    return str(request.param)
+    return use_implementation(request, monkeypatch, fastwrite, "_speedups", None, lambda c: c)
 
 
 class _Counter:

@@ -248,6 +248,44 @@ def test_ftp_tls_upload(port: int, ca: Path, home: Path) -> None:
     f.quit()
 
 
+def _tls_upload(port: int, ca: Path, name: str) -> tuple[ftplib.FTP_TLS, ssl.SSLSocket]:
+    f = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(ca)))
+    f.connect("127.0.0.1", port, timeout=10)
+    f.login("alice", "pw")
+    f.prot_p()
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd(f"STOR {name}")
+    conn.sendall(PATCH)
+    return f, conn  # type: ignore[return-value]
+
+
+def test_ftp_tls_upload_reset_is_not_an_end_of_file(port: int, ca: Path, home: Path) -> None:
+    """A PROT P upload whose data connection is reset (what curl sometimes does when
+    it closes with the server's TLS session tickets unread: the kernel then drops
+    whatever the server had not read yet) is refused with 426, never stored cut short."""
+    f, conn = _tls_upload(port, ca, "reset.bin")
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()  # a reset, not a FIN
+    with pytest.raises(ftplib.error_temp, match="^426"):
+        f.voidresp()
+    assert not (home / "reset.bin").exists()
+    f.quit()
+
+
+def test_ftp_tls_upload_bare_fin_is_an_end_of_file(port: int, ca: Path, home: Path) -> None:
+    """A PROT P upload ended by a TCP FIN without a TLS close_notify (as many clients
+    end one) is stored."""
+    f, conn = _tls_upload(port, ca, "fin.bin")
+    # SSLSocket.shutdown drops the TLS state without a close_notify and sends the
+    # FIN; close() alone could send a reset instead, with the server's session
+    # tickets unread in this socket.
+    conn.shutdown(socket.SHUT_WR)
+    assert f.voidresp().startswith("226")
+    conn.close()
+    assert (home / "fin.bin").read_bytes() == PATCH
+    f.quit()
+
+
 # -- attacks --------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import use_implementation
 from twisted.internet import main, tcp
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -21,7 +22,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import log
 from twisted.python.failure import Failure
 
-from zoo._twisted import poll, speedups
+from zoo._twisted import poll
 from zoo._twisted.poll import TURN, tune
 from zoo.events import Observatory
 
@@ -31,13 +32,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(autouse=True, params=["python", "c"])
 def dispatch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each test with the Python dispatch, then with the C one."""
-    if request.param == "c":
-        if speedups.built is None:
-            pytest.skip("zoo._twisted._speedups not built here (no C compiler?)")
-        monkeypatch.setattr(poll, "DISPATCH", speedups.built.dispatch)
-    else:
-        monkeypatch.setattr(poll, "DISPATCH", poll._dispatch)
-    return str(request.param)
+    return use_implementation(
+        request, monkeypatch, poll, "DISPATCH", poll._dispatch, lambda c: c.dispatch
+    )
 
 
 class _Reader:

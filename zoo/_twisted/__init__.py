@@ -33,7 +33,11 @@ L{tlslayer} -- Twisted's TLS layer with half-close and batched records:
     - lets a push producer go at C{loseConnection}, as TCP does: reads
       C{TLSMemoryBIOProtocol._producer}, its membrane's C{_producer} and
       C{_producerPaused}, and tells a pull producer by
-      C{twisted.internet._producer_helpers._PullToPush}.
+      C{twisted.internet._producer_helpers._PullToPush};
+    - C{watch_tcp_close}: after C{startTLS} on a TCP connection, finds Twisted's TLS
+      protocol in the connection's C{protocol} and wraps that instance's
+      C{connectionLost}, to learn whether the TCP connection under it ended with a
+      FIN or a reset (zoo-ftp's PROT P uploads).
 
 L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
     - replaces C{EPollReactor.doPoll}/C{doIteration} on one instance; uses

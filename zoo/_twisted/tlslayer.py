@@ -236,3 +236,28 @@ class HalfCloseTLSFactory(TLSMemoryBIOFactory):
         if half_closeable:
             return _HalfClosingTLSProtocol(self, wrapped)
         return self.protocol(self, wrapped)
+
+
+def watch_tcp_close(transport: Any, record: Any) -> bool:
+    """After C{startTLS} on a TCP transport, tell C{record(reason)} how the TCP
+    connection under the TLS layer ended, before that layer reports it.
+
+    Twisted's TLS layer reports a bare TCP FIN (a peer that skips C{close_notify})
+    and a reset alike, as C{ConnectionLost}; the TCP layer's own reason tells them
+    apart (C{ConnectionDone} for a FIN, C{ConnectionLost} for a reset, whose unread
+    bytes the kernel has thrown away). Twisted's C{startTLS} puts its TLS protocol
+    in the TCP connection's C{protocol}; this wraps that instance's C{connectionLost}.
+
+    @return: C{False} (and nothing is watched) if C{transport} has no TLS layer there.
+    """
+    tls = getattr(transport, "protocol", None)
+    if not isinstance(tls, BufferingTLSTransport):
+        return False
+    lost = tls.connectionLost
+
+    def connectionLost(reason: Failure) -> None:
+        record(reason)
+        lost(reason)
+
+    tls.connectionLost = connectionLost  # type: ignore[method-assign]
+    return True

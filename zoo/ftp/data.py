@@ -33,6 +33,7 @@ from zoo._twisted.sendfile import (
     SendfileSender,
     can_sendfile,
 )
+from zoo._twisted.tlslayer import watch_tcp_close
 from zoo.faults.hook import at
 from zoo.faults.model import registry as fault_registry
 from zoo.faults.wire import cut
@@ -140,6 +141,9 @@ class DataChannel(protocol.Protocol):
     #: Under TLS: the handshake is done; a close asked for before it waits for it.
     _handshaken = False
     _close_pending = False
+    #: Under TLS: how the TCP connection under it ended (L{clean_close}).
+    _tcp_watched = False
+    _tcp_reason: Failure | None = None
 
     def __init__(self, session: Any, tls_context: Any = None, dialled_out: bool = False) -> None:
         self.session = session
@@ -167,6 +171,7 @@ class DataChannel(protocol.Protocol):
                 normal=not self.dialled_out,  # type: ignore[call-arg]
             )
             self.tls = True
+            self._tcp_watched = watch_tcp_close(transport, self._tcp_closed)
         self.session.data_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -215,16 +220,28 @@ class DataChannel(protocol.Protocol):
         self._lost.addCallback(lambda _: d.callback(None))
         return d
 
-    def clean_close(self) -> bool:
-        """The peer closed normally (for TLS, any close: many clients skip close_notify).
+    def _tcp_closed(self, reason: Failure) -> None:
+        self._tcp_reason = reason
 
-        Under TLS a reset cannot be told from a bare FIN: Twisted's TLS layer reports
-        both as C{ConnectionLost}. So a PROT P upload whose data connection is reset
-        while its control connection stays up is kept (docs/protocols/ftp.rst).
+    def clean_close(self) -> bool:
+        """The peer closed normally: a FIN, not a reset (under TLS, with or without a
+        C{close_notify}: many clients skip it).
+
+        Twisted's TLS layer reports a bare FIN and a reset alike (C{ConnectionLost}),
+        so under TLS the TCP layer's own reason decides (L{watch_tcp_close}). A reset
+        is not an end of file: the kernel drops what the peer sent and this side had
+        not read yet (curl, for one, resets an upload's data connection now and then,
+        when it closes with the server's TLS session tickets unread).
         """
         if self.reason is None:
             return False
-        return self.tls or self.reason.check(ConnectionDone) is not None
+        if self.reason.check(ConnectionDone) is not None:
+            return True
+        if not self.tls:
+            return False
+        if not self._tcp_watched:  # no TLS layer found to watch: as before, any close
+            return True
+        return self._tcp_reason is not None and self._tcp_reason.check(ConnectionDone) is not None
 
     # -- transfers --------------------------------------------------------------------
 
