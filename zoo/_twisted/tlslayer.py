@@ -259,5 +259,5 @@ def watch_tcp_close(transport: Any, record: Any) -> bool:
         record(reason)
         lost(reason)
 
-    tls.connectionLost = connectionLost  # type: ignore[method-assign]
+    tls.connectionLost = connectionLost  # type: ignore[method-assign,assignment]
     return True
