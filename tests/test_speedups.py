@@ -161,21 +161,22 @@ def test_c_writer_call_shape(pair: Any) -> None:
         write(data=b"a")
 
 
+def _statements(method: Any) -> list[str]:
+    """C{method}'s source, a stripped line each, without blank lines and comments."""
+    import inspect
+    import textwrap
+
+    lines = textwrap.dedent(inspect.getsource(method)).splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
 def test_the_relayed_wrapper_method_is_what_the_c_twin_does() -> None:
     """The C dispatch does ZooProtocolWrapper.dataReceived's steps itself
     (relay_in_place in zoo/_twisted/_speedups.c). If this method changes, change the C
     twin as well, then this text."""
-    import inspect
-    import textwrap
-
     from zoo.policies import ZooProtocolWrapper
 
-    code = [
-        line.strip()
-        for line in textwrap.dedent(inspect.getsource(ZooProtocolWrapper.dataReceived)).splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    assert code == [
+    assert _statements(ZooProtocolWrapper.dataReceived) == [
         "def dataReceived(self, data: bytes) -> None:",
         "self.activity += 1",
         "if self.command_sweeps is None:",
@@ -186,17 +187,9 @@ def test_the_relayed_wrapper_method_is_what_the_c_twin_does() -> None:
 
 def test_the_relayed_observed_wrapper_method_is_what_the_c_twin_does() -> None:
     """The same for the observed wrapper, _Watched.dataReceived."""
-    import inspect
-    import textwrap
-
     from zoo.policies import _Watched
 
-    code = [
-        line.strip()
-        for line in textwrap.dedent(inspect.getsource(_Watched.dataReceived)).splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    assert code == [
+    assert _statements(_Watched.dataReceived) == [
         "def dataReceived(self, data: bytes) -> None:",
         "watch = self.watch",
         "watch.bytes_in += len(data)  # Session.received, without a call when not recording",
