@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -209,6 +213,28 @@ def test_reply_encoders() -> None:
 
 
 # The PUBLISH fast path ---------------------------------------------------------------
+#
+# Each test runs with the Python scan (codec.scan_publishes) and its C twin
+# (_speedups.publishes) where that is built; tests/test_speedups.py fails a CI build
+# that lost it. Hypothesis draws the twin in @given tests (pytest-twisted cannot mix
+# a parametrized fixture with @given).
+
+
+def _scans() -> list[Any]:
+    from zoo._twisted.speedups import built
+
+    return [codec.scan_publishes] + ([built.publishes] if built is not None else [])
+
+
+SCANS = _scans()
+
+
+@contextmanager
+def scanning(scan: Any) -> Iterator[None]:
+    """Parsers made inside use C{scan} as their PUBLISH fast path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codec, "SCAN_PUBLISHES", scan)
+        yield
 
 
 class GeneralParser(RequestParser):
@@ -220,18 +246,22 @@ class GeneralParser(RequestParser):
         return pos
 
 
-def feed_both(data: bytes, cuts: list[int], **limits: int) -> tuple[RequestParser, GeneralParser]:
+def feed_both(
+    data: bytes, cuts: list[int], scan: Any = None, **limits: int
+) -> tuple[RequestParser, GeneralParser]:
     """Feed C{data} cut at C{cuts} to both parsers; every read must give the same result."""
     fast, general = RequestParser(**limits), GeneralParser(**limits)
     prev = 0
-    for c in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
-        assert fast.feed(data[prev:c]) == general.feed(data[prev:c])
-        assert (fast.error, fast.buffered) == (general.error, general.buffered)
-        prev = c
+    with scanning(scan or codec.SCAN_PUBLISHES):
+        for c in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
+            assert fast.feed(data[prev:c]) == general.feed(data[prev:c])
+            assert (fast.error, fast.buffered) == (general.error, general.buffered)
+            prev = c
     return fast, general
 
 
-def test_fast_path_takes_publish_in_both_spellings() -> None:
+@pytest.mark.parametrize("scan", SCANS)
+def test_fast_path_takes_publish_in_both_spellings(scan: Any) -> None:
     """PUBLISH and publish pipelines come out as the general parser's argument lists."""
     p = RequestParser()
     data = (
@@ -240,7 +270,9 @@ def test_fast_path_takes_publish_in_both_spellings() -> None:
         + codec.command(b"PuBlIsH", b"c", b"general path")
         + codec.command(b"PUBLISH", b"c", b"x" * 1000)
     )
-    assert p.feed(data) == [
+    with scanning(scan):
+        got = p.feed(data)
+    assert got == [
         [b"PUBLISH", b"maine coon", b"stovepipe"],
         [b"publish", b"", b"a\r\n$3\r\nb"],
         [b"PuBlIsH", b"c", b"general path"],
@@ -260,26 +292,33 @@ def test_fast_path_takes_publish_in_both_spellings() -> None:
         (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2000\r\n", "invalid bulk length"),  # > max_bulk
     ],
 )
-def test_fast_path_leaves_malformed_publish_to_the_general_parser(data: bytes, error: str) -> None:
+@pytest.mark.parametrize("scan", SCANS)
+def test_fast_path_leaves_malformed_publish_to_the_general_parser(
+    data: bytes, error: str, scan: Any
+) -> None:
     """A bad PUBLISH gets the general parser's error; the commands before it still count."""
     p = RequestParser(max_bulk=1024)
     good = codec.command(b"PUBLISH", b"c", b"x")
-    assert p.feed(good + data) == [[b"PUBLISH", b"c", b"x"]]
+    with scanning(scan):
+        assert p.feed(good + data) == [[b"PUBLISH", b"c", b"x"]]
     assert p.error == error
 
 
-def test_fast_path_respects_max_args() -> None:
+@pytest.mark.parametrize("scan", SCANS)
+def test_fast_path_respects_max_args(scan: Any) -> None:
     """With max_args below 3, even a PUBLISH is an invalid multibulk length."""
     p = RequestParser(max_args=2)
-    assert p.feed(codec.command(b"PUBLISH", b"c", b"x")) == []
+    with scanning(scan):
+        assert p.feed(codec.command(b"PUBLISH", b"c", b"x")) == []
     assert p.error == "invalid multibulk length"
 
 
-def test_fast_path_waits_for_a_publish_cut_anywhere() -> None:
+@pytest.mark.parametrize("scan", SCANS)
+def test_fast_path_waits_for_a_publish_cut_anywhere(scan: Any) -> None:
     """A PUBLISH cut at every possible point is returned once, when its last byte arrives."""
     data = codec.command(b"PUBLISH", b"chan", b"payload") * 2
     for cut in range(len(data) + 1):
-        fast, _ = feed_both(data, [cut])
+        fast, _ = feed_both(data, [cut], scan)
         assert fast.buffered == 0
 
 
@@ -354,13 +393,13 @@ def corrupt(data: bytes, edit: tuple[str, int, bytes]) -> bytes:
     return data[:at] + junk + data[at:]
 
 
-@given(_stream, _cuts, _limits)
+@given(_stream, _cuts, _limits, st.sampled_from(SCANS))
 @settings(max_examples=500)
 def test_fast_path_agrees_with_general_parser(
-    data: bytes, cuts: list[int], limits: dict[str, int]
+    data: bytes, cuts: list[int], limits: dict[str, int], scan: Any
 ) -> None:
     """PUBLISH-heavy pipelines, within and over the limits, cut anywhere: same results, read by read."""
-    fast, _ = feed_both(data, cuts, **limits)
+    fast, _ = feed_both(data, cuts, scan, **limits)
     if not limits:
         assert fast.error is None and fast.buffered == 0
 
@@ -368,19 +407,43 @@ def test_fast_path_agrees_with_general_parser(
 _PUB = b"*3\r\n$7\r\nPUBLISH\r\n"
 
 
-@given(_bad_stream, st.lists(_edit, max_size=3), _cuts, _limits)
-@example(_PUB + b"$1\r\nc\r\n:1\r\nx\r\n", [], [], {})  # not '$' before the payload
-@example(_PUB + b"$01\r\nc\r\n$1\r\nx\r\n", [], [], {})  # a leading zero
-@example(_PUB + b"$1\r\nc\r\n$-1\r\n", [], [], {})
-@example(_PUB + b"$1\r\nc\r\n$9\r\n123456789\r\n", [], [], {"max_bulk": 8})
-@example(_PUB + b"$9\r\n123456789\r\n$1\r\nx\r\n", [], [], {"max_bulk": 8})
-@example(_PUB + b"$1\r\nc\r\n$1\r\nx\r\n", [], [], {"max_args": 2})
-@example(_PUB + b"$1\r\nc\r\n$", [], [], {})  # cut right after the '$'
+@given(_bad_stream, st.lists(_edit, max_size=3), _cuts, _limits, st.sampled_from(SCANS))
+@example(_PUB + b"$1\r\nc\r\n:1\r\nx\r\n", [], [], {}, SCANS[-1])  # not '$' before the payload
+@example(_PUB + b"$01\r\nc\r\n$1\r\nx\r\n", [], [], {}, SCANS[-1])  # a leading zero
+@example(_PUB + b"$1\r\nc\r\n$-1\r\n", [], [], {}, SCANS[-1])
+@example(_PUB + b"$1\r\nc\r\n$9\r\n123456789\r\n", [], [], {"max_bulk": 8}, SCANS[-1])
+@example(_PUB + b"$9\r\n123456789\r\n$1\r\nx\r\n", [], [], {"max_bulk": 8}, SCANS[-1])
+@example(_PUB + b"$1\r\nc\r\n$1\r\nx\r\n", [], [], {"max_args": 2}, SCANS[-1])
+@example(_PUB + b"$1\r\nc\r\n$", [], [], {}, SCANS[-1])  # cut right after the '$'
 @settings(max_examples=500)
 def test_fast_path_agrees_on_malformed_input(
-    data: bytes, edits: list[tuple[str, int, bytes]], cuts: list[int], limits: dict[str, int]
+    data: bytes,
+    edits: list[tuple[str, int, bytes]],
+    cuts: list[int],
+    limits: dict[str, int],
+    scan: Any,
 ) -> None:
     """Corrupted streams, under tight limits, cut anywhere: same commands, errors and state."""
     for edit in edits:
         data = corrupt(data, edit)
-    feed_both(data, cuts, **limits)
+    feed_both(data, cuts, scan, **limits)
+
+
+@pytest.mark.skipif(len(SCANS) < 2, reason="zoo._twisted._speedups not built here")
+@given(_bad_stream, st.lists(_edit, max_size=3), st.integers(0, 300), st.sampled_from([8, 1 << 20]))
+@settings(max_examples=500)
+def test_c_scan_is_the_python_scan(
+    data: bytes, edits: list[tuple[str, int, bytes]], pos: int, max_bulk: int
+) -> None:
+    """The C twin takes the same commands and stops at the same place, from any position."""
+    for edit in edits:
+        data = corrupt(data, edit)
+    python, c = SCANS
+    for buf in (data, bytearray(data)):
+        got_p: list[list[bytes]] = []
+        got_c: list[list[bytes]] = []
+        assert python(buf, pos, got_p, max_bulk) == c(
+            buf, pos, got_c, max_bulk, codec.PUBLISH_NAMES
+        )
+        assert got_c == got_p
+        assert all(a[0] is codec.PUBLISH_NAMES[a[0] == b"publish"] for a in got_c)

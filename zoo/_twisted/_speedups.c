@@ -4,7 +4,8 @@
  * What each function does is what its Python twin does, step for step; the Python
  * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
  * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure, and
- * zoo.events.Recorder's record_pair closure). Profiles of zoo-lancelot and zoo-blocks
+ * zoo.events.Recorder's record_pair closure, and zoo-pubsub's scan_publishes and
+ * publish_run, in zoo.pubsub.codec and zoo.pubsub.core). Profiles of zoo-lancelot and zoo-blocks
  * under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
  * Here they cost no Python frame, and recv()/send() are called on the descriptor.
@@ -23,6 +24,8 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <errno.h>
 #include <sys/epoll.h>
@@ -876,16 +879,369 @@ static PyType_Spec Pair_spec = {
     Pair_slots,
 };
 
+/* ---- pub-sub: a publisher's pipeline ------------------------------------------- */
+
+/* The length line of a bulk inside a PUBLISH: digits from buf[start], ended by CRLF
+ * whose CR is within 18 bytes (Python: find(b"\r\n", start, start + 20)), no leading
+ * zero. Sets *length and *next (after the CRLF); 0 if the bytes are not that. */
+static int
+bulk_length(const char *buf, Py_ssize_t end, Py_ssize_t start, long long *length,
+            Py_ssize_t *next)
+{
+    Py_ssize_t limit = start + 20 < end ? start + 20 : end, p;
+    long long n = 0;
+    for (p = start; p + 1 < limit; p++)
+        if (buf[p] == '\r' && buf[p + 1] == '\n')
+            break;
+    if (p + 1 >= limit || p == start)
+        return 0;
+    if (buf[start] == '0' && p - start > 1)
+        return 0;
+    for (Py_ssize_t q = start; q < p; q++) {
+        if (buf[q] < '0' || buf[q] > '9')
+            return 0;
+        n = n * 10 + (buf[q] - '0');
+    }
+    *length = n;
+    *next = p + 2;
+    return 1;
+}
+
+static const char publish_upper[] = "*3\r\n$7\r\nPUBLISH\r\n$";
+static const char publish_lower[] = "*3\r\n$7\r\npublish\r\n$";
+#define PUBLISH_HEAD 18
+
+PyDoc_STRVAR(publishes_doc,
+"publishes(buf, pos, out, max_bulk, names) -> int\n\n"
+"zoo.pubsub.codec.scan_publishes in C: append the complete PUBLISH commands at pos\n"
+"to out, as [names[0 or 1], channel, payload]; return where they end.");
+
+static PyObject *
+publishes(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *out, *names, *argv = NULL;
+    Py_ssize_t pos, end;
+    long long max_bulk, clen, plen;
+    Py_buffer view;
+    const char *buf;
+    if (!PyArg_ParseTuple(args, "OnO!LO!", &obj, &pos, &PyList_Type, &out, &max_bulk,
+                          &PyTuple_Type, &names))
+        return NULL;
+    if (PyTuple_Size(names) != 2) {
+        PyErr_SetString(PyExc_ValueError, "names: two command names");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    buf = view.buf;
+    end = view.len;
+    if (pos < 0)
+        pos = 0;
+    while (end - pos >= PUBLISH_HEAD) {
+        Py_ssize_t cstart, cstop, pstart, pstop;
+        int lower;
+        if (memcmp(buf + pos, publish_upper, PUBLISH_HEAD) == 0)
+            lower = 0;
+        else if (memcmp(buf + pos, publish_lower, PUBLISH_HEAD) == 0)
+            lower = 1;
+        else
+            break;
+        if (!bulk_length(buf, end, pos + PUBLISH_HEAD, &clen, &cstart) || clen > max_bulk)
+            break;
+        cstop = cstart + (Py_ssize_t)clen;
+        if (cstop + 2 >= end || buf[cstop + 2] != '$')
+            break;
+        if (!bulk_length(buf, end, cstop + 3, &plen, &pstart) || plen > max_bulk)
+            break;
+        pstop = pstart + (Py_ssize_t)plen;
+        if (pstop + 2 > end)
+            break;
+        argv = PyList_New(3);
+        if (argv == NULL)
+            goto fail;
+        {
+            PyObject *name = PyTuple_GetItem(names, lower);
+            PyObject *channel = PyBytes_FromStringAndSize(buf + cstart, cstop - cstart);
+            PyObject *payload = channel == NULL
+                ? NULL : PyBytes_FromStringAndSize(buf + pstart, pstop - pstart);
+            if (name == NULL || payload == NULL) {
+                Py_XDECREF(channel);
+                goto fail;
+            }
+            Py_INCREF(name);
+            PyList_SetItem(argv, 0, name);
+            PyList_SetItem(argv, 1, channel);
+            PyList_SetItem(argv, 2, payload);
+        }
+        if (PyList_Append(out, argv) < 0)
+            goto fail;
+        Py_CLEAR(argv);
+        pos = pstop + 2;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(pos);
+fail:
+    Py_XDECREF(argv);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+/* A pushed frame: head (the array and its first bulk, "*3\r\n$7\r\nmessage\r\n"),
+ * then each of parts as a bulk string. parts are bytes. */
+static PyObject *
+push_frame(const char *head, Py_ssize_t headlen, PyObject **parts, int count)
+{
+    char *data[4], *w;
+    Py_ssize_t sizes[4], size = headlen;
+    char digits[4][24];
+    int ndigits[4];
+    PyObject *frame;
+    for (int k = 0; k < count; k++) {
+        if (PyBytes_AsStringAndSize(parts[k], &data[k], &sizes[k]) < 0)
+            return NULL;
+        ndigits[k] = snprintf(digits[k], sizeof digits[k], "%zd", sizes[k]);
+        size += 1 + ndigits[k] + 2 + sizes[k] + 2;
+    }
+    frame = PyBytes_FromStringAndSize(NULL, size);
+    if (frame == NULL)
+        return NULL;
+    w = PyBytes_AsString(frame);
+    memcpy(w, head, headlen);
+    w += headlen;
+    for (int k = 0; k < count; k++) {
+        *w++ = '$';
+        memcpy(w, digits[k], ndigits[k]);
+        w += ndigits[k];
+        *w++ = '\r';
+        *w++ = '\n';
+        memcpy(w, data[k], sizes[k]);
+        w += sizes[k];
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    return frame;
+}
+
+#define MESSAGE_HEAD "*3\r\n$7\r\nmessage\r\n"
+#define PMESSAGE_HEAD "*4\r\n$8\r\npmessage\r\n"
+
+#define SMALL_REPLIES 32
+static PyObject *integer_replies[SMALL_REPLIES];
+static PyObject *s_append;
+
+/* ":n\r\n", shared for small n. */
+static PyObject *
+integer_reply(Py_ssize_t n)
+{
+    if (n >= 0 && n < SMALL_REPLIES) {
+        if (integer_replies[n] == NULL &&
+            (integer_replies[n] = PyBytes_FromFormat(":%zd\r\n", n)) == NULL)
+            return NULL;
+        Py_INCREF(integer_replies[n]);
+        return integer_replies[n];
+    }
+    return PyBytes_FromFormat(":%zd\r\n", n);
+}
+
+static int
+is_publish_name(PyObject *name)
+{
+    char *s;
+    if (!PyBytes_Check(name) || PyBytes_Size(name) != 7)
+        return 0;
+    s = PyBytes_AsString(name);
+    return memcmp(s, "PUBLISH", 7) == 0 || memcmp(s, "publish", 7) == 0;
+}
+
+/* Append frame to each receiver's pending output: list.append for a plain list,
+ * the object's own append otherwise (a RESP3 client's _PushOut). */
+static int
+push_to(PyObject *subs, PyObject *frame)
+{
+    Py_ssize_t it = 0;
+    PyObject *key, *value;
+    int rc = 0;
+    Py_INCREF(subs);
+    while (PyDict_Next(subs, &it, &key, &value)) {
+        if (PyList_CheckExact(value)) {
+            if (PyList_Append(value, frame) < 0) {
+                rc = -1;
+                break;
+            }
+        } else {
+            PyObject *res;
+            Py_INCREF(value);
+            res = PyObject_CallMethodObjArgs(value, s_append, frame, NULL);
+            Py_DECREF(value);
+            if (res == NULL) {
+                rc = -1;
+                break;
+            }
+            Py_DECREF(res);
+        }
+    }
+    Py_DECREF(subs);
+    return rc;
+}
+
+/* zoo.pubsub.core.deliver_patterns: a pmessage to the subscribers of each pattern
+ * channel matches; how many, or -1 on error. patterns is (cache, matching). */
+static Py_ssize_t
+deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObject *payload)
+{
+    PyObject *cache, *found;
+    Py_ssize_t n = 0, count;
+    if (!PyTuple_Check(patterns) || PyTuple_Size(patterns) != 2 ||
+        !PyDict_Check(cache = PyTuple_GetItem(patterns, 0))) {
+        PyErr_SetString(PyExc_TypeError, "patterns: (cache, matching) or None");
+        return -1;
+    }
+    found = PyDict_GetItemWithError(cache, channel);
+    if (found != NULL)
+        Py_INCREF(found);
+    else if (PyErr_Occurred())
+        return -1;
+    else if ((found = PyObject_CallFunctionObjArgs(PyTuple_GetItem(patterns, 1), channel,
+                                                   NULL)) == NULL)
+        return -1;
+    if (!PyList_Check(found)) {
+        Py_DECREF(found);
+        PyErr_SetString(PyExc_TypeError, "matching: a list of (pattern, subscribers)");
+        return -1;
+    }
+    count = PyList_Size(found);
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *pair = PyList_GetItem(found, k), *parts[3], *subs, *frame;
+        int rc;
+        if (!PyTuple_Check(pair) || PyTuple_Size(pair) != 2 ||
+            !PyBytes_Check(parts[0] = PyTuple_GetItem(pair, 0)) ||
+            !PyDict_Check(subs = PyTuple_GetItem(pair, 1))) {
+            Py_DECREF(found);
+            PyErr_SetString(PyExc_TypeError, "matching: a list of (pattern, subscribers)");
+            return -1;
+        }
+        parts[1] = channel;
+        parts[2] = payload;
+        frame = push_frame(PMESSAGE_HEAD, sizeof PMESSAGE_HEAD - 1, parts, 3);
+        if (frame == NULL) {
+            Py_DECREF(found);
+            return -1;
+        }
+        Py_INCREF(subs);
+        rc = push_to(subs, frame);
+        Py_DECREF(frame);
+        if (rc == 0)
+            rc = PyDict_Update(dirty, subs);
+        if (rc == 0)
+            n += PyDict_Size(subs);
+        Py_DECREF(subs);
+        if (rc < 0) {
+            Py_DECREF(found);
+            return -1;
+        }
+    }
+    Py_DECREF(found);
+    return n;
+}
+
+PyDoc_STRVAR(publish_run_doc,
+"publish_run(cmds, i, channels, dirty, client, out, patterns, argvs, counts) -> int\n\n"
+"zoo.pubsub.core.publish_run in C: run the PUBLISH commands of cmds from i on;\n"
+"return the index of the first other one.");
+
+static PyObject *
+publish_run(PyObject *self, PyObject *args)
+{
+    PyObject *cmds, *channels, *dirty, *client, *out, *patterns, *argvs, *counts;
+    Py_ssize_t i, end;
+    if (!PyArg_ParseTuple(args, "O!nO!O!OO!OOO", &PyList_Type, &cmds, &i, &PyDict_Type,
+                          &channels, &PyDict_Type, &dirty, &client, &PyList_Type, &out,
+                          &patterns, &argvs, &counts))
+        return NULL;
+    if (argvs != Py_None && (!PyList_Check(argvs) || !PyList_Check(counts))) {
+        PyErr_SetString(PyExc_TypeError, "argvs and counts: lists or None");
+        return NULL;
+    }
+    end = PyList_Size(cmds);
+    if (i < 0)
+        i = 0;
+    for (; i < end; i++) {
+        PyObject *argv = PyList_GetItem(cmds, i), *channel, *payload, *subs, *reply;
+        Py_ssize_t n = 0;
+        if (argv == NULL)
+            return NULL;
+        if (!PyList_Check(argv) || PyList_Size(argv) != 3 ||
+            !is_publish_name(PyList_GetItem(argv, 0)))
+            break;
+        channel = PyList_GetItem(argv, 1);
+        payload = PyList_GetItem(argv, 2);
+        if (!PyBytes_Check(channel) || !PyBytes_Check(payload))
+            break; /* the parser makes bytes; anything else goes the general way */
+        Py_INCREF(argv); /* the list stays ours while Python code runs below */
+        subs = PyDict_GetItemWithError(channels, channel);
+        if (subs == NULL && PyErr_Occurred())
+            goto fail;
+        if (subs != NULL && PyDict_Check(subs) && (n = PyDict_Size(subs)) > 0) {
+            PyObject *parts[2] = {channel, payload};
+            PyObject *frame = push_frame(MESSAGE_HEAD, sizeof MESSAGE_HEAD - 1, parts, 2);
+            int rc;
+            if (frame == NULL)
+                goto fail;
+            Py_INCREF(subs);
+            rc = push_to(subs, frame);
+            Py_DECREF(frame);
+            if (rc == 0)
+                rc = PyDict_Update(dirty, subs);
+            Py_DECREF(subs);
+            if (rc < 0)
+                goto fail;
+        }
+        if (patterns != Py_None) {
+            Py_ssize_t more = deliver_patterns(patterns, dirty, channel, payload);
+            if (more < 0)
+                goto fail;
+            n += more;
+        }
+        if (PyList_Size(out) == 0 && PyDict_SetItem(dirty, client, out) < 0)
+            goto fail;
+        reply = integer_reply(n);
+        if (reply == NULL)
+            goto fail;
+        if (PyList_Append(out, reply) < 0) {
+            Py_DECREF(reply);
+            goto fail;
+        }
+        Py_DECREF(reply);
+        if (argvs != Py_None) {
+            PyObject *count = PyLong_FromSsize_t(n);
+            int rc = count == NULL ? -1 : PyList_Append(argvs, argv);
+            if (rc == 0)
+                rc = PyList_Append(counts, count);
+            Py_XDECREF(count);
+            if (rc < 0)
+                goto fail;
+        }
+        Py_DECREF(argv);
+        continue;
+    fail:
+        Py_DECREF(argv);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
+    {"publishes", publishes, METH_VARARGS, publishes_doc},
+    {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "zoo._twisted._speedups",
-    "The poll loop's dispatch and the fast writer, in C (see zoo._twisted.poll).",
+    "zoo's hottest loops in C (see zoo._twisted.speedups).",
     -1,
     methods,
     NULL,
@@ -921,6 +1277,7 @@ PyInit__speedups(void)
     INTERN(s_watch, "watch");
     INTERN(s_bytes_in, "bytes_in");
     INTERN(s_record_in, "record_in");
+    INTERN(s_append, "append");
     if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     m = PyModule_Create(&module);

@@ -42,3 +42,24 @@ class Pair:
         left: int,
     ) -> None: ...
     def __call__(self, session: str | None, size: int, first: Any, second: Any, /) -> None: ...
+
+def publishes(
+    buf: bytes | bytearray,
+    pos: int,
+    out: list[list[bytes]],
+    max_bulk: int,
+    names: tuple[bytes, bytes],
+    /,
+) -> int: ...
+def publish_run(
+    cmds: list[list[bytes]],
+    i: int,
+    channels: dict[bytes, dict[Any, list[bytes]]],
+    dirty: dict[Any, list[bytes]],
+    client: Any,
+    out: list[bytes],
+    patterns: tuple[Any, Any] | None,
+    argvs: list[list[bytes]] | None,
+    counts: list[int] | None,
+    /,
+) -> int: ...

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
+
+from zoo._twisted.speedups import speedups as _speedups
 
 #: Redis's PROTO_INLINE_MAX_SIZE: longest inline command and longest C{*n}/C{$n} line.
 MAX_INLINE = 64 * 1024
@@ -35,6 +38,8 @@ _PUBLISH_HEADS = (b"*3\r\n$7\r\nPUBLISH\r\n$", b"*3\r\n$7\r\npublish\r\n$")
 #: The command names the fast path produces: the same objects every time, so their
 #: hash is computed once (L{zoo.pubsub.commands.Session.execute} looks them up).
 PUBLISH_NAMES = (b"PUBLISH", b"publish")
+#: The same, for membership tests (any other spelling takes the general path).
+PUBLISH_NAME_SET = frozenset(PUBLISH_NAMES)
 
 
 def _int(b: bytes | bytearray) -> int | None:
@@ -183,65 +188,83 @@ class RequestParser:
     def _publishes(self, buf: bytes | bytearray, pos: int, out: list[list[bytes]]) -> int:
         """The fast path: parse the complete PUBLISH commands at C{pos}; return where they end.
 
-        A publisher's pipeline is nearly all C{*3 $7 PUBLISH $n <channel> $m <payload>},
-        and the general loop in L{_parse} (a C{_int} call and several index checks per
-        argument) was about half of zoo's CPU per published message. Here each such
-        command costs two bounded C{find}s and two C{int}s on slices.
-
-        Only a complete, well-formed PUBLISH (name in upper or lower case) within the
-        limits is taken; at anything else -- another command, other spellings, a
-        command cut by the end of the read, a bad length, a limit -- this stops and
-        returns the position of that command untouched, and the general loop reads it
-        from there. So both paths give the same commands, errors and partial state
-        for any input and any split (tests/test_pubsub_codec.py checks this).
+        See L{scan_publishes}; none are taken when fewer than three arguments are allowed.
         """
         if self.max_args < 3:
             return pos
-        end = len(buf)
-        find = buf.find
-        max_bulk = self.max_bulk
-        append = out.append
-        while buf.startswith(_PUBLISH_HEADS, pos):
-            # The channel's length: digits only, no leading zero (like _int), and short,
-            # so the search for its CRLF is bounded too.
-            start = pos + 18
-            nl = find(b"\r\n", start, start + 20)
-            if nl < 0:
-                break
-            digits = buf[start:nl]
-            if not digits.isdigit() or (digits[0] == 48 and nl - start > 1):
-                break
-            length = int(digits)
-            if length > max_bulk:
-                break
-            channel_start = nl + 2
-            channel_stop = channel_start + length
-            # Like Redis, the two bytes after the data are not checked; then the '$'.
-            if channel_stop + 2 >= end or buf[channel_stop + 2] != 36:
-                break
-            start = channel_stop + 3
-            nl = find(b"\r\n", start, start + 20)
-            if nl < 0:
-                break
-            digits = buf[start:nl]
-            if not digits.isdigit() or (digits[0] == 48 and nl - start > 1):
-                break
-            length = int(digits)
-            if length > max_bulk:
-                break
-            payload_start = nl + 2
-            payload_stop = payload_start + length
-            if payload_stop + 2 > end:
-                break
-            append(
-                [
-                    PUBLISH_NAMES[buf[pos + 8] == 112],  # 'p': which spelling it was
-                    bytes(buf[channel_start:channel_stop]),
-                    bytes(buf[payload_start:payload_stop]),
-                ]
-            )
-            pos = payload_stop + 2
-        return pos
+        return SCAN_PUBLISHES(buf, pos, out, self.max_bulk, PUBLISH_NAMES)
+
+
+def _bulk_at(buf: bytes | bytearray, start: int, max_bulk: int) -> tuple[int, int] | None:
+    """Where the bulk whose length line starts at C{start} has its data: (start, stop).
+
+    C{None} unless the line is digits only, without a leading zero (like L{_int}),
+    short (so the search for its CRLF is bounded too) and within C{max_bulk}.
+    """
+    nl = buf.find(b"\r\n", start, start + 20)
+    if nl < 0:
+        return None
+    digits = buf[start:nl]
+    if not digits.isdigit() or (digits[0] == 48 and nl - start > 1):
+        return None
+    length = int(digits)
+    if length > max_bulk:
+        return None
+    return nl + 2, nl + 2 + length
+
+
+def scan_publishes(
+    buf: bytes | bytearray,
+    pos: int,
+    out: list[list[bytes]],
+    max_bulk: int,
+    names: tuple[bytes, bytes] = PUBLISH_NAMES,
+) -> int:
+    """The fast path: parse the complete PUBLISH commands at C{pos}; return where they end.
+
+    A publisher's pipeline is nearly all C{*3 $7 PUBLISH $n <channel> $m <payload>},
+    and the general loop in L{RequestParser._parse} (a C{_int} call and several index checks per
+    argument) was about half of zoo's CPU per published message. Here each such
+    command costs two bounded C{find}s and two C{int}s on slices (and in the C twin,
+    a few comparisons).
+
+    Only a complete, well-formed PUBLISH (name in upper or lower case) within the
+    limits is taken; at anything else -- another command, other spellings, a
+    command cut by the end of the read, a bad length, a limit -- this stops and
+    returns the position of that command untouched, and the general loop reads it
+    from there. So both paths give the same commands, errors and partial state
+    for any input and any split (tests/test_pubsub_codec.py checks this).
+
+    C{names} are the command names to put in the argvs (upper and lower case).
+    C{zoo._twisted._speedups.publishes} is its C twin, used where it is built.
+    """
+    end = len(buf)
+    append = out.append
+    while buf.startswith(_PUBLISH_HEADS, pos):
+        channel = _bulk_at(buf, pos + 18, max_bulk)
+        if channel is None:
+            break
+        channel_start, channel_stop = channel
+        # Like Redis, the two bytes after the data are not checked; then the '$'.
+        if channel_stop + 2 >= end or buf[channel_stop + 2] != 36:
+            break
+        payload = _bulk_at(buf, channel_stop + 3, max_bulk)
+        if payload is None or payload[1] + 2 > end:
+            break
+        payload_start, payload_stop = payload
+        append(
+            [
+                names[buf[pos + 8] == 112],  # 'p': which spelling it was
+                bytes(buf[channel_start:channel_stop]),
+                bytes(buf[payload_start:payload_stop]),
+            ]
+        )
+        pos = payload_stop + 2
+    return pos
+
+
+#: The PUBLISH scan in use: the C twin where zoo's speedups are built and on.
+SCAN_PUBLISHES: Any = _speedups.publishes if _speedups is not None else scan_publishes
 
 
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")

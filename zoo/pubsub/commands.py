@@ -24,7 +24,7 @@ from zoo import __version__
 from zoo.events import bounded_text, hub
 from zoo.faults.hook import at
 from zoo.faults.model import registry as fault_registry
-from zoo.pubsub import codec
+from zoo.pubsub import codec, core
 from zoo.pubsub import list_commands as lists
 from zoo.pubsub.core import Broker, Client
 
@@ -33,7 +33,7 @@ from zoo.pubsub.core import Broker, Client
 REDIS_VERSION = b"7.0.15"
 
 #: PUBLISH as clients spell it; anything else (PuBlIsH) takes the general path.
-_PUBLISH_NAMES = frozenset(codec.PUBLISH_NAMES)
+_PUBLISH_NAMES = codec.PUBLISH_NAME_SET
 _CHANNEL = itemgetter(1)
 _PAYLOAD = itemgetter(2)
 
@@ -119,6 +119,8 @@ class Session:
         self.client = client
         #: How PUBLISH delivers: the broker's own, or the Redis bridge's.
         self.publish = publish or broker.publish
+        #: Whether PUBLISH is this broker's own (L{execute_all} may run it in a batch).
+        self._local = self.publish == broker.publish
         self.closing = False
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
@@ -199,6 +201,43 @@ class Session:
             return
         assert cmd.handler is not None
         cmd.handler(self, argv)
+
+    def execute_all(self, cmds: list[list[bytes]]) -> None:
+        """Run one read's commands in order, until done or closing (QUIT).
+
+        Each run of PUBLISH commands that L{execute} would take through its fast path
+        goes to L{zoo.pubsub.core.PUBLISH_RUN} at once; the rest go to L{execute}.
+        """
+        client = self.client
+        broker = self.broker
+        i, end = 0, len(cmds)
+        while i < end:
+            if (
+                self._local
+                and client.blocked is None
+                and not fault_registry.points
+                and (client.resp != 2 or not (client.channels or client.patterns))
+            ):
+                observed = self.observatory.enabled
+                start = i
+                i = core.PUBLISH_RUN(
+                    cmds,
+                    i,
+                    broker.channels,
+                    broker._dirty,
+                    client,
+                    client.out,
+                    broker.pattern_delivery if broker.patterns else None,
+                    self._published_argv if observed else None,
+                    self._published_n if observed else None,
+                )
+                broker.published += i - start
+                if i == end:
+                    return
+            self.execute(cmds[i])
+            i += 1
+            if self.closing:
+                return
 
     def resume(self) -> None:
         """Run the commands sent while blocked, until blocked again, closing, or done."""

@@ -71,16 +71,12 @@ class PubSubProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         parser = self.parser
         session = self.session
-        execute = session.execute
-        done = False
-        for argv in parser.feed(data):
-            done = True
-            execute(argv)
-            if session.closing:
-                break
+        cmds = parser.feed(data)
+        if cmds:
+            session.execute_all(cmds)
         if self._parsed is not None:
             self._parsed(parser.at_boundary)
-        if done:
+        if cmds:
             command_done(self.transport)
             session.record_published()
         if parser.error is not None and not session.closing:
