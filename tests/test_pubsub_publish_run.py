@@ -56,7 +56,6 @@ class World:
         return c
 
     def outcome(self) -> tuple[Any, ...]:
-        self.session.record_published()
         self.broker.flush()
         events = [(e.kind, e.fields) for e in self.obs.events(Filter(service="pubsub"))]
         return (self.broker.published, [b"".join(s) for s in self.sent], events)
@@ -118,12 +117,18 @@ def test_execute_all_is_execute_each(
 
 
 def run(world: World, cmds: list[list[bytes]], i: int = 0, observe: bool = True) -> Any:
+    """PUBLISH_RUN on the world's broker; the index it stopped at, and what it recorded."""
     b, p = world.broker, world.publisher
-    argvs: list[list[bytes]] | None = [] if observe else None
-    counts: list[int] | None = [] if observe else None
+    recorded: list[tuple[Any, ...]] = []
+
+    def record(*values: Any) -> None:
+        recorded.append(values)
+
     patterns = b.pattern_delivery if b.patterns else None
-    end = core.PUBLISH_RUN(cmds, i, b.channels, b._dirty, p, p.out, patterns, argvs, counts)
-    return end, argvs, counts
+    end = core.PUBLISH_RUN(
+        cmds, i, b.channels, b._dirty, p, p.out, patterns, record if observe else None, "s1"
+    )
+    return end, recorded
 
 
 def test_stops_at_the_first_other_command(impl: str) -> None:
@@ -135,10 +140,10 @@ def test_stops_at_the_first_other_command(impl: str) -> None:
         [b"PuBlIsH", b"a", b"3"],
         [b"PUBLISH", b"a", b"4"],
     ]
-    end, argvs, counts = run(w, cmds)
+    end, recorded = run(w, cmds)
     assert end == 2
-    assert argvs == cmds[:2] and argvs[0] is cmds[0]  # the same lists, for the events
-    assert counts == [1, 0]
+    assert recorded == [("s1", 2, cmds[0], 1), ("s1", 2, cmds[1], 0)]
+    assert recorded[0][2] is cmds[0]  # the parser's list, kept for the event
     assert w.publisher.out == [b":1\r\n", b":0\r\n"]
     assert run(w, cmds, 3)[0] == 4
     assert run(w, [[b"PUBLISH", b"a"]])[0] == 0
@@ -150,8 +155,8 @@ def test_frames_replies_and_dirty_order(impl: str) -> None:
     """message and pmessage frames as the encoders make them; receivers flushed in order."""
     w = World([(2, [b"news.1"], []), (3, [], [b"news.*"]), (2, [b"news.1"], [b"*"])], False)
     payload = b"x" * 300 + b"\r\n$3\r\n"
-    end, argvs, counts = run(w, [[b"PUBLISH", b"news.1", payload]], observe=False)
-    assert (end, argvs, counts) == (1, None, None)
+    end, recorded = run(w, [[b"PUBLISH", b"news.1", payload]], observe=False)
+    assert (end, recorded) == (1, [])
     assert list(w.broker._dirty) == [w.clients[0], w.clients[2], w.clients[1], w.publisher]
     w.broker.flush()
     message = codec.message(b"news.1", payload)
@@ -164,7 +169,7 @@ def test_frames_replies_and_dirty_order(impl: str) -> None:
 def test_large_counts_and_no_receivers(impl: str) -> None:
     """Counts past the shared small replies are encoded too; nobody listening is 0."""
     w = World([(2, [b"c"], [])] * 40, False)
-    end, _, _ = run(w, [[b"PUBLISH", b"c", b"x"], [b"PUBLISH", b"none", b""]], observe=False)
+    end, _ = run(w, [[b"PUBLISH", b"c", b"x"], [b"PUBLISH", b"none", b""]], observe=False)
     assert end == 2
     assert w.publisher.out == [b":40\r\n", b":0\r\n"]
 
@@ -174,7 +179,7 @@ def test_bad_arguments_raise(impl: str) -> None:
     w = World([], False)
     b, p = w.broker, w.publisher
     with pytest.raises(TypeError):
-        core.PUBLISH_RUN(None, 0, b.channels, b._dirty, p, p.out, None, None, None)
+        core.PUBLISH_RUN(None, 0, b.channels, b._dirty, p, p.out, None, None, "s1")
 
 
 def test_commands_after_a_block_wait(impl: str) -> None:

@@ -639,6 +639,7 @@ typedef struct {
 } PairObject;
 
 static PyObject *s_live, *s_last_seq;
+static PyTypeObject *pair_type; /* Pair, for publish_run's direct calls */
 
 static int
 Pair_traverse(PairObject *self, visitproc visit, void *arg)
@@ -727,22 +728,29 @@ Pair_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+static PyObject *pair_record(PairObject *self, PyObject *session, PyObject *size_obj,
+                             PyObject *first, PyObject *second);
+
 static PyObject *
 Pair_call(PairObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *session, *size_obj, *first, *second, *flag, *last, *seq_obj, *at, *offset,
-        *entry, *res;
-    Py_ssize_t size, seq, base, n;
-    int truth;
-
     if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 4) {
         PyErr_SetString(PyExc_TypeError, "record(session, size, first, second)");
         return NULL;
     }
-    session = PyTuple_GetItem(args, 0);
-    size_obj = PyTuple_GetItem(args, 1);
-    first = PyTuple_GetItem(args, 2);
-    second = PyTuple_GetItem(args, 3);
+    return pair_record(self, PyTuple_GetItem(args, 0), PyTuple_GetItem(args, 1),
+                       PyTuple_GetItem(args, 2), PyTuple_GetItem(args, 3));
+}
+
+/* The call itself (zoo.events.Recorder's record_pair), also made from C (publish_run). */
+static PyObject *
+pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *first,
+            PyObject *second)
+{
+    PyObject *flag, *last, *seq_obj, *at, *offset, *entry, *res;
+    Py_ssize_t size, seq, base, n;
+    int truth;
+
     flag = PyObject_GetAttr(self->obs, s_live);
     if (flag == NULL)
         return NULL;
@@ -751,7 +759,7 @@ Pair_call(PairObject *self, PyObject *args, PyObject *kwds)
     if (truth < 0)
         return NULL;
     if (truth)
-        return PyObject_Call(self->live, args, NULL);
+        return PyObject_CallFunctionObjArgs(self->live, session, size_obj, first, second, NULL);
     size = PyLong_AsSsize_t(size_obj);
     if (size == -1 && PyErr_Occurred())
         return NULL;
@@ -986,6 +994,21 @@ fail:
     return NULL;
 }
 
+/* Write n >= 0 in decimal to out (room for 20 digits); return the digit count. */
+static int
+decimal(char *out, Py_ssize_t n)
+{
+    char tmp[24];
+    int len = 0;
+    do {
+        tmp[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (int k = 0; k < len; k++)
+        out[k] = tmp[len - 1 - k];
+    return len;
+}
+
 /* A pushed frame: head (the array and its first bulk, "*3\r\n$7\r\nmessage\r\n"),
  * then each of parts as a bulk string. parts are bytes. */
 static PyObject *
@@ -999,7 +1022,7 @@ push_frame(const char *head, Py_ssize_t headlen, PyObject **parts, int count)
     for (int k = 0; k < count; k++) {
         if (PyBytes_AsStringAndSize(parts[k], &data[k], &sizes[k]) < 0)
             return NULL;
-        ndigits[k] = snprintf(digits[k], sizeof digits[k], "%zd", sizes[k]);
+        ndigits[k] = decimal(digits[k], sizes[k]);
         size += 1 + ndigits[k] + 2 + sizes[k] + 2;
     }
     frame = PyBytes_FromStringAndSize(NULL, size);
@@ -1145,23 +1168,19 @@ deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObjec
 }
 
 PyDoc_STRVAR(publish_run_doc,
-"publish_run(cmds, i, channels, dirty, client, out, patterns, argvs, counts) -> int\n\n"
+"publish_run(cmds, i, channels, dirty, client, out, patterns, record, session) -> int\n\n"
 "zoo.pubsub.core.publish_run in C: run the PUBLISH commands of cmds from i on;\n"
 "return the index of the first other one.");
 
 static PyObject *
 publish_run(PyObject *self, PyObject *args)
 {
-    PyObject *cmds, *channels, *dirty, *client, *out, *patterns, *argvs, *counts;
+    PyObject *cmds, *channels, *dirty, *client, *out, *patterns, *record, *session;
     Py_ssize_t i, end;
     if (!PyArg_ParseTuple(args, "O!nO!O!OO!OOO", &PyList_Type, &cmds, &i, &PyDict_Type,
                           &channels, &PyDict_Type, &dirty, &client, &PyList_Type, &out,
-                          &patterns, &argvs, &counts))
+                          &patterns, &record, &session))
         return NULL;
-    if (argvs != Py_None && (!PyList_Check(argvs) || !PyList_Check(counts))) {
-        PyErr_SetString(PyExc_TypeError, "argvs and counts: lists or None");
-        return NULL;
-    }
     end = PyList_Size(cmds);
     if (i < 0)
         i = 0;
@@ -1212,14 +1231,21 @@ publish_run(PyObject *self, PyObject *args)
             goto fail;
         }
         Py_DECREF(reply);
-        if (argvs != Py_None) {
-            PyObject *count = PyLong_FromSsize_t(n);
-            int rc = count == NULL ? -1 : PyList_Append(argvs, argv);
-            if (rc == 0)
-                rc = PyList_Append(counts, count);
+        if (record != Py_None) {
+            PyObject *count = PyLong_FromSsize_t(n), *size = NULL, *res = NULL;
+            if (count != NULL)
+                size = PyLong_FromSsize_t(PyBytes_Size(channel) + PyBytes_Size(payload));
+            if (size != NULL) {
+                if (Py_TYPE(record) == pair_type)
+                    res = pair_record((PairObject *)record, session, size, argv, count);
+                else
+                    res = PyObject_CallFunctionObjArgs(record, session, size, argv, count, NULL);
+            }
             Py_XDECREF(count);
-            if (rc < 0)
+            Py_XDECREF(size);
+            if (res == NULL)
                 goto fail;
+            Py_DECREF(res);
         }
         Py_DECREF(argv);
         continue;
@@ -1298,7 +1324,7 @@ PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_DECREF(writer);
+    pair_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     if (PyModule_AddIntConstant(m, "READ_SIZE", READ_SIZE) < 0) {
         Py_DECREF(m);
         return NULL;

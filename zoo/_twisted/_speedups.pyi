@@ -59,7 +59,7 @@ def publish_run(
     client: Any,
     out: list[bytes],
     patterns: tuple[Any, Any] | None,
-    argvs: list[list[bytes]] | None,
-    counts: list[int] | None,
+    record: Callable[[str | None, int, list[bytes], int], object] | None,
+    session: str | None,
     /,
 ) -> int: ...

@@ -16,8 +16,7 @@ Anything else is C{-ERR unknown command ...}, worded as Redis 7 words it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from operator import add, itemgetter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from zoo import __version__
@@ -34,8 +33,6 @@ REDIS_VERSION = b"7.0.15"
 
 #: PUBLISH as clients spell it; anything else (PuBlIsH) takes the general path.
 _PUBLISH_NAMES = codec.PUBLISH_NAME_SET
-_CHANNEL = itemgetter(1)
-_PAYLOAD = itemgetter(2)
 
 _PUBSUB_CONTEXT = (
     "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
@@ -79,17 +76,26 @@ EVENT_PAYLOAD = 1024
 def emit_published(
     observatory: Any, session: str | None, channel: bytes, payload: bytes, receivers: int
 ) -> None:
-    """Record C{pubsub.published} (the caller checks C{observatory.enabled}).
-
-    The channel and payload are kept as the bytes they are and decoded when the
-    event is read: a PUBLISH costs a few hundred nanoseconds more, not microseconds.
-    """
-    observatory.recorder("pubsub", "pubsub.published", _published).record(
-        session, len(channel) + len(payload), channel, payload, receivers
+    """Record C{pubsub.published} (the caller checks C{observatory.enabled})."""
+    published_recorder(observatory)(
+        session, len(channel) + len(payload), (b"PUBLISH", channel, payload), receivers
     )
 
 
-def _published(channel: bytes, payload: bytes, receivers: int) -> dict[str, Any]:
+def published_recorder(observatory: Any) -> Any:
+    """How C{pubsub.published} is recorded: C{(session, size, command, receivers)}.
+
+    C{command} is the PUBLISH as parsed (name, channel, payload), kept as the bytes it
+    is and decoded when the event is read: a PUBLISH costs a few hundred nanoseconds
+    more, not microseconds. Two values, so the recorder is the C{record_pair} kind
+    (in C where zoo's speedups are built), which L{zoo.pubsub.core.publish_run}
+    calls for each PUBLISH of a pipeline.
+    """
+    return observatory.recorder("pubsub", "pubsub.published", _published).record
+
+
+def _published(command: Sequence[bytes], receivers: int) -> dict[str, Any]:
+    channel, payload = command[1], command[2]
     return {
         "channel": bounded_text(channel, 256),
         "size": len(payload),
@@ -125,13 +131,8 @@ class Session:
         self.observatory = observatory if observatory is not None else hub
         #: The connection's session id, for its events.
         self.session_id = session
-        #: The fast path's PUBLISHes (their argv, their receivers) since the last
-        #: L{record_published}: recorded together, one C{record_many} a read.
-        self._published_argv: list[list[bytes]] = []
-        self._published_n: list[int] = []
-        self._published_many = self.observatory.recorder(
-            "pubsub", "pubsub.published", _published
-        ).record_many
+        #: Records a PUBLISH's event (L{published_recorder}).
+        self._record_published = published_recorder(self.observatory)
         #: Commands sent while the client is blocked (BLPOP), run once it is not.
         self.pending: deque[list[bytes]] = deque()
         #: Called with C{True} when too many commands wait (stop reading), C{False} after.
@@ -149,7 +150,6 @@ class Session:
                 self.on_hold(True)
             return
         if fault_registry.points:
-            self.record_published()  # what came before, before any fault's event
             if self._faulted(argv):
                 return
         # PUBLISH goes first, without the table lookup, lower() and arity checks: it is
@@ -163,11 +163,8 @@ class Session:
             n = self.publish(argv[1], argv[2])
             client.reply(b":%d\r\n" % n)
             if self.observatory.enabled:
-                self._published_argv.append(argv)
-                self._published_n.append(n)
+                self._record_published(self.session_id, len(argv[1]) + len(argv[2]), argv, n)
             return
-        if self._published_argv:  # the events in the order the commands came
-            self.record_published()
         reply = client.reply
         cmd = COMMANDS.get(argv[0].lower())
         if cmd is not None and cmd.subcommands is not None and len(argv) > 1:
@@ -218,7 +215,6 @@ class Session:
                 and not fault_registry.points
                 and (client.resp != 2 or not (client.channels or client.patterns))
             ):
-                observed = self.observatory.enabled
                 start = i
                 i = core.PUBLISH_RUN(
                     cmds,
@@ -228,8 +224,8 @@ class Session:
                     client,
                     client.out,
                     broker.pattern_delivery if broker.patterns else None,
-                    self._published_argv if observed else None,
-                    self._published_n if observed else None,
+                    self._record_published if self.observatory.enabled else None,
+                    self.session_id,
                 )
                 broker.published += i - start
                 if i == end:
@@ -245,26 +241,8 @@ class Session:
         held = len(pending) >= lists.MAX_PENDING
         while pending and self.client.blocked is None and not self.closing:
             self.execute(pending.popleft())
-        self.record_published()
         if held and len(pending) < lists.MAX_PENDING and self.on_hold is not None:
             self.on_hold(False)
-
-    def record_published(self) -> None:
-        """Record the C{pubsub.published} events of the PUBLISHes run since the last call.
-
-        The fast path keeps each PUBLISH's argv and receiver count; the protocol calls
-        this once the read's commands have run (and L{execute} before any other
-        command), so a pipeline of PUBLISHes costs one C{record_many}, not a call each.
-        """
-        argvs = self._published_argv
-        if argvs:
-            counts = self._published_n
-            self._published_argv = []
-            self._published_n = []
-            channels = list(map(_CHANNEL, argvs))
-            payloads = list(map(_PAYLOAD, argvs))
-            sizes = list(map(add, map(len, channels), map(len, payloads)))
-            self._published_many(self.session_id, sizes, channels, payloads, counts)
 
     def _faulted(self, argv: list[bytes]) -> bool:
         """Whether a fault took this command (C{resp:NAME}, or C{resp:DELIVER} for a publish)."""
@@ -376,7 +354,7 @@ class Session:
         n = self.publish(argv[1], argv[2])
         self.client.reply(codec.integer(n))
         if self.observatory.enabled:
-            emit_published(self.observatory, self.session_id, argv[1], argv[2], n)
+            self._record_published(self.session_id, len(argv[1]) + len(argv[2]), argv, n)
 
     def ping(self, argv: list[bytes]) -> None:
         if len(argv) > 2:

@@ -415,8 +415,8 @@ def publish_run(
     client: Client,
     out: list[bytes],
     patterns: tuple[Any, Any] | None,
-    argvs: list[list[bytes]] | None,
-    counts: list[int] | None,
+    record: Callable[[str | None, int, list[bytes], int], object] | None,
+    session: str | None,
 ) -> int:
     """Run the PUBLISH commands of C{cmds} from C{i} on; return the index of the first other one.
 
@@ -430,8 +430,9 @@ def publish_run(
     @param client: the publisher, and C{out} its pending output (the reply goes there).
     @param patterns: the broker's pattern cache and C{_matching} for L{deliver_patterns},
         or C{None} when nobody subscribed to a pattern.
-    @param argvs: where each PUBLISH's argv goes for its event, and C{counts} its
-        receivers (both C{None} when nobody observes).
+    @param record: records each PUBLISH's event as C{record(session, size, argv,
+        receivers)} (L{zoo.pubsub.commands.published_recorder}), or C{None} when
+        nobody observes.
 
     C{zoo._twisted._speedups.publish_run} is its C twin, used where it is built.
     """
@@ -452,9 +453,8 @@ def publish_run(
         if not out:
             dirty[client] = out
         list.append(out, b":%d\r\n" % n)
-        if argvs is not None and counts is not None:
-            argvs.append(argv)
-            counts.append(n)
+        if record is not None:
+            record(session, len(channel) + len(payload), argv, n)
         i += 1
     return i
 

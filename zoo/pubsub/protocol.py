@@ -78,7 +78,6 @@ class PubSubProtocol(Protocol):
             self._parsed(parser.at_boundary)
         if cmds:
             command_done(self.transport)
-            session.record_published()
         if parser.error is not None and not session.closing:
             self.client.reply(codec.error(f"Protocol error: {parser.error}"))
             log.info(
