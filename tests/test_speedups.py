@@ -83,6 +83,19 @@ def test_sends_at_once(impl: str, pair: Any) -> None:
     assert counter.activity == 3 and tally.bytes_out == 11
 
 
+def test_record_sees_every_write_in_order(impl: str, pair: Any) -> None:
+    """A transcript's record gets each write's bytes once, sent at once or not."""
+    ours, theirs = pair
+    conn = _conn(ours)
+    recorded: list[bytes] = []
+    write, slow = _writer(conn, impl, tally=_Tally(), record=recorded.append)
+    write(b"one")
+    conn.dataBuffer = b"queued"  # Twisted holds bytes: the next write waits behind them
+    write(b"two")
+    assert recorded == [b"one", b"two"]
+    assert theirs.recv(100) == b"one" and slow == [b"two"]
+
+
 @pytest.mark.parametrize(
     "attr, value",
     [
@@ -200,3 +213,68 @@ def test_the_relayed_observed_wrapper_method_is_what_the_c_twin_does() -> None:
         "self.command_sweeps = 0",
         "self.wrappedProtocol.dataReceived(data)",
     ]
+
+
+# The plain-chunk recorder of a byte stream's transcript (zoo.sessions.plain_chunks).
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def chunks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from zoo import sessions
+
+    use_implementation(
+        request, monkeypatch, sessions, "PLAIN_CHUNKS", sessions.plain_chunks, lambda c: c.Chunks
+    )
+    return sessions.PLAIN_CHUNKS
+
+
+class _Obs:
+    enabled = True
+
+
+def test_chunks_kept_bounded_and_skipped_when_off(chunks: Any) -> None:
+    """Each non-empty chunk once, cut at the limit with its real size; none while off."""
+    obs, got = _Obs(), []
+    chunk = chunks(obs, lambda *a: got.append(a), "echo-1", 4)
+    chunk(b"abc")
+    chunk(b"")
+    chunk(b"abcdefgh")
+    chunk(bytearray(b"xyz"))
+    view = memoryview(b"0123456")
+    chunk(view)
+    obs.enabled = False
+    chunk(b"unseen")
+    assert got[:3] == [
+        ("echo-1", 3, b"abc", 3),
+        ("echo-1", 4, b"abcd", 8),
+        ("echo-1", 3, bytearray(b"xyz"), 3),
+    ]
+    assert got[3][:2] == ("echo-1", 4) and bytes(got[3][2]) == b"0123" and got[3][3] == 7
+    assert len(got) == 4
+
+
+def test_chunks_through_the_observatory(chunks: Any) -> None:
+    """With the observatory's recorder (the C Pair where built): the same wire events."""
+    from twisted.internet.task import Clock
+
+    from zoo.events import Observatory
+    from zoo.sessions import _plain
+
+    obs = Observatory(Clock(), enabled=True)
+    chunk = chunks(obs, obs.recorder("echo", "wire.in", _plain).record, "echo-1", 4)
+    chunk(b"hi")
+    chunk(b"hello")
+    assert [(e.session, e.fields["data"], e.fields["size"]) for e in obs.events()] == [
+        ("echo-1", "hi", 2),
+        ("echo-1", "hell", 5),
+    ]
+
+
+def test_chunks_errors_pass_through(chunks: Any) -> None:
+    """A recorder that raises is not swallowed."""
+
+    def broken(*a: Any) -> None:
+        raise RuntimeError("full")
+
+    with pytest.raises(RuntimeError):
+        chunks(_Obs(), broken, "s", 10)(b"x")

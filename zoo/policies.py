@@ -566,22 +566,13 @@ def fast_writer(transport: Any) -> Callable[[bytes], None]:
     if not isinstance(counter, _Watched):
         return _fastwrite.fast_writer(transport, counter)
     # Observed: every write is counted (and recorded) once, here, whichever way it goes.
+    if _fastwrite.tcp_connection(transport) is None:
+        return counter.write  # counts and records the bytes itself (Session.sent)
     watch = counter.watch
     slow = ZooProtocolWrapper.write.__get__(counter)
-    if watch.transcript is None:
-        if _fastwrite.tcp_connection(transport) is None:
-            return counter.write  # counts (and would record) the bytes itself
-        return _fastwrite.fast_writer(transport, counter, slow=slow, tally=watch)
-    inner = _fastwrite.fast_writer(transport, counter, slow=slow)
-    record_out = watch.record_out
-    assert record_out is not None
-
-    def record(data: bytes) -> None:
-        watch.bytes_out += len(data)  # Session.sent, one call fewer
-        record_out(data)
-        inner(data)
-
-    return record
+    return _fastwrite.fast_writer(
+        transport, counter, slow=slow, tally=watch, record=watch.record_out
+    )
 
 
 __all__ = [

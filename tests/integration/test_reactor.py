@@ -339,3 +339,41 @@ def test_observed_wrapper_reads(transcripts: bool) -> None:
     assert len(wire) == (1 if transcripts else 0)
     client.close()
     r.removeAll()
+
+
+@pytest.mark.parametrize("transcripts", [False, True])
+def test_observed_fast_writer_sends_counts_and_records(transcripts: bool) -> None:
+    """An observed connection's fast writer sends at once over the real socket,
+    counts every write on the session and, with transcripts on, records it once
+    (the C writer's tally and record steps)."""
+    from zoo.policies import ZooPolicyFactory, fast_writer
+
+    r = EPollReactor()
+    tune(r)
+    hub = Observatory(clock=r, enabled=True, node="t")
+    hub.transcripts = transcripts
+    inners: list[_Inner] = []
+
+    def build() -> _Inner:
+        inners.append(_Inner())
+        return inners[-1]
+
+    policy = ZooPolicyFactory(Factory.forProtocol(build), clock=r, observatory=hub, name="t")
+    port = r.listenTCP(0, policy, interface="127.0.0.1").getHost().port
+    client = socket.create_connection(("127.0.0.1", port))
+    _spin(r, lambda: len(inners) == 1)
+    wrapper = inners[0].transport
+    write = fast_writer(wrapper)
+    before = wrapper.activity
+    write(b"My name is")
+    write(b" Sir Lancelot")
+    client.settimeout(5)
+    got = b""
+    while len(got) < 23:
+        got += client.recv(100)
+    assert got == b"My name is Sir Lancelot"
+    assert wrapper.watch.bytes_out == 23 and wrapper.activity == before + 2
+    wire = [e.fields["data"] for e in hub.events() if e.kind == "wire.out"]
+    assert wire == (["My name is", " Sir Lancelot"] if transcripts else [])
+    client.close()
+    r.removeAll()

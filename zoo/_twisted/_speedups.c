@@ -379,6 +379,7 @@ typedef struct {
     PyObject *counter; /* its activity goes up by one per write, or NULL */
     PyObject *slow;    /* what sends when the socket cannot take it now */
     PyObject *tally;   /* its bytes_out goes up by each write's size, or NULL */
+    PyObject *record;  /* called with each write's bytes (a transcript), or NULL */
 } WriterObject;
 
 static int
@@ -389,6 +390,7 @@ Writer_traverse(WriterObject *self, visitproc visit, void *arg)
     Py_VISIT(self->counter);
     Py_VISIT(self->slow);
     Py_VISIT(self->tally);
+    Py_VISIT(self->record);
     return 0;
 }
 
@@ -399,6 +401,7 @@ Writer_clear(WriterObject *self)
     Py_CLEAR(self->counter);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->tally);
+    Py_CLEAR(self->record);
     return 0;
 }
 
@@ -416,14 +419,14 @@ Writer_dealloc(WriterObject *self)
 static PyObject *
 Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"conn", "fd", "counter", "slow", "tally", NULL};
-    PyObject *conn, *counter = Py_None, *slow, *tally = Py_None;
+    static char *kwlist[] = {"conn", "fd", "counter", "slow", "tally", "record", NULL};
+    PyObject *conn, *counter = Py_None, *slow, *tally = Py_None, *record = Py_None;
     int fd;
     WriterObject *self;
     allocfunc alloc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OiOO|O", kwlist, &conn, &fd, &counter, &slow,
-                                     &tally))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OiOO|OO", kwlist, &conn, &fd, &counter, &slow,
+                                     &tally, &record))
         return NULL;
     alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
     self = (WriterObject *)alloc(type, 0);
@@ -441,6 +444,10 @@ Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (tally != Py_None) {
         Py_INCREF(tally);
         self->tally = tally;
+    }
+    if (record != Py_None) {
+        Py_INCREF(record);
+        self->record = record;
     }
     return (PyObject *)self;
 }
@@ -556,6 +563,12 @@ Writer_call(WriterObject *self, PyObject *args, PyObject *kwds)
         if (ok < 0)
             return NULL;
     }
+    if (self->record != NULL) {
+        PyObject *res = PyObject_CallFunctionObjArgs(self->record, data, NULL);
+        if (res == NULL)
+            return NULL;
+        Py_DECREF(res);
+    }
     ok = can_send_now(self->conn);
     if (ok < 0)
         return NULL;
@@ -592,7 +605,8 @@ Writer_call(WriterObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyType_Slot Writer_slots[] = {
-    {Py_tp_doc, "Writer(conn, fd, counter, slow, tally=None): a fast write(data), in C.\n\n"
+    {Py_tp_doc, "Writer(conn, fd, counter, slow, tally=None, record=None): a fast write(data), "
+                "in C.\n\n"
                 "zoo._twisted.fastwrite.fast_writer's closure, step for step."},
     {Py_tp_new, Writer_new},
     {Py_tp_dealloc, Writer_dealloc},
@@ -885,6 +899,136 @@ static PyType_Spec Pair_spec = {
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     Pair_slots,
+};
+
+/* ---- Chunks: a byte stream's transcript ----------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *obs;    /* the Observatory: enabled */
+    PyObject *record; /* the recorder's record (a Pair, or its Python twin) */
+    PyObject *sid;    /* the session id */
+    Py_ssize_t limit; /* the most bytes of a chunk kept */
+} ChunksObject;
+
+static PyObject *s_enabled;
+
+static int
+Chunks_traverse(ChunksObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->obs);
+    Py_VISIT(self->record);
+    Py_VISIT(self->sid);
+    return 0;
+}
+
+static int
+Chunks_clear(ChunksObject *self)
+{
+    Py_CLEAR(self->obs);
+    Py_CLEAR(self->record);
+    Py_CLEAR(self->sid);
+    return 0;
+}
+
+static void
+Chunks_dealloc(ChunksObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Chunks_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Chunks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"obs", "record", "sid", "limit", NULL};
+    PyObject *obs, *record, *sid;
+    Py_ssize_t limit;
+    ChunksObject *self;
+    allocfunc alloc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOn", kwlist, &obs, &record, &sid, &limit))
+        return NULL;
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "Chunks(): limit >= 0");
+        return NULL;
+    }
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (ChunksObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(obs);
+    self->obs = obs;
+    Py_INCREF(record);
+    self->record = record;
+    Py_INCREF(sid);
+    self->sid = sid;
+    self->limit = limit;
+    return (PyObject *)self;
+}
+
+static PyObject *
+Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *data, *kept = NULL, *shown_size = NULL, *size = NULL, *res = NULL;
+    Py_ssize_t n;
+    int on;
+    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "chunk(data)");
+        return NULL;
+    }
+    data = PyTuple_GetItem(args, 0);
+    if ((on = attr_true(self->obs, s_enabled)) <= 0) {
+        if (on < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if ((n = PyObject_Size(data)) <= 0) {
+        if (n < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (n <= self->limit) {
+        kept = data;
+        Py_INCREF(kept);
+    } else if ((kept = PySequence_GetSlice(data, 0, self->limit)) == NULL)
+        return NULL;
+    shown_size = PyLong_FromSsize_t(n <= self->limit ? n : self->limit);
+    size = shown_size == NULL ? NULL : PyLong_FromSsize_t(n);
+    if (size != NULL) {
+        if (Py_TYPE(self->record) == pair_type)
+            res = pair_record((PairObject *)self->record, self->sid, shown_size, kept, size);
+        else
+            res = PyObject_CallFunctionObjArgs(self->record, self->sid, shown_size, kept, size,
+                                               NULL);
+    }
+    Py_DECREF(kept);
+    Py_XDECREF(shown_size);
+    Py_XDECREF(size);
+    return res;
+}
+
+static PyType_Slot Chunks_slots[] = {
+    {Py_tp_doc, "Chunks(obs, record, sid, limit): chunk(data), in C.\n\n"
+                "zoo.sessions.plain_chunks' closure, step for step."},
+    {Py_tp_new, Chunks_new},
+    {Py_tp_dealloc, Chunks_dealloc},
+    {Py_tp_traverse, Chunks_traverse},
+    {Py_tp_clear, Chunks_clear},
+    {Py_tp_call, Chunks_call},
+    {0, NULL},
+};
+
+static PyType_Spec Chunks_spec = {
+    "zoo._twisted._speedups.Chunks",
+    sizeof(ChunksObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Chunks_slots,
 };
 
 /* ---- pub-sub: a publisher's pipeline ------------------------------------------- */
@@ -1325,6 +1469,14 @@ PyInit__speedups(void)
         return NULL;
     }
     pair_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    INTERN(s_enabled, "enabled");
+    writer = PyType_FromSpec(&Chunks_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Chunks", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
     if (PyModule_AddIntConstant(m, "READ_SIZE", READ_SIZE) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -18,7 +18,13 @@ def dispatch(
 
 class Writer:
     def __init__(
-        self, conn: Any, fd: int, counter: Any, slow: Callable[[bytes], None], tally: Any = None
+        self,
+        conn: Any,
+        fd: int,
+        counter: Any,
+        slow: Callable[[bytes], None],
+        tally: Any = None,
+        record: Callable[[bytes], object] | None = None,
     ) -> None: ...
     def __call__(self, data: bytes, /) -> None: ...
 
@@ -42,6 +48,12 @@ class Pair:
         left: int,
     ) -> None: ...
     def __call__(self, session: str | None, size: int, first: Any, second: Any, /) -> None: ...
+
+class Chunks:
+    def __init__(
+        self, obs: Any, record: Callable[..., object], sid: str | None, limit: int
+    ) -> None: ...
+    def __call__(self, data: bytes, /) -> None: ...
 
 def publishes(
     buf: bytes | bytearray,

@@ -55,6 +55,7 @@ def fast_writer(
     slow: Callable[[bytes], None] | None = None,
     tally: Any = None,
     speedups: bool = True,
+    record: Callable[[bytes], None] | None = None,
 ) -> Callable[[bytes], None]:
     """Return a C{write(data)} for C{transport} that sends at once when it can.
 
@@ -68,6 +69,8 @@ def fast_writer(
         C{transport.write}).
     @param tally: an object whose C{bytes_out} goes up by the size of every write
         (an observed session's), or C{None}.
+    @param record: called with every write's bytes (an observed session's
+        transcript, C{Session.record_out}), or C{None}.
     @param speedups: use the C writer (C{_speedups.Writer}) when it is built; C{False}
         for this function's own Python closure, its reference.
     @return: C{transport.write} itself where no raw TCP socket can be used (TLS from
@@ -80,13 +83,15 @@ def fast_writer(
         return slow
     sock = conn.socket
     if speedups and _speedups is not None:
-        return _speedups.Writer(conn, sock.fileno(), counter, slow, tally)  # type: ignore[no-any-return]
+        return _speedups.Writer(conn, sock.fileno(), counter, slow, tally, record)  # type: ignore[no-any-return]
 
     def write(data: bytes) -> None:
         if counter is not None:
             counter.activity += 1
         if tally is not None:
             tally.bytes_out += len(data)
+        if record is not None:
+            record(data)
         if (
             conn.connected
             and not conn.disconnecting
