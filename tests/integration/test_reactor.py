@@ -306,11 +306,8 @@ def test_reads_as_much_as_the_connection_asks() -> None:
     r.removeAll()
 
 
-@pytest.mark.parametrize("transcripts", [False, True])
-def test_observed_wrapper_reads(transcripts: bool) -> None:
-    """Under the observed wrapper a read is counted on its session, goes into the
-    transcript when transcripts are on, counts as activity and reaches the protocol
-    (the C dispatch does _Watched's steps in place)."""
+def _observed(transcripts: bool) -> tuple[EPollReactor, Observatory, list[_Inner], socket.socket]:
+    """A reactor serving one observed connection (its protocol in the list) to the client."""
     from zoo.policies import ZooPolicyFactory
 
     r = EPollReactor()
@@ -327,6 +324,15 @@ def test_observed_wrapper_reads(transcripts: bool) -> None:
     port = r.listenTCP(0, policy, interface="127.0.0.1").getHost().port
     client = socket.create_connection(("127.0.0.1", port))
     _spin(r, lambda: len(inners) == 1)
+    return r, hub, inners, client
+
+
+@pytest.mark.parametrize("transcripts", [False, True])
+def test_observed_wrapper_reads(transcripts: bool) -> None:
+    """Under the observed wrapper a read is counted on its session, goes into the
+    transcript when transcripts are on, counts as activity and reaches the protocol
+    (the C dispatch does _Watched's steps in place)."""
+    r, hub, inners, client = _observed(transcripts)
     wrapper = next(c.protocol for c in r.getReaders() if isinstance(c, tcp.Server))
     assert type(wrapper).__name__ in ("_Watched", "_WatchedHalfClosing")
     wrapper.command_sweeps = None
@@ -346,22 +352,9 @@ def test_observed_fast_writer_sends_counts_and_records(transcripts: bool) -> Non
     """An observed connection's fast writer sends at once over the real socket,
     counts every write on the session and, with transcripts on, records it once
     (the C writer's tally and record steps)."""
-    from zoo.policies import ZooPolicyFactory, fast_writer
+    from zoo.policies import fast_writer
 
-    r = EPollReactor()
-    tune(r)
-    hub = Observatory(clock=r, enabled=True, node="t")
-    hub.transcripts = transcripts
-    inners: list[_Inner] = []
-
-    def build() -> _Inner:
-        inners.append(_Inner())
-        return inners[-1]
-
-    policy = ZooPolicyFactory(Factory.forProtocol(build), clock=r, observatory=hub, name="t")
-    port = r.listenTCP(0, policy, interface="127.0.0.1").getHost().port
-    client = socket.create_connection(("127.0.0.1", port))
-    _spin(r, lambda: len(inners) == 1)
+    r, hub, inners, client = _observed(transcripts)
     wrapper = inners[0].transport
     write = fast_writer(wrapper)
     before = wrapper.activity
