@@ -3,10 +3,10 @@
  *
  * What each function does is what its Python twin does, step for step; the Python
  * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
- * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure, and
- * zoo.events.Recorder's record_pair closure, and zoo-pubsub's scan_publishes and
- * publish_run, in zoo.pubsub.codec and zoo.pubsub.core). Profiles of zoo-lancelot and zoo-blocks
- * under load showed the server's own Python code at about a fifth of its CPU, and a
+ * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure,
+ * zoo.events.Recorder's record_pair closure, zoo.sessions.plain_chunks' closure, and
+ * zoo-pubsub's scan_publishes and publish_run in zoo.pubsub.codec and core).
+ * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
  * Here they cost no Python frame, and recv()/send() are called on the descriptor.
  *

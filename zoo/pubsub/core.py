@@ -340,9 +340,7 @@ class Broker:
         if subs:
             n = push(subs, codec.message(channel, payload), self._dirty)
         if self.patterns:
-            n += deliver_patterns(
-                self._pattern_cache, self._matching, self._dirty, channel, payload
-            )
+            n += deliver_patterns(*self.pattern_delivery, self._dirty, channel, payload)
         return n
 
     def deliver_channel(self, channel: bytes, payload: bytes) -> int:
