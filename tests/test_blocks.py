@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
@@ -11,6 +14,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from zoo import blocks
 from zoo.blocks import (
     END,
     BlockParser,
@@ -213,3 +217,48 @@ class OptionsTests(SynchronousTestCase):
             with self.assertRaises(usage.UsageError) as e:
                 tap.Options().parseOptions(args)
             self.assertIn(flag, str(e.exception))
+
+
+# The block count of echo mode (zoo.blocks.skim_blocks) and its C twin
+# (_speedups.skim_blocks, where built; tests/test_speedups.py fails a CI build that
+# lost it) must agree on every read.
+
+
+def _skims() -> list[Any]:
+    from zoo._twisted.speedups import built
+
+    return [blocks.skim_blocks] + ([built.skim_blocks] if built is not None else [])
+
+
+SKIMS = _skims()
+
+_block_stream = st.lists(
+    st.one_of(st.binary(max_size=70).map(frame), st.just(b"\x00\x00\x00\x00")), max_size=6
+).map(b"".join)
+
+
+@given(_block_stream, st.integers(0, 80), st.integers(0, 8), st.sampled_from([0, 1, 40, 1 << 24]))
+@settings(max_examples=400)
+def test_skim_twins_agree(data: bytes, cut: int, junk: int, limit: int) -> None:
+    """Whole streams, cut ones, ones with garbage after them, tight limits: the C twin
+    answers as the Python one does, and that is what feed() finds."""
+    for read in (data, data[: len(data) - cut], data + b"\xff" * junk, bytearray(data)):
+        want = blocks.skim_blocks(bytes(read), limit)
+        for skim in SKIMS:
+            assert skim(read, limit) == want
+        if want is not None:
+            found = BlockParser(limit).feed(bytes(read))
+            assert (sum(e is not END for e in found), sum(e is END for e in found)) == want
+
+
+def test_skim_in_use_serves_echo() -> None:
+    """Echo mode with the count in use sends whole reads back and counts their blocks."""
+    for skim in SKIMS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(blocks, "SKIM_BLOCKS", skim)
+            server = BlocksFactory("echo").buildProtocol(None)
+            transport = StringTransport()
+            server.makeConnection(transport)
+            server.dataReceived(BOOK + BOOK)
+            assert transport.value() == BOOK + BOOK
+            assert (server.blocks, server.series) == (6, 2)

@@ -444,6 +444,43 @@ def test_a_two_value_recorder_keeps_what_the_general_one_keeps() -> None:
     assert kept[-1][3] == {"q": "qq", "a": "a"} and stats["dropped"] > 0
 
 
+def test_a_three_value_recorder_keeps_what_the_general_one_keeps(recorder_impl: str) -> None:
+    """record for a build of three values (the C Pair with values=3 where built) gives
+    the same entries, events, accounts and live deliveries as the general record, under
+    both limits; a call with the wrong number of values is refused, not kept."""
+
+    def triple(a: bytes, b: bytes, n: int) -> dict[str, Any]:
+        return {"channel": a.decode(), "payload": b.decode(), "receivers": n}
+
+    def general(a: bytes, b: bytes, n: int, *rest: Any) -> dict[str, Any]:
+        return triple(a, b, n)
+
+    results = []
+    for build in (triple, general):
+        hub, clock = _hub(max_events=40, max_bytes=40 * (EVENT_OVERHEAD + 9))
+        rec = hub.recorder("pubsub", "pubsub.published", build)
+        in_c = type(rec.record).__name__ == "Pair"
+        assert in_c == (build is triple and recorder_impl == "c")
+        if in_c:
+            assert rec.record.values == 3
+            with pytest.raises(TypeError):
+                rec.record("pubsub-1", 2, b"c", b"p")
+        for n in range(100):
+            rec.record(f"pubsub-{n % 3}", 2 + n % 11, b"c%d" % n, b"p", n % 4)
+            clock.advance(1)
+        live: list[object] = []
+        hub.subscribe(live.append)
+        rec.record("pubsub-9", 3, b"cc", b"p", 7)
+        kept = [(e.seq, e.time, e.session, e.fields) for e in hub.events()]
+        stats = hub.stats()["pubsub"]
+        results.append((kept, stats, [(e.seq, e.fields) for e in live]))  # type: ignore[attr-defined]
+    assert results[0] == results[1]
+    kept, stats, live = results[0]
+    assert live == [(101, {"channel": "cc", "payload": "p", "receivers": 7})]
+    assert kept[-1][3] == {"channel": "cc", "payload": "p", "receivers": 7}
+    assert stats["dropped"] > 0 and len(kept) == 40
+
+
 def test_recorded_events_take_the_time_of_their_turn_only_when_shared() -> None:
     """Unshared, each recorded event takes the clock's time; sharing a turn cell, the
     events until the cell is emptied take the first one's time (the same float)."""

@@ -142,8 +142,9 @@ def test_stops_at_the_first_other_command(impl: str) -> None:
     ]
     end, recorded = run(w, cmds)
     assert end == 2
-    assert recorded == [("s1", 2, cmds[0], 1), ("s1", 2, cmds[1], 0)]
-    assert recorded[0][2] is cmds[0]  # the parser's list, kept for the event
+    assert recorded == [("s1", 2, b"a", b"1", 1), ("s1", 2, b"b", b"2", 0)]
+    # the parser's bytes themselves are kept for the event, not its list
+    assert recorded[0][2] is cmds[0][1] and recorded[0][3] is cmds[0][2]
     assert w.publisher.out == [b":1\r\n", b":0\r\n"]
     assert run(w, cmds, 3)[0] == 4
     assert run(w, [[b"PUBLISH", b"a"]])[0] == 0

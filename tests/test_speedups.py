@@ -278,3 +278,62 @@ def test_chunks_errors_pass_through(chunks: Any) -> None:
 
     with pytest.raises(RuntimeError):
         chunks(_Obs(), broken, "s", 10)(b"x")
+
+
+def _counts_classes() -> list[type]:
+    from zoo.sessions import SessionCounts
+
+    built = [speedups.built.Counts] if speedups.built is not None else []
+    return [SessionCounts, *built]
+
+
+@pytest.mark.parametrize("base", _counts_classes())
+def test_a_session_counts_its_writes(impl: str, pair: Any, base: type) -> None:
+    """The writer counts bytes_out on a session built on either counts class (the C
+    writer straight into the C one's field) and hands record_out's bytes on."""
+
+    class Session(base):  # type: ignore[misc,valid-type]
+        __slots__ = ("name",)
+
+    ours, theirs = pair
+    session = Session()
+    session.bytes_in = session.bytes_out = 0
+    session.record_in = session.record_out = None
+    seen: list[bytes] = []
+    write, slow = _writer(_conn(ours), impl, tally=session, record=seen.append)
+    write(b"My name is")
+    write(memoryview(b" Sir Lancelot"))
+    assert theirs.recv(100) == b"My name is Sir Lancelot" and slow == []
+    assert (session.bytes_in, session.bytes_out) == (0, 23)
+    assert seen == [b"My name is", memoryview(b" Sir Lancelot")]
+
+
+def _refer_to_itself(session: Any) -> None:
+    """A cycle: the session, its transcript sides, their closure cell."""
+    session.record_in = session.record_out = lambda data: session
+
+
+@pytest.mark.skipif(speedups.built is None, reason="zoo._twisted._speedups not built here")
+def test_c_counts_fields() -> None:
+    """The C counts hold ints and callables like slots do, start at zero and None, and
+    a session its own record_in refers to is still collected."""
+    import gc
+    import weakref
+
+    class Session(speedups.built.Counts):  # type: ignore[misc,name-defined]
+        __slots__ = ("__weakref__", "more")
+
+        def __init__(self, more: int) -> None:
+            self.more = more
+
+    s = Session(7)
+    assert (s.bytes_in, s.bytes_out, s.record_in, s.record_out, s.more) == (0, 0, None, None, 7)
+    s.bytes_in += 2**40
+    _refer_to_itself(s)
+    assert s.bytes_in == 2**40 and s.record_in(b"") is s
+    with pytest.raises(TypeError):
+        s.bytes_out = "many"
+    gone = weakref.ref(s)
+    del s
+    gc.collect()
+    assert gone() is None

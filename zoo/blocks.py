@@ -39,6 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoo._twisted.speedups import speedups as _speedups
 from zoo.events import hub, session_of
 from zoo.flow import GatedStream
 from zoo.policies import command_done, fast_writer, where
@@ -152,20 +153,7 @@ class BlockParser:
         """
         if self.failed or self._head or self._length >= 0:
             return None
-        i, n = 0, len(data)
-        blocks = ends = 0
-        unpack = HEADER.unpack_from
-        limit = self.max_size
-        while i + 4 <= n:
-            (length,) = unpack(data, i)
-            if length > limit:
-                return None
-            i += 4 + length
-            if length:
-                blocks += 1
-            else:
-                ends += 1
-        return (blocks, ends) if i == n else None
+        return SKIM_BLOCKS(data, self.max_size)
 
     def pending(self) -> tuple[int, int] | None:
         """C{(received, expected)} for an unfinished header or body, else C{None}.
@@ -179,6 +167,31 @@ class BlockParser:
         if self._length > 0:
             return self._got, self._length
         return None
+
+
+def skim_blocks(data: bytes, limit: int) -> tuple[int, int] | None:
+    """C{(blocks, ends)}: the non-empty and the zero-length blocks C{data} holds, if
+    it is whole blocks only, each announcing at most C{limit} bytes; else C{None}.
+
+    C{zoo._twisted._speedups.skim_blocks} is its C twin, used where it is built.
+    """
+    i, n = 0, len(data)
+    blocks = ends = 0
+    unpack = HEADER.unpack_from
+    while i + 4 <= n:
+        (length,) = unpack(data, i)
+        if length > limit:
+            return None
+        i += 4 + length
+        if length:
+            blocks += 1
+        else:
+            ends += 1
+    return (blocks, ends) if i == n else None
+
+
+#: The block count in use: the C twin where zoo's speedups are built and on.
+SKIM_BLOCKS: Any = _speedups.skim_blocks if _speedups is not None else skim_blocks
 
 
 def describe(message: bytes, limit: int = 60) -> str:
@@ -328,4 +341,5 @@ __all__ = [
     "BlocksServer",
     "DEFAULT_MAX_SIZE",
     "frame",
+    "skim_blocks",
 ]

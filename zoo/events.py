@@ -291,16 +291,34 @@ class _Store:
 FOLD = 64
 
 
-def _pair(build: Callable[..., Any]) -> bool:
-    """Whether C{build} takes exactly two positional values (see C{record_pair})."""
+def _arity(build: Callable[..., Any]) -> int | None:
+    """How many positional values C{build} takes, if exactly that many (else C{None})."""
     try:
         params = list(inspect.signature(build).parameters.values())
     except (TypeError, ValueError):
-        return False
-    return len(params) == 2 and all(
+        return None
+    if all(
         p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
         for p in params
-    )
+    ):
+        return len(params)
+    return None
+
+
+class SequenceState:
+    """An observatory's last event number and live flag (L{Observatory.last_seq},
+    L{Observatory.live}), kept where the recorders reach them in one step.
+
+    Its C twin, C{zoo._twisted._speedups.Sequence} (used where it is built), holds
+    them as C fields: the C recorder (C{Pair}) numbers an event with no attribute
+    lookup and no int object.
+    """
+
+    __slots__ = ("last", "live")
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.live = False
 
 
 class _Counts:
@@ -332,7 +350,11 @@ class Recorder:
     takes those two by name and builds the entry in one step: the closure
     C{record_pair}, or where zoo's C speedups are built its C twin
     (C{zoo._twisted._speedups.Pair}, about half its cost), which holds the counters
-    the closures share and calls C{record_pair} for a live delivery.
+    the closures share and calls C{record_pair} for a live delivery. A C{build} of
+    three values (a PUBLISH's channel, payload and receivers) gets the same C twin
+    where it is built (and the general C{record} where it is not): its events keep
+    the three values themselves, not a container of them, so that an event pushed
+    out of a full store frees fewer objects.
 
     C{recorder.record_many(session, sizes, *columns)} records C{len(sizes)} events at
     once, for a protocol that handles many of one kind in one read (a pipelined
@@ -396,6 +418,7 @@ class Recorder:
         turn: list[Any] = obs.turns if shared else [None, None]  # type: ignore[assignment]
         slot = 0 if shared else 1
         node = obs.node
+        sq = obs._sequence  # last (the newest event's number) and live, in one step
         me = self
         # The counters the four closures share: events before the next fold (left),
         # bytes recorded since it (pending), bytes with their overhead of the entries
@@ -411,11 +434,11 @@ class Recorder:
             The caller checks L{Observatory.enabled} first (that is what keeps
             emission free when nobody observes).
             """
-            if obs.live:
+            if sq.live:
                 fold()
                 obs.add(LazyEvent(now(), service, kind, session, node, _BASE + size, (build, raw)))
                 return
-            seq = obs.last_seq = obs.last_seq + 1
+            seq = sq.last = sq.last + 1
             if len(items) == cap:  # the append drops the oldest entry: count its bytes
                 c.gone += items[0][4] + _BASE
             at = turn[0]
@@ -432,7 +455,7 @@ class Recorder:
             and its answer, a transcript chunk and its size): the entry is one tuple
             built at once, with no tuple of the raw values to pack and concatenate
             (about a sixth of L{record}'s cost in a loop)."""
-            if obs.live:
+            if sq.live:
                 fold()
                 obs.add(
                     LazyEvent(
@@ -440,7 +463,7 @@ class Recorder:
                     )
                 )
                 return
-            seq = obs.last_seq = obs.last_seq + 1
+            seq = sq.last = sq.last + 1
             if len(items) == cap:
                 c.gone += items[0][4] + _BASE
             at = turn[0]
@@ -459,7 +482,7 @@ class Recorder:
             k = len(sizes)
             if not k:
                 return
-            if obs.live:
+            if sq.live:
                 fold()
                 stamp = now()
                 for size, *raw in zip(sizes, *columns, strict=True):
@@ -476,8 +499,8 @@ class Recorder:
                 c.gone += sum(map(_SIZE, islice(items, old))) + old * _BASE
                 if out > old:  # more than the store holds: this batch's first ones too
                     c.gone += sum(sizes[: out - old]) + (out - old) * _BASE
-            first = obs.last_seq + 1
-            obs.last_seq += k
+            first = sq.last + 1
+            sq.last += k
             at = turn[0]
             if at is None or first + k - 1 - at[1] > _OFFSETS:
                 at = turn[slot] = (now(), first - 1)
@@ -517,13 +540,13 @@ class Recorder:
             c.pending = c.gone = 0
             me.count = 0
 
-        if not _pair(build):
-            self.record: Callable[..., None] = record
-        elif _speedups is not None:  # the same steps in C; the Python one delivers live
-            c = _speedups.Pair(obs, items, cap, turn, slot, now, me, record_pair, fold, FOLD)
+        values = _arity(build)
+        if values not in (2, 3) or _speedups is None or not isinstance(sq, _speedups.Sequence):
+            self.record: Callable[..., None] = record_pair if values == 2 else record
+        else:  # the same steps in C; the Python ones deliver live
+            live = record_pair if values == 2 else record
+            c = _speedups.Pair(obs, items, cap, turn, slot, now, me, live, fold, FOLD, values)
             self.record = c
-        else:
-            self.record = record_pair
         self.record_many = record_many
         self.fold = fold
         self.forget = forget
@@ -565,8 +588,9 @@ class Observatory:
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
-        #: The newest event's sequence number: a cursor for "what comes after now".
-        self.last_seq = 0
+        #: L{last_seq} and L{live}, where the recorders reach them (the C twin where
+        #: zoo's speedups are built and on).
+        self._sequence: Any = _speedups.Sequence() if _speedups is not None else SequenceState()
         #: A reactor turn's time, shared by its events (L{share_turns}), or C{None}.
         self.turns: list[Any] | None = None
         self._stores: dict[str, _Store] = {}
@@ -574,8 +598,6 @@ class Observatory:
         self._recorders: dict[tuple[str, str, Any], Recorder] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._waiters: list[_Waiter] = []
-        #: Whether anyone is subscribed or waiting: then events are built at once.
-        self.live = False
         self._resetters: dict[str, list[Callable[[], None]]] = {}
         #: Whether services record transcripts ("wire." events); needs L{enabled} too.
         self.transcripts = False
@@ -586,6 +608,24 @@ class Observatory:
         #: Added to session ids, to keep them unique across several zoo processes
         #: (the control plane's Redis relay sets it to C{"@" + node}).
         self.session_suffix = ""
+
+    @property
+    def last_seq(self) -> int:
+        """The newest event's sequence number: a cursor for "what comes after now"."""
+        return self._sequence.last  # type: ignore[no-any-return]
+
+    @last_seq.setter
+    def last_seq(self, value: int) -> None:
+        self._sequence.last = value
+
+    @property
+    def live(self) -> bool:
+        """Whether anyone is subscribed or waiting: then events are built at once."""
+        return self._sequence.live  # type: ignore[no-any-return]
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        self._sequence.live = value
 
     # -- configuration ------------------------------------------------------------------
 

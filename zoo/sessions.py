@@ -25,7 +25,7 @@ datagram answered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import DatagramProtocol
@@ -67,7 +67,31 @@ def tls_info(handle: Any) -> dict[str, Any] | None:
     return {"version": version, "cipher": cipher, "client_cert": subject}
 
 
-class Session:
+class SessionCounts:
+    """A session's byte counts and transcript sides: the base of L{Session}.
+
+    Its C twin, C{zoo._twisted._speedups.Counts} (used where it is built), keeps
+    the four as C fields, so that the read relay and the fast writer of
+    L{zoo._twisted._speedups} count a session's bytes and find its transcript with
+    no attribute lookup and no int object: about 5% of an observed Lancelot
+    request's cost, read and write together.
+    """
+
+    __slots__ = ("bytes_in", "bytes_out", "record_in", "record_out")
+
+    bytes_in: int
+    bytes_out: int
+    record_in: Callable[[bytes], None] | None
+    record_out: Callable[[bytes], None] | None
+
+
+if TYPE_CHECKING:
+    _CountsBase = SessionCounts
+else:  # L{Session}'s base: the C twin where zoo's speedups are built and on
+    _CountsBase = _speedups.Counts if _speedups is not None else SessionCounts
+
+
+class Session(_CountsBase):
     """One observed connection of one service.
 
     @ivar id: the session id (C{"smtp-12"}), unique in the process.
@@ -87,16 +111,12 @@ class Session:
         "service",
         "id",
         "started",
-        "bytes_in",
-        "bytes_out",
         "transcript",
         "why",
         "peer",
         "listener",
         "opened",
         "closed",
-        "record_in",
-        "record_out",
     )
 
     def __init__(self, observatory: Observatory, service: str) -> None:
@@ -116,8 +136,8 @@ class Session:
         self.closed = False
         #: With transcripts on: C{record_in(data)} records what the client sent in the
         #: transcript, C{record_out(data)} what the server sent (neither counts it).
-        self.record_in: Callable[[bytes], None] | None = None
-        self.record_out: Callable[[bytes], None] | None = None
+        self.record_in = None
+        self.record_out = None
         if self.transcript is not None:
             kind = type(self.transcript)
             self.record_in = self._side(

@@ -94,6 +94,88 @@ report_exception(PyObject *report)
 
 static int add_to(PyObject *obj, PyObject *name, PyObject *amount);
 
+/* ---- Counts: a session's byte counts and transcript sides ---------------------- */
+
+/* The base of zoo.sessions.Session: bytes_in, bytes_out, record_in, record_out as
+ * C fields, so that the read relay and the Writer count a session's bytes and find
+ * its transcript without an attribute lookup or an int object (Python: the same
+ * four names as __slots__ of zoo.sessions.SessionCounts). */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t bytes_in;
+    Py_ssize_t bytes_out;
+    PyObject *record_in;  /* NULL reads as None */
+    PyObject *record_out;
+} CountsObject;
+
+static PyTypeObject *counts_type;
+
+static int
+Counts_traverse(CountsObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->record_in);
+    Py_VISIT(self->record_out);
+    return 0;
+}
+
+static int
+Counts_clear(CountsObject *self)
+{
+    Py_CLEAR(self->record_in);
+    Py_CLEAR(self->record_out);
+    return 0;
+}
+
+static void
+Counts_dealloc(CountsObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Counts_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Counts_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    /* A subclass's own arguments go to its __init__; the counts start at zero. */
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    CountsObject *self = (CountsObject *)alloc(type, 0);
+    return (PyObject *)self;
+}
+
+static PyMemberDef Counts_members[] = {
+    {"bytes_in", T_PYSSIZET, offsetof(CountsObject, bytes_in), 0, "bytes the client sent"},
+    {"bytes_out", T_PYSSIZET, offsetof(CountsObject, bytes_out), 0, "bytes sent to it"},
+    {"record_in", T_OBJECT, offsetof(CountsObject, record_in), 0,
+     "records what the client sent (a transcript), or None"},
+    {"record_out", T_OBJECT, offsetof(CountsObject, record_out), 0,
+     "records what was sent to it, or None"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Counts_slots[] = {
+    {Py_tp_doc, "Counts(): a session's bytes_in, bytes_out, record_in and record_out, in C\n"
+                "(the base of zoo.sessions.Session; zoo.sessions.SessionCounts in Python)."},
+    {Py_tp_new, Counts_new},
+    {Py_tp_dealloc, Counts_dealloc},
+    {Py_tp_traverse, Counts_traverse},
+    {Py_tp_clear, Counts_clear},
+    {Py_tp_members, Counts_members},
+    {0, NULL},
+};
+
+static PyType_Spec Counts_spec = {
+    "zoo._twisted._speedups.Counts",
+    sizeof(CountsObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    Counts_slots,
+};
+
 /* The index of tp in relays if its dataReceived is still the one relay() saw, -1 if
  * it is not relayed, -2 on error. */
 static int
@@ -125,10 +207,17 @@ relay_in_place(PyObject **protocol, int watched, PyObject *data, Py_ssize_t size
         int rc;
         if (watch == NULL)
             return -1;
-        n = PyLong_FromSsize_t(size);
-        rc = n == NULL ? -1 : add_to(watch, s_bytes_in, n);
-        Py_XDECREF(n);
-        record = rc < 0 ? NULL : PyObject_GetAttr(watch, s_record_in);
+        if (PyObject_TypeCheck(watch, counts_type)) { /* a Session: its C fields */
+            CountsObject *counts = (CountsObject *)watch;
+            counts->bytes_in += size;
+            record = counts->record_in != NULL ? counts->record_in : Py_None;
+            Py_INCREF(record);
+        } else {
+            n = PyLong_FromSsize_t(size);
+            rc = n == NULL ? -1 : add_to(watch, s_bytes_in, n);
+            Py_XDECREF(n);
+            record = rc < 0 ? NULL : PyObject_GetAttr(watch, s_record_in);
+        }
         Py_DECREF(watch);
         if (record == NULL)
             return -1;
@@ -555,13 +644,16 @@ Writer_call(WriterObject *self, PyObject *args, PyObject *kwds)
         PyObject *size_obj;
         if (size < 0)
             return NULL;
-        size_obj = PyLong_FromSsize_t(size);
-        if (size_obj == NULL)
+        if (PyObject_TypeCheck(self->tally, counts_type)) /* a Session: its C field */
+            ((CountsObject *)self->tally)->bytes_out += size;
+        else if ((size_obj = PyLong_FromSsize_t(size)) == NULL)
             return NULL;
-        ok = add_to(self->tally, s_bytes_out, size_obj);
-        Py_DECREF(size_obj);
-        if (ok < 0)
-            return NULL;
+        else {
+            ok = add_to(self->tally, s_bytes_out, size_obj);
+            Py_DECREF(size_obj);
+            if (ok < 0)
+                return NULL;
+        }
     }
     if (self->record != NULL) {
         PyObject *res = PyObject_CallFunctionObjArgs(self->record, data, NULL);
@@ -628,18 +720,78 @@ static PyType_Spec Writer_spec = {
 /* ---- Pair: a recorder's record_pair ---------------------------------------- */
 
 /* zoo.events.Recorder's record_pair closure, step for step, for the hot paths'
- * two-value events (a question and its answer, a transcript chunk and its size).
- * It holds the recorder's counters (left, pending, gone), which the Python
- * closures that share them (record, record_many, fold, forget) read and set as
- * attributes. While somebody is live (a stream, a wait-for), it calls the Python
- * record_pair, which builds and delivers the event at once. */
+ * two-value events (a question and its answer, a transcript chunk and its size),
+ * and the same for three values (values=3: a PUBLISH's channel, payload and
+ * receivers), which the Python recorder records with its general record. It holds
+ * the recorder's counters (left, pending, gone), which the Python closures that
+ * share them (record, record_many, fold, forget) read and set as attributes. While
+ * somebody is live (a stream, a wait-for), it calls the Python record_pair (or
+ * record), which builds and delivers the event at once. */
 
 #define ENTRY_OVERHEAD 320 /* zoo.events.EVENT_OVERHEAD */
 #define OFFSETS 255        /* zoo.events._OFFSETS */
 
+/* The observatory's event numbering and its live flag (zoo.events.SequenceState in
+ * Python; Observatory.last_seq and .live read and set these), as C fields, so that
+ * a Pair numbers an event without two attribute lookups, an int object and an
+ * attribute store. */
 typedef struct {
     PyObject_HEAD
-    PyObject *obs;    /* the Observatory: live, last_seq */
+    Py_ssize_t last; /* the last event's sequence number */
+    char live;       /* somebody is subscribed or waiting: deliver each event at once */
+} SequenceObject;
+
+static PyTypeObject *sequence_type;
+
+static void
+Sequence_dealloc(SequenceObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Sequence_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    allocfunc alloc;
+    if (PyTuple_Size(args) != 0 || (kwds != NULL && PyDict_Size(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Sequence() takes no arguments");
+        return NULL;
+    }
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    return alloc(type, 0); /* zeroed: last 0, not live */
+}
+
+static PyMemberDef Sequence_members[] = {
+    {"last", T_PYSSIZET, offsetof(SequenceObject, last), 0, "the last event's number"},
+    {"live", T_BOOL, offsetof(SequenceObject, live), 0,
+     "events are delivered at once (a stream or a wait is on)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Sequence_slots[] = {
+    {Py_tp_doc, "Sequence(): an observatory's last event number and live flag, in C\n"
+                "(zoo.events.SequenceState in Python)."},
+    {Py_tp_new, Sequence_new},
+    {Py_tp_dealloc, Sequence_dealloc},
+    {Py_tp_members, Sequence_members},
+    {0, NULL},
+};
+
+static PyType_Spec Sequence_spec = {
+    "zoo._twisted._speedups.Sequence",
+    sizeof(SequenceObject),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    Sequence_slots,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *obs;       /* the Observatory */
+    SequenceObject *seq; /* obs._sequence: last_seq and live */
     PyObject *items;  /* the store's deque */
     Py_ssize_t cap;   /* its maxlen */
     PyObject *append; /* items.append */
@@ -647,12 +799,13 @@ typedef struct {
     Py_ssize_t slot;  /* where a new turn is written: 0 shared, 1 private */
     PyObject *now;    /* the clock */
     PyObject *me;     /* the Recorder */
-    PyObject *live;   /* the Python record_pair, for live delivery */
+    PyObject *live;   /* the Python record_pair (or record), for live delivery */
+    int values;       /* the raw values of an event: 2 or 3 */
     PyObject *fold;   /* the recorder's fold */
     Py_ssize_t left, pending, gone;
 } PairObject;
 
-static PyObject *s_live, *s_last_seq;
+static PyObject *s_sequence;
 static PyTypeObject *pair_type; /* Pair, for publish_run's direct calls */
 
 static int
@@ -660,6 +813,7 @@ Pair_traverse(PairObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE((PyObject *)self));
     Py_VISIT(self->obs);
+    Py_VISIT((PyObject *)self->seq);
     Py_VISIT(self->items);
     Py_VISIT(self->append);
     Py_VISIT(self->turn);
@@ -674,6 +828,7 @@ static int
 Pair_clear(PairObject *self)
 {
     Py_CLEAR(self->obs);
+    Py_CLEAR(self->seq);
     Py_CLEAR(self->items);
     Py_CLEAR(self->append);
     Py_CLEAR(self->turn);
@@ -699,30 +854,47 @@ static PyObject *
 Pair_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"obs", "items", "cap", "turn", "slot", "now", "me", "live",
-                             "fold", "left", NULL};
-    PyObject *obs, *items, *turn, *now, *me, *live, *fold, *append;
+                             "fold", "left", "values", NULL};
+    PyObject *obs, *items, *turn, *now, *me, *live, *fold, *append, *seq;
     Py_ssize_t cap, slot, left;
+    int values = 2;
     PairObject *self;
     allocfunc alloc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnOnOOOOn", kwlist, &obs, &items, &cap,
-                                     &turn, &slot, &now, &me, &live, &fold, &left))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnOnOOOOn|i", kwlist, &obs, &items, &cap,
+                                     &turn, &slot, &now, &me, &live, &fold, &left, &values))
         return NULL;
+    if (values != 2 && values != 3) {
+        PyErr_SetString(PyExc_ValueError, "Pair(): values must be 2 or 3");
+        return NULL;
+    }
     if (!PyList_Check(turn) || slot < 0 || slot >= PyList_Size(turn) || cap <= 0) {
         PyErr_SetString(PyExc_ValueError, "Pair(): turn must be a list holding slot, cap > 0");
         return NULL;
     }
-    append = PyObject_GetAttrString(items, "append");
-    if (append == NULL)
+    seq = PyObject_GetAttr(obs, s_sequence);
+    if (seq == NULL)
         return NULL;
+    if (!PyObject_TypeCheck(seq, sequence_type)) {
+        PyErr_SetString(PyExc_TypeError, "Pair(): obs._sequence must be a Sequence");
+        Py_DECREF(seq);
+        return NULL;
+    }
+    append = PyObject_GetAttrString(items, "append");
+    if (append == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
     alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
     self = (PairObject *)alloc(type, 0);
     if (self == NULL) {
+        Py_DECREF(seq);
         Py_DECREF(append);
         return NULL;
     }
     Py_INCREF(obs);
     self->obs = obs;
+    self->seq = (SequenceObject *)seq; /* owned */
     Py_INCREF(items);
     self->items = items;
     self->cap = cap;
@@ -739,60 +911,45 @@ Pair_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(fold);
     self->fold = fold;
     self->left = left;
+    self->values = values;
     return (PyObject *)self;
 }
 
 static PyObject *pair_record(PairObject *self, PyObject *session, PyObject *size_obj,
-                             PyObject *first, PyObject *second);
+                             PyObject *first, PyObject *second, PyObject *third);
 
 static PyObject *
 Pair_call(PairObject *self, PyObject *args, PyObject *kwds)
 {
-    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 4) {
-        PyErr_SetString(PyExc_TypeError, "record(session, size, first, second)");
+    Py_ssize_t n = PyTuple_Size(args);
+    if ((kwds != NULL && PyDict_Size(kwds) != 0) || n != 2 + self->values) {
+        PyErr_SetString(PyExc_TypeError, self->values == 2
+                                             ? "record(session, size, first, second)"
+                                             : "record(session, size, first, second, third)");
         return NULL;
     }
     return pair_record(self, PyTuple_GetItem(args, 0), PyTuple_GetItem(args, 1),
-                       PyTuple_GetItem(args, 2), PyTuple_GetItem(args, 3));
+                       PyTuple_GetItem(args, 2), PyTuple_GetItem(args, 3),
+                       n == 5 ? PyTuple_GetItem(args, 4) : NULL);
 }
 
-/* The call itself (zoo.events.Recorder's record_pair), also made from C (publish_run). */
+/* The call itself (zoo.events.Recorder's record_pair, or with third its record of a
+ * three-value build), also made from C (Chunks, publish_run). The recorder's build
+ * decides how many values its events have: always the same number. */
 static PyObject *
 pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *first,
-            PyObject *second)
+            PyObject *second, PyObject *third)
 {
-    PyObject *flag, *last, *seq_obj, *at, *offset, *entry, *res;
+    PyObject *at, *offset, *entry, *res;
     Py_ssize_t size, seq, base, n;
-    int truth;
 
-    flag = PyObject_GetAttr(self->obs, s_live);
-    if (flag == NULL)
-        return NULL;
-    truth = PyObject_IsTrue(flag);
-    Py_DECREF(flag);
-    if (truth < 0)
-        return NULL;
-    if (truth)
-        return PyObject_CallFunctionObjArgs(self->live, session, size_obj, first, second, NULL);
+    if (self->seq->live) /* obs.live: the Python record builds and delivers it */
+        return PyObject_CallFunctionObjArgs(self->live, session, size_obj, first, second, third,
+                                            NULL); /* (third NULL ends the arguments) */
     size = PyLong_AsSsize_t(size_obj);
     if (size == -1 && PyErr_Occurred())
         return NULL;
-    /* seq = obs.last_seq = obs.last_seq + 1 */
-    last = PyObject_GetAttr(self->obs, s_last_seq);
-    if (last == NULL)
-        return NULL;
-    seq = PyLong_AsSsize_t(last);
-    Py_DECREF(last);
-    if (seq == -1 && PyErr_Occurred())
-        return NULL;
-    seq += 1;
-    seq_obj = PyLong_FromSsize_t(seq);
-    if (seq_obj == NULL)
-        return NULL;
-    truth = PyObject_SetAttr(self->obs, s_last_seq, seq_obj);
-    Py_DECREF(seq_obj);
-    if (truth < 0)
-        return NULL;
+    seq = ++self->seq->last; /* seq = obs.last_seq = obs.last_seq + 1 */
     /* a full store: the append drops the oldest entry, count its bytes */
     n = PyObject_Size(self->items);
     if (n < 0)
@@ -855,7 +1012,9 @@ pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *f
         Py_DECREF(at);
         return NULL;
     }
-    entry = PyTuple_Pack(7, at, offset, self->me, session, size_obj, first, second);
+    entry = third == NULL
+        ? PyTuple_Pack(7, at, offset, self->me, session, size_obj, first, second)
+        : PyTuple_Pack(8, at, offset, self->me, session, size_obj, first, second, third);
     Py_DECREF(at);
     Py_DECREF(offset);
     if (entry == NULL)
@@ -878,12 +1037,14 @@ static PyMemberDef Pair_members[] = {
      "bytes recorded since the last fold"},
     {"gone", T_PYSSIZET, offsetof(PairObject, gone), 0,
      "bytes (with their overhead) of the entries appending pushed out"},
+    {"values", T_INT, offsetof(PairObject, values), READONLY, "the raw values of an event"},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyType_Slot Pair_slots[] = {
-    {Py_tp_doc, "Pair(obs, items, cap, turn, slot, now, me, live, fold, left): a recorder's\n"
-                "record_pair(session, size, first, second), in C (zoo.events.Recorder)."},
+    {Py_tp_doc, "Pair(obs, items, cap, turn, slot, now, me, live, fold, left, values=2): a\n"
+                "recorder's record_pair(session, size, first, second), or with values=3 its\n"
+                "record(session, size, first, second, third), in C (zoo.events.Recorder)."},
     {Py_tp_new, Pair_new},
     {Py_tp_dealloc, Pair_dealloc},
     {Py_tp_traverse, Pair_traverse},
@@ -1000,8 +1161,9 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
     shown_size = PyLong_FromSsize_t(n <= self->limit ? n : self->limit);
     size = shown_size == NULL ? NULL : PyLong_FromSsize_t(n);
     if (size != NULL) {
-        if (Py_TYPE(self->record) == pair_type)
-            res = pair_record((PairObject *)self->record, self->sid, shown_size, kept, size);
+        if (Py_TYPE(self->record) == pair_type && ((PairObject *)self->record)->values == 2)
+            res = pair_record((PairObject *)self->record, self->sid, shown_size, kept, size,
+                              NULL);
         else
             res = PyObject_CallFunctionObjArgs(self->record, self->sid, shown_size, kept, size,
                                                NULL);
@@ -1030,6 +1192,42 @@ static PyType_Spec Chunks_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     Chunks_slots,
 };
+
+/* ---- blocks: whole length-prefixed blocks in one read -------------------------- */
+
+PyDoc_STRVAR(skim_blocks_doc,
+"skim_blocks(data, limit) -> (blocks, ends) | None\n\n"
+"zoo.blocks.skim_blocks in C: count the blocks (4-byte big-endian length, then\n"
+"that many bytes) of data, the zero-length ones apart, if data is whole blocks\n"
+"only, each length at most limit; None otherwise.");
+
+static PyObject *
+skim_blocks(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    long long limit;
+    const unsigned char *p;
+    Py_ssize_t n, i = 0, blocks = 0, ends = 0;
+    if (!PyArg_ParseTuple(args, "y*L", &view, &limit))
+        return NULL;
+    p = view.buf;
+    n = view.len;
+    while (n - i >= 4) {
+        unsigned long long length = ((unsigned long long)p[i] << 24) | ((unsigned long long)p[i + 1] << 16)
+                                    | ((unsigned long long)p[i + 2] << 8) | p[i + 3];
+        if ((long long)length > limit || length > (unsigned long long)(n - i - 4))
+            break; /* too long, or cut off: not whole blocks */
+        i += 4 + (Py_ssize_t)length;
+        if (length)
+            blocks++;
+        else
+            ends++;
+    }
+    PyBuffer_Release(&view);
+    if (i != n)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", blocks, ends);
+}
 
 /* ---- pub-sub: a publisher's pipeline ------------------------------------------- */
 
@@ -1380,10 +1578,12 @@ publish_run(PyObject *self, PyObject *args)
             if (count != NULL)
                 size = PyLong_FromSsize_t(PyBytes_Size(channel) + PyBytes_Size(payload));
             if (size != NULL) {
-                if (Py_TYPE(record) == pair_type)
-                    res = pair_record((PairObject *)record, session, size, argv, count);
+                if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 3)
+                    res = pair_record((PairObject *)record, session, size, channel, payload,
+                                      count);
                 else
-                    res = PyObject_CallFunctionObjArgs(record, session, size, argv, count, NULL);
+                    res = PyObject_CallFunctionObjArgs(record, session, size, channel, payload,
+                                                       count, NULL);
             }
             Py_XDECREF(count);
             Py_XDECREF(size);
@@ -1403,6 +1603,7 @@ publish_run(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
+    {"skim_blocks", skim_blocks, METH_VARARGS, skim_blocks_doc},
     {"publishes", publishes, METH_VARARGS, publishes_doc},
     {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
     {NULL, NULL, 0, NULL},
@@ -1453,8 +1654,14 @@ PyInit__speedups(void)
     m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    INTERN(s_live, "live");
-    INTERN(s_last_seq, "last_seq");
+    INTERN(s_sequence, "_sequence");
+    writer = PyType_FromSpec(&Sequence_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Sequence", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    sequence_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Writer_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Writer", writer) < 0) {
         Py_XDECREF(writer);
@@ -1470,6 +1677,13 @@ PyInit__speedups(void)
     }
     pair_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     INTERN(s_enabled, "enabled");
+    writer = PyType_FromSpec(&Counts_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Counts", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    counts_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Chunks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Chunks", writer) < 0) {
         Py_XDECREF(writer);

@@ -413,7 +413,7 @@ def publish_run(
     client: Client,
     out: list[bytes],
     patterns: tuple[Any, Any] | None,
-    record: Callable[[str | None, int, list[bytes], int], object] | None,
+    record: Callable[[str | None, int, bytes, bytes, int], object] | None,
     session: str | None,
 ) -> int:
     """Run the PUBLISH commands of C{cmds} from C{i} on; return the index of the first other one.
@@ -428,8 +428,8 @@ def publish_run(
     @param client: the publisher, and C{out} its pending output (the reply goes there).
     @param patterns: the broker's pattern cache and C{_matching} for L{deliver_patterns},
         or C{None} when nobody subscribed to a pattern.
-    @param record: records each PUBLISH's event as C{record(session, size, argv,
-        receivers)} (L{zoo.pubsub.commands.published_recorder}), or C{None} when
+    @param record: records each PUBLISH's event as C{record(session, size, channel,
+        payload, receivers)} (L{zoo.pubsub.commands.published_recorder}), or C{None} when
         nobody observes.
 
     C{zoo._twisted._speedups.publish_run} is its C twin, used where it is built.
@@ -452,7 +452,7 @@ def publish_run(
             dirty[client] = out
         list.append(out, b":%d\r\n" % n)
         if record is not None:
-            record(session, len(channel) + len(payload), argv, n)
+            record(session, len(channel) + len(payload), channel, payload, n)
         i += 1
     return i
 
