@@ -30,10 +30,21 @@ class Writer:
 
 def relay(method: Callable[..., object] | None, watched: bool, /, *classes: type) -> None: ...
 
+class Counts:
+    bytes_in: int
+    bytes_out: int
+    record_in: Callable[[bytes], None] | None
+    record_out: Callable[[bytes], None] | None
+
+class Sequence:
+    last: int
+    live: bool
+
 class Pair:
     left: int
     pending: int
     gone: int
+    values: int
     def __init__(
         self,
         obs: Any,
@@ -43,11 +54,14 @@ class Pair:
         slot: int,
         now: Callable[[], float],
         me: Any,
-        live: Callable[[str | None, int, Any, Any], None],
+        live: Callable[..., None],
         fold: Callable[[], None],
         left: int,
+        values: int = 2,
     ) -> None: ...
-    def __call__(self, session: str | None, size: int, first: Any, second: Any, /) -> None: ...
+    def __call__(
+        self, session: str | None, size: int, first: Any, second: Any, *third: Any
+    ) -> None: ...
 
 class Chunks:
     def __init__(
@@ -72,7 +86,7 @@ def publish_run(
     client: Any,
     out: list[bytes],
     patterns: tuple[Any, Any] | None,
-    record: Callable[[str | None, int, list[bytes], int], object] | None,
+    record: Callable[[str | None, int, bytes, bytes, int], object] | None,
     session: str | None,
     /,
 ) -> int: ...
