@@ -5,6 +5,7 @@
     python bench/together.py --a "zoo-echo" --b "zoo-echo" -m echo    # A/A: the method's bias
     python bench/together.py --a "ZOO_NO_SPEEDUPS=1 zoo-echo" --b "zoo-echo" -m echo
     python bench/together.py --a "peer:asyncio_lancelot.py --uvloop" --b zoo-lancelot
+    python bench/together.py --a zoo-pubsub --b "zoo-pubsub --admin tcp:0" -m pubsub -c 10
 
 On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
 next, so two servers measured one after the other (even interleaved, bench/ab.py)
@@ -56,6 +57,20 @@ def zoo_server(name: str, spec: str, tree: Path | None) -> harness.Server:
     return harness.Server(name, [*argv, "--ready-file", harness.READY_FILE], env=env)
 
 
+def pubsub_load(server: harness.RunningServer, args: list[str]) -> tuple[dict, float, None]:
+    """One bench/pubsub.c run (-m pubsub): delivered messages/s as "rps", the server's
+    CPU (% of one core) and, as the load generator's busy share, the client's CPU."""
+    import pubsub  # bench/pubsub.py: its C client
+
+    k = int(args[args.index("-c") + 1])
+    seconds = float(args[args.index("-d") + 1])
+    res = pubsub.run_client(server, k, "channel", 64, seconds)
+    if "error" in res:
+        raise harness.BenchError(f"pubsub client: {res['error']}")
+    result = {"rps": res["delivered_per_s"], "busy_pct": 100.0 * res["client_cpu"]}
+    return result, 100.0 * res["server_cpu"], None
+
+
 def one_round(
     running: list[harness.RunningServer], loadgen_args: list[str], order: list[int]
 ) -> list[tuple[float, float | None, float | None]]:
@@ -65,9 +80,12 @@ def one_round(
 
     def load(i: int) -> None:
         try:
-            out[i] = harness.run_loadgen(
-                loadgen_args, running[i].port, running[i].pid, timeout=120.0
-            )
+            if loadgen_args[1] == "pubsub":
+                out[i] = pubsub_load(running[i], loadgen_args)
+            else:
+                out[i] = harness.run_loadgen(
+                    loadgen_args, running[i].port, running[i].pid, timeout=120.0
+                )
         except BaseException as e:  # reported below, in the main thread
             out[i] = e
 
@@ -97,7 +115,13 @@ def main() -> int:
     )
     ap.add_argument("--b", help="server B (default: A's options, on the tree as it is)")
     ap.add_argument("--before", help="run A from this earlier commit (a git revision)")
-    ap.add_argument("-m", "--mode", default="lancelot", help="loadgen's mode (lancelot, echo)")
+    ap.add_argument(
+        "-m",
+        "--mode",
+        default="lancelot",
+        help="loadgen's mode (lancelot, echo, blocks), or pubsub: bench/pubsub.c with -c "
+        "channel subscribers, 64-byte messages, the publisher 64 ahead (delivered/s)",
+    )
     ap.add_argument("--size", help="loadgen's -s (message size)")
     ap.add_argument("-c", "--conns", type=int, default=50, help="connections per server")
     ap.add_argument("--rounds", type=int, default=8, help="rounds in all")
@@ -111,6 +135,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=1.0)
     args = ap.parse_args()
     harness.check_tools()
+    if args.mode == "pubsub":
+        import pubsub
+
+        pubsub.build_client()
     a_tree = checkout(args.before) if args.before else None
     servers = [
         zoo_server(f"A{'@' + args.before if args.before else ''}", args.a, a_tree),
