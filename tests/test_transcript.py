@@ -314,3 +314,32 @@ def test_resp_follower_takes_pipelined_reads_whole() -> None:
     chunk = follower.client(rest)
     assert stepped == [cut]
     assert chunk.redacted and b"sekrit" not in chunk.shown
+
+
+def _auth_checks() -> list[object]:
+    from zoo import transcript
+    from zoo._twisted.speedups import built
+
+    return [transcript.has_auth] + ([built.has_auth] if built is not None else [])
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=12),
+            st.sampled_from([b"auth", b"AUTH", b"aUtH", b"AUT", b"uth", b"A\x00UTH", b"\xc1uth"]),
+        ),
+        max_size=6,
+    ).map(b"".join)
+)
+@settings(max_examples=400)
+@example(b"xxAuThxx")
+@example(b"\xe1\xf5\xf4\xe8")  # the letters with the top bit set: not auth
+@example(b"@UTH")  # '@' | 0x20 is '`', not 'a'
+def test_auth_check_twins_agree(data: bytes) -> None:
+    """The C check finds auth in any case exactly where lower() and in do, in bytes
+    and in a bytearray."""
+    want = b"auth" in data.lower()
+    for check in _auth_checks():
+        assert check(data) is want
+        assert check(bytearray(data)) is want

@@ -35,6 +35,8 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from zoo._twisted.speedups import speedups as _speedups
+
 #: The most bytes of one chunk a transcript keeps (the chunk's real size is kept too).
 LIMIT = 4096
 #: What stands in a transcript where a secret was.
@@ -422,6 +424,19 @@ class Http(_LineEngine):
 _PUBLISH_HEADS = (b"*3\r\n$7\r\nPUBLISH\r\n$", b"*3\r\n$7\r\npublish\r\n$")
 
 
+def has_auth(data: bytes) -> bool:
+    """Whether C{data} holds the letters C{auth} in any case (AUTH, HELLO's AUTH).
+
+    C{zoo._twisted._speedups.has_auth} is its C twin, used where it is built: the
+    same answer without the lower-cased copy of the read.
+    """
+    return b"auth" in data.lower()
+
+
+#: The check in use: the C twin where zoo's speedups are built and on.
+HAS_AUTH: Callable[[bytes], bool] = _speedups.has_auth if _speedups is not None else has_auth
+
+
 def _bulk(data: bytes, at: int, n: int) -> tuple[int, int] | None:
     """Where the RESP bulk string whose C{$} is at C{at} starts, and where it ends (after
     its CRLF); C{None} if it is cut by the end of C{data} or malformed."""
@@ -522,7 +537,7 @@ class Resp(Transcriber):
         any case: AUTH and HELLO's AUTH are what has secrets, and without those letters
         nothing in the read can be hidden. The name is what L{_parse} would give.
         """
-        if data[:1] != b"*" or b"auth" in data.lower():
+        if data[:1] != b"*" or HAS_AUTH(data):
             return None
         eol = data.find(b"\r\n", 1, 24)
         if eol < 0:

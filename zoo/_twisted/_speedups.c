@@ -4,8 +4,10 @@
  * What each function does is what its Python twin does, step for step; the Python
  * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
  * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure,
- * zoo.events.Recorder's record_pair closure, zoo.sessions.plain_chunks' closure, and
- * zoo-pubsub's scan_publishes and publish_run in zoo.pubsub.codec and core).
+ * zoo.events.Recorder's record_pair closure and SequenceState, zoo.sessions'
+ * SessionCounts and plain_chunks' closure, zoo.blocks.skim_blocks,
+ * zoo.transcript.has_auth, and zoo-pubsub's scan_publishes and publish_run in
+ * zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
  * Here they cost no Python frame, and recv()/send() are called on the descriptor.
@@ -1229,6 +1231,36 @@ skim_blocks(PyObject *self, PyObject *args)
     return Py_BuildValue("(nn)", blocks, ends);
 }
 
+/* ---- transcripts: a RESP read with nothing to hide -------------------------- */
+
+PyDoc_STRVAR(has_auth_doc,
+"has_auth(data) -> bool\n\n"
+"zoo.transcript.has_auth in C: whether data holds the letters auth in any case,\n"
+"without the lower-cased copy b\"auth\" in data.lower() makes.");
+
+static PyObject *
+has_auth(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    const unsigned char *p;
+    Py_ssize_t i, n;
+    int found = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    p = view.buf;
+    n = view.len;
+    /* b | 0x20 is 'a' only for 'a' and 'A' (and so for u, t, h): no other byte matches */
+    for (i = 0; i + 3 < n; i++) {
+        if ((p[i] | 0x20) == 'a' && (p[i + 1] | 0x20) == 'u' && (p[i + 2] | 0x20) == 't'
+            && (p[i + 3] | 0x20) == 'h') {
+            found = 1;
+            break;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(found);
+}
+
 /* ---- pub-sub: a publisher's pipeline ------------------------------------------- */
 
 /* The length line of a bulk inside a PUBLISH: digits from buf[start], ended by CRLF
@@ -1604,6 +1636,7 @@ static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
     {"skim_blocks", skim_blocks, METH_VARARGS, skim_blocks_doc},
+    {"has_auth", has_auth, METH_O, has_auth_doc},
     {"publishes", publishes, METH_VARARGS, publishes_doc},
     {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
     {NULL, NULL, 0, NULL},
