@@ -337,3 +337,32 @@ def test_c_counts_fields() -> None:
     del s
     gc.collect()
     assert gone() is None
+
+
+def _activity_classes() -> list[type]:
+    from zoo.policies import WrapperActivity
+
+    built = [speedups.built.Activity] if speedups.built is not None else []
+    return [WrapperActivity, *built]
+
+
+@pytest.mark.parametrize("base", _activity_classes())
+def test_a_wrapper_counts_its_writes_as_activity(impl: str, pair: Any, base: type) -> None:
+    """The writer counts each write as activity on a wrapper built on either activity
+    class (the C writer straight into the C one's field); a new one starts at no
+    activity with its command clock off."""
+
+    class Wrapper(base):  # type: ignore[misc,valid-type]
+        def __init__(self, name: str) -> None:
+            self.name = name  # a wrapper keeps other attributes in its __dict__
+
+    ours, theirs = pair
+    wrapper = Wrapper("w")
+    assert (wrapper.activity, wrapper.command_sweeps, wrapper.name) == (0, -1, "w")
+    write, slow = _writer(_conn(ours), impl, counter=wrapper)
+    write(b"My name is")
+    write(b" Sir Lancelot")
+    assert theirs.recv(100) == b"My name is Sir Lancelot" and slow == []
+    assert wrapper.activity == 2 and wrapper.command_sweeps == -1
+    wrapper.command_sweeps = None
+    assert wrapper.command_sweeps is None

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
@@ -58,16 +58,42 @@ log = Logger()
 _OFF = -1
 
 
-class ZooProtocolWrapper(ProtocolWrapper):
+class WrapperActivity:
+    """A wrapper's C{activity} and C{command_sweeps}: the base of L{ZooProtocolWrapper}.
+
+    Its C twin, C{zoo._twisted._speedups.Activity} (used where it is built), keeps
+    the two as C fields, so that the C dispatch's read step and the fast writer
+    count a read or a write and start the command clock with no attribute lookup
+    and no int object. A new one has no activity and its clock off (C{-1}).
+    """
+
+    __slots__ = ("activity", "command_sweeps")
+
+    activity: int
+    command_sweeps: int | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> WrapperActivity:
+        self = super().__new__(cls)
+        self.activity = 0
+        self.command_sweeps = _OFF
+        return self
+
+
+if TYPE_CHECKING:
+    _ActivityBase = WrapperActivity
+else:  # the wrappers' base: the C twin where zoo's speedups are built and on
+    _ActivityBase = _speedups.Activity if _speedups is not None else WrapperActivity
+
+
+class ZooProtocolWrapper(ProtocolWrapper, _ActivityBase):
     """Counts activity for the idle sweep, runs the command clock, forwards half-close.
 
+    @ivar activity: reads and writes so far (L{WrapperActivity}).
     @ivar command_sweeps: the command clock: C{None} while waiting for the first
         byte of a command, then the number of sweeps since it came; C{-1} when off.
     """
 
-    activity = 0
     _seen = -1
-    command_sweeps: int | None = _OFF
     #: The observed session's id (see L{zoo.events.session_of}); C{None} when nobody observes.
     session: str | None = None
     #: The observed session (L{zoo.sessions.Session}), or C{None}.

@@ -3,11 +3,11 @@
  *
  * What each function does is what its Python twin does, step for step; the Python
  * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
- * read steps of zoo.policies' wrappers, zoo._twisted.fastwrite's write closure,
- * zoo.events.Recorder's record_pair closure and SequenceState, zoo.sessions'
- * SessionCounts and plain_chunks' closure, zoo.blocks.skim_blocks,
- * zoo.transcript.has_auth, and zoo-pubsub's scan_publishes and publish_run in
- * zoo.pubsub.codec and core).
+ * read steps of zoo.policies' wrappers and their WrapperActivity,
+ * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
+ * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
+ * zoo.blocks.skim_blocks, zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
+ * and publish_run in zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
  * Here they cost no Python frame, and recv()/send() are called on the descriptor.
@@ -95,6 +95,100 @@ report_exception(PyObject *report)
 }
 
 static int add_to(PyObject *obj, PyObject *name, PyObject *amount);
+
+/* ---- Activity: a policy wrapper's activity count and command clock ------------- */
+
+/* The base of zoo.policies.ZooProtocolWrapper: activity (reads and writes, for the
+ * idle sweep) and command_sweeps (the command clock: None, a count, or -1 when off)
+ * as C fields, so that the read relay and the Writer count a read or a write and
+ * start the clock without an attribute lookup or an int object (Python: the same
+ * two names as __slots__ of zoo.policies.WrapperActivity). */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t activity;
+    PyObject *command_sweeps; /* NULL reads as None */
+} ActivityObject;
+
+static PyTypeObject *activity_type;
+static PyObject *sweeps_off; /* -1: zoo.policies._OFF, a new wrapper's clock */
+
+static int
+Activity_traverse(ActivityObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->command_sweeps);
+    return 0;
+}
+
+static int
+Activity_clear(ActivityObject *self)
+{
+    Py_CLEAR(self->command_sweeps);
+    return 0;
+}
+
+static void
+Activity_dealloc(ActivityObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Activity_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Activity_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    /* A subclass's own arguments go to its __init__; no activity yet, clock off. */
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    ActivityObject *self = (ActivityObject *)alloc(type, 0);
+    if (self != NULL) {
+        Py_INCREF(sweeps_off);
+        self->command_sweeps = sweeps_off;
+    }
+    return (PyObject *)self;
+}
+
+static PyMemberDef Activity_members[] = {
+    {"activity", T_PYSSIZET, offsetof(ActivityObject, activity), 0,
+     "reads and writes so far (the idle sweep compares it)"},
+    {"command_sweeps", T_OBJECT, offsetof(ActivityObject, command_sweeps), 0,
+     "the command clock: None, sweeps since a command began, or -1 when off"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Activity_slots[] = {
+    {Py_tp_doc, "Activity(): a policy wrapper's activity and command_sweeps, in C\n"
+                "(the base of zoo.policies.ZooProtocolWrapper; zoo.policies.WrapperActivity\n"
+                "in Python)."},
+    {Py_tp_new, Activity_new},
+    {Py_tp_dealloc, Activity_dealloc},
+    {Py_tp_traverse, Activity_traverse},
+    {Py_tp_clear, Activity_clear},
+    {Py_tp_members, Activity_members},
+    {0, NULL},
+};
+
+static PyType_Spec Activity_spec = {
+    "zoo._twisted._speedups.Activity",
+    sizeof(ActivityObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    Activity_slots,
+};
+
+/* activity += 1 on a wrapper: its C field, or obj.activity += 1. */
+static int
+count_activity(PyObject *wrapper)
+{
+    if (PyObject_TypeCheck(wrapper, activity_type)) {
+        ((ActivityObject *)wrapper)->activity += 1;
+        return 0;
+    }
+    return add_to(wrapper, s_activity, one);
+}
 
 /* ---- Counts: a session's byte counts and transcript sides ---------------------- */
 
@@ -233,14 +327,25 @@ relay_in_place(PyObject **protocol, int watched, PyObject *data, Py_ssize_t size
         }
         Py_DECREF(record);
     }
-    if (add_to(wrapper, s_activity, one) < 0)
-        return -1;
-    sweeps = PyObject_GetAttr(wrapper, s_command_sweeps);
-    if (sweeps == NULL)
-        return -1;
-    Py_DECREF(sweeps);
-    if (sweeps == Py_None && PyObject_SetAttr(wrapper, s_command_sweeps, zero) < 0)
-        return -1;
+    if (PyObject_TypeCheck(wrapper, activity_type)) { /* a zoo wrapper: its C fields */
+        ActivityObject *a = (ActivityObject *)wrapper;
+        a->activity += 1;
+        if (a->command_sweeps == NULL || a->command_sweeps == Py_None) {
+            PyObject *old = a->command_sweeps;
+            Py_INCREF(zero);
+            a->command_sweeps = zero;
+            Py_XDECREF(old);
+        }
+    } else {
+        if (add_to(wrapper, s_activity, one) < 0)
+            return -1;
+        sweeps = PyObject_GetAttr(wrapper, s_command_sweeps);
+        if (sweeps == NULL)
+            return -1;
+        Py_DECREF(sweeps);
+        if (sweeps == Py_None && PyObject_SetAttr(wrapper, s_command_sweeps, zero) < 0)
+            return -1;
+    }
     inner = PyObject_GetAttr(wrapper, s_wrappedProtocol);
     if (inner == NULL)
         return -1;
@@ -639,7 +744,7 @@ Writer_call(WriterObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     data = PyTuple_GetItem(args, 0);
-    if (self->counter != NULL && add_to(self->counter, s_activity, one) < 0)
+    if (self->counter != NULL && count_activity(self->counter) < 0)
         return NULL;
     if (self->tally != NULL) {
         Py_ssize_t size = PyObject_Size(data);
@@ -1710,6 +1815,17 @@ PyInit__speedups(void)
     }
     pair_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     INTERN(s_enabled, "enabled");
+    if ((sweeps_off = PyLong_FromLong(-1)) == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    writer = PyType_FromSpec(&Activity_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Activity", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    activity_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Counts_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Counts", writer) < 0) {
         Py_XDECREF(writer);

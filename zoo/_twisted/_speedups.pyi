@@ -30,6 +30,10 @@ class Writer:
 
 def relay(method: Callable[..., object] | None, watched: bool, /, *classes: type) -> None: ...
 
+class Activity:
+    activity: int
+    command_sweeps: int | None
+
 class Counts:
     bytes_in: int
     bytes_out: int
