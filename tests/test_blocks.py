@@ -262,3 +262,19 @@ def test_skim_in_use_serves_echo() -> None:
             server.dataReceived(BOOK + BOOK)
             assert transport.value() == BOOK + BOOK
             assert (server.blocks, server.series) == (6, 2)
+
+
+def test_a_whole_oversized_block_is_refused_not_echoed() -> None:
+    """Echo mode with either count: a read holding a whole block over the limit is not
+    sent back as it came; the client gets the framed error and the connection closes."""
+    for skim in SKIMS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(blocks, "SKIM_BLOCKS", skim)
+            server = BlocksFactory("echo", max_size=100).buildProtocol(None)
+            transport = StringTransport()
+            server.makeConnection(transport)
+            server.dataReceived(frame(b"ok") + frame(b"x" * 256))
+            assert transport.value() == frame(b"ok") + frame(
+                b"error: block of 256 bytes is larger than the limit of 100 bytes"
+            )
+            assert transport.disconnecting
