@@ -181,7 +181,7 @@ def test_reset_forgets_recent_messages_and_keeps_subscribers():
 
 
 def test_pipelined_publishes_are_events_in_command_order():
-    """A read of many PUBLISHes (one record_many) gives one event each, in order, with
+    """A read of many PUBLISHes (one run in C) gives one event each, in order, with
     another command's event between them where that command came, and seqs that
     number them all; a wait sees them too."""
     zoo = Zoo()
@@ -215,23 +215,6 @@ def test_pipelined_publishes_are_events_in_command_order():
     )
     pub.dataReceived(b"".join(command(b"PUBLISH", b"c1", b"w%d" % i) for i in range(10)))
     assert got and got[0].fields["payload"] == "w7" and got[0].session == "pubsub-2"
-
-
-def test_record_many_makes_the_entries_record_would():
-    """record_many's events equal record's one at a time: fields, sessions, sizes, counts."""
-    one, many = Observatory(Clock(), enabled=True), Observatory(Clock(), enabled=True)
-    build = lambda a, b: {"a": a, "b": b}  # noqa: E731
-    rows = [(b"x" * i, i) for i in range(150)]  # more than a FOLD in one call
-    for a, b in rows:
-        one.recorder("s", "s.k", build).record("s-1", len(a), a, b)
-    many.recorder("s", "s.k", build).record_many(
-        "s-1", [len(a) for a, _ in rows], [a for a, _ in rows], [b for _, b in rows]
-    )
-    for obs in (one, many):
-        assert obs.counts[("s", "s.k")] == 150 and obs.last_seq == 150
-    shape = lambda obs: [(e.seq, e.session, e.fields) for e in obs.events()]  # noqa: E731
-    assert shape(one) == shape(many)
-    assert one.stats() == many.stats()
 
 
 def test_publishes_run_after_a_block_are_recorded_at_once():

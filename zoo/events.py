@@ -31,7 +31,7 @@ import os
 import reprlib
 import socket
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,8 +344,8 @@ class Recorder:
 
     The store's accounts (events not yet settled, bytes, the per-kind count) and its
     limits are brought up to date every L{FOLD} events and before anything reads the
-    store (L{fold}), not at every event. C{record}, C{record_many}, C{fold} and
-    C{forget} are closures over that state: a closure's call costs about two thirds
+    store (L{fold}), not at every event. C{record}, C{fold} and C{forget} are
+    closures over that state: a closure's call costs about two thirds
     of a method's. For a C{build} of exactly two values (most hot paths) C{record}
     takes those two by name and builds the entry in one step: the closure
     C{record_pair}, or where zoo's C speedups are built its C twin
@@ -355,12 +355,6 @@ class Recorder:
     where it is built (and the general C{record} where it is not): its events keep
     the three values themselves, not a container of them, so that an event pushed
     out of a full store frees fewer objects.
-
-    C{recorder.record_many(session, sizes, *columns)} records C{len(sizes)} events at
-    once, for a protocol that handles many of one kind in one read (a pipelined
-    PUBLISH): column I{i} holds the I{i}th raw value of each. Their entries are made
-    by C loops (C{zip}), they share one timestamp, and they are the same entries as
-    C{record} would make, one at a time.
     """
 
     __slots__ = (
@@ -371,7 +365,6 @@ class Recorder:
         "store",
         "count",
         "record",
-        "record_many",
         "fold",
         "forget",
     )
@@ -394,7 +387,7 @@ class Recorder:
         self._bind()
 
     def _bind(self) -> None:
-        """Make C{record}, C{record_many}, C{fold} and C{forget} for the store as it is.
+        """Make C{record}, C{fold} and C{forget} for the store as it is.
 
         Called again when the store's deque is replaced (a new C{max_events}), after
         a fold, so nothing unsettled is lost.
@@ -404,9 +397,6 @@ class Recorder:
         items = store.items
         cap = items.maxlen
         append = items.append
-        extend = items.extend
-        repeat = itertools.repeat
-        islice = itertools.islice
         obs.now()  # (resolves the clock once)
         now = obs.now
         # A reactor turn (Observatory.share_turns), shared by the events recorded in
@@ -475,51 +465,6 @@ class Recorder:
             if not c.left:
                 fold()
 
-        def record_many(session: str | None, sizes: Sequence[int], *columns: Any) -> None:
-            """Record C{len(sizes)} events of C{session}: the I{j}th one's fields are
-            C{build(columns[0][j], columns[1][j], ...)}, and its raw values hold
-            C{sizes[j]} bytes. The caller checks L{Observatory.enabled} first."""
-            k = len(sizes)
-            if not k:
-                return
-            if sq.live:
-                fold()
-                stamp = now()
-                for size, *raw in zip(sizes, *columns, strict=True):
-                    obs.add(
-                        LazyEvent(
-                            stamp, service, kind, session, node, _BASE + size, (build, tuple(raw))
-                        )
-                    )
-                return
-            assert cap is not None
-            out = len(items) + k - cap  # entries the extend pushes out, oldest first
-            if out > 0:
-                old = min(out, len(items))
-                c.gone += sum(map(_SIZE, islice(items, old))) + old * _BASE
-                if out > old:  # more than the store holds: this batch's first ones too
-                    c.gone += sum(sizes[: out - old]) + (out - old) * _BASE
-            first = sq.last + 1
-            sq.last += k
-            at = turn[0]
-            if at is None or first + k - 1 - at[1] > _OFFSETS:
-                at = turn[slot] = (now(), first - 1)
-            extend(
-                zip(
-                    repeat(at),
-                    range(first - at[1], first - at[1] + k),
-                    repeat(me),
-                    repeat(session),
-                    sizes,
-                    *columns,
-                    strict=False,  # the repeats never end: the range bounds it
-                )
-            )
-            c.pending += sum(sizes)
-            c.left -= k
-            if c.left <= 0:
-                fold()
-
         def fold() -> None:
             """Bring the store's accounts up to date with what was recorded since; trim it."""
             n = FOLD - c.left
@@ -547,7 +492,6 @@ class Recorder:
             live = record_pair if values == 2 else record
             c = _speedups.Pair(obs, items, cap, turn, slot, now, me, live, fold, FOLD, values)
             self.record = c
-        self.record_many = record_many
         self.fold = fold
         self.forget = forget
 

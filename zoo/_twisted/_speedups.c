@@ -831,7 +831,7 @@ static PyType_Spec Writer_spec = {
  * and the same for three values (values=3: a PUBLISH's channel, payload and
  * receivers), which the Python recorder records with its general record. It holds
  * the recorder's counters (left, pending, gone), which the Python closures that
- * share them (record, record_many, fold, forget) read and set as attributes. While
+ * share them (record, fold, forget) read and set as attributes. While
  * somebody is live (a stream, a wait-for), it calls the Python record_pair (or
  * record), which builds and delivers the event at once. */
 
