@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, capturedLogs
 from twisted.python import usage
@@ -23,6 +25,7 @@ from zoo.blocks import (
     BlockTooLarge,
     frame,
 )
+from zoo.policies import ZooPolicyFactory
 from zoo.tap import blocks as tap
 
 #: The book's client, byte for byte.
@@ -94,14 +97,24 @@ class ParserTests(SynchronousTestCase):
         self.assertEqual([o for o in outs if o], [[body]])
 
     def test_skim_whole_blocks(self) -> None:
-        """skim() counts whole blocks and ends without consuming; partial or oversized reads give None."""
+        """skim_blocks() counts whole blocks and ends; partial or oversized reads give None."""
+        self.assertEqual(blocks.skim_blocks(BOOK, 40), (3, 1))
+        self.assertIsNone(blocks.skim_blocks(BOOK[:-1], 40))
+        self.assertIsNone(blocks.skim_blocks(frame(b"x" * 41), 40))
+
+    def test_between_blocks(self) -> None:
+        """between() is true only with no partial header or body and no failure."""
         p = BlockParser(max_size=40)
-        self.assertEqual(p.skim(BOOK), (3, 1))
-        self.assertIsNone(p.skim(BOOK[:-1]))
-        self.assertIsNone(p.skim(frame(b"x" * 41)))
-        p.feed(BOOK[:10])
-        self.assertIsNone(p.skim(BOOK[10:]))  # mid-block: feed() must handle it
-        self.assertEqual(p.feed(BOOK[10:]), [*MESSAGES, END])
+        self.assertTrue(p.between())
+        p.feed(BOOK[:2])
+        self.assertFalse(p.between())  # inside a header
+        p.feed(BOOK[2:10])
+        self.assertFalse(p.between())  # inside a body
+        p.feed(BOOK[10:])
+        self.assertTrue(p.between())
+        with self.assertRaises(BlockTooLarge):
+            p.feed(frame(b"x" * 41))
+        self.assertFalse(p.between())  # failed
 
     def test_pending_header_and_body(self) -> None:
         """pending() says how far into a header or body the stream stopped."""
@@ -219,62 +232,130 @@ class OptionsTests(SynchronousTestCase):
             self.assertIn(flag, str(e.exception))
 
 
-# The block count of echo mode (zoo.blocks.skim_blocks) and its C twin
-# (_speedups.skim_blocks, where built; tests/test_speedups.py fails a CI build that
-# lost it) must agree on every read.
+# Echo mode's step for whole blocks (zoo.blocks.WholeBlocks) and its C twin
+# (_speedups.WholeBlocks, where built; tests/test_speedups.py fails a CI build that
+# lost the extension) must agree on every read.
 
 
-def _skims() -> list[Any]:
+def _wholes() -> list[Any]:
     from zoo._twisted.speedups import built
 
-    return [blocks.skim_blocks] + ([built.skim_blocks] if built is not None else [])
+    return [blocks.WholeBlocks] + ([built.WholeBlocks] if built is not None else [])
 
 
-SKIMS = _skims()
+WHOLES = _wholes()
 
 _block_stream = st.lists(
     st.one_of(st.binary(max_size=70).map(frame), st.just(b"\x00\x00\x00\x00")), max_size=6
 ).map(b"".join)
 
 
+class _Clock:
+    """A transport that is not a zoo wrapper: echo() stops its clock through done."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+
+def _done(transport: _Clock) -> None:
+    transport.done += 1
+
+
 @given(_block_stream, st.integers(0, 80), st.integers(0, 8), st.sampled_from([0, 1, 40, 1 << 24]))
 @settings(max_examples=400)
-def test_skim_twins_agree(data: bytes, cut: int, junk: int, limit: int) -> None:
+def test_whole_blocks_twins_agree(data: bytes, cut: int, junk: int, limit: int) -> None:
     """Whole streams, cut ones, ones with garbage after them, tight limits: the C twin
-    answers as the Python one does, and that is what feed() finds."""
+    sends, counts and stops the clock as the Python one does, which is what feed() finds."""
     for read in (data, data[: len(data) - cut], data + b"\xff" * junk, bytearray(data)):
         want = blocks.skim_blocks(bytes(read), limit)
-        for skim in SKIMS:
-            assert skim(read, limit) == want
+        for kind in WHOLES:
+            tally, sent, clock = kind(limit, _done), [], _Clock()
+            tally.transport, tally.write = clock, sent.append
+            tally.blocks, tally.series = 5, 7
+            assert tally.echo(read) is (want is not None)
+            if want is None:
+                assert (sent, clock.done, tally.blocks, tally.series) == ([], 0, 5, 7)
+            else:
+                assert sent == [read] and clock.done == 1
+                assert (tally.blocks - 5, tally.series - 7) == want
+            tally.clean = False  # the parser is inside a block: never echo as it came
+            assert tally.echo(read) is False
+            assert len(sent) == (want is not None)
         if want is not None:
             found = BlockParser(limit).feed(bytes(read))
             assert (sum(e is not END for e in found), sum(e is END for e in found)) == want
 
 
-def test_skim_in_use_serves_echo() -> None:
-    """Echo mode with the count in use sends whole reads back and counts their blocks."""
-    for skim in SKIMS:
+def test_whole_blocks_without_a_writer_or_transport() -> None:
+    """Before connectionMade (no write) nothing is echoed; with no transport the clock is
+    left alone and the read still goes back."""
+    for kind in WHOLES:
+        tally = kind(100, _done)
+        assert (tally.blocks, tally.series, tally.clean, tally.limit) == (0, 0, True, 100)
+        assert tally.echo(BOOK) is False
+        sent: list[bytes] = []
+        tally.write = sent.append
+        assert tally.echo(BOOK) is True
+        assert sent == [BOOK] and (tally.blocks, tally.series) == (3, 1)
+
+
+def test_whole_blocks_stop_a_zoo_wrappers_clock() -> None:
+    """Through the policy layer, echoing whole blocks stops the wrapper's command clock
+    (command_sweeps back to None), in place in C and through command_done in Python."""
+    from zoo.policies import ZooProtocolWrapper
+
+    for kind in WHOLES:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(blocks, "SKIM_BLOCKS", skim)
+            patch.setattr(blocks, "WHOLE_BLOCKS", kind)
+            policy = ZooPolicyFactory(BlocksFactory("echo"), clock=Clock(), command_timeout=5)
+            wrapper = policy.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+            assert isinstance(wrapper, ZooProtocolWrapper)
+            transport = StringTransport()
+            wrapper.makeConnection(transport)
+            wrapper.command_sweeps = 3  # a command under way
+            server = wrapper.wrappedProtocol
+            assert isinstance(server.tally, kind)
+            server.dataReceived(BOOK)
+            assert wrapper.command_sweeps is None
+            assert transport.value() == BOOK
+
+
+def test_whole_blocks_in_use_serve_echo() -> None:
+    """Echo mode with either step sends whole reads back, counts their blocks, and
+    after a read that ends inside a block parses rather than echoing as it came."""
+    for kind in WHOLES:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(blocks, "WHOLE_BLOCKS", kind)
             server = BlocksFactory("echo").buildProtocol(None)
             transport = StringTransport()
             server.makeConnection(transport)
+            assert isinstance(server.tally, kind)
             server.dataReceived(BOOK + BOOK)
             assert transport.value() == BOOK + BOOK
             assert (server.blocks, server.series) == (6, 2)
+            server.dataReceived(BOOK[:5])  # a header and one byte: parsed
+            assert server.tally.clean is False
+            server.dataReceived(BOOK[5:] + BOOK)  # the rest, then whole blocks: parsed
+            assert transport.value() == BOOK * 4
+            assert (server.blocks, server.series) == (12, 4)
+            assert server.tally.clean is True
 
 
 def test_a_whole_oversized_block_is_refused_not_echoed() -> None:
-    """Echo mode with either count: a read holding a whole block over the limit is not
-    sent back as it came; the client gets the framed error and the connection closes."""
-    for skim in SKIMS:
+    """Echo mode with either step: a read holding a whole block over the limit is not
+    sent back as it came; the client gets the framed error and the connection closes,
+    and nothing that follows is echoed."""
+    for kind in WHOLES:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(blocks, "SKIM_BLOCKS", skim)
+            patch.setattr(blocks, "WHOLE_BLOCKS", kind)
             server = BlocksFactory("echo", max_size=100).buildProtocol(None)
             transport = StringTransport()
             server.makeConnection(transport)
             server.dataReceived(frame(b"ok") + frame(b"x" * 256))
-            assert transport.value() == frame(b"ok") + frame(
+            refused = frame(b"ok") + frame(
                 b"error: block of 256 bytes is larger than the limit of 100 bytes"
             )
+            assert transport.value() == refused
             assert transport.disconnecting
+            server.dataReceived(frame(b"later"))
+            assert transport.value() == refused

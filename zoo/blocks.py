@@ -31,6 +31,7 @@ chunks and joins them once.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -143,17 +144,9 @@ class BlockParser:
                 self._length = -1
         return out
 
-    def skim(self, data: bytes) -> tuple[int, int] | None:
-        """Count the blocks in C{data} without copying them, if it holds only whole ones.
-
-        For echo mode, where a read of whole blocks can go back as it came. Returns
-        C{(blocks, ends)} when the parser is between blocks and C{data} ends exactly
-        at a block boundary with every length within the limit; otherwise C{None}
-        and nothing changes (use L{feed}).
-        """
-        if self.failed or self._head or self._length >= 0:
-            return None
-        return SKIM_BLOCKS(data, self.max_size)
+    def between(self) -> bool:
+        """Whether the parser is between blocks (no partial header or body, not failed)."""
+        return not self.failed and not self._head and self._length < 0
 
     def pending(self) -> tuple[int, int] | None:
         """C{(received, expected)} for an unfinished header or body, else C{None}.
@@ -173,7 +166,7 @@ def skim_blocks(data: bytes, limit: int) -> tuple[int, int] | None:
     """C{(blocks, ends)}: the non-empty and the zero-length blocks C{data} holds, if
     it is whole blocks only, each announcing at most C{limit} bytes; else C{None}.
 
-    C{zoo._twisted._speedups.skim_blocks} is its C twin, used where it is built.
+    L{WholeBlocks.echo} counts with it; its C twin counts the same way.
     """
     i, n = 0, len(data)
     blocks = ends = 0
@@ -190,8 +183,46 @@ def skim_blocks(data: bytes, limit: int) -> tuple[int, int] | None:
     return (blocks, ends) if i == n else None
 
 
-#: The block count in use: the C twin where zoo's speedups are built and on.
-SKIM_BLOCKS: Any = _speedups.skim_blocks if _speedups is not None else skim_blocks
+class WholeBlocks:
+    """A connection's block and series counts, and echo mode's step for a read of whole blocks.
+
+    C{echo(data)}: when the parser is between blocks (C{clean}) and C{data} is whole
+    blocks only, each announcing at most C{limit} bytes (L{skim_blocks}), count them,
+    stop the command clock (C{done(transport)}), send C{data} back as it came with
+    C{write} and return C{True}. Anything else changes nothing and returns C{False}:
+    the caller parses the read.
+
+    C{zoo._twisted._speedups.WholeBlocks} is its C twin, used where it is built: one
+    call with no Python frame for what is most of echo mode's work per read.
+    """
+
+    __slots__ = ("limit", "done", "blocks", "series", "clean", "transport", "write")
+
+    def __init__(self, limit: int, done: Callable[[Any], None]) -> None:
+        self.limit = limit
+        self.done = done
+        self.blocks = 0
+        self.series = 0
+        self.clean = True
+        self.transport: Any = None
+        self.write: Callable[[bytes], object] | None = None
+
+    def echo(self, data: bytes) -> bool:
+        if not self.clean or self.write is None:
+            return False
+        counts = skim_blocks(data, self.limit)
+        if counts is None:
+            return False
+        if self.transport is not None:
+            self.done(self.transport)
+        self.blocks += counts[0]
+        self.series += counts[1]
+        self.write(data)
+        return True
+
+
+#: The counts in use: the C twin where zoo's speedups are built and on.
+WHOLE_BLOCKS: Any = _speedups.WholeBlocks if _speedups is not None else WholeBlocks
 
 
 def describe(message: bytes, limit: int = 60) -> str:
@@ -214,8 +245,20 @@ class BlocksServer(GatedStream):
     def __init__(self, mode: str = "sink", max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.mode = mode
         self.parser = BlockParser(max_size)
-        self.blocks = 0
-        self.series = 0
+        #: The counts of blocks and series (and echo mode's step for whole blocks):
+        #: a L{WholeBlocks} or its C twin.
+        self.tally = WHOLE_BLOCKS(max_size, command_done)
+        self._echo: Callable[[bytes], bool] | None = None
+
+    @property
+    def blocks(self) -> int:
+        """Non-empty blocks received so far."""
+        return self.tally.blocks  # type: ignore[no-any-return]
+
+    @property
+    def series(self) -> int:
+        """Series ended (zero-length blocks received) so far."""
+        return self.tally.series  # type: ignore[no-any-return]
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -226,21 +269,20 @@ class BlocksServer(GatedStream):
         self.observatory = getattr(getattr(self, "factory", None), "observatory", hub)
         if self.mode == "sink":
             log.info("Accepted connection from {peer}", peer=self.peer)
+        else:
+            self.tally.transport = transport
+            self.tally.write = self._write
+            self._echo = self.tally.echo
 
     def dataReceived(self, data: bytes) -> None:
         if len(data) >= self._grow_at:
             self.read_more()
-        if self.mode == "echo":
-            counts = self.parser.skim(data)
-            if counts is not None:  # whole blocks only: send the read back as it is
-                command_done(self.transport)
-                self.blocks += counts[0]
-                self.series += counts[1]
-                self._write(data)
-                return
+        if self._echo is not None and self._echo(data):
+            return  # whole blocks only: sent back as they came, and counted
         try:
             events = self.parser.feed(data)
         except BlockTooLarge as e:
+            self.tally.clean = False
             self.handle(e.before)
             log.warn("closing {peer}: {error}", peer=self.peer, error=str(e))
             transport = self.transport
@@ -248,21 +290,23 @@ class BlocksServer(GatedStream):
             transport.write(frame(f"error: {e}".encode()))
             self.finish()
             return
+        self.tally.clean = self.parser.between()
         if events:
             command_done(self.transport)  # a block, or its end, is complete
         self.handle(events)
 
     def handle(self, events: list[bytes | End]) -> None:
         """Send back (echo) or log (sink) the blocks of one read."""
+        tally = self.tally
         if self.mode == "echo":
             parts: list[bytes] = []
             size = 0
             for e in events:
                 if e is END:
-                    self.series += 1
+                    tally.series += 1
                     parts.append(ZERO)
                 else:
-                    self.blocks += 1
+                    tally.blocks += 1
                     parts += (HEADER.pack(len(e)), e)  # type: ignore[arg-type]
                     size += len(e)  # type: ignore[arg-type]
             if size < 1 << 16:  # small: one send; large: no copy of the bodies
@@ -274,10 +318,10 @@ class BlocksServer(GatedStream):
             return
         for e in events:
             if e is END:
-                self.series += 1
+                tally.series += 1
                 log.info("{peer}: end of series ({n} blocks)", peer=self.peer, n=self.blocks)
                 continue
-            self.blocks += 1
+            tally.blocks += 1
             if self.observatory.enabled:
                 self.observatory.emit(
                     "blocks",
@@ -342,4 +386,5 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "frame",
     "skim_blocks",
+    "WholeBlocks",
 ]

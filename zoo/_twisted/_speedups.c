@@ -6,7 +6,7 @@
  * read steps of zoo.policies' wrappers and their WrapperActivity,
  * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
  * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
- * zoo.blocks.skim_blocks, zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
+ * zoo.blocks.WholeBlocks, zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
  * and publish_run in zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
@@ -1302,39 +1302,184 @@ static PyType_Spec Chunks_spec = {
 
 /* ---- blocks: whole length-prefixed blocks in one read -------------------------- */
 
-PyDoc_STRVAR(skim_blocks_doc,
-"skim_blocks(data, limit) -> (blocks, ends) | None\n\n"
-"zoo.blocks.skim_blocks in C: count the blocks (4-byte big-endian length, then\n"
-"that many bytes) of data, the zero-length ones apart, if data is whole blocks\n"
-"only, each length at most limit; None otherwise.");
+/* ---- WholeBlocks: zoo-blocks' counts, and echo mode's step for whole blocks ------ */
+
+/* zoo.blocks.WholeBlocks in C: a connection's block and series counts, and echo
+ * mode's read step. echo(data) sends a read of whole blocks back as it came when the
+ * parser is between blocks (clean) and every header is within the limit: the count,
+ * the command clock and the write in one call, with no Python frame. */
+typedef struct {
+    PyObject_HEAD
+    long long limit;
+    Py_ssize_t blocks;
+    Py_ssize_t series;
+    char clean;
+    PyObject *done;      /* zoo.policies.command_done */
+    PyObject *transport; /* NULL reads as None */
+    PyObject *write;
+} WholeBlocksObject;
+
+static int
+WholeBlocks_traverse(WholeBlocksObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->done);
+    Py_VISIT(self->transport);
+    Py_VISIT(self->write);
+    return 0;
+}
+
+static int
+WholeBlocks_clear(WholeBlocksObject *self)
+{
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->transport);
+    Py_CLEAR(self->write);
+    return 0;
+}
+
+static void
+WholeBlocks_dealloc(WholeBlocksObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    WholeBlocks_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
 
 static PyObject *
-skim_blocks(PyObject *self, PyObject *args)
+WholeBlocks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    Py_buffer view;
+    static char *kwlist[] = {"limit", "done", NULL};
     long long limit;
-    const unsigned char *p;
-    Py_ssize_t n, i = 0, blocks = 0, ends = 0;
-    if (!PyArg_ParseTuple(args, "y*L", &view, &limit))
+    PyObject *done;
+    allocfunc alloc;
+    WholeBlocksObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LO", kwlist, &limit, &done))
         return NULL;
-    p = view.buf;
-    n = view.len;
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (WholeBlocksObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->limit = limit;
+    self->clean = 1;
+    Py_INCREF(done);
+    self->done = done;
+    return (PyObject *)self;
+}
+
+/* zoo.blocks.skim_blocks: 1 if p[:n] is whole blocks only, each length at most
+ * limit, with their counts in *blocks and *ends; 0 otherwise. */
+static int
+scan_blocks(const unsigned char *p, Py_ssize_t n, long long limit, Py_ssize_t *blocks,
+            Py_ssize_t *ends)
+{
+    Py_ssize_t i = 0;
+    *blocks = *ends = 0;
     while (n - i >= 4) {
-        unsigned long long length = ((unsigned long long)p[i] << 24) | ((unsigned long long)p[i + 1] << 16)
+        unsigned long long length = ((unsigned long long)p[i] << 24)
+                                    | ((unsigned long long)p[i + 1] << 16)
                                     | ((unsigned long long)p[i + 2] << 8) | p[i + 3];
         if ((long long)length > limit || length > (unsigned long long)(n - i - 4))
-            break; /* too long, or cut off: not whole blocks */
+            return 0; /* too long, or cut off: not whole blocks */
         i += 4 + (Py_ssize_t)length;
         if (length)
-            blocks++;
+            *blocks += 1;
         else
-            ends++;
+            *ends += 1;
     }
-    PyBuffer_Release(&view);
-    if (i != n)
-        Py_RETURN_NONE;
-    return Py_BuildValue("(nn)", blocks, ends);
+    return i == n;
 }
+
+static PyObject *
+WholeBlocks_echo(WholeBlocksObject *self, PyObject *data)
+{
+    Py_buffer view;
+    Py_ssize_t blocks, ends;
+    PyObject *res;
+    int whole;
+    if (!self->clean || self->write == NULL || self->write == Py_None)
+        Py_RETURN_FALSE;
+    if (PyBytes_Check(data)) {
+        whole = scan_blocks((const unsigned char *)PyBytes_AsString(data), PyBytes_Size(data),
+                            self->limit, &blocks, &ends);
+    } else {
+        if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        whole = scan_blocks(view.buf, view.len, self->limit, &blocks, &ends);
+        PyBuffer_Release(&view);
+    }
+    if (!whole)
+        Py_RETURN_FALSE;
+    /* command_done(transport): a zoo wrapper's clock in place, anything else in Python */
+    if (self->transport != NULL && self->transport != Py_None) {
+        if (PyObject_TypeCheck(self->transport, activity_type)) {
+            ActivityObject *a = (ActivityObject *)self->transport;
+            PyObject *old = a->command_sweeps;
+            Py_INCREF(Py_None);
+            a->command_sweeps = Py_None;
+            Py_XDECREF(old);
+        } else {
+            res = PyObject_CallFunctionObjArgs(self->done, self->transport, NULL);
+            if (res == NULL)
+                return NULL;
+            Py_DECREF(res);
+        }
+    }
+    self->blocks += blocks;
+    self->series += ends;
+    res = PyObject_CallFunctionObjArgs(self->write, data, NULL);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef WholeBlocks_methods[] = {
+    {"echo", (PyCFunction)WholeBlocks_echo, METH_O,
+     "echo(data) -> bool: send a read of whole blocks back as it came (counted, the\n"
+     "command clock stopped) and return True; anything else: False, nothing done."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef WholeBlocks_members[] = {
+    {"limit", T_LONGLONG, offsetof(WholeBlocksObject, limit), READONLY,
+     "the largest block length a header may announce"},
+    {"blocks", T_PYSSIZET, offsetof(WholeBlocksObject, blocks), 0, "non-empty blocks so far"},
+    {"series", T_PYSSIZET, offsetof(WholeBlocksObject, series), 0,
+     "zero-length blocks (ends of a series) so far"},
+    {"clean", T_BOOL, offsetof(WholeBlocksObject, clean), 0,
+     "whether the parser is between blocks (echo() needs it)"},
+    {"done", T_OBJECT, offsetof(WholeBlocksObject, done), READONLY,
+     "command_done, for a transport that is not a zoo wrapper"},
+    {"transport", T_OBJECT, offsetof(WholeBlocksObject, transport), 0,
+     "the connection's transport, or None"},
+    {"write", T_OBJECT, offsetof(WholeBlocksObject, write), 0,
+     "how echo() sends, or None (then it sends nothing)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot WholeBlocks_slots[] = {
+    {Py_tp_doc, "WholeBlocks(limit, done): a zoo-blocks connection's counts and echo mode's\n"
+                "step for a read of whole blocks, in C (zoo.blocks.WholeBlocks in Python)."},
+    {Py_tp_new, WholeBlocks_new},
+    {Py_tp_dealloc, WholeBlocks_dealloc},
+    {Py_tp_traverse, WholeBlocks_traverse},
+    {Py_tp_clear, WholeBlocks_clear},
+    {Py_tp_methods, WholeBlocks_methods},
+    {Py_tp_members, WholeBlocks_members},
+    {0, NULL},
+};
+
+static PyType_Spec WholeBlocks_spec = {
+    "zoo._twisted._speedups.WholeBlocks",
+    sizeof(WholeBlocksObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    WholeBlocks_slots,
+};
 
 /* ---- transcripts: a RESP read with nothing to hide -------------------------- */
 
@@ -1740,7 +1885,6 @@ publish_run(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
-    {"skim_blocks", skim_blocks, METH_VARARGS, skim_blocks_doc},
     {"has_auth", has_auth, METH_O, has_auth_doc},
     {"publishes", publishes, METH_VARARGS, publishes_doc},
     {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
@@ -1833,6 +1977,13 @@ PyInit__speedups(void)
         return NULL;
     }
     counts_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    writer = PyType_FromSpec(&WholeBlocks_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "WholeBlocks", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
     writer = PyType_FromSpec(&Chunks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Chunks", writer) < 0) {
         Py_XDECREF(writer);

@@ -74,7 +74,18 @@ class Chunks:
     def __call__(self, data: bytes, /) -> None: ...
 
 def has_auth(data: bytes | bytearray, /) -> bool: ...
-def skim_blocks(data: bytes | bytearray, limit: int, /) -> tuple[int, int] | None: ...
+
+class WholeBlocks:
+    limit: int
+    blocks: int
+    series: int
+    clean: bool
+    done: Callable[[Any], object]
+    transport: Any
+    write: Callable[[bytes], object] | None
+    def __init__(self, limit: int, done: Callable[[Any], object]) -> None: ...
+    def echo(self, data: bytes | bytearray, /) -> bool: ...
+
 def publishes(
     buf: bytes | bytearray,
     pos: int,
