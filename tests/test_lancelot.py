@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from zoo import lancelot
+from zoo.events import Observatory
 from zoo.lancelot import LANCELOT, TOO_LONG, ZEN, LancelotClient, LancelotFactory, Session
 from zoo.testing import connected
 
@@ -155,3 +160,118 @@ class ClientTests(SynchronousTestCase):
     def test_main_port_default(self) -> None:
         """The command-line client defaults to the book's port 1060."""
         self.assertEqual(lancelot.PORT, 1060)
+
+
+# The usual read's step (zoo.lancelot.QuickAnswer) and its C twin (where built) must
+# answer, count, record and stop the clock exactly as Session.feed does alone.
+
+
+def _quicks() -> list[Any]:
+    from zoo._twisted.speedups import built, speedups
+
+    kinds: list[Any] = [lancelot.QuickAnswer]
+    if built is not None and speedups is not None:  # the C one needs the C session base
+        kinds.append(built.QuickAnswer)
+    return kinds
+
+
+QUICKS = _quicks()
+
+
+class _FeedOnly:
+    """No quick step: every read goes to Session.feed (the reference)."""
+
+    def __init__(self, session: Any, observatory: Any, done: Any) -> None:
+        self.transport = self.write = None
+
+    def ask(self, data: bytes) -> bool:
+        return False
+
+
+_QUESTIONS = [
+    *(q[:-1] for q in LANCELOT),
+    b"  What is your quest\r\n",
+    b"What is your quest ",
+    b"Who goes there?",
+    b"",
+    b"x" * 30,
+]
+
+
+@given(
+    st.lists(st.sampled_from(_QUESTIONS), max_size=8),
+    st.lists(st.integers(0, 200), max_size=4),
+    st.sampled_from(["off", "on", "turned on", "turned off"]),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_quick_answer_twins_agree(
+    questions: list[bytes], cuts: list[int], observing: str, one_per_read: bool
+) -> None:
+    """Whole questions a read each, or a stream cut anywhere; observed or not, or
+    observing switched half way: the quick step (Python, C) leaves the same answers,
+    counts, events and closing as Session.feed alone."""
+    stream = b"?".join(questions) + b"?" if questions else b""
+    if one_per_read:
+        reads = [q + b"?" for q in questions]
+    else:
+        marks = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+        reads = [stream[a:b] for a, b in zip(marks, marks[1:], strict=False)]
+    results = []
+    for kind in [_FeedOnly, *QUICKS]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(lancelot, "_Quick", kind)
+            obs = Observatory(Clock(), enabled=observing in ("on", "turned off"))
+            server = LancelotFactory(observatory=obs, max_length=100).buildProtocol(None)
+            transport = StringTransport()
+            transport.session = "s-1"  # type: ignore[attr-defined]
+            server.makeConnection(transport)
+            for i, read in enumerate(reads):
+                if i == len(reads) // 2 and observing.startswith("turned"):
+                    obs.enabled = not obs.enabled
+                if not transport.disconnecting:
+                    server.dataReceived(read)
+            events = [(e.fields["question"], e.fields["answer"], e.size) for e in obs.events()]
+            results.append(
+                (transport.value(), server.session.answered, events, transport.disconnecting)
+            )
+    assert all(r == results[0] for r in results[1:])
+
+
+def test_quick_answer_takes_the_usual_read() -> None:
+    """The quick step (each twin) answers a whole question as the book spells it, and
+    declines a spaced one, a split one and one after a buffered fragment."""
+    for kind in QUICKS:
+        session = lancelot.Session()
+        sent: list[bytes] = []
+        quick = kind(session, Observatory(Clock()), lambda transport: None)
+        assert quick.ask(b"What is your quest?") is False  # no writer yet
+        quick.write = sent.append
+        assert quick.ask(b"What is your quest?") is True
+        assert sent == [b"To seek the Holy Grail."] and session.answered == 1
+        for declined in (b" What is your quest?", b"What?is your quest?", b"Blue?"):
+            assert quick.ask(declined) is False
+        session.feed(b"What is")  # a fragment is buffered: feed must see what follows
+        assert quick.ask(b"What is your quest?") is False
+        assert sent == [b"To seek the Holy Grail."] and session.answered == 1
+
+
+def test_quick_answer_stops_a_zoo_wrappers_clock() -> None:
+    """Through the policy layer, a quick answer stops the wrapper's command clock
+    (command_sweeps back to None): in place in C, through command_done in Python."""
+    from twisted.internet.address import IPv4Address
+
+    from zoo.policies import ZooPolicyFactory, ZooProtocolWrapper
+
+    for kind in QUICKS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(lancelot, "_Quick", kind)
+            policy = ZooPolicyFactory(LancelotFactory(), clock=Clock(), command_timeout=5)
+            wrapper = policy.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+            assert isinstance(wrapper, ZooProtocolWrapper)
+            transport = StringTransport()
+            wrapper.makeConnection(transport)
+            wrapper.command_sweeps = 3  # a question under way
+            wrapper.wrappedProtocol.dataReceived(b"What is your name?")
+            assert wrapper.command_sweeps is None
+            assert transport.value() == b"My name is Sir Lancelot of Camelot."

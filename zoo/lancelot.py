@@ -26,13 +26,14 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from zoo._twisted.speedups import speedups as _speedups
 from zoo.events import bounded_text, hub, session_of
 from zoo.flow import ReadGate
 from zoo.policies import command_done, fast_writer
@@ -63,7 +64,39 @@ DEFAULT_MAX_LENGTH = 1024
 _WS = b" \t\r\n\x0b\x0c"
 
 
-class Session:
+#: Each book keyed by question with its C{?}, for the usual read (L{QuickAnswer}).
+_ASKED: Mapping[str, dict[bytes, bytes]] = {name: dict(book) for name, book in BOOKS.items()}
+#: Each book keyed by question without its C{?}, since a buffer is split on it.
+_BARE: Mapping[str, dict[bytes, bytes]] = {
+    name: {q[:-1]: a for q, a in book.items()} for name, book in BOOKS.items()
+}
+
+
+class SessionState:
+    """The fields of a L{Session} that the usual read touches: the base of L{Session}.
+
+    Its C twin, C{zoo._twisted._speedups.LancelotState} (used where it is built),
+    keeps them as C fields, so that the C L{QuickAnswer} reads and counts with no
+    attribute lookup.
+    """
+
+    __slots__ = ("_asked", "_buffer", "closing", "answered", "observe", "observed_as")
+
+    _asked: dict[bytes, bytes]
+    _buffer: bytes
+    closing: bool
+    answered: int
+    observe: Callable[..., None] | None
+    observed_as: str | None
+
+
+if TYPE_CHECKING:
+    _StateBase = SessionState
+else:  # L{Session}'s base: the C twin where zoo's speedups are built and on
+    _StateBase = _speedups.LancelotState if _speedups is not None else SessionState
+
+
+class Session(_StateBase):
     """The server side of one Lancelot conversation, without I/O.
 
     Feed it the bytes as they arrive; it returns the bytes to send back. After it
@@ -72,24 +105,15 @@ class Session:
     @ivar closing: C{True} once the client exceeded C{max_length} without a C{?}.
     """
 
-    __slots__ = (
-        "_answers",
-        "_unknown",
-        "_max",
-        "_buffer",
-        "closing",
-        "answered",
-        "observe",
-        "observed_as",
-    )
+    __slots__ = ("_answers", "_unknown", "_max")
 
     def __init__(
         self,
         book: str = "lancelot",
         max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
-        # Keys are stored without the '?', since the buffer is split on it.
-        self._answers = {q[:-1]: a for q, a in BOOKS[book].items()}
+        self._asked = _ASKED[book]
+        self._answers = _BARE[book]
         self._unknown = UNKNOWN[book]
         self._max = max_length
         self._buffer = b""
@@ -97,8 +121,8 @@ class Session:
         self.answered = 0
         #: When set (a L{zoo.events.Recorder}'s C{record}), L{feed} records each
         #: question and its answer with it, as session L{observed_as}.
-        self.observe: Callable[..., None] | None = None
-        self.observed_as: str | None = None
+        self.observe = None
+        self.observed_as = None
 
     @property
     def pending(self) -> bytes:
@@ -113,13 +137,12 @@ class Session:
             data = self._buffer + data
         elif data[-1:] == b"?" and data.count(b"?") == 1:
             # The usual read: one whole question. No split, no list, no join.
-            q = data[:-1]
-            a = self._answers.get(q)
+            a = self._asked.get(data)
             if a is None:
-                a = self._answers.get(q.strip(_WS), self._unknown)
+                a = self._answers.get(data[:-1].strip(_WS), self._unknown)
             self.answered += 1
             if self.observe is not None:
-                self.observe(self.observed_as, len(data) + len(a), q, a)
+                self.observe(self.observed_as, len(data) + len(a), data, a)
             return a
         if b"?" not in data:
             self._buffer = data
@@ -153,15 +176,78 @@ class Session:
 
 
 def _answered(question: bytes, answer: bytes) -> dict[str, str]:
-    """The fields of a C{lancelot.answered} event, built when it is read."""
+    """The fields of a C{lancelot.answered} event, built when it is read.
+
+    C{question} is as it came, with its C{?} (a read of one question) or without it
+    (one of several questions split from a buffer).
+    """
+    question = question.strip(_WS)
+    if question[-1:] != b"?":
+        question += b"?"
     return {
-        "question": bounded_text(question.strip(_WS) + b"?", 256),
+        "question": bounded_text(question, 256),
         "answer": bounded_text(answer, 256),
     }
 
 
+class QuickAnswer:
+    """A Lancelot connection's usual read, answered in one step.
+
+    C{ask(data)}: when C{data} is one whole question exactly as the book spells it
+    (it ends in the only C{?}, and is a key of the book) and the session has nothing
+    buffered and is not closing, record it if the observatory is on (with the
+    session's C{observe}, set up already), count it, stop the command clock
+    (C{done(transport)}), write the answer and return C{True}. Anything else (a
+    split or spaced question, an unknown one, observing just turned on or off)
+    changes nothing and returns C{False}: the caller hands the read to
+    L{Session.feed}, which answers it the same way.
+
+    C{zoo._twisted._speedups.QuickAnswer} is its C twin, used where it is built: one
+    call with no Python frame for the read every benchmark and most clients send.
+    """
+
+    __slots__ = ("session", "observatory", "done", "transport", "write")
+
+    def __init__(self, session: Session, observatory: Any, done: Callable[[Any], None]) -> None:
+        self.session = session
+        self.observatory = observatory
+        self.done = done
+        self.transport: Any = None
+        self.write: Callable[[bytes], object] | None = None
+
+    def ask(self, data: bytes) -> bool:
+        s = self.session
+        if s.closing or self.write is None or s.pending:
+            return False
+        if data[-1:] != b"?" or data.count(b"?") != 1:
+            return False
+        a = s._asked.get(data)
+        if a is None:
+            return False
+        enabled = bool(self.observatory.enabled)
+        if enabled != (s.observe is not None):
+            return False  # observing starts or stops: the server sets it up
+        if s.observe is not None:
+            s.observe(s.observed_as, len(data) + len(a), data, a)
+        s.answered += 1
+        if self.transport is not None:
+            self.done(self.transport)
+        self.write(a)
+        return True
+
+
+if TYPE_CHECKING:
+    _Quick = QuickAnswer
+else:  # the C twin where zoo's speedups are built and on
+    _Quick = _speedups.QuickAnswer if _speedups is not None else QuickAnswer
+
+
 class LancelotServer(Protocol):
-    """A thin adapter from a TCP connection to a L{Session}."""
+    """A thin adapter from a TCP connection to a L{Session}.
+
+    A read that is one whole question goes through L{QuickAnswer} (in C where zoo's
+    speedups are built); any other through L{Session.feed}.
+    """
 
     def __init__(self, book: str = "lancelot", max_length: int = DEFAULT_MAX_LENGTH) -> None:
         self.session = Session(book, max_length)
@@ -172,8 +258,14 @@ class LancelotServer(Protocol):
         # Stop reading while answers back up unread. Nothing is written before the
         # client asks, so under TLS the gate can register before the handshake.
         self.gate = ReadGate(self.transport).start(after_handshake=False)
+        quick = _Quick(self.session, self.observatory, command_done)
+        quick.transport = self.transport
+        quick.write = self._write
+        self._ask = quick.ask
 
     def dataReceived(self, data: bytes) -> None:
+        if self._ask(data):
+            return  # one whole question, answered
         if self.observatory.enabled:
             if self.session.observe is None:
                 self.session.observed_as = session_of(self.transport)

@@ -6,7 +6,8 @@
  * read steps of zoo.policies' wrappers and their WrapperActivity,
  * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
  * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
- * zoo.blocks.WholeBlocks, zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
+ * zoo.blocks.WholeBlocks, zoo.lancelot's SessionState and QuickAnswer,
+ * zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
  * and publish_run in zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
@@ -1481,6 +1482,291 @@ static PyType_Spec WholeBlocks_spec = {
     WholeBlocks_slots,
 };
 
+/* ---- Lancelot: a session's state, and the usual read's step ------------------- */
+
+/* The base of zoo.lancelot.Session: the fields the usual read touches, as C fields
+ * (Python: the same names as __slots__ of zoo.lancelot.SessionState). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *asked;       /* _asked: the answer book keyed by question with its '?' */
+    PyObject *buffer;      /* _buffer: bytes after the last '?' (NULL reads as None) */
+    char closing;
+    Py_ssize_t answered;
+    PyObject *observe;     /* a recorder's record, or None */
+    PyObject *observed_as; /* the session id it records as */
+} LancelotStateObject;
+
+static PyTypeObject *lancelot_state_type;
+
+static int
+LancelotState_traverse(LancelotStateObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->asked);
+    Py_VISIT(self->buffer);
+    Py_VISIT(self->observe);
+    Py_VISIT(self->observed_as);
+    return 0;
+}
+
+static int
+LancelotState_clear(LancelotStateObject *self)
+{
+    Py_CLEAR(self->asked);
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->observe);
+    Py_CLEAR(self->observed_as);
+    return 0;
+}
+
+static void
+LancelotState_dealloc(LancelotStateObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    LancelotState_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+LancelotState_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    /* A subclass's own arguments go to its __init__, which sets the fields. */
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    return alloc(type, 0);
+}
+
+static PyMemberDef LancelotState_members[] = {
+    {"_asked", T_OBJECT, offsetof(LancelotStateObject, asked), 0,
+     "the answer book, keyed by each question with its '?'"},
+    {"_buffer", T_OBJECT, offsetof(LancelotStateObject, buffer), 0,
+     "bytes received after the last '?'"},
+    {"closing", T_BOOL, offsetof(LancelotStateObject, closing), 0,
+     "whether the client went over the length limit"},
+    {"answered", T_PYSSIZET, offsetof(LancelotStateObject, answered), 0, "questions answered"},
+    {"observe", T_OBJECT, offsetof(LancelotStateObject, observe), 0,
+     "records each question and its answer, or None"},
+    {"observed_as", T_OBJECT, offsetof(LancelotStateObject, observed_as), 0,
+     "the session id observe records as"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot LancelotState_slots[] = {
+    {Py_tp_doc, "LancelotState(): the fields of a Lancelot session the usual read touches,\n"
+                "in C (the base of zoo.lancelot.Session; zoo.lancelot.SessionState in Python)."},
+    {Py_tp_new, LancelotState_new},
+    {Py_tp_dealloc, LancelotState_dealloc},
+    {Py_tp_traverse, LancelotState_traverse},
+    {Py_tp_clear, LancelotState_clear},
+    {Py_tp_members, LancelotState_members},
+    {0, NULL},
+};
+
+static PyType_Spec LancelotState_spec = {
+    "zoo._twisted._speedups.LancelotState",
+    sizeof(LancelotStateObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    LancelotState_slots,
+};
+
+/* zoo.lancelot.QuickAnswer in C: the usual read (one whole question, exactly as the
+ * book spells it, nothing buffered) answered in one call: the event if observing,
+ * the count, the command clock and the write. Anything else: False, nothing done. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *session; /* a LancelotState */
+    PyObject *obs;     /* the observatory: its enabled is read on every call */
+    PyObject *done;    /* zoo.policies.command_done */
+    PyObject *transport;
+    PyObject *write;
+} QuickAnswerObject;
+
+static int
+QuickAnswer_traverse(QuickAnswerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->session);
+    Py_VISIT(self->obs);
+    Py_VISIT(self->done);
+    Py_VISIT(self->transport);
+    Py_VISIT(self->write);
+    return 0;
+}
+
+static int
+QuickAnswer_clear(QuickAnswerObject *self)
+{
+    Py_CLEAR(self->session);
+    Py_CLEAR(self->obs);
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->transport);
+    Py_CLEAR(self->write);
+    return 0;
+}
+
+static void
+QuickAnswer_dealloc(QuickAnswerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    QuickAnswer_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+QuickAnswer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"session", "observatory", "done", NULL};
+    PyObject *session, *obs, *done;
+    allocfunc alloc;
+    QuickAnswerObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", kwlist, &session, &obs, &done))
+        return NULL;
+    if (!PyObject_TypeCheck(session, lancelot_state_type)) {
+        PyErr_SetString(PyExc_TypeError, "QuickAnswer(): session must be a LancelotState");
+        return NULL;
+    }
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (QuickAnswerObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(session);
+    self->session = session;
+    Py_INCREF(obs);
+    self->obs = obs;
+    Py_INCREF(done);
+    self->done = done;
+    return (PyObject *)self;
+}
+
+static PyObject *
+QuickAnswer_ask(QuickAnswerObject *self, PyObject *data)
+{
+    LancelotStateObject *s = (LancelotStateObject *)self->session;
+    const char *p;
+    Py_ssize_t n;
+    PyObject *answer, *res;
+    int enabled;
+
+    if (s->closing || self->write == NULL || self->write == Py_None || !PyBytes_Check(data))
+        Py_RETURN_FALSE;
+    if (s->buffer != NULL && s->buffer != Py_None
+        && (!PyBytes_Check(s->buffer) || PyBytes_Size(s->buffer) != 0))
+        Py_RETURN_FALSE;
+    p = PyBytes_AsString(data);
+    n = PyBytes_Size(data);
+    if (n < 1 || p[n - 1] != '?' || memchr(p, '?', (size_t)(n - 1)) != NULL)
+        Py_RETURN_FALSE;
+    if (s->asked == NULL || !PyDict_Check(s->asked))
+        Py_RETURN_FALSE;
+    answer = PyDict_GetItemWithError(s->asked, data); /* borrowed */
+    if (answer == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_FALSE; /* spaced, or not in the book: Session.feed answers it */
+    }
+    Py_INCREF(answer);
+    enabled = attr_true(self->obs, s_enabled);
+    if (enabled < 0) {
+        Py_DECREF(answer);
+        return NULL;
+    }
+    if (enabled != (s->observe != NULL && s->observe != Py_None)) {
+        Py_DECREF(answer); /* observing starts or stops: the server sets it up */
+        Py_RETURN_FALSE;
+    }
+    if (enabled) {
+        PyObject *size = PyLong_FromSsize_t(n + PyBytes_Size(answer));
+        PyObject *observe = s->observe, *as = s->observed_as ? s->observed_as : Py_None;
+        if (size == NULL) {
+            Py_DECREF(answer);
+            return NULL;
+        }
+        Py_INCREF(observe);
+        if (Py_TYPE(observe) == pair_type && ((PairObject *)observe)->values == 2)
+            res = pair_record((PairObject *)observe, as, size, data, answer, NULL);
+        else
+            res = PyObject_CallFunctionObjArgs(observe, as, size, data, answer, NULL);
+        Py_DECREF(observe);
+        Py_DECREF(size);
+        if (res == NULL) {
+            Py_DECREF(answer);
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    s->answered += 1;
+    /* command_done(transport): a zoo wrapper's clock in place, anything else in Python */
+    if (self->transport != NULL && self->transport != Py_None) {
+        if (PyObject_TypeCheck(self->transport, activity_type)) {
+            ActivityObject *a = (ActivityObject *)self->transport;
+            PyObject *old = a->command_sweeps;
+            Py_INCREF(Py_None);
+            a->command_sweeps = Py_None;
+            Py_XDECREF(old);
+        } else {
+            res = PyObject_CallFunctionObjArgs(self->done, self->transport, NULL);
+            if (res == NULL) {
+                Py_DECREF(answer);
+                return NULL;
+            }
+            Py_DECREF(res);
+        }
+    }
+    res = PyObject_CallFunctionObjArgs(self->write, answer, NULL);
+    Py_DECREF(answer);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef QuickAnswer_methods[] = {
+    {"ask", (PyCFunction)QuickAnswer_ask, METH_O,
+     "ask(data) -> bool: answer a read that is one whole question as the book spells it\n"
+     "(recorded if observing, counted, the command clock stopped, the answer written)\n"
+     "and return True; anything else: False, nothing done."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef QuickAnswer_members[] = {
+    {"session", T_OBJECT, offsetof(QuickAnswerObject, session), READONLY, "the Session"},
+    {"observatory", T_OBJECT, offsetof(QuickAnswerObject, obs), READONLY,
+     "the observatory whose enabled decides whether answers are recorded"},
+    {"done", T_OBJECT, offsetof(QuickAnswerObject, done), READONLY,
+     "command_done, for a transport that is not a zoo wrapper"},
+    {"transport", T_OBJECT, offsetof(QuickAnswerObject, transport), 0,
+     "the connection's transport, or None"},
+    {"write", T_OBJECT, offsetof(QuickAnswerObject, write), 0,
+     "how ask() sends, or None (then it answers nothing)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot QuickAnswer_slots[] = {
+    {Py_tp_doc, "QuickAnswer(session, observatory, done): a Lancelot connection's usual read\n"
+                "in one call, in C (zoo.lancelot.QuickAnswer in Python)."},
+    {Py_tp_new, QuickAnswer_new},
+    {Py_tp_dealloc, QuickAnswer_dealloc},
+    {Py_tp_traverse, QuickAnswer_traverse},
+    {Py_tp_clear, QuickAnswer_clear},
+    {Py_tp_methods, QuickAnswer_methods},
+    {Py_tp_members, QuickAnswer_members},
+    {0, NULL},
+};
+
+static PyType_Spec QuickAnswer_spec = {
+    "zoo._twisted._speedups.QuickAnswer",
+    sizeof(QuickAnswerObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    QuickAnswer_slots,
+};
+
 /* ---- transcripts: a RESP read with nothing to hide -------------------------- */
 
 PyDoc_STRVAR(has_auth_doc,
@@ -1977,6 +2263,20 @@ PyInit__speedups(void)
         return NULL;
     }
     counts_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    writer = PyType_FromSpec(&LancelotState_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "LancelotState", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    lancelot_state_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    writer = PyType_FromSpec(&QuickAnswer_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "QuickAnswer", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
     writer = PyType_FromSpec(&WholeBlocks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "WholeBlocks", writer) < 0) {
         Py_XDECREF(writer);

@@ -75,6 +75,25 @@ class Chunks:
 
 def has_auth(data: bytes | bytearray, /) -> bool: ...
 
+class LancelotState:
+    _asked: dict[bytes, bytes]
+    _buffer: bytes
+    closing: bool
+    answered: int
+    observe: Callable[..., object] | None
+    observed_as: str | None
+
+class QuickAnswer:
+    session: LancelotState
+    observatory: Any
+    done: Callable[[Any], object]
+    transport: Any
+    write: Callable[[bytes], object] | None
+    def __init__(
+        self, session: LancelotState, observatory: Any, done: Callable[[Any], object]
+    ) -> None: ...
+    def ask(self, data: bytes, /) -> bool: ...
+
 class WholeBlocks:
     limit: int
     blocks: int
