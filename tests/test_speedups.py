@@ -17,7 +17,7 @@ import pytest
 from conftest import use_implementation
 from twisted.internet import tcp
 
-from zoo._twisted import fastwrite, speedups
+from zoo._twisted import connection, fastwrite, speedups
 
 IMPLEMENTATIONS = ["python", "c"]
 
@@ -44,9 +44,24 @@ class _Tally:
     bytes_out = 0
 
 
-def _conn(sock: socket.socket) -> Any:
+CONNECTIONS = ["twisted", "zoo"]
+
+
+@pytest.fixture(params=CONNECTIONS)
+def conn_type(request: pytest.FixtureRequest) -> type:
+    """Twisted's tcp.Server, and zoo's with its state in C fields (where built)."""
+    if request.param == "twisted":
+        return tcp.Server
+    if connection.SERVER is tcp.Server:
+        if os.environ.get("ZOO_REQUIRE_SPEEDUPS"):
+            pytest.fail("zoo._twisted._speedups was not built")
+        pytest.skip("zoo._twisted._speedups not built or off here: no ConnState")
+    return connection.SERVER
+
+
+def _conn(sock: socket.socket, cls: type = tcp.Server) -> Any:
     """An accepted connection with empty buffers, as fast_writer finds one."""
-    conn = object.__new__(tcp.Server)
+    conn = cls.__new__(cls)  # type: ignore[call-overload]
     conn.socket = sock
     conn.connected, conn.disconnecting, conn.TLS = True, False, False
     conn._tempDataBuffer, conn.dataBuffer, conn.offset = [], b"", 0
@@ -71,10 +86,10 @@ def _writer(conn: Any, impl: str, **kw: Any) -> tuple[Any, list[bytes]]:
     return write, slow
 
 
-def test_sends_at_once(impl: str, pair: Any) -> None:
+def test_sends_at_once(impl: str, pair: Any, conn_type: type) -> None:
     ours, theirs = pair
     counter, tally = _Counter(), _Tally()
-    write, slow = _writer(_conn(ours), impl, counter=counter, tally=tally)
+    write, slow = _writer(_conn(ours, conn_type), impl, counter=counter, tally=tally)
     write(b"hello")
     write(memoryview(b"there"))
     write(bytearray(b"!"))
@@ -83,10 +98,10 @@ def test_sends_at_once(impl: str, pair: Any) -> None:
     assert counter.activity == 3 and tally.bytes_out == 11
 
 
-def test_record_sees_every_write_in_order(impl: str, pair: Any) -> None:
+def test_record_sees_every_write_in_order(impl: str, pair: Any, conn_type: type) -> None:
     """A transcript's record gets each write's bytes once, sent at once or not."""
     ours, theirs = pair
-    conn = _conn(ours)
+    conn = _conn(ours, conn_type)
     recorded: list[bytes] = []
     write, slow = _writer(conn, impl, tally=_Tally(), record=recorded.append)
     write(b"one")
@@ -109,10 +124,10 @@ def test_record_sees_every_write_in_order(impl: str, pair: Any) -> None:
     ],
 )
 def test_anything_queued_or_in_the_way_goes_through_twisted(
-    impl: str, pair: Any, attr: str, value: object
+    impl: str, pair: Any, conn_type: type, attr: str, value: object
 ) -> None:
     ours, theirs = pair
-    conn = _conn(ours)
+    conn = _conn(ours, conn_type)
     counter = _Counter()
     write, slow = _writer(conn, impl, counter=counter)
     setattr(conn, attr, value)  # checked on every write (TLS: after STARTTLS)
@@ -122,10 +137,10 @@ def test_anything_queued_or_in_the_way_goes_through_twisted(
         theirs.recv(100)
 
 
-def test_a_full_socket_hands_over_the_rest(impl: str, pair: Any) -> None:
+def test_a_full_socket_hands_over_the_rest(impl: str, pair: Any, conn_type: type) -> None:
     """A partial send gives Twisted exactly the unsent tail; then all of a write."""
     ours, theirs = pair
-    write, slow = _writer(_conn(ours), impl)
+    write, slow = _writer(_conn(ours, conn_type), impl)
     payload = bytes(range(256)) * 8192  # 2 MiB: more than a socketpair holds
     write(payload)
     assert len(slow) == 1 and 0 < len(slow[0]) < len(payload)
@@ -146,17 +161,17 @@ def test_a_full_socket_hands_over_the_rest(impl: str, pair: Any) -> None:
     assert slow == [b"y"]
 
 
-def test_an_error_is_left_to_twisted(impl: str, pair: Any) -> None:
+def test_an_error_is_left_to_twisted(impl: str, pair: Any, conn_type: type) -> None:
     ours, theirs = pair
     theirs.close()
-    write, slow = _writer(_conn(ours), impl)
+    write, slow = _writer(_conn(ours, conn_type), impl)
     write(b"into the void")  # EPIPE: Twisted's write notices and reports it
     assert slow == [b"into the void"]
 
 
-def test_not_bytes(impl: str, pair: Any) -> None:
+def test_not_bytes(impl: str, pair: Any, conn_type: type) -> None:
     ours, _ = pair
-    write, _slow = _writer(_conn(ours), impl)
+    write, _slow = _writer(_conn(ours, conn_type), impl)
     with pytest.raises(TypeError):
         write("text")
 

@@ -6,6 +6,7 @@ one of C{zoo._twisted._speedups}."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -22,7 +23,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import log
 from twisted.python.failure import Failure
 
-from zoo._twisted import poll
+from zoo._twisted import connection, poll
 from zoo._twisted.poll import TURN, tune
 from zoo.events import Observatory
 
@@ -140,12 +141,26 @@ class _Recording(Protocol):
         self.lost.append(reason)
 
 
-def _serve(r: EPollReactor, hub: Any) -> tuple[Any, list[Failure], int]:
+def _serve(r: EPollReactor, hub: Any, adopted: bool = False) -> tuple[Any, list[Failure], int]:
     lost: list[Failure] = []
     factory = Factory.forProtocol(lambda: _Recording(hub, lost))
     factory.made = 0  # type: ignore[attr-defined]
     port = r.listenTCP(0, factory, interface="127.0.0.1")
+    if adopted:  # as zoo's listeners do: zoo's tcp.Server, its state in C fields
+        connection.adopt(port)
     return factory, lost, port.getHost().port
+
+
+@pytest.fixture(params=["twisted", "zoo"])
+def adopted(request: pytest.FixtureRequest) -> bool:
+    """Twisted's tcp.Server, then zoo's (zoo._twisted.connection.SERVER) where built."""
+    if request.param == "twisted":
+        return False
+    if connection.SERVER is tcp.Server:
+        if os.environ.get("ZOO_REQUIRE_SPEEDUPS"):
+            pytest.fail("zoo._twisted._speedups was not built")
+        pytest.skip("zoo._twisted._speedups not built or off here: no zoo connection class")
+    return True
 
 
 def _spin(r: EPollReactor, until: Callable[[], bool]) -> None:
@@ -157,9 +172,12 @@ def _spin(r: EPollReactor, until: Callable[[], bool]) -> None:
     raise AssertionError("nothing happened")
 
 
-def test_accepted_connections_are_read_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loop reads a tcp.Server itself: data and an orderly close without its
-    doRead; a reset and a protocol's exception end as Twisted's loop ends them."""
+def test_accepted_connections_are_read_in_place(
+    monkeypatch: pytest.MonkeyPatch, adopted: bool
+) -> None:
+    """The loop reads a tcp.Server (Twisted's or zoo's) itself: data and an orderly
+    close without its doRead; a reset and a protocol's exception end as Twisted's
+    loop ends them."""
 
     called: list[object] = []
     do_read = tcp.Server.doRead
@@ -172,9 +190,11 @@ def test_accepted_connections_are_read_in_place(monkeypatch: pytest.MonkeyPatch)
     r = EPollReactor()
     tune(r)
     hub = Observatory(clock=r, enabled=True, node="t")
-    factory, lost, port = _serve(r, hub)
+    factory, lost, port = _serve(r, hub, adopted)
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     _spin(r, lambda: factory.made == 3)
+    kinds = {type(c) for c in r.getReaders() if isinstance(c, tcp.Server)}
+    assert kinds == {connection.SERVER if adopted else tcp.Server}
     clients[0].sendall(b"hello")
     _spin(r, lambda: len(hub.events()) == 2)
     assert [e.fields["data"] for e in hub.events()] == ["hello", "hello"]
@@ -289,12 +309,14 @@ class _Big(Protocol):
         self.reads.append(len(data))
 
 
-def test_reads_as_much_as_the_connection_asks() -> None:
+def test_reads_as_much_as_the_connection_asks(adopted: bool) -> None:
     """A connection whose bufferSize is 256 KiB gets reads larger than Twisted's 64 KiB."""
     r = EPollReactor()
     tune(r)
     reads: list[int] = []
     port = r.listenTCP(0, Factory.forProtocol(lambda: _Big(reads)), interface="127.0.0.1")
+    if adopted:
+        connection.adopt(port)
     client = socket.create_connection(("127.0.0.1", port.getHost().port))
     client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
@@ -368,5 +390,88 @@ def test_observed_fast_writer_sends_counts_and_records(transcripts: bool) -> Non
     assert wrapper.watch.bytes_out == 23 and wrapper.activity == before + 2
     wire = [e.fields["data"] for e in hub.events() if e.kind == "wire.out"]
     assert wire == (["My name is", " Sir Lancelot"] if transcripts else [])
+    client.close()
+    r.removeAll()
+
+
+class _Echo(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[union-attr]
+
+
+def test_twisted_buffers_writes_on_zoo_connections(adopted: bool) -> None:
+    """Twisted's own write path (its buffer, offset and pending list, kept as C fields
+    on zoo's connections) and its close: 4 MiB echoed to a client that reads slowly
+    arrive whole and in order, then the server's loseConnection after the buffer
+    drains ends the connection cleanly."""
+    r = EPollReactor()
+    tune(r)
+    port = r.listenTCP(0, Factory.forProtocol(_Echo), interface="127.0.0.1")
+    if adopted:
+        connection.adopt(port)
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    client.setblocking(False)
+    _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
+    server = next(c for c in r.getReaders() if isinstance(c, tcp.Server))
+    assert type(server) is (connection.SERVER if adopted else tcp.Server)
+    payload = bytes(range(256)) * (1 << 14)  # 4 MiB: more than the sockets hold
+    sent, got = 0, bytearray()
+    while len(got) < len(payload):
+        if sent < len(payload):
+            try:
+                sent += client.send(payload[sent : sent + 65536])
+            except BlockingIOError:
+                pass
+        r.doIteration(0.01)
+        try:
+            got += client.recv(1 << 16)
+        except BlockingIOError:
+            pass
+    assert bytes(got) == payload
+    assert server.dataBuffer == b"" or server.offset == len(server.dataBuffer)
+    server.loseConnection()
+    _spin(r, lambda: not server.connected)
+    client.setblocking(True)
+    assert client.recv(10) == b""  # an orderly close after everything was sent
+    client.close()
+    r.removeAll()
+
+
+def test_zoo_connections_start_as_twisteds() -> None:
+    """An accepted zoo connection holds Twisted's starting values in its C fields (its
+    class's defaults, which the fields hide, copied in), not None; adopt() leaves a
+    port already building another class, and anything not a tcp.Port, alone."""
+    r = EPollReactor()
+    tune(r)
+    port = r.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+    assert connection.adopt(port) is port
+    assert port.transport is connection.SERVER
+    other = r.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+    other.transport = _Custom = type("_Custom", (tcp.Server,), {})  # type: ignore[misc]
+    connection.adopt(other)
+    assert other.transport is _Custom
+    marker = object()
+    assert connection.adopt(marker) is marker
+    if connection.SERVER is tcp.Server:
+        if os.environ.get("ZOO_REQUIRE_SPEEDUPS"):
+            pytest.fail("zoo._twisted._speedups was not built")
+        pytest.skip("zoo._twisted._speedups not built or off here: no zoo connection class")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
+    server = next(c for c in r.getReaders() if isinstance(c, tcp.Server))
+    assert type(server) is connection.SERVER
+    expected = {
+        "connected": 1,
+        "disconnecting": 0,
+        "TLS": False,
+        "_tempDataBuffer": [],
+        "dataBuffer": b"",
+        "offset": 0,
+        "_writeDisconnected": False,
+        "bufferSize": tcp.Server.bufferSize,
+    }
+    assert {name: getattr(server, name) for name in expected} == expected
+    assert isinstance(server.protocol, Protocol)
+    assert not set(connection.FIELDS) & set(vars(server))  # C fields hold them
     client.close()
     r.removeAll()

@@ -46,12 +46,22 @@ L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
       C{_dataReceived} (while C{tcp.Server} has those two unchanged), with its
       C{socket}, C{bufferSize} and C{protocol}.
 
+L{connection} -- accepted TCP connections with their read and write state in C
+fields:
+    - C{Server} subclasses C{tcp.Server} with a C base whose member descriptors are
+      named C{connected}, C{disconnecting}, C{TLS}, C{_tempDataBuffer},
+      C{dataBuffer}, C{offset}, C{_writeDisconnected}, C{bufferSize} and
+      C{protocol} (Twisted's class defaults of these copied in at construction);
+    - C{adopt} sets a listening C{tcp.Port}'s C{transport}, the class its
+      C{doRead} builds connections with.
+
 L{speedups} -- C twins of the poll loop's dispatch and the fast writer (and of
 two zoo steps: the policy wrappers' read and the observatory's two-value record)
 (C{_speedups.c}, optional, limited API): read the same names as L{poll} and
 L{fastwrite} (C{bufferSize}, C{protocol}, C{doRead}; C{connected}, C{disconnecting},
 C{TLS}, C{_tempDataBuffer}, C{offset}, C{dataBuffer}, C{_writeDisconnected}), by
-name from C, and call C{recv()}/C{send()} on the socket's descriptor.
+name from C, or as C fields on L{connection}'s C{Server}, and call
+C{recv()}/C{send()} on the socket's descriptor.
 
 L{sendfile} -- C{os.sendfile} for FTP downloads (Twisted has none):
     - C{tcp.Connection.socket} and C{startWriting()}.

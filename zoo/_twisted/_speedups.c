@@ -97,6 +97,123 @@ report_exception(PyObject *report)
 
 static int add_to(PyObject *obj, PyObject *name, PyObject *amount);
 
+/* ---- ConnState: Twisted's read and write state of a connection, as C fields ----- */
+
+/* The base of zoo._twisted.connection.Server (a tcp.Server): the nine attributes of
+ * Twisted's tcp.Connection that dispatch reads before a read and the Writer checks
+ * before every send, kept as C fields under their own names. Twisted's Python code
+ * reads and sets them as before (a member descriptor, as a __slots__ name); C reads
+ * them with no attribute lookup. NULL reads as None. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *connected;
+    PyObject *disconnecting;
+    PyObject *TLS;
+    PyObject *tempDataBuffer;
+    PyObject *dataBuffer;
+    PyObject *offset;
+    PyObject *writeDisconnected;
+    PyObject *bufferSize;
+    PyObject *protocol;
+} ConnStateObject;
+
+static PyTypeObject *connstate_type;
+
+static int
+ConnState_traverse(ConnStateObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->connected);
+    Py_VISIT(self->disconnecting);
+    Py_VISIT(self->TLS);
+    Py_VISIT(self->tempDataBuffer);
+    Py_VISIT(self->dataBuffer);
+    Py_VISIT(self->offset);
+    Py_VISIT(self->writeDisconnected);
+    Py_VISIT(self->bufferSize);
+    Py_VISIT(self->protocol);
+    return 0;
+}
+
+static int
+ConnState_clear(ConnStateObject *self)
+{
+    Py_CLEAR(self->connected);
+    Py_CLEAR(self->disconnecting);
+    Py_CLEAR(self->TLS);
+    Py_CLEAR(self->tempDataBuffer);
+    Py_CLEAR(self->dataBuffer);
+    Py_CLEAR(self->offset);
+    Py_CLEAR(self->writeDisconnected);
+    Py_CLEAR(self->bufferSize);
+    Py_CLEAR(self->protocol);
+    return 0;
+}
+
+static void
+ConnState_dealloc(ConnStateObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    ConnState_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+ConnState_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    /* The subclass's arguments go to its __init__, which sets Twisted's defaults. */
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    return alloc(type, 0);
+}
+
+static PyMemberDef ConnState_members[] = {
+    {"connected", T_OBJECT, offsetof(ConnStateObject, connected), 0, NULL},
+    {"disconnecting", T_OBJECT, offsetof(ConnStateObject, disconnecting), 0, NULL},
+    {"TLS", T_OBJECT, offsetof(ConnStateObject, TLS), 0, NULL},
+    {"_tempDataBuffer", T_OBJECT, offsetof(ConnStateObject, tempDataBuffer), 0, NULL},
+    {"dataBuffer", T_OBJECT, offsetof(ConnStateObject, dataBuffer), 0, NULL},
+    {"offset", T_OBJECT, offsetof(ConnStateObject, offset), 0, NULL},
+    {"_writeDisconnected", T_OBJECT, offsetof(ConnStateObject, writeDisconnected), 0, NULL},
+    {"bufferSize", T_OBJECT, offsetof(ConnStateObject, bufferSize), 0, NULL},
+    {"protocol", T_OBJECT, offsetof(ConnStateObject, protocol), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot ConnState_slots[] = {
+    {Py_tp_doc, "ConnState(): nine attributes of Twisted's tcp.Connection as C fields (the\n"
+                "base of zoo._twisted.connection.Server): connected, disconnecting, TLS,\n"
+                "_tempDataBuffer, dataBuffer, offset, _writeDisconnected, bufferSize,\n"
+                "protocol."},
+    {Py_tp_new, ConnState_new},
+    {Py_tp_dealloc, ConnState_dealloc},
+    {Py_tp_traverse, ConnState_traverse},
+    {Py_tp_clear, ConnState_clear},
+    {Py_tp_members, ConnState_members},
+    {0, NULL},
+};
+
+static PyType_Spec ConnState_spec = {
+    "zoo._twisted._speedups.ConnState",
+    sizeof(ConnStateObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    ConnState_slots,
+};
+
+/* 1 if v is true, 0 if false or NULL (None), -1 on error. */
+static int
+field_true(PyObject *v)
+{
+    if (v == NULL || v == Py_None || v == Py_False)
+        return 0;
+    if (v == Py_True)
+        return 1;
+    return PyObject_IsTrue(v);
+}
+
 /* ---- Activity: a policy wrapper's activity count and command clock ------------- */
 
 /* The base of zoo.policies.ZooProtocolWrapper: activity (reads and writes, for the
@@ -417,11 +534,16 @@ read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
     PyObject *size_obj, *data, *protocol, *res;
     Py_ssize_t want, got;
 
-    size_obj = PyObject_GetAttr(selectable, s_bufferSize);
-    if (size_obj == NULL)
-        return NULL;
-    want = PyLong_AsSsize_t(size_obj);
-    Py_DECREF(size_obj);
+    if (PyObject_TypeCheck(selectable, connstate_type)
+        && ((ConnStateObject *)selectable)->bufferSize != NULL) {
+        want = PyLong_AsSsize_t(((ConnStateObject *)selectable)->bufferSize);
+    } else {
+        size_obj = PyObject_GetAttr(selectable, s_bufferSize);
+        if (size_obj == NULL)
+            return NULL;
+        want = PyLong_AsSsize_t(size_obj);
+        Py_DECREF(size_obj);
+    }
     if (want == -1 && PyErr_Occurred())
         return NULL;
     if (want > READ_SIZE || want <= 0)
@@ -448,7 +570,12 @@ read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
     data = PyBytes_FromStringAndSize(read_buffer, got);
     if (data == NULL)
         return NULL;
-    protocol = PyObject_GetAttr(selectable, s_protocol);
+    if (PyObject_TypeCheck(selectable, connstate_type)
+        && ((ConnStateObject *)selectable)->protocol != NULL) {
+        protocol = ((ConnStateObject *)selectable)->protocol;
+        Py_INCREF(protocol);
+    } else
+        protocol = PyObject_GetAttr(selectable, s_protocol);
     if (protocol == NULL) {
         Py_DECREF(data);
         return NULL;
@@ -469,6 +596,22 @@ read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
     Py_DECREF(res); /* what dataReceived returns is ignored */
     Py_INCREF(Py_None);
     return Py_None;
+}
+
+/* Whether tp is inline_type, or one of the types of a tuple inline_type. */
+static int
+is_inline(PyObject *tp, PyObject *inline_type)
+{
+    Py_ssize_t i, n;
+    if (tp == inline_type)
+        return 1;
+    if (!PyTuple_Check(inline_type))
+        return 0;
+    n = PyTuple_Size(inline_type);
+    for (i = 0; i < n; i++)
+        if (PyTuple_GetItem(inline_type, i) == tp)
+            return 1;
+    return 0;
 }
 
 PyDoc_STRVAR(dispatch_doc,
@@ -517,7 +660,7 @@ dispatch(PyObject *module, PyObject *args)
             return NULL;
         }
         if (event == EPOLLIN) {
-            if ((PyObject *)Py_TYPE(selectable) == inline_type)
+            if (is_inline((PyObject *)Py_TYPE(selectable), inline_type))
                 why = read_in_place(selectable, (int)fd, done, lost);
             else
                 why = PyObject_CallMethodObjArgs(selectable, s_doRead, NULL);
@@ -687,6 +830,29 @@ can_send_now(PyObject *conn)
     Py_ssize_t queued;
     int t, same;
 
+    if (PyObject_TypeCheck(conn, connstate_type)) { /* the same checks, on C fields */
+        ConnStateObject *c = (ConnStateObject *)conn;
+        Py_ssize_t at;
+        if ((t = field_true(c->connected)) <= 0)
+            return t;
+        if ((t = field_true(c->disconnecting)) != 0 || (t = field_true(c->TLS)) != 0
+            || (t = field_true(c->tempDataBuffer)) != 0)
+            return t < 0 ? t : 0;
+        if (c->dataBuffer == NULL || c->offset == NULL || !PyLong_Check(c->offset))
+            return 0; /* not as Twisted leaves them: let Twisted write */
+        queued = PyBytes_Check(c->dataBuffer) ? PyBytes_Size(c->dataBuffer)
+                                              : PyObject_Size(c->dataBuffer);
+        if (queued < 0)
+            return -1;
+        at = PyLong_AsSsize_t(c->offset);
+        if (at == -1 && PyErr_Occurred())
+            return -1;
+        if (at != queued)
+            return 0;
+        if ((t = field_true(c->writeDisconnected)) != 0)
+            return t < 0 ? t : 0;
+        return 1;
+    }
     if ((t = attr_true(conn, s_connected)) <= 0)
         return t;
     if ((t = attr_true(conn, s_disconnecting)) != 0)
@@ -2263,6 +2429,13 @@ PyInit__speedups(void)
         return NULL;
     }
     counts_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    writer = PyType_FromSpec(&ConnState_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "ConnState", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    connstate_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&LancelotState_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "LancelotState", writer) < 0) {
         Py_XDECREF(writer);

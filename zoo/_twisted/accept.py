@@ -17,6 +17,8 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
+from zoo._twisted.connection import SERVER
+
 
 @implementer(IReadDescriptor)
 class PassiveListener:
@@ -89,7 +91,7 @@ class PassiveListener:
             conn.close()
             return
         # No Port: the socket was accepted here (adoptStreamConnection passes None too).
-        transport = tcp.Server(
+        transport = SERVER(
             conn,
             proto,
             client,

@@ -34,6 +34,7 @@ from twisted.internet import main, tcp
 from twisted.python import log
 from twisted.python.failure import Failure
 
+from zoo._twisted.connection import SERVER
 from zoo._twisted.speedups import speedups as _speedups
 
 ENV_OPT_OUT = "ZOO_TWISTED_POLL"
@@ -54,8 +55,11 @@ def _reads_as_twisted(cls: type) -> bool:
 #: turn begins and ends; the first event recorded in it sets it.
 TURN: list[Any] = [None]
 
-#: The class whose reads the loop does itself (C{None}: none, Twisted changed them).
-_INLINE: type | None = tcp.Server if _reads_as_twisted(tcp.Server) else None
+#: The classes whose reads the loop does itself: Twisted's C{tcp.Server} and zoo's
+#: (L{zoo._twisted.connection.SERVER}), or none if Twisted changed how they read.
+_INLINE: tuple[type, ...] = tuple(
+    {cls: None for cls in (tcp.Server, SERVER) if _reads_as_twisted(cls)}
+)
 
 
 def _read_failed(exc: BaseException) -> None:
@@ -80,7 +84,7 @@ def _dispatch(
 ) -> None:
     """Run the handlers of one turn's C{events}; the C{dispatch} of C{_speedups}, in Python.
 
-    C{inline}: the class whose reads are done here (C{_INLINE}); C{handle}: the
+    C{inline}: the classes whose reads are done here (C{_INLINE}); C{handle}: the
     reactor's C{_doReadOrWrite}; C{disconnect}: its C{_disconnectSelectable}; C{done}
     and C{lost}: the reasons for a clean and a lost connection; C{read_failed(exc)}
     and C{poll_failed(exc)} log what a handler raised.
@@ -95,7 +99,7 @@ def _dispatch(
             # The common case, readable and nothing else: what _doReadOrWrite
             # does for it, minus its fileno() sanity call.
             try:
-                if type(selectable) is inline:  # doRead and _dataReceived, in place
+                if type(selectable) in inline:  # doRead and _dataReceived, in place
                     try:
                         data = selectable.socket.recv(selectable.bufferSize)
                     except OSError as e:

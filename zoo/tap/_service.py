@@ -24,6 +24,7 @@ from twisted.application import service
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from zoo._twisted.connection import adopt
 from zoo.events import hub
 from zoo.policies import ZooPolicyFactory
 from zoo.state import ensure_private_dir, write_public
@@ -131,7 +132,7 @@ class _StreamListener(_Listener):
             raise ListenError(
                 f"{self.group.name}: cannot listen on {self.desc}: {outcome.getErrorMessage()}"
             )
-        self.port = outcome
+        self.port = adopt(outcome)  # its connections: zoo's tcp.Server (C fields)
         self.bound = _bound_from(str(self.group.name), self.desc, outcome.getHost(), tls)
         log.info(
             "{name} listening on {type} {where}{tls}",

@@ -31,6 +31,8 @@ from twisted.application import service
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
+from zoo._twisted.connection import adopt
+
 log = Logger()
 
 #: Set in a worker's environment: C{"i/N"}.
@@ -124,7 +126,7 @@ def listen_shared(reactor: Any, desc: str, factory: Any, port: int | None = None
         sock.bind((interface, own_port if port is None else port))
         sock.listen(backlog)
         sock.setblocking(False)
-        return reactor.adoptStreamPort(sock.fileno(), family, factory)
+        return adopt(reactor.adoptStreamPort(sock.fileno(), family, factory))
     finally:
         sock.close()  # the reactor holds its own duplicate of the descriptor
 
