@@ -381,3 +381,34 @@ def test_a_wrapper_counts_its_writes_as_activity(impl: str, pair: Any, base: typ
     assert wrapper.activity == 2 and wrapper.command_sweeps == -1
     wrapper.command_sweeps = None
     assert wrapper.command_sweeps is None
+
+
+def test_a_wrappers_protocol_and_session_are_fields_of_its_base() -> None:
+    """Through zoo's policy factory, on the activity class in use (C where built, the
+    Python twin under ZOO_NO_SPEEDUPS=1), a wrapper's wrappedProtocol and watch live
+    in the base's fields (what the C read relay reads), not in the instance dict: a
+    class attribute or a ProtocolWrapper.__getattr__ detour would hide them from it.
+    A new wrapper's watch is None; unobserved it stays None, observed it is the
+    session."""
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.protocol import Factory, Protocol
+    from twisted.internet.task import Clock
+
+    from zoo import policies
+    from zoo.events import Observatory
+
+    base = policies._ActivityBase
+    assert issubclass(policies.ZooProtocolWrapper, base)
+    assert {"wrappedProtocol", "watch"} <= set(vars(base))  # slots or C members
+
+    class Bare(base):  # type: ignore[misc,valid-type]
+        pass
+
+    assert Bare().watch is None
+    for observed in (False, True):
+        obs = Observatory(Clock(), enabled=observed)
+        factory = policies.ZooPolicyFactory(Factory.forProtocol(Protocol), observatory=obs)
+        wrapper = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert isinstance(wrapper.wrappedProtocol, Protocol)
+        assert (wrapper.watch is not None) is observed
+        assert not {"wrappedProtocol", "watch"} & set(vars(wrapper))

@@ -59,23 +59,29 @@ _OFF = -1
 
 
 class WrapperActivity:
-    """A wrapper's C{activity} and C{command_sweeps}: the base of L{ZooProtocolWrapper}.
+    """A wrapper's C{activity}, C{command_sweeps}, C{wrappedProtocol} and C{watch}:
+    the base of L{ZooProtocolWrapper}.
 
     Its C twin, C{zoo._twisted._speedups.Activity} (used where it is built), keeps
-    the two as C fields, so that the C dispatch's read step and the fast writer
-    count a read or a write and start the command clock with no attribute lookup
-    and no int object. A new one has no activity and its clock off (C{-1}).
+    the four as C fields, so that the C dispatch's read step and the fast writer
+    count a read or a write, start the command clock, find the observed session and
+    hand the read to the wrapped protocol with no attribute lookup (through the
+    instance dict and Twisted's C{ProtocolWrapper.__getattr__}) and no int object.
+    A new one has no activity, its clock off (C{-1}) and no session (C{None}).
     """
 
-    __slots__ = ("activity", "command_sweeps")
+    __slots__ = ("activity", "command_sweeps", "wrappedProtocol", "watch")
 
     activity: int
     command_sweeps: int | None
+    wrappedProtocol: Any
+    watch: Session | None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> WrapperActivity:
         self = super().__new__(cls)
         self.activity = 0
         self.command_sweeps = _OFF
+        self.watch = None
         return self
 
 
@@ -96,8 +102,8 @@ class ZooProtocolWrapper(ProtocolWrapper, _ActivityBase):
     _seen = -1
     #: The observed session's id (see L{zoo.events.session_of}); C{None} when nobody observes.
     session: str | None = None
-    #: The observed session (L{zoo.sessions.Session}), or C{None}.
-    watch: Session | None = None
+    # watch, the observed session (L{zoo.sessions.Session}) or None, is a field of
+    # the base (L{WrapperActivity}): a class attribute here would hide it.
 
     def makeConnection(self, transport: Any) -> None:
         set_nodelay(transport)

@@ -219,12 +219,17 @@ field_true(PyObject *v)
 /* The base of zoo.policies.ZooProtocolWrapper: activity (reads and writes, for the
  * idle sweep) and command_sweeps (the command clock: None, a count, or -1 when off)
  * as C fields, so that the read relay and the Writer count a read or a write and
- * start the clock without an attribute lookup or an int object (Python: the same
- * two names as __slots__ of zoo.policies.WrapperActivity). */
+ * start the clock without an attribute lookup or an int object; and the wrapped
+ * protocol and the observed session (watch), which the read relay hands the read to
+ * and counts it on, without a lookup through the wrapper's instance dict and
+ * Twisted's ProtocolWrapper.__getattr__ (Python: the same four names as __slots__
+ * of zoo.policies.WrapperActivity). */
 typedef struct {
     PyObject_HEAD
     Py_ssize_t activity;
     PyObject *command_sweeps; /* NULL reads as None */
+    PyObject *wrapped;        /* wrappedProtocol; NULL: not set yet */
+    PyObject *watch;          /* NULL reads as None */
 } ActivityObject;
 
 static PyTypeObject *activity_type;
@@ -235,6 +240,8 @@ Activity_traverse(ActivityObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE((PyObject *)self));
     Py_VISIT(self->command_sweeps);
+    Py_VISIT(self->wrapped);
+    Py_VISIT(self->watch);
     return 0;
 }
 
@@ -242,6 +249,8 @@ static int
 Activity_clear(ActivityObject *self)
 {
     Py_CLEAR(self->command_sweeps);
+    Py_CLEAR(self->wrapped);
+    Py_CLEAR(self->watch);
     return 0;
 }
 
@@ -274,11 +283,16 @@ static PyMemberDef Activity_members[] = {
      "reads and writes so far (the idle sweep compares it)"},
     {"command_sweeps", T_OBJECT, offsetof(ActivityObject, command_sweeps), 0,
      "the command clock: None, sweeps since a command began, or -1 when off"},
+    {"wrappedProtocol", T_OBJECT_EX, offsetof(ActivityObject, wrapped), 0,
+     "the protocol this wrapper wraps (Twisted's ProtocolWrapper sets it)"},
+    {"watch", T_OBJECT, offsetof(ActivityObject, watch), 0,
+     "the observed session (zoo.sessions.Session), or None"},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyType_Slot Activity_slots[] = {
-    {Py_tp_doc, "Activity(): a policy wrapper's activity and command_sweeps, in C\n"
+    {Py_tp_doc, "Activity(): a policy wrapper's activity, command_sweeps, wrappedProtocol\n"
+                "and watch, in C\n"
                 "(the base of zoo.policies.ZooProtocolWrapper; zoo.policies.WrapperActivity\n"
                 "in Python)."},
     {Py_tp_new, Activity_new},
@@ -417,9 +431,14 @@ relay_in_place(PyObject **protocol, int watched, PyObject *data, Py_ssize_t size
 {
     PyObject *wrapper = *protocol, *sweeps, *inner;
     if (watched) {
-        PyObject *watch = PyObject_GetAttr(wrapper, s_watch), *n, *record;
+        PyObject *watch, *n, *record;
         int rc;
-        if (watch == NULL)
+        if (PyObject_TypeCheck(wrapper, activity_type)) { /* its C field */
+            watch = ((ActivityObject *)wrapper)->watch;
+            if (watch == NULL)
+                watch = Py_None;
+            Py_INCREF(watch);
+        } else if ((watch = PyObject_GetAttr(wrapper, s_watch)) == NULL)
             return -1;
         if (PyObject_TypeCheck(watch, counts_type)) { /* a Session: its C fields */
             CountsObject *counts = (CountsObject *)watch;
@@ -464,8 +483,11 @@ relay_in_place(PyObject **protocol, int watched, PyObject *data, Py_ssize_t size
         if (sweeps == Py_None && PyObject_SetAttr(wrapper, s_command_sweeps, zero) < 0)
             return -1;
     }
-    inner = PyObject_GetAttr(wrapper, s_wrappedProtocol);
-    if (inner == NULL)
+    if (PyObject_TypeCheck(wrapper, activity_type)
+        && ((ActivityObject *)wrapper)->wrapped != NULL) { /* its C field */
+        inner = ((ActivityObject *)wrapper)->wrapped;
+        Py_INCREF(inner);
+    } else if ((inner = PyObject_GetAttr(wrapper, s_wrappedProtocol)) == NULL)
         return -1;
     *protocol = inner;
     Py_DECREF(wrapper);
