@@ -115,7 +115,10 @@ def test_record_sees_every_write_in_order(impl: str, pair: Any, conn_type: type)
     "attr, value",
     [
         ("connected", False),
+        ("connected", 0),  # Twisted's own values are ints
         ("disconnecting", True),
+        ("disconnecting", 1),
+        ("disconnecting", 2),
         ("TLS", True),
         ("_tempDataBuffer", [b"queued"]),
         ("offset", 1),  # Twisted's buffer not yet all sent
@@ -412,3 +415,14 @@ def test_a_wrappers_protocol_and_session_are_fields_of_its_base() -> None:
         assert isinstance(wrapper.wrappedProtocol, Protocol)
         assert (wrapper.watch is not None) is observed
         assert not {"wrappedProtocol", "watch"} & set(vars(wrapper))
+
+
+def test_twisteds_own_values_send_at_once(impl: str, pair: Any, conn_type: type) -> None:
+    """Twisted keeps connected and disconnecting as the ints 1 and 0: read as true and
+    false, so a write on an idle connection goes out at once."""
+    ours, theirs = pair
+    conn = _conn(ours, conn_type)
+    conn.connected, conn.disconnecting = 1, 0
+    write, slow = _writer(conn, impl)
+    write(b"now")
+    assert theirs.recv(100) == b"now" and slow == []

@@ -207,10 +207,13 @@ static PyType_Spec ConnState_spec = {
 static int
 field_true(PyObject *v)
 {
-    if (v == NULL || v == Py_None || v == Py_False)
+    /* Twisted keeps 0 and 1 (CPython's shared small ints), booleans and a list */
+    if (v == NULL || v == Py_None || v == Py_False || v == zero)
         return 0;
-    if (v == Py_True)
+    if (v == Py_True || v == one)
         return 1;
+    if (PyList_CheckExact(v))
+        return PyList_Size(v) != 0;
     return PyObject_IsTrue(v);
 }
 
