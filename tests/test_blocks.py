@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -295,6 +296,9 @@ def test_whole_blocks_without_a_writer_or_transport() -> None:
         assert tally.echo(BOOK) is False
         sent: list[bytes] = []
         tally.write = sent.append
+        tally.grow_at = len(BOOK)  # a read this long: the server grows its reads first
+        assert tally.echo(BOOK) is False and sent == []
+        tally.grow_at = sys.maxsize
         assert tally.echo(BOOK) is True
         assert sent == [BOOK] and (tally.blocks, tally.series) == (3, 1)
 

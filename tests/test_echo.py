@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import pytest
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import FakeDatagramTransport, StringTransport
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from zoo import echo
 from zoo.echo import EchoDatagram, EchoFactory, EchoServer
 from zoo.policies import ZooPolicyFactory
 from zoo.tap import echo as tap
@@ -136,3 +141,51 @@ class OptionsTests(SynchronousTestCase):
         with self.assertRaises(usage.UsageError) as e:
             self.parse("--udp", "seven")
         self.assertIn("--udp", str(e.exception))
+
+
+def _steps() -> list[Any]:
+    from zoo._twisted.speedups import built
+
+    return [echo.EchoStep] + ([built.EchoStep] if built is not None else [])
+
+
+@pytest.mark.parametrize("kind", _steps(), ids=lambda k: k.__module__)
+def test_echo_step_twins(kind: Any) -> None:
+    """Each twin: no writer, nothing done; a read under grow_at counted and sent back
+    as it came; a read as long as grow_at declined, uncounted and unsent."""
+    step = kind()
+    assert (step.received, step.grow_at, step.write) == (0, sys.maxsize, None)
+    assert step.echo(b"early") is False and step.received == 0
+    sent: list[bytes] = []
+    step.write, step.grow_at = sent.append, 8
+    assert step.echo(b"hello") is True
+    assert step.echo(bytearray(b"there!!")) is True
+    assert step.echo(b"12345678") is False  # as long as grow_at: the server grows first
+    assert sent == [b"hello", bytearray(b"there!!")] and step.received == 12
+
+
+@pytest.mark.parametrize("kind", _steps(), ids=lambda k: k.__module__)
+def test_echo_server_with_either_step(kind: Any) -> None:
+    """The server with either step: reads echoed and counted; a read that fills the
+    read size is declined by the step, grows the read size, and is echoed, and the
+    step then takes reads of any length; upper-casing bypasses the step."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(echo, "ECHO_STEP", kind)
+        proto, transport = server()
+        assert isinstance(proto.counted, kind) and proto._step is proto.counted
+        proto.dataReceived(b"abc")
+        proto.dataReceived(b"de")
+        assert transport.value() == b"abcde" and proto.received == 5
+
+        class Conn:
+            bufferSize = 16
+
+        proto._conn, proto._grow_at, proto.counted.grow_at = Conn(), 16, 16  # type: ignore[assignment]
+        proto.dataReceived(b"f" * 16)  # filled the read: declined, then grown and echoed
+        assert Conn.bufferSize == 16 and proto._conn.bufferSize == proto.stream_read_size
+        assert proto.counted.grow_at == sys.maxsize
+        assert transport.value() == b"abcde" + b"f" * 16 and proto.received == 21
+        upper, out = server(transform=bytes.upper)
+        assert upper._step is None
+        upper.dataReceived(b"abc")
+        assert out.value() == b"ABC" and upper.received == 3

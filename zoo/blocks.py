@@ -31,6 +31,7 @@ chunks and joins them once.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -192,11 +193,15 @@ class WholeBlocks:
     C{write} and return C{True}. Anything else changes nothing and returns C{False}:
     the caller parses the read.
 
-    C{zoo._twisted._speedups.WholeBlocks} is its C twin, used where it is built: one
-    call with no Python frame for what is most of echo mode's work per read.
+    A read at least C{grow_at} long is declined too (the server reads bigger chunks
+    first, then asks again).
+
+    C{zoo._twisted._speedups.WholeBlocks} is its C twin, used where it is built: the
+    poll loop's C dispatch runs it for a read with no Python frame
+    (C{_speedups.step}), and calls C{dataReceived} only when it declines.
     """
 
-    __slots__ = ("limit", "done", "blocks", "series", "clean", "transport", "write")
+    __slots__ = ("limit", "done", "blocks", "series", "clean", "grow_at", "transport", "write")
 
     def __init__(self, limit: int, done: Callable[[Any], None]) -> None:
         self.limit = limit
@@ -204,11 +209,12 @@ class WholeBlocks:
         self.blocks = 0
         self.series = 0
         self.clean = True
+        self.grow_at = sys.maxsize
         self.transport: Any = None
         self.write: Callable[[bytes], object] | None = None
 
     def echo(self, data: bytes) -> bool:
-        if not self.clean or self.write is None:
+        if not self.clean or self.write is None or len(data) >= self.grow_at:
             return False
         counts = skim_blocks(data, self.limit)
         if counts is None:
@@ -248,7 +254,7 @@ class BlocksServer(GatedStream):
         #: The counts of blocks and series (and echo mode's step for whole blocks):
         #: a L{WholeBlocks} or its C twin.
         self.tally = WHOLE_BLOCKS(max_size, command_done)
-        self._echo: Callable[[bytes], bool] | None = None
+        self._step: Any = None  # echo mode: the tally, whose echo() is the read step
 
     @property
     def blocks(self) -> int:
@@ -272,13 +278,19 @@ class BlocksServer(GatedStream):
         else:
             self.tally.transport = transport
             self.tally.write = self._write
-            self._echo = self.tally.echo
+            self.tally.grow_at = self.grow_at
+            self._step = self.tally
 
     def dataReceived(self, data: bytes) -> None:
+        # Whole blocks only: sent back as they came, and counted (the C dispatch runs
+        # the C step itself, and calls this only when it declines).
+        step = self._step
+        if step is not None and step.echo(data):
+            return
         if len(data) >= self._grow_at:
             self.read_more()
-        if self._echo is not None and self._echo(data):
-            return  # whole blocks only: sent back as they came, and counted
+            if step is not None and step.echo(data):
+                return
         try:
             events = self.parser.feed(data)
         except BlockTooLarge as e:
@@ -357,6 +369,12 @@ class BlocksServer(GatedStream):
                 blocks=self.blocks,
                 series=self.series,
             )
+
+
+# The poll loop's C dispatch runs a BlocksServer's step itself, while this
+# dataReceived is still the class's.
+if _speedups is not None:
+    _speedups.step(BlocksServer.dataReceived, BlocksServer)
 
 
 class BlocksFactory(Factory):

@@ -37,6 +37,7 @@ is full.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -287,6 +288,14 @@ class GatedStream(Protocol):
         """Called by subclasses when a read filled the read size: read bigger chunks."""
         self._conn.bufferSize = self.stream_read_size
         self._grow_at = float("inf")
+        step = getattr(self, "_step", None)
+        if step is not None:  # a read step declines reads this long: not any more
+            step.grow_at = sys.maxsize
+
+    @property
+    def grow_at(self) -> int:
+        """L{_grow_at} as an int for a read step (C{sys.maxsize}: never)."""
+        return sys.maxsize if self._grow_at == float("inf") else int(self._grow_at)
 
     # IHalfCloseableProtocol (subclasses declare the interface)
     def readConnectionLost(self) -> None:

@@ -475,3 +475,69 @@ def test_zoo_connections_start_as_twisteds() -> None:
     assert not set(connection.FIELDS) & set(vars(server))  # C fields hold them
     client.close()
     r.removeAll()
+
+
+@pytest.mark.parametrize(
+    "kind", ["echo", "blocks", "lancelot"], ids=["zoo-echo", "zoo-blocks", "zoo-lancelot"]
+)
+def test_a_protocols_read_step_runs_without_its_dataReceived(dispatch: str, kind: str) -> None:
+    """With the C dispatch, a read its step takes (an echoed read, whole blocks, one
+    whole question) runs no Python frame of the protocol's dataReceived; a read the
+    step declines reaches dataReceived, as every read does with the Python dispatch.
+    The client gets the same bytes either way."""
+    import sys
+    import types
+
+    from zoo import blocks, echo, lancelot
+
+    factory: Any
+    cls: Any
+    if kind == "echo":
+        factory, cls = echo.EchoFactory(), echo.EchoServer
+        taken, declined = b"x" * 64, None
+    elif kind == "blocks":
+        factory, cls = blocks.BlocksFactory("echo"), blocks.BlocksServer
+        taken, declined = blocks.frame(b"x" * 60), blocks.frame(b"y" * 60)[:10]
+    else:
+        factory, cls = lancelot.LancelotFactory(), lancelot.LancelotServer
+        taken, declined = b"What is your name?", b"What is"
+    r = EPollReactor()
+    tune(r)
+    port = connection.adopt(r.listenTCP(0, factory, interface="127.0.0.1"))
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    client.setblocking(False)
+    _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
+    frames: list[str] = []
+    code = cls.dataReceived.__code__
+
+    def profile(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            frames.append(event)
+
+    def exchange(data: bytes) -> bytes:
+        client.sendall(data)
+        got = b""
+        for _ in range(100):
+            r.doIteration(0.02)
+            try:
+                got += client.recv(1 << 16)
+            except BlockingIOError:
+                if got:
+                    break
+        return got
+
+    sys.setprofile(profile)
+    try:
+        answer = exchange(taken)
+        after_taken = len(frames)
+        if declined is not None:
+            exchange(declined)
+    finally:
+        sys.setprofile(None)
+    assert answer == (b"My name is Sir Lancelot of Camelot." if kind == "lancelot" else taken)
+    stepped = dispatch == "c" and connection.SERVER is not tcp.Server
+    assert after_taken == (0 if stepped else 1)
+    if declined is not None:
+        assert len(frames) == after_taken + 1  # declined: dataReceived took it
+    client.close()
+    r.removeAll()

@@ -6,7 +6,7 @@
  * read steps of zoo.policies' wrappers and their WrapperActivity,
  * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
  * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
- * zoo.blocks.WholeBlocks, zoo.lancelot's SessionState and QuickAnswer,
+ * zoo.blocks.WholeBlocks, zoo.echo.EchoStep, zoo.lancelot's SessionState and QuickAnswer,
  * zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
  * and publish_run in zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
@@ -44,12 +44,15 @@ static PyObject *s_offset, *s_dataBuffer, *s_writeDisconnected;
 static PyObject *s_activity, *s_bytes_out;
 static PyObject *one, *zero;
 static PyObject *s_command_sweeps, *s_wrappedProtocol, *s_watch, *s_bytes_in, *s_record_in;
+static PyObject *s_step;
 
 /* The wrapper classes whose dataReceived is done in place (zoo.policies'
  * ZooProtocolWrapper, its observed _Watched, and their half-closing subclasses),
  * each with that method as it was when relay() named it, and whether it is the
- * observed kind (which counts the bytes on its session first). */
-#define RELAY_MAX 8
+ * observed kind (which counts the bytes on its session first); and the protocol
+ * classes whose read step is tried first (step(): watched is STEPPED). */
+#define STEPPED 2
+#define RELAY_MAX 16
 static struct {
     PyObject *type;
     PyObject *method;
@@ -504,7 +507,7 @@ PyDoc_STRVAR(relay_doc,
 "whose dataReceived is still that method: zoo.policies.ZooProtocolWrapper's\n"
 "(activity += 1; command_sweeps = 0 if it is None; wrappedProtocol.dataReceived),\n"
 "and with watched true _Watched's (watch.bytes_in += len(data), then\n"
-"watch.record_in(data) unless it is None, then the same). At most 8 classes in\n"
+"watch.record_in(data) unless it is None, then the same). At most 16 classes in\n"
 "all; relay(None, False) forgets them all.");
 
 static PyObject *
@@ -530,7 +533,7 @@ relay(PyObject *module, PyObject *args)
         Py_RETURN_NONE;
     }
     if (relay_count + n - 2 > RELAY_MAX) {
-        PyErr_SetString(PyExc_ValueError, "relay(): at most 8 classes");
+        PyErr_SetString(PyExc_ValueError, "relay(): at most 16 classes");
         return NULL;
     }
     for (i = 2; i < n; i++) {
@@ -548,6 +551,76 @@ relay(PyObject *module, PyObject *args)
         relay_count++;
     }
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(step_doc,
+"step(method, *classes)\n"
+"\n"
+"When dispatch reads for an instance of exactly one of classes whose dataReceived is\n"
+"still method, first run the C read step the instance keeps as _step (a\n"
+"WholeBlocks' echo, a QuickAnswer's ask, an EchoStep's echo): when it takes the\n"
+"read, dataReceived is not called; when it declines (or _step is None), it is.\n"
+"Counts against relay()'s 16 classes; relay(None, False) forgets these too.");
+
+static PyObject *
+step(PyObject *module, PyObject *args)
+{
+    Py_ssize_t n = PyTuple_Size(args), i;
+    if (n < 1) {
+        PyErr_SetString(PyExc_TypeError, "step(method, *classes)");
+        return NULL;
+    }
+    if (relay_count + n - 1 > RELAY_MAX) {
+        PyErr_SetString(PyExc_ValueError, "step(): at most 16 classes with relay()'s");
+        return NULL;
+    }
+    for (i = 1; i < n; i++) {
+        if (!PyType_Check(PyTuple_GetItem(args, i))) {
+            PyErr_SetString(PyExc_TypeError, "step(): not a class");
+            return NULL;
+        }
+    }
+    for (i = 1; i < n; i++) {
+        relays[relay_count].type = PyTuple_GetItem(args, i);
+        Py_INCREF(relays[relay_count].type);
+        relays[relay_count].method = PyTuple_GetItem(args, 0);
+        Py_INCREF(relays[relay_count].method);
+        relays[relay_count].watched = STEPPED;
+        relay_count++;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *WholeBlocks_echo(PyObject *self, PyObject *data);
+static PyObject *QuickAnswer_ask(PyObject *self, PyObject *data);
+static PyObject *EchoStep_echo(PyObject *self, PyObject *data);
+static PyTypeObject *wholeblocks_type, *quickanswer_type, *echostep_type;
+
+/* protocol._step's C read step on data: 1 if it took the read, 0 if it declined (or
+ * there is none, or it is not one of ours), -1 on error. */
+static int
+run_step(PyObject *protocol, PyObject *data)
+{
+    PyObject *st = PyObject_GetAttr(protocol, s_step), *res;
+    PyTypeObject *tp;
+    if (st == NULL)
+        return -1;
+    tp = Py_TYPE(st);
+    if (tp == wholeblocks_type)
+        res = WholeBlocks_echo(st, data);
+    else if (tp == quickanswer_type)
+        res = QuickAnswer_ask(st, data);
+    else if (tp == echostep_type)
+        res = EchoStep_echo(st, data);
+    else {
+        Py_DECREF(st);
+        return 0;
+    }
+    Py_DECREF(st);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return res == Py_True;
 }
 
 /* recv() on an accepted connection, then its protocol's dataReceived: what
@@ -606,11 +679,22 @@ read_in_place(PyObject *selectable, int fd, PyObject *done, PyObject *lost)
         return NULL;
     }
     if (relay_count) {
-        int at = relayed((PyObject *)Py_TYPE(protocol));
-        if (at == -2 || (at >= 0 && relay_in_place(&protocol, relays[at].watched, data, got) < 0)) {
+        int at = relayed((PyObject *)Py_TYPE(protocol)), took = 0;
+        if (at >= 0 && relays[at].watched != STEPPED) {
+            if (relay_in_place(&protocol, relays[at].watched, data, got) < 0)
+                at = -2;
+            else
+                at = relayed((PyObject *)Py_TYPE(protocol)); /* the wrapped protocol */
+        }
+        if (at >= 0 && relays[at].watched == STEPPED && (took = run_step(protocol, data)) < 0)
+            at = -2;
+        if (at == -2 || took) {
             Py_DECREF(protocol);
             Py_DECREF(data);
-            return NULL;
+            if (at == -2)
+                return NULL;
+            Py_INCREF(Py_None);
+            return Py_None;
         }
     }
     res = PyObject_CallMethodObjArgs(protocol, s_dataReceived, data, NULL);
@@ -1505,6 +1589,7 @@ typedef struct {
     long long limit;
     Py_ssize_t blocks;
     Py_ssize_t series;
+    Py_ssize_t grow_at; /* a read this long declines: the server reads bigger first */
     char clean;
     PyObject *done;      /* zoo.policies.command_done */
     PyObject *transport; /* NULL reads as None */
@@ -1556,6 +1641,7 @@ WholeBlocks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->limit = limit;
+    self->grow_at = PY_SSIZE_T_MAX;
     self->clean = 1;
     Py_INCREF(done);
     self->done = done;
@@ -1586,8 +1672,9 @@ scan_blocks(const unsigned char *p, Py_ssize_t n, long long limit, Py_ssize_t *b
 }
 
 static PyObject *
-WholeBlocks_echo(WholeBlocksObject *self, PyObject *data)
+WholeBlocks_echo(PyObject *me, PyObject *data)
 {
+    WholeBlocksObject *self = (WholeBlocksObject *)me;
     Py_buffer view;
     Py_ssize_t blocks, ends;
     PyObject *res;
@@ -1595,11 +1682,17 @@ WholeBlocks_echo(WholeBlocksObject *self, PyObject *data)
     if (!self->clean || self->write == NULL || self->write == Py_None)
         Py_RETURN_FALSE;
     if (PyBytes_Check(data)) {
+        if (PyBytes_Size(data) >= self->grow_at)
+            Py_RETURN_FALSE;
         whole = scan_blocks((const unsigned char *)PyBytes_AsString(data), PyBytes_Size(data),
                             self->limit, &blocks, &ends);
     } else {
         if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
             return NULL;
+        if (view.len >= self->grow_at) {
+            PyBuffer_Release(&view);
+            Py_RETURN_FALSE;
+        }
         whole = scan_blocks(view.buf, view.len, self->limit, &blocks, &ends);
         PyBuffer_Release(&view);
     }
@@ -1630,7 +1723,7 @@ WholeBlocks_echo(WholeBlocksObject *self, PyObject *data)
 }
 
 static PyMethodDef WholeBlocks_methods[] = {
-    {"echo", (PyCFunction)WholeBlocks_echo, METH_O,
+    {"echo", WholeBlocks_echo, METH_O,
      "echo(data) -> bool: send a read of whole blocks back as it came (counted, the\n"
      "command clock stopped) and return True; anything else: False, nothing done."},
     {NULL, NULL, 0, NULL},
@@ -1644,6 +1737,8 @@ static PyMemberDef WholeBlocks_members[] = {
      "zero-length blocks (ends of a series) so far"},
     {"clean", T_BOOL, offsetof(WholeBlocksObject, clean), 0,
      "whether the parser is between blocks (echo() needs it)"},
+    {"grow_at", T_PYSSIZET, offsetof(WholeBlocksObject, grow_at), 0,
+     "a read at least this long is declined (the server grows its reads first)"},
     {"done", T_OBJECT, offsetof(WholeBlocksObject, done), READONLY,
      "command_done, for a transport that is not a zoo wrapper"},
     {"transport", T_OBJECT, offsetof(WholeBlocksObject, transport), 0,
@@ -1836,8 +1931,9 @@ QuickAnswer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-QuickAnswer_ask(QuickAnswerObject *self, PyObject *data)
+QuickAnswer_ask(PyObject *me, PyObject *data)
 {
+    QuickAnswerObject *self = (QuickAnswerObject *)me;
     LancelotStateObject *s = (LancelotStateObject *)self->session;
     const char *p;
     Py_ssize_t n;
@@ -1918,7 +2014,7 @@ QuickAnswer_ask(QuickAnswerObject *self, PyObject *data)
 }
 
 static PyMethodDef QuickAnswer_methods[] = {
-    {"ask", (PyCFunction)QuickAnswer_ask, METH_O,
+    {"ask", QuickAnswer_ask, METH_O,
      "ask(data) -> bool: answer a read that is one whole question as the book spells it\n"
      "(recorded if observing, counted, the command clock stopped, the answer written)\n"
      "and return True; anything else: False, nothing done."},
@@ -1956,6 +2052,112 @@ static PyType_Spec QuickAnswer_spec = {
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     QuickAnswer_slots,
+};
+
+/* ---- EchoStep: an echo connection's count, and its step for a read ------------- */
+
+/* zoo.echo.EchoStep in C: count a read and send it back as it came, unless it is as
+ * long as grow_at (the server reads bigger chunks first) or there is no writer. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t received;
+    Py_ssize_t grow_at;
+    PyObject *write; /* NULL reads as None */
+} EchoStepObject;
+
+static int
+EchoStep_traverse(EchoStepObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->write);
+    return 0;
+}
+
+static int
+EchoStep_clear(EchoStepObject *self)
+{
+    Py_CLEAR(self->write);
+    return 0;
+}
+
+static void
+EchoStep_dealloc(EchoStepObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    EchoStep_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+EchoStep_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {NULL};
+    allocfunc alloc;
+    EchoStepObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist))
+        return NULL;
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (EchoStepObject *)alloc(type, 0);
+    if (self != NULL)
+        self->grow_at = PY_SSIZE_T_MAX;
+    return (PyObject *)self;
+}
+
+static PyObject *
+EchoStep_echo(PyObject *me, PyObject *data)
+{
+    EchoStepObject *self = (EchoStepObject *)me;
+    Py_ssize_t n = PyObject_Size(data);
+    PyObject *res;
+    if (n < 0)
+        return NULL;
+    if (self->write == NULL || self->write == Py_None || n >= self->grow_at)
+        Py_RETURN_FALSE;
+    self->received += n;
+    res = PyObject_CallFunctionObjArgs(self->write, data, NULL);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef EchoStep_methods[] = {
+    {"echo", EchoStep_echo, METH_O,
+     "echo(data) -> bool: count data and send it back as it came, and return True;\n"
+     "a read as long as grow_at, or no writer: False, nothing done."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef EchoStep_members[] = {
+    {"received", T_PYSSIZET, offsetof(EchoStepObject, received), 0, "bytes received so far"},
+    {"grow_at", T_PYSSIZET, offsetof(EchoStepObject, grow_at), 0,
+     "a read at least this long is declined (the server grows its reads first)"},
+    {"write", T_OBJECT, offsetof(EchoStepObject, write), 0,
+     "how echo() sends, or None (then it declines)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot EchoStep_slots[] = {
+    {Py_tp_doc, "EchoStep(): an echo connection's byte count and its step for a read, in C\n"
+                "(zoo.echo.EchoStep in Python)."},
+    {Py_tp_new, EchoStep_new},
+    {Py_tp_dealloc, EchoStep_dealloc},
+    {Py_tp_traverse, EchoStep_traverse},
+    {Py_tp_clear, EchoStep_clear},
+    {Py_tp_methods, EchoStep_methods},
+    {Py_tp_members, EchoStep_members},
+    {0, NULL},
+};
+
+static PyType_Spec EchoStep_spec = {
+    "zoo._twisted._speedups.EchoStep",
+    sizeof(EchoStepObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    EchoStep_slots,
 };
 
 /* ---- transcripts: a RESP read with nothing to hide -------------------------- */
@@ -2362,6 +2564,7 @@ publish_run(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"dispatch", dispatch, METH_VARARGS, dispatch_doc},
     {"relay", relay, METH_VARARGS, relay_doc},
+    {"step", step, METH_VARARGS, step_doc},
     {"has_auth", has_auth, METH_O, has_auth_doc},
     {"publishes", publishes, METH_VARARGS, publishes_doc},
     {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
@@ -2407,6 +2610,7 @@ PyInit__speedups(void)
     INTERN(s_watch, "watch");
     INTERN(s_bytes_in, "bytes_in");
     INTERN(s_record_in, "record_in");
+    INTERN(s_step, "_step");
     INTERN(s_append, "append");
     if ((one = PyLong_FromLong(1)) == NULL || (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
@@ -2474,14 +2678,21 @@ PyInit__speedups(void)
         Py_DECREF(m);
         return NULL;
     }
-    Py_DECREF(writer);
+    quickanswer_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&WholeBlocks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "WholeBlocks", writer) < 0) {
         Py_XDECREF(writer);
         Py_DECREF(m);
         return NULL;
     }
-    Py_DECREF(writer);
+    wholeblocks_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
+    writer = PyType_FromSpec(&EchoStep_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "EchoStep", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    echostep_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Chunks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Chunks", writer) < 0) {
         Py_XDECREF(writer);

@@ -29,6 +29,14 @@ class Writer:
     def __call__(self, data: bytes, /) -> None: ...
 
 def relay(method: Callable[..., object] | None, watched: bool, /, *classes: type) -> None: ...
+def step(method: Callable[..., object], /, *classes: type) -> None: ...
+
+class EchoStep:
+    received: int
+    grow_at: int
+    write: Callable[[bytes], object] | None
+    def __init__(self) -> None: ...
+    def echo(self, data: bytes, /) -> bool: ...
 
 class Activity:
     activity: int
@@ -99,6 +107,7 @@ class WholeBlocks:
     blocks: int
     series: int
     clean: bool
+    grow_at: int
     done: Callable[[Any], object]
     transport: Any
     write: Callable[[bytes], object] | None
