@@ -4,8 +4,11 @@ C{zoo._twisted._speedups} is C twins of the loops every small request goes
 through: the lean poll loop's dispatch (L{zoo._twisted.poll}) with the policy
 wrappers' read step (L{zoo.policies}), the fast writer (L{zoo._twisted.fastwrite}),
 the observatory's two-value recorder (L{zoo.events.Recorder}) and a byte stream's
-transcript chunks (L{zoo.sessions.plain_chunks}), zoo-blocks' step for a read of
-whole blocks in echo mode (L{zoo.blocks.WholeBlocks}), and zoo-pubsub's
+transcript chunks (L{zoo.sessions.plain_chunks}), the connection state the writer
+checks (L{zoo._twisted.connection}), the usual read of three protocols, run by
+the dispatch itself (echo's L{zoo.echo.EchoStep}, zoo-blocks' whole blocks in echo
+mode, L{zoo.blocks.WholeBlocks}, and Lancelot's one whole question,
+L{zoo.lancelot.QuickAnswer}), and zoo-pubsub's
 publisher pipeline: the PUBLISH scan (L{zoo.pubsub.codec.scan_publishes}) and the
 run of PUBLISHes with its fan-out (L{zoo.pubsub.core.publish_run}). The Python
 versions are the reference: the unit tests run both, and zoo falls back to Python
