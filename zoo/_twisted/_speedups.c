@@ -328,6 +328,30 @@ count_activity(PyObject *wrapper)
     return add_to(wrapper, s_activity, one);
 }
 
+/* zoo.policies.command_done(transport): a command is complete, the clock stops. A
+ * zoo wrapper's clock is its C field, set in place; any other transport goes to
+ * done (command_done itself); None or NULL, nothing. 0, or -1 on error. */
+static int
+command_done(PyObject *transport, PyObject *done)
+{
+    PyObject *res;
+    if (transport == NULL || transport == Py_None)
+        return 0;
+    if (PyObject_TypeCheck(transport, activity_type)) {
+        ActivityObject *a = (ActivityObject *)transport;
+        PyObject *old = a->command_sweeps;
+        Py_INCREF(Py_None);
+        a->command_sweeps = Py_None;
+        Py_XDECREF(old);
+        return 0;
+    }
+    res = PyObject_CallFunctionObjArgs(done, transport, NULL);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
 /* ---- Counts: a session's byte counts and transcript sides ---------------------- */
 
 /* The base of zoo.sessions.Session: bytes_in, bytes_out, record_in, record_out as
@@ -1698,21 +1722,8 @@ WholeBlocks_echo(PyObject *me, PyObject *data)
     }
     if (!whole)
         Py_RETURN_FALSE;
-    /* command_done(transport): a zoo wrapper's clock in place, anything else in Python */
-    if (self->transport != NULL && self->transport != Py_None) {
-        if (PyObject_TypeCheck(self->transport, activity_type)) {
-            ActivityObject *a = (ActivityObject *)self->transport;
-            PyObject *old = a->command_sweeps;
-            Py_INCREF(Py_None);
-            a->command_sweeps = Py_None;
-            Py_XDECREF(old);
-        } else {
-            res = PyObject_CallFunctionObjArgs(self->done, self->transport, NULL);
-            if (res == NULL)
-                return NULL;
-            Py_DECREF(res);
-        }
-    }
+    if (command_done(self->transport, self->done) < 0)
+        return NULL;
     self->blocks += blocks;
     self->series += ends;
     res = PyObject_CallFunctionObjArgs(self->write, data, NULL);
@@ -1988,22 +1999,9 @@ QuickAnswer_ask(PyObject *me, PyObject *data)
         Py_DECREF(res);
     }
     s->answered += 1;
-    /* command_done(transport): a zoo wrapper's clock in place, anything else in Python */
-    if (self->transport != NULL && self->transport != Py_None) {
-        if (PyObject_TypeCheck(self->transport, activity_type)) {
-            ActivityObject *a = (ActivityObject *)self->transport;
-            PyObject *old = a->command_sweeps;
-            Py_INCREF(Py_None);
-            a->command_sweeps = Py_None;
-            Py_XDECREF(old);
-        } else {
-            res = PyObject_CallFunctionObjArgs(self->done, self->transport, NULL);
-            if (res == NULL) {
-                Py_DECREF(answer);
-                return NULL;
-            }
-            Py_DECREF(res);
-        }
+    if (command_done(self->transport, self->done) < 0) {
+        Py_DECREF(answer);
+        return NULL;
     }
     res = PyObject_CallFunctionObjArgs(self->write, answer, NULL);
     Py_DECREF(answer);
