@@ -281,6 +281,30 @@ def test_fast_path_takes_publish_in_both_spellings(scan: Any) -> None:
     assert p.error is None and p.buffered == 0
 
 
+@pytest.mark.parametrize("scan", SCANS)
+def test_fast_path_shares_a_run_s_channel(scan: Any) -> None:
+    """PUBLISHes to the same channel in a row share one channel object; another channel
+    (even one of the same length, or a prefix) gets its own, with the right bytes."""
+    p = RequestParser()
+    data = b"".join(
+        codec.command(b"PUBLISH", c, b"m")
+        for c in (b"news", b"news", b"news", b"newt", b"new", b"news", b"news")
+    )
+    with scanning(scan):
+        got = p.feed(data)
+    assert [argv[1] for argv in got] == [
+        b"news",
+        b"news",
+        b"news",
+        b"newt",
+        b"new",
+        b"news",
+        b"news",
+    ]
+    assert got[0][1] is got[1][1] is got[2][1]
+    assert got[5][1] is got[6][1] and got[5][1] is not got[0][1]
+
+
 @pytest.mark.parametrize(
     "data, error",
     [

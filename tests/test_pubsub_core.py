@@ -76,6 +76,33 @@ class BrokerTests(SynchronousTestCase):
         b.flush()
         self.assertEqual(s.writes, [b"".join(codec.message(b"a", b"%d" % i) for i in range(5))])
 
+    def test_flush_joins_the_same_frames_once(self) -> None:
+        """Subscribers holding the same frames in a row are sent one joined bytes object;
+        one whose frames differ (another channel too, or fewer) gets its own, right bytes."""
+        b = Broker()
+        (c1, s1), (c2, s2), (c3, s3), (c4, s4) = client(b), client(b), client(b), client(b)
+        for c in (c1, c2, c3, c4):
+            b.subscribe(c, b"a")
+        b.subscribe(c3, b"b")
+        b.publish(b"a", b"1")
+        b.publish(b"b", b"2")
+        b.publish(b"a", b"3")
+        b.flush()
+        a_frames = codec.message(b"a", b"1") + codec.message(b"a", b"3")
+        self.assertEqual((s1.writes, s2.writes, s4.writes), ([a_frames],) * 3)
+        self.assertEqual(
+            s3.writes,
+            [codec.message(b"a", b"1") + codec.message(b"b", b"2") + codec.message(b"a", b"3")],
+        )
+        self.assertIs(s2.writes[0], s1.writes[0])
+        b.unsubscribe(c4, b"a")
+        b.publish(b"a", b"4")
+        b.flush()
+        self.assertEqual(
+            (s1.writes[1], s2.writes[1], s3.writes[1]), (codec.message(b"a", b"4"),) * 3
+        )
+        self.assertEqual(s4.writes, [a_frames])
+
     def test_unsubscribe_stops_delivery_and_cleans_up(self) -> None:
         """After unsubscribing, nothing is delivered and empty channels/patterns are forgotten."""
         b = Broker()

@@ -271,6 +271,31 @@ def test_chunks_kept_bounded_and_skipped_when_off(chunks: Any) -> None:
     assert len(got) == 4
 
 
+def test_chunks_of_the_same_bytes_share_one_cut(chunks: Any) -> None:
+    """The same bytes object cut by two sessions in a row (pub-sub's subscribers) keeps
+    one copy of its first bytes; an equal but other object, another limit or a
+    mutable buffer gets its own cut, and the cuts are always right."""
+    obs, got = _Obs(), []
+    one = chunks(obs, lambda *a: got.append(a), "s-1", 4)
+    two = chunks(obs, lambda *a: got.append(a), "s-2", 4)
+    wide = chunks(obs, lambda *a: got.append(a), "s-3", 6)
+    sent = b"abcdefgh" * 3
+    one(sent)
+    two(sent)
+    assert got[0] == ("s-1", 4, b"abcd", 24) and got[1] == ("s-2", 4, b"abcd", 24)
+    assert got[1][2] is got[0][2]
+    wide(sent)
+    assert got[2] == ("s-3", 6, b"abcdef", 24)
+    other = bytes(bytearray(sent))
+    two(other)
+    assert got[3] == ("s-2", 4, b"abcd", 24) and got[3][2] is not got[0][2]
+    buf = bytearray(b"xyzwvuts")
+    one(buf)
+    buf[0:1] = b"Q"
+    one(buf)
+    assert bytes(got[4][2]) == b"xyzw" and bytes(got[5][2]) == b"Qyzw"
+
+
 def test_chunks_through_the_observatory(chunks: Any) -> None:
     """With the observatory's recorder (the C Pair where built): the same wire events."""
     from twisted.internet.task import Clock

@@ -343,3 +343,19 @@ def test_auth_check_twins_agree(data: bytes) -> None:
     for check in _auth_checks():
         assert check(data) is want
         assert check(bytearray(data)) is want
+
+
+@pytest.mark.parametrize("filler", [b"x", b"h", b"H", b"\xe8", b"t", b"\x00"])
+def test_auth_check_finds_the_word_at_every_place(filler: bytes) -> None:
+    """The C check steps eight bytes at a time: the word is found wherever it starts
+    (both sides of every step, and cut by the end), and a read full of h's (every
+    step a candidate) without it is not taken for it."""
+    checks = _auth_checks()
+    for size in range(0, 40):
+        for at in range(0, size + 1):
+            data = filler * at + b"aUtH" + filler * (size - at)
+            for check in checks:
+                assert check(data) is True, (filler, size, at)
+        plain = filler * size + b"aUt"
+        for check in checks:
+            assert check(plain) is (b"auth" in plain.lower())

@@ -276,10 +276,21 @@ def plain_chunks(
             n = len(data)
             if n <= limit:
                 record(sid, n, data, n)
+            elif data is _cut[0] and limit == _cut[2]:
+                record(sid, limit, _cut[1], n)  # the same bytes sent again: one copy
             else:
-                record(sid, limit, data[:limit], n)
+                kept = data[:limit]
+                if type(data) is bytes:
+                    _cut[:] = [data, kept, limit]
+                record(sid, limit, kept, n)
 
     return plain_chunk
+
+
+#: The last bytes object a chunk was cut from, its cut and the limit: subscribers of a
+#: channel are sent the same bytes object in a row (L{zoo.pubsub.core.Client.send_now}),
+#: and their transcripts keep one copy of its first C{limit} bytes.
+_cut: list[Any] = [None, b"", -1]
 
 
 #: The plain-chunk recorder in use: the C twin where zoo's speedups are built and on.

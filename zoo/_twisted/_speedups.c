@@ -28,6 +28,7 @@
 #include <structmember.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <errno.h>
@@ -1481,6 +1482,12 @@ typedef struct {
 
 static PyObject *s_enabled;
 
+/* The last bytes object any Chunks cut to its limit, and the cut (held: while cut_from
+ * lives no other object can have its address). Several connections sent the same bytes
+ * object in a row (zoo.pubsub.core.Client.send_now): they keep the one cut. */
+static PyObject *cut_from, *cut_kept;
+static Py_ssize_t cut_limit = -1;
+
 static int
 Chunks_traverse(ChunksObject *self, visitproc visit, void *arg)
 {
@@ -1563,8 +1570,21 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
     if (n <= self->limit) {
         kept = data;
         Py_INCREF(kept);
+    } else if (data == cut_from && self->limit == cut_limit) {
+        kept = cut_kept; /* the same bytes sent again (pub-sub's subscribers): one copy */
+        Py_INCREF(kept);
     } else if ((kept = PySequence_GetSlice(data, 0, self->limit)) == NULL)
         return NULL;
+    else if (PyBytes_CheckExact(data)) { /* immutable: its cut stays right while we hold it */
+        PyObject *old_from = cut_from, *old_kept = cut_kept;
+        Py_INCREF(data);
+        Py_INCREF(kept);
+        cut_from = data;
+        cut_kept = kept;
+        cut_limit = self->limit;
+        Py_XDECREF(old_from);
+        Py_XDECREF(old_kept);
+    }
     shown_size = PyLong_FromSsize_t(n <= self->limit ? n : self->limit);
     size = shown_size == NULL ? NULL : PyLong_FromSsize_t(n);
     if (size != NULL) {
@@ -2165,6 +2185,14 @@ PyDoc_STRVAR(has_auth_doc,
 "zoo.transcript.has_auth in C: whether data holds the letters auth in any case,\n"
 "without the lower-cased copy b\"auth\" in data.lower() makes.");
 
+/* Whether p[at - 3 .. at] spells auth in any case (at >= 3). */
+static int
+is_auth_at(const unsigned char *p, Py_ssize_t at)
+{
+    return (p[at] | 0x20) == 'h' && (p[at - 1] | 0x20) == 't' && (p[at - 2] | 0x20) == 'u'
+        && (p[at - 3] | 0x20) == 'a';
+}
+
 static PyObject *
 has_auth(PyObject *self, PyObject *arg)
 {
@@ -2176,14 +2204,29 @@ has_auth(PyObject *self, PyObject *arg)
         return NULL;
     p = view.buf;
     n = view.len;
-    /* b | 0x20 is 'a' only for 'a' and 'A' (and so for u, t, h): no other byte matches */
-    for (i = 0; i + 3 < n; i++) {
-        if ((p[i] | 0x20) == 'a' && (p[i + 1] | 0x20) == 'u' && (p[i + 2] | 0x20) == 't'
-            && (p[i + 3] | 0x20) == 'h') {
-            found = 1;
-            break;
+    /* b | 0x20 is 'a' only for 'a' and 'A' (and so for u, t, h): no other byte matches.
+     * Eight bytes at a time, look for an h (any case) where one could end the word: the
+     * bytes of x = word | 0x20.. ^ 'h'.. are zero there, and (x - 0x01..) & ~x & 0x80..
+     * is nonzero if and only if some byte of x is (its flags may be wrong above the first
+     * zero byte, so the candidates are checked one by one). A word without an h is eight
+     * bytes passed with a few instructions, where the byte loop took a compare each. */
+    i = 3; /* where an h ending the word may be */
+    while (!found && i + 8 <= n) {
+        uint64_t w, x;
+        memcpy(&w, p + i, 8);
+        x = (w | 0x2020202020202020ull) ^ 0x6868686868686868ull;
+        if ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) {
+            for (Py_ssize_t j = i; j < i + 8; j++)
+                if (is_auth_at(p, j)) {
+                    found = 1;
+                    break;
+                }
         }
+        i += 8;
     }
+    for (; !found && i < n; i++)
+        if (is_auth_at(p, i))
+            found = 1;
     PyBuffer_Release(&view);
     return PyBool_FromLong(found);
 }
@@ -2223,12 +2266,13 @@ static const char publish_lower[] = "*3\r\n$7\r\npublish\r\n$";
 PyDoc_STRVAR(publishes_doc,
 "publishes(buf, pos, out, max_bulk, names) -> int\n\n"
 "zoo.pubsub.codec.scan_publishes in C: append the complete PUBLISH commands at pos\n"
-"to out, as [names[0 or 1], channel, payload]; return where they end.");
+"to out, as [names[0 or 1], channel, payload]; return where they end. A run of\n"
+"commands to the same channel shares one channel object.");
 
 static PyObject *
 publishes(PyObject *self, PyObject *args)
 {
-    PyObject *obj, *out, *names, *argv = NULL;
+    PyObject *obj, *out, *names, *argv = NULL, *last = NULL;
     Py_ssize_t pos, end;
     long long max_bulk, clen, plen;
     Py_buffer view;
@@ -2269,9 +2313,20 @@ publishes(PyObject *self, PyObject *args)
         if (argv == NULL)
             goto fail;
         {
-            PyObject *name = PyTuple_GetItem(names, lower);
-            PyObject *channel = PyBytes_FromStringAndSize(buf + cstart, cstop - cstart);
-            PyObject *payload = channel == NULL
+            PyObject *name = PyTuple_GetItem(names, lower), *channel, *payload;
+            /* the channel of the PUBLISH before, if it is the same (a pipeline's usual
+             * case): one object for the run, kept by every event that records it */
+            if (last != NULL && PyBytes_Size(last) == cstop - cstart
+                && memcmp(PyBytes_AsString(last), buf + cstart, cstop - cstart) == 0) {
+                channel = last;
+                Py_INCREF(channel);
+            } else if ((channel = PyBytes_FromStringAndSize(buf + cstart, cstop - cstart))
+                       != NULL) {
+                Py_XDECREF(last);
+                last = channel;
+                Py_INCREF(last);
+            }
+            payload = channel == NULL
                 ? NULL : PyBytes_FromStringAndSize(buf + pstart, pstop - pstart);
             if (name == NULL || payload == NULL) {
                 Py_XDECREF(channel);
@@ -2287,9 +2342,11 @@ publishes(PyObject *self, PyObject *args)
         Py_CLEAR(argv);
         pos = pstop + 2;
     }
+    Py_XDECREF(last);
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(pos);
 fail:
+    Py_XDECREF(last);
     Py_XDECREF(argv);
     PyBuffer_Release(&view);
     return NULL;

@@ -235,11 +235,14 @@ def scan_publishes(
     from there. So both paths give the same commands, errors and partial state
     for any input and any split (tests/test_pubsub_codec.py checks this).
 
-    C{names} are the command names to put in the argvs (upper and lower case).
+    C{names} are the command names to put in the argvs (upper and lower case). A run
+    of commands to the same channel shares one channel object (the pipeline's usual
+    case: one object to make, and one for every event that records them to keep).
     C{zoo._twisted._speedups.publishes} is its C twin, used where it is built.
     """
     end = len(buf)
     append = out.append
+    last = b""
     while buf.startswith(_PUBLISH_HEADS, pos):
         channel = _bulk_at(buf, pos + 18, max_bulk)
         if channel is None:
@@ -252,10 +255,12 @@ def scan_publishes(
         if payload is None or payload[1] + 2 > end:
             break
         payload_start, payload_stop = payload
+        if channel_stop - channel_start != len(last) or not buf.startswith(last, channel_start):
+            last = bytes(buf[channel_start:channel_stop])
         append(
             [
                 names[buf[pos + 8] == 112],  # 'p': which spelling it was
-                bytes(buf[channel_start:channel_stop]),
+                last,
                 bytes(buf[payload_start:payload_stop]),
             ]
         )

@@ -138,12 +138,27 @@ class Client:
             self.broker._dirty[self] = self.out
         list.append(self.out, data)
 
-    def send_now(self) -> None:
-        """Send what is pending (the broker calls this from L{Broker.flush})."""
+    def send_now(self, last: list[Any] | None = None) -> None:
+        """Send what is pending (the broker calls this from L{Broker.flush}).
+
+        @param last: C{[frames, data]}: the frames the client flushed before this one
+            had pending and what they were joined into, or C{[None, None]}. Subscribers
+            of the same channels hold the same frame objects, so after the first one
+            the rest send the same bytes without joining them again (and a transcript
+            keeps one copy of them). Updated here.
+        """
         out = self.out
         if not out:
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        if len(out) == 1:
+            data = out[0]
+        elif last is None:
+            data = b"".join(out)
+        elif last[0] == out:  # frames compared by identity first: a pointer each
+            data = last[1]
+        else:
+            data = b"".join(out)
+            last[0], last[1] = out.copy(), data
         out.clear()
         if self.paused or self.queue:
             self.queue.append(data)
@@ -371,8 +386,9 @@ class Broker:
         """Send every client its pending output, one write each."""
         while self._dirty:
             dirty, self._dirty = self._dirty, {}
+            last: list[Any] = [None, None]
             for client in dirty:
-                client.send_now()
+                client.send_now(last)
 
 
 def push(subs: dict[Client, list[bytes]], frame: bytes, dirty: dict[Client, list[bytes]]) -> int:
