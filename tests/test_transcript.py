@@ -359,3 +359,65 @@ def test_auth_check_finds_the_word_at_every_place(filler: bytes) -> None:
         plain = filler * size + b"aUt"
         for check in checks:
             assert check(plain) is (b"auth" in plain.lower())
+
+
+def _whole_checks() -> list[object]:
+    from zoo._twisted.speedups import built
+    from zoo.transcript import Resp
+
+    return [Resp._whole] + ([built.resp_whole] if built is not None else [])
+
+
+_RESP_PIECES = st.sampled_from(
+    [
+        b"*",
+        b"$",
+        b"\r\n",
+        b"\r",
+        b"\n",
+        b"0",
+        b"3",
+        b"7",
+        b"12",
+        b"99999999999999999999",
+        b"PUBLISH",
+        b"publish",
+        b"ping",
+        b"auth",
+        b"\xe9t\xe9",
+        b"-1",
+        b" ",
+    ]
+)
+
+
+@given(
+    st.one_of(
+        st.lists(st.one_of(_RESP_PIECES, st.binary(max_size=6)), max_size=14).map(b"".join),
+        st.lists(
+            st.one_of(
+                st.binary(max_size=20),
+                st.sampled_from([b"PUBLISH", b"ping", b"Auth", b"a\r\n", b"\xff" * 20, b""]),
+            ),
+            min_size=1,
+            max_size=4,
+        ).map(_resp_command),
+    )
+)
+@settings(max_examples=600)
+@example(b"*1\r\n$4\r\nping\r\n")
+@example(b"*1\r\n$4\r\nping\r")  # the name's CRLF cut
+@example(b"*0\r\n$4\r\nping\r\n")  # no elements
+@example(b"*00001\r\n$4\r\nping\r\n")
+@example(b"*1\r\n$18446744073709551617\r\nping\r\n")  # a length past any integer
+@example(b"*1\r\n$20\r\n" + b"abcdefghijklmnopqrst\r\n")  # a name cut at 16
+@example(b"*1\r\n$3\r\nn\r\r\r\n")  # the name's own CRs are stripped too
+@example(b"*1\r\n$2\r\n\xe9\xe9\r\n")  # not ASCII: replaced
+@example(b"*1\r\n$4\r\nAUTH\r\n")
+@example(b"*" + b"1" * 22 + b"\r\n$1\r\nx\r\n")  # the count's CRLF past the 24 bytes looked at
+@example(b"*" + b"1" * 21 + b"\r\n$1\r\nx\r\n")
+def test_resp_whole_twins_agree(data: bytes) -> None:
+    """The C name of a read taken whole is the Python one, for commands and for garbage."""
+    want = _whole_checks()[0](data)  # type: ignore[operator]
+    for check in _whole_checks()[1:]:
+        assert check(data) == want  # type: ignore[operator]

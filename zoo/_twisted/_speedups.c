@@ -7,7 +7,7 @@
  * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
  * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
  * zoo.blocks.WholeBlocks, zoo.echo.EchoStep, zoo.lancelot's SessionState and QuickAnswer,
- * zoo.transcript.has_auth, and zoo-pubsub's scan_publishes
+ * zoo.transcript.has_auth and Resp._whole, and zoo-pubsub's scan_publishes
  * and publish_run in zoo.pubsub.codec and core).
  * Profiles of zoo-lancelot and zoo-blocks under load showed the server's own Python code at about a fifth of its CPU, and a
  * half of that in these two loops and in the socket module around recv() and send().
@@ -2231,6 +2231,89 @@ has_auth(PyObject *self, PyObject *arg)
     return PyBool_FromLong(found);
 }
 
+/* Where the first CRLF lies wholly within buf[from:to] (to cut at n), or -1: Python's
+ * buf.find(b"\r\n", from, to). */
+static Py_ssize_t
+find_crlf(const unsigned char *buf, Py_ssize_t n, Py_ssize_t from, Py_ssize_t to)
+{
+    if (to > n)
+        to = n;
+    for (Py_ssize_t p = from; p + 1 < to; p++)
+        if (buf[p] == '\r' && buf[p + 1] == '\n')
+            return p;
+    return -1;
+}
+
+/* Whether buf[from:to] is one or more ASCII digits (bytes.isdigit); their value in *value,
+ * or more than limit if it is (no overflow). */
+static int
+digits_value(const unsigned char *buf, Py_ssize_t from, Py_ssize_t to, Py_ssize_t limit,
+             Py_ssize_t *value)
+{
+    Py_ssize_t v = 0;
+    if (to <= from)
+        return 0;
+    for (Py_ssize_t p = from; p < to; p++) {
+        if (buf[p] < '0' || buf[p] > '9')
+            return 0;
+        if (v <= limit)
+            v = v * 10 + (buf[p] - '0');
+    }
+    *value = v;
+    return 1;
+}
+
+PyDoc_STRVAR(resp_whole_doc,
+"resp_whole(data) -> str | None\n\n"
+"zoo.transcript.Resp._whole in C: the name of the command data starts with, if the\n"
+"read may be taken whole (a multibulk header, the whole bulk of the name, and no\n"
+"auth in any case), else None.");
+
+static PyObject *
+resp_whole(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    const unsigned char *p;
+    Py_ssize_t n, eol, at, count, size, start, stop;
+    PyObject *res = NULL, *auth;
+    char name[16];
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    p = view.buf;
+    n = view.len;
+    if (n < 1 || p[0] != '*')
+        goto none;
+    auth = has_auth(NULL, arg);
+    if (auth == NULL)
+        goto done;
+    Py_DECREF(auth);
+    if (auth == Py_True)
+        goto none;
+    eol = find_crlf(p, n, 1, 24);
+    if (eol < 0 || !digits_value(p, 1, eol, n, &count) || count == 0)
+        goto none;
+    at = eol + 2;
+    eol = find_crlf(p, n, at, at + 24);
+    if (eol < 0 || p[at] != '$' || !digits_value(p, at + 1, eol, n, &size))
+        goto none;
+    start = eol + 2;
+    if (size > n || start + size + 2 > n) /* the name's bulk, with its CRLF, is all here */
+        goto none;
+    stop = start + (size + 2 < 16 ? size + 2 : 16);
+    while (stop > start && (p[stop - 1] == '\r' || p[stop - 1] == '\n'))
+        stop--;
+    for (Py_ssize_t i = start; i < stop; i++)
+        name[i - start] = (p[i] >= 'a' && p[i] <= 'z') ? (char)(p[i] - 32) : (char)p[i];
+    res = PyUnicode_DecodeASCII(name, stop - start, "replace");
+    goto done;
+none:
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    PyBuffer_Release(&view);
+    return res;
+}
+
 /* ---- pub-sub: a publisher's pipeline ------------------------------------------- */
 
 /* The length line of a bulk inside a PUBLISH: digits from buf[start], ended by CRLF
@@ -2621,6 +2704,7 @@ static PyMethodDef methods[] = {
     {"relay", relay, METH_VARARGS, relay_doc},
     {"step", step, METH_VARARGS, step_doc},
     {"has_auth", has_auth, METH_O, has_auth_doc},
+    {"resp_whole", resp_whole, METH_O, resp_whole_doc},
     {"publishes", publishes, METH_VARARGS, publishes_doc},
     {"publish_run", publish_run, METH_VARARGS, publish_run_doc},
     {NULL, NULL, 0, NULL},

@@ -10,7 +10,9 @@ the dispatch itself (echo's L{zoo.echo.EchoStep}, zoo-blocks' whole blocks in ec
 mode, L{zoo.blocks.WholeBlocks}, and Lancelot's one whole question,
 L{zoo.lancelot.QuickAnswer}), and zoo-pubsub's
 publisher pipeline: the PUBLISH scan (L{zoo.pubsub.codec.scan_publishes}) and the
-run of PUBLISHes with its fan-out (L{zoo.pubsub.core.publish_run}). The Python
+run of PUBLISHes with its fan-out (L{zoo.pubsub.core.publish_run}), with the two
+checks a followed RESP transcript makes of each read (L{zoo.transcript.has_auth}
+and L{zoo.transcript.Resp._whole}). The Python
 versions are the reference: the unit tests run both, and zoo falls back to Python
 where the extension was not built (an install without a C compiler; it is optional
 in C{setup.py}).
