@@ -204,6 +204,17 @@ _SIZE = operator.itemgetter(4)
 #: The largest offset a recorded entry holds from its turn's sequence number (a new
 #: turn starts beyond it, so offsets stay ints that Python does not allocate).
 _OFFSETS = 255
+
+
+def bounded_deque(entries: Any, cap: int) -> deque[tuple[Any, ...]]:
+    """A store's entries: the newest C{cap} of C{entries}, in a deque bounded at C{cap}."""
+    return deque(entries, maxlen=cap)
+
+
+#: What a store keeps its entries in, C{_entries(iterable, cap)}: the C ring where
+#: zoo's speedups are built and on, else a bounded deque.
+_entries: Callable[[Any, int], Any] = _speedups.Ring if _speedups is not None else bounded_deque
+
 #: Runs an iterator to its end, keeping nothing (a deque of no length).
 _drain: Callable[[Any], None] = deque(maxlen=0).extend
 #: What an event and its dict take in memory beside their text (measured with tracemalloc):
@@ -256,12 +267,17 @@ class _Store:
     about to be reused for the new one. Whoever appends to a full store first
     takes the oldest entry's size off the store's bytes (a recorder at its next
     fold). The byte budget is kept by L{Observatory._trim}.
+
+    Where zoo's speedups are built, C{items} is a C{zoo._twisted._speedups.Ring}
+    rather than a deque: the same operations, with each entry's items kept in a
+    slot of the ring, so that the C recorder writes an event there with no tuple to
+    make and free and no call (a tuple is made when Python reads an entry).
     """
 
     __slots__ = ("items", "bytes", "appended", "budget", "fresh")
 
     def __init__(self, budget: int, cap: int) -> None:
-        self.items: deque[tuple[Any, ...]] = deque(maxlen=cap)
+        self.items: deque[tuple[Any, ...]] = _entries((), cap)
         self.bytes = 0
         #: Entries appended since the last clear (the kept ones and the dropped).
         self.appended = 0
@@ -282,7 +298,7 @@ class _Store:
 
     def resize(self, cap: int) -> None:
         """Keep at most C{cap} entries from now on (the newest, if there are more)."""
-        self.items = deque(self.items, maxlen=cap)
+        self.items = _entries(self.items, cap)
         self.bytes = sum(map(_SIZE, self.items)) + len(self.items) * _BASE
 
 

@@ -5,7 +5,7 @@
  * twins stay the reference and the fallback (zoo._twisted.poll._dispatch with the
  * read steps of zoo.policies' wrappers and their WrapperActivity,
  * zoo._twisted.fastwrite's write closure, zoo.events.Recorder's record_pair closure
- * and SequenceState, zoo.sessions' SessionCounts and plain_chunks' closure,
+ * and SequenceState, the stores' bounded deque (Ring), zoo.sessions' SessionCounts and plain_chunks' closure,
  * zoo.blocks.WholeBlocks, zoo.echo.EchoStep, zoo.lancelot's SessionState and QuickAnswer,
  * zoo.transcript.has_auth and Resp._whole, and zoo-pubsub's scan_publishes
  * and publish_run in zoo.pubsub.codec and core).
@@ -1196,6 +1196,466 @@ static PyType_Spec Sequence_spec = {
     Sequence_slots,
 };
 
+/* ---- Ring: an event store's entries ---------------------------------------------- */
+
+/* zoo.events' store of entries, a deque(maxlen=cap) of tuples in Python, here a ring
+ * of slots that keep each entry's items themselves (up to RING_WIDTH of them), so that
+ * a recorder's event is no tuple to make and free and no call to deque.append: Pair
+ * writes the items into the next slot, and a full ring drops its oldest entry there.
+ * A tuple is made only when Python reads an entry. Entries longer than RING_WIDTH
+ * (and the empty tuple) are kept whole. The Python side sees a deque's subset that
+ * zoo.events uses: append, popleft, clear, len, [i] and [i] = entry (i < 0 too),
+ * iteration both ways and maxlen. */
+
+#define RING_WIDTH 8
+
+typedef struct {
+    Py_ssize_t n;             /* the entry's items in v (1..RING_WIDTH); 0: v[0] is it whole */
+    PyObject *v[RING_WIDTH];  /* (or NULL: an empty slot) */
+} RingSlot;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t cap;  /* maxlen: the most entries kept */
+    Py_ssize_t head; /* the oldest entry's slot */
+    Py_ssize_t len;  /* entries kept */
+    RingSlot *slots; /* cap of them */
+} RingObject;
+
+static PyTypeObject *ring_type;
+
+/* Move a slot's references out (into out, RING_WIDTH long; returns how many) and
+ * leave it empty: the caller drops them once the ring is consistent again. */
+static Py_ssize_t
+slot_take(RingSlot *s, PyObject **out)
+{
+    Py_ssize_t k = s->n ? s->n : 1;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        out[i] = s->v[i];
+        s->v[i] = NULL;
+    }
+    s->n = 0;
+    return k;
+}
+
+static void
+drop_all(PyObject **refs, Py_ssize_t k)
+{
+    for (Py_ssize_t i = 0; i < k; i++)
+        Py_XDECREF(refs[i]);
+}
+
+/* Fill an empty slot with items (new references taken here). */
+static void
+slot_fill(RingSlot *s, PyObject *const *items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(items[i]);
+        s->v[i] = items[i];
+    }
+    s->n = n;
+}
+
+/* Fill an empty slot with the entry, a tuple: its items, or itself if too long. */
+static void
+slot_fill_tuple(RingSlot *s, PyObject *entry)
+{
+    Py_ssize_t n = PyTuple_Size(entry);
+    if (n >= 1 && n <= RING_WIDTH) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyTuple_GetItem(entry, i);
+            Py_INCREF(item);
+            s->v[i] = item;
+        }
+        s->n = n;
+    } else {
+        Py_INCREF(entry);
+        s->v[0] = entry;
+        s->n = 0;
+    }
+}
+
+/* The entry a slot holds, as a tuple (new reference). */
+static PyObject *
+slot_entry(RingSlot *s)
+{
+    PyObject *t;
+    if (s->n == 0) {
+        Py_INCREF(s->v[0]);
+        return s->v[0];
+    }
+    t = PyTuple_New(s->n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        Py_INCREF(s->v[i]);
+        PyTuple_SetItem(t, i, s->v[i]); /* steals it */
+    }
+    return t;
+}
+
+/* An entry's size (its item 4) as a C number: -1 with an exception if it has none. */
+static Py_ssize_t
+slot_size(RingSlot *s)
+{
+    PyObject *size = s->n ? (s->n > 4 ? s->v[4] : NULL) : PyTuple_GetItem(s->v[0], 4);
+    if (size == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+        return -1;
+    }
+    return PyLong_AsSsize_t(size);
+}
+
+static RingSlot *
+ring_slot(RingObject *r, Py_ssize_t i) /* 0 <= i < len: the i-th oldest */
+{
+    Py_ssize_t at = r->head + i;
+    return &r->slots[at >= r->cap ? at - r->cap : at];
+}
+
+/* Append items as one entry; a full ring first drops its oldest, whose size goes to
+ * *dropped (if not NULL; 0 if none was dropped). -1 with an exception if the dropped
+ * entry's size cannot be read (then nothing changed). */
+static int
+ring_push(RingObject *r, PyObject *const *items, Py_ssize_t n, PyObject *whole,
+          Py_ssize_t *dropped)
+{
+    PyObject *gone[RING_WIDTH];
+    Py_ssize_t k = 0;
+    if (dropped != NULL)
+        *dropped = 0;
+    if (r->len == r->cap) {
+        RingSlot *oldest = &r->slots[r->head];
+        if (dropped != NULL && (*dropped = slot_size(oldest)) == -1 && PyErr_Occurred())
+            return -1;
+        k = slot_take(oldest, gone);
+        r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
+        r->len--;
+    }
+    if (whole != NULL)
+        slot_fill_tuple(ring_slot(r, r->len), whole);
+    else
+        slot_fill(ring_slot(r, r->len), items, n);
+    r->len++;
+    drop_all(gone, k); /* the ring is whole again: whatever this runs sees it so */
+    return 0;
+}
+
+static int
+Ring_traverse(RingObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    for (Py_ssize_t i = 0; i < self->len; i++) {
+        RingSlot *s = ring_slot(self, i);
+        Py_ssize_t k = s->n ? s->n : 1;
+        for (Py_ssize_t j = 0; j < k; j++)
+            Py_VISIT(s->v[j]);
+    }
+    return 0;
+}
+
+static int
+Ring_clear(RingObject *self)
+{
+    while (self->len > 0) {
+        PyObject *gone[RING_WIDTH];
+        Py_ssize_t k = slot_take(&self->slots[self->head], gone);
+        self->head = self->head + 1 == self->cap ? 0 : self->head + 1;
+        self->len--;
+        drop_all(gone, k);
+    }
+    self->head = 0;
+    return 0;
+}
+
+static void
+Ring_dealloc(RingObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    Ring_clear(self);
+    PyMem_Free(self->slots);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *Ring_append(RingObject *self, PyObject *entry);
+
+static PyObject *
+Ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"iterable", "maxlen", NULL};
+    PyObject *iterable = Py_None, *it, *item;
+    Py_ssize_t cap;
+    RingObject *self;
+    allocfunc alloc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On", kwlist, &iterable, &cap))
+        return NULL;
+    if (cap <= 0 || cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(RingSlot)) {
+        PyErr_SetString(PyExc_ValueError, "Ring(): maxlen must be positive");
+        return NULL;
+    }
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (RingObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->cap = cap;
+    self->slots = PyMem_Calloc((size_t)cap, sizeof(RingSlot));
+    if (self->slots == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    if (iterable == Py_None)
+        return (PyObject *)self;
+    if ((it = PyObject_GetIter(iterable)) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *res = Ring_append(self, item);
+        Py_DECREF(item);
+        if (res == NULL) {
+            Py_DECREF(it);
+            Py_DECREF(self);
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *
+Ring_append(RingObject *self, PyObject *entry)
+{
+    if (!PyTuple_Check(entry)) {
+        PyErr_SetString(PyExc_TypeError, "Ring.append(): an entry is a tuple");
+        return NULL;
+    }
+    if (ring_push(self, NULL, 0, entry, NULL) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Ring_popleft(RingObject *self, PyObject *unused)
+{
+    PyObject *entry, *gone[RING_WIDTH];
+    Py_ssize_t k;
+    if (self->len == 0) {
+        PyErr_SetString(PyExc_IndexError, "pop from an empty ring");
+        return NULL;
+    }
+    entry = slot_entry(&self->slots[self->head]);
+    if (entry == NULL)
+        return NULL;
+    k = slot_take(&self->slots[self->head], gone);
+    self->head = self->head + 1 == self->cap ? 0 : self->head + 1;
+    self->len--;
+    drop_all(gone, k);
+    return entry;
+}
+
+static PyObject *
+Ring_clear_method(RingObject *self, PyObject *unused)
+{
+    Ring_clear(self);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+Ring_length(RingObject *self)
+{
+    return self->len;
+}
+
+static PyObject *
+Ring_item(RingObject *self, Py_ssize_t i)
+{
+    if (i < 0 || i >= self->len) {
+        PyErr_SetString(PyExc_IndexError, "ring index out of range");
+        return NULL;
+    }
+    return slot_entry(ring_slot(self, i));
+}
+
+static int
+Ring_ass_item(RingObject *self, Py_ssize_t i, PyObject *entry)
+{
+    PyObject *gone[RING_WIDTH];
+    Py_ssize_t k;
+    RingSlot *s;
+    if (entry == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a ring's entries are not deleted by index");
+        return -1;
+    }
+    if (!PyTuple_Check(entry)) {
+        PyErr_SetString(PyExc_TypeError, "a ring's entry is a tuple");
+        return -1;
+    }
+    if (i < 0 || i >= self->len) {
+        PyErr_SetString(PyExc_IndexError, "ring assignment index out of range");
+        return -1;
+    }
+    s = ring_slot(self, i);
+    k = slot_take(s, gone);
+    slot_fill_tuple(s, entry);
+    drop_all(gone, k);
+    return 0;
+}
+
+static PyObject *
+Ring_maxlen(RingObject *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->cap);
+}
+
+/* Iteration, oldest first or (reversed()) newest first; bounds checked at each step. */
+typedef struct {
+    PyObject_HEAD
+    RingObject *ring;
+    Py_ssize_t next; /* the entry to give next, counted from the oldest */
+    int back;
+} RingIterObject;
+
+static PyTypeObject *ringiter_type;
+
+static PyObject *
+ring_iter(RingObject *ring, int back)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot(ringiter_type, Py_tp_alloc);
+    RingIterObject *it = (RingIterObject *)alloc(ringiter_type, 0);
+    if (it == NULL)
+        return NULL;
+    Py_INCREF((PyObject *)ring);
+    it->ring = ring;
+    it->back = back;
+    it->next = back ? ring->len - 1 : 0;
+    return (PyObject *)it;
+}
+
+static PyObject *
+Ring_iter(RingObject *self)
+{
+    return ring_iter(self, 0);
+}
+
+static PyObject *
+Ring_reversed(RingObject *self, PyObject *unused)
+{
+    return ring_iter(self, 1);
+}
+
+static PyObject *
+RingIter_next(RingIterObject *it)
+{
+    PyObject *entry;
+    if (it->ring == NULL)
+        return NULL;
+    if (it->next < 0 || it->next >= it->ring->len) {
+        Py_CLEAR(it->ring);
+        return NULL; /* StopIteration */
+    }
+    entry = slot_entry(ring_slot(it->ring, it->next));
+    it->next += it->back ? -1 : 1;
+    return entry;
+}
+
+static int
+RingIter_traverse(RingIterObject *it, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)it));
+    Py_VISIT((PyObject *)it->ring);
+    return 0;
+}
+
+static int
+RingIter_clear(RingIterObject *it)
+{
+    Py_CLEAR(it->ring);
+    return 0;
+}
+
+static void
+RingIter_dealloc(RingIterObject *it)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)it);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(it);
+    RingIter_clear(it);
+    tp_free(it);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+RingIter_self(PyObject *it)
+{
+    Py_INCREF(it);
+    return it;
+}
+
+static PyType_Slot RingIter_slots[] = {
+    {Py_tp_iter, RingIter_self},
+    {Py_tp_iternext, RingIter_next},
+    {Py_tp_dealloc, RingIter_dealloc},
+    {Py_tp_traverse, RingIter_traverse},
+    {Py_tp_clear, RingIter_clear},
+    {0, NULL},
+};
+
+static PyType_Spec RingIter_spec = {
+    "zoo._twisted._speedups.RingIterator",
+    sizeof(RingIterObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    RingIter_slots,
+};
+
+static PyMethodDef Ring_methods[] = {
+    {"append", (PyCFunction)Ring_append, METH_O,
+     "append(entry): keep entry (a tuple) as the newest; a full ring drops its oldest"},
+    {"popleft", (PyCFunction)Ring_popleft, METH_NOARGS, "remove and return the oldest entry"},
+    {"clear", (PyCFunction)Ring_clear_method, METH_NOARGS, "drop every entry"},
+    {"__reversed__", (PyCFunction)Ring_reversed, METH_NOARGS, "newest first"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Ring_getset[] = {
+    {"maxlen", (getter)Ring_maxlen, NULL, "the most entries kept", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Ring_slots[] = {
+    {Py_tp_doc, "Ring(iterable, maxlen): an event store's entries, in C: what zoo.events\n"
+                "uses of deque(iterable, maxlen=maxlen), with each entry's items kept in\n"
+                "a slot, so that zoo._twisted._speedups.Pair records an event with no tuple."},
+    {Py_tp_new, Ring_new},
+    {Py_tp_dealloc, Ring_dealloc},
+    {Py_tp_traverse, Ring_traverse},
+    {Py_tp_clear, Ring_clear},
+    {Py_tp_iter, Ring_iter},
+    {Py_tp_methods, Ring_methods},
+    {Py_tp_getset, Ring_getset},
+    {Py_sq_length, Ring_length},
+    {Py_sq_item, Ring_item},
+    {Py_sq_ass_item, Ring_ass_item},
+    {0, NULL},
+};
+
+static PyType_Spec Ring_spec = {
+    "zoo._twisted._speedups.Ring",
+    sizeof(RingObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Ring_slots,
+};
+
 typedef struct {
     PyObject_HEAD
     PyObject *obs;       /* the Observatory */
@@ -1350,6 +1810,7 @@ pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *f
 {
     PyObject *at, *offset, *entry, *res;
     Py_ssize_t size, seq, base, n;
+    RingObject *ring;
 
     if (self->seq->live) /* obs.live: the Python record builds and delivers it */
         return PyObject_CallFunctionObjArgs(self->live, session, size_obj, first, second, third,
@@ -1358,11 +1819,13 @@ pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *f
     if (size == -1 && PyErr_Occurred())
         return NULL;
     seq = ++self->seq->last; /* seq = obs.last_seq = obs.last_seq + 1 */
-    /* a full store: the append drops the oldest entry, count its bytes */
-    n = PyObject_Size(self->items);
+    /* a full store: the append drops the oldest entry, count its bytes (a Ring: as
+     * it drops it, below) */
+    ring = Py_TYPE(self->items) == ring_type ? (RingObject *)self->items : NULL;
+    n = ring != NULL ? 0 : PyObject_Size(self->items);
     if (n < 0)
         return NULL;
-    if (n == self->cap) {
+    if (ring == NULL && n == self->cap) {
         PyObject *oldest = PySequence_GetItem(self->items, 0), *old_size;
         Py_ssize_t was;
         if (oldest == NULL)
@@ -1420,18 +1883,31 @@ pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *f
         Py_DECREF(at);
         return NULL;
     }
-    entry = third == NULL
-        ? PyTuple_Pack(7, at, offset, self->me, session, size_obj, first, second)
-        : PyTuple_Pack(8, at, offset, self->me, session, size_obj, first, second, third);
-    Py_DECREF(at);
-    Py_DECREF(offset);
-    if (entry == NULL)
-        return NULL;
-    res = PyObject_CallFunctionObjArgs(self->append, entry, NULL);
-    Py_DECREF(entry);
-    if (res == NULL)
-        return NULL;
-    Py_DECREF(res);
+    if (ring != NULL) { /* the items straight into the ring's next slot */
+        PyObject *items[8] = {at, offset, self->me, session, size_obj, first, second, third};
+        Py_ssize_t dropped;
+        int full = ring->len == ring->cap, rc;
+        rc = ring_push(ring, items, third == NULL ? 7 : 8, NULL, &dropped);
+        Py_DECREF(at);
+        Py_DECREF(offset);
+        if (rc < 0)
+            return NULL;
+        if (full)
+            self->gone += dropped + ENTRY_OVERHEAD;
+    } else {
+        entry = third == NULL
+            ? PyTuple_Pack(7, at, offset, self->me, session, size_obj, first, second)
+            : PyTuple_Pack(8, at, offset, self->me, session, size_obj, first, second, third);
+        Py_DECREF(at);
+        Py_DECREF(offset);
+        if (entry == NULL)
+            return NULL;
+        res = PyObject_CallFunctionObjArgs(self->append, entry, NULL);
+        Py_DECREF(entry);
+        if (res == NULL)
+            return NULL;
+        Py_DECREF(res);
+    }
     self->pending += size;
     self->left -= 1;
     if (!self->left)
@@ -2771,6 +3247,19 @@ PyInit__speedups(void)
         return NULL;
     }
     Py_DECREF(writer);
+    writer = PyType_FromSpec(&RingIter_spec);
+    if (writer == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    ringiter_type = (PyTypeObject *)writer; /* this keeps it */
+    writer = PyType_FromSpec(&Ring_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "Ring", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    ring_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Pair_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Pair", writer) < 0) {
         Py_XDECREF(writer);

@@ -3,7 +3,8 @@
 C{zoo._twisted._speedups} is C twins of the loops every small request goes
 through: the lean poll loop's dispatch (L{zoo._twisted.poll}) with the policy
 wrappers' read step (L{zoo.policies}), the fast writer (L{zoo._twisted.fastwrite}),
-the observatory's two-value recorder (L{zoo.events.Recorder}) and a byte stream's
+the observatory's two-value recorder (L{zoo.events.Recorder}) with the ring its
+stores keep their entries in (a bounded deque in Python), a byte stream's
 transcript chunks (L{zoo.sessions.plain_chunks}), the connection state the writer
 checks (L{zoo._twisted.connection}), the usual read of three protocols, run by
 the dispatch itself (echo's L{zoo.echo.EchoStep}, zoo-blocks' whole blocks in echo
