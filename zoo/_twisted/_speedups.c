@@ -1338,6 +1338,19 @@ ring_push(RingObject *r, PyObject *const *items, Py_ssize_t n, PyObject *whole,
     else
         slot_fill(ring_slot(r, r->len), items, n);
     r->len++;
+    if (r->len == r->cap && r->cap > 2) {
+        /* Full: the next pushes drop the oldest entries, last touched cap pushes ago
+         * and long gone from the caches. Ask for them ahead: the objects the next
+         * drop will release (the slot, asked for by the push before, is here by now)
+         * and the slot of the drop after it. */
+        RingSlot *next = &r->slots[r->head], *after = ring_slot(r, 1);
+        Py_ssize_t m = next->n ? next->n : 1;
+        for (Py_ssize_t i = 0; i < m; i++)
+            if (next->v[i] != NULL)
+                __builtin_prefetch(next->v[i], 1);
+        __builtin_prefetch(after, 1);
+        __builtin_prefetch((char *)after + 64, 1);
+    }
     drop_all(gone, k); /* the ring is whole again: whatever this runs sees it so */
     return 0;
 }
