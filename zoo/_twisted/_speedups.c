@@ -1217,10 +1217,13 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Py_ssize_t cap;  /* maxlen: the most entries kept */
+    Py_ssize_t room; /* slots allocated: doubled as entries come, up to cap */
     Py_ssize_t head; /* the oldest entry's slot */
     Py_ssize_t len;  /* entries kept */
-    RingSlot *slots; /* cap of them */
+    RingSlot *slots; /* room of them */
 } RingObject;
+
+#define RING_FIRST_ROOM 4
 
 static PyTypeObject *ring_type;
 
@@ -1311,12 +1314,33 @@ static RingSlot *
 ring_slot(RingObject *r, Py_ssize_t i) /* 0 <= i < len: the i-th oldest */
 {
     Py_ssize_t at = r->head + i;
-    return &r->slots[at >= r->cap ? at - r->cap : at];
+    return &r->slots[at >= r->room ? at - r->room : at];
+}
+
+/* Make room for more entries (len == room < cap): twice the slots, up to cap, the
+ * entries moved to the start in order. -1 with MemoryError (then nothing changed). */
+static int
+ring_grow(RingObject *r)
+{
+    Py_ssize_t room = r->room * 2 < r->cap ? r->room * 2 : r->cap;
+    RingSlot *slots = PyMem_Calloc((size_t)room, sizeof(RingSlot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < r->len; i++)
+        slots[i] = *ring_slot(r, i); /* the references move with the slot */
+    PyMem_Free(r->slots);
+    r->slots = slots;
+    r->room = room;
+    r->head = 0;
+    return 0;
 }
 
 /* Append items as one entry; a full ring first drops its oldest, whose size goes to
  * *dropped (if not NULL; 0 if none was dropped). -1 with an exception if the dropped
- * entry's size cannot be read (then nothing changed). */
+ * entry's size cannot be read or there is no memory for more slots (then nothing
+ * changed). */
 static int
 ring_push(RingObject *r, PyObject *const *items, Py_ssize_t n, PyObject *whole,
           Py_ssize_t *dropped)
@@ -1325,12 +1349,14 @@ ring_push(RingObject *r, PyObject *const *items, Py_ssize_t n, PyObject *whole,
     Py_ssize_t k = 0;
     if (dropped != NULL)
         *dropped = 0;
+    if (r->len == r->room && r->room < r->cap && ring_grow(r) < 0)
+        return -1;
     if (r->len == r->cap) {
         RingSlot *oldest = &r->slots[r->head];
         if (dropped != NULL && (*dropped = slot_size(oldest)) == -1 && PyErr_Occurred())
             return -1;
         k = slot_take(oldest, gone);
-        r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
+        r->head = r->head + 1 == r->room ? 0 : r->head + 1;
         r->len--;
     }
     if (whole != NULL)
@@ -1374,7 +1400,7 @@ Ring_clear(RingObject *self)
     while (self->len > 0) {
         PyObject *gone[RING_WIDTH];
         Py_ssize_t k = slot_take(&self->slots[self->head], gone);
-        self->head = self->head + 1 == self->cap ? 0 : self->head + 1;
+        self->head = self->head + 1 == self->room ? 0 : self->head + 1;
         self->len--;
         drop_all(gone, k);
     }
@@ -1415,7 +1441,8 @@ Ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->cap = cap;
-    self->slots = PyMem_Calloc((size_t)cap, sizeof(RingSlot));
+    self->room = cap < RING_FIRST_ROOM ? cap : RING_FIRST_ROOM;
+    self->slots = PyMem_Calloc((size_t)self->room, sizeof(RingSlot));
     if (self->slots == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -1469,7 +1496,7 @@ Ring_popleft(RingObject *self, PyObject *unused)
     if (entry == NULL)
         return NULL;
     k = slot_take(&self->slots[self->head], gone);
-    self->head = self->head + 1 == self->cap ? 0 : self->head + 1;
+    self->head = self->head + 1 == self->room ? 0 : self->head + 1;
     self->len--;
     drop_all(gone, k);
     return entry;
