@@ -296,6 +296,31 @@ def test_chunks_of_the_same_bytes_share_one_cut(chunks: Any) -> None:
     assert bytes(got[4][2]) == b"xyzw" and bytes(got[5][2]) == b"Qyzw"
 
 
+def test_chunks_do_not_hold_a_large_write(chunks: Any) -> None:
+    """Only a write up to CUT_KEEP bytes is held for sharing its cut: a larger one is
+    freed as soon as it is recorded, and two sessions sent it get equal cuts."""
+    import sys
+
+    from zoo.sessions import CUT_KEEP
+
+    obs, got = _Obs(), []
+    one = chunks(obs, lambda *a: got.append(a), "s-1", 4)
+    two = chunks(obs, lambda *a: got.append(a), "s-2", 4)
+    small = b"s" * 100
+    one(small)  # held now, in place of anything before
+    big = b"b" * (CUT_KEEP + 1)
+    before = sys.getrefcount(big)
+    one(big)
+    two(big)
+    assert sys.getrefcount(big) == before
+    assert got[1] == ("s-1", 4, b"bbbb", CUT_KEEP + 1)
+    assert got[2] == ("s-2", 4, b"bbbb", CUT_KEEP + 1)
+    held = b"h" * CUT_KEEP
+    before = sys.getrefcount(held)
+    one(held)
+    assert sys.getrefcount(held) == before + 1  # the one write held, for the next session
+
+
 def test_chunks_through_the_observatory(chunks: Any) -> None:
     """With the observatory's recorder (the C Pair where built): the same wire events."""
     from twisted.internet.task import Clock

@@ -280,7 +280,7 @@ def plain_chunks(
                 record(sid, limit, _cut[1], n)  # the same bytes sent again: one copy
             else:
                 kept = data[:limit]
-                if type(data) is bytes:
+                if type(data) is bytes and n <= CUT_KEEP:
                     _cut[:] = [data, kept, limit]
                 record(sid, limit, kept, n)
 
@@ -291,6 +291,9 @@ def plain_chunks(
 #: channel are sent the same bytes object in a row (L{zoo.pubsub.core.Client.send_now}),
 #: and their transcripts keep one copy of its first C{limit} bytes.
 _cut: list[Any] = [None, b"", -1]
+#: The largest bytes object kept for that: a pub-sub batch is a few KiB, and holding
+#: the last one costs little; a large write (a 64 MiB block) is not held.
+CUT_KEEP = 65536
 
 
 #: The plain-chunk recorder in use: the C twin where zoo's speedups are built and on.

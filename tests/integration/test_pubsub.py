@@ -282,6 +282,42 @@ def test_redis_cli_publish_subscribe(zoo: TwistdProcess) -> None:
         sub.wait()
 
 
+def test_redis_cli_subscribers_of_one_pipeline(zoo: TwistdProcess) -> None:
+    """Three redis-cli subscribers, two on one channel and one on it and another, get
+    a pipeline of PUBLISHes sent in one write (one read: the broker joins each
+    subscriber's frames, and shares the join between the two with the same frames):
+    every message, in order, and only its own channels'."""
+    cli = require_tool("redis-cli")
+    port = zoo.port("pubsub")
+    subs = [
+        subprocess.Popen([cli, "-p", str(port), "subscribe", *names], stdout=subprocess.PIPE, text=True)
+        for names in (["news"], ["news"], ["news", "sport"])
+    ]  # fmt: skip
+    try:
+        wait_numsub(port, b"news", 3)
+        wait_numsub(port, b"sport", 1)
+        sent = [(b"news", b"n1"), (b"sport", b"s1"), (b"news", b"n2"), (b"news", b"n3")]
+        pipeline = b"".join(
+            b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(c), c, len(m), m)
+            for c, m in sent
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as pub:
+            pub.sendall(pipeline)
+            replies = b""
+            while replies.count(b"\r\n") < len(sent):
+                replies += pub.recv(1000)
+        assert replies == b":3\r\n:1\r\n:3\r\n:3\r\n"
+        news = ["message", "news", "n1", "message", "news", "n2", "message", "news", "n3"]
+        for sub in subs[:2]:
+            assert read_lines(sub.stdout, 3 + 9)[3:] == news
+        both = read_lines(subs[2].stdout, 6 + 12)[6:]
+        assert both == news[:3] + ["message", "sport", "s1"] + news[3:]
+    finally:
+        for sub in subs:
+            sub.kill()
+            sub.wait()
+
+
 def test_nc_inline_commands(zoo: TwistdProcess) -> None:
     """nc with inline commands (quotes included) subscribes and receives; PING answers."""
     nc = require_tool("nc")

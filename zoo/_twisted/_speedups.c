@@ -1225,6 +1225,12 @@ typedef struct {
 
 #define RING_FIRST_ROOM 4
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 static PyTypeObject *ring_type;
 
 /* Move a slot's references out (into out, RING_WIDTH long; returns how many) and
@@ -1373,9 +1379,9 @@ ring_push(RingObject *r, PyObject *const *items, Py_ssize_t n, PyObject *whole,
         Py_ssize_t m = next->n ? next->n : 1;
         for (Py_ssize_t i = 0; i < m; i++)
             if (next->v[i] != NULL)
-                __builtin_prefetch(next->v[i], 1);
-        __builtin_prefetch(after, 1);
-        __builtin_prefetch((char *)after + 64, 1);
+                PREFETCH(next->v[i]);
+        PREFETCH(after);
+        PREFETCH((char *)after + 64);
     }
     drop_all(gone, k); /* the ring is whole again: whatever this runs sees it so */
     return 0;
@@ -2003,6 +2009,7 @@ static PyObject *s_enabled;
  * object in a row (zoo.pubsub.core.Client.send_now): they keep the one cut. */
 static PyObject *cut_from, *cut_kept;
 static Py_ssize_t cut_limit = -1;
+#define CUT_KEEP 65536 /* the largest bytes object held for that (zoo.sessions.CUT_KEEP) */
 
 static int
 Chunks_traverse(ChunksObject *self, visitproc visit, void *arg)
@@ -2091,7 +2098,9 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
         Py_INCREF(kept);
     } else if ((kept = PySequence_GetSlice(data, 0, self->limit)) == NULL)
         return NULL;
-    else if (PyBytes_CheckExact(data)) { /* immutable: its cut stays right while we hold it */
+    else if (PyBytes_CheckExact(data) && n <= CUT_KEEP) {
+        /* immutable: its cut stays right while we hold it; only a write of a size
+         * pub-sub batches come in, so that holding it keeps little memory alive */
         PyObject *old_from = cut_from, *old_kept = cut_kept;
         Py_INCREF(data);
         Py_INCREF(kept);
