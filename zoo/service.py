@@ -12,8 +12,11 @@ cover what the examples in C{docs/examples/} do:
 
 Every root reports what it bound with L{ZooRoot.bound} (a list of L{Bound}) and,
 given a C{ready_file}, writes it as JSON once listening. None of these calls
-changes your reactor unless you pass C{lean_poll=True}; only the C{twistd zoo}
-runner and the single C{twistd zoo-NAME} plugins switch on the lean poll loop.
+changes your reactor's loop unless you pass C{lean_poll=True}; only the C{twistd zoo}
+runner and the single C{twistd zoo-NAME} plugins switch on the lean poll loop. Every
+root, when it starts, does correct one defect of Twisted's epoll and poll reactors:
+a connection reset seen at an unlucky moment was read as a clean end of input
+(L{zoo._twisted.poll.mend}), which let a killed FTP upload be published.
 """
 
 from __future__ import annotations

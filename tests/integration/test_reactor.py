@@ -7,6 +7,7 @@ one of C{zoo._twisted._speedups}."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import time
@@ -24,7 +25,7 @@ from twisted.python import log
 from twisted.python.failure import Failure
 
 from zoo._twisted import connection, poll
-from zoo._twisted.poll import TURN, tune
+from zoo._twisted.poll import TURN, mend, tune
 from zoo.events import Observatory
 
 pytestmark = pytest.mark.integration
@@ -119,6 +120,56 @@ def test_connection_done_disconnects() -> None:
     assert reader.lost.check(ConnectionDone)
     a.close()
     b.close()
+
+
+class _Lost(Protocol):
+    def __init__(self, lost: list[Failure]) -> None:
+        self.lost = lost
+        self.received = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.append(reason)
+
+
+def _reset_unluckily(r: EPollReactor, mask: int) -> Failure:
+    """The reason a connection ends when its reset is polled as C{mask} (no "readable").
+
+    The client sends a byte, the server reads it, the client resets (SO_LINGER 0);
+    then the server's connection is handed C{mask}, as a poll landing between Linux
+    setting the reset's error and shutting the socket for reading reports it.
+    """
+    lost: list[Failure] = []
+    port = r.listenTCP(0, Factory.forProtocol(lambda: _Lost(lost)), interface="127.0.0.1")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    _spin(r, lambda: bool([c for c in r.getReaders() if isinstance(c, tcp.Server)]))
+    (server,) = [c for c in r.getReaders() if isinstance(c, tcp.Server)]
+    client.sendall(b"x")
+    _spin(r, lambda: server.protocol.received == b"x")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    time.sleep(0.05)  # the reset has arrived
+    r._doReadOrWrite(server, server.fileno(), mask)
+    port.stopListening()
+    r.removeAll()
+    assert len(lost) == 1
+    return lost[0]
+
+
+@pytest.mark.parametrize("mask", [select.EPOLLERR, select.EPOLLERR | select.EPOLLHUP])
+def test_mended_reactor_reads_a_bare_error(mask: int) -> None:
+    """A reset polled as an error without "readable" ends as ConnectionLost once mended;
+    Twisted's own reactor takes it for a clean end (the defect mend corrects)."""
+    assert _reset_unluckily(EPollReactor(), mask).check(ConnectionDone)
+    r = EPollReactor()
+    assert mend(r) is True and mend(r) is True
+    assert _reset_unluckily(r, mask).check(ConnectionLost)
+    tuned = EPollReactor()
+    tune(tuned)  # tuning mends too: the lean loop hands such events to _doReadOrWrite
+    assert _reset_unluckily(tuned, mask).check(ConnectionLost)
+    assert mend(MemoryReactor()) is False
 
 
 class _Recording(Protocol):

@@ -39,12 +39,16 @@ L{tlslayer} -- Twisted's TLS layer with half-close and batched records:
       C{connectionLost}, to learn whether the TCP connection under it ended with a
       FIN or a reset (zoo-ftp's PROT P uploads).
 
-L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on):
+L{poll} -- a lean epoll loop, opt-in (the twistd plugins switch it on), and a mend:
     - replaces C{EPollReactor.doPoll}/C{doIteration} on one instance; uses
       C{_poller}, C{_selectables}, C{_doReadOrWrite}, C{_disconnectSelectable};
     - reads an accepted connection in place of C{tcp.Connection.doRead} and
       C{_dataReceived} (while C{tcp.Server} has those two unchanged), with its
-      C{socket}, C{bufferSize} and C{protocol}.
+      C{socket}, C{bufferSize} and C{protocol};
+    - C{mend}, on every reactor zoo starts on (tuned or not): wraps the
+      C{_doReadOrWrite} of an instance of C{posixbase._PollLikeMixin} (epoll and
+      poll), reading its C{_POLL_IN} and C{_reads}, so that an error or hang-up
+      without "readable" on a reading descriptor is read, not taken for a clean end.
 
 L{connection} -- accepted TCP connections with their read and write state in C
 fields:

@@ -348,6 +348,11 @@ class ZooRoot(service.MultiService):
 
     def privilegedStartService(self) -> None:
         outermost = self.outermost
+        if outermost:
+            from zoo._twisted.poll import mend
+
+            for reactor in {id(g.reactor): g.reactor for g in _groups(self)}.values():
+                mend(reactor)  # a reset is never read as a clean end (zoo._twisted.poll)
         if outermost and self.lean_poll:
             from zoo._twisted.poll import TURN, tune
             from zoo._twisted.speedups import describe
