@@ -6,6 +6,7 @@
     python bench/together.py --a "ZOO_NO_SPEEDUPS=1 zoo-echo" --b "zoo-echo" -m echo
     python bench/together.py --a "peer:asyncio_lancelot.py --uvloop" --b zoo-lancelot
     python bench/together.py --a zoo-pubsub --b "zoo-pubsub --admin tcp:0" -m pubsub -c 10
+    python bench/together.py --a zoo-smtp --b "zoo-smtp --admin tcp:0 --transcripts off" -m smtp -c 20
 
 On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
 next, so two servers measured one after the other (even interleaved, bench/ab.py)
@@ -30,10 +31,15 @@ here than alone (bench/observe.py measures observation one server at a time).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import harness
@@ -71,6 +77,52 @@ def pubsub_load(server: harness.RunningServer, args: list[str]) -> tuple[dict, f
     return result, 100.0 * res["server_cpu"], None
 
 
+def smtp_load(server: harness.RunningServer, args: list[str]) -> tuple[dict, float, dict]:
+    """Postfix's smtp-source for -d seconds (-m smtp): 1 KiB messages over -c sessions,
+    one message a session, as bench/smtp.py sends them; stored messages/s as "rps"
+    (files that arrived in the server's Maildirs meanwhile: each was fsynced before its
+    250 unless the server was given --no-fsync), the server's CPU (% of one core) and
+    smtp-source's busy share."""
+    import smtp  # bench/smtp.py: smtp-source
+
+    sessions = int(args[args.index("-c") + 1])
+    seconds = float(args[args.index("-d") + 1])
+    argv, env = smtp.smtp_source()
+    maildirs = STATE[server.server.name] / "mail"
+    load_argv = [*argv, "-s", str(sessions), "-l", "1024", "-m", "100000000",
+                 "-f", "bench@example.com", "-t", "sink@example.com", f"127.0.0.1:{server.port}"]  # fmt: skip
+    source = subprocess.Popen(
+        harness.pinned(harness.LOADGEN_CPU, load_argv),
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(min(1.0, seconds / 4))  # its sessions under way
+        stored, cpu = _stored(maildirs), harness.cpu_ticks(server.pid)
+        own = harness.cpu_ticks(source.pid)
+        start = time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - start
+        stored, cpu = _stored(maildirs) - stored, harness.cpu_ticks(server.pid) - cpu
+        own = harness.cpu_ticks(source.pid) - own
+    finally:
+        source.kill()
+        source.wait()
+    if not stored:
+        raise harness.BenchError(f"smtp-source: no message stored in {elapsed:.1f} s")
+    busy = 100.0 * own / harness.CLOCK_TICKS / elapsed
+    cpu_pct = 100.0 * cpu / harness.CLOCK_TICKS / elapsed
+    return {"rps": stored / elapsed, "busy_pct": busy}, cpu_pct, {}
+
+
+def _stored(maildirs: Path) -> int:
+    return sum(1 for _ in maildirs.glob("*/new/*"))
+
+
+#: smtp mode: each server's --state-dir, by name (its Maildirs are under it).
+STATE: dict[str, Path] = {}
+
+
 def one_round(
     running: list[harness.RunningServer], loadgen_args: list[str], order: list[int]
 ) -> list[tuple[float, float | None, float | None]]:
@@ -82,6 +134,8 @@ def one_round(
         try:
             if loadgen_args[1] == "pubsub":
                 out[i] = pubsub_load(running[i], loadgen_args)
+            elif loadgen_args[1] == "smtp":
+                out[i] = smtp_load(running[i], loadgen_args)
             else:
                 out[i] = harness.run_loadgen(
                     loadgen_args, running[i].port, running[i].pid, timeout=120.0
@@ -120,7 +174,9 @@ def main() -> int:
         "--mode",
         default="lancelot",
         help="loadgen's mode (lancelot, echo, blocks), or pubsub: bench/pubsub.c with -c "
-        "channel subscribers, 64-byte messages, the publisher 64 ahead (delivered/s)",
+        "channel subscribers, 64-byte messages, the publisher 64 ahead (delivered/s), or "
+        "smtp: smtp-source with -c sessions, 1 KiB messages (stored/s; each server gets "
+        "a --state-dir of its own)",
     )
     ap.add_argument("--size", help="loadgen's -s (message size)")
     ap.add_argument("-c", "--conns", type=int, default=50, help="connections per server")
@@ -130,6 +186,11 @@ def main() -> int:
         type=int,
         default=2,
         help="fresh pairs of server processes the rounds are split over (default 2)",
+    )
+    ap.add_argument(
+        "--state-root",
+        default="/dev/shm" if Path("/dev/shm").is_dir() else str(harness.BUILD_DIR),
+        help="smtp mode: where the servers' state directories go (default: tmpfs)",
     )
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
@@ -144,6 +205,19 @@ def main() -> int:
         zoo_server(f"A{'@' + args.before if args.before else ''}", args.a, a_tree),
         zoo_server("B", args.b or args.a, None),
     ]
+    if args.mode == "smtp":
+        import smtp
+
+        smtp.smtp_source()  # fetched now, not in a round
+        # On tmpfs by default: no disk, so what is compared is the servers' CPU (on
+        # this machine's ext4 the inode search after earlier runs' deletions moved
+        # the CPU per message by 2x within a run; bench/smtp.py measures the disk).
+        states = tempfile.TemporaryDirectory(prefix="zoo-bench-together-", dir=args.state_root)
+        for n, server in enumerate(servers):
+            STATE[server.name] = Path(states.name) / server.name
+            extra = ["--state-dir", str(STATE[server.name])]
+            argv = [*server.argv[:-2], *extra, *server.argv[-2:]]  # before --ready-file
+            servers[n] = dataclasses.replace(server, argv=argv)
     loadgen_args = ["-m", args.mode, "-c", str(args.conns), "-d", str(args.duration)]
     loadgen_args += ["-w", str(args.warmup)] + (["-s", args.size] if args.size else [])
     print(harness.environment_note())

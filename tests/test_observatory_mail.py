@@ -7,12 +7,15 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mailfakes import mail_users, settle
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from zoo.events import Filter, Observatory
 from zoo.inspect import ApiError, Call, RawBody
+from zoo.mail import inspector
 from zoo.mail.inspector import MailInspector, register
 from zoo.mail.maildir import MaildirStore, SyncWriter
 from zoo.mail.smtp import Policy, SMTPFactory, encode_plain
@@ -390,3 +393,22 @@ def test_repeated_headers_are_all_shown(mail):
     [ident] = seed(inspector, b"Received: one\r\nReceived: two\r\nTo: a@x\r\n\r\nx\r\n")
     headers = inspector.message(Call(params={"id": ident}))["headers"]
     assert headers == [["Received", "one"], ["Received", "two"], ["To", "a@x"]]
+
+
+def _head_reference(data: bytes) -> bytes:
+    """The header block as first written: the earlier of the two blank lines."""
+    cut = [e for e in (data.find(b"\n\n", 0, 65536), data.find(b"\r\n\r\n", 0, 65536)) if e >= 0]
+    return data[: min(cut) + 2] if cut else data[:65536]
+
+
+@given(st.lists(st.sampled_from([b"\r\n", b"\n", b"\r", b"a", b"Subject: x", b"\r\n\r\n"])))
+def test_head_is_the_block_up_to_the_first_blank_line(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert inspector._head(data) == _head_reference(data)
+
+
+def test_head_of_a_long_header_block_stops_at_64_kib() -> None:
+    data = b"X: " + b"y" * 70000 + b"\r\n\r\nbody"
+    assert inspector._head(data) == data[:65536]
+    lf = b"A: b\n" + b"x" * 65530 + b"\n\nbody"
+    assert inspector._head(lf) == _head_reference(lf) == lf[:65536]

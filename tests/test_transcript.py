@@ -421,3 +421,67 @@ def test_resp_whole_twins_agree(data: bytes) -> None:
     want = _whole_checks()[0](data)  # type: ignore[operator]
     for check in _whole_checks()[1:]:
         assert check(data) == want  # type: ignore[operator]
+
+
+_LINE_WORDS = [
+    b"EHLO c", b"MAIL FROM:<a@b>", b"DATA", b"QUIT", b"AUTH PLAIN AGFs", b"AUTH LOGIN",
+    b"PASS hunter2", b"APOP bob 0123", b"USER bob", b"ACCT x", b"RETR 1", b"a1 LOGIN bob pw",
+    b"a2 AUTHENTICATE PLAIN", b"a3 LOGIN {3}", b"pw", b".", b"", b" ", b"x",
+    b"Subject: hi\r\n\r\nbody",
+]  # fmt: skip
+_LINE_ENDS = [b"\r\n", b"\r\n", b"\n", b"\r\r\n", b"\r", b""]
+_REPLIES = [b"250 ok\r\n", b"354 go\r\n", b"334 VXNl\r\n", b"+ \r\n", b"+OK\r\n", b"235 x\r\n",
+            b"220-a\r\n220 b\r\n", b"250-x", b"\r\n", b"a1 OK done\r\n"]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just(C),
+                st.lists(
+                    st.tuples(st.sampled_from(_LINE_WORDS), st.sampled_from(_LINE_ENDS)).map(
+                        b"".join
+                    ),
+                    min_size=1,
+                    max_size=3,
+                ),
+            ),
+            st.tuples(st.just(S), st.lists(st.sampled_from(_REPLIES), min_size=1, max_size=2)),
+        ),
+        max_size=24,
+    ),
+)
+def test_line_short_ways_match_the_general_ones(
+    service: str, reads: list[tuple[str, list[bytes]]]
+) -> None:
+    """A line protocol's short ways (a whole line read, a reply written) give the chunks,
+    and leave the state, that the general steps do, whatever the reads."""
+    short, general = transcriber(service), transcriber(service)
+    general._short = False  # type: ignore[attr-defined]
+    for side, pieces in reads:
+        data = b"".join(pieces)
+        if not data:
+            continue
+        if side == C:
+            assert short.client(data) == general.client(data), (side, data)
+        else:
+            assert short.server(data) == general.server(data), (side, data)
+        assert vars(short) == {k: v for k, v in vars(general).items() if k != "_short"}, data
+
+
+def test_line_short_way_taken() -> None:
+    """A whole command line and a reply go the short way (and a secret the general one)."""
+    smtp = transcriber("smtp")
+    calls = []
+    general = type(smtp).__mro__[1].client
+    type(smtp).__mro__[1].client = lambda self, data: calls.append(data) or general(self, data)  # type: ignore[method-assign]
+    try:
+        assert smtp.client(b"MAIL FROM:<a@b>\r\n").label == "MAIL"
+        assert calls == []
+        assert smtp.client(b"AUTH PLAIN AGFs\r\n").redacted
+        assert calls == [b"AUTH PLAIN AGFs\r\n"]
+    finally:
+        type(smtp).__mro__[1].client = general  # type: ignore[method-assign]

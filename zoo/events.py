@@ -556,6 +556,8 @@ class Observatory:
         self._stores: dict[str, _Store] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._recorders: dict[tuple[str, str, Any], Recorder] = {}
+        #: Per service, the recorders of its session events (L{zoo.sessions}' cache).
+        self.session_recorders: dict[str, tuple[Recorder, Recorder]] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._waiters: list[_Waiter] = []
         self._resetters: dict[str, list[Callable[[], None]]] = {}

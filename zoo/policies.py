@@ -102,6 +102,9 @@ class ZooProtocolWrapper(ProtocolWrapper, _ActivityBase):
     _seen = -1
     #: The observed session's id (see L{zoo.events.session_of}); C{None} when nobody observes.
     session: str | None = None
+    #: Bytes may be written around this layer (L{zoo._twisted.fastwrite.tcp_connection}
+    #: asks; said here so that the question is not forwarded to the transport).
+    zoo_opaque = False
     # watch, the observed session (L{zoo.sessions.Session}) or None, is a field of
     # the base (L{WrapperActivity}): a class attribute here would hide it.
 

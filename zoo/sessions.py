@@ -31,6 +31,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
+from zoo._twisted.connection import addresses
 from zoo._twisted.speedups import speedups as _speedups
 from zoo.events import Observatory
 from zoo.faults.model import Registry
@@ -176,8 +177,7 @@ class Session(_CountsBase):
     def connected(self, transport: Any) -> None:
         """Remember the connection's addresses."""
         try:
-            self.peer = transport.getPeer()
-            self.listener = transport.getHost()
+            self.peer, self.listener = addresses(transport)
         except Exception:
             pass
 
@@ -187,9 +187,8 @@ class Session(_CountsBase):
             self.opened = True
             obs = self.observatory
             if obs.enabled:
-                obs.recorder(self.service, "session.opened", _opened).record(
-                    self.id, _SESSION_EVENT, self.peer, self.listener, tls
-                )
+                recorders = obs.session_recorders.get(self.service) or _recorders(obs, self.service)
+                recorders[0].record(self.id, _SESSION_EVENT, self.peer, self.listener, tls)
 
     def handshake_done(self, handle: Any) -> None:
         """A TLS handshake finished: the implicit one, or STARTTLS's."""
@@ -208,7 +207,8 @@ class Session(_CountsBase):
         if self.closed:
             return
         self.closed = True
-        self.open()
+        if not self.opened:
+            self.open()
         why = self.why
         if why is None:
             if reason is None or reason.check(ConnectionDone):
@@ -217,12 +217,12 @@ class Session(_CountsBase):
                 why = f"connection lost: {reason.getErrorMessage()}"
         obs = self.observatory
         if obs.enabled:
-            obs.recorder(self.service, "session.closed", _closed).record(
+            recorders = obs.session_recorders.get(self.service) or _recorders(obs, self.service)
+            recorders[1].record(
                 self.id,
                 _SESSION_EVENT,
-                self.bytes_in,
-                self.bytes_out,
-                round(obs.now() - self.started, 6),
+                (self.bytes_in, self.bytes_out),  # three values: the C recorder's shape
+                obs.now() - self.started,  # rounded when read
                 why,
             )
 
@@ -305,14 +305,30 @@ PLAIN_CHUNKS: Callable[..., Any] = _speedups.Chunks if _speedups is not None els
 _SESSION_EVENT = 64
 
 
+def _recorders(obs: Observatory, service: str) -> tuple[Any, Any]:
+    """The recorders of C{service}'s C{session.opened} and C{session.closed}, made once
+    and kept in C{obs.session_recorders} (which the callers read first)."""
+    got = obs.session_recorders[service] = (
+        obs.recorder(service, "session.opened", _opened),
+        obs.recorder(service, "session.closed", _closed),
+    )
+    return got
+
+
 def _opened(peer: Any, listener: Any, tls: dict[str, Any] | None) -> dict[str, Any]:
     """The fields of a C{session.opened} event (built when read)."""
     return {"peer": where(peer), "listener": where(listener), "tls": tls}
 
 
-def _closed(bytes_in: int, bytes_out: int, duration: float, reason: str) -> dict[str, Any]:
+def _closed(counts: tuple[int, int], duration: float, reason: str) -> dict[str, Any]:
     """The fields of a C{session.closed} event (built when read)."""
-    return {"bytes_in": bytes_in, "bytes_out": bytes_out, "duration": duration, "reason": reason}
+    bytes_in, bytes_out = counts
+    return {
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "duration": round(duration, 6),
+        "reason": reason,
+    }
 
 
 def _chunk_fields(chunk: Any, size: int, name: str) -> dict[str, Any]:

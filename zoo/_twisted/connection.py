@@ -59,6 +59,31 @@ else:
     SERVER = tcp.Server
 
 
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def addresses(transport: Any) -> tuple[Any, Any]:
+    """The peer's and the local address of a connection (what a session records).
+
+    For an accepted TCP connection: the peer is Twisted's C{client} tuple (C{host,
+    port}, which L{zoo.sessions.where} formats as it does an address object) rather
+    than a new C{IPv4Address}, and the local address is asked of the kernel once per
+    listening port (Twisted's C{server}) bound to one address, whose every connection
+    has that address (kept on the port as C{zoo_local}): two address objects and a
+    C{getsockname} fewer per connection (zoo-smtp's one-message sessions, observed).
+    Any other transport is asked C{getPeer()} and C{getHost()}.
+    """
+    if isinstance(transport, tcp.Server):
+        port = transport.server
+        listener = getattr(port, "zoo_local", None)
+        if listener is None:
+            listener = transport.getHost()
+            if port is not None and getattr(port.getHost(), "host", "") not in _WILDCARDS:
+                port.zoo_local = listener  # type: ignore[attr-defined]
+        return transport.client, listener
+    return transport.getPeer(), transport.getHost()
+
+
 def adopt(port: Any) -> Any:
     """Make C{port}, if it is a C{tcp.Port} building plain C{tcp.Server}s, build
     L{SERVER}s instead; return C{port}."""
@@ -68,4 +93,4 @@ def adopt(port: Any) -> Any:
     return port
 
 
-__all__ = ["FIELDS", "SERVER", "adopt"]
+__all__ = ["FIELDS", "SERVER", "addresses", "adopt"]

@@ -66,10 +66,12 @@ def _addresses(msg: Message, name: str) -> list[str]:
 
 def _head(data: bytes) -> bytes:
     """The header block of C{data} (up to and including the blank line), at most 64 KiB."""
-    end = data.find(b"\n\n", 0, 65536)
-    end2 = data.find(b"\r\n\r\n", 0, 65536)
-    cut = [e for e in (end, end2) if e >= 0]
-    return data[: min(cut) + 2] if cut else data[:65536]
+    end = data.find(b"\r\n\r\n", 0, 65536)
+    # A bare-LF blank line counts too where it comes first (searched only up to the CRLF one).
+    bare = data.find(b"\n\n", 0, 65536 if end < 0 else end + 2)
+    if bare >= 0 and (end < 0 or bare < end):
+        end = bare
+    return data[: end + 2] if end >= 0 else data[:65536]
 
 
 def headers_of(data: bytes) -> Message:
@@ -80,8 +82,8 @@ def headers_of(data: bytes) -> Message:
 def emit_stored(
     observatory: Any,
     session: str | None,
-    sender: str,
-    recipients: Sequence[str],
+    sender: Any,
+    recipients: Sequence[Any],
     mailboxes: Sequence[str],
     paths: Sequence[Any],
     data: bytes,
@@ -90,40 +92,38 @@ def emit_stored(
     """Record C{mail.stored} for C{data}, now on disk at C{paths} (the caller checks C{enabled}).
 
     Only the header block is kept, and parsed when the event is read: parsing it with
-    the email package costs more than storing a small message.
+    the email package costs more than storing a small message. The sender, the
+    recipients and the paths are kept as given (text, or Twisted's C{Address} and
+    C{Path} objects) and made text when read too.
     """
-    observatory.record(
-        service,
-        "mail.stored",
+    head = _head(data)
+    # The recorder, with a size as observatory.record would estimate it.
+    # Three values, the C recorder's shape (the size as observatory.record estimates it).
+    observatory.recorder(service, "mail.stored", _stored).record(
         session,
-        _stored,
+        len(head) + 96,
         sender,
-        tuple(recipients),
-        tuple(mailboxes),
-        tuple(str(p) for p in paths),
-        _head(data),
-        len(data),
+        (tuple(recipients), tuple(mailboxes), tuple(paths), len(data)),
+        head,
     )
 
 
 def _stored(
-    sender: str,
-    recipients: tuple[str, ...],
-    mailboxes: tuple[str, ...],
-    paths: tuple[str, ...],
+    sender: Any,
+    stored: tuple[tuple[Any, ...], tuple[str, ...], tuple[str | Path, ...], int],
     head: bytes,
-    size: int,
 ) -> dict[str, Any]:
+    recipients, mailboxes, paths, size = stored
     parsed = _HEADERS.parsebytes(head)
     return {
-        "from": sender,
-        "to": list(recipients),
+        "from": str(sender),
+        "to": [str(r) for r in recipients],
         "message_id": _header(parsed, "Message-ID"),
         "subject": _header(parsed, "Subject")[:998],
         "size": size,
         "mailboxes": list(mailboxes),
         "ids": [message_id(Path(p)) for p in paths],
-        "paths": list(paths),
+        "paths": [str(p) for p in paths],
     }
 
 

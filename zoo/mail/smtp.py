@@ -164,7 +164,7 @@ class _ZooESMTPBase(ESMTPAdapter):
         self._plain_sendcode = False
         self._secure = False
         self.user: str | None = None
-        self._recipients: list[str] | None = None  # for mail.stored, when observed
+        self._recipients: list[Any] | None = None  # for mail.stored, when observed
 
     # -- connection -------------------------------------------------------------
 
@@ -455,7 +455,7 @@ class _ZooESMTPBase(ESMTPAdapter):
             return
         self._txn = (self.helo, self.mail_from, [mailbox for _, mailbox in self.rcpt_to])
         self._recipients = (
-            [str(user.dest) for user, _ in self.rcpt_to]
+            [user.dest for user, _ in self.rcpt_to]  # made text when the event is read
             if self.factory.observatory.enabled
             else None
         )
@@ -512,7 +512,7 @@ class _ZooESMTPBase(ESMTPAdapter):
             emit_stored(
                 observatory,
                 session_of(self.transport),
-                str(origin),
+                origin,  # made text when the event is read
                 recipients,
                 mailboxes,
                 paths,
