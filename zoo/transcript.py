@@ -286,6 +286,7 @@ class Lines(_LineEngine):
         self.sasl = sasl
         self.more = more
         self.replies = replies
+        self._codes = replies is _code
         self.tagged = tagged
         self.literals = literals
         self.body = body
@@ -393,38 +394,41 @@ class Lines(_LineEngine):
     _short = True
 
     def client(self, data: bytes) -> Chunk:
+        n = len(data)
         if (
             self._short
+            and 0 < n <= _HEAD
             and not (self._skip or self._body or self._off or self._in_sasl or self.literals)
             and self._continued is None
+            and data.find(b"\n") == n - 1
         ):
-            n = len(data)
-            if 0 < n <= _HEAD and data.find(b"\n") == n - 1:
-                chunk = self._one_line(data, n)
-                if chunk is not None:
-                    return chunk
+            # One whole line at a line's start: what _decide and _line_done make of it.
+            text = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+            if self.tagged:
+                verb = self._verb(text, True)[0]  # type: ignore[index]  # complete: found
+            else:
+                sp = text.find(b" ")
+                verb = (text if sp < 0 else text[:sp]).upper()
+            if verb not in self.secrets:  # else the general way hides the secret
+                if text.endswith(b"\r"):  # _line_done names the line without them all
+                    verb = self._verb(text.rstrip(b"\r"), True)[0]  # type: ignore[index]
+                if verb == self.sasl:
+                    self._in_sasl = True
+                if self.body:
+                    self._want_body = verb == b"DATA"
+                return _chunk((data, False, verb.decode("ascii", "replace") or None))
         return super().client(data)
-
-    def _one_line(self, data: bytes, n: int) -> Chunk | None:
-        """A read that is one whole line at a line's start: its chunk, or C{None} if
-        the line has a secret (the general way hides it)."""
-        text = data[: n - 2] if data.endswith(b"\r\n") else data[: n - 1]  # as _decide
-        verb = self._verb(text, True)[0]  # type: ignore[index]  # complete: never None
-        if verb in self.secrets:
-            return None
-        bare = data.rstrip(b"\r\n")  # as _line_done
-        if len(bare) != len(text):
-            verb = self._verb(bare, True)[0]  # type: ignore[index]
-        if self.sasl is not None and verb == self.sasl:
-            self._in_sasl = True
-        if self.body:
-            self._want_body = verb == b"DATA"
-        return _chunk((data, False, verb.decode("ascii", "replace") or None))
 
     def server(self, data: bytes) -> Chunk:
         if not self._short:
             return super().server(data)
-        label = self.replies(data[:16]) if self._s_start else None
+        if not self._s_start:
+            label: Label = None
+        elif self._codes:  # _code, without its call
+            code = data[:3]
+            label = int(code) if code.isdigit() else None
+        else:
+            label = self.replies(data[:16])
         if self._in_sasl or self._want_body:
             self._server_lines(data)
         self._s_start = data.endswith(b"\n")
