@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from zoo.transcript import LIMIT, MARK, TABLE, transcriber
+from zoo._twisted.speedups import built
+from zoo.transcript import LIMIT, MARK, TABLE, _chunk, transcriber
 
 C, S = "client", "server"
 
@@ -434,6 +437,31 @@ _REPLIES = [b"250 ok\r\n", b"354 go\r\n", b"334 VXNl\r\n", b"+ \r\n", b"+OK\r\n"
             b"220-a\r\n220 b\r\n", b"250-x", b"\r\n", b"a1 OK done\r\n"]  # fmt: skip
 
 
+@example(
+    "smtp",
+    [
+        (C, [b"EHLO c\r\n"]),
+        (S, [b"250 ok\r\n"]),
+        (C, [b"DATA\r\n"]),
+        (S, [b"354 go\r\n"]),
+        (C, [b"Subject: hi\r\n\r\nbody\r\n"]),
+        (C, [b".\r\n"]),
+        (S, [b"250 ok\r\n"]),
+        (C, [b"QUIT\r\r\n"]),
+    ],
+)
+@example(
+    "smtp",
+    [
+        (C, [b"AUTH LOGIN\r\n"]),
+        (S, [b"334 VXNl\r\n"]),
+        (C, [b"pw\r\n"]),
+        (S, [b"235 x\r\n"]),
+        (C, [b"mail FROM:<a@b>\n"]),
+    ],
+)
+@example("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])])
+@example("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])])
 @settings(max_examples=500, deadline=None)
 @given(
     st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
@@ -485,3 +513,110 @@ def test_line_short_way_taken() -> None:
         assert calls == [b"AUTH PLAIN AGFs\r\n"]
     finally:
         type(smtp).__mro__[1].client = general  # type: ignore[method-assign]
+
+
+@pytest.mark.skipif(built is None, reason="zoo._twisted._speedups not built")
+@example(
+    "smtp",
+    [
+        (C, [b"EHLO c\r\n"]),
+        (S, [b"250 ok\r\n"]),
+        (C, [b"DATA\r\n"]),
+        (S, [b"354 go\r\n"]),
+        (C, [b"Subject: hi\r\n\r\nbody\r\n"]),
+        (C, [b".\r\n"]),
+        (S, [b"250 ok\r\n"]),
+        (C, [b"QUIT\r\r\n"]),
+    ],
+)
+@example(
+    "smtp",
+    [
+        (C, [b"AUTH LOGIN\r\n"]),
+        (S, [b"334 VXNl\r\n"]),
+        (C, [b"pw\r\n"]),
+        (S, [b"235 x\r\n"]),
+        (C, [b"mail FROM:<a@b>\n"]),
+    ],
+)
+@example("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])])
+@example("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])])
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just(C),
+                st.lists(
+                    st.tuples(st.sampled_from(_LINE_WORDS), st.sampled_from(_LINE_ENDS)).map(
+                        b"".join
+                    ),
+                    min_size=1,
+                    max_size=3,
+                ),
+            ),
+            st.tuples(st.just(S), st.lists(st.sampled_from(_REPLIES), min_size=1, max_size=2)),
+        ),
+        max_size=24,
+    ),
+)
+def test_line_side_in_c_records_what_the_closure_does(
+    service: str, reads: list[tuple[str, list[bytes]]]
+) -> None:
+    """_speedups.LineSide records the chunks zoo.sessions' Python closure records, and
+    leaves the transcriber as the closure does."""
+    assert built is not None
+
+    class Observatory:
+        enabled = True
+
+    def recorder(log: list[tuple]) -> Any:
+        return lambda sid, shown, chunk, n: log.append((sid, shown, chunk, type(chunk), n))
+
+    py_log: list[tuple] = []
+    c_log: list[tuple] = []
+    t_py, t_c = transcriber(service), transcriber(service)
+
+    def closure(transcribe: Any) -> Any:
+        record = recorder(py_log)
+
+        def chunk(data: bytes) -> None:
+            seen = transcribe(data)
+            record("s-1", len(seen.shown), seen, len(data))
+
+        return chunk
+
+    py_sides = {C: closure(t_py.client), S: closure(t_py.server)}
+    c_sides = {
+        side: built.LineSide(Observatory, recorder(c_log), "s-1", t_c, side == C, _chunk)
+        for side in (C, S)
+    }
+    for side, pieces in reads:
+        data = b"".join(pieces)
+        if not data:
+            continue
+        py_sides[side](data)
+        c_sides[side](data)
+        assert c_log == py_log, (side, data)
+        assert vars(t_c) == vars(t_py), (side, data)
+
+
+@pytest.mark.skipif(built is None, reason="zoo._twisted._speedups not built")
+def test_line_side_in_c_records_nothing_when_off() -> None:
+    """Observation off, or an empty read: nothing recorded, the transcriber untouched."""
+    assert built is not None
+    log: list[tuple] = []
+
+    class Off:
+        enabled = False
+
+    t = transcriber("smtp")
+    before = dict(vars(t))
+    side = built.LineSide(Off, lambda *a: log.append(a), "s-1", t, True, _chunk)
+    side(b"DATA\r\n")
+    Off.enabled = True
+    side(b"")
+    assert log == [] and vars(t) == before
+    side(b"DATA\r\n")
+    assert [a[2].label for a in log] == ["DATA"] and t._want_body is True  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from zoo._twisted.speedups import speedups as _speedups
 from zoo.events import Observatory
 from zoo.faults.model import Registry
 from zoo.faults.model import registry as fault_registry
-from zoo.transcript import LIMIT, Transcriber, transcriber
+from zoo.transcript import LIMIT, Lines, Transcriber, _chunk, transcriber
 
 
 def where(addr: Any) -> str:
@@ -163,6 +163,12 @@ class Session(_CountsBase):
         record = obs.recorder(self.service, kind, _plain if plain else build).record
         if plain:
             return PLAIN_CHUNKS(obs, record, sid, LIMIT)  # type: ignore[no-any-return]
+        if _speedups is not None and type(self.transcript) is Lines:
+            # The closure below, with the transcriber's short ways, in C (a command
+            # line read, a reply written: most of a mail session's chunks).
+            return _speedups.LineSide(  # type: ignore[no-any-return]
+                obs, record, sid, self.transcript, kind == "wire.in", _chunk
+            )
 
         def chunk(data: bytes) -> None:
             if obs.enabled and data:

@@ -2145,6 +2145,315 @@ static PyType_Spec Chunks_spec = {
     Chunks_slots,
 };
 
+/* ---- LineSide: one side of a line protocol's transcript ---------------------------- */
+
+/* zoo.sessions' chunk closure over a zoo.transcript.Lines transcriber, with the
+ * transcriber's two short ways in C: a client read that is one whole untagged line at
+ * a line's start with no secret verb, and a server write outside SASL and before a
+ * body with three-digit replies (_codes). Anything else is the transcriber's own
+ * client() or server(), as the closure calls it. The transcriber's settings (its
+ * secrets, sasl verb, body, literals, tagged, _codes, _short) are read once, when the
+ * side is made; its state (_skip, _body, _off, _in_sasl, _continued, _want_body,
+ * _s_start) at every call. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *obs, *record, *sid, *t; /* the Observatory, the recorder, the id, the Lines */
+    PyObject *general;                /* t.client or t.server */
+    PyObject *make;                   /* zoo.transcript._chunk */
+    PyObject *secrets, *sasl;         /* t.secrets (a dict), t.sasl (bytes or None) */
+    int client, short_way, body;      /* side; t._short and not literals/tagged; t.body */
+} LineSideObject;
+
+static PyObject *s_skip, *s_body, *s_off, *s_in_sasl, *s_continued, *s_want_body,
+    *s_s_start, *s_short, *s_literals, *s_tagged, *s_secrets, *s_sasl, *s_body_on, *s_codes,
+    *s_client, *s_server;
+
+static int
+LineSide_traverse(LineSideObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE((PyObject *)self));
+    Py_VISIT(self->obs);
+    Py_VISIT(self->record);
+    Py_VISIT(self->sid);
+    Py_VISIT(self->t);
+    Py_VISIT(self->general);
+    Py_VISIT(self->make);
+    Py_VISIT(self->secrets);
+    Py_VISIT(self->sasl);
+    return 0;
+}
+
+static int
+LineSide_clear(LineSideObject *self)
+{
+    Py_CLEAR(self->obs);
+    Py_CLEAR(self->record);
+    Py_CLEAR(self->sid);
+    Py_CLEAR(self->t);
+    Py_CLEAR(self->general);
+    Py_CLEAR(self->make);
+    Py_CLEAR(self->secrets);
+    Py_CLEAR(self->sasl);
+    return 0;
+}
+
+static void
+LineSide_dealloc(LineSideObject *self)
+{
+    PyTypeObject *tp = Py_TYPE((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    LineSide_clear(self);
+    tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+LineSide_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"obs", "record", "sid", "transcriber", "client", "make", NULL};
+    PyObject *obs, *record, *sid, *t, *make;
+    int client, short_on, literals, tagged, codes, body;
+    LineSideObject *self;
+    allocfunc alloc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOpO", kwlist, &obs, &record, &sid, &t,
+                                     &client, &make))
+        return NULL;
+    if ((short_on = attr_true(t, s_short)) < 0 || (literals = attr_true(t, s_literals)) < 0 ||
+        (tagged = attr_true(t, s_tagged)) < 0 || (codes = attr_true(t, s_codes)) < 0 ||
+        (body = attr_true(t, s_body_on)) < 0)
+        return NULL;
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (LineSideObject *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->general = PyObject_GetAttr(t, client ? s_client : s_server);
+    self->secrets = PyObject_GetAttr(t, s_secrets);
+    self->sasl = PyObject_GetAttr(t, s_sasl);
+    if (self->general == NULL || self->secrets == NULL || self->sasl == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (!PyDict_Check(self->secrets)) {
+        PyErr_SetString(PyExc_TypeError, "LineSide(): transcriber.secrets must be a dict");
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(obs);
+    self->obs = obs;
+    Py_INCREF(record);
+    self->record = record;
+    Py_INCREF(sid);
+    self->sid = sid;
+    Py_INCREF(t);
+    self->t = t;
+    Py_INCREF(make);
+    self->make = make;
+    self->client = client;
+    self->body = body;
+    self->short_way = short_on && (client ? !literals && !tagged : codes);
+    return (PyObject *)self;
+}
+
+/* record(sid, shown, chunk, n): as zoo.sessions' closure does. */
+static PyObject *
+line_record(LineSideObject *self, Py_ssize_t shown, PyObject *chunk, Py_ssize_t n)
+{
+    PyObject *shown_obj = PyLong_FromSsize_t(shown), *size = NULL, *res = NULL;
+    if (shown_obj != NULL)
+        size = PyLong_FromSsize_t(n);
+    if (size != NULL) {
+        if (Py_TYPE(self->record) == pair_type && ((PairObject *)self->record)->values == 2)
+            res = pair_record((PairObject *)self->record, self->sid, shown_obj, chunk, size,
+                              NULL);
+        else
+            res = PyObject_CallFunctionObjArgs(self->record, self->sid, shown_obj, chunk, size,
+                                               NULL);
+    }
+    Py_XDECREF(shown_obj);
+    Py_XDECREF(size);
+    return res;
+}
+
+/* The chunk (shown, False, label), made by zoo.transcript._chunk; steals label. */
+static PyObject *
+line_chunk(LineSideObject *self, PyObject *shown, PyObject *label)
+{
+    PyObject *parts, *chunk;
+    if (label == NULL)
+        return NULL;
+    parts = PyTuple_Pack(3, shown, Py_False, label);
+    Py_DECREF(label);
+    if (parts == NULL)
+        return NULL;
+    chunk = PyObject_CallFunctionObjArgs(self->make, parts, NULL);
+    Py_DECREF(parts);
+    return chunk;
+}
+
+/* 1 if obj.name is None, 0 if not, -1 on error. */
+static int
+attr_none(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    Py_DECREF(v);
+    return v == Py_None;
+}
+
+/* The client's short way: its chunk, NULL with no error set if it does not apply. */
+static PyObject *
+line_client(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data)
+{
+    Py_ssize_t text, vlen, i;
+    const char *sp;
+    PyObject *verb, *label;
+    char *v;
+    int t, is_sasl;
+    if (n > 512 || memchr(p, '\n', (size_t)n) != p + n - 1) /* _HEAD; one line */
+        return NULL;
+    if ((t = attr_true(self->t, s_skip)) != 0 || (t = attr_true(self->t, s_body)) != 0 ||
+        (t = attr_true(self->t, s_off)) != 0 || (t = attr_true(self->t, s_in_sasl)) != 0 ||
+        (t = attr_none(self->t, s_continued)) != 1)
+        return NULL; /* (an error, when t < 0, stays set) */
+    text = n >= 2 && p[n - 2] == '\r' ? n - 2 : n - 1;
+    if (text > 0 && p[text - 1] == '\r')
+        return NULL; /* _line_done names it without those: rare, the general way */
+    sp = memchr(p, ' ', (size_t)text);
+    vlen = sp != NULL ? sp - p : text;
+    verb = PyBytes_FromStringAndSize(NULL, vlen);
+    if (verb == NULL)
+        return NULL;
+    v = PyBytes_AsString(verb);
+    for (i = 0; i < vlen; i++) /* bytes.upper(): ASCII letters only */
+        v[i] = p[i] >= 'a' && p[i] <= 'z' ? (char)(p[i] - 32) : p[i];
+    if ((t = PyDict_Contains(self->secrets, verb)) != 0) {
+        Py_DECREF(verb);
+        return NULL; /* a secret: the general way hides it */
+    }
+    is_sasl = self->sasl != Py_None && PyBytes_Check(self->sasl) &&
+              PyBytes_Size(self->sasl) == vlen && memcmp(PyBytes_AsString(self->sasl), v, vlen) == 0;
+    if (is_sasl && PyObject_SetAttr(self->t, s_in_sasl, Py_True) < 0) {
+        Py_DECREF(verb);
+        return NULL;
+    }
+    if (self->body &&
+        PyObject_SetAttr(self->t, s_want_body,
+                         vlen == 4 && memcmp(v, "DATA", 4) == 0 ? Py_True : Py_False) < 0) {
+        Py_DECREF(verb);
+        return NULL;
+    }
+    if (vlen == 0) {
+        label = Py_None;
+        Py_INCREF(label);
+    } else
+        label = PyUnicode_DecodeASCII(v, vlen, "replace");
+    Py_DECREF(verb);
+    return line_chunk(self, data, label);
+}
+
+/* The server's short way: its chunk, NULL with no error set if it does not apply. */
+static PyObject *
+line_server(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, PyObject **shown)
+{
+    PyObject *label;
+    int start, t;
+    if ((t = attr_true(self->t, s_in_sasl)) != 0 || (t = attr_true(self->t, s_want_body)) != 0)
+        return NULL; /* watching the server's lines: the general way */
+    if ((start = attr_true(self->t, s_s_start)) < 0)
+        return NULL;
+    if (PyObject_SetAttr(self->t, s_s_start, p[n - 1] == '\n' ? Py_True : Py_False) < 0)
+        return NULL;
+    if (start && n >= 3 && p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
+        p[2] >= '0' && p[2] <= '9')
+        label = PyLong_FromLong((p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0'));
+    else {
+        label = Py_None;
+        Py_INCREF(label);
+    }
+    if (n <= 4096) { /* zoo.transcript.LIMIT */
+        *shown = data;
+        Py_INCREF(data);
+    } else if ((*shown = PySequence_GetSlice(data, 0, 4096)) == NULL) {
+        Py_XDECREF(label);
+        return NULL;
+    }
+    return line_chunk(self, *shown, label);
+}
+
+static PyObject *
+LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *data, *chunk = NULL, *shown = NULL, *res;
+    Py_ssize_t n, shown_n;
+    int on;
+    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "chunk(data)");
+        return NULL;
+    }
+    data = PyTuple_GetItem(args, 0);
+    if ((on = attr_true(self->obs, s_enabled)) <= 0) {
+        if (on < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if ((n = PyObject_Size(data)) <= 0) {
+        if (n < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (self->short_way && PyBytes_CheckExact(data)) {
+        const char *p = PyBytes_AsString(data);
+        chunk = self->client ? line_client(self, p, n, data) : line_server(self, p, n, data, &shown);
+        if (chunk == NULL && PyErr_Occurred()) {
+            Py_XDECREF(shown);
+            return NULL;
+        }
+    }
+    if (chunk != NULL) {
+        shown_n = shown != NULL ? PyBytes_Size(shown) : n;
+        Py_XDECREF(shown);
+        res = line_record(self, shown_n, chunk, n);
+        Py_DECREF(chunk);
+        return res;
+    }
+    chunk = PyObject_CallFunctionObjArgs(self->general, data, NULL);
+    if (chunk == NULL)
+        return NULL;
+    shown = PySequence_GetItem(chunk, 0); /* seen.shown */
+    if (shown == NULL || (shown_n = PyObject_Size(shown)) < 0) {
+        Py_XDECREF(shown);
+        Py_DECREF(chunk);
+        return NULL;
+    }
+    Py_DECREF(shown);
+    res = line_record(self, shown_n, chunk, n);
+    Py_DECREF(chunk);
+    return res;
+}
+
+static PyType_Slot LineSide_slots[] = {
+    {Py_tp_doc, "LineSide(obs, record, sid, transcriber, client, make): chunk(data), in C.\n\n"
+                "zoo.sessions' chunk closure over a zoo.transcript.Lines transcriber, with\n"
+                "its short ways (Lines.client, Lines.server) done here."},
+    {Py_tp_new, LineSide_new},
+    {Py_tp_dealloc, LineSide_dealloc},
+    {Py_tp_traverse, LineSide_traverse},
+    {Py_tp_clear, LineSide_clear},
+    {Py_tp_call, LineSide_call},
+    {0, NULL},
+};
+
+static PyType_Spec LineSide_spec = {
+    "zoo._twisted._speedups.LineSide",
+    sizeof(LineSideObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    LineSide_slots,
+};
+
 /* ---- blocks: whole length-prefixed blocks in one read -------------------------- */
 
 /* ---- WholeBlocks: zoo-blocks' counts, and echo mode's step for whole blocks ------ */
@@ -3372,6 +3681,29 @@ PyInit__speedups(void)
     echostep_type = (PyTypeObject *)writer; /* the module keeps it, and so does this */
     writer = PyType_FromSpec(&Chunks_spec);
     if (writer == NULL || PyModule_AddObjectRef(m, "Chunks", writer) < 0) {
+        Py_XDECREF(writer);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(writer);
+    INTERN(s_skip, "_skip");
+    INTERN(s_body, "_body");
+    INTERN(s_off, "_off");
+    INTERN(s_in_sasl, "_in_sasl");
+    INTERN(s_continued, "_continued");
+    INTERN(s_want_body, "_want_body");
+    INTERN(s_s_start, "_s_start");
+    INTERN(s_short, "_short");
+    INTERN(s_literals, "literals");
+    INTERN(s_tagged, "tagged");
+    INTERN(s_secrets, "secrets");
+    INTERN(s_sasl, "sasl");
+    INTERN(s_body_on, "body");
+    INTERN(s_codes, "_codes");
+    INTERN(s_client, "client");
+    INTERN(s_server, "server");
+    writer = PyType_FromSpec(&LineSide_spec);
+    if (writer == NULL || PyModule_AddObjectRef(m, "LineSide", writer) < 0) {
         Py_XDECREF(writer);
         Py_DECREF(m);
         return NULL;
