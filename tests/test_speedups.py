@@ -476,3 +476,59 @@ def test_twisteds_own_values_send_at_once(impl: str, pair: Any, conn_type: type)
     write, slow = _writer(conn, impl)
     write(b"now")
     assert theirs.recv(100) == b"now" and slow == []
+
+
+_MAIL_SESSION = [
+    ("out", b"220 zoo ESMTP\r\n"),
+    ("in", b"EHLO c\r\n"),
+    ("out", b"250-zoo\r\n250 AUTH PLAIN\r\n"),
+    ("in", b"AUTH PLAIN AGFsaWNl\r\n"),
+    ("out", b"235 ok\r\n"),
+    ("in", b"MAIL FROM:<a@b>\r\n"),
+    ("out", b"250 ok\r\n"),
+    ("in", b"DATA\r\n"),
+    ("out", b"354 go\r\n"),
+    ("in", b"Subject: x\r\n\r\nQUIT\r\n.\r\n"),
+    ("out", b"250 ok\r\n"),
+    ("in", b"QUIT\r\n"),
+]
+
+
+@pytest.mark.parametrize("service", ["smtp", "pop3", "imap", "ftp"])
+def test_a_line_sessions_transcript_in_c_and_python(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line protocol's session records the same transcript with its sides in C
+    (_speedups.LineSide, where built) as with the Python closure."""
+    from twisted.internet.task import Clock
+
+    from zoo import sessions
+    from zoo.events import Observatory
+
+    def transcript(c_sides: bool) -> list[tuple[Any, ...]]:
+        if not c_sides:
+            monkeypatch.setattr(sessions, "_speedups", None)
+        obs = Observatory(Clock(), enabled=True)
+        obs.transcripts = True
+        session = sessions.Session(obs, service)
+        in_c = type(session.record_in).__name__ == "LineSide"
+        assert in_c == (c_sides and speedups.speedups is not None)
+        for side, data in _MAIL_SESSION:
+            (session.record_in if side == "in" else session.record_out)(data)
+        monkeypatch.undo()
+        return [
+            (
+                e.kind,
+                e.fields["data"],
+                e.fields["redacted"],
+                e.fields.get("command"),
+                e.fields.get("reply"),
+            )
+            for e in obs.events()
+        ]
+
+    shown = transcript(True)
+    assert shown == transcript(False)
+    if service == "smtp":
+        assert ("wire.in", "AUTH PLAIN ***\r\n", True, "AUTH", None) in shown
+        assert ("wire.in", "Subject: x\r\n\r\nQUIT\r\n.\r\n", False, None, None) in shown

@@ -5,7 +5,9 @@ through: the lean poll loop's dispatch (L{zoo._twisted.poll}) with the policy
 wrappers' read step (L{zoo.policies}), the fast writer (L{zoo._twisted.fastwrite}),
 the observatory's two-value recorder (L{zoo.events.Recorder}) with the ring its
 stores keep their entries in (a bounded deque in Python), a byte stream's
-transcript chunks (L{zoo.sessions.plain_chunks}), the connection state the writer
+transcript chunks (L{zoo.sessions.plain_chunks}) and a line protocol's (the
+recording closure of L{zoo.sessions.Session} with the short ways of
+L{zoo.transcript.Lines}), the connection state the writer
 checks (L{zoo._twisted.connection}), the usual read of three protocols, run by
 the dispatch itself (echo's L{zoo.echo.EchoStep}, zoo-blocks' whole blocks in echo
 mode, L{zoo.blocks.WholeBlocks}, and Lancelot's one whole question,
