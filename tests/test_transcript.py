@@ -430,11 +430,23 @@ _LINE_WORDS = [
     b"EHLO c", b"MAIL FROM:<a@b>", b"DATA", b"QUIT", b"AUTH PLAIN AGFs", b"AUTH LOGIN",
     b"PASS hunter2", b"APOP bob 0123", b"USER bob", b"ACCT x", b"RETR 1", b"a1 LOGIN bob pw",
     b"a2 AUTHENTICATE PLAIN", b"a3 LOGIN {3}", b"pw", b".", b"", b" ", b"x",
-    b"Subject: hi\r\n\r\nbody",
+    b"Subject: hi\r\n\r\nbody", b"DATA", b"DATA", b"MAIL FROM:<a@b>", b"QUIT",
 ]  # fmt: skip
-_LINE_ENDS = [b"\r\n", b"\r\n", b"\n", b"\r\r\n", b"\r", b""]
+_LINE_ENDS = [b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r\r\n", b"\r", b""]
 _REPLIES = [b"250 ok\r\n", b"354 go\r\n", b"334 VXNl\r\n", b"+ \r\n", b"+OK\r\n", b"235 x\r\n",
             b"220-a\r\n220 b\r\n", b"250-x", b"\r\n", b"a1 OK done\r\n"]  # fmt: skip
+_LINE = st.tuples(st.sampled_from(_LINE_WORDS), st.sampled_from(_LINE_ENDS)).map(b"".join)
+#: A conversation: client reads of one line (the short ways' case, so twice as
+#: likely), of two or three lines or pieces of them, and replies in between.
+_LINE_READS = st.lists(
+    st.one_of(
+        st.tuples(st.just(C), _LINE.map(lambda line: [line])),
+        st.tuples(st.just(C), _LINE.map(lambda line: [line])),
+        st.tuples(st.just(C), st.lists(_LINE, min_size=2, max_size=3)),
+        st.tuples(st.just(S), st.lists(st.sampled_from(_REPLIES), min_size=1, max_size=2)),
+    ),
+    max_size=16,
+)
 
 
 @example(
@@ -465,22 +477,7 @@ _REPLIES = [b"250 ok\r\n", b"354 go\r\n", b"334 VXNl\r\n", b"+ \r\n", b"+OK\r\n"
 @settings(max_examples=500, deadline=None)
 @given(
     st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
-    st.lists(
-        st.one_of(
-            st.tuples(
-                st.just(C),
-                st.lists(
-                    st.tuples(st.sampled_from(_LINE_WORDS), st.sampled_from(_LINE_ENDS)).map(
-                        b"".join
-                    ),
-                    min_size=1,
-                    max_size=3,
-                ),
-            ),
-            st.tuples(st.just(S), st.lists(st.sampled_from(_REPLIES), min_size=1, max_size=2)),
-        ),
-        max_size=24,
-    ),
+    _LINE_READS,
 )
 def test_line_short_ways_match_the_general_ones(
     service: str, reads: list[tuple[str, list[bytes]]]
@@ -544,22 +541,7 @@ def test_line_short_way_taken() -> None:
 @settings(max_examples=500, deadline=None)
 @given(
     st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
-    st.lists(
-        st.one_of(
-            st.tuples(
-                st.just(C),
-                st.lists(
-                    st.tuples(st.sampled_from(_LINE_WORDS), st.sampled_from(_LINE_ENDS)).map(
-                        b"".join
-                    ),
-                    min_size=1,
-                    max_size=3,
-                ),
-            ),
-            st.tuples(st.just(S), st.lists(st.sampled_from(_REPLIES), min_size=1, max_size=2)),
-        ),
-        max_size=24,
-    ),
+    _LINE_READS,
 )
 def test_line_side_in_c_records_what_the_closure_does(
     service: str, reads: list[tuple[str, list[bytes]]]
