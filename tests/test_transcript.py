@@ -449,36 +449,29 @@ _LINE_READS = st.lists(
 )
 
 
-@example(
-    "smtp",
-    [
-        (C, [b"EHLO c\r\n"]),
-        (S, [b"250 ok\r\n"]),
-        (C, [b"DATA\r\n"]),
-        (S, [b"354 go\r\n"]),
-        (C, [b"Subject: hi\r\n\r\nbody\r\n"]),
-        (C, [b".\r\n"]),
-        (S, [b"250 ok\r\n"]),
-        (C, [b"QUIT\r\r\n"]),
-    ],
-)
-@example(
-    "smtp",
-    [
-        (C, [b"AUTH LOGIN\r\n"]),
-        (S, [b"334 VXNl\r\n"]),
-        (C, [b"pw\r\n"]),
-        (S, [b"235 x\r\n"]),
-        (C, [b"mail FROM:<a@b>\n"]),
-    ],
-)
-@example("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])])
-@example("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])])
-@settings(max_examples=500, deadline=None)
-@given(
-    st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
-    _LINE_READS,
-)
+#: The conversations the line tests always try, besides random ones: a mail through
+#: DATA and its body, a SASL exchange, a POP3 and an IMAP login.
+_LINE_EXAMPLES = [
+    ("smtp", [(C, [b"EHLO c\r\n"]), (S, [b"250 ok\r\n"]), (C, [b"DATA\r\n"]),
+              (S, [b"354 go\r\n"]), (C, [b"Subject: hi\r\n\r\nbody\r\n"]), (C, [b".\r\n"]),
+              (S, [b"250 ok\r\n"]), (C, [b"QUIT\r\r\n"])]),
+    ("smtp", [(C, [b"AUTH LOGIN\r\n"]), (S, [b"334 VXNl\r\n"]), (C, [b"pw\r\n"]),
+              (S, [b"235 x\r\n"]), (C, [b"mail FROM:<a@b>\n"])]),
+    ("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])]),
+    ("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])]),
+]  # fmt: skip
+
+
+def _line_property(test: Any) -> Any:
+    """Run C{test(service, reads)} on the examples and on 500 random conversations."""
+    for args in _LINE_EXAMPLES:
+        test = example(*args)(test)
+    return settings(max_examples=500, deadline=None)(
+        given(st.sampled_from(["smtp", "pop3", "imap", "ftp"]), _LINE_READS)(test)
+    )
+
+
+@_line_property
 def test_line_short_ways_match_the_general_ones(
     service: str, reads: list[tuple[str, list[bytes]]]
 ) -> None:
@@ -513,36 +506,7 @@ def test_line_short_way_taken() -> None:
 
 
 @pytest.mark.skipif(built is None, reason="zoo._twisted._speedups not built")
-@example(
-    "smtp",
-    [
-        (C, [b"EHLO c\r\n"]),
-        (S, [b"250 ok\r\n"]),
-        (C, [b"DATA\r\n"]),
-        (S, [b"354 go\r\n"]),
-        (C, [b"Subject: hi\r\n\r\nbody\r\n"]),
-        (C, [b".\r\n"]),
-        (S, [b"250 ok\r\n"]),
-        (C, [b"QUIT\r\r\n"]),
-    ],
-)
-@example(
-    "smtp",
-    [
-        (C, [b"AUTH LOGIN\r\n"]),
-        (S, [b"334 VXNl\r\n"]),
-        (C, [b"pw\r\n"]),
-        (S, [b"235 x\r\n"]),
-        (C, [b"mail FROM:<a@b>\n"]),
-    ],
-)
-@example("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])])
-@example("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])])
-@settings(max_examples=500, deadline=None)
-@given(
-    st.sampled_from(["smtp", "pop3", "imap", "ftp"]),
-    _LINE_READS,
-)
+@_line_property
 def test_line_side_in_c_records_what_the_closure_does(
     service: str, reads: list[tuple[str, list[bytes]]]
 ) -> None:

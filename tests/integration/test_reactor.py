@@ -592,3 +592,43 @@ def test_a_protocols_read_step_runs_without_its_dataReceived(dispatch: str, kind
         assert len(frames) == after_taken + 1  # declined: dataReceived took it
     client.close()
     r.removeAll()
+
+
+def _accepted(r: EPollReactor, host: str, port: int) -> tuple[tcp.Server, socket.socket]:
+    """Connect to C{host}:C{port} and return the server's side once accepted."""
+    before = {c for c in r.getReaders() if isinstance(c, tcp.Server)}
+    client = socket.create_connection((host, port))
+    _spin(r, lambda: bool({c for c in r.getReaders() if isinstance(c, tcp.Server)} - before))
+    (server,) = {c for c in r.getReaders() if isinstance(c, tcp.Server)} - before
+    return server, client
+
+
+def test_addresses_are_asked_once_per_port_bound_to_one_address() -> None:
+    """A session's addresses: the peer's tuple, and the listener's address, kept on a
+    port bound to one address but asked of every connection of a wildcard port (whose
+    connections arrive at different addresses)."""
+    from zoo._twisted.connection import addresses
+    from zoo.sessions import where
+
+    r = EPollReactor()
+    one = r.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+    server, client = _accepted(r, "127.0.0.1", one.getHost().port)
+    peer, listener = addresses(server)
+    assert where(peer) == where(server.getPeer()) == "{}:{}".format(*client.getsockname())
+    assert where(listener) == where(server.getHost())
+    assert one.zoo_local is listener  # type: ignore[attr-defined]
+    again, client2 = _accepted(r, "127.0.0.1", one.getHost().port)
+    assert addresses(again)[1] is listener
+    wild = r.listenTCP(0, Factory.forProtocol(Protocol), interface="0.0.0.0")
+    seen = []
+    for host in ("127.0.0.1", "127.0.0.2"):  # both loopback, two local addresses
+        conn, c = _accepted(r, host, wild.getHost().port)
+        seen.append(where(addresses(conn)[1]))
+        c.close()
+    assert seen == [f"127.0.0.1:{wild.getHost().port}", f"127.0.0.2:{wild.getHost().port}"]
+    assert getattr(wild, "zoo_local", None) is None
+    for s in (client, client2):
+        s.close()
+    r.removeAll()
+    one.stopListening()
+    wild.stopListening()

@@ -57,7 +57,10 @@ fields:
       C{dataBuffer}, C{offset}, C{_writeDisconnected}, C{bufferSize} and
       C{protocol} (Twisted's class defaults of these copied in at construction);
     - C{adopt} sets a listening C{tcp.Port}'s C{transport}, the class its
-      C{doRead} builds connections with.
+      C{doRead} builds connections with;
+    - C{addresses} reads an accepted C{tcp.Server}'s C{client} (the peer's tuple)
+      and C{server} (its port), and keeps the port's local address on the port as
+      C{zoo_local} when it is bound to one address.
 
 L{speedups} -- C twins of the poll loop's dispatch and the fast writer (and of
 two zoo steps: the policy wrappers' read and the observatory's two-value record)

@@ -2069,24 +2069,51 @@ Chunks_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-static PyObject *
-Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
+/* The start of a transcript side's chunk(data) (Chunks, LineSide): 1 with *data and
+ * its size *n to record, 0 for nothing to record (observation off, no bytes), -1 on
+ * an error. */
+static int
+chunk_argument(PyObject *obs, PyObject *args, PyObject *kwds, PyObject **data, Py_ssize_t *n)
 {
-    PyObject *data, *kept = NULL, *shown_size = NULL, *size = NULL, *res = NULL;
-    Py_ssize_t n;
     int on;
     if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 1) {
         PyErr_SetString(PyExc_TypeError, "chunk(data)");
-        return NULL;
+        return -1;
     }
-    data = PyTuple_GetItem(args, 0);
-    if ((on = attr_true(self->obs, s_enabled)) <= 0) {
-        if (on < 0)
-            return NULL;
-        Py_RETURN_NONE;
+    *data = PyTuple_GetItem(args, 0);
+    if ((on = attr_true(obs, s_enabled)) <= 0)
+        return on;
+    if ((*n = PyObject_Size(*data)) < 0)
+        return -1;
+    return *n > 0;
+}
+
+/* record(sid, shown, chunk, n), the two sizes made ints: a Pair is called in place. */
+static PyObject *
+record_chunk(PyObject *record, PyObject *sid, Py_ssize_t shown, PyObject *chunk, Py_ssize_t n)
+{
+    PyObject *shown_obj = PyLong_FromSsize_t(shown), *size = NULL, *res = NULL;
+    if (shown_obj != NULL)
+        size = PyLong_FromSsize_t(n);
+    if (size != NULL) {
+        if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 2)
+            res = pair_record((PairObject *)record, sid, shown_obj, chunk, size, NULL);
+        else
+            res = PyObject_CallFunctionObjArgs(record, sid, shown_obj, chunk, size, NULL);
     }
-    if ((n = PyObject_Size(data)) <= 0) {
-        if (n < 0)
+    Py_XDECREF(shown_obj);
+    Py_XDECREF(size);
+    return res;
+}
+
+static PyObject *
+Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *data, *kept = NULL, *res;
+    Py_ssize_t n;
+    int go = chunk_argument(self->obs, args, kwds, &data, &n);
+    if (go <= 0) {
+        if (go < 0)
             return NULL;
         Py_RETURN_NONE;
     }
@@ -2110,19 +2137,8 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(old_from);
         Py_XDECREF(old_kept);
     }
-    shown_size = PyLong_FromSsize_t(n <= self->limit ? n : self->limit);
-    size = shown_size == NULL ? NULL : PyLong_FromSsize_t(n);
-    if (size != NULL) {
-        if (Py_TYPE(self->record) == pair_type && ((PairObject *)self->record)->values == 2)
-            res = pair_record((PairObject *)self->record, self->sid, shown_size, kept, size,
-                              NULL);
-        else
-            res = PyObject_CallFunctionObjArgs(self->record, self->sid, shown_size, kept, size,
-                                               NULL);
-    }
+    res = record_chunk(self->record, self->sid, n <= self->limit ? n : self->limit, kept, n);
     Py_DECREF(kept);
-    Py_XDECREF(shown_size);
-    Py_XDECREF(size);
     return res;
 }
 
@@ -2256,26 +2272,6 @@ LineSide_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-/* record(sid, shown, chunk, n): as zoo.sessions' closure does. */
-static PyObject *
-line_record(LineSideObject *self, Py_ssize_t shown, PyObject *chunk, Py_ssize_t n)
-{
-    PyObject *shown_obj = PyLong_FromSsize_t(shown), *size = NULL, *res = NULL;
-    if (shown_obj != NULL)
-        size = PyLong_FromSsize_t(n);
-    if (size != NULL) {
-        if (Py_TYPE(self->record) == pair_type && ((PairObject *)self->record)->values == 2)
-            res = pair_record((PairObject *)self->record, self->sid, shown_obj, chunk, size,
-                              NULL);
-        else
-            res = PyObject_CallFunctionObjArgs(self->record, self->sid, shown_obj, chunk, size,
-                                               NULL);
-    }
-    Py_XDECREF(shown_obj);
-    Py_XDECREF(size);
-    return res;
-}
-
 /* The chunk (shown, False, label), made by zoo.transcript._chunk; steals label. */
 static PyObject *
 line_chunk(LineSideObject *self, PyObject *shown, PyObject *label)
@@ -2388,19 +2384,9 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
 {
     PyObject *data, *chunk = NULL, *shown = NULL, *res;
     Py_ssize_t n, shown_n;
-    int on;
-    if ((kwds != NULL && PyDict_Size(kwds) != 0) || PyTuple_Size(args) != 1) {
-        PyErr_SetString(PyExc_TypeError, "chunk(data)");
-        return NULL;
-    }
-    data = PyTuple_GetItem(args, 0);
-    if ((on = attr_true(self->obs, s_enabled)) <= 0) {
-        if (on < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if ((n = PyObject_Size(data)) <= 0) {
-        if (n < 0)
+    int go = chunk_argument(self->obs, args, kwds, &data, &n);
+    if (go <= 0) {
+        if (go < 0)
             return NULL;
         Py_RETURN_NONE;
     }
@@ -2415,7 +2401,7 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
     if (chunk != NULL) {
         shown_n = shown != NULL ? PyBytes_Size(shown) : n;
         Py_XDECREF(shown);
-        res = line_record(self, shown_n, chunk, n);
+        res = record_chunk(self->record, self->sid, shown_n, chunk, n);
         Py_DECREF(chunk);
         return res;
     }
@@ -2429,7 +2415,7 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     Py_DECREF(shown);
-    res = line_record(self, shown_n, chunk, n);
+    res = record_chunk(self->record, self->sid, shown_n, chunk, n);
     Py_DECREF(chunk);
     return res;
 }
