@@ -189,3 +189,38 @@ def test_the_c_recorder_keeps_the_same_events_in_a_ring_as_in_a_deque(
     in_deque = _recorded(monkeypatch, events.bounded_deque)
     assert in_ring == in_deque
     assert len(in_ring[0]) == 5
+
+
+def _walk(items: deque[tuple[Any, ...]], over: int, base: int) -> tuple[int, int]:
+    """zoo.events.Observatory._trim's walk over a deque (its way without the speedups)."""
+    n = gone = 0
+    for size in map(lambda entry: entry[4], itertools.islice(items, 0, len(items) - 1)):
+        n += 1
+        gone += size + base
+        over -= size + base
+        if over <= 0:
+            break
+    for _ in range(n):
+        items.popleft()
+    return n, gone
+
+
+@given(
+    st.integers(1, 12),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 900)), min_size=1, max_size=16),
+    st.integers(1, 6000),
+    st.sampled_from([0, 320]),
+)
+@settings(max_examples=300)
+def test_trim_drops_what_the_python_walk_drops(
+    cap: int, shapes: list[tuple[int, int]], over: int, base: int
+) -> None:
+    """Ring.trim drops the oldest entries, never the newest, until their sizes (item 4,
+    whether the entry is kept in a slot or whole) reach over, as the walk does (a store
+    over its budget is never empty)."""
+    entries = [
+        ("at", i, None, "s", size) + ("x",) * extra for i, (extra, size) in enumerate(shapes)
+    ]
+    ring, twin = built.Ring(entries, cap), deque(entries, maxlen=cap)  # type: ignore[union-attr]
+    assert ring.trim(over, base) == _walk(twin, over, base)
+    assert list(ring) == list(twin)

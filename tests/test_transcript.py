@@ -237,25 +237,40 @@ def test_resp_fast_path_matches_the_full_parser(parts: list[bytes], cuts: list[i
     assert b"sekrit" not in shown
 
 
+class _Enabled:
+    enabled = True
+
+
 def _follow(chunks: list[bytes]) -> tuple[list[object], list[object]]:
     """Each chunk as a follower (told by a real RESP parser) and as the full parser show it.
 
     The follower is fed as zoo's pub-sub server feeds it: each read before the parser
     sees it, the parser's word after; after a protocol error the server stops reading
-    and says nothing more.
+    and says nothing more. A second follower is fed through its L{Resp.client_side}
+    recorder (what a session records), which must record what the first one shows,
+    with the shown size.
     """
     from zoo.pubsub.codec import RequestParser
     from zoo.transcript import Resp
 
-    follower, full, parser = Resp(), Resp(), RequestParser()
-    parsed = follower.follow()
+    follower, full, sided, parser = Resp(), Resp(), Resp(), RequestParser()
+    parsed, side_parsed = follower.follow(), sided.follow()
+    recorded: list[tuple[object, ...]] = []
+    side = sided.client_side(_Enabled(), lambda *args: recorded.append(args), "pubsub-1")
     seen, expected = [], []
     for chunk in chunks:
         seen.append(follower.client(chunk))
+        side(chunk)
         expected.append(full._parse(chunk))
         if parser.error is None:
             parser.feed(chunk)
             parsed(parser.at_boundary)
+            side_parsed(parser.at_boundary)
+    assert recorded == [
+        ("pubsub-1", len(c.shown), c, len(data))  # type: ignore[attr-defined]
+        for c, data in zip(seen, chunks, strict=True)
+    ], chunks
+    assert all(type(args[2]) is type(c) for args, c in zip(recorded, seen, strict=True))
     return seen, expected
 
 

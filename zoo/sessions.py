@@ -36,7 +36,7 @@ from zoo._twisted.speedups import speedups as _speedups
 from zoo.events import Observatory
 from zoo.faults.model import Registry
 from zoo.faults.model import registry as fault_registry
-from zoo.transcript import LIMIT, Lines, Transcriber, _chunk, transcriber
+from zoo.transcript import LIMIT, Lines, Resp, Transcriber, _chunk, transcriber
 
 
 def where(addr: Any) -> str:
@@ -163,6 +163,8 @@ class Session(_CountsBase):
         record = obs.recorder(self.service, kind, _plain if plain else build).record
         if plain:
             return PLAIN_CHUNKS(obs, record, sid, LIMIT)  # type: ignore[no-any-return]
+        if type(self.transcript) is Resp and kind == "wire.in":
+            return self.transcript.client_side(obs, record, sid)
         if _speedups is not None and type(self.transcript) is Lines:
             # The closure below, with the transcriber's short ways, in C (a command
             # line read, a reply written: most of a mail session's chunks).

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from zoo._twisted.speedups import speedups as _speedups
 
@@ -559,6 +559,44 @@ class Resp(Transcriber):
         if self._unsynced is not None:
             self._synced = boundary
 
+    def client_side(
+        self, enabled: Any, record: Callable[..., object], session: str | None
+    ) -> Callable[[bytes], None]:
+        """What records a followed client's reads: L{client}'s first step, without its call.
+
+        A read L{client} would take whole (see L{follow}) is recorded here as it is,
+        with no call of L{client} and no L{Chunk} built by its Python C{__new__}; any
+        other read goes to L{client}. That was half the cost of a transcribed
+        publisher's reads (L{zoo.sessions.Session._side} uses it for the C{wire.in}
+        side of a RESP session).
+
+        @param enabled: the observatory (its C{enabled} is read at each read).
+        @param record: the C{wire.in} recorder's C{record(session, size, chunk, length)}.
+        """
+        client = self.client
+
+        def chunk(data: bytes) -> None:
+            if enabled.enabled and data:
+                if self._unsynced is not None:
+                    whole = self._synced
+                else:
+                    whole = (
+                        self._following
+                        and not (self._bulk or self._line)
+                        and self._inline_keep is None
+                    )
+                if whole:
+                    name = _WHOLE(data)
+                    if name is not None:
+                        self._unsynced, self._synced = data, False
+                        shown = data[:LIMIT]
+                        record(session, len(shown), _chunk((shown, False, name)), len(data))
+                        return
+                seen = client(data)
+                record(session, len(seen.shown), seen, len(data))
+
+        return chunk
+
     def client(self, data: bytes) -> Chunk:
         if self._unsynced is not None:
             prev, self._unsynced = self._unsynced, None
@@ -568,7 +606,7 @@ class Resp(Transcriber):
                 name = _WHOLE(data)
                 if name is not None:
                     self._unsynced, self._synced = data, False
-                    return Chunk(data[:LIMIT], False, name)
+                    return _chunk((data[:LIMIT], False, name))
             self._catch_up(prev)
         if self._bulk or self._line or self._inline_keep is not None:
             return self._parse(data)  # in the middle of something: the full parser
@@ -576,7 +614,7 @@ class Resp(Transcriber):
             name = _WHOLE(data)
             if name is not None:
                 self._unsynced, self._synced = data, False
-                return Chunk(data[:LIMIT], False, name)
+                return _chunk((data[:LIMIT], False, name))
         done, label = self._skim(data)
         if done == len(data):
             return Chunk(data[:LIMIT], False, label)
