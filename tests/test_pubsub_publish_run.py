@@ -205,3 +205,34 @@ def test_a_bridge_publishes_every_message(impl: str) -> None:
     session.execute_all([[b"PUBLISH", b"a", b"1"], [b"publish", b"b", b"2"]])
     assert through == [(b"a", b"1"), (b"b", b"2")]
     assert w.publisher.out == [b":7\r\n", b":7\r\n"]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_subscriber_added_by_a_watcher_mid_run_is_flushed(impl: str, live: bool) -> None:
+    """Code an event runs (a live stream's subscriber, or a recorder that is no C one)
+    may subscribe somebody to the run's channel: the later messages reach them too.
+
+    (A run adds each channel's subscribers to the broker's dirty set once while no
+    Python code can run between its PUBLISHes; this is the case where some can.)
+    """
+    w = World([(2, [b"a"], [])], True)
+    late = w._client()
+    w.broker.set_protocol(late, 2)
+
+    def join(*_: Any) -> None:
+        if late not in w.broker.channels[b"a"]:
+            w.broker.subscribe(late, b"a")
+            w.broker._dirty.pop(late, None)  # its SUBSCRIBE reply flushed already
+            late.out.clear()
+
+    cmds = [[b"PUBLISH", b"a", b"1"], [b"PUBLISH", b"a", b"2"], [b"PUBLISH", b"a", b"3"]]
+    b, p = w.broker, w.publisher
+    if live:  # the session's own (C where built) recorder, delivering at once
+        w.obs.subscribe(join)
+        record = w.session._record_published
+    else:
+        record = join
+    assert core.PUBLISH_RUN(cmds, 0, b.channels, b._dirty, p, p.out, None, record, "s1") == 3
+    b.flush()
+    assert b"".join(w.sent[-1]) == codec.message(b"a", b"2") + codec.message(b"a", b"3")
+    assert b"".join(w.sent[0]) == b"".join(codec.message(b"a", m) for m in (b"1", b"2", b"3"))

@@ -3474,6 +3474,9 @@ static PyObject *
 publish_run(PyObject *self, PyObject *args)
 {
     PyObject *cmds, *channels, *dirty, *client, *out, *patterns, *record, *session;
+    /* The subscribers last added to dirty: a run of PUBLISHes to one channel adds them
+     * once (nothing in the run takes them out of dirty or changes who subscribes). */
+    PyObject *merged = NULL;
     Py_ssize_t i, end;
     if (!PyArg_ParseTuple(args, "O!nO!O!OO!OOO", &PyList_Type, &cmds, &i, &PyDict_Type,
                           &channels, &PyDict_Type, &dirty, &client, &PyList_Type, &out,
@@ -3507,14 +3510,18 @@ publish_run(PyObject *self, PyObject *args)
             Py_INCREF(subs);
             rc = push_to(subs, frame);
             Py_DECREF(frame);
-            if (rc == 0)
+            if (rc == 0 && subs != merged) {
                 rc = PyDict_Update(dirty, subs);
-            Py_DECREF(subs);
+                Py_XDECREF(merged);
+                merged = subs; /* our reference to subs passes to merged */
+            } else
+                Py_DECREF(subs);
             if (rc < 0)
                 goto fail;
         }
         if (patterns != Py_None) {
             Py_ssize_t more = deliver_patterns(patterns, dirty, channel, payload);
+            Py_CLEAR(merged); /* it may have run Python code */
             if (more < 0)
                 goto fail;
             n += more;
@@ -3534,12 +3541,17 @@ publish_run(PyObject *self, PyObject *args)
             if (count != NULL)
                 size = PyLong_FromSsize_t(PyBytes_Size(channel) + PyBytes_Size(payload));
             if (size != NULL) {
-                if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 3)
+                if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 3
+                    && !((PairObject *)record)->seq->live)
+                    /* stored, not delivered: no code that could change who subscribes */
                     res = pair_record((PairObject *)record, session, size, channel, payload,
                                       count);
-                else
+                else {
+                    /* a live delivery (a stream, a wait-for's callbacks) may run any code */
+                    Py_CLEAR(merged);
                     res = PyObject_CallFunctionObjArgs(record, session, size, channel, payload,
                                                        count, NULL);
+                }
             }
             Py_XDECREF(count);
             Py_XDECREF(size);
@@ -3551,8 +3563,10 @@ publish_run(PyObject *self, PyObject *args)
         continue;
     fail:
         Py_DECREF(argv);
+        Py_XDECREF(merged);
         return NULL;
     }
+    Py_XDECREF(merged);
     return PyLong_FromSsize_t(i);
 }
 
