@@ -208,21 +208,31 @@ def test_a_bridge_publishes_every_message(impl: str) -> None:
 
 
 @pytest.mark.parametrize("live", [False, True])
-def test_a_subscriber_added_by_a_watcher_mid_run_is_flushed(impl: str, live: bool) -> None:
+@pytest.mark.parametrize("pattern", [False, True])
+def test_a_subscriber_added_by_a_watcher_mid_run_is_flushed(
+    impl: str, live: bool, pattern: bool
+) -> None:
     """Code an event runs (a live stream's subscriber, or a recorder that is no C one)
-    may subscribe somebody to the run's channel: the later messages reach them too.
+    may subscribe somebody to the run's channel, or to a pattern it matches: the later
+    messages reach them too.
 
-    (A run adds each channel's subscribers to the broker's dirty set once while no
-    Python code can run between its PUBLISHes; this is the case where some can.)
+    (A run adds a channel's subscribers, and those of the patterns it matches, to the
+    broker's dirty set once while no Python code can run between its PUBLISHes; this
+    is the case where some can.)
     """
-    w = World([(2, [b"a"], [])], True)
+    w = World([(2, [], [b"a*"])] if pattern else [(2, [b"a"], [])], True)
     late = w._client()
     w.broker.set_protocol(late, 2)
+    joined: list[Client] = []
 
     def join(*_: Any) -> None:
-        if late not in w.broker.channels[b"a"]:
-            w.broker.subscribe(late, b"a")
-            w.broker._dirty.pop(late, None)  # its SUBSCRIBE reply flushed already
+        if not joined:
+            joined.append(late)
+            if pattern:
+                w.broker.psubscribe(late, b"a*")
+            else:
+                w.broker.subscribe(late, b"a")
+            w.broker._dirty.pop(late, None)  # its reply flushed already
             late.out.clear()
 
     cmds = [[b"PUBLISH", b"a", b"1"], [b"PUBLISH", b"a", b"2"], [b"PUBLISH", b"a", b"3"]]
@@ -232,7 +242,12 @@ def test_a_subscriber_added_by_a_watcher_mid_run_is_flushed(impl: str, live: boo
         record = w.session._record_published
     else:
         record = join
-    assert core.PUBLISH_RUN(cmds, 0, b.channels, b._dirty, p, p.out, None, record, "s1") == 3
+    patterns = b.pattern_delivery if b.patterns else None
+    assert core.PUBLISH_RUN(cmds, 0, b.channels, b._dirty, p, p.out, patterns, record, "s1") == 3
     b.flush()
-    assert b"".join(w.sent[-1]) == codec.message(b"a", b"2") + codec.message(b"a", b"3")
-    assert b"".join(w.sent[0]) == b"".join(codec.message(b"a", m) for m in (b"1", b"2", b"3"))
+    if pattern:
+        frame = [codec.pmessage(b"a*", b"a", m) for m in (b"1", b"2", b"3")]
+    else:
+        frame = [codec.message(b"a", m) for m in (b"1", b"2", b"3")]
+    assert b"".join(w.sent[-1]) == frame[1] + frame[2]
+    assert b"".join(w.sent[0]) == b"".join(frame)

@@ -3430,10 +3430,12 @@ push_to(PyObject *subs, PyObject *frame)
 /* zoo.pubsub.core.deliver_patterns: a pmessage to the subscribers of each pattern
  * channel matches; how many, or -1 on error. patterns is (cache, matching). */
 static Py_ssize_t
-deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObject *payload)
+deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObject *payload,
+                 PyObject **merged, int *ran)
 {
     PyObject *cache, *found;
     Py_ssize_t n = 0, count;
+    int skip;
     if (!PyTuple_Check(patterns) || PyTuple_Size(patterns) != 2 ||
         !PyDict_Check(cache = PyTuple_GetItem(patterns, 0))) {
         PyErr_SetString(PyExc_TypeError, "patterns: (cache, matching) or None");
@@ -3444,15 +3446,20 @@ deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObjec
         Py_INCREF(found);
     else if (PyErr_Occurred())
         return -1;
-    else if ((found = PyObject_CallFunctionObjArgs(PyTuple_GetItem(patterns, 1), channel,
-                                                   NULL)) == NULL)
-        return -1;
+    else {
+        *ran = 1; /* Python code: whatever was merged may be out of dirty now */
+        Py_CLEAR(*merged);
+        if ((found = PyObject_CallFunctionObjArgs(PyTuple_GetItem(patterns, 1), channel,
+                                                  NULL)) == NULL)
+            return -1;
+    }
     if (!PyList_Check(found)) {
         Py_DECREF(found);
         PyErr_SetString(PyExc_TypeError, "matching: a list of (pattern, subscribers)");
         return -1;
     }
     count = PyList_Size(found);
+    skip = found == *merged; /* the same patterns' subscribers, already in dirty */
     for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *pair = PyList_GetItem(found, k), *parts[3], *subs, *frame;
         int rc;
@@ -3473,7 +3480,7 @@ deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObjec
         Py_INCREF(subs);
         rc = push_to(subs, frame);
         Py_DECREF(frame);
-        if (rc == 0)
+        if (rc == 0 && !skip)
             rc = PyDict_Update(dirty, subs);
         if (rc == 0)
             n += PyDict_Size(subs);
@@ -3483,7 +3490,11 @@ deliver_patterns(PyObject *patterns, PyObject *dirty, PyObject *channel, PyObjec
             return -1;
         }
     }
-    Py_DECREF(found);
+    if (!skip) {
+        Py_XDECREF(*merged);
+        *merged = found; /* our reference passes to it */
+    } else
+        Py_DECREF(found);
     return n;
 }
 
@@ -3499,6 +3510,7 @@ publish_run(PyObject *self, PyObject *args)
     /* The subscribers last added to dirty: a run of PUBLISHes to one channel adds them
      * once (nothing in the run takes them out of dirty or changes who subscribes). */
     PyObject *merged = NULL;
+    PyObject *merged_found = NULL; /* the same for the patterns a channel matched */
     Py_ssize_t i, end;
     if (!PyArg_ParseTuple(args, "O!nO!O!OO!OOO", &PyList_Type, &cmds, &i, &PyDict_Type,
                           &channels, &PyDict_Type, &dirty, &client, &PyList_Type, &out,
@@ -3542,8 +3554,11 @@ publish_run(PyObject *self, PyObject *args)
                 goto fail;
         }
         if (patterns != Py_None) {
-            Py_ssize_t more = deliver_patterns(patterns, dirty, channel, payload);
-            Py_CLEAR(merged); /* it may have run Python code */
+            int ran = 0;
+            Py_ssize_t more = deliver_patterns(patterns, dirty, channel, payload, &merged_found,
+                                               &ran);
+            if (ran)
+                Py_CLEAR(merged);
             if (more < 0)
                 goto fail;
             n += more;
@@ -3571,6 +3586,7 @@ publish_run(PyObject *self, PyObject *args)
                 else {
                     /* a live delivery (a stream, a wait-for's callbacks) may run any code */
                     Py_CLEAR(merged);
+                    Py_CLEAR(merged_found);
                     res = PyObject_CallFunctionObjArgs(record, session, size, channel, payload,
                                                        count, NULL);
                 }
@@ -3586,9 +3602,11 @@ publish_run(PyObject *self, PyObject *args)
     fail:
         Py_DECREF(argv);
         Py_XDECREF(merged);
+        Py_XDECREF(merged_found);
         return NULL;
     }
     Py_XDECREF(merged);
+    Py_XDECREF(merged_found);
     return PyLong_FromSsize_t(i);
 }
 
