@@ -347,6 +347,33 @@ def test_recorder_memory_stays_within_fold_of_the_limits_between_reads() -> None
     assert hub.stats()["pubsub"]["kept"] + hub.stats()["pubsub"]["dropped"] == 5000
 
 
+@pytest.mark.parametrize("values", [1, 2, 3])
+def test_large_events_settle_before_a_sixteenth_of_the_budget(values: int) -> None:
+    """A recorder settles once what it recorded since passes a sixteenth of its store's
+    byte budget, not only every FOLD events: between reads, large events keep the
+    store within that of its budget (one event, and FOLD events' overhead, aside).
+
+    (Two and three values take the C recorder where zoo's speedups are built, one
+    the Python closure.)
+    """
+    from zoo.events import FOLD, FOLD_SHARE
+
+    budget = 1_000_000
+    hub, _ = _hub(max_events=10**6, max_bytes=budget)
+    build = {1: lambda a: {}, 2: lambda a, b: {}, 3: lambda a, b, c: {}}[values]
+    rec = hub.recorder("pubsub", "pubsub.published", build)
+    store = hub._stores["pubsub"]
+    size = 9_000
+    for n in range(2000):
+        rec.record(None, size, *range(values))
+        held = sum(entry[4] + EVENT_OVERHEAD for entry in store.items)  # settled or not
+        assert held <= budget + (budget >> FOLD_SHARE) + size + FOLD * EVENT_OVERHEAD, n
+    stats = hub.stats()["pubsub"]
+    assert stats["kept"] + stats["dropped"] == 2000
+    assert stats["bytes"] <= budget
+    assert stats["bytes"] == stats["kept"] * (size + EVENT_OVERHEAD)
+
+
 def test_trimming_keeps_exact_accounts_of_emitted_and_recorded_events() -> None:
     """Retention drops the oldest entries of both sorts and keeps exact byte accounts.
 

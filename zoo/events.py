@@ -303,8 +303,15 @@ class _Store:
 
 
 #: How many events a L{Recorder} records between two settlings of its accounts
-#: (L{Recorder.fold}): a store may hold this many more than its limits per recorder.
-FOLD = 64
+#: (L{Recorder.fold}) at most. It settles them sooner once the sizes recorded since
+#: the last settling pass a sixteenth of its store's byte budget (L{FOLD_SHARE}), so
+#: a store holds at most that, one event more, and this many events' overhead beyond
+#: its byte budget per recorder between two reads. Its count limit is exact.
+FOLD = 1024
+
+#: The share of a store's byte budget a recorder records before it settles:
+#: C{budget >> FOLD_SHARE} bytes.
+FOLD_SHARE = 4
 
 
 def _arity(build: Callable[..., Any]) -> int | None:
@@ -340,12 +347,13 @@ class SequenceState:
 class _Counts:
     """A recorder's shared counters, in Python (see L{Recorder._bind})."""
 
-    __slots__ = ("left", "pending", "gone")
+    __slots__ = ("left", "pending", "gone", "fold_at")
 
     def __init__(self) -> None:
         self.left = FOLD
         self.pending = 0
         self.gone = 0
+        self.fold_at = 0
 
 
 class Recorder:
@@ -453,7 +461,7 @@ class Recorder:
             append((at, seq - at[1], me, session, size) + raw)
             c.pending += size
             c.left -= 1
-            if not c.left:
+            if not c.left or c.pending > c.fold_at:
                 fold()
 
         def record_pair(session: str | None, size: int, first: Any, second: Any) -> None:
@@ -478,7 +486,7 @@ class Recorder:
             append((at, seq - at[1], me, session, size, first, second))
             c.pending += size
             c.left -= 1
-            if not c.left:
+            if not c.left or c.pending > c.fold_at:
                 fold()
 
         def fold() -> None:
@@ -492,6 +500,7 @@ class Recorder:
             me.count += n
             store.bytes += c.pending + n * _BASE - c.gone
             c.pending = c.gone = 0
+            c.fold_at = store.budget >> FOLD_SHARE  # (the budget may have changed)
             if store.bytes > store.budget:
                 obs._trim(store)
 
@@ -508,6 +517,7 @@ class Recorder:
             live = record_pair if values == 2 else record
             c = _speedups.Pair(obs, items, cap, turn, slot, now, me, live, fold, FOLD, values)
             self.record = c
+        c.fold_at = store.budget >> FOLD_SHARE
         self.fold = fold
         self.forget = forget
 

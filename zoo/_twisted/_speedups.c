@@ -1757,6 +1757,7 @@ typedef struct {
     int values;       /* the raw values of an event: 2 or 3 */
     PyObject *fold;   /* the recorder's fold */
     Py_ssize_t left, pending, gone;
+    Py_ssize_t fold_at; /* pending bytes past which the next event folds too */
 } PairObject;
 
 static PyObject *s_sequence;
@@ -1865,6 +1866,7 @@ Pair_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(fold);
     self->fold = fold;
     self->left = left;
+    self->fold_at = PY_SSIZE_T_MAX;
     self->values = values;
     return (PyObject *)self;
 }
@@ -1996,7 +1998,7 @@ pair_record(PairObject *self, PyObject *session, PyObject *size_obj, PyObject *f
     }
     self->pending += size;
     self->left -= 1;
-    if (!self->left)
+    if (!self->left || self->pending > self->fold_at)
         return PyObject_CallFunctionObjArgs(self->fold, NULL);
     Py_RETURN_NONE;
 }
@@ -2007,6 +2009,8 @@ static PyMemberDef Pair_members[] = {
      "bytes recorded since the last fold"},
     {"gone", T_PYSSIZET, offsetof(PairObject, gone), 0,
      "bytes (with their overhead) of the entries appending pushed out"},
+    {"fold_at", T_PYSSIZET, offsetof(PairObject, fold_at), 0,
+     "pending bytes past which the next event folds too (the fold sets it)"},
     {"values", T_INT, offsetof(PairObject, values), READONLY, "the raw values of an event"},
     {NULL, 0, 0, 0, NULL},
 };

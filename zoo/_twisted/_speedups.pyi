@@ -67,6 +67,7 @@ class Ring:
     def __reversed__(self) -> Iterator[tuple[Any, ...]]: ...
 
 class Pair:
+    fold_at: int
     left: int
     pending: int
     gone: int
