@@ -448,7 +448,11 @@ def publish_run(
         payload, receivers)} (L{zoo.pubsub.commands.published_recorder}), or C{None} when
         nobody observes.
 
-    C{zoo._twisted._speedups.publish_run} is its C twin, used where it is built.
+    C{zoo._twisted._speedups.publish_run} is its C twin, used where it is built. It
+    adds a channel's subscribers (and those of the patterns the channel matches) to
+    C{dirty} once per run rather than once per message, which leaves C{dirty} the
+    same: only C runs between two of its PUBLISHes, and it adds them again after
+    anything that may run Python code (a live event's delivery, a pattern lookup).
     """
     end = len(cmds)
     while i < end:
