@@ -560,23 +560,23 @@ class Resp(Transcriber):
             self._synced = boundary
 
     def client_side(
-        self, enabled: Any, record: Callable[..., object], session: str | None
+        self, observatory: Any, record: Callable[..., object], session: str | None
     ) -> Callable[[bytes], None]:
         """What records a followed client's reads: L{client}'s first step, without its call.
 
         A read L{client} would take whole (see L{follow}) is recorded here as it is,
         with no call of L{client} and no L{Chunk} built by its Python C{__new__}; any
-        other read goes to L{client}. That was half the cost of a transcribed
-        publisher's reads (L{zoo.sessions.Session._side} uses it for the C{wire.in}
-        side of a RESP session).
+        other read goes to L{client}. L{zoo.sessions.Session._side} uses it for the
+        C{wire.in} side of a RESP session. (With the store's trimming in C, it made a
+        transcribed pub-sub server 3.0% faster: docs/benchmarks.rst.)
 
-        @param enabled: the observatory (its C{enabled} is read at each read).
+        @param observatory: its C{enabled} is read at each read.
         @param record: the C{wire.in} recorder's C{record(session, size, chunk, length)}.
         """
         client = self.client
 
         def chunk(data: bytes) -> None:
-            if enabled.enabled and data:
+            if observatory.enabled and data:
                 if self._unsynced is not None:
                     whole = self._synced
                 else:
