@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -472,6 +473,10 @@ _LINE_EXAMPLES = [
               (S, [b"250 ok\r\n"]), (C, [b"QUIT\r\r\n"])]),
     ("smtp", [(C, [b"AUTH LOGIN\r\n"]), (S, [b"334 VXNl\r\n"]), (C, [b"pw\r\n"]),
               (S, [b"235 x\r\n"]), (C, [b"mail FROM:<a@b>\n"])]),
+    ("smtp", [(C, [b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"]),
+              (S, [b"250 ok\r\n250 ok\r\n", b"354 go\r\n"]), (C, [b"y" * 5000 + b"\r\n"]),
+              (C, [b"z\r\n.\r"]), (C, [b"\n"]), (S, [b"250 ok\r\n"]), (C, [b"DATA\r\n"]),
+              (S, [b"354 go\r\n"]), (C, [b"b\r\n.\r\nQUIT\r\n"]), (S, [b"250 ok\r\n"])]),
     ("pop3", [(C, [b"USER bob\r\n"]), (S, [b"+OK\r\n"]), (C, [b"PASS hunter2\r\n"])]),
     ("imap", [(C, [b"a1 LOGIN bob pw\r\n"]), (S, [b"a1 OK done\r\n"])]),
 ]  # fmt: skip
@@ -581,3 +586,27 @@ def test_line_side_in_c_records_nothing_when_off() -> None:
     assert log == [] and vars(t) == before
     side(b"DATA\r\n")
     assert [a[2].label for a in log] == ["DATA"] and t._want_body is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(built is None, reason="zoo._twisted._speedups not built")
+def test_line_side_chunks_are_left_out_of_the_collectors_walks() -> None:
+    """The chunks LineSide records hold only bytes, a bool and a label, so the collector
+    does not track them; a verb's label is one str, shared by every chunk it labels."""
+    assert built is not None
+    log: list[tuple] = []
+
+    class On:
+        enabled = True
+
+    t = transcriber("smtp")
+    client = built.LineSide(On, lambda *a: log.append(a), "s-1", t, True, _chunk)
+    server = built.LineSide(On, lambda *a: log.append(a), "s-1", t, False, _chunk)
+    for side, data in [(client, b"MAIL FROM:<a@b>\r\n"), (server, b"250 ok\r\n"),
+                       (client, b"MAIL FROM:<c@d>\r\n"), (client, b"DATA\r\n"),
+                       (server, b"354 go\r\n"), (client, b"body\r\n.\r\n"),
+                       (client, b"a\r\nb\r\n")]:  # fmt: skip
+        side(data)
+    chunks = [entry[2] for entry in log]
+    assert [c.label for c in chunks] == ["MAIL", 250, "MAIL", "DATA", 354, None, "A"]
+    assert not any(gc.is_tracked(c) for c in chunks)
+    assert chunks[0].label is chunks[2].label

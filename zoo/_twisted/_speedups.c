@@ -2226,7 +2226,7 @@ typedef struct {
 } LineSideObject;
 
 static PyObject *s_skip, *s_body, *s_off, *s_in_sasl, *s_continued, *s_want_body,
-    *s_s_start, *s_short, *s_literals, *s_tagged, *s_secrets, *s_sasl, *s_body_on, *s_codes,
+    *s_s_start, *s_tail, *s_short, *s_literals, *s_tagged, *s_secrets, *s_sasl, *s_body_on, *s_codes,
     *s_client, *s_server;
 
 static int
@@ -2316,6 +2316,23 @@ LineSide_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* A chunk the store keeps holds only bytes, a bool and a label (a str, an int or None):
+ * no reference cycle can run through it, so the collector need not look at it. A
+ * mail session keeps a dozen of them, and the collector walked each of them as it
+ * aged (a chunk is a tuple subclass, which the collector never untracks itself). */
+static void
+untrack_chunk(PyObject *chunk)
+{
+    PyObject *label;
+    if (chunk == NULL || !PyTuple_Check(chunk) || PyTuple_Size(chunk) != 3 ||
+        !PyObject_GC_IsTracked(chunk))
+        return;
+    label = PyTuple_GetItem(chunk, 2);
+    if (PyBytes_CheckExact(PyTuple_GetItem(chunk, 0)) && PyBool_Check(PyTuple_GetItem(chunk, 1)) &&
+        (label == Py_None || PyUnicode_CheckExact(label) || PyLong_CheckExact(label)))
+        PyObject_GC_UnTrack(chunk);
+}
+
 /* The chunk (shown, False, label), made by zoo.transcript._chunk; steals label. */
 static PyObject *
 line_chunk(LineSideObject *self, PyObject *shown, PyObject *label)
@@ -2329,7 +2346,109 @@ line_chunk(LineSideObject *self, PyObject *shown, PyObject *label)
         return NULL;
     chunk = PyObject_CallFunctionObjArgs(self->make, parts, NULL);
     Py_DECREF(parts);
+    untrack_chunk(chunk);
     return chunk;
+}
+
+/* A client's verbs, each as one str that every chunk it labels shares (a store keeps
+ * thousands of chunks, and most are labelled MAIL, RCPT or the like). Bounded: the
+ * verbs are the clients' to choose. */
+static PyObject *verb_labels;
+#define VERB_LABELS 256
+
+/* The label of a verb (new reference), shared through verb_labels. */
+static PyObject *
+verb_label(PyObject *verb, const char *v, Py_ssize_t vlen)
+{
+    PyObject *label = PyDict_GetItemWithError(verb_labels, verb);
+    if (label != NULL) {
+        Py_INCREF(label);
+        return label;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    label = PyUnicode_DecodeASCII(v, vlen, "replace");
+    if (label != NULL && PyDict_Size(verb_labels) < VERB_LABELS &&
+        PyDict_SetItem(verb_labels, verb, label) < 0)
+        Py_CLEAR(label);
+    return label;
+}
+
+/* The body's terminator, CRLF.CRLF, in tail + data: where it ends in data (0 < end <=
+ * n), or 0 if it is not there. */
+static Py_ssize_t
+body_end(const char *tail, Py_ssize_t lt, const char *p, Py_ssize_t n)
+{
+    static const char stop[5] = {'\r', '\n', '.', '\r', '\n'};
+    Py_ssize_t i, k;
+    for (i = 0; i < lt; i++) { /* a terminator that starts in the tail */
+        for (k = 0; k < 5; k++) {
+            Py_ssize_t j = i + k;
+            char c;
+            if (j < lt)
+                c = tail[j];
+            else if (j - lt < n)
+                c = p[j - lt];
+            else
+                break;
+            if (c != stop[k])
+                break;
+        }
+        if (k == 5)
+            return i + 5 - lt;
+    }
+    for (const char *q = p; (q = memchr(q, '\r', (size_t)(p + n - q))) != NULL; q++)
+        if (p + n - q >= 5 && memcmp(q, stop, 5) == 0)
+            return q - p + 5;
+    return 0;
+}
+
+/* Part of a message body (zoo.transcript._LineEngine._in_body), read whole: its
+ * chunk, NULL with no error set if the read goes on past the body's end (the general
+ * way then reads the lines after it). */
+static PyObject *
+line_body(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, PyObject **shown)
+{
+    PyObject *tail = PyObject_GetAttr(self->t, s_tail), *rest;
+    Py_ssize_t lt, end;
+    if (tail == NULL)
+        return NULL;
+    if (!PyBytes_CheckExact(tail) || (lt = PyBytes_Size(tail)) > 4) {
+        Py_DECREF(tail);
+        return NULL; /* not what the engine leaves: the general way */
+    }
+    end = body_end(PyBytes_AsString(tail), lt, p, n);
+    if (end != 0 && end != n) {
+        Py_DECREF(tail);
+        return NULL; /* more after the body in this read */
+    }
+    if (end == n)
+        rest = PyBytes_FromStringAndSize(NULL, 0);
+    else if (n >= 4)
+        rest = PyBytes_FromStringAndSize(p + n - 4, 4);
+    else { /* the last four bytes of tail + data */
+        char w[8];
+        memcpy(w, PyBytes_AsString(tail), (size_t)lt);
+        memcpy(w + lt, p, (size_t)n);
+        rest = PyBytes_FromStringAndSize(lt + n > 4 ? w + lt + n - 4 : w,
+                                         lt + n > 4 ? 4 : lt + n);
+    }
+    Py_DECREF(tail);
+    if (rest == NULL)
+        return NULL;
+    if ((end == n && PyObject_SetAttr(self->t, s_body, Py_False) < 0) ||
+        PyObject_SetAttr(self->t, s_tail, rest) < 0) {
+        Py_DECREF(rest);
+        return NULL;
+    }
+    Py_DECREF(rest);
+    if (n <= 4096) { /* zoo.transcript.LIMIT */
+        *shown = data;
+        Py_INCREF(data);
+    } else if ((*shown = PySequence_GetSlice(data, 0, 4096)) == NULL)
+        return NULL;
+    Py_INCREF(Py_None);
+    return line_chunk(self, *shown, Py_None);
 }
 
 /* 1 if obj.name is None, 0 if not, -1 on error. */
@@ -2345,17 +2464,20 @@ attr_none(PyObject *obj, PyObject *name)
 
 /* The client's short way: its chunk, NULL with no error set if it does not apply. */
 static PyObject *
-line_client(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data)
+line_client(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, PyObject **shown)
 {
     Py_ssize_t text, vlen, i;
     const char *sp;
     PyObject *verb, *label;
     char *v;
     int t, is_sasl;
+    if ((t = attr_true(self->t, s_skip)) != 0)
+        return NULL;
+    if ((t = attr_true(self->t, s_body)) != 0)
+        return t < 0 ? NULL : line_body(self, p, n, data, shown);
     if (n > 512 || memchr(p, '\n', (size_t)n) != p + n - 1) /* _HEAD; one line */
         return NULL;
-    if ((t = attr_true(self->t, s_skip)) != 0 || (t = attr_true(self->t, s_body)) != 0 ||
-        (t = attr_true(self->t, s_off)) != 0 || (t = attr_true(self->t, s_in_sasl)) != 0 ||
+    if ((t = attr_true(self->t, s_off)) != 0 || (t = attr_true(self->t, s_in_sasl)) != 0 ||
         (t = attr_none(self->t, s_continued)) != 1)
         return NULL; /* (an error, when t < 0, stays set) */
     text = n >= 2 && p[n - 2] == '\r' ? n - 2 : n - 1;
@@ -2389,7 +2511,7 @@ line_client(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data)
         label = Py_None;
         Py_INCREF(label);
     } else
-        label = PyUnicode_DecodeASCII(v, vlen, "replace");
+        label = verb_label(verb, v, vlen);
     Py_DECREF(verb);
     return line_chunk(self, data, label);
 }
@@ -2399,11 +2521,33 @@ static PyObject *
 line_server(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, PyObject **shown)
 {
     PyObject *label;
-    int start, t;
-    if ((t = attr_true(self->t, s_in_sasl)) != 0 || (t = attr_true(self->t, s_want_body)) != 0)
-        return NULL; /* watching the server's lines: the general way */
+    int start, t, want;
+    if ((t = attr_true(self->t, s_in_sasl)) != 0 || (want = attr_true(self->t, s_want_body)) < 0)
+        return NULL; /* watching a SASL exchange's lines: the general way */
     if ((start = attr_true(self->t, s_s_start)) < 0)
         return NULL;
+    if (want) { /* after DATA: a line starting 354 starts the body (Lines._server_line) */
+        const char *nl;
+        Py_ssize_t at = 0;
+        if (!start)
+            at = (nl = memchr(p, '\n', (size_t)n)) != NULL ? nl - p + 1 : n;
+        while (at < n) {
+            if (n - at >= 3 && memcmp(p + at, "354", 3) == 0) {
+                PyObject *crlf = PyBytes_FromStringAndSize("\r\n", 2);
+                if (crlf == NULL || PyObject_SetAttr(self->t, s_want_body, Py_False) < 0 ||
+                    PyObject_SetAttr(self->t, s_body, Py_True) < 0 ||
+                    PyObject_SetAttr(self->t, s_tail, crlf) < 0) {
+                    Py_XDECREF(crlf);
+                    return NULL;
+                }
+                Py_DECREF(crlf);
+                break;
+            }
+            if ((nl = memchr(p + at, '\n', (size_t)(n - at))) == NULL)
+                break;
+            at = nl - p + 1;
+        }
+    }
     if (PyObject_SetAttr(self->t, s_s_start, p[n - 1] == '\n' ? Py_True : Py_False) < 0)
         return NULL;
     if (start && n >= 3 && p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
@@ -2436,7 +2580,8 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
     }
     if (self->short_way && PyBytes_CheckExact(data)) {
         const char *p = PyBytes_AsString(data);
-        chunk = self->client ? line_client(self, p, n, data) : line_server(self, p, n, data, &shown);
+        chunk = self->client ? line_client(self, p, n, data, &shown)
+                             : line_server(self, p, n, data, &shown);
         if (chunk == NULL && PyErr_Occurred()) {
             Py_XDECREF(shown);
             return NULL;
@@ -2452,6 +2597,7 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
     chunk = PyObject_CallFunctionObjArgs(self->general, data, NULL);
     if (chunk == NULL)
         return NULL;
+    untrack_chunk(chunk);
     shown = PySequence_GetItem(chunk, 0); /* seen.shown */
     if (shown == NULL || (shown_n = PyObject_Size(shown)) < 0) {
         Py_XDECREF(shown);
@@ -3774,6 +3920,11 @@ PyInit__speedups(void)
     INTERN(s_continued, "_continued");
     INTERN(s_want_body, "_want_body");
     INTERN(s_s_start, "_s_start");
+    INTERN(s_tail, "_tail");
+    if ((verb_labels = PyDict_New()) == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
     INTERN(s_short, "_short");
     INTERN(s_literals, "literals");
     INTERN(s_tagged, "tagged");
