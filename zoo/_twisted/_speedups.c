@@ -2208,13 +2208,14 @@ static PyType_Spec Chunks_spec = {
 /* ---- LineSide: one side of a line protocol's transcript ---------------------------- */
 
 /* zoo.sessions' chunk closure over a zoo.transcript.Lines transcriber, with the
- * transcriber's two short ways in C: a client read that is one whole untagged line at
- * a line's start with no secret verb, and a server write outside SASL and before a
- * body with three-digit replies (_codes). Anything else is the transcriber's own
- * client() or server(), as the closure calls it. The transcriber's settings (its
- * secrets, sasl verb, body, literals, tagged, _codes, _short) are read once, when the
- * side is made; its state (_skip, _body, _off, _in_sasl, _continued, _want_body,
- * _s_start) at every call. */
+ * transcriber's short ways in C: a client read that is one whole untagged line at a
+ * line's start with no secret verb, a client read of a message body that ends at or
+ * after the read's end, and a server write outside SASL with three-digit replies
+ * (_codes), looking for the 354 that starts a body after DATA. Anything else is the
+ * transcriber's own client() or server(), as the closure calls it. The transcriber's
+ * settings (its secrets, sasl verb, body, literals, tagged, _codes, _short) are read
+ * once, when the side is made; its state (_skip, _body, _tail, _off, _in_sasl,
+ * _continued, _want_body, _s_start) at every call. */
 
 typedef struct {
     PyObject_HEAD
