@@ -167,7 +167,8 @@ class Session(_CountsBase):
             return self.transcript.client_side(obs, record, sid)
         if _speedups is not None and type(self.transcript) is Lines:
             # The closure below, with the transcriber's short ways, in C (a command
-            # line read, a reply written: most of a mail session's chunks).
+            # line read, a reply written, a message body read: most of a mail
+            # session's chunks).
             return _speedups.LineSide(  # type: ignore[no-any-return]
                 obs, record, sid, self.transcript, kind == "wire.in", _chunk
             )

@@ -66,6 +66,14 @@ def test_smtp_starttls_auth_and_ftp_login_are_observed(tmp_path: Path) -> None:
     assert "mail from:<a@example.com>" in smtp_in.lower()  # the plaintext inside TLS
     commands = [e["fields"].get("command") for e in by("smtp", "wire.in")]
     assert commands[:2] == ["EHLO", "STARTTLS"] and "QUIT" in commands
+    # The body, inside TLS: every read of it between DATA and QUIT unlabelled, whole,
+    # after the server's 354 (the transcriber's body steps, in C where built).
+    wire_in = by("smtp", "wire.in")
+    data_at, quit_at = commands.index("DATA"), commands.index("QUIT")
+    body = wire_in[data_at + 1 : quit_at]
+    assert body and all(e["fields"].get("command") is None for e in body)
+    assert "".join(e["fields"]["data"] for e in body) == "Subject: hi\r\n\r\nhello\r\n.\r\n"
+    assert 354 in [e["fields"].get("reply") for e in by("smtp", "wire.out")]
     ftp_in = "".join(e["fields"]["data"] for e in by("ftp", "wire.in"))
     assert "hunter2" not in ftp_in and "PASS ***" in ftp_in
     assert by("ftp", "session.user")[0]["fields"] == {"user": "alice"}

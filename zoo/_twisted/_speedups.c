@@ -2227,8 +2227,8 @@ typedef struct {
 } LineSideObject;
 
 static PyObject *s_skip, *s_body, *s_off, *s_in_sasl, *s_continued, *s_want_body,
-    *s_s_start, *s_tail, *s_short, *s_literals, *s_tagged, *s_secrets, *s_sasl, *s_body_on, *s_codes,
-    *s_client, *s_server;
+    *s_s_start, *s_tail, *s_short, *s_literals, *s_tagged, *s_secrets, *s_sasl, *s_body_on,
+    *s_codes, *s_client, *s_server;
 
 static int
 LineSide_traverse(LineSideObject *self, visitproc visit, void *arg)
