@@ -7,6 +7,7 @@
     python bench/together.py --a "peer:asyncio_lancelot.py --uvloop" --b zoo-lancelot
     python bench/together.py --a zoo-pubsub --b "zoo-pubsub --admin tcp:0" -m pubsub -c 10
     python bench/together.py --a zoo-smtp --b "zoo-smtp --admin tcp:0 --transcripts off" -m smtp -c 20
+    python bench/together.py --alone --a zoo-lancelot --rounds 20 --duration 2   # one at a time
 
 On a shared machine the speed of the host drifts by 15 to 30% from one minute to the
 next, so two servers measured one after the other (even interleaved, bench/ab.py)
@@ -124,10 +125,14 @@ STATE: dict[str, Path] = {}
 
 
 def one_round(
-    running: list[harness.RunningServer], loadgen_args: list[str], order: list[int]
+    running: list[harness.RunningServer],
+    loadgen_args: list[str],
+    order: list[int],
+    alone: bool = False,
 ) -> list[tuple[float, float | None, float | None]]:
-    """Load both servers at once; (requests/s, server CPU µs per request, the load
-    generator's busy share in %) of each."""
+    """Load both servers at once (or, C{alone}, one after the other in C{order});
+    (requests/s, server CPU µs per request, the load generator's busy share in %) of
+    each."""
     out: list[tuple[dict, float | None, float | None] | BaseException | None] = [None, None]
 
     def load(i: int) -> None:
@@ -146,6 +151,8 @@ def one_round(
     threads = [threading.Thread(target=load, args=(i,)) for i in order]
     for t in threads:
         t.start()
+        if alone:
+            t.join()
     for t in threads:
         t.join()
     figures = []
@@ -192,6 +199,13 @@ def main() -> int:
         default="/dev/shm" if Path("/dev/shm").is_dir() else str(harness.BUILD_DIR),
         help="smtp mode: where the servers' state directories go (default: tmpfs)",
     )
+    ap.add_argument(
+        "--alone",
+        action="store_true",
+        help="load one server at a time: A then B, then B then A, round after round "
+        "(each alone on its CPU and its caches; the host's drift between two loads "
+        "seconds apart is what is left; use short --duration and many --rounds)",
+    )
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     args = ap.parse_args()
@@ -223,7 +237,8 @@ def main() -> int:
     print(harness.environment_note())
     print(f"A: {args.a}{f' (at {args.before})' if args.before else ''}")
     print(f"B: {args.b or args.a}")
-    print(f"loadgen {' '.join(loadgen_args)}, one per server, both at once\n")
+    how = "one server at a time, A B then B A" if args.alone else "both at once"
+    print(f"loadgen {' '.join(loadgen_args)}, one per server, {how}\n")
     rps_ratios: list[float] = []
     cost_ratios: list[float] = []
     prime = ["-m", args.mode, "-c", str(args.conns), "-d", "0.5", "-w", "0"]
@@ -238,12 +253,12 @@ def main() -> int:
             harness.RunningServer(servers[second], "together-2") as two,
         ):
             a, b = (one, two) if first == 0 else (two, one)
-            one_round([a, b], prime, [0, 1])
+            one_round([a, b], prime, [0, 1], args.alone)
             pair_ratios = []
             for _ in range(args.rounds // args.pairs + (pair < args.rounds % args.pairs)):
                 r += 1
                 (a_rps, a_cost, a_busy), (b_rps, b_cost, b_busy) = one_round(
-                    [a, b], loadgen_args, [0, 1] if r % 2 else [1, 0]
+                    [a, b], loadgen_args, [0, 1] if r % 2 else [1, 0], args.alone
                 )
                 rps_ratios.append(b_rps / a_rps)
                 pair_ratios.append(b_rps / a_rps)
