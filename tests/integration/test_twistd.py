@@ -16,7 +16,7 @@ from probes import probe
 from slowclients import flood_without_reading, rss_kib
 
 from zoo.tap import registry
-from zoo.testing import TWISTD, TwistdProcess, run_twistd
+from zoo.testing import TWISTD, TwistdError, TwistdProcess, run_twistd
 
 pytestmark = pytest.mark.integration
 
@@ -183,8 +183,22 @@ def test_thousand_concurrent_clients(workdir: Path) -> None:
 
 
 def test_runner_defaults(workdir: Path) -> None:
-    """`twistd -n zoo` starts every service but those off by default, and prints a table."""
-    with TwistdProcess(["zoo"], workdir) as zoo:
+    """`twistd -n zoo` starts every service but those off by default, and prints a table.
+
+    It needs the default ports free: a zoo started by the README's first command and
+    still running makes it fail, with a message that says so.
+    """
+    zoo = TwistdProcess(["zoo"], workdir)
+    try:
+        zoo.start()
+    except TwistdError as e:
+        if "Address already in use" in str(e):
+            pytest.fail(
+                "a default port of `twistd -n zoo` is taken (is a zoo already running? "
+                f"stop it, then run this test again):\n{e}"
+            )
+        raise
+    try:
         services = {entry["service"] for entry in zoo.listeners}
         assert services == set(registry.default_names()) | {"admin"}
         assert "telnet" not in services  # cleartext logins: only with --with telnet
@@ -192,6 +206,8 @@ def test_runner_defaults(workdir: Path) -> None:
         if "lancelot" in services:
             assert zoo.port("lancelot") == 1060
             assert ask(1060, b"What is your quest?", 1) == b"To seek the Holy Grail."
+    finally:
+        zoo.stop()
 
 
 def test_runner_subset_and_twice(workdir: Path) -> None:
