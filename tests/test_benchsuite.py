@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ import _ready  # noqa: E402
 import harness  # noqa: E402
 import observe  # noqa: E402
 import suite  # noqa: E402
+import together  # noqa: E402
 
 # Off the path again: bench/ holds dns.py, pubsub.py, http-like names that would
 # shadow real packages (dnspython's "dns") for every later test in this process.
@@ -130,3 +134,45 @@ def test_observe_pairs_each_level_with_off_in_the_same_round() -> None:
     assert "| 0.900 | 0.909 | 0.90 0.90 |" in rows["events"]
     assert "| 0.700 | " in rows["transcripts"] and rows["transcripts"].endswith("| 0.70 0.70 |")
     assert "| 1.000 | 1.000 | 1.00 1.00 1.00 |" in rows["off"]
+
+
+def _fake_loads(monkeypatch: pytest.MonkeyPatch, during: object) -> list[str]:
+    """Replace the load generator in bench/together.py: each load calls C{during(i)}
+    between its start and its end, which are logged (C{"start 0"}, C{"end 0"})."""
+    log: list[str] = []
+    lock = threading.Lock()
+
+    def run_loadgen(args: list[str], port: int, pid: int, timeout: float) -> tuple:
+        with lock:
+            log.append(f"start {port}")
+        during(port)  # type: ignore[operator]
+        with lock:
+            log.append(f"end {port}")
+        return {"rps": 1000.0 + port, "busy_pct": 50.0}, 50.0, None
+
+    monkeypatch.setattr(together.harness, "run_loadgen", run_loadgen)
+    return log
+
+
+_SERVERS = [types.SimpleNamespace(port=0, pid=1), types.SimpleNamespace(port=1, pid=2)]
+
+
+def test_together_loads_both_servers_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the two load generators run at the same moment: a barrier that
+    needs both loads in flight lets each through."""
+    both = threading.Barrier(2, timeout=10)
+    _fake_loads(monkeypatch, lambda i: both.wait())
+    figures = together.one_round(_SERVERS, ["-m", "lancelot"], [0, 1])  # type: ignore[arg-type]
+    assert [f[0] for f in figures] == [1000.0, 1001.0]
+
+
+def test_together_alone_loads_one_server_at_a_time_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--alone: each load ends before the next starts, in the round's order, and the
+    figures still come back as A's then B's."""
+    # Each load lasts long enough that two started together would interleave.
+    log = _fake_loads(monkeypatch, lambda i: time.sleep(0.05))
+    figures = together.one_round(_SERVERS, ["-m", "lancelot"], [1, 0], alone=True)  # type: ignore[arg-type]
+    assert log == ["start 1", "end 1", "start 0", "end 0"]
+    assert [f[0] for f in figures] == [1000.0, 1001.0]
