@@ -47,7 +47,9 @@ def test_empty_mailbox_name_is_refused():
 def test_write_is_atomic_and_private(tmp_path):
     """A delivery lands in new/ (nothing left in tmp/), one unique 0600 file per mailbox."""
     store = MaildirStore(tmp_path, clock=lambda: 5.25, host="h")
-    paths = store.write(["a@x", "b@x"], b"data\r\n")
+    written = store.write(["a@x", "b@x"], b"data\r\n")
+    assert all(type(p) is str for p in written)  # text: a delivery makes no Path
+    paths = [Path(p) for p in written]
     assert [p.parent.name for p in paths] == ["new", "new"]
     assert len({p.name for p in paths}) == 2
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
@@ -210,7 +212,7 @@ def test_thread_writer_fires_in_the_reactor_thread(tmp_path):
     writer.deliver(["a@x"], b"hi\r\n").addBoth(got.append)
     assert reactor.triggers and reactor.triggers[0][:2] == ("during", "shutdown")
     reactor.run_one()
-    assert len(got) == 1 and got[0][0].read_bytes() == b"hi\n"
+    assert len(got) == 1 and Path(got[0][0]).read_bytes() == b"hi\n"
     writer.deliver(["../x"], b"bad\r\n").addBoth(got.append)  # not a mailbox name
     reactor.run_one()
     assert isinstance(got[1], Failure) and got[1].check(ValueError)
@@ -226,7 +228,8 @@ def test_a_maildir_removed_while_running_is_made_again(tmp_path):
     store = MaildirStore(tmp_path)
     store.write(["a@x"], b"one\r\n")
     shutil.rmtree(tmp_path / "a@x")
-    [path] = store.write(["a@x"], b"two\r\n")
+    [written] = store.write(["a@x"], b"two\r\n")
+    path = Path(written)
     assert path.read_bytes() == b"two\n" and store.mailboxes() == ["a@x"]
 
 
@@ -237,7 +240,8 @@ def test_spare_files_are_made_ahead_and_used_once(tmp_path):
     assert store.refill() == store.spares_per_box
     spares = sorted((tmp_path / "a@x" / "tmp").iterdir())
     assert len(spares) == 2 and all(p.stat().st_size == 0 for p in spares)
-    [path] = store.write(["a@x"], b"second\r\n")
+    [written] = store.write(["a@x"], b"second\r\n")
+    path = Path(written)
     assert path.read_bytes() == b"second\n" and path.name.endswith(",S=7,W=8")
     assert len(list((tmp_path / "a@x" / "tmp").iterdir())) == 1  # one spare was used
     assert [
@@ -262,7 +266,8 @@ def test_spares_are_bounded_and_survive_a_removed_maildir(tmp_path):
         sorted(p.parent.parent.name for p in tmp_path.glob("*/tmp/*")) == ["b@x"] * 2 + ["c@x"] * 2
     )
     shutil.rmtree(tmp_path / "c@x")
-    [path] = store.write(["c@x"], b"again\r\n")
+    [written] = store.write(["c@x"], b"again\r\n")
+    path = Path(written)
     assert path.read_bytes() == b"again\n"
     store.close_spares()
 
@@ -303,7 +308,7 @@ def test_thread_writer_makes_spares_once_the_reply_is_out(tmp_path):
     assert len(list(tmp.iterdir())) == 2
     writer.deliver(["a@x"], b"again\r\n").addBoth(got.append)
     reactor.run_one()
-    assert got[1][0].read_bytes() == b"again\n"
+    assert Path(got[1][0]).read_bytes() == b"again\n"
     writer.stop()
     assert list(tmp.iterdir()) == []
     assert len(list((tmp_path / "a@x" / "new").iterdir())) == 2

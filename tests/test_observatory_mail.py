@@ -74,6 +74,23 @@ def test_smtp_emits_mail_stored_after_the_write(tmp_path):
     json.dumps(event.to_json())  # every field is JSON
 
 
+def test_mail_stored_keeps_plain_values_until_read(tmp_path):
+    """The stored event keeps bytes and text only: no Twisted Address, no Path, nothing
+    that holds other objects alive for the thousands of events it stays in the store."""
+    obs = observatory()
+    wire = Wire(tmp_path, obs)
+    wire.send(b"HELO x\r\n" + MAIL)
+    [entry] = [e for e in obs._store("smtp", "mail.stored").items]
+    sender, (recipients, mailboxes, paths, size), head = entry[-3:]
+    assert sender == b"bob@example.com"
+    assert recipients == (b"Alice@Example.com", b"carol@localhost")
+    assert all(type(p) is str for p in paths) and type(size) is int
+    assert head.startswith(b"Return-Path:") and head.endswith(b"<m1@example.com>\r\n")
+    # Read back as text; a byte that is not UTF-8 is replaced, never an error.
+    fields = inspector._stored(b"jos\xe9@x", ((b"b@y", "c@z"), ("b@y",), (), 3), b"")
+    assert fields["from"] == "jos\ufffd@x" and fields["to"] == ["b@y", "c@z"]
+
+
 def test_smtp_emits_nothing_when_the_hub_is_off(tmp_path):
     """With the observatory off a delivery and a failed login leave no event."""
     obs = observatory(enabled=False)

@@ -92,38 +92,51 @@ def emit_stored(
     """Record C{mail.stored} for C{data}, now on disk at C{paths} (the caller checks C{enabled}).
 
     Only the header block is kept, and parsed when the event is read: parsing it with
-    the email package costs more than storing a small message. The sender, the
-    recipients and the paths are kept as given (text, or Twisted's C{Address} and
-    C{Path} objects) and made text when read too.
+    the email package costs more than storing a small message. What is kept is
+    plain bytes and text: the sender and the recipients as their bytes (Twisted's
+    C{Address} objects, each with a dict, made into one bytes object; text as it is)
+    and the paths as text. An event is kept for thousands of messages after its
+    own, so what it holds should be small and hold nothing else (every object it
+    keeps alive is one more for memory and for the garbage collector). The bytes
+    are made text, as UTF-8, when the event is read.
     """
     head = _head(data)
-    # The recorder, with a size as observatory.record would estimate it.
     # Three values, the C recorder's shape (the size as observatory.record estimates it).
     observatory.recorder(service, "mail.stored", _stored).record(
         session,
         len(head) + 96,
-        sender,
-        (tuple(recipients), tuple(mailboxes), tuple(paths), len(data)),
+        _plain(sender),
+        (tuple(map(_plain, recipients)), tuple(mailboxes), tuple(map(str, paths)), len(data)),
         head,
     )
 
 
+def _plain(address: Any) -> bytes | str:
+    """An address as bytes or text, what an event keeps of it (see L{emit_stored})."""
+    return address if isinstance(address, (bytes, str)) else bytes(address)
+
+
+def _text(address: bytes | str) -> str:
+    """What L{_plain} kept, as text (the bytes as UTF-8; a byte that is not, replaced)."""
+    return address.decode("utf-8", "replace") if isinstance(address, bytes) else address
+
+
 def _stored(
-    sender: Any,
-    stored: tuple[tuple[Any, ...], tuple[str, ...], tuple[str | Path, ...], int],
+    sender: bytes | str,
+    stored: tuple[tuple[bytes | str, ...], tuple[str, ...], tuple[str, ...], int],
     head: bytes,
 ) -> dict[str, Any]:
     recipients, mailboxes, paths, size = stored
     parsed = _HEADERS.parsebytes(head)
     return {
-        "from": str(sender),
-        "to": [str(r) for r in recipients],
+        "from": _text(sender),
+        "to": [_text(r) for r in recipients],
         "message_id": _header(parsed, "Message-ID"),
         "subject": _header(parsed, "Subject")[:998],
         "size": size,
         "mailboxes": list(mailboxes),
         "ids": [message_id(Path(p)) for p in paths],
-        "paths": [str(p) for p in paths],
+        "paths": list(paths),
     }
 
 
@@ -518,7 +531,7 @@ class MailInspector:
         data = _crlf(data)
         d = self.writer.deliver(mailboxes, data)
 
-        def stored(paths: list[Path]) -> dict[str, Any]:
+        def stored(paths: list[str]) -> dict[str, Any]:
             if self.observatory.enabled:
                 emit_stored(self.observatory, None, sender, recipients, mailboxes, paths, data)
             return {"ids": [message_id(Path(p)) for p in paths], "mailboxes": mailboxes}

@@ -66,7 +66,7 @@ def mailbox_name(address: str | bytes, default_domain: str = "localhost") -> str
 class Writer(Protocol):
     """What the SMTP server stores accepted messages with."""
 
-    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[str]]:
         """Store C{data} once in each mailbox; fire only when it is safely on disk."""
 
 
@@ -152,8 +152,10 @@ class MaildirStore:
         """Move a written, synced file from C{tmp/} into C{new/}."""
         os.rename(tmp, final)
 
-    def write(self, mailboxes: Iterable[str], data: bytes) -> list[Path]:
-        """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}.
+    def write(self, mailboxes: Iterable[str], data: bytes) -> list[str]:
+        """Deliver C{data} to every mailbox, all or nothing; return the files in C{new/}
+        (their paths as text: a delivery makes no C{Path}, and an event keeping them
+        keeps one string each).
 
         C{data} is the message as it travels (CRLF line ends); on disk it has the
         Maildir convention's LF, and the file name records both sizes (C{,S=} on
@@ -190,7 +192,7 @@ class MaildirStore:
                 except OSError:
                     pass
             raise
-        return [Path(p) for p in delivered]
+        return delivered
 
     def _create(self, mailbox: str, name: str) -> tuple[str, str, int]:
         """Create C{tmp/name} in the Maildir of C{mailbox}: its folder, the file, the fd.
@@ -341,7 +343,7 @@ class SyncWriter:
     def __init__(self, store: MaildirStore) -> None:
         self.store = store
 
-    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[str]]:
         try:
             return succeed(self.store.write(mailboxes, data))
         except Exception:
@@ -382,11 +384,11 @@ class ThreadWriter:
         self._stopping = False
         # Finished deliveries, handed to the reactor thread in batches: one
         # callFromThread (a write to the reactor's waker, a wake-up) per batch.
-        self._finished: collections.deque[tuple[Deferred[list[Path]], Any]] = collections.deque()
+        self._finished: collections.deque[tuple[Deferred[list[str]], Any]] = collections.deque()
         self._finish_lock = threading.Lock()
         self._drain_pending = False
 
-    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[Path]]:
+    def deliver(self, mailboxes: Sequence[str], data: bytes) -> Deferred[list[str]]:
         if self.threadpool is not None:
             from twisted.internet.threads import deferToThreadPool
 
@@ -395,7 +397,7 @@ class ThreadWriter:
             )
         if self._stopping:
             return fail(OSError("the server is shutting down"))
-        d: Deferred[list[Path]] = Deferred()
+        d: Deferred[list[str]] = Deferred()
         self._in_flight += 1
         if self._in_flight > len(self._threads) and len(self._threads) < self.max_threads:
             self._start_thread()
@@ -445,7 +447,7 @@ class ThreadWriter:
         while finished:
             self._done(*finished.popleft())
 
-    def _done(self, d: Deferred[list[Path]], result: Any) -> None:
+    def _done(self, d: Deferred[list[str]], result: Any) -> None:
         self._in_flight -= 1
         if isinstance(result, Failure):
             d.errback(result)
