@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from zoo._twisted.speedups import built
-from zoo.transcript import LIMIT, MARK, TABLE, _chunk, transcriber
+from zoo.transcript import LIMIT, MARK, TABLE, Hidden, tag_of, transcriber
 
 C, S = "client", "server"
 
@@ -538,7 +538,7 @@ def test_line_side_in_c_records_what_the_closure_does(
         enabled = True
 
     def recorder(log: list[tuple]) -> Any:
-        return lambda sid, shown, chunk, n: log.append((sid, shown, chunk, type(chunk), n))
+        return lambda sid, kept, shown, tag, n: log.append((sid, kept, shown, tag, type(tag), n))
 
     py_log: list[tuple] = []
     c_log: list[tuple] = []
@@ -549,13 +549,13 @@ def test_line_side_in_c_records_what_the_closure_does(
 
         def chunk(data: bytes) -> None:
             seen = transcribe(data)
-            record("s-1", len(seen.shown), seen, len(data))
+            record("s-1", len(seen.shown), seen.shown, tag_of(seen), len(data))
 
         return chunk
 
     py_sides = {C: closure(t_py.client), S: closure(t_py.server)}
     c_sides = {
-        side: built.LineSide(Observatory, recorder(c_log), "s-1", t_c, side == C, _chunk)
+        side: built.LineSide(Observatory, recorder(c_log), "s-1", t_c, side == C, Hidden)
         for side in (C, S)
     }
     for side, pieces in reads:
@@ -579,19 +579,21 @@ def test_line_side_in_c_records_nothing_when_off() -> None:
 
     t = transcriber("smtp")
     before = dict(vars(t))
-    side = built.LineSide(Off, lambda *a: log.append(a), "s-1", t, True, _chunk)
+    side = built.LineSide(Off, lambda *a: log.append(a), "s-1", t, True, Hidden)
     side(b"DATA\r\n")
     Off.enabled = True
     side(b"")
     assert log == [] and vars(t) == before
     side(b"DATA\r\n")
-    assert [a[2].label for a in log] == ["DATA"] and t._want_body is True  # type: ignore[attr-defined]
+    assert [a[3] for a in log] == ["DATA"] and t._want_body is True  # type: ignore[attr-defined]
 
 
 @pytest.mark.skipif(built is None, reason="zoo._twisted._speedups not built")
-def test_line_side_chunks_are_left_out_of_the_collectors_walks() -> None:
-    """The chunks LineSide records hold only bytes, a bool and a label, so the collector
-    does not track them; a verb's label is one str, shared by every chunk it labels."""
+def test_line_side_keeps_no_object_per_chunk() -> None:
+    """LineSide records a chunk as its shown bytes and a tag: the label itself, one
+    object shared by every chunk it labels (a verb's str, a reply code's int, None),
+    and a Hidden only where a secret was hidden. No Chunk, nothing the collector
+    tracks, nothing per chunk but the bytes."""
     assert built is not None
     log: list[tuple] = []
 
@@ -599,14 +601,16 @@ def test_line_side_chunks_are_left_out_of_the_collectors_walks() -> None:
         enabled = True
 
     t = transcriber("smtp")
-    client = built.LineSide(On, lambda *a: log.append(a), "s-1", t, True, _chunk)
-    server = built.LineSide(On, lambda *a: log.append(a), "s-1", t, False, _chunk)
-    for side, data in [(client, b"MAIL FROM:<a@b>\r\n"), (server, b"250 ok\r\n"),
+    client = built.LineSide(On, lambda *a: log.append(a), "s-1", t, True, Hidden)
+    server = built.LineSide(On, lambda *a: log.append(a), "s-1", t, False, Hidden)
+    for side, data in [(client, b"MAIL FROM:<a@b>\r\n"), (server, b"354 go\r\n"),
                        (client, b"MAIL FROM:<c@d>\r\n"), (client, b"DATA\r\n"),
                        (server, b"354 go\r\n"), (client, b"body\r\n.\r\n"),
-                       (client, b"a\r\nb\r\n")]:  # fmt: skip
+                       (client, b"a\r\nb\r\n"), (client, b"AUTH PLAIN AGFs\r\n")]:  # fmt: skip
         side(data)
-    chunks = [entry[2] for entry in log]
-    assert [c.label for c in chunks] == ["MAIL", 250, "MAIL", "DATA", 354, None, "A"]
-    assert not any(gc.is_tracked(c) for c in chunks)
-    assert chunks[0].label is chunks[2].label
+    tags = [entry[3] for entry in log]
+    assert tags == ["MAIL", 354, "MAIL", "DATA", 354, None, "A", Hidden("AUTH")]
+    assert [type(entry[2]) for entry in log] == [bytes] * 8
+    assert log[0][2] == b"MAIL FROM:<a@b>\r\n" and log[-1][2] == b"AUTH PLAIN ***\r\n"
+    assert tags[0] is tags[2] and tags[1] is tags[4]  # shared, 354 too (past Python's 256)
+    assert not any(gc.is_tracked(tag) for tag in tags[:-1])

@@ -68,6 +68,25 @@ class Chunk(NamedTuple):
 _chunk: Callable[[tuple[bytes, bool, Label]], Chunk] = partial(tuple.__new__, Chunk)
 
 
+class Hidden(NamedTuple):
+    """The tag of a line protocol's chunk with a secret hidden: its label, marked.
+
+    A line side (L{zoo.sessions}) keeps each chunk as two values, not a L{Chunk}:
+    the bytes shown and a tag (see L{tag_of}). Most chunks hide nothing, and their
+    tag is their label, an object many chunks share (C{"MAIL"}, C{250}, C{None});
+    a store holding thousands of chunks then holds no object per chunk beyond the
+    bytes themselves.
+    """
+
+    label: Label
+
+
+def tag_of(chunk: Chunk) -> Label | Hidden:
+    """What a line side keeps of C{chunk} beside its shown bytes: its label, or, if
+    anything was hidden, its label in a L{Hidden}."""
+    return Hidden(chunk.label) if chunk.redacted else chunk.label
+
+
 class Transcriber:
     """Bounds chunks and recognises nothing: byte streams (echo, blocks, time, tls, lancelot)."""
 

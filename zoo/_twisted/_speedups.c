@@ -2221,7 +2221,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *obs, *record, *sid, *t; /* the Observatory, the recorder, the id, the Lines */
     PyObject *general;                /* t.client or t.server */
-    PyObject *make;                   /* zoo.transcript._chunk */
+    PyObject *hide;                   /* zoo.transcript.Hidden */
     PyObject *secrets, *sasl;         /* t.secrets (a dict), t.sasl (bytes or None) */
     int client, short_way, body;      /* side; t._short and not literals/tagged; t.body */
 } LineSideObject;
@@ -2239,7 +2239,7 @@ LineSide_traverse(LineSideObject *self, visitproc visit, void *arg)
     Py_VISIT(self->sid);
     Py_VISIT(self->t);
     Py_VISIT(self->general);
-    Py_VISIT(self->make);
+    Py_VISIT(self->hide);
     Py_VISIT(self->secrets);
     Py_VISIT(self->sasl);
     return 0;
@@ -2253,7 +2253,7 @@ LineSide_clear(LineSideObject *self)
     Py_CLEAR(self->sid);
     Py_CLEAR(self->t);
     Py_CLEAR(self->general);
-    Py_CLEAR(self->make);
+    Py_CLEAR(self->hide);
     Py_CLEAR(self->secrets);
     Py_CLEAR(self->sasl);
     return 0;
@@ -2273,13 +2273,13 @@ LineSide_dealloc(LineSideObject *self)
 static PyObject *
 LineSide_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"obs", "record", "sid", "transcriber", "client", "make", NULL};
-    PyObject *obs, *record, *sid, *t, *make;
+    static char *kwlist[] = {"obs", "record", "sid", "transcriber", "client", "hide", NULL};
+    PyObject *obs, *record, *sid, *t, *hide;
     int client, short_on, literals, tagged, codes, body;
     LineSideObject *self;
     allocfunc alloc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOpO", kwlist, &obs, &record, &sid, &t,
-                                     &client, &make))
+                                     &client, &hide))
         return NULL;
     if ((short_on = attr_true(t, s_short)) < 0 || (literals = attr_true(t, s_literals)) < 0 ||
         (tagged = attr_true(t, s_tagged)) < 0 || (codes = attr_true(t, s_codes)) < 0 ||
@@ -2309,46 +2309,25 @@ LineSide_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->sid = sid;
     Py_INCREF(t);
     self->t = t;
-    Py_INCREF(make);
-    self->make = make;
+    Py_INCREF(hide);
+    self->hide = hide;
     self->client = client;
     self->body = body;
     self->short_way = short_on && (client ? !literals && !tagged : codes);
     return (PyObject *)self;
 }
 
-/* A chunk the store keeps holds only bytes, a bool and a label (a str, an int or None):
- * no reference cycle can run through it, so the collector need not look at it. A
- * mail session keeps a dozen of them, and the collector walked each of them as it
- * aged (a chunk is a tuple subclass, which the collector never untracks itself). */
-static void
-untrack_chunk(PyObject *chunk)
-{
-    PyObject *label;
-    if (chunk == NULL || !PyTuple_Check(chunk) || PyTuple_Size(chunk) != 3 ||
-        !PyObject_GC_IsTracked(chunk))
-        return;
-    label = PyTuple_GetItem(chunk, 2);
-    if (PyBytes_CheckExact(PyTuple_GetItem(chunk, 0)) && PyBool_Check(PyTuple_GetItem(chunk, 1)) &&
-        (label == Py_None || PyUnicode_CheckExact(label) || PyLong_CheckExact(label)))
-        PyObject_GC_UnTrack(chunk);
-}
+/* A reply code's label (new reference): one int per code, made once and shared by every
+ * chunk it labels (Python keeps only up to 256; 354, 334 and the 4xx and 5xx are not). */
+static PyObject *code_labels[1000];
 
-/* The chunk (shown, False, label), made by zoo.transcript._chunk; steals label. */
 static PyObject *
-line_chunk(LineSideObject *self, PyObject *shown, PyObject *label)
+code_label(int code)
 {
-    PyObject *parts, *chunk;
-    if (label == NULL)
+    if (code_labels[code] == NULL && (code_labels[code] = PyLong_FromLong(code)) == NULL)
         return NULL;
-    parts = PyTuple_Pack(3, shown, Py_False, label);
-    Py_DECREF(label);
-    if (parts == NULL)
-        return NULL;
-    chunk = PyObject_CallFunctionObjArgs(self->make, parts, NULL);
-    Py_DECREF(parts);
-    untrack_chunk(chunk);
-    return chunk;
+    Py_INCREF(code_labels[code]);
+    return code_labels[code];
 }
 
 /* A client's verbs, each as one str that every chunk it labels shares (a store keeps
@@ -2449,7 +2428,7 @@ line_body(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, PyO
     } else if ((*shown = PySequence_GetSlice(data, 0, 4096)) == NULL)
         return NULL;
     Py_INCREF(Py_None);
-    return line_chunk(self, *shown, Py_None);
+    return Py_None; /* its tag: no label, nothing hidden */
 }
 
 /* 1 if obj.name is None, 0 if not, -1 on error. */
@@ -2514,7 +2493,7 @@ line_client(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, P
     } else
         label = verb_label(verb, v, vlen);
     Py_DECREF(verb);
-    return line_chunk(self, data, label);
+    return label; /* its tag (NULL with an error set if it could not be made) */
 }
 
 /* The server's short way: its chunk, NULL with no error set if it does not apply. */
@@ -2553,7 +2532,7 @@ line_server(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, P
         return NULL;
     if (start && n >= 3 && p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
         p[2] >= '0' && p[2] <= '9')
-        label = PyLong_FromLong((p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0'));
+        label = code_label((p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0'));
     else {
         label = Py_None;
         Py_INCREF(label);
@@ -2565,14 +2544,35 @@ line_server(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, P
         Py_XDECREF(label);
         return NULL;
     }
-    return line_chunk(self, *shown, label);
+    return label;
+}
+
+/* record(sid, shown size, shown, tag, size): a line side's three values (its
+ * recorder's build is zoo.sessions._line_in or _line_out), through the C recorder
+ * where it is one. */
+static PyObject *
+record_line(PyObject *record, PyObject *sid, PyObject *shown, PyObject *tag, Py_ssize_t n)
+{
+    PyObject *shown_obj = PyLong_FromSsize_t(PyBytes_Size(shown)), *size = NULL, *res = NULL;
+    if (shown_obj != NULL)
+        size = PyLong_FromSsize_t(n);
+    if (size != NULL) {
+        if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 3)
+            res = pair_record((PairObject *)record, sid, shown_obj, shown, tag, size);
+        else
+            res = PyObject_CallFunctionObjArgs(record, sid, shown_obj, shown, tag, size, NULL);
+    }
+    Py_XDECREF(shown_obj);
+    Py_XDECREF(size);
+    return res;
 }
 
 static PyObject *
 LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *data, *chunk = NULL, *shown = NULL, *res;
-    Py_ssize_t n, shown_n;
+    PyObject *data, *tag = NULL, *shown = NULL, *chunk, *res;
+    Py_ssize_t n;
+    int redacted;
     int go = chunk_argument(self->obs, args, kwds, &data, &n);
     if (go <= 0) {
         if (go < 0)
@@ -2581,38 +2581,50 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
     }
     if (self->short_way && PyBytes_CheckExact(data)) {
         const char *p = PyBytes_AsString(data);
-        chunk = self->client ? line_client(self, p, n, data, &shown)
-                             : line_server(self, p, n, data, &shown);
-        if (chunk == NULL && PyErr_Occurred()) {
+        tag = self->client ? line_client(self, p, n, data, &shown)
+                           : line_server(self, p, n, data, &shown);
+        if (tag == NULL && PyErr_Occurred()) {
             Py_XDECREF(shown);
             return NULL;
         }
     }
-    if (chunk != NULL) {
-        shown_n = shown != NULL ? PyBytes_Size(shown) : n;
+    if (tag != NULL) { /* shown as sent (or its first LIMIT bytes), nothing hidden */
+        res = record_line(self->record, self->sid, shown != NULL ? shown : data, tag, n);
         Py_XDECREF(shown);
-        res = record_chunk(self->record, self->sid, shown_n, chunk, n);
-        Py_DECREF(chunk);
+        Py_DECREF(tag);
         return res;
     }
+    /* The general way: the transcriber's Chunk (shown, redacted, label), kept as
+     * shown and its tag (the label; in self->hide when something was hidden). */
     chunk = PyObject_CallFunctionObjArgs(self->general, data, NULL);
     if (chunk == NULL)
         return NULL;
-    untrack_chunk(chunk);
-    shown = PySequence_GetItem(chunk, 0); /* seen.shown */
-    if (shown == NULL || (shown_n = PyObject_Size(shown)) < 0) {
-        Py_XDECREF(shown);
+    if (!PyTuple_Check(chunk) || PyTuple_Size(chunk) != 3 ||
+        !PyBytes_Check(PyTuple_GetItem(chunk, 0))) {
+        Py_DECREF(chunk);
+        PyErr_SetString(PyExc_TypeError, "LineSide: the transcriber did not return a Chunk");
+        return NULL;
+    }
+    shown = PyTuple_GetItem(chunk, 0);
+    redacted = PyObject_IsTrue(PyTuple_GetItem(chunk, 1));
+    if (redacted < 0) {
         Py_DECREF(chunk);
         return NULL;
     }
-    Py_DECREF(shown);
-    res = record_chunk(self->record, self->sid, shown_n, chunk, n);
+    tag = redacted ? PyObject_CallFunctionObjArgs(self->hide, PyTuple_GetItem(chunk, 2), NULL)
+                   : Py_NewRef(PyTuple_GetItem(chunk, 2));
+    if (tag == NULL) {
+        Py_DECREF(chunk);
+        return NULL;
+    }
+    res = record_line(self->record, self->sid, shown, tag, n);
+    Py_DECREF(tag);
     Py_DECREF(chunk);
     return res;
 }
 
 static PyType_Slot LineSide_slots[] = {
-    {Py_tp_doc, "LineSide(obs, record, sid, transcriber, client, make): chunk(data), in C.\n\n"
+    {Py_tp_doc, "LineSide(obs, record, sid, transcriber, client, hide): chunk(data), in C.\n\n"
                 "zoo.sessions' chunk closure over a zoo.transcript.Lines transcriber, with\n"
                 "its short ways (Lines.client, Lines.server) done here."},
     {Py_tp_new, LineSide_new},
