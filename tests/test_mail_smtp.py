@@ -113,6 +113,30 @@ def test_enhanced_status_codes(tmp_path):
     assert s.send(b"NOOP\r\n") == [b"250 2.0.0 OK"]
 
 
+def test_a_reply_is_built_once_and_shared(tmp_path, monkeypatch):
+    """A reply sent before is the same bytes object again (built once, and one object
+    in every transcript that keeps it); replies naming what a client sent, past 256
+    bytes, or past the first 256 kept, are built anew, and read the same."""
+    from zoo.mail import smtp
+
+    monkeypatch.setattr(smtp, "_REPLIES", {})
+    sent: list[bytes] = []
+    a, b = Session(tmp_path / "a"), Session(tmp_path / "b")
+    for s in (a, b):
+        monkeypatch.setattr(s.proto, "_write", sent.append)
+        s.proto.sendCode(250, b"OK")
+    assert sent[0] == b"250 2.0.0 OK\r\n" and sent[0] is sent[1]
+    long = b"x" * 300
+    a.proto.sendCode(250, long)
+    a.proto.sendCode(250, long)
+    assert sent[2] == sent[3] == b"250 2.0.0 " + long + b"\r\n" and sent[2] is not sent[3]
+    for i in range(300):
+        a.proto.sendCode(250, b"n%d" % i)
+    assert len(smtp._REPLIES) == smtp._REPLIES_KEPT
+    a.proto.sendCode(250, b"two\nlines")
+    assert sent[-1] == b"250-2.0.0 two\r\n250 lines\r\n"
+
+
 @pytest.mark.parametrize("step", [1, 2, 3, 5, 7])
 def test_body_split_anywhere(step):
     """The terminator and dot-stuffing are found however the DATA bytes are split."""

@@ -2132,18 +2132,26 @@ chunk_argument(PyObject *obs, PyObject *args, PyObject *kwds, PyObject **data, P
     return *n > 0;
 }
 
-/* record(sid, shown, chunk, n), the two sizes made ints: a Pair is called in place. */
+/* record(sid, shown, chunk, n), or with tag record(sid, shown, chunk, tag, n) (a line
+ * side's shown bytes and tag): the two sizes made ints (one int if they are equal),
+ * a Pair called in place. */
 static PyObject *
-record_chunk(PyObject *record, PyObject *sid, Py_ssize_t shown, PyObject *chunk, Py_ssize_t n)
+record_chunk(PyObject *record, PyObject *sid, Py_ssize_t shown, PyObject *chunk, PyObject *tag,
+             Py_ssize_t n)
 {
     PyObject *shown_obj = PyLong_FromSsize_t(shown), *size = NULL, *res = NULL;
-    if (shown_obj != NULL)
+    if (shown_obj != NULL && shown == n) {
+        size = shown_obj;
+        Py_INCREF(size);
+    } else if (shown_obj != NULL)
         size = PyLong_FromSsize_t(n);
     if (size != NULL) {
-        if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 2)
-            res = pair_record((PairObject *)record, sid, shown_obj, chunk, size, NULL);
+        if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == (tag ? 3 : 2))
+            res = pair_record((PairObject *)record, sid, shown_obj, chunk, tag ? tag : size,
+                              tag ? size : NULL);
         else
-            res = PyObject_CallFunctionObjArgs(record, sid, shown_obj, chunk, size, NULL);
+            res = PyObject_CallFunctionObjArgs(record, sid, shown_obj, chunk, tag ? tag : size,
+                                               tag ? size : NULL, NULL);
     }
     Py_XDECREF(shown_obj);
     Py_XDECREF(size);
@@ -2181,7 +2189,7 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(old_from);
         Py_XDECREF(old_kept);
     }
-    res = record_chunk(self->record, self->sid, n <= self->limit ? n : self->limit, kept, n);
+    res = record_chunk(self->record, self->sid, n <= self->limit ? n : self->limit, kept, NULL, n);
     Py_DECREF(kept);
     return res;
 }
@@ -2547,26 +2555,6 @@ line_server(LineSideObject *self, const char *p, Py_ssize_t n, PyObject *data, P
     return label;
 }
 
-/* record(sid, shown size, shown, tag, size): a line side's three values (its
- * recorder's build is zoo.sessions._line_in or _line_out), through the C recorder
- * where it is one. */
-static PyObject *
-record_line(PyObject *record, PyObject *sid, PyObject *shown, PyObject *tag, Py_ssize_t n)
-{
-    PyObject *shown_obj = PyLong_FromSsize_t(PyBytes_Size(shown)), *size = NULL, *res = NULL;
-    if (shown_obj != NULL)
-        size = PyLong_FromSsize_t(n);
-    if (size != NULL) {
-        if (Py_TYPE(record) == pair_type && ((PairObject *)record)->values == 3)
-            res = pair_record((PairObject *)record, sid, shown_obj, shown, tag, size);
-        else
-            res = PyObject_CallFunctionObjArgs(record, sid, shown_obj, shown, tag, size, NULL);
-    }
-    Py_XDECREF(shown_obj);
-    Py_XDECREF(size);
-    return res;
-}
-
 static PyObject *
 LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
 {
@@ -2589,8 +2577,9 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
         }
     }
     if (tag != NULL) { /* shown as sent (or its first LIMIT bytes), nothing hidden */
-        res = record_line(self->record, self->sid, shown != NULL ? shown : data, tag, n);
-        Py_XDECREF(shown);
+        shown = shown != NULL ? shown : Py_NewRef(data);
+        res = record_chunk(self->record, self->sid, PyBytes_Size(shown), shown, tag, n);
+        Py_DECREF(shown);
         Py_DECREF(tag);
         return res;
     }
@@ -2617,7 +2606,7 @@ LineSide_call(LineSideObject *self, PyObject *args, PyObject *kwds)
         Py_DECREF(chunk);
         return NULL;
     }
-    res = record_line(self->record, self->sid, shown, tag, n);
+    res = record_chunk(self->record, self->sid, PyBytes_Size(shown), shown, tag, n);
     Py_DECREF(tag);
     Py_DECREF(chunk);
     return res;

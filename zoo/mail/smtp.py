@@ -88,6 +88,27 @@ _HAS_ENHANCED = re.compile(rb"^[245]\.\d{1,3}\.\d{1,3}( |$)")
 _SIZE = re.compile(rb"(?:^|\s)SIZE=(\d+)", re.I)
 
 
+def _reply(code: int, message: bytes, plain: bool) -> bytes:
+    """A reply's bytes: one write however many lines (Twisted writes each line), with
+    the enhanced status code (RFC 3463) first unless C{plain} or already there."""
+    if not plain and code in ENHANCED and not _HAS_ENHANCED.match(message):
+        message = ENHANCED[code] + b" " + message
+    lines = message.splitlines() or [b""]
+    head = b"%03d" % code
+    out = [head + b"-" + line + b"\r\n" for line in lines[:-1]]
+    out.append(head + b" " + lines[-1] + b"\r\n")
+    return b"".join(out)
+
+
+#: The replies sent so far, by (code, message, plain): a session sends the same few
+#: again and again, so each is built once, and every transcript that keeps one keeps
+#: the same bytes object. Bounded (the first L{_REPLIES_KEPT}, each message of at
+#: most L{_REPLY_KEPT_SIZE} bytes): a reply naming what a client sent is built anew.
+_REPLIES: dict[tuple[int, bytes, bool], bytes] = {}
+_REPLIES_KEPT = 256
+_REPLY_KEPT_SIZE = 256
+
+
 @dataclass(frozen=True)
 class Policy:
     """What a zoo-smtp server accepts; shared by all its connections."""
@@ -189,14 +210,13 @@ class _ZooESMTPBase(ESMTPAdapter):
     def sendCode(self, code: int, message: bytes = b"") -> None:
         if isinstance(message, str):
             message = message.encode()
-        if not self._plain_sendcode and code in ENHANCED and not _HAS_ENHANCED.match(message):
-            message = ENHANCED[code] + b" " + message
-        # One write per reply, however many lines (Twisted writes each line).
-        lines = message.splitlines() or [b""]
-        head = b"%03d" % code
-        out = [head + b"-" + line + b"\r\n" for line in lines[:-1]]
-        out.append(head + b" " + lines[-1] + b"\r\n")
-        self._write(b"".join(out))
+        key = (code, message, self._plain_sendcode)
+        reply = _REPLIES.get(key)
+        if reply is None:
+            reply = _reply(code, message, self._plain_sendcode)
+            if len(_REPLIES) < _REPLIES_KEPT and len(message) <= _REPLY_KEPT_SIZE:
+                _REPLIES[key] = reply
+        self._write(reply)
 
     # -- framing ----------------------------------------------------------------
 
