@@ -251,7 +251,8 @@ class _Obs:
 
 
 def test_chunks_kept_bounded_and_skipped_when_off(chunks: Any) -> None:
-    """Each non-empty chunk once, cut at the limit with its real size; none while off."""
+    """Each non-empty chunk once, cut at the limit with its real size (bytes up to
+    twice the limit kept whole); none while off."""
     obs, got = _Obs(), []
     chunk = chunks(obs, lambda *a: got.append(a), "echo-1", 4)
     chunk(b"abc")
@@ -260,15 +261,19 @@ def test_chunks_kept_bounded_and_skipped_when_off(chunks: Any) -> None:
     chunk(bytearray(b"xyz"))
     view = memoryview(b"0123456")
     chunk(view)
+    chunk(b"abcdefghi")
+    chunk(bytearray(b"abcdefgh"))
     obs.enabled = False
     chunk(b"unseen")
     assert got[:3] == [
         ("echo-1", 3, b"abc", 3),
-        ("echo-1", 4, b"abcd", 8),
+        ("echo-1", 8, b"abcdefgh", 8),  # bytes up to twice the limit: whole, no copy
         ("echo-1", 3, bytearray(b"xyz"), 3),
     ]
     assert got[3][:2] == ("echo-1", 4) and bytes(got[3][2]) == b"0123" and got[3][3] == 7
-    assert len(got) == 4
+    assert got[4] == ("echo-1", 4, b"abcd", 9)  # past twice the limit: cut
+    assert got[5][:2] == ("echo-1", 4) and bytes(got[5][2]) == b"abcd"  # mutable: cut
+    assert len(got) == 6
 
 
 def test_chunks_of_the_same_bytes_share_one_cut(chunks: Any) -> None:
@@ -327,14 +332,20 @@ def test_chunks_through_the_observatory(chunks: Any) -> None:
 
     from zoo.events import Observatory
     from zoo.sessions import _plain
+    from zoo.transcript import KEEP_WHOLE, LIMIT
 
     obs = Observatory(Clock(), enabled=True)
-    chunk = chunks(obs, obs.recorder("echo", "wire.in", _plain).record, "echo-1", 4)
+    chunk = chunks(obs, obs.recorder("echo", "wire.in", _plain).record, "echo-1", LIMIT)
+    whole, cut = b"w" * KEEP_WHOLE, b"c" * (KEEP_WHOLE + 1)
     chunk(b"hi")
-    chunk(b"hello")
+    chunk(whole)
+    chunk(cut)
+    held = [entry[-2] for entry in obs._store("echo", "wire.in").items]  # (not read yet)
+    assert held[1] is whole and len(held[2]) == LIMIT  # no copy of the one, a cut of the other
     assert [(e.session, e.fields["data"], e.fields["size"]) for e in obs.events()] == [
         ("echo-1", "hi", 2),
-        ("echo-1", "hell", 5),
+        ("echo-1", "w" * LIMIT, KEEP_WHOLE),  # kept whole, shown to the limit
+        ("echo-1", "c" * LIMIT, KEEP_WHOLE + 1),
     ]
 
 

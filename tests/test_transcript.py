@@ -614,3 +614,28 @@ def test_line_side_keeps_no_object_per_chunk() -> None:
     assert log[0][2] == b"MAIL FROM:<a@b>\r\n" and log[-1][2] == b"AUTH PLAIN ***\r\n"
     assert tags[0] is tags[2] and tags[1] is tags[4]  # shared, 354 too (past Python's 256)
     assert not any(gc.is_tracked(tag) for tag in tags[:-1])
+
+
+def test_a_whole_read_is_kept_without_a_copy_up_to_keep_whole() -> None:
+    """A pipelined read taken whole is kept as the very bytes object, up to KEEP_WHOLE
+    (its event shows the first LIMIT bytes); a larger one is cut to LIMIT."""
+    from zoo.pubsub.codec import RequestParser
+    from zoo.sessions import _wire_in
+    from zoo.transcript import KEEP_WHOLE, Resp
+
+    follower, parser = Resp(), RequestParser()
+    parsed = follower.follow()
+    read = _resp_command([b"PUBLISH", b"news", b"x" * 100]) * 50
+    big = _resp_command([b"PUBLISH", b"news", b"y" * 100]) * 80
+    assert LIMIT < len(read) <= KEEP_WHOLE < len(big)
+    for data in (read, big):
+        chunk = follower.client(data)
+        parser.feed(data)
+        parsed(parser.at_boundary)
+        fields = _wire_in(chunk, len(data))
+        assert fields["data"] == data[:LIMIT].decode("latin-1") and fields["size"] == len(data)
+        assert chunk.label == "PUBLISH"
+        if data is read:
+            assert chunk.shown is read
+        else:
+            assert chunk.shown == big[:LIMIT]

@@ -285,7 +285,9 @@ class Session(_CountsBase):
 def plain_chunks(
     obs: Observatory, record: Callable[..., None], sid: str, limit: int
 ) -> Callable[[bytes], None]:
-    """What records a byte stream's chunks: C{record(sid, kept, data[:limit], size)}.
+    """What records a byte stream's chunks: C{record(sid, kept, data[:limit], size)},
+    or for a bytes object of at most twice C{limit}, C{record(sid, size, data, size)}
+    (kept whole, no copy: L{zoo.transcript.KEEP_WHOLE}).
 
     Nothing while the observatory is off, nothing for an empty chunk. Its C twin,
     C{zoo._twisted._speedups.Chunks}, is used where it is built (this runs twice a
@@ -295,7 +297,7 @@ def plain_chunks(
     def plain_chunk(data: bytes) -> None:
         if obs.enabled and data:
             n = len(data)
-            if n <= limit:
+            if n <= limit or (n <= 2 * limit and type(data) is bytes):
                 record(sid, n, data, n)
             elif data is _cut[0] and limit == _cut[2]:
                 record(sid, limit, _cut[1], n)  # the same bytes sent again: one copy
@@ -354,7 +356,7 @@ def _closed(counts: tuple[int, int], duration: float, reason: str) -> dict[str, 
 
 def _chunk_fields(chunk: Any, size: int, name: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "data": chunk.shown.decode("latin-1"),
+        "data": chunk.shown[:LIMIT].decode("latin-1"),
         "size": size,
         "redacted": chunk.redacted,
     }
@@ -365,13 +367,17 @@ def _chunk_fields(chunk: Any, size: int, name: str) -> dict[str, Any]:
 
 def _plain(shown: bytes, size: int) -> dict[str, Any]:
     """A C{wire.*} event's fields from a byte stream's chunk (no commands to recognise)."""
-    return {"data": shown.decode("latin-1"), "size": size, "redacted": False}
+    return {"data": shown[:LIMIT].decode("latin-1"), "size": size, "redacted": False}
 
 
 def _line_fields(shown: bytes, tag: Any, size: int, name: str) -> dict[str, Any]:
     hidden = type(tag) is Hidden
     label = tag.label if hidden else tag
-    fields: dict[str, Any] = {"data": shown.decode("latin-1"), "size": size, "redacted": hidden}
+    fields: dict[str, Any] = {
+        "data": shown[:LIMIT].decode("latin-1"),
+        "size": size,
+        "redacted": hidden,
+    }
     if label is not None:
         fields[name] = label
     return fields

@@ -38,8 +38,21 @@ from typing import Any, NamedTuple
 
 from zoo._twisted.speedups import speedups as _speedups
 
-#: The most bytes of one chunk a transcript keeps (the chunk's real size is kept too).
+#: The most bytes of one chunk a transcript shows (the chunk's real size is kept too).
 LIMIT = 4096
+#: A chunk's bytes object of at most this many bytes is kept whole rather than cut to
+#: its first L{LIMIT}: no copy is made (a copy of 4 KiB for every pub-sub batch read
+#: or written, held as long as the chunk is). The event shows its first L{LIMIT}
+#: bytes when read, and the store counts all of them against its byte budget. A
+#: larger chunk is cut, so that a 64 MiB write does not stay alive for 4 KiB of it.
+KEEP_WHOLE = 2 * LIMIT
+
+
+def kept(data: bytes) -> bytes:
+    """What a transcript keeps of C{data} for its chunk (see L{KEEP_WHOLE})."""
+    return data if len(data) <= KEEP_WHOLE and type(data) is bytes else data[:LIMIT]
+
+
 #: What stands in a transcript where a secret was.
 MARK = b"***"
 #: Bytes of a line's start remembered to decide about it (a verb and its kept arguments).
@@ -53,7 +66,8 @@ Label = str | int | None
 class Chunk(NamedTuple):
     """What a transcript keeps of one chunk.
 
-    @ivar shown: the bytes shown (at most L{LIMIT}), secrets replaced by L{MARK}.
+    @ivar shown: the bytes shown (at most L{LIMIT}, or a read kept whole: see
+        L{KEEP_WHOLE}), secrets replaced by L{MARK}.
     @ivar redacted: whether anything was hidden.
     @ivar label: the command (client) or reply (server) it starts with, or C{None}.
     """
@@ -608,7 +622,7 @@ class Resp(Transcriber):
                     name = _WHOLE(data)
                     if name is not None:
                         self._unsynced, self._synced = data, False
-                        shown = data[:LIMIT]
+                        shown = kept(data)
                         record(session, len(shown), _chunk((shown, False, name)), len(data))
                         return
                 seen = client(data)
@@ -625,7 +639,7 @@ class Resp(Transcriber):
                 name = _WHOLE(data)
                 if name is not None:
                     self._unsynced, self._synced = data, False
-                    return _chunk((data[:LIMIT], False, name))
+                    return _chunk((kept(data), False, name))
             self._catch_up(prev)
         if self._bulk or self._line or self._inline_keep is not None:
             return self._parse(data)  # in the middle of something: the full parser
@@ -633,7 +647,7 @@ class Resp(Transcriber):
             name = _WHOLE(data)
             if name is not None:
                 self._unsynced, self._synced = data, False
-                return _chunk((data[:LIMIT], False, name))
+                return _chunk((kept(data), False, name))
         done, label = self._skim(data)
         if done == len(data):
             return Chunk(data[:LIMIT], False, label)
@@ -966,7 +980,7 @@ def transcriber(service: str) -> Transcriber:
     return TABLE.get(service, Transcriber)()
 
 
-__all__ = ["LIMIT", "MARK", "TABLE", "Chunk", "Transcriber", "transcriber"]
+__all__ = ["KEEP_WHOLE", "LIMIT", "MARK", "TABLE", "Chunk", "Transcriber", "kept", "transcriber"]
 
 
 #: L{Resp._whole} in use: its C twin (C{zoo._twisted._speedups.resp_whole}) where zoo's

@@ -2169,8 +2169,8 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
             return NULL;
         Py_RETURN_NONE;
     }
-    if (n <= self->limit) {
-        kept = data;
+    if (n <= self->limit || (n <= 2 * self->limit && PyBytes_CheckExact(data))) {
+        kept = data; /* whole, no copy (zoo.transcript.KEEP_WHOLE) */
         Py_INCREF(kept);
     } else if (data == cut_from && self->limit == cut_limit) {
         kept = cut_kept; /* the same bytes sent again (pub-sub's subscribers): one copy */
@@ -2189,7 +2189,7 @@ Chunks_call(ChunksObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(old_from);
         Py_XDECREF(old_kept);
     }
-    res = record_chunk(self->record, self->sid, n <= self->limit ? n : self->limit, kept, NULL, n);
+    res = record_chunk(self->record, self->sid, kept == data ? n : self->limit, kept, NULL, n);
     Py_DECREF(kept);
     return res;
 }
