@@ -2223,7 +2223,9 @@ static PyType_Spec Chunks_spec = {
  * transcriber's own client() or server(), as the closure calls it. The transcriber's
  * settings (its secrets, sasl verb, body, literals, tagged, _codes, _short) are read
  * once, when the side is made; its state (_skip, _body, _tail, _off, _in_sasl,
- * _continued, _want_body, _s_start) at every call. */
+ * _continued, _want_body, _s_start) at every call. A chunk is recorded as
+ * record(sid, shown size, shown, tag, size): no Chunk, the tag being its label or,
+ * where a secret was hidden, hide(label) (zoo.transcript.tag_of). */
 
 typedef struct {
     PyObject_HEAD

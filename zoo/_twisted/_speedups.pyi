@@ -104,7 +104,7 @@ class LineSide:
         sid: str | None,
         transcriber: Any,
         client: bool,
-        make: Callable[..., Any],
+        hide: Callable[..., Any],
     ) -> None: ...
     def __call__(self, data: bytes, /) -> None: ...
 
